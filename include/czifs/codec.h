@@ -1,0 +1,60 @@
+// Subblock decoding: one entry point, one implementation per compression.
+//
+// Input is the raw data of one subblock; output is a Bitmap with packed rows
+// in the CZI's own sample order (B,G,R for colour, little-endian samples).
+//
+// Thread-safety: DecodeSubblock may be called concurrently from any number of
+// threads. zstd uses one decompression context per thread (thread_local);
+// libjxr and TurboJPEG decoder objects are created per call and never shared.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "czifs/status.h"
+
+namespace czifs {
+
+// Decoded subblocks larger than this are refused (a corrupt directory must not
+// make us allocate gigabytes).
+inline constexpr uint64_t kMaxDecodedSubblockBytes = 2ull << 30;
+
+struct Bitmap {
+  int32_t pixel_type = 0;
+  uint32_t width = 0;
+  uint32_t height = 0;
+  std::vector<uint8_t> pixels;  // height rows of width * BytesPerPixel bytes
+
+  size_t stride() const;
+};
+
+struct DecodeRequest {
+  int32_t pixel_type = 0;
+  int32_t compression = 0;
+  uint32_t width = 0;   // stored width
+  uint32_t height = 0;  // stored height
+  std::span<const uint8_t> data;
+};
+
+// What the decoder had to tolerate; callers log these once per file.
+struct DecodeNotes {
+  // A subblock labelled JPEG-XR/JPG held plain pixels (ZEN writes such files).
+  bool raw_data_in_compressed_label = false;
+};
+
+// Decodes one subblock. Errors: NotSupported for unknown compressions or pixel
+// types, Corruption for data that does not decode to the stated size.
+Result<Bitmap> DecodeSubblock(const DecodeRequest& request, DecodeNotes* notes = nullptr);
+
+// Returns the size in bytes of a bitmap of this type and size, or an error if
+// it overflows or exceeds kMaxDecodedSubblockBytes.
+Result<uint64_t> BitmapBytes(int32_t pixel_type, uint64_t width, uint64_t height);
+
+// Undoes zstd1 hi/lo byte packing in place: sample k = lo[k] | hi[k] << 8,
+// where the low bytes fill the first half of the buffer.
+// REQUIRES: buffer.size() is even.
+void UnpackHiLo(std::span<uint8_t> buffer, std::vector<uint8_t>* scratch);
+
+}  // namespace czifs

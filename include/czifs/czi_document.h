@@ -1,0 +1,67 @@
+// CziDocument: everything czifs serves for one CZI file, built from its
+// directory without decoding pixels: the ImageIndex, parsed metadata, the
+// TIFF layout of every plane, and generators for info.json, planetable.csv
+// and metadata.xml.
+//
+// Thread-safety: immutable after Open() except for the lazily generated
+// planetable, which is computed once under planetable_mu_. All methods are
+// safe to call concurrently.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "czifs/compose.h"
+#include "czifs/czi_file.h"
+#include "czifs/image_index.h"
+#include "czifs/metadata.h"
+#include "czifs/tiff_layout.h"
+
+namespace czifs {
+
+class CziDocument {
+ public:
+  // Parses `path` and lays out every plane's TIFF. Decodes nothing.
+  static Result<std::shared_ptr<const CziDocument>> Open(const std::string& path,
+                                                         std::shared_ptr<SubblockCache> cache);
+
+  const CziFile& czi() const { return *czi_; }
+  const ImageIndex& index() const { return index_; }
+  const ImageMetadata& metadata() const { return metadata_; }
+  const std::string& metadata_xml() const { return metadata_xml_; }
+  const SubblockReader& reader() const { return reader_; }
+  // The TIFF layout of plane `i`, or nullptr if the plane is unsupported.
+  const std::shared_ptr<const TiffLayout>& layout(uint32_t i) const { return layouts_.at(i); }
+
+  // Produces bytes of the TIFF of plane `i`. Returns bytes produced (0 at end).
+  Result<size_t> ReadPlane(uint32_t i, uint64_t offset, size_t len, uint8_t* out) const;
+
+  // info.json: the summary `czifs inspect --json` prints.
+  std::string InfoJson() const;
+  // The same as readable text, for `czifs inspect`.
+  std::string InfoText() const;
+  // planetable.csv; reads every subblock's header (not its pixels) once.
+  Result<std::string> PlaneTableCsv() const;
+
+ private:
+  CziDocument(std::shared_ptr<const CziFile> czi, std::shared_ptr<SubblockCache> cache)
+      : czi_(czi), reader_(czi, std::move(cache)) {}
+  Result<std::string> BuildPlaneTable() const;
+
+  // Constant after Open().
+  std::shared_ptr<const CziFile> czi_;
+  SubblockReader reader_;
+  ImageIndex index_;
+  ImageMetadata metadata_;
+  std::string metadata_xml_;
+  std::vector<std::shared_ptr<const TiffLayout>> layouts_;
+
+  mutable std::mutex planetable_mu_;
+  mutable std::optional<std::string> planetable_;  // guarded by planetable_mu_
+};
+
+}  // namespace czifs

@@ -1,0 +1,113 @@
+// CziFile: the container layer. Parses the file header, the subblock
+// directory and the attachment directory of one CZI file, and reads raw
+// segment contents on request. Knows bytes and offsets only: no decoding.
+//
+// Every number read from the file is checked before use; a damaged file
+// yields a Corruption status that names the structure and offset.
+//
+// Thread-safety: immutable after Open(); all const methods may be called
+// concurrently (reads go through RandomAccessFile::ReadExact).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "czifs/czi_types.h"
+#include "czifs/random_access_file.h"
+#include "czifs/status.h"
+
+namespace czifs {
+
+// Caps on what a directory may claim, so corrupt counts cannot make us
+// allocate or loop without bound.
+inline constexpr uint32_t kMaxSubblocks = 50'000'000;
+inline constexpr uint32_t kMaxDimensionsPerEntry = 64;
+inline constexpr uint64_t kMaxMetadataBytes = 256ull << 20;
+
+// One entry of the subblock directory.
+struct SubblockEntry {
+  uint32_t index = 0;  // position in the directory
+  int32_t pixel_type = 0;
+  int32_t compression = 0;
+  int64_t file_position = 0;  // offset of the subblock segment header
+  int32_t file_part = 0;
+  int32_t x = 0, y = 0;  // logical position (pixels), may be negative
+  int32_t width = 0, height = 0;  // logical size
+  int32_t stored_width = 0, stored_height = 0;
+  std::array<int32_t, kDimCount> coord{};
+  uint16_t present = 0;  // bit i set: Dim(i) present in the entry
+
+  bool Has(Dim d) const { return (present >> static_cast<int>(d)) & 1; }
+  int32_t Coord(Dim d) const { return Has(d) ? coord[static_cast<int>(d)] : 0; }
+  // Layer 0 = full resolution: the stored bitmap is the logical size.
+  bool IsLayer0() const { return width == stored_width && height == stored_height; }
+};
+
+// Where the parts of one subblock segment lie in the file (absolute offsets).
+struct SubblockExtent {
+  uint64_t metadata_offset = 0;
+  uint64_t metadata_size = 0;
+  uint64_t data_offset = 0;
+  uint64_t data_size = 0;
+  uint64_t attachment_offset = 0;
+  uint64_t attachment_size = 0;
+};
+
+struct AttachmentEntry {
+  int64_t file_position = 0;
+  std::string content_type;  // "JPG", "CZTIMS", ...
+  std::string name;          // "Thumbnail", "TimeStamps", ...
+  std::array<uint8_t, 16> guid{};
+};
+
+struct FileHeader {
+  int32_t major = 0, minor = 0;
+  int32_t file_part = 0;
+  int64_t directory_position = 0;
+  int64_t metadata_position = 0;
+  int64_t attachment_directory_position = 0;
+  std::array<uint8_t, 16> primary_file_guid{};
+  std::array<uint8_t, 16> file_guid{};
+};
+
+class CziFile {
+ public:
+  // Opens `path` and parses header and directories.
+  static Result<std::shared_ptr<const CziFile>> Open(const std::string& path);
+  // Parses an already opened file (used by tests and fuzzers).
+  static Result<std::shared_ptr<const CziFile>> Open(std::unique_ptr<RandomAccessFile> file);
+
+  const std::string& path() const { return file_->path(); }
+  uint64_t file_size() const { return file_->size(); }
+  const FileHeader& header() const { return header_; }
+  const std::vector<SubblockEntry>& subblocks() const { return subblocks_; }
+  const std::vector<AttachmentEntry>& attachments() const { return attachments_; }
+
+  // Returns the XML metadata document, or "" if the file has none.
+  Result<std::string> ReadMetadataXml() const;
+  // Reads the segment header of subblock `index` and checks its parts lie in the file.
+  Result<SubblockExtent> ReadSubblockExtent(uint32_t index) const;
+  // Returns the subblock's XML metadata ("" if none).
+  Result<std::string> ReadSubblockMetadata(const SubblockExtent& extent) const;
+  // Reads `length` bytes at absolute `offset` (REQUIRES: inside a checked extent).
+  Status ReadBytes(uint64_t offset, uint64_t length, void* out) const;
+  // Returns the data of attachment `index`.
+  Result<std::vector<uint8_t>> ReadAttachment(uint32_t index) const;
+
+ private:
+  CziFile() = default;
+  Status Parse();
+  Status ParseDirectory();
+  Status ParseAttachmentDirectory();
+
+  // Constant after Open().
+  std::unique_ptr<RandomAccessFile> file_;
+  FileHeader header_;
+  std::vector<SubblockEntry> subblocks_;
+  std::vector<AttachmentEntry> attachments_;
+};
+
+}  // namespace czifs

@@ -1,0 +1,87 @@
+// ImageIndex: the logical image structure of one CZI, derived from the
+// subblock directory alone (no pixel data is read): dimension bounds, scenes
+// with their bounding boxes, and every plane with the layer-0 subblocks that
+// are drawn into it, in drawing order.
+//
+// Rules (what libCZI's single-channel tile accessor does):
+// - layer 0 = subblocks whose stored size equals their logical size;
+// - scene bounding box = union of that scene's layer-0 rectangles;
+// - a plane is every combination of C, T, Z and each other dimension with
+//   more than one index (H, I, R, V, B, A), within each scene; planes without
+//   subblocks exist and are all zeros;
+// - drawing order: ascending M, subblocks without M first, then file order.
+//
+// Thread-safety: immutable after Build(); safe to share.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "czifs/czi_file.h"
+#include "czifs/status.h"
+
+namespace czifs {
+
+struct Rect {
+  int64_t x = 0, y = 0, width = 0, height = 0;
+};
+
+struct DimBounds {
+  bool present = false;
+  int32_t start = 0;
+  int32_t size = 0;  // number of indices, max - start + 1
+};
+
+struct Scene {
+  int32_t index = 0;  // the CZI's S index
+  Rect bbox;
+};
+
+struct Plane {
+  uint32_t scene = 0;  // position in ImageIndex::scenes()
+  std::array<int32_t, kDimCount> coord{};  // indices for S, C, T, Z and suffix dims (M unused)
+  int32_t pixel_type = 0;
+  std::vector<uint32_t> subblocks;  // layer-0 subblock indices in drawing order
+  std::string path;                 // "S0/C1/T0/Z07.tif"
+  std::string unsupported;          // why czifs cannot serve it, or ""
+
+  int32_t Coord(Dim d) const { return coord[static_cast<int>(d)]; }
+};
+
+class ImageIndex {
+ public:
+  // Derives the structure from `czi`'s directory.
+  static Result<ImageIndex> Build(const CziFile& czi);
+
+  const DimBounds& bounds(Dim d) const { return bounds_[static_cast<int>(d)]; }
+  const std::vector<Scene>& scenes() const { return scenes_; }
+  const std::vector<Plane>& planes() const { return planes_; }
+  // Distinct pixel types of layer-0 subblocks, by name, in order of first use.
+  const std::vector<int32_t>& pixel_types() const { return pixel_types_; }
+  // Count of subblocks per compression value (all layers).
+  const std::map<int32_t, uint32_t>& compression_counts() const { return compression_counts_; }
+  uint32_t layer0_subblock_count() const { return layer0_count_; }
+  // Distinct downscale factors of pyramid subblocks (e.g. {2, 4, 8}).
+  const std::vector<uint32_t>& pyramid_factors() const { return pyramid_factors_; }
+  // For each subblock: the plane it is drawn into, or -1 (pyramid / unsupported).
+  const std::vector<int32_t>& plane_of_subblock() const { return plane_of_subblock_; }
+
+  // Returns the zero-padded name of index `i` of `d` ("Z07").
+  std::string IndexName(Dim d, int32_t i) const;
+
+ private:
+  std::array<DimBounds, kDimCount> bounds_{};
+  std::array<int, kDimCount> digits_{};
+  std::vector<Scene> scenes_;
+  std::vector<Plane> planes_;
+  std::vector<int32_t> pixel_types_;
+  std::map<int32_t, uint32_t> compression_counts_;
+  uint32_t layer0_count_ = 0;
+  std::vector<uint32_t> pyramid_factors_;
+  std::vector<int32_t> plane_of_subblock_;
+};
+
+}  // namespace czifs

@@ -1,0 +1,171 @@
+// LruCache: a byte-budgeted, least-recently-used cache of immutable values,
+// shared by everything that decodes (every mounted file, every export worker).
+//
+// Values are handed out as shared_ptr<const V>: eviction drops the cache's
+// reference only, so a buffer a reader still holds stays alive. The budget is
+// therefore exceeded at most by what callers pin. Concurrent misses on one key
+// compute once: the first caller computes, the others wait for its result.
+//
+// Thread-safety: all methods are thread-safe. mu_ guards the map, the LRU list
+// and the in-flight table; compute functions run without the lock held.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "czifs/status.h"
+
+namespace czifs {
+
+template <typename Key, typename Value, typename Hash = std::hash<Key>>
+class LruCache {
+ public:
+  using Ptr = std::shared_ptr<const Value>;
+  // Computes the value for a key and reports its charge in bytes.
+  using ComputeFn = std::function<Result<Ptr>()>;
+  using ChargeFn = std::function<uint64_t(const Value&)>;
+
+  LruCache(uint64_t capacity_bytes, ChargeFn charge)
+      : capacity_(capacity_bytes), charge_(std::move(charge)) {}
+
+  // Returns the cached value or nullptr.
+  Ptr Lookup(const Key& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second.lru_pos);
+    ++hits_;
+    return it->second.value;
+  }
+
+  // Returns the cached value, or computes it (once, however many callers ask
+  // concurrently) and inserts it. Errors are returned to every waiter and not cached.
+  Result<Ptr> GetOrCompute(const Key& key, const ComputeFn& compute) {
+    std::shared_ptr<InFlight> flight;
+    bool owner = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      auto it = map_.find(key);
+      if (it != map_.end()) {
+        lru_.splice(lru_.begin(), lru_, it->second.lru_pos);
+        ++hits_;
+        return it->second.value;
+      }
+      auto fit = in_flight_.find(key);
+      if (fit != in_flight_.end()) {
+        flight = fit->second;
+      } else {
+        flight = std::make_shared<InFlight>();
+        in_flight_.emplace(key, flight);
+        owner = true;
+        ++misses_;
+      }
+      if (!owner) {
+        ++hits_;
+        flight->cv.wait(lock, [&] { return flight->done; });
+        if (flight->status.ok()) return flight->value;
+        return flight->status;
+      }
+    }
+    Result<Ptr> r = compute();
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_.erase(key);
+    flight->done = true;
+    if (r.ok()) {
+      flight->value = r.value();
+      InsertLocked(key, r.value());
+    } else {
+      flight->status = r.status();
+    }
+    flight->cv.notify_all();
+    return r;
+  }
+
+  // Inserts or replaces a value.
+  void Insert(const Key& key, Ptr value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    InsertLocked(key, std::move(value));
+  }
+
+  // Drops every entry whose key satisfies `pred`.
+  void EraseIf(const std::function<bool(const Key&)>& pred) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = map_.begin(); it != map_.end();) {
+      if (pred(it->first)) {
+        usage_ -= it->second.charge;
+        lru_.erase(it->second.lru_pos);
+        it = map_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  uint64_t capacity() const { return capacity_; }
+  uint64_t usage() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return usage_;
+  }
+  uint64_t hits() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return hits_;
+  }
+  uint64_t misses() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return misses_;
+  }
+  size_t entries() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return map_.size();
+  }
+
+ private:
+  struct InFlight {
+    std::condition_variable cv;
+    bool done = false;
+    Ptr value;
+    Status status;
+  };
+  struct Entry {
+    Ptr value;
+    uint64_t charge;
+    typename std::list<Key>::iterator lru_pos;
+  };
+
+  void InsertLocked(const Key& key, Ptr value) {
+    const uint64_t charge = charge_(*value);
+    auto it = map_.find(key);
+    if (it != map_.end()) {
+      usage_ -= it->second.charge;
+      lru_.erase(it->second.lru_pos);
+      map_.erase(it);
+    }
+    if (charge > capacity_) return;  // never cache what cannot fit; the caller still has it
+    lru_.push_front(key);
+    map_.emplace(key, Entry{std::move(value), charge, lru_.begin()});
+    usage_ += charge;
+    while (usage_ > capacity_ && !lru_.empty()) {
+      auto victim = map_.find(lru_.back());
+      usage_ -= victim->second.charge;
+      map_.erase(victim);
+      lru_.pop_back();
+    }
+  }
+
+  const uint64_t capacity_;  // constant after construction
+  const ChargeFn charge_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<Key, Entry, Hash> map_;             // guarded by mu_
+  std::list<Key> lru_;                                   // guarded by mu_; front = newest
+  std::unordered_map<Key, std::shared_ptr<InFlight>, Hash> in_flight_;  // guarded by mu_
+  uint64_t usage_ = 0;                                   // guarded by mu_
+  uint64_t hits_ = 0, misses_ = 0;                       // guarded by mu_
+};
+
+}  // namespace czifs

@@ -1,0 +1,44 @@
+// Parsing of the XML metadata: the document-level ImageDocument and the small
+// per-subblock <METADATA> blocks. Missing pieces are normal: every field is
+// optional and a document that does not parse yields an empty result plus
+// a warning string, never an error that hides the pixels.
+//
+// XML is parsed by pugixml, which never loads external entities or touches
+// the network. Pure functions: thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace czifs {
+
+struct ChannelInfo {
+  std::string name;
+  std::string color;  // "#FFRRGGBB" as ZEN writes it, or ""
+};
+
+struct ImageMetadata {
+  std::optional<double> scale_x_um, scale_y_um, scale_z_um;  // pixel size in micrometres
+  std::vector<ChannelInfo> channels;  // in channel index order
+  std::string acquisition_date;
+  std::string microscope;
+  std::string warning;  // non-empty if the document could not be parsed
+};
+
+// Extracts scaling, channel names and a few descriptive fields.
+ImageMetadata ParseImageMetadata(const std::string& xml);
+
+struct SubblockTags {
+  std::optional<double> stage_x_um, stage_y_um, focus_um;
+  std::optional<double> acquisition_time;  // seconds since the Unix epoch
+};
+
+// Extracts stage position, focus and acquisition time from subblock metadata.
+SubblockTags ParseSubblockTags(const std::string& xml);
+
+// Parses an ISO 8601 time ("2021-05-03T10:11:12.1234567Z", "+02:00" offsets
+// allowed) into seconds since the Unix epoch.
+std::optional<double> ParseIsoTime(const std::string& text);
+
+}  // namespace czifs

@@ -1,0 +1,75 @@
+// TiffLayout: the byte layout of an uncompressed TIFF holding one plane,
+// computed by letting libtiff write the file into memory with placeholder
+// pixel data. The result says, for every byte of the file, whether it is a
+// fixed byte (header, directory, tags) or byte k of the pixel stream — so the
+// exact size is known without decoding anything, and any byte range can be
+// produced by composing only the rows it covers.
+//
+// The pixel stream is the plane's rows, packed, little-endian, in TIFF sample
+// order (R,G,B[,A]); see ToTiffSampleOrder.
+//
+// Thread-safety: immutable after Build(); safe to share. Build() may run
+// concurrently (each call uses its own libtiff handle).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "czifs/status.h"
+
+namespace czifs {
+
+struct TiffSpec {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  int32_t pixel_type = 0;                 // CZI pixel type (must be supported)
+  std::optional<double> pixels_per_um_x;  // XResolution, when the pixel size is known
+  std::optional<double> pixels_per_um_y;
+  std::string description;                // ImageDescription ("ImageJ=..."), may be empty
+};
+
+// Returns the ImageJ description for a plane: "ImageJ=1.11a\nunit=micron\n..."
+// (`spacing` is the Z step in µm when known).
+std::string ImageJDescription(std::optional<double> spacing_um);
+
+class TiffLayout {
+ public:
+  // Lays out the TIFF for `spec` with libtiff.
+  static Result<std::shared_ptr<const TiffLayout>> Build(const TiffSpec& spec);
+
+  uint64_t size() const { return size_; }
+  uint64_t pixel_bytes() const { return pixel_bytes_; }
+  bool big_tiff() const { return big_tiff_; }
+
+  // Fills `len` bytes of the pixel stream starting at `pixel_offset` into `out`.
+  using PixelFill = std::function<Status(uint64_t pixel_offset, size_t len, uint8_t* out)>;
+
+  // Produces bytes [offset, offset+len) of the file (clipped to its size) into
+  // `out`; returns the number of bytes produced via `produced`.
+  Status Read(uint64_t offset, size_t len, uint8_t* out, const PixelFill& fill,
+              size_t* produced) const;
+
+ private:
+  struct Piece {
+    uint64_t offset;  // in the file
+    uint64_t length;
+    bool pixels;
+    uint64_t source;  // pixel-stream offset, or offset into literal_
+  };
+  std::vector<Piece> pieces_;  // sorted, contiguous, covering [0, size_)
+  std::vector<uint8_t> literal_;
+  uint64_t size_ = 0;
+  uint64_t pixel_bytes_ = 0;
+  bool big_tiff_ = false;
+};
+
+// Reorders samples of packed CZI pixels in place into TIFF order: B,G,R → R,G,B
+// (and B,G,R,A → R,G,B,A). Gray types are unchanged.
+void ToTiffSampleOrder(int32_t pixel_type, std::span<uint8_t> pixels);
+
+}  // namespace czifs

@@ -1,0 +1,67 @@
+// The virtual tree: what czifs shows for a set of sources, as named folders
+// and files with exact sizes and a Read(offset, len). The mount serves it and
+// `czifs export` writes it; both go through this one model, so they agree
+// byte for byte. No FUSE here.
+//
+// Layout per CZI: info.json, metadata.xml, planetable.csv and
+// S<s>/C<c>/T<t>/Z<z>[_H<h>...].tif. One CZI source: the root is its tree.
+// A folder: the root mirrors the folder, each name.czi a folder name.czi/.
+//
+// Thread-safety: a built tree is immutable; Size() and Read() of its files
+// may be called concurrently.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "czifs/compose.h"
+#include "czifs/czi_document.h"
+#include "czifs/status.h"
+
+namespace czifs {
+
+class VirtualFile {
+ public:
+  virtual ~VirtualFile() = default;
+  // Returns the exact size in bytes.
+  virtual Result<uint64_t> Size() const = 0;
+  // Reads up to `len` bytes at `offset` into `out`; returns the count (0 at end).
+  virtual Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const = 0;
+  // True for TIFF planes (used for progress reporting).
+  virtual bool IsPlane() const { return false; }
+};
+
+struct TreeNode {
+  std::string name;
+  bool is_dir = false;
+  std::vector<std::shared_ptr<TreeNode>> children;  // sorted by name; folders only
+  std::shared_ptr<VirtualFile> file;                // files only
+
+  // Returns the child called `child_name`, or nullptr.
+  const TreeNode* Find(const std::string& child_name) const;
+};
+
+// A problem met while building: a file that did not open, a plane that cannot
+// be served. `where` is the source path, plus the plane's path when there is one.
+struct TreeProblem {
+  std::string where;
+  std::string message;
+};
+
+struct SourceTree {
+  std::shared_ptr<TreeNode> root;
+  std::vector<TreeProblem> problems;
+};
+
+// Returns the folder node for one document (its info.json, planes, ...).
+// Unsupported planes are left out and reported in `problems`.
+std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> doc,
+                                            std::vector<TreeProblem>* problems);
+
+// Builds the tree for `source`: a CZI file, or a folder searched recursively
+// for *.czi. Files that fail to open are left out and reported.
+Result<SourceTree> BuildSourceTree(const std::string& source,
+                                   std::shared_ptr<SubblockCache> cache);
+
+}  // namespace czifs

@@ -1,0 +1,2 @@
+#pragma once
+#define CZIFS_VERSION "0.1.0"

@@ -1,0 +1,99 @@
+#include "czifs/codec.h"
+
+#include <cstring>
+
+#include "codec_internal.h"
+#include "czifs/checked.h"
+#include "czifs/czi_types.h"
+
+namespace czifs {
+
+size_t Bitmap::stride() const { return static_cast<size_t>(width) * BytesPerPixel(pixel_type); }
+
+Result<uint64_t> BitmapBytes(int32_t pixel_type, uint64_t width, uint64_t height) {
+  const int bpp = BytesPerPixel(pixel_type);
+  if (bpp == 0) {
+    return Status::NotSupported("pixel type " + PixelTypeName(pixel_type) + " is not supported");
+  }
+  auto bytes = CheckedMul3<uint64_t>(width, height, static_cast<uint64_t>(bpp));
+  if (!bytes || *bytes > kMaxDecodedSubblockBytes) {
+    return Status::ResourceExhausted("a " + std::to_string(width) + "x" + std::to_string(height) +
+                                     " " + PixelTypeName(pixel_type) +
+                                     " subblock exceeds the decode limit of " +
+                                     std::to_string(kMaxDecodedSubblockBytes >> 20) + " MiB");
+  }
+  return *bytes;
+}
+
+void UnpackHiLo(std::span<uint8_t> buffer, std::vector<uint8_t>* scratch) {
+  const size_t half = buffer.size() / 2;
+  scratch->assign(buffer.begin(), buffer.end());
+  const uint8_t* lo = scratch->data();
+  const uint8_t* hi = scratch->data() + half;
+  uint8_t* out = buffer.data();
+  for (size_t k = 0; k < half; ++k) {
+    out[2 * k] = lo[k];
+    out[2 * k + 1] = hi[k];
+  }
+}
+
+namespace {
+
+bool HasJpegXrSignature(std::span<const uint8_t> d) {
+  return d.size() >= 4 && d[0] == 'I' && d[1] == 'I' && d[2] == 0xBC && d[3] == 0x01;
+}
+bool HasJpgSignature(std::span<const uint8_t> d) {
+  return d.size() >= 2 && d[0] == 0xFF && d[1] == 0xD8;
+}
+
+Result<Bitmap> CopyUncompressed(const DecodeRequest& req, uint64_t expected) {
+  if (req.data.size() < expected) {
+    return Status::Corruption("uncompressed data holds " + std::to_string(req.data.size()) +
+                              " bytes, " + std::to_string(expected) + " expected for " +
+                              std::to_string(req.width) + "x" + std::to_string(req.height) + " " +
+                              PixelTypeName(req.pixel_type));
+  }
+  Bitmap bm{req.pixel_type, req.width, req.height, {}};
+  bm.pixels.assign(req.data.begin(), req.data.begin() + static_cast<ptrdiff_t>(expected));
+  return bm;
+}
+
+}  // namespace
+
+Result<Bitmap> DecodeSubblock(const DecodeRequest& req, DecodeNotes* notes) {
+  if (!IsSupportedPixelType(req.pixel_type)) {
+    return Status::NotSupported("pixel type " + PixelTypeName(req.pixel_type) +
+                                " is not supported");
+  }
+  CZIFS_ASSIGN_OR_RETURN(const uint64_t expected,
+                         BitmapBytes(req.pixel_type, req.width, req.height));
+  switch (req.compression) {
+    case 0:
+      return CopyUncompressed(req, expected);
+    case 5:
+      return DecodeZstd(req, expected, /*has_header=*/false);
+    case 6:
+      return DecodeZstd(req, expected, /*has_header=*/true);
+    case 4:
+    case 1: {
+      const bool jxr = req.compression == 4;
+      const bool signed_ok = jxr ? HasJpegXrSignature(req.data) : HasJpgSignature(req.data);
+      if (!signed_ok && req.data.size() == expected) {
+        // ZEN tolerates this: the label says compressed, the bytes are raw pixels.
+        if (notes) notes->raw_data_in_compressed_label = true;
+        return CopyUncompressed(req, expected);
+      }
+      if (!signed_ok) {
+        return Status::Corruption(std::string(jxr ? "JPEG-XR" : "JPG") +
+                                  " data lacks the format signature (" +
+                                  std::to_string(req.data.size()) + " bytes)");
+      }
+      return jxr ? DecodeJpegXr(req, expected) : DecodeJpg(req, expected);
+    }
+    default:
+      return Status::NotSupported("compression " + CompressionName(req.compression) +
+                                  " is not supported");
+  }
+}
+
+}  // namespace czifs

@@ -1,0 +1,80 @@
+#include <zstd.h>
+
+#include <memory>
+
+#include "codec_internal.h"
+#include "czifs/czi_types.h"
+
+namespace czifs {
+namespace {
+
+struct DctxDeleter {
+  void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+};
+
+// One context per thread: ZSTD_DCtx is not thread-safe, and creating one per
+// call costs more than decoding a small tile.
+ZSTD_DCtx* ThreadContext() {
+  thread_local std::unique_ptr<ZSTD_DCtx, DctxDeleter> ctx(ZSTD_createDCtx());
+  return ctx.get();
+}
+
+thread_local std::vector<uint8_t> t_scratch;
+
+}  // namespace
+
+Result<Bitmap> DecodeZstd(const DecodeRequest& req, uint64_t expected, bool has_header) {
+  std::span<const uint8_t> frame = req.data;
+  bool hilo = false;
+  if (has_header) {
+    if (frame.empty()) return Status::Corruption("zstd1 data is empty");
+    const uint8_t header_size = frame[0];
+    if (header_size == 1) {
+      // no chunks
+    } else if (header_size == 3) {
+      if (frame.size() < 3) return Status::Corruption("zstd1 header is truncated");
+      if (frame[1] != 1) {
+        return Status::NotSupported("zstd1 header has unknown chunk type " +
+                                    std::to_string(frame[1]));
+      }
+      hilo = (frame[2] & 1) != 0;
+    } else {
+      return Status::Corruption("zstd1 header size " + std::to_string(header_size) +
+                                " is neither 1 nor 3");
+    }
+    frame = frame.subspan(header_size);
+  }
+  const unsigned long long content = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (content == ZSTD_CONTENTSIZE_ERROR) {
+    return Status::Corruption("data is not a zstd frame");
+  }
+  if (content != ZSTD_CONTENTSIZE_UNKNOWN && content != expected) {
+    return Status::Corruption("zstd frame holds " + std::to_string(content) + " bytes, " +
+                              std::to_string(expected) + " expected for " +
+                              std::to_string(req.width) + "x" + std::to_string(req.height) + " " +
+                              PixelTypeName(req.pixel_type));
+  }
+  Bitmap bm{req.pixel_type, req.width, req.height, {}};
+  bm.pixels.resize(expected);
+  ZSTD_DCtx* ctx = ThreadContext();
+  if (ctx == nullptr) return Status::ResourceExhausted("cannot create a zstd context");
+  const size_t n = ZSTD_decompressDCtx(ctx, bm.pixels.data(), bm.pixels.size(), frame.data(),
+                                       frame.size());
+  if (ZSTD_isError(n)) {
+    return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
+  }
+  if (n != expected) {
+    return Status::Corruption("zstd frame decoded to " + std::to_string(n) + " bytes, " +
+                              std::to_string(expected) + " expected");
+  }
+  if (hilo) {
+    if (BytesPerSample(req.pixel_type) != 2) {
+      return Status::NotSupported("hi/lo byte packing on " + PixelTypeName(req.pixel_type) +
+                                  " (only 16-bit samples can be packed)");
+    }
+    UnpackHiLo(bm.pixels, &t_scratch);
+  }
+  return bm;
+}
+
+}  // namespace czifs

@@ -1,0 +1,381 @@
+#include "czifs/czi_file.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string_view>
+
+#include "byte_reader.h"
+#include "czifs/checked.h"
+
+namespace czifs {
+namespace {
+
+constexpr uint64_t kSegmentHeaderSize = 32;
+constexpr uint64_t kFileHeaderDataSize = 512;
+constexpr uint64_t kDirectoryHeaderSize = 128;       // EntryCount + 124 spare
+constexpr uint64_t kDvFixedSize = 32;                // DV entry without dimensions
+constexpr uint64_t kDimEntrySize = 20;
+constexpr uint64_t kAttachmentEntrySize = 128;
+constexpr uint64_t kAttachmentDirHeaderSize = 256;   // EntryCount + 252 spare
+constexpr uint64_t kAttachmentSegmentHeaderSize = 256;
+constexpr uint64_t kMetadataSegmentHeaderSize = 256;  // XmlSize, AttachmentSize, spare
+constexpr uint32_t kMaxAttachments = 100'000;
+
+std::string At(uint64_t offset) { return " at offset " + std::to_string(offset); }
+
+struct SegmentHeader {
+  std::string id;
+  int64_t allocated_size = 0;
+  int64_t used_size = 0;
+};
+
+// Reads and checks the 32-byte segment header at `pos`; its data must lie in the file.
+Result<SegmentHeader> ReadSegmentHeader(const RandomAccessFile& file, uint64_t pos,
+                                        std::string_view expected_id) {
+  uint8_t raw[kSegmentHeaderSize];
+  CZIFS_RETURN_IF_ERROR(file.ReadExact(pos, sizeof raw, raw)
+                            .WithContext(std::string(expected_id) + " segment header" + At(pos)));
+  ByteReader r(raw, sizeof raw);
+  SegmentHeader h;
+  (void)r.FixedString(16, &h.id);
+  (void)r.I64(&h.allocated_size);
+  (void)r.I64(&h.used_size);
+  if (h.id != expected_id) {
+    return Status::Corruption("expected segment '" + std::string(expected_id) + "'" + At(pos) +
+                              ", found '" + h.id + "'");
+  }
+  if (h.allocated_size < 0 || h.used_size < 0) {
+    return Status::Corruption(std::string(expected_id) + " segment" + At(pos) +
+                              " has a negative size");
+  }
+  return h;
+}
+
+Status ParseDimension(ByteReader& r, SubblockEntry* e, uint64_t where) {
+  std::string name;
+  int32_t start, size, stored_size;
+  float start_coord;
+  if (!r.FixedString(4, &name) || !r.I32(&start) || !r.I32(&size) || !r.F32(&start_coord) ||
+      !r.I32(&stored_size)) {
+    return Status::Corruption("subblock directory entry" + At(where) +
+                              ": dimension list is truncated");
+  }
+  if (name.size() != 1) return Status::Ok();  // unknown multi-letter dimension: ignore
+  if (name[0] == 'X' || name[0] == 'Y') {
+    if (size <= 0 || stored_size <= 0) {
+      return Status::Corruption("subblock directory entry" + At(where) + ": dimension " + name +
+                                " has non-positive size " + std::to_string(size) + "/" +
+                                std::to_string(stored_size));
+    }
+    if (name[0] == 'X') {
+      e->x = start;
+      e->width = size;
+      e->stored_width = stored_size;
+    } else {
+      e->y = start;
+      e->height = size;
+      e->stored_height = stored_size;
+    }
+    return Status::Ok();
+  }
+  if (auto d = DimFromLetter(name[0])) {
+    e->coord[static_cast<int>(*d)] = start;
+    e->present |= static_cast<uint16_t>(1u << static_cast<int>(*d));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const CziFile>> CziFile::Open(const std::string& path) {
+  CZIFS_ASSIGN_OR_RETURN(auto file, RandomAccessFile::Open(path));
+  return Open(std::move(file));
+}
+
+Result<std::shared_ptr<const CziFile>> CziFile::Open(std::unique_ptr<RandomAccessFile> file) {
+  std::shared_ptr<CziFile> czi(new CziFile());
+  czi->file_ = std::move(file);
+  CZIFS_RETURN_IF_ERROR(czi->Parse());
+  return std::shared_ptr<const CziFile>(std::move(czi));
+}
+
+Status CziFile::Parse() {
+  CZIFS_ASSIGN_OR_RETURN(SegmentHeader seg, ReadSegmentHeader(*file_, 0, "ZISRAWFILE"));
+  (void)seg;
+  uint8_t raw[kFileHeaderDataSize];
+  uint64_t want = std::min<uint64_t>(kFileHeaderDataSize, file_->size() - kSegmentHeaderSize);
+  if (want < 80) return Status::Corruption("file header is truncated (file too short)");
+  std::memset(raw, 0, sizeof raw);
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(kSegmentHeaderSize, want, raw));
+  ByteReader r(raw, sizeof raw);
+  int32_t reserved;
+  int32_t update_pending;
+  (void)r.I32(&header_.major);
+  (void)r.I32(&header_.minor);
+  (void)r.I32(&reserved);
+  (void)r.I32(&reserved);
+  (void)r.Bytes(header_.primary_file_guid.data(), 16);
+  (void)r.Bytes(header_.file_guid.data(), 16);
+  (void)r.I32(&header_.file_part);
+  (void)r.I64(&header_.directory_position);
+  (void)r.I64(&header_.metadata_position);
+  (void)r.I32(&update_pending);
+  (void)r.I64(&header_.attachment_directory_position);
+  if (header_.major != 1) {
+    return Status::NotSupported("file header: unsupported format version " +
+                                std::to_string(header_.major) + "." +
+                                std::to_string(header_.minor));
+  }
+  if (header_.directory_position <= 0) {
+    return Status::Corruption("file header: no subblock directory (position " +
+                              std::to_string(header_.directory_position) + ")");
+  }
+  CZIFS_RETURN_IF_ERROR(ParseDirectory());
+  if (header_.attachment_directory_position > 0) {
+    CZIFS_RETURN_IF_ERROR(ParseAttachmentDirectory());
+  }
+  return Status::Ok();
+}
+
+Status CziFile::ParseDirectory() {
+  const uint64_t pos = static_cast<uint64_t>(header_.directory_position);
+  CZIFS_ASSIGN_OR_RETURN(SegmentHeader seg, ReadSegmentHeader(*file_, pos, "ZISRAWDIRECTORY"));
+  const uint64_t data_pos = pos + kSegmentHeaderSize;
+  if (data_pos > file_->size()) return Status::Corruption("subblock directory" + At(pos) + " past end of file");
+  uint8_t head[kDirectoryHeaderSize];
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos, sizeof head, head)
+                            .WithContext("subblock directory" + At(pos)));
+  ByteReader hr(head, sizeof head);
+  int32_t count;
+  (void)hr.I32(&count);
+  if (count < 0 || static_cast<uint32_t>(count) > kMaxSubblocks) {
+    return Status::Corruption("subblock directory" + At(pos) + ": implausible entry count " +
+                              std::to_string(count));
+  }
+  // The entries are variable-length; read what the segment says it holds, capped by the file.
+  uint64_t avail = file_->size() - data_pos - kDirectoryHeaderSize;
+  uint64_t seg_len = static_cast<uint64_t>(std::max(seg.used_size, seg.allocated_size));
+  uint64_t body = seg_len > kDirectoryHeaderSize ? seg_len - kDirectoryHeaderSize : 0;
+  if (body == 0 || body > avail) body = avail;
+  const uint64_t min_needed = static_cast<uint64_t>(count) * kDvFixedSize;
+  if (min_needed > avail) {
+    return Status::Corruption("subblock directory" + At(pos) + ": " + std::to_string(count) +
+                              " entries cannot fit in the " + std::to_string(avail) +
+                              " bytes left in the file");
+  }
+  body = std::max(body, min_needed);
+  // Directory size is bounded by the file size and count; still cap for sanity.
+  if (body > (1ull << 32)) body = 1ull << 32;
+  std::vector<uint8_t> buf(body);
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos + kDirectoryHeaderSize, body, buf.data())
+                            .WithContext("subblock directory" + At(pos)));
+  ByteReader r(buf.data(), buf.size());
+  subblocks_.reserve(count);
+  for (int32_t i = 0; i < count; ++i) {
+    const uint64_t where = data_pos + kDirectoryHeaderSize + r.pos();
+    std::string schema;
+    if (!r.FixedString(2, &schema)) {
+      return Status::Corruption("subblock directory: entry " + std::to_string(i) + At(where) +
+                                " is truncated");
+    }
+    if (schema != "DV") {
+      return Status::NotSupported("subblock directory: entry " + std::to_string(i) + At(where) +
+                                  " has schema '" + schema + "' (only \"DV\" is supported)");
+    }
+    SubblockEntry e;
+    e.index = static_cast<uint32_t>(i);
+    int32_t dim_count;
+    if (!r.I32(&e.pixel_type) || !r.I64(&e.file_position) || !r.I32(&e.file_part) ||
+        !r.I32(&e.compression) || !r.Skip(6) || !r.I32(&dim_count)) {
+      return Status::Corruption("subblock directory: entry " + std::to_string(i) + At(where) +
+                                " is truncated");
+    }
+    if (dim_count < 0 || static_cast<uint32_t>(dim_count) > kMaxDimensionsPerEntry) {
+      return Status::Corruption("subblock directory: entry " + std::to_string(i) + At(where) +
+                                " has implausible dimension count " + std::to_string(dim_count));
+    }
+    for (int32_t d = 0; d < dim_count; ++d) {
+      CZIFS_RETURN_IF_ERROR(ParseDimension(r, &e, where)
+                                .WithContext("entry " + std::to_string(i)));
+    }
+    if (e.width <= 0 || e.height <= 0) {
+      return Status::Corruption("subblock directory: entry " + std::to_string(i) + At(where) +
+                                " lacks an X or Y dimension");
+    }
+    if (!CheckedAdd<int64_t>(e.x, e.width) || !CheckedAdd<int64_t>(e.y, e.height) ||
+        static_cast<int64_t>(e.x) + e.width > INT32_MAX ||
+        static_cast<int64_t>(e.y) + e.height > INT32_MAX) {
+      return Status::Corruption("subblock directory: entry " + std::to_string(i) +
+                                ": rectangle overflows 32-bit coordinates");
+    }
+    if (e.file_position < 0 ||
+        static_cast<uint64_t>(e.file_position) + kSegmentHeaderSize > file_->size()) {
+      return Status::Corruption("subblock directory: entry " + std::to_string(i) +
+                                " points past end of file (position " +
+                                std::to_string(e.file_position) + ", file size " +
+                                std::to_string(file_->size()) + ")");
+    }
+    subblocks_.push_back(e);
+  }
+  return Status::Ok();
+}
+
+Status CziFile::ParseAttachmentDirectory() {
+  const uint64_t pos = static_cast<uint64_t>(header_.attachment_directory_position);
+  auto seg = ReadSegmentHeader(*file_, pos, "ZISRAWATTDIR");
+  if (!seg.ok()) return seg.status().WithContext("attachment directory");
+  const uint64_t data_pos = pos + kSegmentHeaderSize;
+  uint8_t head[kAttachmentDirHeaderSize];
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos, sizeof head, head)
+                            .WithContext("attachment directory" + At(pos)));
+  ByteReader hr(head, sizeof head);
+  int32_t count;
+  (void)hr.I32(&count);
+  if (count < 0 || static_cast<uint32_t>(count) > kMaxAttachments) {
+    return Status::Corruption("attachment directory" + At(pos) + ": implausible entry count " +
+                              std::to_string(count));
+  }
+  const uint64_t body = static_cast<uint64_t>(count) * kAttachmentEntrySize;
+  if (!RangeWithin(data_pos + kAttachmentDirHeaderSize, body, file_->size())) {
+    return Status::Corruption("attachment directory" + At(pos) + ": " + std::to_string(count) +
+                              " entries extend past end of file");
+  }
+  std::vector<uint8_t> buf(body);
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos + kAttachmentDirHeaderSize, body, buf.data()));
+  ByteReader r(buf.data(), buf.size());
+  for (int32_t i = 0; i < count; ++i) {
+    AttachmentEntry a;
+    std::string schema;
+    int32_t part;
+    (void)r.FixedString(2, &schema);
+    (void)r.Skip(10);
+    (void)r.I64(&a.file_position);
+    (void)r.I32(&part);
+    (void)r.Bytes(a.guid.data(), 16);
+    (void)r.FixedString(8, &a.content_type);
+    (void)r.FixedString(80, &a.name);
+    if (a.file_position <= 0 ||
+        static_cast<uint64_t>(a.file_position) + kSegmentHeaderSize > file_->size()) {
+      return Status::Corruption("attachment directory: entry " + std::to_string(i) +
+                                " points past end of file");
+    }
+    attachments_.push_back(std::move(a));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> CziFile::ReadMetadataXml() const {
+  if (header_.metadata_position <= 0) return std::string();
+  const uint64_t pos = static_cast<uint64_t>(header_.metadata_position);
+  auto seg = ReadSegmentHeader(*file_, pos, "ZISRAWMETADATA");
+  if (!seg.ok()) return seg.status().WithContext("metadata");
+  uint8_t head[8];
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(pos + kSegmentHeaderSize, 8, head)
+                            .WithContext("metadata segment" + At(pos)));
+  ByteReader r(head, sizeof head);
+  int32_t xml_size;
+  (void)r.I32(&xml_size);
+  const uint64_t xml_pos = pos + kSegmentHeaderSize + kMetadataSegmentHeaderSize;
+  if (xml_size < 0 || static_cast<uint64_t>(xml_size) > kMaxMetadataBytes ||
+      !RangeWithin(xml_pos, static_cast<uint64_t>(xml_size), file_->size())) {
+    return Status::Corruption("metadata segment" + At(pos) + ": XML size " +
+                              std::to_string(xml_size) + " extends past end of file");
+  }
+  std::string xml(static_cast<size_t>(xml_size), '\0');
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(xml_pos, xml.size(), xml.data()));
+  return xml;
+}
+
+Result<SubblockExtent> CziFile::ReadSubblockExtent(uint32_t index) const {
+  if (index >= subblocks_.size()) {
+    return Status::InvalidArgument("subblock " + std::to_string(index) + " does not exist");
+  }
+  const SubblockEntry& e = subblocks_[index];
+  const std::string where = "subblock " + std::to_string(index);
+  if (e.file_part != 0) {
+    return Status::NotSupported(where + ": stored in file part " + std::to_string(e.file_part) +
+                                " (multi-part CZI files are not supported)");
+  }
+  const uint64_t pos = static_cast<uint64_t>(e.file_position);
+  auto seg = ReadSegmentHeader(*file_, pos, "ZISRAWSUBBLOCK");
+  if (!seg.ok()) return seg.status().WithContext(where);
+  // Fixed part: sizes (16) + a copy of the directory entry (32 + 20 per dimension).
+  uint8_t head[16 + kDvFixedSize];
+  const uint64_t data_pos = pos + kSegmentHeaderSize;
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos, sizeof head, head).WithContext(where));
+  ByteReader r(head, sizeof head);
+  int32_t metadata_size, attachment_size, dim_count;
+  int64_t data_size;
+  (void)r.I32(&metadata_size);
+  (void)r.I32(&attachment_size);
+  (void)r.I64(&data_size);
+  (void)r.Skip(2 + 4 + 8 + 4 + 4 + 6);
+  (void)r.I32(&dim_count);
+  if (metadata_size < 0 || attachment_size < 0 || data_size < 0) {
+    return Status::Corruption(where + At(pos) + ": negative part size in segment header");
+  }
+  if (dim_count < 0 || static_cast<uint32_t>(dim_count) > kMaxDimensionsPerEntry) {
+    return Status::Corruption(where + At(pos) + ": implausible dimension count " +
+                              std::to_string(dim_count) + " in segment header");
+  }
+  const uint64_t fixed =
+      std::max<uint64_t>(256, 16 + kDvFixedSize + kDimEntrySize * static_cast<uint64_t>(dim_count));
+  SubblockExtent x;
+  x.metadata_offset = data_pos + fixed;
+  x.metadata_size = static_cast<uint64_t>(metadata_size);
+  x.data_offset = x.metadata_offset + x.metadata_size;
+  x.data_size = static_cast<uint64_t>(data_size);
+  auto att = CheckedAdd<uint64_t>(x.data_offset, x.data_size);
+  if (!att) return Status::Corruption(where + ": data size overflows");
+  x.attachment_offset = *att;
+  x.attachment_size = static_cast<uint64_t>(attachment_size);
+  if (!RangeWithin(x.metadata_offset, x.metadata_size, file_->size()) ||
+      !RangeWithin(x.data_offset, x.data_size, file_->size())) {
+    return Status::Corruption(where + At(pos) + ": data (" + std::to_string(x.data_size) +
+                              " bytes at offset " + std::to_string(x.data_offset) +
+                              ") extends past end of file (size " +
+                              std::to_string(file_->size()) + ")");
+  }
+  return x;
+}
+
+Result<std::string> CziFile::ReadSubblockMetadata(const SubblockExtent& extent) const {
+  if (extent.metadata_size == 0) return std::string();
+  if (extent.metadata_size > kMaxMetadataBytes) {
+    return Status::Corruption("subblock metadata of " + std::to_string(extent.metadata_size) +
+                              " bytes is implausibly large");
+  }
+  std::string xml(extent.metadata_size, '\0');
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(extent.metadata_offset, xml.size(), xml.data()));
+  return xml;
+}
+
+Status CziFile::ReadBytes(uint64_t offset, uint64_t length, void* out) const {
+  return file_->ReadExact(offset, length, out);
+}
+
+Result<std::vector<uint8_t>> CziFile::ReadAttachment(uint32_t index) const {
+  if (index >= attachments_.size()) {
+    return Status::InvalidArgument("attachment " + std::to_string(index) + " does not exist");
+  }
+  const std::string where = "attachment " + std::to_string(index);
+  const uint64_t pos = static_cast<uint64_t>(attachments_[index].file_position);
+  auto seg = ReadSegmentHeader(*file_, pos, "ZISRAWATTACH");
+  if (!seg.ok()) return seg.status().WithContext(where);
+  uint8_t head[8];
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(pos + kSegmentHeaderSize, 8, head).WithContext(where));
+  ByteReader r(head, sizeof head);
+  int64_t size;
+  (void)r.I64(&size);
+  const uint64_t data_pos = pos + kSegmentHeaderSize + kAttachmentSegmentHeaderSize;
+  if (size < 0 || static_cast<uint64_t>(size) > kMaxMetadataBytes ||
+      !RangeWithin(data_pos, static_cast<uint64_t>(size), file_->size())) {
+    return Status::Corruption(where + At(pos) + ": data size " + std::to_string(size) +
+                              " extends past end of file");
+  }
+  std::vector<uint8_t> data(static_cast<size_t>(size));
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos, data.size(), data.data()));
+  return data;
+}
+
+}  // namespace czifs

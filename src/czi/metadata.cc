@@ -1,0 +1,123 @@
+#include "czifs/metadata.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include <pugixml.hpp>
+
+namespace czifs {
+namespace {
+
+// Parse options: no DOCTYPE processing beyond skipping it, no entity expansion
+// other than the five predefined ones.
+constexpr unsigned kParseOptions = pugi::parse_default & ~pugi::parse_doctype;
+
+std::optional<double> ToDouble(const char* s) {
+  if (s == nullptr || *s == '\0') return std::nullopt;
+  char* end = nullptr;
+  double v = std::strtod(s, &end);
+  while (end && std::isspace(static_cast<unsigned char>(*end))) ++end;
+  if (end == s || (end && *end != '\0') || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+// Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar.
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+}  // namespace
+
+std::optional<double> ParseIsoTime(const std::string& text) {
+  int y, mo, d, h, mi, s;
+  int consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s,
+                  &consumed) != 6) {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  double frac = 0;
+  size_t i = static_cast<size_t>(consumed);
+  if (i < text.size() && text[i] == '.') {
+    double scale = 0.1;
+    ++i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+      frac += (text[i] - '0') * scale;
+      scale /= 10;
+      ++i;
+    }
+  }
+  int offset_s = 0;
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
+    int oh = 0, om = 0;
+    if (std::sscanf(text.c_str() + i + 1, "%2d:%2d", &oh, &om) >= 1) {
+      offset_s = (oh * 3600 + om * 60) * (text[i] == '+' ? 1 : -1);
+    }
+  }
+  const int64_t days = DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  return static_cast<double>(days * 86400 + h * 3600 + mi * 60 + s - offset_s) + frac;
+}
+
+ImageMetadata ParseImageMetadata(const std::string& xml) {
+  ImageMetadata md;
+  if (xml.empty()) return md;
+  pugi::xml_document doc;
+  pugi::xml_parse_result res = doc.load_buffer(xml.data(), xml.size(), kParseOptions);
+  if (!res) {
+    md.warning = std::string("metadata XML does not parse: ") + res.description() +
+                 " at offset " + std::to_string(res.offset);
+    return md;
+  }
+  pugi::xml_node meta = doc.child("ImageDocument").child("Metadata");
+  for (pugi::xml_node dist : meta.child("Scaling").child("Items").children("Distance")) {
+    std::string id = dist.attribute("Id").as_string();
+    auto v = ToDouble(dist.child_value("Value"));
+    if (!v || *v <= 0) continue;
+    // Metres to micrometres, rounded to 12 significant digits so 1.6e-06 m reads 1.6 µm.
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.12g", *v * 1e6);
+    double um = std::strtod(buf, nullptr);
+    if (id == "X") md.scale_x_um = um;
+    if (id == "Y") md.scale_y_um = um;
+    if (id == "Z") md.scale_z_um = um;
+  }
+  pugi::xml_node image = meta.child("Information").child("Image");
+  for (pugi::xml_node ch : image.child("Dimensions").child("Channels").children("Channel")) {
+    ChannelInfo info;
+    info.name = ch.attribute("Name").as_string();
+    if (info.name.empty()) info.name = ch.child_value("Name");
+    md.channels.push_back(std::move(info));
+  }
+  // Colours live under DisplaySetting; match by position (same order as above).
+  size_t i = 0;
+  for (pugi::xml_node ch : meta.child("DisplaySetting").child("Channels").children("Channel")) {
+    if (i < md.channels.size()) md.channels[i].color = ch.child_value("Color");
+    ++i;
+  }
+  md.acquisition_date = image.child_value("AcquisitionDateAndTime");
+  pugi::xml_node mic = meta.child("Information").child("Instrument").child("Microscopes");
+  md.microscope = mic.child("Microscope").attribute("Name").as_string();
+  return md;
+}
+
+SubblockTags ParseSubblockTags(const std::string& xml) {
+  SubblockTags tags;
+  if (xml.empty()) return tags;
+  pugi::xml_document doc;
+  if (!doc.load_buffer(xml.data(), xml.size(), kParseOptions)) return tags;
+  pugi::xml_node t = doc.child("METADATA").child("Tags");
+  tags.stage_x_um = ToDouble(t.child_value("StageXPosition"));
+  tags.stage_y_um = ToDouble(t.child_value("StageYPosition"));
+  tags.focus_um = ToDouble(t.child_value("FocusPosition"));
+  tags.acquisition_time = ParseIsoTime(t.child_value("AcquisitionTime"));
+  return tags;
+}
+
+}  // namespace czifs

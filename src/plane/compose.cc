@@ -1,0 +1,98 @@
+#include "czifs/compose.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "czifs/checked.h"
+
+namespace czifs {
+namespace {
+
+std::atomic<uint64_t> g_decoded{0};
+std::atomic<uint64_t> g_next_file_id{1};
+
+}  // namespace
+
+std::shared_ptr<SubblockCache> MakeSubblockCache(uint64_t capacity_bytes) {
+  return std::make_shared<SubblockCache>(
+      capacity_bytes, [](const Bitmap& b) { return static_cast<uint64_t>(b.pixels.size()) + 64; });
+}
+
+SubblockReader::SubblockReader(std::shared_ptr<const CziFile> czi,
+                               std::shared_ptr<SubblockCache> cache)
+    : czi_(std::move(czi)), cache_(std::move(cache)), file_id_(g_next_file_id.fetch_add(1)) {}
+
+uint64_t SubblockReader::TotalDecoded() { return g_decoded.load(); }
+
+Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const {
+  return cache_->GetOrCompute(SubblockKey{file_id_, index}, [&] { return Decode(index); });
+}
+
+Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) const {
+  const std::string where = "subblock " + std::to_string(index);
+  const SubblockEntry& e = czi_->subblocks().at(index);
+  CZIFS_ASSIGN_OR_RETURN(const uint64_t expected,
+                         BitmapBytes(e.pixel_type, static_cast<uint64_t>(e.stored_width),
+                                     static_cast<uint64_t>(e.stored_height)));
+  auto extent = czi_->ReadSubblockExtent(index);
+  if (!extent.ok()) return extent.status();
+  // Compressed data larger than a generous bound on the raw size is corrupt.
+  if (extent->data_size > expected * 2 + (1u << 20)) {
+    return Status::Corruption(where + ": " + std::to_string(extent->data_size) +
+                              " bytes of data for a " + std::to_string(expected) +
+                              "-byte bitmap");
+  }
+  std::vector<uint8_t> data(extent->data_size);
+  CZIFS_RETURN_IF_ERROR(
+      czi_->ReadBytes(extent->data_offset, data.size(), data.data()).WithContext(where));
+  DecodeRequest req;
+  req.pixel_type = e.pixel_type;
+  req.compression = e.compression;
+  req.width = static_cast<uint32_t>(e.stored_width);
+  req.height = static_cast<uint32_t>(e.stored_height);
+  req.data = data;
+  DecodeNotes notes;
+  auto bm = DecodeSubblock(req, &notes);
+  if (!bm.ok()) {
+    return bm.status().WithContext(where + " (" + CompressionName(e.compression) + ", " +
+                                   std::to_string(e.stored_width) + "x" +
+                                   std::to_string(e.stored_height) + ")");
+  }
+  g_decoded.fetch_add(1, std::memory_order_relaxed);
+  if (notes.raw_data_in_compressed_label && !logged_raw_in_compressed_.exchange(true)) {
+    spdlog::warn("{}: {} is labelled {} but holds uncompressed pixels; reading them as such "
+                 "(logged once per file)",
+                 czi_->path(), where, CompressionName(e.compression));
+  }
+  return std::make_shared<const Bitmap>(std::move(bm).value());
+}
+
+Status ComposeRows(const ImageIndex& index, uint32_t plane_index, int64_t row_begin,
+                   int64_t row_end, const SubblockReader& reader, uint8_t* out) {
+  const Plane& plane = index.planes().at(plane_index);
+  const Rect& box = index.scenes().at(plane.scene).bbox;
+  const size_t bpp = static_cast<size_t>(BytesPerPixel(plane.pixel_type));
+  const size_t out_stride = static_cast<size_t>(box.width) * bpp;
+  std::memset(out, 0, out_stride * static_cast<size_t>(row_end - row_begin));
+  const auto& sbs = reader.czi().subblocks();
+  for (uint32_t sb : plane.subblocks) {
+    const SubblockEntry& e = sbs[sb];
+    const int64_t top = int64_t{e.y} - box.y;
+    const int64_t left = int64_t{e.x} - box.x;
+    const int64_t y0 = std::max(row_begin, top);
+    const int64_t y1 = std::min(row_end, top + e.height);
+    if (y0 >= y1) continue;
+    CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const Bitmap> bm, reader.Get(sb));
+    const size_t src_stride = bm->stride();
+    const size_t row_bytes = static_cast<size_t>(e.width) * bpp;
+    for (int64_t y = y0; y < y1; ++y) {
+      std::memcpy(out + static_cast<size_t>(y - row_begin) * out_stride +
+                      static_cast<size_t>(left) * bpp,
+                  bm->pixels.data() + static_cast<size_t>(y - top) * src_stride, row_bytes);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace czifs

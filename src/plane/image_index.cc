@@ -1,0 +1,206 @@
+#include "czifs/image_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+#include "czifs/checked.h"
+
+namespace czifs {
+namespace {
+
+// More planes than this means a corrupt index, not a real acquisition.
+constexpr uint64_t kMaxPlanes = 20'000'000;
+
+// The dimensions that select a plane within a scene, in path order.
+constexpr std::array<Dim, 9> kPlaneDims = {Dim::kC, Dim::kT, Dim::kZ, Dim::kH, Dim::kI,
+                                           Dim::kR, Dim::kV, Dim::kB, Dim::kA};
+
+int DigitsOf(int64_t v) {
+  v = std::llabs(v);
+  int n = 1;
+  while (v >= 10) {
+    v /= 10;
+    ++n;
+  }
+  return n;
+}
+
+bool IsSuffixDim(Dim d) {
+  return std::find(kSuffixDims.begin(), kSuffixDims.end(), d) != kSuffixDims.end();
+}
+
+}  // namespace
+
+std::string ImageIndex::IndexName(Dim d, int32_t i) const {
+  std::string digits = std::to_string(std::llabs(static_cast<int64_t>(i)));
+  const int width = digits_[static_cast<int>(d)];
+  if (static_cast<int>(digits.size()) < width) {
+    digits.insert(0, static_cast<size_t>(width) - digits.size(), '0');
+  }
+  return std::string(1, DimLetter(d)) + (i < 0 ? "-" : "") + digits;
+}
+
+Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
+  ImageIndex idx;
+  const auto& sbs = czi.subblocks();
+  idx.plane_of_subblock_.assign(sbs.size(), -1);
+
+  // Dimension bounds over all subblocks; scene boxes over layer 0.
+  std::array<int32_t, kDimCount> lo{}, hi{};
+  std::map<int32_t, Rect> scene_boxes;
+  std::set<uint32_t> factors;
+  for (const SubblockEntry& e : sbs) {
+    for (int d = 0; d < kDimCount; ++d) {
+      if (!e.Has(static_cast<Dim>(d))) continue;
+      const int32_t v = e.coord[d];
+      if (!idx.bounds_[d].present) {
+        idx.bounds_[d].present = true;
+        lo[d] = hi[d] = v;
+      } else {
+        lo[d] = std::min(lo[d], v);
+        hi[d] = std::max(hi[d], v);
+      }
+    }
+    ++idx.compression_counts_[e.compression];
+    if (!e.IsLayer0()) {
+      const double f = std::max(static_cast<double>(e.width) / e.stored_width,
+                                static_cast<double>(e.height) / e.stored_height);
+      factors.insert(static_cast<uint32_t>(std::lround(std::min(f, 1e9))));
+      continue;
+    }
+    ++idx.layer0_count_;
+    if (std::find(idx.pixel_types_.begin(), idx.pixel_types_.end(), e.pixel_type) ==
+        idx.pixel_types_.end()) {
+      idx.pixel_types_.push_back(e.pixel_type);
+    }
+    auto [it, inserted] = scene_boxes.try_emplace(e.Coord(Dim::kS), Rect{e.x, e.y, e.width, e.height});
+    if (!inserted) {
+      Rect& r = it->second;
+      const int64_t x1 = std::max<int64_t>(r.x + r.width, int64_t{e.x} + e.width);
+      const int64_t y1 = std::max<int64_t>(r.y + r.height, int64_t{e.y} + e.height);
+      r.x = std::min<int64_t>(r.x, e.x);
+      r.y = std::min<int64_t>(r.y, e.y);
+      r.width = x1 - r.x;
+      r.height = y1 - r.y;
+    }
+  }
+  idx.pyramid_factors_.assign(factors.begin(), factors.end());
+  for (int d = 0; d < kDimCount; ++d) {
+    if (idx.bounds_[d].present) {
+      idx.bounds_[d].start = lo[d];
+      idx.bounds_[d].size = static_cast<int32_t>(std::min<int64_t>(
+          int64_t{hi[d]} - lo[d] + 1, INT32_MAX));
+      idx.digits_[d] = std::max(DigitsOf(lo[d]), DigitsOf(hi[d]));
+    } else {
+      idx.digits_[d] = 1;
+    }
+  }
+  for (const auto& [s, box] : scene_boxes) idx.scenes_.push_back(Scene{s, box});
+  if (idx.scenes_.empty()) return idx;
+
+  // Plane grid: mixed-radix over the plane dimensions. C, T, Z always take
+  // part (a missing one has the single index 0); suffix dimensions only when
+  // they have more than one index.
+  struct Axis {
+    Dim dim;
+    int32_t start;
+    int32_t size;
+  };
+  std::vector<Axis> axes;
+  for (Dim d : kPlaneDims) {
+    const DimBounds& b = idx.bounds(d);
+    if (IsSuffixDim(d) && (!b.present || b.size <= 1)) continue;
+    axes.push_back(b.present ? Axis{d, b.start, b.size} : Axis{d, 0, 1});
+  }
+  uint64_t per_scene = 1;
+  for (const Axis& a : axes) {
+    auto m = CheckedMul<uint64_t>(per_scene, static_cast<uint64_t>(a.size));
+    if (!m || *m > kMaxPlanes) {
+      return Status::Corruption("dimension " + std::string(1, DimLetter(a.dim)) + " spans " +
+                                std::to_string(a.size) + " indices: implausible plane count");
+    }
+    per_scene = *m;
+  }
+  const uint64_t total = per_scene * idx.scenes_.size();
+  if (total > kMaxPlanes) {
+    return Status::Corruption("implausible plane count " + std::to_string(total));
+  }
+
+  // Default pixel type per channel, for planes without subblocks.
+  std::map<int32_t, int32_t> channel_type;
+  for (const SubblockEntry& e : sbs) {
+    if (e.IsLayer0()) channel_type.try_emplace(e.Coord(Dim::kC), e.pixel_type);
+  }
+
+  idx.planes_.resize(total);
+  for (uint32_t s = 0; s < idx.scenes_.size(); ++s) {
+    for (uint64_t k = 0; k < per_scene; ++k) {
+      Plane& p = idx.planes_[s * per_scene + k];
+      p.scene = s;
+      p.coord[static_cast<int>(Dim::kS)] = idx.scenes_[s].index;
+      uint64_t rest = k;
+      for (size_t a = axes.size(); a-- > 0;) {
+        p.coord[static_cast<int>(axes[a].dim)] =
+            axes[a].start + static_cast<int32_t>(rest % static_cast<uint64_t>(axes[a].size));
+        rest /= static_cast<uint64_t>(axes[a].size);
+      }
+      std::string path = idx.IndexName(Dim::kS, p.Coord(Dim::kS)) + "/" +
+                         idx.IndexName(Dim::kC, p.Coord(Dim::kC)) + "/" +
+                         idx.IndexName(Dim::kT, p.Coord(Dim::kT)) + "/" +
+                         idx.IndexName(Dim::kZ, p.Coord(Dim::kZ));
+      for (const Axis& a : axes) {
+        if (IsSuffixDim(a.dim)) path += "_" + idx.IndexName(a.dim, p.Coord(a.dim));
+      }
+      p.path = path + ".tif";
+      auto ct = channel_type.find(p.Coord(Dim::kC));
+      p.pixel_type = ct != channel_type.end() ? ct->second : idx.pixel_types_.front();
+    }
+  }
+
+  // Assign layer-0 subblocks to planes.
+  std::map<int32_t, uint32_t> scene_pos;
+  for (uint32_t s = 0; s < idx.scenes_.size(); ++s) scene_pos[idx.scenes_[s].index] = s;
+  for (const SubblockEntry& e : sbs) {
+    if (!e.IsLayer0()) continue;
+    uint64_t k = 0;
+    for (const Axis& a : axes) {
+      k = k * static_cast<uint64_t>(a.size) + static_cast<uint64_t>(e.Coord(a.dim) - a.start);
+    }
+    const uint64_t pi = scene_pos.at(e.Coord(Dim::kS)) * per_scene + k;
+    idx.planes_[pi].subblocks.push_back(e.index);
+    idx.plane_of_subblock_[e.index] = static_cast<int32_t>(pi);
+  }
+
+  for (Plane& p : idx.planes_) {
+    // Drawing order: no M first, then ascending M; ties keep file order.
+    std::stable_sort(p.subblocks.begin(), p.subblocks.end(), [&](uint32_t a, uint32_t b) {
+      const SubblockEntry& ea = sbs[a];
+      const SubblockEntry& eb = sbs[b];
+      if (ea.Has(Dim::kM) != eb.Has(Dim::kM)) return !ea.Has(Dim::kM);
+      return ea.Coord(Dim::kM) < eb.Coord(Dim::kM);
+    });
+    if (!p.subblocks.empty()) p.pixel_type = sbs[p.subblocks.front()].pixel_type;
+    if (!IsSupportedPixelType(p.pixel_type)) {
+      p.unsupported = "pixel type " + PixelTypeName(p.pixel_type) + " is not supported";
+      continue;
+    }
+    for (uint32_t sb : p.subblocks) {
+      if (sbs[sb].pixel_type != p.pixel_type) {
+        p.unsupported = "subblock " + std::to_string(sb) + " has pixel type " +
+                        PixelTypeName(sbs[sb].pixel_type) + ", others " +
+                        PixelTypeName(p.pixel_type) + " (mixed pixel types in one plane)";
+        break;
+      }
+      if (!IsSupportedCompression(sbs[sb].compression)) {
+        p.unsupported = "subblock " + std::to_string(sb) + ": compression " +
+                        CompressionName(sbs[sb].compression) + " is not supported";
+        break;
+      }
+    }
+  }
+  return idx;
+}
+
+}  // namespace czifs

@@ -1,0 +1,263 @@
+#include "czifs/tiff_layout.h"
+
+#include <spdlog/spdlog.h>
+#include <tiffio.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstring>
+#include <mutex>
+
+#include "czifs/checked.h"
+#include "czifs/czi_types.h"
+
+namespace czifs {
+namespace {
+
+// Strips of about this size: small enough for a short StripOffsets array to
+// stay cheap, large enough that readers issue few requests.
+constexpr uint64_t kTargetStripBytes = 1 << 20;
+// Classic TIFF addresses 4 GiB; leave room for the directory.
+constexpr uint64_t kClassicTiffLimit = (1ull << 32) - (16ull << 20);
+
+// A memory "file" that keeps every byte libtiff writes except the placeholder
+// pixel buffer, whose writes are only recorded.
+struct LayoutSink {
+  const uint8_t* placeholder = nullptr;
+  uint64_t pos = 0;
+  uint64_t end = 0;
+  struct Write {
+    uint64_t offset;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Write> literal_writes;
+  struct PixelWrite {
+    uint64_t offset;
+    uint64_t length;
+  };
+  std::vector<PixelWrite> pixel_writes;
+};
+
+tmsize_t SinkRead(thandle_t, void*, tmsize_t) { return 0; }
+
+tmsize_t SinkWrite(thandle_t h, void* buf, tmsize_t size) {
+  auto* s = static_cast<LayoutSink*>(h);
+  if (size < 0) return -1;
+  const auto* p = static_cast<const uint8_t*>(buf);
+  if (p == s->placeholder) {
+    s->pixel_writes.push_back({s->pos, static_cast<uint64_t>(size)});
+  } else {
+    s->literal_writes.push_back({s->pos, std::vector<uint8_t>(p, p + size)});
+  }
+  s->pos += static_cast<uint64_t>(size);
+  s->end = std::max(s->end, s->pos);
+  return size;
+}
+
+toff_t SinkSeek(thandle_t h, toff_t off, int whence) {
+  auto* s = static_cast<LayoutSink*>(h);
+  switch (whence) {
+    case SEEK_SET: s->pos = off; break;
+    case SEEK_CUR: s->pos += off; break;
+    case SEEK_END: s->pos = s->end + off; break;
+    default: return static_cast<toff_t>(-1);
+  }
+  return s->pos;
+}
+
+int SinkClose(thandle_t) { return 0; }
+toff_t SinkSize(thandle_t h) { return static_cast<LayoutSink*>(h)->end; }
+int SinkMap(thandle_t, void**, toff_t*) { return 0; }
+void SinkUnmap(thandle_t, void*, toff_t) {}
+
+int OnTiffError(TIFF*, void*, const char* module, const char* fmt, va_list ap) {
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  spdlog::error("libtiff {}: {}", module ? module : "", msg);
+  return 1;
+}
+int OnTiffWarning(TIFF*, void*, const char* module, const char* fmt, va_list ap) {
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  spdlog::debug("libtiff {}: {}", module ? module : "", msg);
+  return 1;
+}
+
+}  // namespace
+
+std::string ImageJDescription(std::optional<double> spacing_um) {
+  std::string d = "ImageJ=1.11a\nunit=micron\n";
+  if (spacing_um) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "spacing=%.10g\n", *spacing_um);
+    d += buf;
+  }
+  return d;
+}
+
+Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
+  const int bpp = BytesPerPixel(spec.pixel_type);
+  if (bpp == 0) {
+    return Status::NotSupported("pixel type " + PixelTypeName(spec.pixel_type) +
+                                " has no TIFF representation in czifs");
+  }
+  if (spec.width == 0 || spec.height == 0) {
+    return Status::InvalidArgument("empty plane (" + std::to_string(spec.width) + "x" +
+                                   std::to_string(spec.height) + ")");
+  }
+  const uint64_t row_bytes = uint64_t{spec.width} * static_cast<uint64_t>(bpp);
+  auto total = CheckedMul<uint64_t>(row_bytes, spec.height);
+  if (!total || *total > (1ull << 46)) {
+    return Status::ResourceExhausted("plane of " + std::to_string(spec.width) + "x" +
+                                     std::to_string(spec.height) + " is too large");
+  }
+  if (row_bytes > (256ull << 20)) {
+    return Status::ResourceExhausted("plane rows of " + std::to_string(row_bytes) +
+                                     " bytes are too wide");
+  }
+  const bool big = *total > kClassicTiffLimit;
+  const uint32_t rows_per_strip = static_cast<uint32_t>(
+      std::clamp<uint64_t>(kTargetStripBytes / row_bytes, 1, spec.height));
+  const uint64_t strip_bytes = row_bytes * rows_per_strip;
+
+  LayoutSink sink;
+  std::vector<uint8_t> placeholder(strip_bytes);
+  sink.placeholder = placeholder.data();
+
+  TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
+  TIFFOpenOptionsSetErrorHandlerExtR(opts, OnTiffError, nullptr);
+  TIFFOpenOptionsSetWarningHandlerExtR(opts, OnTiffWarning, nullptr);
+  TIFF* tif = TIFFClientOpenExt("czifs-layout", big ? "wl8" : "wl", &sink, SinkRead, SinkWrite,
+                                SinkSeek, SinkClose, SinkSize, SinkMap, SinkUnmap, opts);
+  TIFFOpenOptionsFree(opts);
+  if (tif == nullptr) return Status::IOError("libtiff could not start a layout");
+
+  const int spp = SamplesPerPixel(spec.pixel_type);
+  bool ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, spec.width) &&
+            TIFFSetField(tif, TIFFTAG_IMAGELENGTH, spec.height) &&
+            TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, BytesPerSample(spec.pixel_type) * 8) &&
+            TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, spp) &&
+            TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT,
+                         IsFloatPixelType(spec.pixel_type) ? SAMPLEFORMAT_IEEEFP
+                                                           : SAMPLEFORMAT_UINT) &&
+            TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
+                         spp == 1 ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_RGB) &&
+            TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
+            TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_NONE) &&
+            TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rows_per_strip);
+  if (ok && spp == 4) {
+    const uint16_t extra = EXTRASAMPLE_UNASSALPHA;
+    ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &extra);
+  }
+  if (ok && !spec.description.empty()) {
+    ok = TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, spec.description.c_str());
+  }
+  if (ok && spec.pixels_per_um_x && spec.pixels_per_um_y) {
+    ok = TIFFSetField(tif, TIFFTAG_XRESOLUTION, *spec.pixels_per_um_x) &&
+         TIFFSetField(tif, TIFFTAG_YRESOLUTION, *spec.pixels_per_um_y) &&
+         TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_NONE);
+  }
+  if (ok) ok = TIFFSetField(tif, TIFFTAG_SOFTWARE, "czifs");
+  const uint32_t strips = TIFFNumberOfStrips(tif);
+  for (uint32_t s = 0; ok && s < strips; ++s) {
+    const uint32_t rows = std::min<uint32_t>(rows_per_strip, spec.height - s * rows_per_strip);
+    const tmsize_t n = static_cast<tmsize_t>(row_bytes * rows);
+    ok = TIFFWriteRawStrip(tif, s, placeholder.data(), n) == n;
+  }
+  if (!ok) {
+    TIFFClose(tif);
+    return Status::IOError("libtiff failed to lay out a " + std::to_string(spec.width) + "x" +
+                           std::to_string(spec.height) + " " + PixelTypeName(spec.pixel_type) +
+                           " plane");
+  }
+  TIFFClose(tif);
+
+  // Turn the write log into pieces: pixel writes are kept as references into
+  // the pixel stream, everything between them becomes literal bytes.
+  auto layout = std::shared_ptr<TiffLayout>(new TiffLayout());
+  layout->size_ = sink.end;
+  layout->big_tiff_ = big;
+  std::sort(sink.pixel_writes.begin(), sink.pixel_writes.end(),
+            [](const auto& a, const auto& b) { return a.offset < b.offset; });
+  uint64_t cursor = 0;
+  uint64_t pixel_pos = 0;
+  auto add_literal = [&](uint64_t from, uint64_t to) {
+    if (from >= to) return;
+    const uint64_t base = layout->literal_.size();
+    layout->literal_.resize(base + (to - from), 0);
+    // Later writes win, as they would on disk.
+    for (const auto& w : sink.literal_writes) {
+      const uint64_t a = std::max(from, w.offset);
+      const uint64_t b = std::min(to, w.offset + w.bytes.size());
+      if (a < b) {
+        std::memcpy(layout->literal_.data() + base + (a - from), w.bytes.data() + (a - w.offset),
+                    b - a);
+      }
+    }
+    layout->pieces_.push_back({from, to - from, false, base});
+  };
+  for (const auto& pw : sink.pixel_writes) {
+    if (pw.offset < cursor) return Status::IOError("libtiff wrote overlapping strips");
+    add_literal(cursor, pw.offset);
+    layout->pieces_.push_back({pw.offset, pw.length, true, pixel_pos});
+    pixel_pos += pw.length;
+    cursor = pw.offset + pw.length;
+  }
+  add_literal(cursor, sink.end);
+  for (const auto& w : sink.literal_writes) {
+    for (const auto& pw : sink.pixel_writes) {
+      if (w.offset < pw.offset + pw.length && pw.offset < w.offset + w.bytes.size()) {
+        return Status::IOError("libtiff wrote tag data over pixel data");
+      }
+    }
+  }
+  if (pixel_pos != *total) {
+    return Status::IOError("TIFF layout holds " + std::to_string(pixel_pos) +
+                           " pixel bytes, expected " + std::to_string(*total));
+  }
+  layout->pixel_bytes_ = pixel_pos;
+  return std::shared_ptr<const TiffLayout>(std::move(layout));
+}
+
+Status TiffLayout::Read(uint64_t offset, size_t len, uint8_t* out, const PixelFill& fill,
+                        size_t* produced) const {
+  *produced = 0;
+  if (offset >= size_) return Status::Ok();
+  const uint64_t end = std::min<uint64_t>(size_, offset + len);
+  auto it = std::upper_bound(pieces_.begin(), pieces_.end(), offset,
+                             [](uint64_t off, const Piece& p) { return off < p.offset; });
+  --it;  // the piece containing `offset`
+  uint64_t pos = offset;
+  while (pos < end) {
+    const uint64_t in_piece = pos - it->offset;
+    const uint64_t n = std::min(end, it->offset + it->length) - pos;
+    uint8_t* dst = out + (pos - offset);
+    if (it->pixels) {
+      CZIFS_RETURN_IF_ERROR(fill(it->source + in_piece, static_cast<size_t>(n), dst));
+    } else {
+      std::memcpy(dst, literal_.data() + it->source + in_piece, n);
+    }
+    pos += n;
+    ++it;
+  }
+  *produced = static_cast<size_t>(end - offset);
+  return Status::Ok();
+}
+
+void ToTiffSampleOrder(int32_t pixel_type, std::span<uint8_t> px) {
+  const int spp = SamplesPerPixel(pixel_type);
+  if (spp == 1) return;
+  const size_t bps = static_cast<size_t>(BytesPerSample(pixel_type));
+  const size_t bpp = bps * static_cast<size_t>(spp);
+  uint8_t* p = px.data();
+  const size_t n = px.size() / bpp;
+  if (bps == 1) {
+    for (size_t i = 0; i < n; ++i, p += bpp) std::swap(p[0], p[2]);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i, p += bpp) {
+    for (size_t b = 0; b < bps; ++b) std::swap(p[b], p[2 * bps + b]);
+  }
+}
+
+}  // namespace czifs

@@ -1,0 +1,187 @@
+#include "czifs/export.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "czifs/thread_pool.h"
+
+namespace czifs {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr size_t kChunkBytes = 4 << 20;
+
+struct Job {
+  const TreeNode* node;
+  std::string path;
+};
+
+void Collect(const TreeNode& dir, const fs::path& base, std::vector<Job>* jobs,
+             std::vector<fs::path>* dirs) {
+  dirs->push_back(base);
+  for (const auto& c : dir.children) {
+    if (c->is_dir) {
+      Collect(*c, base / c->name, jobs, dirs);
+    } else {
+      jobs->push_back({c.get(), (base / c->name).string()});
+    }
+  }
+}
+
+Status WriteAll(int fd, const uint8_t* p, size_t n, const std::string& path) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(path + ": write failed: " + std::strerror(errno));
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+// Writes one file; returns bytes written.
+Result<uint64_t> ExportFile(const VirtualFile& file, const std::string& path,
+                            std::atomic<uint64_t>* progress_bytes) {
+  CZIFS_ASSIGN_OR_RETURN(const uint64_t size, file.Size());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError(path + ": cannot create: " + std::strerror(errno));
+  thread_local std::vector<uint8_t> buf;
+  buf.resize(kChunkBytes);
+  uint64_t off = 0;
+  Status st;
+  while (off < size) {
+    auto n = file.Read(off, std::min<uint64_t>(kChunkBytes, size - off), buf.data());
+    if (!n.ok()) {
+      st = n.status();
+      break;
+    }
+    if (*n == 0) {
+      st = Status::IOError("file ended at " + std::to_string(off) + " of " +
+                           std::to_string(size) + " bytes");
+      break;
+    }
+    st = WriteAll(fd, buf.data(), *n, path);
+    if (!st.ok()) break;
+    off += *n;
+    progress_bytes->fetch_add(*n, std::memory_order_relaxed);
+  }
+  if (::close(fd) != 0 && st.ok()) st = Status::IOError(path + ": close failed: " + std::strerror(errno));
+  if (!st.ok()) {
+    ::unlink(path.c_str());
+    return st;
+  }
+  return off;
+}
+
+std::string FormatDuration(double s) {
+  char buf[32];
+  if (s >= 3600) snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600), static_cast<int>(s / 60) % 60);
+  else if (s >= 60) snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
+  else snprintf(buf, sizeof buf, "%ds", static_cast<int>(s));
+  return buf;
+}
+
+}  // namespace
+
+Result<ExportReport> ExportTree(const TreeNode& root, const std::string& outdir,
+                                const ExportOptions& options) {
+  std::vector<Job> jobs;
+  std::vector<fs::path> dirs;
+  Collect(root, fs::path(outdir), &jobs, &dirs);
+  for (const fs::path& d : dirs) {
+    std::error_code ec;
+    fs::create_directories(d, ec);
+    if (ec) return Status::IOError(d.string() + ": cannot create folder: " + ec.message());
+  }
+  uint64_t total_bytes = 0, total_planes = 0;
+  for (const Job& j : jobs) {
+    if (j.node->file->IsPlane()) {
+      ++total_planes;
+      if (auto s = j.node->file->Size(); s.ok()) total_bytes += *s;
+    }
+  }
+
+  ExportReport report;
+  std::mutex mu;  // guards report
+  std::atomic<uint64_t> bytes{0}, planes_done{0};
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+
+  std::mutex progress_mu;
+  std::condition_variable progress_cv;
+  bool finished = false;  // guarded by progress_mu
+  std::thread progress;
+  auto draw = [&](bool last) {
+    const double t = elapsed();
+    const double mbps = t > 0 ? bytes.load() / 1e6 / t : 0;
+    const uint64_t done = planes_done.load();
+    const double frac = total_bytes ? std::min(1.0, static_cast<double>(bytes.load()) / total_bytes) : 1.0;
+    const int width = 30;
+    std::string bar(static_cast<size_t>(frac * width), '#');
+    bar.resize(width, ' ');
+    std::string eta = frac > 0 && !last ? FormatDuration(t / frac - t) : FormatDuration(t);
+    fprintf(stderr, "\r[%s] %llu/%llu planes  %.1f MB/s  %s %s   ", bar.c_str(),
+            static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_planes),
+            mbps, last ? "took" : "ETA", eta.c_str());
+    if (last) fputc('\n', stderr);
+    fflush(stderr);
+  };
+  if (options.show_progress) {
+    progress = std::thread([&] {
+      std::unique_lock<std::mutex> lock(progress_mu);
+      while (!progress_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return finished; })) {
+        draw(false);
+      }
+    });
+  }
+
+  {
+    const unsigned n = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    ThreadPool pool(n);
+    for (const Job& j : jobs) {
+      pool.Submit([&, j] {
+        auto r = ExportFile(*j.node->file, j.path, &bytes);
+        std::lock_guard<std::mutex> lock(mu);
+        if (r.ok()) {
+          ++report.files_written;
+          report.bytes_written += *r;
+          if (j.node->file->IsPlane()) {
+            ++report.planes_written;
+            planes_done.fetch_add(1);
+          }
+        } else {
+          report.problems.push_back({j.path, r.status().ToString()});
+        }
+      });
+    }
+    pool.Wait();
+  }
+  if (progress.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(progress_mu);
+      finished = true;
+    }
+    progress_cv.notify_all();
+    progress.join();
+    draw(true);
+  }
+  report.seconds = elapsed();
+  std::sort(report.problems.begin(), report.problems.end(),
+            [](const auto& a, const auto& b) { return a.where < b.where; });
+  return report;
+}
+
+}  // namespace czifs

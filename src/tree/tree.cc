@@ -1,0 +1,180 @@
+#include "czifs/tree.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+
+namespace czifs {
+namespace {
+
+namespace fs = std::filesystem;
+
+Result<size_t> ReadFromString(const std::string& s, uint64_t offset, size_t len, uint8_t* out) {
+  if (offset >= s.size()) return size_t{0};
+  const size_t n = std::min<uint64_t>(len, s.size() - offset);
+  std::memcpy(out, s.data() + offset, n);
+  return n;
+}
+
+// A file whose content is generated once, on first use.
+class GeneratedFile : public VirtualFile {
+ public:
+  explicit GeneratedFile(std::function<Result<std::string>()> gen) : gen_(std::move(gen)) {}
+  Result<uint64_t> Size() const override {
+    CZIFS_ASSIGN_OR_RETURN(const std::string* s, Content());
+    return static_cast<uint64_t>(s->size());
+  }
+  Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
+    CZIFS_ASSIGN_OR_RETURN(const std::string* s, Content());
+    return ReadFromString(*s, offset, len, out);
+  }
+
+ private:
+  Result<const std::string*> Content() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!content_) {
+      CZIFS_ASSIGN_OR_RETURN(std::string s, gen_());
+      content_ = std::move(s);
+    }
+    return &*content_;
+  }
+  const std::function<Result<std::string>()> gen_;
+  mutable std::mutex mu_;
+  mutable std::optional<std::string> content_;  // guarded by mu_
+};
+
+class PlaneFile : public VirtualFile {
+ public:
+  PlaneFile(std::shared_ptr<const CziDocument> doc, uint32_t plane)
+      : doc_(std::move(doc)), plane_(plane) {}
+  Result<uint64_t> Size() const override { return doc_->layout(plane_)->size(); }
+  Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
+    return doc_->ReadPlane(plane_, offset, len, out);
+  }
+  bool IsPlane() const override { return true; }
+
+ private:
+  const std::shared_ptr<const CziDocument> doc_;
+  const uint32_t plane_;
+};
+
+TreeNode* ChildDir(TreeNode* parent, const std::string& name) {
+  for (auto& c : parent->children) {
+    if (c->name == name && c->is_dir) return c.get();
+  }
+  auto node = std::make_shared<TreeNode>();
+  node->name = name;
+  node->is_dir = true;
+  parent->children.push_back(node);
+  return node.get();
+}
+
+void SortTree(TreeNode* n) {
+  std::sort(n->children.begin(), n->children.end(),
+            [](const auto& a, const auto& b) { return a->name < b->name; });
+  for (auto& c : n->children) {
+    if (c->is_dir) SortTree(c.get());
+  }
+}
+
+void AddFile(TreeNode* dir, std::string name, std::shared_ptr<VirtualFile> file) {
+  auto node = std::make_shared<TreeNode>();
+  node->name = std::move(name);
+  node->file = std::move(file);
+  dir->children.push_back(std::move(node));
+}
+
+bool IsCziName(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  return ext == ".czi";
+}
+
+}  // namespace
+
+const TreeNode* TreeNode::Find(const std::string& child_name) const {
+  auto it = std::lower_bound(children.begin(), children.end(), child_name,
+                             [](const auto& c, const std::string& n) { return c->name < n; });
+  if (it != children.end() && (*it)->name == child_name) return it->get();
+  return nullptr;
+}
+
+std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> doc,
+                                            std::vector<TreeProblem>* problems) {
+  auto root = std::make_shared<TreeNode>();
+  root->is_dir = true;
+  AddFile(root.get(), "info.json",
+          std::make_shared<GeneratedFile>([doc]() -> Result<std::string> { return doc->InfoJson(); }));
+  AddFile(root.get(), "metadata.xml", std::make_shared<GeneratedFile>([doc]() -> Result<std::string> {
+            return doc->metadata_xml();
+          }));
+  AddFile(root.get(), "planetable.csv",
+          std::make_shared<GeneratedFile>([doc] { return doc->PlaneTableCsv(); }));
+  const auto& planes = doc->index().planes();
+  for (uint32_t i = 0; i < planes.size(); ++i) {
+    const Plane& p = planes[i];
+    if (!p.unsupported.empty()) {
+      if (problems) problems->push_back({doc->czi().path() + ": " + p.path, p.unsupported});
+      continue;
+    }
+    // p.path is "S0/C1/T0/Z07.tif".
+    TreeNode* dir = root.get();
+    std::string rest = p.path;
+    for (size_t slash; (slash = rest.find('/')) != std::string::npos;) {
+      dir = ChildDir(dir, rest.substr(0, slash));
+      rest.erase(0, slash + 1);
+    }
+    AddFile(dir, rest, std::make_shared<PlaneFile>(doc, i));
+  }
+  SortTree(root.get());
+  return root;
+}
+
+Result<SourceTree> BuildSourceTree(const std::string& source,
+                                   std::shared_ptr<SubblockCache> cache) {
+  SourceTree tree;
+  std::error_code ec;
+  const fs::path src(source);
+  const auto status = fs::status(src, ec);
+  if (ec || !fs::exists(status)) return Status::NotFound(source + ": no such file or folder");
+  if (fs::is_regular_file(status)) {
+    auto doc = CziDocument::Open(source, cache);
+    if (!doc.ok()) return doc.status().WithContext(source);
+    tree.root = BuildDocumentTree(std::move(doc).value(), &tree.problems);
+    return tree;
+  }
+  if (!fs::is_directory(status)) return Status::InvalidArgument(source + ": not a file or folder");
+  tree.root = std::make_shared<TreeNode>();
+  tree.root->is_dir = true;
+  std::vector<fs::path> files;
+  for (auto it = fs::recursive_directory_iterator(src, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec) && IsCziName(it->path())) files.push_back(it->path());
+  }
+  if (ec) return Status::IOError(source + ": cannot list: " + ec.message());
+  std::sort(files.begin(), files.end());
+  for (const fs::path& f : files) {
+    auto doc = CziDocument::Open(f.string(), cache);
+    if (!doc.ok()) {
+      tree.problems.push_back({f.string(), doc.status().ToString()});
+      continue;
+    }
+    TreeNode* dir = tree.root.get();
+    const fs::path rel = fs::relative(f, src);
+    for (auto part = rel.begin(); part != rel.end(); ++part) {
+      if (std::next(part) == rel.end()) break;
+      dir = ChildDir(dir, part->string());
+    }
+    auto node = BuildDocumentTree(std::move(doc).value(), &tree.problems);
+    node->name = rel.filename().string();
+    dir->children.push_back(std::move(node));
+  }
+  SortTree(tree.root.get());
+  return tree;
+}
+
+}  // namespace czifs
