@@ -12,6 +12,10 @@ namespace {
 
 // More planes than this means a corrupt index, not a real acquisition.
 constexpr uint64_t kMaxPlanes = 20'000'000;
+// Planes without subblocks are normal (sparse acquisitions), but not by the
+// million: a grid this much larger than the subblock count means a corrupt index.
+constexpr uint64_t kMinPlaneAllowance = 4096;
+constexpr uint64_t kPlanesPerSubblock = 16;
 
 // The dimensions that select a plane within a scene, in path order.
 constexpr std::array<Dim, 9> kPlaneDims = {Dim::kC, Dim::kT, Dim::kZ, Dim::kH, Dim::kI,
@@ -124,8 +128,18 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
     per_scene = *m;
   }
   const uint64_t total = per_scene * idx.scenes_.size();
-  if (total > kMaxPlanes) {
-    return Status::Corruption("implausible plane count " + std::to_string(total));
+  const uint64_t allowance =
+      std::max<uint64_t>(kMinPlaneAllowance, kPlanesPerSubblock * idx.layer0_count_);
+  if (total > kMaxPlanes || total > allowance) {
+    std::string spans;
+    for (const Axis& a : axes) {
+      if (a.size > 1) spans += " " + std::string(1, DimLetter(a.dim)) + "=" + std::to_string(a.size);
+    }
+    return Status::Corruption("the dimension indices (" + spans.substr(spans.empty() ? 0 : 1) +
+                              ", " + std::to_string(idx.scenes_.size()) + " scene(s)) make " +
+                              std::to_string(total) + " planes for only " +
+                              std::to_string(idx.layer0_count_) +
+                              " subblocks: the directory is corrupt");
   }
 
   // Default pixel type per channel, for planes without subblocks.

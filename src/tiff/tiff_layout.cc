@@ -14,9 +14,15 @@
 namespace czifs {
 namespace {
 
-// Strips of about this size: small enough for a short StripOffsets array to
-// stay cheap, large enough that readers issue few requests.
+// Strips of about this size, so readers issue few requests; never more than
+// kMaxStrips of them, so the StripOffsets array of a huge plane stays small.
 constexpr uint64_t kTargetStripBytes = 1 << 20;
+constexpr uint64_t kMaxStrips = 65536;
+// Widest row we compose at once.
+constexpr uint64_t kMaxRowBytes = 64ull << 20;
+// libtiff is handed this address for pixel data; the sink recognises it and
+// never dereferences it, so no strip-sized buffer is ever allocated.
+const uint8_t kPixelPlaceholder[16] = {};
 // Classic TIFF addresses 4 GiB; leave room for the directory.
 constexpr uint64_t kClassicTiffLimit = (1ull << 32) - (16ull << 20);
 
@@ -111,18 +117,17 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
     return Status::ResourceExhausted("plane of " + std::to_string(spec.width) + "x" +
                                      std::to_string(spec.height) + " is too large");
   }
-  if (row_bytes > (256ull << 20)) {
+  if (row_bytes > kMaxRowBytes) {
     return Status::ResourceExhausted("plane rows of " + std::to_string(row_bytes) +
                                      " bytes are too wide");
   }
   const bool big = *total > kClassicTiffLimit;
-  const uint32_t rows_per_strip = static_cast<uint32_t>(
-      std::clamp<uint64_t>(kTargetStripBytes / row_bytes, 1, spec.height));
-  const uint64_t strip_bytes = row_bytes * rows_per_strip;
+  const uint64_t min_rows = (spec.height + kMaxStrips - 1) / kMaxStrips;
+  const uint32_t rows_per_strip = static_cast<uint32_t>(std::clamp<uint64_t>(
+      std::max(kTargetStripBytes / row_bytes, min_rows), 1, spec.height));
 
   LayoutSink sink;
-  std::vector<uint8_t> placeholder(strip_bytes);
-  sink.placeholder = placeholder.data();
+  sink.placeholder = kPixelPlaceholder;
 
   TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
   TIFFOpenOptionsSetErrorHandlerExtR(opts, OnTiffError, nullptr);
@@ -162,7 +167,7 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   for (uint32_t s = 0; ok && s < strips; ++s) {
     const uint32_t rows = std::min<uint32_t>(rows_per_strip, spec.height - s * rows_per_strip);
     const tmsize_t n = static_cast<tmsize_t>(row_bytes * rows);
-    ok = TIFFWriteRawStrip(tif, s, placeholder.data(), n) == n;
+    ok = TIFFWriteRawStrip(tif, s, const_cast<uint8_t*>(kPixelPlaceholder), n) == n;
   }
   if (!ok) {
     TIFFClose(tif);

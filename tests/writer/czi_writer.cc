@@ -122,6 +122,16 @@ std::vector<uint8_t> HiLoPack(const std::vector<uint8_t>& raw) {
   return out;
 }
 
+// jxrlib's memory stream seeks back to patch its header, so its position at
+// the end is not the length written: track the furthest write instead.
+thread_local size_t t_jxr_end = 0;
+ERR (*g_jxr_memory_write)(WMPStream*, const void*, size_t) = nullptr;
+ERR TrackingWrite(WMPStream* s, const void* pv, size_t cb) {
+  ERR e = g_jxr_memory_write(s, pv, cb);
+  t_jxr_end = std::max(t_jxr_end, s->state.buf.cbCur);
+  return e;
+}
+
 Result<std::vector<uint8_t>> EncodeJpegXr(int32_t pt, uint32_t w, uint32_t h,
                                           const std::vector<uint8_t>& raw) {
   const PKPixelFormatGUID* fmt = nullptr;
@@ -137,6 +147,9 @@ Result<std::vector<uint8_t>> EncodeJpegXr(int32_t pt, uint32_t w, uint32_t h,
   if (CreateWS_Memory(&stream, buf.data(), buf.size()) < 0) {
     return Status::IOError("writer: JPEG-XR stream");
   }
+  g_jxr_memory_write = stream->Write;
+  stream->Write = TrackingWrite;
+  t_jxr_end = 0;
   PKImageEncode* enc = nullptr;
   if (PKImageEncode_Create_WMP(&enc) < 0) return Status::IOError("writer: JPEG-XR encoder");
   CWMIStrCodecParam p{};
@@ -159,7 +172,7 @@ Result<std::vector<uint8_t>> EncodeJpegXr(int32_t pt, uint32_t w, uint32_t h,
   if (err >= 0) {
     err = enc->WritePixels(enc, h, const_cast<uint8_t*>(raw.data()), static_cast<U32>(stride));
   }
-  size_t used = std::max(stream->state.buf.cbBufCount, stream->state.buf.cbCur);
+  const size_t used = t_jxr_end;
   enc->Release(&enc);
   if (err < 0) return Status::IOError("writer: JPEG-XR encoding failed (" + std::to_string(err) + ")");
   buf.resize(used);
@@ -452,7 +465,9 @@ std::vector<uint8_t> TilePixels(const Spec& spec, const Tile& t) {
   float samples[4];
   for (uint32_t j = 0; j < t.height; ++j) {
     for (uint32_t i = 0; i < t.width; ++i) {
-      for (int s = 0; s < ns; ++s) samples[s] = Value(spec, t.x + i, t.y + j, ph, t.m, s);
+      for (int s = 0; s < ns; ++s) {
+        samples[s] = Value(spec, int64_t{t.x} + i, int64_t{t.y} + j, ph, t.m, s);
+      }
       StorePixel(spec.pixel_type, samples, px.data() + (static_cast<size_t>(j) * t.width + i) * bpp);
     }
   }
@@ -467,14 +482,15 @@ ExpectedPlane PaintExpected(const Spec& spec, uint32_t scene,
   int64_t x1 = 0, y1 = 0;
   for (const Tile& t : all) {  // bounding box over every tile of the scene
     if (t.scene != scene) continue;
+    const int64_t tx1 = int64_t{t.x} + t.width, ty1 = int64_t{t.y} + t.height;
     if (first) {
-      e.x = t.x, e.y = t.y, x1 = t.x + t.width, y1 = t.y + t.height;
+      e.x = t.x, e.y = t.y, x1 = tx1, y1 = ty1;
       first = false;
     }
     e.x = std::min<int64_t>(e.x, t.x);
     e.y = std::min<int64_t>(e.y, t.y);
-    x1 = std::max<int64_t>(x1, t.x + t.width);
-    y1 = std::max<int64_t>(y1, t.y + t.height);
+    x1 = std::max(x1, tx1);
+    y1 = std::max(y1, ty1);
   }
   e.width = x1 - e.x;
   e.height = y1 - e.y;
@@ -490,7 +506,7 @@ ExpectedPlane PaintExpected(const Spec& spec, uint32_t scene,
   for (const Tile& t : mine) {
     std::vector<uint8_t> px = TilePixels(spec, t);
     for (uint32_t j = 0; j < t.height; ++j) {
-      std::memcpy(&e.pixels[((t.y - e.y + j) * e.width + (t.x - e.x)) * bpp],
+      std::memcpy(&e.pixels[static_cast<size_t>(((t.y - e.y + j) * e.width + (t.x - e.x)) * bpp)],
                   &px[static_cast<size_t>(j) * t.width * bpp], static_cast<size_t>(t.width) * bpp);
     }
   }
@@ -513,8 +529,8 @@ Status WriteSyntheticCzi(const Spec& spec, const std::string& path) {
     const Tile& t = tiles[ti];
     min_x = std::min<int64_t>(min_x, t.x);
     min_y = std::min<int64_t>(min_y, t.y);
-    max_x = std::max<int64_t>(max_x, t.x + t.width);
-    max_y = std::max<int64_t>(max_y, t.y + t.height);
+    max_x = std::max<int64_t>(max_x, int64_t{t.x} + t.width);
+    max_y = std::max<int64_t>(max_y, int64_t{t.y} + t.height);
     const std::vector<uint8_t> full = TilePixels(spec, t);
     for (int level = 0; level <= spec.pyramid_levels; ++level) {
       const uint32_t f = 1u << level;

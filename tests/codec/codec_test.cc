@@ -1,0 +1,198 @@
+#include "czifs/codec.h"
+
+#include <gtest/gtest.h>
+#include <zstd.h>
+
+#include <cmath>
+
+#include "../support/test_util.h"
+#include "czifs/compose.h"
+#include "czifs/czi_file.h"
+#include "czifs/czi_types.h"
+
+namespace czifs {
+namespace {
+
+std::vector<uint8_t> Ramp(size_t n) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(i * 7 + (i >> 8));
+  return v;
+}
+
+std::vector<uint8_t> Zstd(const std::vector<uint8_t>& raw) {
+  std::vector<uint8_t> out(ZSTD_compressBound(raw.size()));
+  out.resize(ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 3));
+  return out;
+}
+
+TEST(CodecTest, UnpackHiLoInterleavesLowAndHighHalves) {
+  std::vector<uint8_t> buf = {1, 2, 3, 0xA, 0xB, 0xC};  // lo: 1 2 3, hi: A B C
+  std::vector<uint8_t> scratch;
+  UnpackHiLo(buf, &scratch);
+  EXPECT_EQ(buf, (std::vector<uint8_t>{1, 0xA, 2, 0xB, 3, 0xC}));
+}
+
+TEST(CodecTest, DecodesUncompressed) {
+  auto raw = Ramp(4 * 3 * 2);
+  DecodeRequest req{1, 0, 4, 3, raw};
+  auto bm = DecodeSubblock(req);
+  ASSERT_TRUE(bm.ok());
+  EXPECT_EQ(bm->pixels, raw);
+}
+
+TEST(CodecTest, ShortUncompressedDataIsCorruption) {
+  auto raw = Ramp(10);
+  auto bm = DecodeSubblock(DecodeRequest{1, 0, 4, 3, raw});
+  ASSERT_FALSE(bm.ok());
+  EXPECT_EQ(bm.status().code(), StatusCode::kCorruption);
+}
+
+TEST(CodecTest, DecodesZstd0) {
+  auto raw = Ramp(64 * 64 * 2);
+  auto z = Zstd(raw);
+  auto bm = DecodeSubblock(DecodeRequest{1, 5, 64, 64, z});
+  ASSERT_TRUE(bm.ok()) << bm.status().ToString();
+  EXPECT_EQ(bm->pixels, raw);
+}
+
+TEST(CodecTest, DecodesZstd1WithHiLoPackingOverTheWholeBuffer) {
+  // Bgr48: 3 samples per pixel, so the packing spans 3 x width samples per row.
+  const uint32_t w = 5, h = 3;
+  auto raw = Ramp(w * h * 6);
+  std::vector<uint8_t> packed(raw.size());
+  const size_t half = raw.size() / 2;
+  for (size_t k = 0; k < half; ++k) {
+    packed[k] = raw[2 * k];
+    packed[half + k] = raw[2 * k + 1];
+  }
+  std::vector<uint8_t> data = {3, 1, 1};
+  auto z = Zstd(packed);
+  data.insert(data.end(), z.begin(), z.end());
+  auto bm = DecodeSubblock(DecodeRequest{4, 6, w, h, data});
+  ASSERT_TRUE(bm.ok()) << bm.status().ToString();
+  EXPECT_EQ(bm->pixels, raw);
+}
+
+TEST(CodecTest, DecodesZstd1WithOneByteHeader) {
+  auto raw = Ramp(16 * 16);
+  std::vector<uint8_t> data = {1};
+  auto z = Zstd(raw);
+  data.insert(data.end(), z.begin(), z.end());
+  auto bm = DecodeSubblock(DecodeRequest{0, 6, 16, 16, data});
+  ASSERT_TRUE(bm.ok()) << bm.status().ToString();
+  EXPECT_EQ(bm->pixels, raw);
+}
+
+TEST(CodecTest, ZstdFrameOfWrongSizeIsCorruption) {
+  auto z = Zstd(Ramp(100));
+  auto bm = DecodeSubblock(DecodeRequest{0, 5, 16, 16, z});
+  ASSERT_FALSE(bm.ok());
+  EXPECT_EQ(bm.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(bm.status().message().find("256 expected"), std::string::npos)
+      << bm.status().message();
+}
+
+TEST(CodecTest, GarbageZstdIsCorruption) {
+  std::vector<uint8_t> junk(300, 0x55);
+  auto bm = DecodeSubblock(DecodeRequest{0, 5, 16, 16, junk});
+  ASSERT_FALSE(bm.ok());
+  EXPECT_EQ(bm.status().code(), StatusCode::kCorruption);
+}
+
+TEST(CodecTest, RawPixelsLabelledJpegXrAreReadAsUncompressed) {
+  auto raw = Ramp(8 * 8 * 2);
+  DecodeNotes notes;
+  auto bm = DecodeSubblock(DecodeRequest{1, 4, 8, 8, raw}, &notes);
+  ASSERT_TRUE(bm.ok()) << bm.status().ToString();
+  EXPECT_EQ(bm->pixels, raw);
+  EXPECT_TRUE(notes.raw_data_in_compressed_label);
+}
+
+TEST(CodecTest, JpegXrWithoutSignatureAndWrongSizeIsCorruption) {
+  auto raw = Ramp(100);
+  auto bm = DecodeSubblock(DecodeRequest{1, 4, 8, 8, raw});
+  ASSERT_FALSE(bm.ok());
+  EXPECT_NE(bm.status().message().find("signature"), std::string::npos);
+}
+
+TEST(CodecTest, CameraRawCompressionIsUnsupportedAndNamed) {
+  auto raw = Ramp(64);
+  auto bm = DecodeSubblock(DecodeRequest{0, 1001, 8, 8, raw});
+  ASSERT_FALSE(bm.ok());
+  EXPECT_EQ(bm.status().code(), StatusCode::kNotSupported);
+  EXPECT_NE(bm.status().message().find("1001"), std::string::npos);
+}
+
+TEST(CodecTest, ComplexPixelTypeIsUnsupported) {
+  auto raw = Ramp(8 * 8 * 8);
+  auto bm = DecodeSubblock(DecodeRequest{10, 0, 8, 8, raw});
+  ASSERT_FALSE(bm.ok());
+  EXPECT_EQ(bm.status().code(), StatusCode::kNotSupported);
+}
+
+TEST(CodecTest, HugeClaimedSizeIsRefusedBeforeAllocating) {
+  std::vector<uint8_t> tiny(16);
+  auto bm = DecodeSubblock(DecodeRequest{1, 5, 100000, 100000, tiny});
+  ASSERT_FALSE(bm.ok());
+  EXPECT_EQ(bm.status().code(), StatusCode::kResourceExhausted);
+}
+
+// Round trips through the writer's encoders and the file-level decode path.
+struct CodecCase {
+  int32_t pixel_type;
+  synth::Codec codec;
+  bool exact;
+};
+
+void PrintTo(const CodecCase& c, std::ostream* os) {
+  *os << PixelTypeName(c.pixel_type) << "/codec" << static_cast<int>(c.codec);
+}
+
+class WriterRoundTripTest : public ::testing::TestWithParam<CodecCase> {};
+
+TEST_P(WriterRoundTripTest, DecodedSubblockEqualsWrittenPixels) {
+  const CodecCase c = GetParam();
+  testing::TempDir dir;
+  synth::Spec spec;
+  spec.pixel_type = c.pixel_type;
+  spec.codec = c.codec;
+  spec.tile_width = 67;  // odd sizes: no macroblock alignment
+  spec.tile_height = 45;
+  testing::WriteOrDie(spec, dir.File("a.czi"));
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok()) << czi.status().ToString();
+  SubblockReader reader(*czi, MakeSubblockCache(1 << 20));
+  auto bm = reader.Get(0);
+  ASSERT_TRUE(bm.ok()) << bm.status().ToString();
+  const auto expected = synth::TilePixels(spec, synth::EnumerateTiles(spec)[0]);
+  ASSERT_EQ((*bm)->pixels.size(), expected.size());
+  if (c.exact) {
+    EXPECT_EQ((*bm)->pixels, expected);
+  } else {
+    double err = 0;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      err += std::abs(int((*bm)->pixels[i]) - int(expected[i]));
+    }
+    EXPECT_LT(err / expected.size(), 3.0);  // JPEG quality 95
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllCodecs, WriterRoundTripTest,
+    ::testing::Values(CodecCase{0, synth::Codec::kUncompressed, true},
+                      CodecCase{1, synth::Codec::kZstd0, true},
+                      CodecCase{1, synth::Codec::kZstd1, true},
+                      CodecCase{1, synth::Codec::kZstd1HiLo, true},
+                      CodecCase{4, synth::Codec::kZstd1HiLo, true},
+                      CodecCase{2, synth::Codec::kZstd0, true},
+                      CodecCase{8, synth::Codec::kZstd1, true},
+                      CodecCase{9, synth::Codec::kUncompressed, true},
+                      CodecCase{0, synth::Codec::kJpegXr, true},
+                      CodecCase{1, synth::Codec::kJpegXr, true},
+                      CodecCase{3, synth::Codec::kJpegXr, true},
+                      CodecCase{1, synth::Codec::kRawLabelledJpegXr, true},
+                      CodecCase{0, synth::Codec::kJpg, false},
+                      CodecCase{3, synth::Codec::kJpg, false}));
+
+}  // namespace
+}  // namespace czifs

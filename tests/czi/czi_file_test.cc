@@ -1,0 +1,184 @@
+#include "czifs/czi_file.h"
+
+#include <gtest/gtest.h>
+
+#include "../support/test_util.h"
+#include "czifs/metadata.h"
+
+namespace czifs {
+namespace {
+
+using testing::TempDir;
+using testing::WriteOrDie;
+
+TEST(CziFileTest, ReadsDirectoryOfWrittenFile) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.pixel_type = 1;
+  spec.tiles_x = 2;
+  spec.tiles_y = 2;
+  spec.tile_width = 32;
+  spec.tile_height = 16;
+  spec.origin_x = -100;
+  spec.origin_y = -50;
+  spec.sizes = {{'C', 2}, {'Z', 3}};
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok()) << czi.status().ToString();
+  const auto& sbs = (*czi)->subblocks();
+  ASSERT_EQ(sbs.size(), 2u * 3u * 4u);
+  const auto tiles = synth::EnumerateTiles(spec);
+  for (size_t i = 0; i < sbs.size(); ++i) {
+    EXPECT_EQ(sbs[i].index, i);
+    EXPECT_EQ(sbs[i].x, tiles[i].x);
+    EXPECT_EQ(sbs[i].y, tiles[i].y);
+    EXPECT_EQ(sbs[i].width, 32);
+    EXPECT_EQ(sbs[i].stored_height, 16);
+    EXPECT_EQ(sbs[i].Coord(Dim::kC), tiles[i].coords.at('C'));
+    EXPECT_EQ(sbs[i].Coord(Dim::kZ), tiles[i].coords.at('Z'));
+    EXPECT_EQ(sbs[i].Coord(Dim::kM), tiles[i].m);
+    EXPECT_TRUE(sbs[i].Has(Dim::kM));
+    EXPECT_FALSE(sbs[i].Has(Dim::kT));
+    EXPECT_EQ(sbs[i].compression, 6);
+  }
+  ASSERT_EQ((*czi)->attachments().size(), 1u);
+  EXPECT_EQ((*czi)->attachments()[0].name, "Thumbnail");
+  auto thumb = (*czi)->ReadAttachment(0);
+  ASSERT_TRUE(thumb.ok());
+  ASSERT_GE(thumb->size(), 2u);
+  EXPECT_EQ((*thumb)[0], 0xFF);
+  EXPECT_EQ((*thumb)[1], 0xD8);
+}
+
+TEST(CziFileTest, ReadsSubblockExtentAndMetadata) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.codec = synth::Codec::kUncompressed;
+  spec.tile_width = 10;
+  spec.tile_height = 10;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok());
+  auto x = (*czi)->ReadSubblockExtent(0);
+  ASSERT_TRUE(x.ok()) << x.status().ToString();
+  EXPECT_EQ(x->data_size, 200u);
+  auto xml = (*czi)->ReadSubblockMetadata(*x);
+  ASSERT_TRUE(xml.ok());
+  SubblockTags tags = ParseSubblockTags(*xml);
+  ASSERT_TRUE(tags.stage_x_um.has_value());
+  EXPECT_DOUBLE_EQ(*tags.stage_x_um, 1000.0);
+  ASSERT_TRUE(tags.acquisition_time.has_value());
+}
+
+TEST(CziFileTest, RejectsFileThatIsNotACzi) {
+  TempDir dir;
+  testing::WriteFileBytes(dir.File("x.czi"), std::vector<uint8_t>(1000, 'A'));
+  auto czi = CziFile::Open(dir.File("x.czi"));
+  ASSERT_FALSE(czi.ok());
+  EXPECT_EQ(czi.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(czi.status().message().find("ZISRAWFILE"), std::string::npos);
+}
+
+TEST(CziFileTest, RejectsEmptyFile) {
+  TempDir dir;
+  testing::WriteFileBytes(dir.File("x.czi"), {});
+  auto czi = CziFile::Open(dir.File("x.czi"));
+  ASSERT_FALSE(czi.ok());
+}
+
+TEST(CziFileTest, MissingFileIsIOError) {
+  auto czi = CziFile::Open("/nonexistent/file.czi");
+  ASSERT_FALSE(czi.ok());
+  EXPECT_EQ(czi.status().code(), StatusCode::kIOError);
+}
+
+TEST(CziFileTest, ImplausibleEntryCountIsCorruptionNotAllocation) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto bytes = testing::ReadFileBytes(dir.File("a.czi"));
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok());
+  const uint64_t dir_pos = (*czi)->header().directory_position;
+  // EntryCount lives right after the 32-byte segment header.
+  bytes[dir_pos + 32] = 0xFF;
+  bytes[dir_pos + 33] = 0xFF;
+  bytes[dir_pos + 34] = 0xFF;
+  bytes[dir_pos + 35] = 0x0F;
+  testing::WriteFileBytes(dir.File("b.czi"), bytes);
+  auto bad = CziFile::Open(dir.File("b.czi"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(bad.status().message().find("subblock directory"), std::string::npos)
+      << bad.status().message();
+}
+
+TEST(CziFileTest, SubblockPointingPastEndIsCorruption) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  spec.thumbnail = false;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto bytes = testing::ReadFileBytes(dir.File("a.czi"));
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok());
+  const uint64_t entry = (*czi)->header().directory_position + 32 + 128;
+  // FilePosition: after "DV" (2) and PixelType (4).
+  for (int i = 0; i < 8; ++i) bytes[entry + 6 + i] = i == 6 ? 0x7F : 0;
+  testing::WriteFileBytes(dir.File("b.czi"), bytes);
+  auto bad = CziFile::Open(dir.File("b.czi"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("past end of file"), std::string::npos);
+}
+
+TEST(MetadataTest, ParsesScalingChannelsAndColours) {
+  const std::string xml =
+      "<ImageDocument><Metadata><Scaling><Items>"
+      "<Distance Id=\"X\"><Value>1.6e-06</Value></Distance>"
+      "<Distance Id=\"Y\"><Value>1.6e-06</Value></Distance>"
+      "<Distance Id=\"Z\"><Value>5E-07</Value></Distance></Items></Scaling>"
+      "<Information><Image><Dimensions><Channels>"
+      "<Channel Name=\"DAPI\"/><Channel Name=\"GFP\"/></Channels></Dimensions></Image>"
+      "</Information><DisplaySetting><Channels><Channel><Color>#FF0000FF</Color></Channel>"
+      "</Channels></DisplaySetting></Metadata></ImageDocument>";
+  ImageMetadata md = ParseImageMetadata(xml);
+  EXPECT_EQ(md.scale_x_um, 1.6);
+  EXPECT_EQ(md.scale_z_um, 0.5);
+  ASSERT_EQ(md.channels.size(), 2u);
+  EXPECT_EQ(md.channels[1].name, "GFP");
+  EXPECT_EQ(md.channels[0].color, "#FF0000FF");
+  EXPECT_TRUE(md.warning.empty());
+}
+
+TEST(MetadataTest, BrokenXmlDegradesToWarning) {
+  ImageMetadata md = ParseImageMetadata("<ImageDocument><Metadata>");
+  EXPECT_FALSE(md.scale_x_um.has_value());
+  EXPECT_FALSE(md.warning.empty());
+}
+
+TEST(MetadataTest, EntityDeclarationsAreNotExpanded) {
+  const std::string xml =
+      "<!DOCTYPE d [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
+      "<ImageDocument><Metadata><Information><Image><Dimensions><Channels>"
+      "<Channel Name=\"&e;\"/></Channels></Dimensions></Image></Information></Metadata>"
+      "</ImageDocument>";
+  ImageMetadata md = ParseImageMetadata(xml);
+  for (const auto& c : md.channels) EXPECT_EQ(c.name.find("root"), std::string::npos);
+}
+
+TEST(MetadataTest, ParsesIsoTimesWithFractionsAndOffsets) {
+  auto a = ParseIsoTime("1970-01-01T00:00:01.5Z");
+  ASSERT_TRUE(a);
+  EXPECT_DOUBLE_EQ(*a, 1.5);
+  auto b = ParseIsoTime("2021-05-03T10:11:12.1234567Z");
+  auto c = ParseIsoTime("2021-05-03T12:11:12.1234567+02:00");
+  ASSERT_TRUE(b && c);
+  EXPECT_DOUBLE_EQ(*b, *c);
+  EXPECT_FALSE(ParseIsoTime("yesterday"));
+}
+
+}  // namespace
+}  // namespace czifs

@@ -1,0 +1,148 @@
+#include "czifs/image_index.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "../support/test_util.h"
+
+namespace czifs {
+namespace {
+
+using testing::TempDir;
+using testing::WriteOrDie;
+
+ImageIndex IndexOf(const synth::Spec& spec, const TempDir& dir) {
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  EXPECT_TRUE(czi.ok()) << czi.status().ToString();
+  auto idx = ImageIndex::Build(**czi);
+  EXPECT_TRUE(idx.ok()) << idx.status().ToString();
+  return std::move(idx).value();
+}
+
+synth::Spec Small() {
+  synth::Spec s;
+  s.tile_width = 8;
+  s.tile_height = 8;
+  s.codec = synth::Codec::kUncompressed;
+  return s;
+}
+
+std::set<std::string> Paths(const ImageIndex& idx) {
+  std::set<std::string> p;
+  for (const Plane& pl : idx.planes()) p.insert(pl.path);
+  return p;
+}
+
+TEST(ImageIndexTest, PadsIndicesToTheWidthOfTheLargest) {
+  TempDir dir;
+  synth::Spec s = Small();
+  s.sizes = {{'C', 1}, {'T', 1}, {'Z', 12}};
+  ImageIndex idx = IndexOf(s, dir);
+  auto p = Paths(idx);
+  EXPECT_EQ(p.size(), 12u);
+  EXPECT_TRUE(p.count("S0/C0/T0/Z00.tif"));
+  EXPECT_TRUE(p.count("S0/C0/T0/Z11.tif"));
+}
+
+TEST(ImageIndexTest, TenPlanesNeedOneDigit) {
+  TempDir dir;
+  synth::Spec s = Small();
+  s.sizes = {{'Z', 10}};
+  auto p = Paths(IndexOf(s, dir));
+  EXPECT_TRUE(p.count("S0/C0/T0/Z0.tif"));
+  EXPECT_TRUE(p.count("S0/C0/T0/Z9.tif"));
+}
+
+TEST(ImageIndexTest, ExtraDimensionsBecomeSuffixesInFixedOrder) {
+  TempDir dir;
+  synth::Spec s = Small();
+  s.sizes = {{'C', 2}, {'H', 11}, {'V', 2}, {'B', 1}};
+  ImageIndex idx = IndexOf(s, dir);
+  auto p = Paths(idx);
+  EXPECT_EQ(p.size(), 2u * 11u * 2u);
+  EXPECT_TRUE(p.count("S0/C1/T0/Z0_H07_V1.tif")) << *p.begin();
+  // B has a single index: no suffix.
+  for (const auto& path : p) EXPECT_EQ(path.find("_B"), std::string::npos);
+}
+
+TEST(ImageIndexTest, SparseFilesStillHaveEveryCombinationAsAPlane) {
+  TempDir dir;
+  synth::Spec s = Small();
+  s.sizes = {{'C', 3}, {'H', 4}};
+  s.keep_plane = [](const std::map<char, int32_t>& c) { return c.at('C') == 0 || c.at('H') < 2; };
+  ImageIndex idx = IndexOf(s, dir);
+  ASSERT_EQ(idx.planes().size(), 12u);
+  int empty = 0;
+  for (const Plane& pl : idx.planes()) {
+    if (pl.subblocks.empty()) {
+      ++empty;
+      EXPECT_EQ(pl.pixel_type, s.pixel_type);
+      EXPECT_TRUE(pl.unsupported.empty());
+    }
+  }
+  EXPECT_EQ(empty, 4);
+}
+
+TEST(ImageIndexTest, DrawsSubblocksInAscendingMNotFileOrder) {
+  TempDir dir;
+  synth::Spec s = Small();
+  s.tiles_x = 4;
+  s.tiles_y = 3;
+  ImageIndex idx = IndexOf(s, dir);
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_EQ(idx.planes().size(), 1u);
+  const auto& order = idx.planes()[0].subblocks;
+  ASSERT_EQ(order.size(), 12u);
+  bool file_order = true;
+  for (size_t i = 0; i < order.size(); ++i) {
+    EXPECT_EQ((*czi)->subblocks()[order[i]].Coord(Dim::kM), static_cast<int32_t>(i));
+    if (order[i] != i) file_order = false;
+  }
+  EXPECT_FALSE(file_order) << "the writer should shuffle";
+}
+
+TEST(ImageIndexTest, SceneBoxesAreUnionsOfLayer0TilesAndIgnorePyramids) {
+  TempDir dir;
+  synth::Spec s = Small();
+  s.tiles_x = 3;
+  s.tiles_y = 2;
+  s.overlap = 0.25;
+  s.scenes = 2;
+  s.origin_x = -1000;
+  s.origin_y = -7;
+  s.pyramid_levels = 2;
+  ImageIndex idx = IndexOf(s, dir);
+  ASSERT_EQ(idx.scenes().size(), 2u);
+  EXPECT_EQ(idx.scenes()[0].bbox.x, -1000);
+  EXPECT_EQ(idx.scenes()[0].bbox.y, -7);
+  EXPECT_EQ(idx.scenes()[0].bbox.width, 6 * 2 + 8);
+  EXPECT_EQ(idx.scenes()[0].bbox.height, 6 + 8);
+  EXPECT_EQ(idx.layer0_subblock_count(), 12u);
+  EXPECT_EQ(idx.pyramid_factors(), (std::vector<uint32_t>{2, 4}));
+  for (const Plane& p : idx.planes()) EXPECT_EQ(p.subblocks.size(), 6u);
+  EXPECT_TRUE(Paths(idx).count("S1/C0/T0/Z0.tif"));
+}
+
+TEST(ImageIndexTest, UnsupportedCompressionMarksThePlane) {
+  TempDir dir;
+  synth::Spec s = Small();
+  s.codec = synth::Codec::kSystemRaw;
+  ImageIndex idx = IndexOf(s, dir);
+  ASSERT_EQ(idx.planes().size(), 1u);
+  EXPECT_NE(idx.planes()[0].unsupported.find("System-RAW(1001)"), std::string::npos)
+      << idx.planes()[0].unsupported;
+}
+
+TEST(ImageIndexTest, ComplexPixelTypeMarksThePlane) {
+  TempDir dir;
+  synth::Spec s = Small();
+  s.pixel_type = 10;
+  ImageIndex idx = IndexOf(s, dir);
+  ASSERT_EQ(idx.planes().size(), 1u);
+  EXPECT_NE(idx.planes()[0].unsupported.find("Gray64ComplexFloat"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace czifs

@@ -1,0 +1,160 @@
+#include "czifs/tiff_layout.h"
+
+#include <gtest/gtest.h>
+#include <tiffio.h>
+
+#include <cstring>
+
+#include "../support/test_util.h"
+#include "czifs/czi_types.h"
+
+namespace czifs {
+namespace {
+
+std::vector<uint8_t> Pattern(size_t n) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>((i * 31) ^ (i >> 9));
+  return v;
+}
+
+// Produces the whole file from a layout and a pixel stream.
+std::vector<uint8_t> Materialize(const TiffLayout& layout, const std::vector<uint8_t>& pixels,
+                                 size_t chunk) {
+  std::vector<uint8_t> out(layout.size());
+  for (uint64_t off = 0; off < out.size(); off += chunk) {
+    size_t produced = 0;
+    Status st = layout.Read(
+        off, chunk, out.data() + off,
+        [&](uint64_t p, size_t n, uint8_t* dst) {
+          std::memcpy(dst, pixels.data() + p, n);
+          return Status::Ok();
+        },
+        &produced);
+    EXPECT_TRUE(st.ok());
+    EXPECT_EQ(produced, std::min<uint64_t>(chunk, out.size() - off));
+  }
+  return out;
+}
+
+class TiffLayoutTest : public ::testing::TestWithParam<int32_t> {};
+
+TEST_P(TiffLayoutTest, LibtiffReadsBackPixelsAndTagsFromComputedLayout) {
+  const int32_t pt = GetParam();
+  TiffSpec spec;
+  spec.width = 301;
+  spec.height = 2000;  // several strips
+  spec.pixel_type = pt;
+  spec.pixels_per_um_x = 2.5;
+  spec.pixels_per_um_y = 2.5;
+  spec.description = ImageJDescription(0.75);
+  auto layout = TiffLayout::Build(spec);
+  ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+  const size_t row = spec.width * BytesPerPixel(pt);
+  EXPECT_EQ((*layout)->pixel_bytes(), row * spec.height);
+  const auto pixels = Pattern(row * spec.height);
+  // Odd chunk sizes cross piece boundaries at arbitrary places.
+  const auto bytes = Materialize(**layout, pixels, 65537);
+  EXPECT_EQ(bytes, Materialize(**layout, pixels, 4096));
+
+  testing::TempDir dir;
+  testing::WriteFileBytes(dir.File("p.tif"), bytes);
+  TIFF* tif = TIFFOpen(dir.File("p.tif").c_str(), "r");
+  ASSERT_NE(tif, nullptr);
+  uint32_t w = 0, h = 0;
+  uint16_t spp = 0, bps = 0, fmt = 0, comp = 0;
+  float xres = 0;
+  char* desc = nullptr;
+  TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
+  TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
+  TIFFGetField(tif, TIFFTAG_COMPRESSION, &comp);
+  TIFFGetField(tif, TIFFTAG_XRESOLUTION, &xres);
+  TIFFGetField(tif, TIFFTAG_IMAGEDESCRIPTION, &desc);
+  EXPECT_EQ(w, spec.width);
+  EXPECT_EQ(h, spec.height);
+  EXPECT_EQ(spp, SamplesPerPixel(pt));
+  EXPECT_EQ(bps, BytesPerSample(pt) * 8);
+  EXPECT_EQ(fmt, IsFloatPixelType(pt) ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT);
+  EXPECT_EQ(comp, COMPRESSION_NONE);
+  EXPECT_FLOAT_EQ(xres, 2.5f);
+  ASSERT_NE(desc, nullptr);
+  EXPECT_EQ(std::string(desc), "ImageJ=1.11a\nunit=micron\nspacing=0.75\n");
+  std::vector<uint8_t> line(TIFFScanlineSize(tif));
+  ASSERT_EQ(line.size(), row);
+  for (uint32_t y = 0; y < h; ++y) {
+    ASSERT_EQ(TIFFReadScanline(tif, line.data(), y), 1);
+    ASSERT_EQ(0, std::memcmp(line.data(), pixels.data() + y * row, row)) << "row " << y;
+  }
+  TIFFClose(tif);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPixelTypes, TiffLayoutTest, ::testing::Values(0, 1, 2, 3, 4, 8, 9));
+
+TEST(TiffLayoutTest, PlanesOver4GiBUseBigTiffWithoutMaterializingPixels) {
+  TiffSpec spec;
+  spec.width = 40000;
+  spec.height = 40000;
+  spec.pixel_type = 2;  // 6.4 GB
+  auto layout = TiffLayout::Build(spec);
+  ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+  EXPECT_TRUE((*layout)->big_tiff());
+  EXPECT_GT((*layout)->size(), 6'400'000'000ull);
+  uint8_t head[4];
+  size_t produced;
+  ASSERT_TRUE((*layout)->Read(0, 4, head, nullptr, &produced).ok());
+  EXPECT_EQ(head[0], 'I');
+  EXPECT_EQ(head[2], 43);  // BigTIFF magic
+}
+
+TEST(TiffLayoutTest, SmallPlanesUseClassicTiff) {
+  TiffSpec spec;
+  spec.width = 10;
+  spec.height = 10;
+  spec.pixel_type = 1;
+  auto layout = TiffLayout::Build(spec);
+  ASSERT_TRUE(layout.ok());
+  EXPECT_FALSE((*layout)->big_tiff());
+}
+
+TEST(TiffLayoutTest, UnsupportedPixelTypeIsRefused) {
+  TiffSpec spec;
+  spec.width = 10;
+  spec.height = 10;
+  spec.pixel_type = 10;
+  auto layout = TiffLayout::Build(spec);
+  ASSERT_FALSE(layout.ok());
+  EXPECT_EQ(layout.status().code(), StatusCode::kNotSupported);
+}
+
+TEST(TiffLayoutTest, ReadPastEndProducesNothing) {
+  TiffSpec spec;
+  spec.width = 10;
+  spec.height = 10;
+  spec.pixel_type = 0;
+  auto layout = TiffLayout::Build(spec);
+  ASSERT_TRUE(layout.ok());
+  uint8_t buf[16];
+  size_t produced = 99;
+  ASSERT_TRUE((*layout)->Read((*layout)->size(), 16, buf, nullptr, &produced).ok());
+  EXPECT_EQ(produced, 0u);
+}
+
+TEST(TiffSampleOrderTest, SwapsBlueAndRedOfEveryPixel) {
+  std::vector<uint8_t> bgr = {1, 2, 3, 4, 5, 6};
+  ToTiffSampleOrder(3, bgr);
+  EXPECT_EQ(bgr, (std::vector<uint8_t>{3, 2, 1, 6, 5, 4}));
+  std::vector<uint8_t> bgr48 = {1, 2, 3, 4, 5, 6};
+  ToTiffSampleOrder(4, bgr48);
+  EXPECT_EQ(bgr48, (std::vector<uint8_t>{5, 6, 3, 4, 1, 2}));
+  std::vector<uint8_t> bgra = {1, 2, 3, 4};
+  ToTiffSampleOrder(9, bgra);
+  EXPECT_EQ(bgra, (std::vector<uint8_t>{3, 2, 1, 4}));
+  std::vector<uint8_t> gray = {1, 2, 3};
+  ToTiffSampleOrder(0, gray);
+  EXPECT_EQ(gray, (std::vector<uint8_t>{1, 2, 3}));
+}
+
+}  // namespace
+}  // namespace czifs

@@ -1,0 +1,210 @@
+// Damaged files: truncations and bit flips over the corpus and writer output.
+// The library must return errors, never crash, hang or allocate without
+// bound, and a truncated file must never yield plane bytes that differ from
+// the intact file's.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "../support/test_util.h"
+#include "czifs/tree.h"
+
+namespace czifs {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+void CollectFiles(const TreeNode& n, const std::string& prefix,
+                  std::vector<std::pair<std::string, const VirtualFile*>>* out) {
+  for (const auto& c : n.children) {
+    const std::string p = prefix.empty() ? c->name : prefix + "/" + c->name;
+    if (c->is_dir) {
+      CollectFiles(*c, p, out);
+    } else {
+      out->push_back({p, c->file.get()});
+    }
+  }
+}
+
+struct Outcome {
+  bool opened = false;
+  int files_ok = 0;
+  int files_failed = 0;
+  std::map<std::string, std::vector<uint8_t>> planes;  // successfully read .tif files
+};
+
+Outcome ReadEverything(const std::string& path) {
+  Outcome o;
+  auto tree = BuildSourceTree(path, MakeSubblockCache(8 << 20));
+  if (!tree.ok()) {
+    EXPECT_FALSE(tree.status().message().empty());
+    return o;
+  }
+  o.opened = true;
+  std::vector<std::pair<std::string, const VirtualFile*>> files;
+  CollectFiles(*tree->root, "", &files);
+  for (const auto& [name, f] : files) {
+    auto size = f->Size();
+    if (!size.ok()) {
+      ++o.files_failed;
+      continue;
+    }
+    // Keep small files whole for comparison; stream big ones through a window.
+    const bool keep = *size <= (64u << 20);
+    std::vector<uint8_t> buf(keep ? *size : (1u << 20));
+    bool ok = true;
+    for (uint64_t off = 0; off < *size;) {
+      const size_t want = std::min<uint64_t>(1 << 20, *size - off);
+      auto n = f->Read(off, want, keep ? buf.data() + off : buf.data());
+      if (!n.ok()) {
+        EXPECT_FALSE(n.status().message().empty());
+        ok = false;
+        break;
+      }
+      if (*n == 0) break;
+      off += *n;
+    }
+    if (ok) {
+      ++o.files_ok;
+      if (keep && name.size() > 4 && name.substr(name.size() - 4) == ".tif") {
+        o.planes[name] = std::move(buf);
+      }
+    } else {
+      ++o.files_failed;
+    }
+  }
+  return o;
+}
+
+std::vector<std::string> Inputs(const TempDir& dir) {
+  std::vector<std::string> inputs;
+  synth::Spec spec;
+  spec.tile_width = 48;
+  spec.tile_height = 32;
+  spec.tiles_x = 2;
+  spec.tiles_y = 2;
+  spec.sizes = {{'C', 2}, {'Z', 2}};
+  spec.pyramid_levels = 1;
+  for (auto codec : {synth::Codec::kZstd1HiLo, synth::Codec::kUncompressed, synth::Codec::kJpegXr}) {
+    spec.codec = codec;
+    const std::string p = dir.File("w" + std::to_string(inputs.size()) + ".czi");
+    testing::WriteOrDie(spec, p);
+    inputs.push_back(p);
+  }
+  const fs::path corpus(testing::CorpusDir());
+  if (fs::is_directory(corpus)) {
+    for (const auto& e : fs::directory_iterator(corpus)) {
+      if (e.path().extension() == ".czi" && e.file_size() <= (2 << 20)) {
+        inputs.push_back(e.path().string());
+      }
+    }
+  }
+  std::sort(inputs.begin(), inputs.end());
+  return inputs;
+}
+
+TEST(CorruptionTest, TruncatedFilesFailCleanlyAndNeverServeWrongPlaneBytes) {
+  TempDir dir;
+  int variants = 0, rejected = 0, partial = 0;
+  for (const std::string& input : Inputs(dir)) {
+    const auto bytes = testing::ReadFileBytes(input);
+    const Outcome intact = ReadEverything(input);
+    ASSERT_TRUE(intact.opened) << input;
+    std::vector<size_t> cuts = {0, 16, 31, 32, 100, 543, 544, bytes.size() - 1};
+    for (int k = 1; k < 12; ++k) cuts.push_back(bytes.size() * k / 12);
+    for (size_t cut : cuts) {
+      if (cut >= bytes.size()) continue;
+      const std::string p = dir.File("trunc.czi");
+      testing::WriteFileBytes(p, std::vector<uint8_t>(bytes.begin(), bytes.begin() + cut));
+      const Outcome o = ReadEverything(p);
+      ++variants;
+      if (!o.opened) ++rejected;
+      if (o.files_failed) ++partial;
+      for (const auto& [name, data] : o.planes) {
+        auto it = intact.planes.find(name);
+        ASSERT_NE(it, intact.planes.end()) << input << " cut " << cut << ": " << name;
+        EXPECT_TRUE(it->second == data) << input << " cut at " << cut << ": " << name
+                                        << " differs from the intact file";
+      }
+    }
+  }
+  std::printf("truncations: %d variants, %d rejected at open, %d with failing files\n", variants,
+              rejected, partial);
+  EXPECT_GT(rejected, 0);
+}
+
+TEST(CorruptionTest, BitFlipsAnywhereNeverCrash) {
+  TempDir dir;
+  std::mt19937_64 rng(42);
+  int variants = 0, rejected = 0, failing = 0;
+  for (const std::string& input : Inputs(dir)) {
+    const auto bytes = testing::ReadFileBytes(input);
+    auto czi = CziFile::Open(input);
+    ASSERT_TRUE(czi.ok());
+    // Aim at the structures: file header, directory, subblock headers, pixel data.
+    std::vector<uint64_t> targets;
+    for (int i = 0; i < 4; ++i) targets.push_back(32 + rng() % 80);
+    const uint64_t dir_pos = (*czi)->header().directory_position;
+    for (int i = 0; i < 6; ++i) targets.push_back(dir_pos + 32 + rng() % std::min<uint64_t>(2000, bytes.size() - dir_pos - 32));
+    const auto& sbs = (*czi)->subblocks();
+    for (int i = 0; i < 6 && !sbs.empty(); ++i) {
+      const auto& e = sbs[rng() % sbs.size()];
+      targets.push_back(e.file_position + rng() % 300);
+    }
+    for (int i = 0; i < 4; ++i) targets.push_back(rng() % bytes.size());
+    for (uint64_t t : targets) {
+      if (t >= bytes.size()) continue;
+      auto copy = bytes;
+      copy[t] ^= static_cast<uint8_t>(1u << (rng() % 8));
+      const std::string p = dir.File("flip.czi");
+      testing::WriteFileBytes(p, copy);
+      const Outcome o = ReadEverything(p);
+      ++variants;
+      if (!o.opened) ++rejected;
+      if (o.files_failed) ++failing;
+    }
+  }
+  std::printf("bit flips: %d variants, %d rejected at open, %d with failing files\n", variants,
+              rejected, failing);
+  EXPECT_GT(variants, 100);
+}
+
+TEST(CorruptionTest, SubblockClaimingHugeSizeFailsWithoutAllocating) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  spec.codec = synth::Codec::kZstd0;
+  spec.thumbnail = false;
+  testing::WriteOrDie(spec, dir.File("a.czi"));
+  auto bytes = testing::ReadFileBytes(dir.File("a.czi"));
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok());
+  // First directory entry: X dimension entry starts after the 32-byte DV head.
+  const uint64_t x_entry = (*czi)->header().directory_position + 32 + 128 + 32;
+  auto put = [&](uint64_t at, int32_t v) {
+    for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<uint8_t>(static_cast<uint32_t>(v) >> (8 * i));
+  };
+  put(x_entry + 8, 100000);   // Size
+  put(x_entry + 16, 100000);  // StoredSize
+  put(x_entry + 20 + 8, 100000);
+  put(x_entry + 20 + 16, 100000);
+  testing::WriteFileBytes(dir.File("b.czi"), bytes);
+  auto tree = BuildSourceTree(dir.File("b.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  const TreeNode* s = tree->root->Find("S0");
+  ASSERT_NE(s, nullptr);
+  const TreeNode* plane = s->Find("C0")->Find("T0")->Find("Z0.tif");
+  ASSERT_NE(plane, nullptr);
+  std::vector<uint8_t> buf(1 << 16);
+  // Skip the header: ask for pixel bytes.
+  auto n = plane->file->Read(1 << 20, buf.size(), buf.data());
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().code(), StatusCode::kResourceExhausted) << n.status().ToString();
+}
+
+}  // namespace
+}  // namespace czifs

@@ -1,0 +1,311 @@
+#include "czifs/tree.h"
+
+#include <gtest/gtest.h>
+#include <tiffio.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "../support/test_util.h"
+#include "czifs/czi_types.h"
+#include "czifs/export.h"
+#include "czifs/tiff_layout.h"
+
+namespace czifs {
+namespace {
+
+using testing::TempDir;
+using testing::WriteOrDie;
+
+std::vector<uint8_t> ReadAll(const VirtualFile& f, size_t chunk) {
+  auto size = f.Size();
+  EXPECT_TRUE(size.ok());
+  std::vector<uint8_t> out(*size);
+  for (uint64_t off = 0; off < out.size();) {
+    auto n = f.Read(off, std::min<uint64_t>(chunk, out.size() - off), out.data() + off);
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    if (!n.ok() || *n == 0) break;
+    off += *n;
+  }
+  return out;
+}
+
+const TreeNode* Walk(const TreeNode& root, const std::string& path) {
+  const TreeNode* n = &root;
+  std::stringstream ss(path);
+  std::string part;
+  while (n && std::getline(ss, part, '/')) n = n->Find(part);
+  return n;
+}
+
+// Decodes a TIFF file's pixels with libtiff (TIFF sample order).
+std::vector<uint8_t> TiffPixels(const std::vector<uint8_t>& bytes, const TempDir& dir,
+                                uint32_t* w, uint32_t* h) {
+  testing::WriteFileBytes(dir.File("plane.tif"), bytes);
+  TIFF* tif = TIFFOpen(dir.File("plane.tif").c_str(), "r");
+  EXPECT_NE(tif, nullptr);
+  if (!tif) return {};
+  TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, w);
+  TIFFGetField(tif, TIFFTAG_IMAGELENGTH, h);
+  const size_t row = TIFFScanlineSize(tif);
+  std::vector<uint8_t> px(row * *h);
+  for (uint32_t y = 0; y < *h; ++y) TIFFReadScanline(tif, px.data() + y * row, y);
+  TIFFClose(tif);
+  return px;
+}
+
+struct Case {
+  std::string name;
+  synth::Spec spec;
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+std::vector<Case> Cases() {
+  std::vector<Case> cases;
+  auto base = [] {
+    synth::Spec s;
+    s.tile_width = 40;
+    s.tile_height = 30;
+    return s;
+  };
+  for (int32_t pt : {0, 1, 2, 3, 4, 8, 9}) {
+    synth::Spec s = base();
+    s.pixel_type = pt;
+    s.codec = (pt == 1 || pt == 4) ? synth::Codec::kZstd1HiLo : synth::Codec::kZstd0;
+    s.tiles_x = 3;
+    s.tiles_y = 2;
+    s.overlap = 0.2;
+    s.scenes = 2;
+    s.origin_x = -50;
+    s.origin_y = -20;
+    s.sizes = {{'C', 2}, {'Z', 2}};
+    cases.push_back({"mosaic_scenes_" + PixelTypeName(pt), s});
+  }
+  {
+    synth::Spec s = base();
+    s.pixel_type = 1;
+    s.codec = synth::Codec::kJpegXr;
+    s.tiles_x = 2;
+    s.tiles_y = 2;
+    s.pyramid_levels = 2;
+    cases.push_back({"jpegxr_mosaic_with_pyramid", s});
+  }
+  {
+    synth::Spec s = base();
+    s.pixel_type = 0;
+    s.codec = synth::Codec::kUncompressed;
+    s.sizes = {{'C', 2}, {'H', 3}, {'T', 2}};
+    s.keep_plane = [](const std::map<char, int32_t>& c) { return c.at('C') == 0 || c.at('H') == 0; };
+    cases.push_back({"sparse_airyscan_phases", s});
+  }
+  {
+    synth::Spec s = base();
+    s.pixel_type = 1;
+    s.codec = synth::Codec::kZstd1;
+    s.write_m = false;
+    s.tiles_x = 2;
+    s.overlap = 0.5;
+    cases.push_back({"overlap_without_m_uses_file_order", s});
+  }
+  return cases;
+}
+
+class DocumentTreeTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(DocumentTreeTest, EveryPlaneHasExactSizeAndPaintedPixels) {
+  const synth::Spec& spec = GetParam().spec;
+  TempDir dir;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(256 << 10));
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  EXPECT_TRUE(tree->problems.empty());
+  const TreeNode& root = *tree->root;
+  ASSERT_NE(root.Find("info.json"), nullptr);
+  ASSERT_NE(root.Find("metadata.xml"), nullptr);
+  ASSERT_NE(root.Find("planetable.csv"), nullptr);
+
+  // Enumerate every plane combination the writer knows of.
+  std::vector<std::map<char, int32_t>> combos = {{}};
+  for (const auto& [k, n] : spec.sizes) {
+    std::vector<std::map<char, int32_t>> next;
+    for (const auto& c : combos) {
+      for (int32_t i = 0; i < n; ++i) {
+        auto d = c;
+        d[k] = i;
+        next.push_back(d);
+      }
+    }
+    combos = next;
+  }
+  int planes = 0;
+  for (uint32_t s = 0; s < spec.scenes; ++s) {
+    for (const auto& c : combos) {
+      auto idx = [&](char k) { return c.count(k) ? c.at(k) : 0; };
+      std::string path = "S" + std::to_string(s) + "/C" + std::to_string(idx('C')) + "/T" +
+                         std::to_string(idx('T')) + "/Z" + std::to_string(idx('Z'));
+      for (char k : std::string("HIRVBA")) {
+        if (spec.sizes.count(k) && spec.sizes.at(k) > 1) path += "_" + std::string(1, k) + std::to_string(idx(k));
+      }
+      path += ".tif";
+      const TreeNode* node = Walk(root, path);
+      ASSERT_NE(node, nullptr) << path;
+      ASSERT_FALSE(node->is_dir);
+      const auto bytes = ReadAll(*node->file, 100003);
+      EXPECT_EQ(bytes.size(), *node->file->Size()) << path;
+      uint32_t w = 0, h = 0;
+      auto px = TiffPixels(bytes, dir, &w, &h);
+      synth::ExpectedPlane e = synth::PaintExpected(spec, s, c);
+      ASSERT_EQ(w, e.width) << path;
+      ASSERT_EQ(h, e.height) << path;
+      ToTiffSampleOrder(spec.pixel_type, e.pixels);
+      EXPECT_TRUE(px == e.pixels) << path << " pixels differ";
+      ++planes;
+    }
+  }
+  EXPECT_GT(planes, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Writer, DocumentTreeTest, ::testing::ValuesIn(Cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 16;
+  spec.tile_height = 16;
+  spec.tiles_x = 2;
+  spec.tiles_y = 1;
+  spec.sizes = {{'C', 2}, {'T', 2}};
+  spec.pyramid_levels = 1;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(doc.ok());
+  auto csv = (*doc)->PlaneTableCsv();
+  ASSERT_TRUE(csv.ok()) << csv.status().ToString();
+  std::stringstream ss(*csv);
+  std::string line;
+  std::getline(ss, line);
+  EXPECT_EQ(line,
+            "Subblock,S,M,T,C,Z,X[micron],Y[micron],Z[micron],Time[s],xstart,ystart,width,height,"
+            "subblock_index,m_index,pixel_type,compression,plane");
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(ss, line)) {
+    std::vector<std::string> cols;
+    std::stringstream ls(line);
+    std::string col;
+    while (std::getline(ls, col, ',')) cols.push_back(col);
+    if (line.back() == ',') cols.push_back("");
+    ASSERT_EQ(cols.size(), 19u) << line;
+    rows.push_back(cols);
+  }
+  ASSERT_EQ(rows.size(), 8u);  // layer 0 only: 2 tiles x 2 C x 2 T
+  double t_min = 1e9;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i][0], std::to_string(i));
+    t_min = std::min(t_min, std::stod(rows[i][9]));
+    if (i > 0) {  // sorted by S, M, T, C, Z
+      auto key = [](const auto& r) {
+        return std::make_tuple(std::stoi(r[1]), std::stoi(r[2]), std::stoi(r[3]), std::stoi(r[4]),
+                               std::stoi(r[5]));
+      };
+      EXPECT_LE(key(rows[i - 1]), key(rows[i]));
+    }
+    EXPECT_EQ(rows[i][14].empty(), false);
+    EXPECT_EQ(rows[i][16], "Gray16");
+    EXPECT_EQ(rows[i][17], "zstd1");
+    EXPECT_EQ(rows[i][18].substr(0, 3), "S0/");
+  }
+  EXPECT_EQ(t_min, 0.0);  // times are relative to the earliest
+  // T=1 was acquired 2.5 s later in the writer.
+  bool saw_late = false;
+  for (const auto& r : rows) {
+    if (r[3] == "1") {
+      EXPECT_GE(std::stod(r[9]), 2.4);  // 2.5 s later, less the writer's per-tile millisecond
+      saw_late = true;
+    }
+  }
+  EXPECT_TRUE(saw_late);
+}
+
+TEST(TreeTest, InfoJsonNamesDimensionsScenesAndCalibration) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 16;
+  spec.tile_height = 16;
+  spec.scenes = 2;
+  spec.sizes = {{'C', 2}, {'Z', 3}};
+  spec.channel_names = {"DAPI", "GFP"};
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(doc.ok());
+  const std::string j = (*doc)->InfoJson();
+  EXPECT_NE(j.find("\"Z\": {\n      \"start\": 0,\n      \"size\": 3"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"name\": \"GFP\""), std::string::npos);
+  EXPECT_NE(j.find("\"x\": 0.1"), std::string::npos);
+  EXPECT_NE(j.find("\"planes\": 12"), std::string::npos);
+  EXPECT_NE(j.find("\"Thumbnail\""), std::string::npos);
+  const std::string t = (*doc)->InfoText();
+  EXPECT_NE(t.find("C=2 Z=3"), std::string::npos) << t;
+}
+
+TEST(TreeTest, FolderSourceMirrorsFoldersAndReportsBrokenFiles) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.File("src/day1"));
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  WriteOrDie(spec, dir.File("src/a.czi"));
+  WriteOrDie(spec, dir.File("src/day1/b.czi"));
+  testing::WriteFileBytes(dir.File("src/day1/broken.czi"), std::vector<uint8_t>(100, 1));
+  testing::WriteFileBytes(dir.File("src/notes.txt"), std::vector<uint8_t>(10, 'x'));
+  auto tree = BuildSourceTree(dir.File("src"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  EXPECT_NE(Walk(*tree->root, "a.czi/S0/C0/T0/Z0.tif"), nullptr);
+  EXPECT_NE(Walk(*tree->root, "day1/b.czi/info.json"), nullptr);
+  EXPECT_EQ(Walk(*tree->root, "day1/broken.czi"), nullptr);
+  EXPECT_EQ(tree->root->Find("notes.txt"), nullptr);
+  ASSERT_EQ(tree->problems.size(), 1u);
+  EXPECT_NE(tree->problems[0].where.find("broken.czi"), std::string::npos);
+}
+
+TEST(TreeTest, UnsupportedPlanesAreLeftOutAndReported) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  spec.codec = synth::Codec::kSystemRaw;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  EXPECT_EQ(Walk(*tree->root, "S0/C0/T0/Z0.tif"), nullptr);
+  ASSERT_EQ(tree->problems.size(), 1u);
+  EXPECT_NE(tree->problems[0].message.find("System-RAW(1001)"), std::string::npos);
+  EXPECT_NE(tree->root->Find("info.json"), nullptr);
+}
+
+TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 50;
+  spec.tile_height = 40;
+  spec.tiles_x = 2;
+  spec.sizes = {{'C', 2}, {'Z', 3}};
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  ExportOptions opts;
+  opts.threads = 3;
+  auto report = ExportTree(*tree->root, dir.File("out"), opts);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->problems.empty());
+  EXPECT_EQ(report->planes_written, 6u);
+  EXPECT_EQ(report->files_written, 9u);
+  const TreeNode* plane = Walk(*tree->root, "S0/C1/T0/Z2.tif");
+  ASSERT_NE(plane, nullptr);
+  EXPECT_EQ(std::filesystem::file_size(dir.File("out/S0/C1/T0/Z2.tif")), *plane->file->Size());
+  EXPECT_EQ(testing::ReadFileBytes(dir.File("out/S0/C1/T0/Z2.tif")), ReadAll(*plane->file, 1 << 20));
+}
+
+}  // namespace
+}  // namespace czifs

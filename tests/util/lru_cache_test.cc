@@ -1,0 +1,91 @@
+#include "czifs/lru_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace czifs {
+namespace {
+
+using Cache = LruCache<int, std::vector<char>>;
+
+Cache MakeCache(uint64_t capacity) {
+  return Cache(capacity, [](const std::vector<char>& v) { return v.size(); });
+}
+
+Cache::Ptr Value(size_t n) { return std::make_shared<const std::vector<char>>(n, 'x'); }
+
+TEST(LruCacheTest, EvictsLeastRecentlyUsed) {
+  Cache c = MakeCache(300);
+  c.Insert(1, Value(100));
+  c.Insert(2, Value(100));
+  c.Insert(3, Value(100));
+  ASSERT_NE(c.Lookup(1), nullptr);  // 1 is now the newest
+  c.Insert(4, Value(100));          // evicts 2
+  EXPECT_NE(c.Lookup(1), nullptr);
+  EXPECT_EQ(c.Lookup(2), nullptr);
+  EXPECT_NE(c.Lookup(3), nullptr);
+  EXPECT_NE(c.Lookup(4), nullptr);
+}
+
+TEST(LruCacheTest, NeverHoldsMoreThanItsBudget) {
+  Cache c = MakeCache(1000);
+  for (int i = 0; i < 100; ++i) {
+    c.Insert(i, Value(static_cast<size_t>(37 * (i % 7) + 1)));
+    EXPECT_LE(c.usage(), c.capacity());
+  }
+}
+
+TEST(LruCacheTest, DoesNotCacheValuesLargerThanTheBudget) {
+  Cache c = MakeCache(10);
+  auto r = c.GetOrCompute(1, [] { return Result<Cache::Ptr>(Value(11)); });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)->size(), 11u);  // the caller still gets it
+  EXPECT_EQ(c.Lookup(1), nullptr);
+  EXPECT_EQ(c.usage(), 0u);
+}
+
+TEST(LruCacheTest, EvictedValueStaysAliveWhileHeld) {
+  Cache c = MakeCache(100);
+  c.Insert(1, Value(100));
+  Cache::Ptr held = c.Lookup(1);
+  c.Insert(2, Value(100));  // evicts 1
+  EXPECT_EQ(c.Lookup(1), nullptr);
+  ASSERT_NE(held, nullptr);
+  EXPECT_EQ(held->size(), 100u);
+  EXPECT_EQ((*held)[99], 'x');
+}
+
+TEST(LruCacheTest, ConcurrentMissesOnOneKeyComputeOnce) {
+  Cache c = MakeCache(1 << 20);
+  std::atomic<int> computed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int k = 0; k < 50; ++k) {
+        auto r = c.GetOrCompute(k, [&] {
+          computed.fetch_add(1);
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+          return Result<Cache::Ptr>(Value(10));
+        });
+        ASSERT_TRUE(r.ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(computed.load(), 50);
+}
+
+TEST(LruCacheTest, ErrorsReachEveryWaiterAndAreNotCached) {
+  Cache c = MakeCache(1000);
+  auto r = c.GetOrCompute(7, [] { return Result<Cache::Ptr>(Status::Corruption("bad tile")); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "bad tile");
+  auto again = c.GetOrCompute(7, [] { return Result<Cache::Ptr>(Value(1)); });
+  EXPECT_TRUE(again.ok());
+}
+
+}  // namespace
+}  // namespace czifs
