@@ -1,15 +1,19 @@
 // Plane composition: reads and decodes a file's subblocks through the shared
 // cache, and draws them into any range of rows of a plane.
 //
-// Thread-safety: SubblockReader is immutable after construction and safe to
-// use from any number of threads; the cache it shares is thread-safe.
+// Uncompressed subblocks are never decoded or cached: the rows a request
+// covers are read straight from the file into the output (the kernel's page
+// cache already holds them).
+//
+// Thread-safety: SubblockReader is safe to use from any number of threads;
+// its only mutable state is the memo of raw data offsets (atomics) and the
+// once-per-file log flag. The cache it shares is thread-safe.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "czifs/codec.h"
@@ -38,8 +42,15 @@ class SubblockReader {
  public:
   SubblockReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<SubblockCache> cache);
 
-  // Returns the decoded layer-0 bitmap of subblock `index` (from the cache if present).
+  // Returns the decoded bitmap of subblock `index` (from the cache if present).
   Result<std::shared_ptr<const Bitmap>> Get(uint32_t index) const;
+  // Returns true if subblock `index` is decoded and cached now.
+  bool IsCached(uint32_t index) const;
+  // Returns true if ComposeRows reads this subblock's rows straight from the file.
+  static bool ReadsDirectly(const SubblockEntry& e) { return e.compression == 0; }
+  // Returns the file offset of an uncompressed subblock's pixels (memoized),
+  // after checking the data holds width x height pixels.
+  Result<uint64_t> RawDataOffset(uint32_t index) const;
 
   const CziFile& czi() const { return *czi_; }
   // Number of subblocks decoded by all readers in this process (not cache hits).
@@ -52,15 +63,28 @@ class SubblockReader {
   const std::shared_ptr<const CziFile> czi_;
   const std::shared_ptr<SubblockCache> cache_;
   const uint64_t file_id_;
-  // Set once the first time a quirk is logged, so each is logged once per file.
+  // Raw data offset per subblock, -1 until first needed.
+  const std::unique_ptr<std::atomic<int64_t>[]> raw_offsets_;
+  // Set the first time a quirk is logged, so each is logged once per file.
   mutable std::atomic<bool> logged_raw_in_compressed_{false};
 };
+
+// Supplies decoded subblocks to ComposeRows; lets a caller hand over bitmaps
+// it decoded (and pins) itself. Default: SubblockReader::Get.
+using BitmapSource = std::function<Result<std::shared_ptr<const Bitmap>>(uint32_t)>;
 
 // Draws rows [row_begin, row_end) of `plane` (relative to its scene's bounding
 // box) into `out`: packed rows of width * BytesPerPixel bytes in CZI sample
 // order, zeros where no subblock covers.
 // REQUIRES: 0 <= row_begin <= row_end <= scene height; `out` holds the rows.
 Status ComposeRows(const ImageIndex& index, uint32_t plane, int64_t row_begin, int64_t row_end,
-                   const SubblockReader& reader, uint8_t* out);
+                   const SubblockReader& reader, uint8_t* out,
+                   const BitmapSource* source = nullptr);
+
+// Returns the subblocks of `plane` that ComposeRows must decode (not read
+// directly) to draw rows [row_begin, row_end).
+std::vector<uint32_t> SubblocksToDecode(const ImageIndex& index, uint32_t plane,
+                                        int64_t row_begin, int64_t row_end,
+                                        const SubblockReader& reader);
 
 }  // namespace czifs

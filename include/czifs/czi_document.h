@@ -8,6 +8,8 @@
 // safe to call concurrently.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +24,19 @@
 #include "czifs/tiff_layout.h"
 
 namespace czifs {
+
+class ThreadPool;
+
+// How a read may use helpers: a pool to decode the subblocks it needs in
+// parallel and to read ahead, and a flag that says the requester gave up.
+struct ReadContext {
+  ThreadPool* pool = nullptr;
+  // Returns true once the requester gave up; may be called from pool threads
+  // after the read returned, so it must own what it looks at.
+  std::function<bool()> cancelled;
+  // Decode the subblocks of this many bytes past the read, in the background.
+  uint64_t readahead_bytes = 0;
+};
 
 class CziDocument {
  public:
@@ -38,7 +53,8 @@ class CziDocument {
   const std::shared_ptr<const TiffLayout>& layout(uint32_t i) const { return layouts_.at(i); }
 
   // Produces bytes of the TIFF of plane `i`. Returns bytes produced (0 at end).
-  Result<size_t> ReadPlane(uint32_t i, uint64_t offset, size_t len, uint8_t* out) const;
+  Result<size_t> ReadPlane(uint32_t i, uint64_t offset, size_t len, uint8_t* out,
+                           const ReadContext* ctx = nullptr) const;
 
   // info.json: the summary `czifs inspect --json` prints.
   std::string InfoJson() const;

@@ -22,6 +22,7 @@ enum class StatusCode {
   kIOError,            // the operating system failed us
   kResourceExhausted,  // a size beyond what we are willing to allocate
   kInvalidArgument,    // the caller asked for something meaningless
+  kCancelled,          // the requester gave up (e.g. an interrupted read)
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -42,6 +43,7 @@ class [[nodiscard]] Status {
   static Status InvalidArgument(std::string msg) {
     return Status(StatusCode::kInvalidArgument, std::move(msg));
   }
+  static Status Cancelled(std::string msg) { return Status(StatusCode::kCancelled, std::move(msg)); }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

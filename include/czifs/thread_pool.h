@@ -26,6 +26,8 @@ class ThreadPool {
   void Submit(std::function<void()> task);
   // Blocks until every task submitted so far has finished.
   void Wait();
+  // Drops every queued task that has not started; returns how many.
+  size_t CancelPending();
   size_t size() const { return workers_.size(); }
 
  private:

@@ -18,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "czifs/status.h"
@@ -48,6 +49,10 @@ class TiffLayout {
 
   // Fills `len` bytes of the pixel stream starting at `pixel_offset` into `out`.
   using PixelFill = std::function<Status(uint64_t pixel_offset, size_t len, uint8_t* out)>;
+
+  // Returns the pixel-stream range [first, last) that file bytes
+  // [offset, offset+len) touch; first == last if they touch no pixels.
+  std::pair<uint64_t, uint64_t> PixelRange(uint64_t offset, size_t len) const;
 
   // Produces bytes [offset, offset+len) of the file (clipped to its size) into
   // `out`; returns the number of bytes produced via `produced`.

@@ -28,6 +28,12 @@ class VirtualFile {
   virtual Result<uint64_t> Size() const = 0;
   // Reads up to `len` bytes at `offset` into `out`; returns the count (0 at end).
   virtual Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const = 0;
+  // Reads with helpers (a decode pool, a cancel flag, read-ahead); files that
+  // need none ignore them.
+  virtual Result<size_t> ReadWithContext(uint64_t offset, size_t len, uint8_t* out,
+                                         const ReadContext* ctx) const {
+    return Read(offset, len, out);
+  }
   // True for TIFF planes (used for progress reporting).
   virtual bool IsPlane() const { return false; }
 };

@@ -10,38 +10,23 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
 #include "czifs/export.h"
 #include "czifs/tree.h"
 #include "czifs/version.h"
+#include "fuse/mount.h"
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
 
 namespace {
 
 constexpr int kExitProblems = 1;
 constexpr int kExitUsage = 2;
-
-// Parses "512M", "2G", "1048576" into bytes.
-bool ParseSize(const std::string& text, uint64_t* out) {
-  if (text.empty()) return false;
-  size_t pos = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(text, &pos);
-  } catch (...) {
-    return false;
-  }
-  std::string unit = text.substr(pos);
-  uint64_t mul = 1;
-  if (unit == "" || unit == "B") mul = 1;
-  else if (unit == "K" || unit == "KiB" || unit == "k") mul = 1ull << 10;
-  else if (unit == "M" || unit == "MiB") mul = 1ull << 20;
-  else if (unit == "G" || unit == "GiB") mul = 1ull << 30;
-  else return false;
-  *out = v * mul;
-  return true;
-}
 
 std::string VersionText() {
   std::string s = std::string("czifs ") + CZIFS_VERSION + "\n";
@@ -51,6 +36,7 @@ std::string VersionText() {
   s += "spdlog " + std::to_string(SPDLOG_VER_MAJOR) + "." + std::to_string(SPDLOG_VER_MINOR) +
        "." + std::to_string(SPDLOG_VER_PATCH) + "\n";
   s += "libjxr (jxrlib) 1.2\n";
+  s += std::string("libfuse ") + fuse_pkgversion() + "\n";
   return s;
 }
 
@@ -98,7 +84,59 @@ int RunExport(const std::string& source, const std::string& outdir, unsigned thr
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "czifs: Zeiss CZI files as folders of TIFF images.\n"
+    "  czifs [options] SOURCE... MOUNTPOINT   mount (SOURCE: a .czi file or a folder)\n"
+    "  czifs inspect FILE.czi [--json]        summarize a file\n"
+    "  czifs export SOURCE OUTDIR [-j N]      write the tree to disk\n"
+    "Unmount with: fusermount3 -u MOUNTPOINT";
+
+int RunMountCommand(int argc, char** argv) {
+  CLI::App app{kUsage};
+  app.set_version_flag("-V,--version", VersionText());
+  czifs::MountOptions o;
+  std::vector<std::string> positional;
+  std::string cache_size;
+  app.add_option("SOURCE... MOUNTPOINT", positional, "CZI files or folders, then the mount point")
+      ->required()
+      ->expected(2, -1);
+  app.add_flag("-f,--foreground", o.foreground, "Stay in the foreground (Ctrl-C unmounts)");
+  app.add_flag("-d,--debug", o.debug, "Debug output from libfuse and czifs (implies -f)");
+  app.add_flag("-s,--single-thread", o.single_thread, "Serve FUSE requests on one thread");
+  app.add_option("-o", o.fuse_options,
+                 "Mount options, comma-separated: allow_other, default_permissions, ... and "
+                 "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F");
+  app.add_option("--threads", o.threads, "Decode threads (default: number of cores)");
+  app.add_option("--cache-size", cache_size, "Decoded-subblock cache, e.g. 512M, 2G "
+                                             "(default: min(1G, RAM/4))");
+  app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, off")
+      ->capture_default_str();
+  app.add_option("--log-file", o.log_file, "Log here (default: stderr in the foreground, "
+                                           "syslog in the background)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  if (!cache_size.empty() && (!czifs::ParseByteSize(cache_size, &o.cache_bytes) || o.cache_bytes == 0)) {
+    std::fprintf(stderr, "czifs: --cache-size: cannot read '%s' (use e.g. 512M or 2G)\n",
+                 cache_size.c_str());
+    return kExitUsage;
+  }
+  // The daemon changes to "/": make every path absolute first.
+  namespace fs = std::filesystem;
+  o.mountpoint = fs::absolute(positional.back()).lexically_normal().string();
+  positional.pop_back();
+  for (const auto& src : positional) o.sources.push_back(fs::absolute(src).lexically_normal().string());
+  if (!o.log_file.empty()) o.log_file = fs::absolute(o.log_file).string();
+  return czifs::RunMount(std::move(o));
+}
+
 int main(int argc, char** argv) {
+  const bool subcommand =
+      argc >= 2 && (std::strcmp(argv[1], "inspect") == 0 || std::strcmp(argv[1], "export") == 0);
+  if (!subcommand) return RunMountCommand(argc, argv);
   CLI::App app{"czifs: Zeiss CZI files as folders of TIFF images.\n"
                "  czifs inspect FILE.czi [--json]\n"
                "  czifs export SOURCE OUTDIR [-j N]"};
@@ -138,7 +176,7 @@ int main(int argc, char** argv) {
 
   if (*inspect) return RunInspect(inspect_file, json);
   uint64_t cache_bytes = 0;
-  if (!ParseSize(cache_size, &cache_bytes) || cache_bytes == 0) {
+  if (!czifs::ParseByteSize(cache_size, &cache_bytes) || cache_bytes == 0) {
     std::fprintf(stderr, "czifs: --cache-size: cannot read '%s' (use e.g. 512M or 2G)\n",
                  cache_size.c_str());
     return kExitUsage;

@@ -21,7 +21,37 @@ std::shared_ptr<SubblockCache> MakeSubblockCache(uint64_t capacity_bytes) {
 
 SubblockReader::SubblockReader(std::shared_ptr<const CziFile> czi,
                                std::shared_ptr<SubblockCache> cache)
-    : czi_(std::move(czi)), cache_(std::move(cache)), file_id_(g_next_file_id.fetch_add(1)) {}
+    : czi_(std::move(czi)),
+      cache_(std::move(cache)),
+      file_id_(g_next_file_id.fetch_add(1)),
+      raw_offsets_(new std::atomic<int64_t>[czi_->subblocks().size()]) {
+  for (size_t i = 0; i < czi_->subblocks().size(); ++i) raw_offsets_[i].store(-1);
+}
+
+bool SubblockReader::IsCached(uint32_t index) const {
+  return cache_->Lookup(SubblockKey{file_id_, index}) != nullptr;
+}
+
+Result<uint64_t> SubblockReader::RawDataOffset(uint32_t index) const {
+  const int64_t known = raw_offsets_[index].load(std::memory_order_relaxed);
+  if (known >= 0) return static_cast<uint64_t>(known);
+  const SubblockEntry& e = czi_->subblocks().at(index);
+  const std::string where = "subblock " + std::to_string(index);
+  CZIFS_ASSIGN_OR_RETURN(const uint64_t expected,
+                         BitmapBytes(e.pixel_type, static_cast<uint64_t>(e.stored_width),
+                                     static_cast<uint64_t>(e.stored_height)));
+  auto extent = czi_->ReadSubblockExtent(index);
+  if (!extent.ok()) return extent.status();
+  if (extent->data_size < expected) {
+    return Status::Corruption(where + ": uncompressed data holds " +
+                              std::to_string(extent->data_size) + " bytes, " +
+                              std::to_string(expected) + " expected for " +
+                              std::to_string(e.stored_width) + "x" +
+                              std::to_string(e.stored_height) + " " + PixelTypeName(e.pixel_type));
+  }
+  raw_offsets_[index].store(static_cast<int64_t>(extent->data_offset), std::memory_order_relaxed);
+  return extent->data_offset;
+}
 
 uint64_t SubblockReader::TotalDecoded() { return g_decoded.load(); }
 
@@ -59,7 +89,9 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
                                    std::to_string(e.stored_width) + "x" +
                                    std::to_string(e.stored_height) + ")");
   }
-  g_decoded.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t total = g_decoded.fetch_add(1, std::memory_order_relaxed) + 1;
+  spdlog::debug("decoded {} {} of {} ({} decoded in all)", where, CompressionName(e.compression),
+                czi_->path(), total);
   if (notes.raw_data_in_compressed_label && !logged_raw_in_compressed_.exchange(true)) {
     spdlog::warn("{}: {} is labelled {} but holds uncompressed pixels; reading them as such "
                  "(logged once per file)",
@@ -68,8 +100,25 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
   return std::make_shared<const Bitmap>(std::move(bm).value());
 }
 
+std::vector<uint32_t> SubblocksToDecode(const ImageIndex& index, uint32_t plane_index,
+                                        int64_t row_begin, int64_t row_end,
+                                        const SubblockReader& reader) {
+  const Plane& plane = index.planes().at(plane_index);
+  const Rect& box = index.scenes().at(plane.scene).bbox;
+  const auto& sbs = reader.czi().subblocks();
+  std::vector<uint32_t> out;
+  for (uint32_t sb : plane.subblocks) {
+    const SubblockEntry& e = sbs[sb];
+    const int64_t top = int64_t{e.y} - box.y;
+    if (SubblockReader::ReadsDirectly(e) || top >= row_end || top + e.height <= row_begin) continue;
+    out.push_back(sb);
+  }
+  return out;
+}
+
 Status ComposeRows(const ImageIndex& index, uint32_t plane_index, int64_t row_begin,
-                   int64_t row_end, const SubblockReader& reader, uint8_t* out) {
+                   int64_t row_end, const SubblockReader& reader, uint8_t* out,
+                   const BitmapSource* source) {
   const Plane& plane = index.planes().at(plane_index);
   const Rect& box = index.scenes().at(plane.scene).bbox;
   const size_t bpp = static_cast<size_t>(BytesPerPixel(plane.pixel_type));
@@ -83,9 +132,30 @@ Status ComposeRows(const ImageIndex& index, uint32_t plane_index, int64_t row_be
     const int64_t y0 = std::max(row_begin, top);
     const int64_t y1 = std::min(row_end, top + e.height);
     if (y0 >= y1) continue;
-    CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const Bitmap> bm, reader.Get(sb));
-    const size_t src_stride = bm->stride();
     const size_t row_bytes = static_cast<size_t>(e.width) * bpp;
+    if (SubblockReader::ReadsDirectly(e)) {
+      CZIFS_ASSIGN_OR_RETURN(const uint64_t data, reader.RawDataOffset(sb));
+      uint8_t* dst = out + static_cast<size_t>(y0 - row_begin) * out_stride +
+                     static_cast<size_t>(left) * bpp;
+      const uint64_t src = data + static_cast<uint64_t>(y0 - top) * row_bytes;
+      if (row_bytes == out_stride) {  // full-width tile: one read for all rows
+        CZIFS_RETURN_IF_ERROR(reader.czi()
+                                  .ReadBytes(src, static_cast<uint64_t>(y1 - y0) * row_bytes, dst)
+                                  .WithContext("subblock " + std::to_string(sb)));
+      } else {
+        for (int64_t y = y0; y < y1; ++y) {
+          CZIFS_RETURN_IF_ERROR(
+              reader.czi()
+                  .ReadBytes(src + static_cast<uint64_t>(y - y0) * row_bytes, row_bytes,
+                             dst + static_cast<size_t>(y - y0) * out_stride)
+                  .WithContext("subblock " + std::to_string(sb)));
+        }
+      }
+      continue;
+    }
+    CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const Bitmap> bm,
+                           source ? (*source)(sb) : reader.Get(sb));
+    const size_t src_stride = bm->stride();
     for (int64_t y = y0; y < y1; ++y) {
       std::memcpy(out + static_cast<size_t>(y - row_begin) * out_stride +
                       static_cast<size_t>(left) * bpp,

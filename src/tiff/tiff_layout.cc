@@ -249,6 +249,19 @@ Status TiffLayout::Read(uint64_t offset, size_t len, uint8_t* out, const PixelFi
   return Status::Ok();
 }
 
+std::pair<uint64_t, uint64_t> TiffLayout::PixelRange(uint64_t offset, size_t len) const {
+  const uint64_t end = std::min<uint64_t>(size_, offset + len);
+  uint64_t first = UINT64_MAX, last = 0;
+  for (const Piece& p : pieces_) {
+    if (!p.pixels || p.offset + p.length <= offset || p.offset >= end) continue;
+    const uint64_t a = std::max(offset, p.offset), b = std::min(end, p.offset + p.length);
+    first = std::min(first, p.source + (a - p.offset));
+    last = std::max(last, p.source + (b - p.offset));
+  }
+  if (first == UINT64_MAX) return {0, 0};
+  return {first, last};
+}
+
 void ToTiffSampleOrder(int32_t pixel_type, std::span<uint8_t> px) {
   const int spp = SamplesPerPixel(pixel_type);
   if (spp == 1) return;

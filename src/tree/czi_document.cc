@@ -1,6 +1,11 @@
 #include "czifs/czi_document.h"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <unordered_map>
+
+#include "czifs/thread_pool.h"
 #include <cstring>
 #include <map>
 #include <tuple>
@@ -54,21 +59,95 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
   return std::shared_ptr<const CziDocument>(std::move(doc));
 }
 
-Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len,
-                                      uint8_t* out) const {
+namespace {
+
+// Subblocks decoded on the pool for one read, pinned until the read is done.
+struct Prefetch {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t remaining = 0;                                             // guarded by mu
+  std::unordered_map<uint32_t, std::shared_ptr<const Bitmap>> got;  // guarded by mu
+  Status error;                                                     // guarded by mu
+};
+
+// Background read-ahead tasks queued at once, across all reads; more would
+// only delay the decodes that readers wait for.
+std::atomic<int> g_readahead_in_flight{0};
+
+}  // namespace
+
+Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, uint8_t* out,
+                                      const ReadContext* ctx) const {
   const std::shared_ptr<const TiffLayout>& layout = layouts_.at(i);
   if (!layout) return Status::NotSupported(index_.planes()[i].unsupported);
   const Plane& plane = index_.planes()[i];
   const Rect& box = index_.scenes()[plane.scene].bbox;
   const uint64_t row_bytes =
       static_cast<uint64_t>(box.width) * static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
+  const auto [p0, p1] = layout->PixelRange(offset, len);
+  const int64_t first_row = static_cast<int64_t>(p0 / row_bytes);
+  const int64_t end_row = static_cast<int64_t>((p1 + row_bytes - 1) / row_bytes);
+
+  // Decode what this read needs in parallel; pin the results for composing.
+  auto prefetch = std::make_shared<Prefetch>();
+  BitmapSource pinned = [&](uint32_t sb) -> Result<std::shared_ptr<const Bitmap>> {
+    {
+      std::lock_guard<std::mutex> lock(prefetch->mu);
+      auto it = prefetch->got.find(sb);
+      if (it != prefetch->got.end()) return it->second;
+    }
+    return reader_.Get(sb);
+  };
+  if (ctx && ctx->pool && p1 > p0) {
+    std::vector<uint32_t> need = SubblocksToDecode(index_, i, first_row, end_row, reader_);
+    std::erase_if(need, [&](uint32_t sb) { return reader_.IsCached(sb); });
+    if (need.size() > 1) {
+      prefetch->remaining = need.size();
+      for (uint32_t sb : need) {
+        ctx->pool->Submit([this, sb, prefetch, cancelled = ctx->cancelled] {
+          Result<std::shared_ptr<const Bitmap>> r = Status::Cancelled("read interrupted");
+          if (!cancelled || !cancelled()) r = reader_.Get(sb);
+          std::lock_guard<std::mutex> lock(prefetch->mu);
+          if (r.ok()) {
+            prefetch->got[sb] = std::move(r).value();
+          } else if (prefetch->error.ok()) {
+            prefetch->error = r.status();
+          }
+          if (--prefetch->remaining == 0) prefetch->cv.notify_all();
+        });
+      }
+      std::unique_lock<std::mutex> lock(prefetch->mu);
+      while (prefetch->remaining > 0) {
+        prefetch->cv.wait_for(lock, std::chrono::milliseconds(20));
+        if (ctx->cancelled && ctx->cancelled()) return Status::Cancelled("read interrupted");
+      }
+      if (!prefetch->error.ok()) return prefetch->error.WithContext(plane.path);
+    }
+    // Read ahead: the subblocks of the rows after this read, in the background.
+    if (ctx->readahead_bytes > 0 && end_row < box.height) {
+      const int64_t ahead_rows = static_cast<int64_t>(
+          std::max<uint64_t>(1, ctx->readahead_bytes / row_bytes));
+      const int64_t ahead_end = std::min<int64_t>(box.height, end_row + ahead_rows);
+      for (uint32_t sb : SubblocksToDecode(index_, i, end_row, ahead_end, reader_)) {
+        if (reader_.IsCached(sb)) continue;
+        if (g_readahead_in_flight.load() >= static_cast<int>(ctx->pool->size() * 2)) break;
+        g_readahead_in_flight.fetch_add(1);
+        // The document outlives queued tasks: the pool is drained before trees are destroyed.
+        ctx->pool->Submit([this, sb] {
+          (void)reader_.Get(sb);
+          g_readahead_in_flight.fetch_sub(1);
+        });
+      }
+    }
+  }
+
   auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
     const uint64_t r0 = pixel_offset / row_bytes;
     const uint64_t r1 = (pixel_offset + n + row_bytes - 1) / row_bytes;
     thread_local std::vector<uint8_t> rows;
     rows.resize((r1 - r0) * row_bytes);
     CZIFS_RETURN_IF_ERROR(ComposeRows(index_, i, static_cast<int64_t>(r0),
-                                      static_cast<int64_t>(r1), reader_, rows.data()));
+                                      static_cast<int64_t>(r1), reader_, rows.data(), &pinned));
     ToTiffSampleOrder(plane.pixel_type, rows);
     std::memcpy(dst, rows.data() + (pixel_offset - r0 * row_bytes), n);
     return Status::Ok();

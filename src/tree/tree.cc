@@ -55,6 +55,10 @@ class PlaneFile : public VirtualFile {
   Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
     return doc_->ReadPlane(plane_, offset, len, out);
   }
+  Result<size_t> ReadWithContext(uint64_t offset, size_t len, uint8_t* out,
+                                 const ReadContext* ctx) const override {
+    return doc_->ReadPlane(plane_, offset, len, out, ctx);
+  }
   bool IsPlane() const override { return true; }
 
  private:

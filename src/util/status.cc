@@ -11,6 +11,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kIOError: return "IOError";
     case StatusCode::kResourceExhausted: return "ResourceExhausted";
     case StatusCode::kInvalidArgument: return "InvalidArgument";
+    case StatusCode::kCancelled: return "Cancelled";
   }
   return "Unknown";
 }

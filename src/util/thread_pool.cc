@@ -31,6 +31,15 @@ void ThreadPool::Wait() {
   idle_cv_.wait(lock, [this] { return pending_ == 0; });
 }
 
+size_t ThreadPool::CancelPending() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const size_t n = queue_.size();
+  queue_.clear();
+  pending_ -= n;
+  if (pending_ == 0) idle_cv_.notify_all();
+  return n;
+}
+
 void ThreadPool::WorkerLoop() {
   for (;;) {
     std::function<void()> task;

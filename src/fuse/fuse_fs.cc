@@ -1,0 +1,368 @@
+#include "fuse_fs.h"
+
+#include <cxxabi.h>
+#include <spdlog/spdlog.h>
+#include <sys/xattr.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "czifs/compose.h"
+
+namespace czifs {
+
+int ToErrno(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk: return 0;
+    case StatusCode::kNotFound: return ENOENT;
+    case StatusCode::kResourceExhausted: return ENOMEM;
+    case StatusCode::kCancelled: return EINTR;
+    case StatusCode::kInvalidArgument: return EINVAL;
+    default: return EIO;
+  }
+}
+
+FuseFs::FuseFs(std::unique_ptr<MountTree> tree, size_t decode_threads, FuseFsOptions options,
+               std::shared_ptr<SubblockCache> cache)
+    : tree_(std::move(tree)),
+      options_(options),
+      cache_(std::move(cache)),
+      decode_threads_(decode_threads) {}
+
+void FuseFs::Start() {
+  if (!pool_) pool_ = std::make_unique<ThreadPool>(decode_threads_);
+}
+
+FuseFs::~FuseFs() {
+  Shutdown();
+  pool_.reset();  // joins workers before the tree (which queued tasks point into) goes
+}
+
+void FuseFs::Shutdown() {
+  shutting_down_->store(true);
+  if (pool_) pool_->CancelPending();
+}
+
+void FuseFs::FillStat(const NodeAttr& a, struct stat* st) const {
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = a.ino;
+  st->st_mode = (a.is_dir ? S_IFDIR : S_IFREG) | a.mode;
+  st->st_nlink = a.nlink;
+  st->st_uid = a.uid;
+  st->st_gid = a.gid;
+  st->st_size = static_cast<off_t>(a.size);
+  st->st_blksize = options_.blksize;
+  st->st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  st->st_mtim = a.mtime;
+  st->st_ctim = a.mtime;
+  st->st_atim = a.mtime;
+}
+
+int FuseFs::Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e) {
+  auto ino = tree_->Lookup(parent, name);
+  if (!ino.ok()) return ino.status().code() == StatusCode::kInvalidArgument ? ENOTDIR
+                                                                          : ToErrno(ino.status());
+  auto attr = tree_->GetAttr(*ino);
+  if (!attr.ok()) return ToErrno(attr.status());
+  std::memset(e, 0, sizeof *e);
+  e->ino = *ino;
+  e->generation = 1;
+  e->attr_timeout = options_.attr_timeout;
+  e->entry_timeout = options_.entry_timeout;
+  FillStat(*attr, &e->attr);
+  return 0;
+}
+
+int FuseFs::GetAttr(fuse_ino_t ino, struct stat* st) {
+  auto attr = tree_->GetAttr(ino);
+  if (!attr.ok()) return ToErrno(attr.status());
+  FillStat(*attr, st);
+  return 0;
+}
+
+int FuseFs::OpenDir(fuse_ino_t ino, std::vector<DirEntry>** listing) {
+  auto entries = tree_->ReadDir(ino);
+  if (!entries.ok()) {
+    return entries.status().code() == StatusCode::kInvalidArgument ? ENOTDIR
+                                                                   : ToErrno(entries.status());
+  }
+  auto* out = new std::vector<DirEntry>();
+  out->reserve(entries->size() + 2);
+  out->push_back({".", ino, true});
+  out->push_back({"..", ino, true});  // the kernel resolves ".." itself
+  for (auto& e : *entries) out->push_back(std::move(e));
+  *listing = out;
+  return 0;
+}
+
+int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT))) return EROFS;
+  Status s = tree_->CheckFile(ino);
+  if (!s.ok()) return s.code() == StatusCode::kInvalidArgument ? EISDIR : ToErrno(s);
+  fi->keep_cache = 1;  // content never changes while mounted
+  return 0;
+}
+
+int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
+                 std::function<bool()> cancelled) {
+  buf->resize(size);
+  ReadContext ctx;
+  ctx.pool = pool_.get();
+  auto shutdown = shutting_down_;
+  ctx.cancelled = [shutdown, cancelled = std::move(cancelled)] {
+    return shutdown->load() || (cancelled && cancelled());
+  };
+  ctx.readahead_bytes = options_.readahead_bytes;
+  auto n = tree_->Read(ino, off, size, buf->data(), &ctx);
+  if (!n.ok()) {
+    if (n.status().code() != StatusCode::kCancelled) {
+      spdlog::error("read of inode {} at {}: {}", ino, off, n.status().ToString());
+    }
+    return ToErrno(n.status());
+  }
+  buf->resize(*n);
+  reads_.fetch_add(1, std::memory_order_relaxed);
+  read_bytes_.fetch_add(*n, std::memory_order_relaxed);
+  return 0;
+}
+
+std::string FuseFs::StatsJson() const {
+  return "{\"decoded_subblocks\": " + std::to_string(SubblockReader::TotalDecoded()) +
+         ", \"cache_hits\": " + std::to_string(cache_->hits()) +
+         ", \"cache_misses\": " + std::to_string(cache_->misses()) +
+         ", \"cache_bytes\": " + std::to_string(cache_->usage()) +
+         ", \"cache_capacity\": " + std::to_string(cache_->capacity()) +
+         ", \"reads\": " + std::to_string(reads_.load()) +
+         ", \"read_bytes\": " + std::to_string(read_bytes_.load()) + "}\n";
+}
+
+int FuseFs::GetXattr(fuse_ino_t ino, const char* name, std::string* value) {
+  if (ino == MountTree::kRootIno && std::strcmp(name, "user.czifs.stats") == 0) {
+    *value = StatsJson();
+    return 0;
+  }
+  return ENODATA;
+}
+
+// ---- libfuse callbacks: thin, catch everything, always reply --------------
+
+namespace {
+
+FuseFs* Fs(fuse_req_t req) { return static_cast<FuseFs*>(fuse_req_userdata(req)); }
+
+// Runs `body`; on an exception replies EIO. Forced unwinding (thread
+// cancellation at shutdown) must pass through.
+template <typename F>
+void Guard(fuse_req_t req, const char* op, F&& body) {
+  try {
+    body();
+  } catch (abi::__forced_unwind&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    spdlog::error("{}: out of memory", op);
+    fuse_reply_err(req, ENOMEM);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: {}", op, e.what());
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Guard(req, "lookup", [&] {
+    fuse_entry_param e;
+    int err = Fs(req)->Lookup(parent, name, &e);
+    if (err) {
+      fuse_reply_err(req, err);
+    } else {
+      fuse_reply_entry(req, &e);
+    }
+  });
+}
+
+void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Guard(req, "getattr", [&] {
+    struct stat st;
+    int err = Fs(req)->GetAttr(ino, &st);
+    if (err) {
+      fuse_reply_err(req, err);
+    } else {
+      fuse_reply_attr(req, &st, 86400);
+    }
+  });
+}
+
+void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, "opendir", [&] {
+    std::vector<DirEntry>* listing = nullptr;
+    int err = Fs(req)->OpenDir(ino, &listing);
+    if (err) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fi->fh = reinterpret_cast<uint64_t>(listing);
+    fi->keep_cache = 1;
+    fi->cache_readdir = 1;
+    if (fuse_reply_open(req, fi) != 0) delete listing;
+  });
+}
+
+void OpReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  Guard(req, "readdir", [&] {
+    auto* listing = reinterpret_cast<std::vector<DirEntry>*>(fi->fh);
+    std::vector<char> buf(size);
+    size_t used = 0;
+    for (size_t i = static_cast<size_t>(off); i < listing->size(); ++i) {
+      const DirEntry& e = (*listing)[i];
+      struct stat st;
+      std::memset(&st, 0, sizeof st);
+      st.st_ino = e.ino;
+      st.st_mode = e.is_dir ? S_IFDIR : S_IFREG;
+      const size_t n = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &st,
+                                         static_cast<off_t>(i + 1));
+      if (n > size - used) break;
+      used += n;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+  });
+}
+
+void OpReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<std::vector<DirEntry>*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, "open", [&] {
+    int err = Fs(req)->Open(ino, fi);
+    if (err) {
+      fuse_reply_err(req, err);
+    } else {
+      fuse_reply_open(req, fi);
+    }
+  });
+}
+
+void OnInterrupt(fuse_req_t, void* data) {
+  static_cast<std::atomic<bool>*>(data)->store(true);
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  Guard(req, "read", [&] {
+    thread_local std::vector<uint8_t> buf;
+    auto interrupted = std::make_shared<std::atomic<bool>>(false);
+    fuse_req_interrupt_func(req, OnInterrupt, interrupted.get());
+    int err = Fs(req)->Read(ino, static_cast<uint64_t>(off), size, &buf,
+                            [interrupted] { return interrupted->load(); });
+    if (err) {
+      fuse_reply_err(req, err);
+    } else {
+      fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
+    }
+  });
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void OpStatFs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs st;
+  std::memset(&st, 0, sizeof st);
+  st.f_bsize = 4096;
+  st.f_frsize = 4096;
+  st.f_namemax = 255;
+  st.f_flag = ST_RDONLY;
+  fuse_reply_statfs(req, &st);
+}
+
+void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Guard(req, "getxattr", [&] {
+    std::string value;
+    int err = Fs(req)->GetXattr(ino, name, &value);
+    if (err) {
+      fuse_reply_err(req, err);
+    } else if (size == 0) {
+      fuse_reply_xattr(req, value.size());
+    } else if (size < value.size()) {
+      fuse_reply_err(req, ERANGE);
+    } else {
+      fuse_reply_buf(req, value.data(), value.size());
+    }
+  });
+}
+
+void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  static const char kNames[] = "user.czifs.stats";  // includes the terminating NUL
+  if (ino != MountTree::kRootIno) {
+    if (size == 0) fuse_reply_xattr(req, 0); else fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  if (size == 0) {
+    fuse_reply_xattr(req, sizeof kNames);
+  } else if (size < sizeof kNames) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, kNames, sizeof kNames);
+  }
+}
+
+// Every operation that would change something: the file system is read-only.
+void RoSetAttr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { fuse_reply_err(req, EROFS); }
+void RoMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EROFS); }
+void RoMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EROFS); }
+void RoUnlink(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void RoSymlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void RoRename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) {
+  fuse_reply_err(req, EROFS);
+}
+void RoLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void RoWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) {
+  fuse_reply_err(req, EROFS);
+}
+void RoCreate(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) {
+  fuse_reply_err(req, EROFS);
+}
+void RoSetXattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
+  fuse_reply_err(req, EROFS);
+}
+void RoRemoveXattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void RoFallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) {
+  fuse_reply_err(req, EROFS);
+}
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops;
+  std::memset(&ops, 0, sizeof ops);
+  ops.lookup = OpLookup;
+  ops.getattr = OpGetAttr;
+  ops.opendir = OpOpenDir;
+  ops.readdir = OpReadDir;
+  ops.releasedir = OpReleaseDir;
+  ops.open = OpOpen;
+  ops.read = OpRead;
+  ops.release = OpRelease;
+  ops.statfs = OpStatFs;
+  ops.getxattr = OpGetXattr;
+  ops.listxattr = OpListXattr;
+  ops.setattr = RoSetAttr;
+  ops.mknod = RoMknod;
+  ops.mkdir = RoMkdir;
+  ops.unlink = RoUnlink;
+  ops.rmdir = RoUnlink;
+  ops.symlink = RoSymlink;
+  ops.rename = RoRename;
+  ops.link = RoLink;
+  ops.write = RoWrite;
+  ops.create = RoCreate;
+  ops.setxattr = RoSetXattr;
+  ops.removexattr = RoRemoveXattr;
+  ops.fallocate = RoFallocate;
+  return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops* FuseFs::Operations() {
+  static const fuse_lowlevel_ops ops = MakeOps();
+  return &ops;
+}
+
+}  // namespace czifs

@@ -1,0 +1,79 @@
+// The FUSE layer: the only code that knows FUSE and errno.
+//
+// FuseFs holds the MountTree and the decode pool and implements each
+// operation as a plain method returning an errno (0 = success), so tests can
+// call them without mounting. The libfuse low-level callbacks in fuse_fs.cc
+// are thin: they call these methods, catch everything and always reply.
+//
+// Thread-safety: every method may be called from any FUSE worker thread at
+// once; shared state lives in MountTree (thread-safe), the pool
+// (thread-safe) and atomics.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "czifs/mount_tree.h"
+#include "czifs/status.h"
+#include "czifs/thread_pool.h"
+
+namespace czifs {
+
+// Maps a Status to the errno FUSE returns: NotFound → ENOENT,
+// ResourceExhausted → ENOMEM, Cancelled → EINTR, anything else → EIO.
+int ToErrno(const Status& s);
+
+struct FuseFsOptions {
+  double entry_timeout = 86400;  // content never changes while mounted
+  double attr_timeout = 86400;
+  uint32_t blksize = 1 << 20;     // st_blksize: tells cp to use 1 MiB reads
+  uint64_t readahead_bytes = 8 << 20;
+};
+
+class FuseFs {
+ public:
+  FuseFs(std::unique_ptr<MountTree> tree, size_t decode_threads, FuseFsOptions options,
+         std::shared_ptr<SubblockCache> cache);
+  ~FuseFs();
+
+  // Starts the decode pool. Call after fuse_daemonize(): fork() keeps no threads.
+  void Start();
+
+  int Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e);
+  int GetAttr(fuse_ino_t ino, struct stat* st);
+  // Snapshot of a folder's entries, "." and ".." first; owned by the caller.
+  int OpenDir(fuse_ino_t ino, std::vector<DirEntry>** listing);
+  int Open(fuse_ino_t ino, fuse_file_info* fi);
+  // Reads up to `size` bytes into `buf` (resized); `cancelled` reports an interrupt.
+  int Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
+           std::function<bool()> cancelled);
+  // The value of extended attribute `name` (only "user.czifs.stats" on the root).
+  int GetXattr(fuse_ino_t ino, const char* name, std::string* value);
+
+  // Stops background work: drops queued decodes; reads in progress end with EINTR.
+  void Shutdown();
+  std::string StatsJson() const;
+
+  // The libfuse operation table for this class (userdata = FuseFs*).
+  static const fuse_lowlevel_ops* Operations();
+
+ private:
+  void FillStat(const NodeAttr& a, struct stat* st) const;
+
+  const std::unique_ptr<MountTree> tree_;
+  const FuseFsOptions options_;
+  const std::shared_ptr<SubblockCache> cache_;
+  const size_t decode_threads_;
+  std::unique_ptr<ThreadPool> pool_;  // set by Start(), before any request; reset in the destructor
+  std::shared_ptr<std::atomic<bool>> shutting_down_ = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<uint64_t> reads_{0}, read_bytes_{0};
+};
+
+}  // namespace czifs

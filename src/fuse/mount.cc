@@ -1,0 +1,209 @@
+#include "mount.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <thread>
+
+#include "czifs/mount_tree.h"
+#include "czifs/random_access_file.h"
+#include "fuse_fs.h"
+
+namespace czifs {
+namespace {
+
+uint64_t DefaultCacheBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  const uint64_t ram = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : (4ull << 30);
+  return std::min<uint64_t>(1ull << 30, ram / 4);
+}
+
+void SetUpLogging(const MountOptions& o, bool foreground) {
+  std::shared_ptr<spdlog::logger> logger;
+  if (!o.log_file.empty()) {
+    logger = spdlog::basic_logger_mt("czifs", o.log_file);
+  } else if (foreground) {
+    logger = spdlog::stderr_color_mt("czifs");
+  } else {
+    logger = spdlog::syslog_logger_mt("czifs", "czifs", LOG_PID, LOG_DAEMON);
+  }
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(o.debug ? spdlog::level::debug : spdlog::level::from_str(o.log_level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+}  // namespace
+
+bool ParseByteSize(const std::string& text, uint64_t* out) {
+  if (text.empty() || !isdigit(static_cast<unsigned char>(text[0]))) return false;
+  size_t pos = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(text, &pos);
+  } catch (...) {
+    return false;
+  }
+  const std::string unit = text.substr(pos);
+  uint64_t mul;
+  if (unit.empty() || unit == "B") mul = 1;
+  else if (unit == "K" || unit == "k" || unit == "KiB") mul = 1ull << 10;
+  else if (unit == "M" || unit == "MiB") mul = 1ull << 20;
+  else if (unit == "G" || unit == "GiB") mul = 1ull << 30;
+  else return false;
+  if (v > (UINT64_MAX / mul)) return false;
+  *out = v * mul;
+  return true;
+}
+
+bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
+                       std::vector<std::string>* fuse_opts, std::string* error) {
+  for (const std::string& value : values) {
+    size_t start = 0;
+    while (start <= value.size()) {
+      size_t comma = value.find(',', start);
+      if (comma == std::string::npos) comma = value.size();
+      const std::string opt = value.substr(start, comma - start);
+      start = comma + 1;
+      if (opt.empty() || opt == "rw" || opt == "ro") continue;
+      const size_t eq = opt.find('=');
+      const std::string key = opt.substr(0, eq);
+      const std::string val = eq == std::string::npos ? "" : opt.substr(eq + 1);
+      if (key == "threads") {
+        try {
+          opts->threads = static_cast<unsigned>(std::stoul(val));
+        } catch (...) {
+          *error = "-o threads=" + val + ": not a number";
+          return false;
+        }
+      } else if (key == "cache_size") {
+        if (!ParseByteSize(val, &opts->cache_bytes) || opts->cache_bytes == 0) {
+          *error = "-o cache_size=" + val + ": use e.g. 512M or 2G";
+          return false;
+        }
+      } else if (key == "log_level") {
+        opts->log_level = val;
+      } else if (key == "log_file") {
+        opts->log_file = val;
+      } else {
+        fuse_opts->push_back(opt);
+      }
+    }
+  }
+  return true;
+}
+
+int RunMount(MountOptions o) {
+  // Startup problems go to stderr with one line each.
+  struct stat st;
+  if (::stat(o.mountpoint.c_str(), &st) != 0) {
+    if (errno == ENOTCONN) {
+      std::fprintf(stderr,
+                   "czifs: %s is a stale mount (its daemon died). Run: fusermount3 -u %s\n",
+                   o.mountpoint.c_str(), o.mountpoint.c_str());
+    } else {
+      std::fprintf(stderr, "czifs: mount point %s: %s\n", o.mountpoint.c_str(),
+                   std::strerror(errno));
+    }
+    return kMountFailed;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    std::fprintf(stderr, "czifs: mount point %s is not a folder\n", o.mountpoint.c_str());
+    return kMountFailed;
+  }
+  std::vector<std::string> fuse_opts;
+  std::string error;
+  if (!SplitMountOptions(o.fuse_options, &o, &fuse_opts, &error)) {
+    std::fprintf(stderr, "czifs: %s\n", error.c_str());
+    return kMountUsage;
+  }
+  if (o.log_level != "trace" && o.log_level != "debug" && o.log_level != "info" &&
+      o.log_level != "warn" && o.log_level != "warning" && o.log_level != "error" &&
+      o.log_level != "critical" && o.log_level != "off") {
+    std::fprintf(stderr, "czifs: --log-level %s: use trace, debug, info, warn, error or off\n",
+                 o.log_level.c_str());
+    return kMountUsage;
+  }
+  const bool foreground = o.foreground || o.debug;
+  // Until the daemon's own logger is set up, problems go to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("czifs-startup"));
+  spdlog::set_level(spdlog::level::warn);
+
+  const uint64_t cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes();
+  auto cache = MakeSubblockCache(cache_bytes);
+  auto tree = MountTree::Create(o.sources, cache);
+  if (!tree.ok()) {
+    std::fprintf(stderr, "czifs: %s\n", tree.status().ToString().c_str());
+    return kMountBadSource;
+  }
+  const unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  FuseFs fs(std::move(tree).value(), threads, FuseFsOptions{}, cache);
+
+  // libfuse splits -o at commas; a comma inside the source path is escaped.
+  std::string fsname;
+  for (char c : o.sources[0]) {
+    if (c == ',' || c == '\\') fsname += '\\';
+    fsname += c;
+  }
+  std::string mount_opts = "ro,default_permissions,subtype=czifs,fsname=" + fsname;
+  for (const auto& f : fuse_opts) mount_opts += "," + f;
+  std::vector<std::string> argv_s = {"czifs", "-o", mount_opts};
+  if (o.debug) argv_s.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_session* se = fuse_session_new(&args, FuseFs::Operations(), sizeof(fuse_lowlevel_ops), &fs);
+  if (se == nullptr) {
+    std::fprintf(stderr, "czifs: invalid FUSE options: %s\n", mount_opts.c_str());
+    return kMountUsage;
+  }
+  if (fuse_set_signal_handlers(se) != 0) {
+    fuse_session_destroy(se);
+    return kMountFailed;
+  }
+  if (fuse_session_mount(se, o.mountpoint.c_str()) != 0) {
+    std::fprintf(stderr, "czifs: cannot mount on %s (is /dev/fuse available, and the folder "
+                 "not already a mount point?)\n", o.mountpoint.c_str());
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return kMountFailed;
+  }
+  // The mount is ready: now (and only now) go to the background.
+  fuse_daemonize(foreground ? 1 : 0);
+  spdlog::drop_all();
+  SetUpLogging(o, foreground);
+  RandomAccessFile::SetMaxOpenFiles(256);
+  spdlog::info("serving {} source(s) on {} ({} decode threads, {} MiB cache)", o.sources.size(),
+               o.mountpoint, threads, cache_bytes >> 20);
+  fs.Start();
+  int res;
+  if (o.single_thread) {
+    res = fuse_session_loop(se);
+  } else {
+    fuse_loop_config* cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(cfg, 0);
+    fuse_loop_cfg_set_max_threads(cfg, std::max(4u, threads * 2));
+    res = fuse_session_loop_mt(se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+  }
+  fs.Shutdown();
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);
+  // A loop ended by SIGINT/SIGTERM/SIGHUP reports the signal: that is a clean stop.
+  if (res < 0) {
+    spdlog::error("FUSE session ended with error {}", res);
+    return kMountFailed;
+  }
+  spdlog::info("unmounted {}", o.mountpoint);
+  return kMountOk;
+}
+
+}  // namespace czifs

@@ -1,0 +1,43 @@
+// Mounting: sets up the FUSE session for a MountTree and serves it until
+// unmounted or signalled.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace czifs {
+
+struct MountOptions {
+  std::vector<std::string> sources;
+  std::string mountpoint;
+  bool foreground = false;
+  bool debug = false;
+  bool single_thread = false;
+  std::vector<std::string> fuse_options;  // -o values, comma lists allowed
+  unsigned threads = 0;                   // decode pool; 0 = number of cores
+  uint64_t cache_bytes = 0;               // 0 = min(1 GiB, RAM / 4)
+  std::string log_level = "info";
+  std::string log_file;
+};
+
+// Exit codes of the mount command.
+inline constexpr int kMountOk = 0;
+inline constexpr int kMountBadSource = 1;
+inline constexpr int kMountUsage = 2;
+inline constexpr int kMountFailed = 3;
+
+// Mounts and serves; returns an exit code. In the background (default) the
+// calling process returns only once the mount is ready or has failed.
+int RunMount(MountOptions options);
+
+// Splits -o values into czifs' own options (threads=, cache_size=,
+// log_level=, log_file=) and those for libfuse; drops "rw" (always read-only).
+// Returns false with `error` set on a malformed czifs option.
+bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
+                       std::vector<std::string>* fuse_opts, std::string* error);
+
+// Parses "512M", "2G", "1048576" into bytes.
+bool ParseByteSize(const std::string& text, uint64_t* out);
+
+}  // namespace czifs
