@@ -1,0 +1,152 @@
+// FUSE operations called directly, without mounting.
+#include "fuse/fuse_fs.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include "../support/test_util.h"
+
+namespace czifs {
+namespace {
+
+using testing::TempDir;
+
+class FuseFsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(dir_.File("src/day1"));
+    synth::Spec spec;
+    spec.tile_width = 64;
+    spec.tile_height = 48;
+    spec.tiles_x = 3;
+    spec.tiles_y = 2;
+    spec.sizes = {{'C', 2}, {'Z', 3}};
+    testing::WriteOrDie(spec, dir_.File("src/day1/a.czi"));
+    testing::WriteOrDie(spec, dir_.File("src/b.czi"));
+    testing::WriteFileBytes(dir_.File("src/day1/broken.czi"), std::vector<uint8_t>(64, 0));
+    auto cache = MakeSubblockCache(1 << 20);
+    auto tree = MountTree::Create({dir_.File("src")}, cache);
+    ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+    fs_ = std::make_unique<FuseFs>(std::move(tree).value(), 2, FuseFsOptions{}, cache);
+    fs_->Start();
+  }
+
+  fuse_ino_t Resolve(const std::string& path) {
+    fuse_ino_t ino = MountTree::kRootIno;
+    std::stringstream ss(path);
+    std::string part;
+    while (std::getline(ss, part, '/')) {
+      fuse_entry_param e;
+      EXPECT_EQ(fs_->Lookup(ino, part.c_str(), &e), 0) << path;
+      ino = e.ino;
+    }
+    return ino;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<FuseFs> fs_;
+};
+
+TEST_F(FuseFsTest, LookupGivesAttributesOfFilesAndFolders) {
+  fuse_entry_param e;
+  ASSERT_EQ(fs_->Lookup(MountTree::kRootIno, "b.czi", &e), 0);
+  EXPECT_TRUE(S_ISDIR(e.attr.st_mode));
+  EXPECT_EQ(e.attr.st_mode & 0777, 0555u);
+  const fuse_ino_t plane = Resolve("b.czi/S0/C1/T0/Z2.tif");
+  struct stat st;
+  ASSERT_EQ(fs_->GetAttr(plane, &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0444u);
+  EXPECT_GT(st.st_size, 64 * 48 * 2);
+  EXPECT_EQ(st.st_blksize, 1 << 20);
+}
+
+TEST_F(FuseFsTest, MissingNamesAreEnoent) {
+  fuse_entry_param e;
+  EXPECT_EQ(fs_->Lookup(MountTree::kRootIno, "nope.czi", &e), ENOENT);
+  struct stat st;
+  EXPECT_EQ(fs_->GetAttr(999999, &st), ENOENT);
+}
+
+TEST_F(FuseFsTest, LookupInsideAFileIsEnotdir) {
+  const fuse_ino_t info = Resolve("b.czi/info.json");
+  fuse_entry_param e;
+  EXPECT_EQ(fs_->Lookup(info, "x", &e), ENOTDIR);
+  std::vector<DirEntry>* listing = nullptr;
+  EXPECT_EQ(fs_->OpenDir(info, &listing), ENOTDIR);
+}
+
+TEST_F(FuseFsTest, DamagedCziFolderIsEioAndOthersStillWork) {
+  fuse_entry_param e;
+  ASSERT_EQ(fs_->Lookup(Resolve("day1"), "broken.czi", &e), 0);
+  std::vector<DirEntry>* listing = nullptr;
+  EXPECT_EQ(fs_->OpenDir(e.ino, &listing), EIO);
+  EXPECT_EQ(fs_->Lookup(e.ino, "info.json", &e), EIO);
+  EXPECT_NE(Resolve("day1/a.czi/S0/C0/T0/Z0.tif"), 0u);
+}
+
+TEST_F(FuseFsTest, OpenDirListsDotEntriesThenSortedNames) {
+  std::vector<DirEntry>* listing = nullptr;
+  ASSERT_EQ(fs_->OpenDir(Resolve("b.czi"), &listing), 0);
+  std::unique_ptr<std::vector<DirEntry>> owned(listing);
+  std::vector<std::string> names;
+  for (const auto& d : *listing) names.push_back(d.name);
+  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "S0", "info.json", "metadata.xml",
+                                             "planetable.csv"}));
+}
+
+TEST_F(FuseFsTest, OpenForWritingIsErofsAndFoldersAreEisdir) {
+  fuse_file_info fi{};
+  fi.flags = O_RDWR;
+  EXPECT_EQ(fs_->Open(Resolve("b.czi/info.json"), &fi), EROFS);
+  fi.flags = O_WRONLY | O_TRUNC;
+  EXPECT_EQ(fs_->Open(Resolve("b.czi/info.json"), &fi), EROFS);
+  fi.flags = O_RDONLY;
+  EXPECT_EQ(fs_->Open(Resolve("b.czi/S0"), &fi), EISDIR);
+  fi = fuse_file_info{};
+  fi.flags = O_RDONLY;
+  EXPECT_EQ(fs_->Open(Resolve("b.czi/info.json"), &fi), 0);
+  EXPECT_EQ(fi.keep_cache, 1u);
+}
+
+TEST_F(FuseFsTest, ReadsEqualTheTreeAndStopAtTheEnd) {
+  const fuse_ino_t plane = Resolve("b.czi/S0/C0/T0/Z1.tif");
+  struct stat st;
+  ASSERT_EQ(fs_->GetAttr(plane, &st), 0);
+  std::vector<uint8_t> whole, part;
+  ASSERT_EQ(fs_->Read(plane, 0, st.st_size + 100, &whole, nullptr), 0);
+  EXPECT_EQ(whole.size(), static_cast<size_t>(st.st_size));
+  ASSERT_EQ(fs_->Read(plane, 1000, 5000, &part, nullptr), 0);
+  EXPECT_TRUE(std::equal(part.begin(), part.end(), whole.begin() + 1000));
+  ASSERT_EQ(fs_->Read(plane, st.st_size, 10, &part, nullptr), 0);
+  EXPECT_TRUE(part.empty());
+}
+
+TEST_F(FuseFsTest, InterruptedReadIsEintr) {
+  const fuse_ino_t plane = Resolve("day1/a.czi/S0/C1/T0/Z2.tif");
+  std::vector<uint8_t> buf;
+  EXPECT_EQ(fs_->Read(plane, 0, 1 << 20, &buf, [] { return true; }), EINTR);
+}
+
+TEST_F(FuseFsTest, StatsXattrCountsDecodesOnlyOnRoot) {
+  std::string v;
+  ASSERT_EQ(fs_->GetXattr(MountTree::kRootIno, "user.czifs.stats", &v), 0);
+  EXPECT_NE(v.find("\"decoded_subblocks\""), std::string::npos);
+  EXPECT_EQ(fs_->GetXattr(Resolve("b.czi"), "user.czifs.stats", &v), ENODATA);
+  EXPECT_EQ(fs_->GetXattr(MountTree::kRootIno, "user.other", &v), ENODATA);
+}
+
+TEST(FuseErrnoTest, StatusCodesMapToErrno) {
+  EXPECT_EQ(ToErrno(Status::Ok()), 0);
+  EXPECT_EQ(ToErrno(Status::NotFound("x")), ENOENT);
+  EXPECT_EQ(ToErrno(Status::Corruption("x")), EIO);
+  EXPECT_EQ(ToErrno(Status::NotSupported("x")), EIO);
+  EXPECT_EQ(ToErrno(Status::IOError("x")), EIO);
+  EXPECT_EQ(ToErrno(Status::ResourceExhausted("x")), ENOMEM);
+  EXPECT_EQ(ToErrno(Status::Cancelled("x")), EINTR);
+}
+
+}  // namespace
+}  // namespace czifs

@@ -1,0 +1,40 @@
+#include "fuse/mount.h"
+
+#include <gtest/gtest.h>
+
+namespace czifs {
+namespace {
+
+TEST(MountOptionsTest, SplitsCzifsOptionsFromFuseOptionsAndDropsRw) {
+  MountOptions o;
+  std::vector<std::string> fuse;
+  std::string err;
+  ASSERT_TRUE(SplitMountOptions({"rw,allow_other,threads=3", "cache_size=2G,nosuid"}, &o, &fuse,
+                                &err));
+  EXPECT_EQ(o.threads, 3u);
+  EXPECT_EQ(o.cache_bytes, 2ull << 30);
+  EXPECT_EQ(fuse, (std::vector<std::string>{"allow_other", "nosuid"}));
+}
+
+TEST(MountOptionsTest, RejectsMalformedCzifsOptions) {
+  MountOptions o;
+  std::vector<std::string> fuse;
+  std::string err;
+  EXPECT_FALSE(SplitMountOptions({"cache_size=lots"}, &o, &fuse, &err));
+  EXPECT_NE(err.find("cache_size"), std::string::npos);
+  EXPECT_FALSE(SplitMountOptions({"threads=x"}, &o, &fuse, &err));
+}
+
+TEST(MountOptionsTest, ParsesByteSizes) {
+  uint64_t v = 0;
+  EXPECT_TRUE(ParseByteSize("512M", &v));
+  EXPECT_EQ(v, 512ull << 20);
+  EXPECT_TRUE(ParseByteSize("1048576", &v));
+  EXPECT_EQ(v, 1048576u);
+  EXPECT_FALSE(ParseByteSize("2T", &v));
+  EXPECT_FALSE(ParseByteSize("-1G", &v));
+  EXPECT_FALSE(ParseByteSize("", &v));
+}
+
+}  // namespace
+}  // namespace czifs
