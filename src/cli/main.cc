@@ -1,7 +1,8 @@
 // czifs command line: thin glue over the core library.
 //
 // Exit codes: 0 success; 1 some input could not be read or written (every
-// problem printed, one line each); 2 bad usage.
+// problem printed, one line each); 2 bad usage; 3 the mount failed (mount
+// point missing, stale or busy, no /dev/fuse).
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <tiffio.h>
@@ -35,7 +36,7 @@ std::string VersionText() {
   s += tiff.substr(0, tiff.find('\n')) + "\n";
   s += "spdlog " + std::to_string(SPDLOG_VER_MAJOR) + "." + std::to_string(SPDLOG_VER_MINOR) +
        "." + std::to_string(SPDLOG_VER_PATCH) + "\n";
-  s += "libjxr (jxrlib) 1.2\n";
+  s += "libjxr " CZIFS_JXR_VERSION "\n";
   s += std::string("libfuse ") + fuse_pkgversion() + "\n";
   return s;
 }

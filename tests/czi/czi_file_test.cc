@@ -4,6 +4,7 @@
 
 #include "../support/test_util.h"
 #include "czifs/metadata.h"
+#include "czifs/random_access_file.h"
 
 namespace czifs {
 namespace {
@@ -132,6 +133,51 @@ TEST(CziFileTest, SubblockPointingPastEndIsCorruption) {
   auto bad = CziFile::Open(dir.File("b.czi"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("past end of file"), std::string::npos);
+}
+
+TEST(CziFileTest, KeepsAtMostTheConfiguredNumberOfDescriptorsOpen) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  spec.codec = synth::Codec::kUncompressed;
+  std::vector<std::shared_ptr<const CziFile>> files;
+  RandomAccessFile::SetMaxOpenFiles(4);
+  for (int i = 0; i < 20; ++i) {
+    spec.seed = static_cast<uint64_t>(i + 1);
+    WriteOrDie(spec, dir.File(std::to_string(i) + ".czi"));
+    auto czi = CziFile::Open(dir.File(std::to_string(i) + ".czi"));
+    ASSERT_TRUE(czi.ok());
+    files.push_back(*czi);
+    EXPECT_LE(RandomAccessFile::OpenFileCount(), 4u);
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 20; ++i) {
+      spec.seed = static_cast<uint64_t>(i + 1);
+      auto x = files[i]->ReadSubblockExtent(0);
+      ASSERT_TRUE(x.ok()) << x.status().ToString();
+      std::vector<uint8_t> px(x->data_size);
+      ASSERT_TRUE(files[i]->ReadBytes(x->data_offset, px.size(), px.data()).ok());
+      EXPECT_EQ(px, synth::TilePixels(spec, synth::EnumerateTiles(spec)[0])) << i;
+      EXPECT_LE(RandomAccessFile::OpenFileCount(), 4u);
+    }
+  }
+  RandomAccessFile::SetMaxOpenFiles(256);
+}
+
+TEST(CziFileTest, ReadOfAFileChangedSinceOpenFails) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok());
+  spec.tile_width = 9;  // a different size: the file's length changes
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto x = (*czi)->ReadSubblockExtent(0);
+  ASSERT_FALSE(x.ok());
+  EXPECT_NE(x.status().message().find("changed"), std::string::npos) << x.status().ToString();
 }
 
 TEST(MetadataTest, ParsesScalingChannelsAndColours) {

@@ -16,7 +16,7 @@ from conftest import golden_files, load_golden, run
 def test_version_names_the_libraries(czifs):
     r = run([czifs, "--version"])
     assert r.returncode == 0
-    for lib in ("czifs", "zstd", "LIBTIFF", "spdlog", "jxrlib"):
+    for lib in ("czifs", "zstd", "LIBTIFF", "spdlog", "libjxr", "libfuse"):
         assert lib.lower() in r.stdout.lower()
 
 
