@@ -52,7 +52,9 @@ float Value(const Spec& spec, int64_t x, int64_t y, uint64_t plane_hash, int32_t
   const uint64_t h = Mix(static_cast<uint64_t>(x) * 0x9E3779B97F4A7C15ull ^
                          static_cast<uint64_t>(y) * 0xC2B2AE3D27D4EB4Full ^ ph ^ spec.seed);
   const float noise = static_cast<float>(h & 0xff) / 255.0f;
-  float v = 0.35f + 0.2f * a * b + 0.15f * c + 0.06f * noise + 0.03f * static_cast<float>(m % 5);
+  // Like a fluorescence image: dim noisy background, sparse bright structures.
+  const float structure = std::max(0.0f, a * b - 0.25f) * 1.2f + std::max(0.0f, c - 0.8f) * 1.5f;
+  float v = 0.03f + 0.01f * noise + structure + 0.03f * static_cast<float>(m % 5);
   return std::clamp(v, 0.0f, 0.999f);
 }
 
