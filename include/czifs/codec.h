@@ -52,6 +52,9 @@ Result<Bitmap> DecodeSubblock(const DecodeRequest& request, DecodeNotes* notes =
 // it overflows or exceeds kMaxDecodedSubblockBytes.
 Result<uint64_t> BitmapBytes(int32_t pixel_type, uint64_t width, uint64_t height);
 
+// Writes 16-bit samples k = lo[k] | hi[k] << 8 for k < samples into `out`.
+void InterleaveHiLo(const uint8_t* lo, const uint8_t* hi, size_t samples, uint8_t* out);
+
 // Undoes zstd1 hi/lo byte packing in place: sample k = lo[k] | hi[k] << 8,
 // where the low bytes fill the first half of the buffer.
 // REQUIRES: buffer.size() is even.

@@ -67,6 +67,9 @@ class CziDocument {
   CziDocument(std::shared_ptr<const CziFile> czi, std::shared_ptr<SubblockCache> cache)
       : czi_(czi), reader_(czi, std::move(cache)) {}
   Result<std::string> BuildPlaneTable() const;
+  // Queues background decodes for the readahead_bytes after row `from_row`
+  // of plane `plane`, continuing into the following planes.
+  void ReadAhead(uint32_t plane, int64_t from_row, const ReadContext* ctx) const;
 
   // Constant after Open().
   std::shared_ptr<const CziFile> czi_;

@@ -86,6 +86,8 @@ class CziFile {
   const std::vector<SubblockEntry>& subblocks() const { return subblocks_; }
   const std::vector<AttachmentEntry>& attachments() const { return attachments_; }
 
+  // Returns an IOError if the file changed since it was opened.
+  Status CheckUnchanged() const { return file_->CheckUnchanged(); }
   // Returns the XML metadata document, or "" if the file has none.
   Result<std::string> ReadMetadataXml() const;
   // Reads the segment header of subblock `index` and checks its parts lie in the file.

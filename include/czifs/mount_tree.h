@@ -61,7 +61,9 @@ class MountTree {
 
   // Returns the inode of `name` in folder `parent`.
   Result<uint64_t> Lookup(uint64_t parent, std::string_view name);
-  Result<NodeAttr> GetAttr(uint64_t ino);
+  // Returns the attributes of `ino`. With `cheap_only`, a file whose size would
+  // need generating (planetable.csv before first use) gives NotSupported.
+  Result<NodeAttr> GetAttr(uint64_t ino, bool cheap_only = false);
   // Lists a folder (without "." and "..").
   Result<std::vector<DirEntry>> ReadDir(uint64_t ino);
   // Reads a file; returns bytes produced (0 at end).

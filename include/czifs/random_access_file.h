@@ -46,6 +46,9 @@ class RandomAccessFile {
   // changed file is an error.
   Status ReadExact(uint64_t offset, uint64_t length, void* out) const;
 
+  // Returns an IOError (and logs once) if the file is no longer the one opened.
+  Status CheckUnchanged() const;
+
   uint64_t size() const { return identity_.size; }
   const std::string& path() const { return path_; }
   const FileIdentity& identity() const { return identity_; }
@@ -59,6 +62,7 @@ class RandomAccessFile {
   struct Fd;
   RandomAccessFile(std::string path, FileIdentity id);
   Result<std::shared_ptr<Fd>> AcquireFd() const;
+  Status CheckFd(const Fd& fd) const;
 
   // Constant after construction.
   const std::string path_;

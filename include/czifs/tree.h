@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@ class VirtualFile {
   virtual ~VirtualFile() = default;
   // Returns the exact size in bytes.
   virtual Result<uint64_t> Size() const = 0;
+  // Returns the size if it is known without work (no I/O, no generation).
+  virtual std::optional<uint64_t> SizeIfCheap() const { return std::nullopt; }
   // Reads up to `len` bytes at `offset` into `out`; returns the count (0 at end).
   virtual Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const = 0;
   // Reads with helpers (a decode pool, a cancel flag, read-ahead); files that

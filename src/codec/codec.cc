@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "codec_internal.h"
 #include "czifs/checked.h"
 #include "czifs/czi_types.h"
@@ -25,16 +29,26 @@ Result<uint64_t> BitmapBytes(int32_t pixel_type, uint64_t width, uint64_t height
   return *bytes;
 }
 
-void UnpackHiLo(std::span<uint8_t> buffer, std::vector<uint8_t>* scratch) {
-  const size_t half = buffer.size() / 2;
-  scratch->assign(buffer.begin(), buffer.end());
-  const uint8_t* lo = scratch->data();
-  const uint8_t* hi = scratch->data() + half;
-  uint8_t* out = buffer.data();
-  for (size_t k = 0; k < half; ++k) {
+void InterleaveHiLo(const uint8_t* lo, const uint8_t* hi, size_t samples, uint8_t* out) {
+  size_t k = 0;
+#if defined(__SSE2__)
+  for (; k + 16 <= samples; k += 16) {
+    const __m128i l = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lo + k));
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi + k));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * k), _mm_unpacklo_epi8(l, h));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * k + 16), _mm_unpackhi_epi8(l, h));
+  }
+#endif
+  for (; k < samples; ++k) {
     out[2 * k] = lo[k];
     out[2 * k + 1] = hi[k];
   }
+}
+
+void UnpackHiLo(std::span<uint8_t> buffer, std::vector<uint8_t>* scratch) {
+  const size_t half = buffer.size() / 2;
+  scratch->assign(buffer.begin(), buffer.end());
+  InterleaveHiLo(scratch->data(), scratch->data() + half, half, buffer.data());
 }
 
 namespace {

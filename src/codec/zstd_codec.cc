@@ -19,7 +19,20 @@ ZSTD_DCtx* ThreadContext() {
   return ctx.get();
 }
 
-thread_local std::vector<uint8_t> t_scratch;
+// Decompression target for hi/lo packed frames, reused per thread; never
+// initialized (zstd overwrites every byte it reports).
+struct Scratch {
+  std::unique_ptr<uint8_t[]> data;
+  size_t size = 0;
+  uint8_t* Get(size_t n) {
+    if (n > size) {
+      data.reset(new uint8_t[n]);
+      size = n;
+    }
+    return data.get();
+  }
+};
+thread_local Scratch t_scratch;
 
 }  // namespace
 
@@ -54,12 +67,18 @@ Result<Bitmap> DecodeZstd(const DecodeRequest& req, uint64_t expected, bool has_
                               std::to_string(req.width) + "x" + std::to_string(req.height) + " " +
                               PixelTypeName(req.pixel_type));
   }
+  if (hilo && BytesPerSample(req.pixel_type) != 2) {
+    return Status::NotSupported("hi/lo byte packing on " + PixelTypeName(req.pixel_type) +
+                                " (only 16-bit samples can be packed)");
+  }
   Bitmap bm{req.pixel_type, req.width, req.height, {}};
   bm.pixels.resize(expected);
   ZSTD_DCtx* ctx = ThreadContext();
   if (ctx == nullptr) return Status::ResourceExhausted("cannot create a zstd context");
-  const size_t n = ZSTD_decompressDCtx(ctx, bm.pixels.data(), bm.pixels.size(), frame.data(),
-                                       frame.size());
+  // Packed frames decompress into scratch and interleave into the bitmap in
+  // one pass; plain frames decompress straight into it.
+  uint8_t* target = hilo ? t_scratch.Get(expected) : bm.pixels.data();
+  const size_t n = ZSTD_decompressDCtx(ctx, target, expected, frame.data(), frame.size());
   if (ZSTD_isError(n)) {
     return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
   }
@@ -67,13 +86,7 @@ Result<Bitmap> DecodeZstd(const DecodeRequest& req, uint64_t expected, bool has_
     return Status::Corruption("zstd frame decoded to " + std::to_string(n) + " bytes, " +
                               std::to_string(expected) + " expected");
   }
-  if (hilo) {
-    if (BytesPerSample(req.pixel_type) != 2) {
-      return Status::NotSupported("hi/lo byte packing on " + PixelTypeName(req.pixel_type) +
-                                  " (only 16-bit samples can be packed)");
-    }
-    UnpackHiLo(bm.pixels, &t_scratch);
-  }
+  if (hilo) InterleaveHiLo(target, target + expected / 2, expected / 2, bm.pixels.data());
   return bm;
 }
 

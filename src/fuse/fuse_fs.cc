@@ -2,8 +2,9 @@
 
 #include <cxxabi.h>
 #include <spdlog/spdlog.h>
-#include <sys/xattr.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -58,8 +59,40 @@ void FuseFs::FillStat(const NodeAttr& a, struct stat* st) const {
   st->st_atim = a.mtime;
 }
 
+namespace {
+
+void FillStatsAttr(struct stat* st) {
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = FuseFs::kStatsIno;
+  st->st_mode = S_IFREG | 0444;
+  st->st_nlink = 1;
+  st->st_uid = ::getuid();
+  st->st_gid = ::getgid();
+}
+
+}  // namespace
+
+bool FuseFs::CheapEntry(fuse_ino_t ino, fuse_entry_param* e) {
+  auto attr = tree_->GetAttr(ino, /*cheap_only=*/true);
+  if (!attr.ok()) return false;
+  std::memset(e, 0, sizeof *e);
+  e->ino = ino;
+  e->generation = 1;
+  e->attr_timeout = options_.attr_timeout;
+  e->entry_timeout = options_.entry_timeout;
+  FillStat(*attr, &e->attr);
+  return true;
+}
+
 int FuseFs::Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e) {
-  auto ino = tree_->Lookup(parent, name);
+  if (parent == MountTree::kRootIno && name != nullptr && std::strcmp(name, kStatsName) == 0) {
+    std::memset(e, 0, sizeof *e);
+    e->ino = kStatsIno;
+    FillStatsAttr(&e->attr);  // size 0, timeouts 0: always asked afresh
+    return 0;
+  }
+  Result<uint64_t> ino = parent;  // name == nullptr: the entry for `parent` itself
+  if (name != nullptr) ino = tree_->Lookup(parent, name);
   if (!ino.ok()) return ino.status().code() == StatusCode::kInvalidArgument ? ENOTDIR
                                                                           : ToErrno(ino.status());
   auto attr = tree_->GetAttr(*ino);
@@ -74,6 +107,10 @@ int FuseFs::Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e) {
 }
 
 int FuseFs::GetAttr(fuse_ino_t ino, struct stat* st) {
+  if (ino == kStatsIno) {
+    FillStatsAttr(st);
+    return 0;
+  }
   auto attr = tree_->GetAttr(ino);
   if (!attr.ok()) return ToErrno(attr.status());
   FillStat(*attr, st);
@@ -97,6 +134,10 @@ int FuseFs::OpenDir(fuse_ino_t ino, std::vector<DirEntry>** listing) {
 
 int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT))) return EROFS;
+  if (ino == kStatsIno) {
+    fi->direct_io = 1;  // content changes: never cached, read until EOF
+    return 0;
+  }
   Status s = tree_->CheckFile(ino);
   if (!s.ok()) return s.code() == StatusCode::kInvalidArgument ? EISDIR : ToErrno(s);
   fi->keep_cache = 1;  // content never changes while mounted
@@ -105,6 +146,13 @@ int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
 
 int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
                  std::function<bool()> cancelled) {
+  if (ino == kStatsIno) {
+    const std::string s = StatsJson();
+    const size_t n = off >= s.size() ? 0 : std::min<size_t>(size, s.size() - off);
+    buf->assign(s.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(off, s.size())),
+                s.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(off, s.size()) + n));
+    return 0;
+  }
   buf->resize(size);
   ReadContext ctx;
   ctx.pool = pool_.get();
@@ -134,14 +182,6 @@ std::string FuseFs::StatsJson() const {
          ", \"cache_capacity\": " + std::to_string(cache_->capacity()) +
          ", \"reads\": " + std::to_string(reads_.load()) +
          ", \"read_bytes\": " + std::to_string(read_bytes_.load()) + "}\n";
-}
-
-int FuseFs::GetXattr(fuse_ino_t ino, const char* name, std::string* value) {
-  if (ino == MountTree::kRootIno && std::strcmp(name, "user.czifs.stats") == 0) {
-    *value = StatsJson();
-    return 0;
-  }
-  return ENODATA;
 }
 
 // ---- libfuse callbacks: thin, catch everything, always reply --------------
@@ -191,44 +231,87 @@ void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   });
 }
 
+// Kernels that support it are told (by ENOSYS) that opendir is not needed: a
+// listing is then two round trips (readdir, readdir at the end) instead of four.
+std::atomic<bool> g_no_opendir{false};
+
+void OpInit(void*, fuse_conn_info* conn) {
+  if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) g_no_opendir.store(true);
+  conn->want |= (FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO) & conn->capable;
+}
+
 void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, "opendir", [&] {
-    std::vector<DirEntry>* listing = nullptr;
-    int err = Fs(req)->OpenDir(ino, &listing);
+    if (g_no_opendir.load()) {
+      fuse_reply_err(req, ENOSYS);
+      return;
+    }
+    struct stat st;
+    int err = Fs(req)->GetAttr(ino, &st);
+    if (err == 0 && !S_ISDIR(st.st_mode)) err = ENOTDIR;
     if (err) {
       fuse_reply_err(req, err);
       return;
     }
-    fi->fh = reinterpret_cast<uint64_t>(listing);
     fi->keep_cache = 1;
     fi->cache_readdir = 1;
-    if (fuse_reply_open(req, fi) != 0) delete listing;
+    fuse_reply_open(req, fi);
   });
 }
 
-void OpReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+// Lists `ino` for readdir/readdirplus; entries from `off` on go into `buf`
+// through `add`, which returns the space an entry needs.
+template <typename Add>
+void ReplyListing(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, Add&& add) {
+  std::vector<DirEntry>* raw = nullptr;
+  int err = Fs(req)->OpenDir(ino, &raw);
+  std::unique_ptr<std::vector<DirEntry>> listing(raw);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(off); i < listing->size(); ++i) {
+    const size_t n = add((*listing)[i], buf.data() + used, size - used, static_cast<off_t>(i + 1));
+    if (n > size - used) break;
+    used += n;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OpReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   Guard(req, "readdir", [&] {
-    auto* listing = reinterpret_cast<std::vector<DirEntry>*>(fi->fh);
-    std::vector<char> buf(size);
-    size_t used = 0;
-    for (size_t i = static_cast<size_t>(off); i < listing->size(); ++i) {
-      const DirEntry& e = (*listing)[i];
+    ReplyListing(req, ino, size, off, [&](const DirEntry& d, char* p, size_t room, off_t next) {
       struct stat st;
       std::memset(&st, 0, sizeof st);
-      st.st_ino = e.ino;
-      st.st_mode = e.is_dir ? S_IFDIR : S_IFREG;
-      const size_t n = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &st,
-                                         static_cast<off_t>(i + 1));
-      if (n > size - used) break;
-      used += n;
-    }
-    fuse_reply_buf(req, buf.data(), used);
+      st.st_ino = d.ino;
+      st.st_mode = d.is_dir ? S_IFDIR : S_IFREG;
+      return fuse_add_direntry(req, p, room, d.name.c_str(), &st, next);
+    });
   });
 }
 
-void OpReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<std::vector<DirEntry>*>(fi->fh);
-  fuse_reply_err(req, 0);
+// Like readdir, with each entry's attributes: `ls -l` and `find` need no
+// separate lookup per entry.
+void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  Guard(req, "readdirplus", [&] {
+    ReplyListing(req, ino, size, off, [&](const DirEntry& d, char* p, size_t room, off_t next) {
+      fuse_entry_param e;
+      std::memset(&e, 0, sizeof e);
+      if (d.name == "." || d.name == "..") {
+        e.attr.st_ino = d.ino;
+        e.attr.st_mode = S_IFDIR;
+      } else if (!Fs(req)->CheapEntry(d.ino, &e)) {
+        // Attributes that cost work (planetable.csv before first use, a damaged
+        // file): ino 0 tells the kernel to look the entry up if it ever needs it.
+        std::memset(&e, 0, sizeof e);
+        e.attr.st_ino = d.ino;
+        e.attr.st_mode = d.is_dir ? S_IFDIR : S_IFREG;
+      }
+      return fuse_add_direntry_plus(req, p, room, d.name.c_str(), &e, next);
+    });
+  });
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -273,37 +356,6 @@ void OpStatFs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &st);
 }
 
-void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  Guard(req, "getxattr", [&] {
-    std::string value;
-    int err = Fs(req)->GetXattr(ino, name, &value);
-    if (err) {
-      fuse_reply_err(req, err);
-    } else if (size == 0) {
-      fuse_reply_xattr(req, value.size());
-    } else if (size < value.size()) {
-      fuse_reply_err(req, ERANGE);
-    } else {
-      fuse_reply_buf(req, value.data(), value.size());
-    }
-  });
-}
-
-void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  static const char kNames[] = "user.czifs.stats";  // includes the terminating NUL
-  if (ino != MountTree::kRootIno) {
-    if (size == 0) fuse_reply_xattr(req, 0); else fuse_reply_buf(req, nullptr, 0);
-    return;
-  }
-  if (size == 0) {
-    fuse_reply_xattr(req, sizeof kNames);
-  } else if (size < sizeof kNames) {
-    fuse_reply_err(req, ERANGE);
-  } else {
-    fuse_reply_buf(req, kNames, sizeof kNames);
-  }
-}
-
 // Every operation that would change something: the file system is read-only.
 void RoSetAttr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { fuse_reply_err(req, EROFS); }
 void RoMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EROFS); }
@@ -331,17 +383,18 @@ void RoFallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*)
 fuse_lowlevel_ops MakeOps() {
   fuse_lowlevel_ops ops;
   std::memset(&ops, 0, sizeof ops);
+  ops.init = OpInit;
   ops.lookup = OpLookup;
   ops.getattr = OpGetAttr;
   ops.opendir = OpOpenDir;
   ops.readdir = OpReadDir;
-  ops.releasedir = OpReleaseDir;
+  ops.readdirplus = OpReadDirPlus;
   ops.open = OpOpen;
   ops.read = OpRead;
   ops.release = OpRelease;
   ops.statfs = OpStatFs;
-  ops.getxattr = OpGetXattr;
-  ops.listxattr = OpListXattr;
+  // No getxattr/listxattr: libfuse answers ENOSYS and the kernel stops asking,
+  // which spares `ls -l` two round trips per file (SELinux label, ACLs).
   ops.setattr = RoSetAttr;
   ops.mknod = RoMknod;
   ops.mkdir = RoMkdir;

@@ -34,7 +34,7 @@ struct FuseFsOptions {
   double entry_timeout = 86400;  // content never changes while mounted
   double attr_timeout = 86400;
   uint32_t blksize = 1 << 20;     // st_blksize: tells cp to use 1 MiB reads
-  uint64_t readahead_bytes = 8 << 20;
+  uint64_t readahead_bytes = 16 << 20;
 };
 
 class FuseFs {
@@ -46,6 +46,7 @@ class FuseFs {
   // Starts the decode pool. Call after fuse_daemonize(): fork() keeps no threads.
   void Start();
 
+  // Fills the entry for `name` in `parent` (for `parent` itself if name is null).
   int Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e);
   int GetAttr(fuse_ino_t ino, struct stat* st);
   // Snapshot of a folder's entries, "." and ".." first; owned by the caller.
@@ -54,8 +55,13 @@ class FuseFs {
   // Reads up to `size` bytes into `buf` (resized); `cancelled` reports an interrupt.
   int Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
            std::function<bool()> cancelled);
-  // The value of extended attribute `name` (only "user.czifs.stats" on the root).
-  int GetXattr(fuse_ino_t ino, const char* name, std::string* value);
+  // Fills `e` for a readdirplus entry if its attributes are cheap; else
+  // returns false (the kernel looks the entry up when it needs it).
+  bool CheapEntry(fuse_ino_t ino, fuse_entry_param* e);
+
+  // The hidden, unlisted file with live counters: MOUNTPOINT/.czifs-stats.
+  static constexpr fuse_ino_t kStatsIno = fuse_ino_t{1} << 62;
+  static constexpr const char* kStatsName = ".czifs-stats";
 
   // Stops background work: drops queued decodes; reads in progress end with EINTR.
   void Shutdown();

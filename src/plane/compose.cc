@@ -123,8 +123,18 @@ Status ComposeRows(const ImageIndex& index, uint32_t plane_index, int64_t row_be
   const Rect& box = index.scenes().at(plane.scene).bbox;
   const size_t bpp = static_cast<size_t>(BytesPerPixel(plane.pixel_type));
   const size_t out_stride = static_cast<size_t>(box.width) * bpp;
-  std::memset(out, 0, out_stride * static_cast<size_t>(row_end - row_begin));
   const auto& sbs = reader.czi().subblocks();
+  // Zero the background unless one subblock covers every requested pixel.
+  bool covered = false;
+  for (uint32_t sb : plane.subblocks) {
+    const SubblockEntry& e = sbs[sb];
+    if (e.x == box.x && e.width == box.width && int64_t{e.y} - box.y <= row_begin &&
+        int64_t{e.y} - box.y + e.height >= row_end) {
+      covered = true;
+      break;
+    }
+  }
+  if (!covered) std::memset(out, 0, out_stride * static_cast<size_t>(row_end - row_begin));
   for (uint32_t sb : plane.subblocks) {
     const SubblockEntry& e = sbs[sb];
     const int64_t top = int64_t{e.y} - box.y;

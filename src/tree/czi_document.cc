@@ -81,6 +81,8 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
   const std::shared_ptr<const TiffLayout>& layout = layouts_.at(i);
   if (!layout) return Status::NotSupported(index_.planes()[i].unsupported);
   const Plane& plane = index_.planes()[i];
+  // Decoded tiles may be cached, but a changed source must not be served from them.
+  CZIFS_RETURN_IF_ERROR(czi_->CheckUnchanged().WithContext(plane.path));
   const Rect& box = index_.scenes()[plane.scene].bbox;
   const uint64_t row_bytes =
       static_cast<uint64_t>(box.width) * static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
@@ -102,20 +104,27 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
     std::vector<uint32_t> need = SubblocksToDecode(index_, i, first_row, end_row, reader_);
     std::erase_if(need, [&](uint32_t sb) { return reader_.IsCached(sb); });
     if (need.size() > 1) {
+      // Pool workers and this thread all take subblocks from one list, so the
+      // reading thread decodes too instead of only waiting.
       prefetch->remaining = need.size();
-      for (uint32_t sb : need) {
-        ctx->pool->Submit([this, sb, prefetch, cancelled = ctx->cancelled] {
+      auto list = std::make_shared<const std::vector<uint32_t>>(std::move(need));
+      auto next = std::make_shared<std::atomic<size_t>>(0);
+      auto work = [this, list, next, prefetch, cancelled = ctx->cancelled] {
+        for (size_t k; (k = next->fetch_add(1)) < list->size();) {
           Result<std::shared_ptr<const Bitmap>> r = Status::Cancelled("read interrupted");
-          if (!cancelled || !cancelled()) r = reader_.Get(sb);
+          if (!cancelled || !cancelled()) r = reader_.Get((*list)[k]);
           std::lock_guard<std::mutex> lock(prefetch->mu);
           if (r.ok()) {
-            prefetch->got[sb] = std::move(r).value();
+            prefetch->got[(*list)[k]] = std::move(r).value();
           } else if (prefetch->error.ok()) {
             prefetch->error = r.status();
           }
           if (--prefetch->remaining == 0) prefetch->cv.notify_all();
-        });
-      }
+        }
+      };
+      const size_t helpers = std::min(ctx->pool->size(), list->size() - 1);
+      for (size_t h = 0; h < helpers; ++h) ctx->pool->Submit(work);
+      work();
       std::unique_lock<std::mutex> lock(prefetch->mu);
       while (prefetch->remaining > 0) {
         prefetch->cv.wait_for(lock, std::chrono::milliseconds(20));
@@ -123,22 +132,7 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
       }
       if (!prefetch->error.ok()) return prefetch->error.WithContext(plane.path);
     }
-    // Read ahead: the subblocks of the rows after this read, in the background.
-    if (ctx->readahead_bytes > 0 && end_row < box.height) {
-      const int64_t ahead_rows = static_cast<int64_t>(
-          std::max<uint64_t>(1, ctx->readahead_bytes / row_bytes));
-      const int64_t ahead_end = std::min<int64_t>(box.height, end_row + ahead_rows);
-      for (uint32_t sb : SubblocksToDecode(index_, i, end_row, ahead_end, reader_)) {
-        if (reader_.IsCached(sb)) continue;
-        if (g_readahead_in_flight.load() >= static_cast<int>(ctx->pool->size() * 2)) break;
-        g_readahead_in_flight.fetch_add(1);
-        // The document outlives queued tasks: the pool is drained before trees are destroyed.
-        ctx->pool->Submit([this, sb] {
-          (void)reader_.Get(sb);
-          g_readahead_in_flight.fetch_sub(1);
-        });
-      }
-    }
+    if (ctx->readahead_bytes > 0) ReadAhead(i, end_row, ctx);
   }
 
   auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
@@ -156,6 +150,33 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
   Status st = layout->Read(offset, len, out, fill, &produced);
   if (!st.ok()) return st.WithContext(plane.path);
   return produced;
+}
+
+void CziDocument::ReadAhead(uint32_t plane, int64_t from_row, const ReadContext* ctx) const {
+  // The next readahead_bytes of pixels: the rest of this plane, then the
+  // following planes (sequential readers such as cp go plane after plane).
+  uint64_t budget = ctx->readahead_bytes;
+  const auto& planes = index_.planes();
+  for (uint32_t p = plane; p < planes.size() && budget > 0; ++p, from_row = 0) {
+    if (!planes[p].unsupported.empty()) continue;
+    const Rect& box = index_.scenes()[planes[p].scene].bbox;
+    const uint64_t row_bytes =
+        static_cast<uint64_t>(box.width) * static_cast<uint64_t>(BytesPerPixel(planes[p].pixel_type));
+    if (from_row >= box.height) continue;
+    const int64_t rows = static_cast<int64_t>(std::max<uint64_t>(1, budget / row_bytes));
+    const int64_t end = std::min<int64_t>(box.height, from_row + rows);
+    budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(end - from_row) * row_bytes);
+    for (uint32_t sb : SubblocksToDecode(index_, p, from_row, end, reader_)) {
+      if (reader_.IsCached(sb)) continue;
+      if (g_readahead_in_flight.load() >= static_cast<int>(ctx->pool->size() * 2)) return;
+      g_readahead_in_flight.fetch_add(1);
+      // The document outlives queued tasks: the pool is drained before trees are destroyed.
+      ctx->pool->Submit([this, sb] {
+        (void)reader_.Get(sb);
+        g_readahead_in_flight.fetch_sub(1);
+      });
+    }
+  }
 }
 
 Result<std::string> CziDocument::PlaneTableCsv() const {

@@ -194,7 +194,7 @@ Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
   return Status::NotFound(std::string(name));
 }
 
-Result<NodeAttr> MountTree::GetAttr(uint64_t ino) {
+Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
   Node* n = Get(ino);
   if (!n) return Status::NotFound("no inode " + std::to_string(ino));
   NodeAttr a;
@@ -206,6 +206,10 @@ Result<NodeAttr> MountTree::GetAttr(uint64_t ino) {
   a.mtime = n->owner.mtime;
   if (n->is_dir) {
     a.nlink = 2;
+  } else if (cheap_only) {
+    auto size = n->file->SizeIfCheap();
+    if (!size) return Status::NotSupported("size not known yet");
+    a.size = *size;
   } else {
     CZIFS_ASSIGN_OR_RETURN(a.size, n->file->Size());
   }

@@ -32,6 +32,11 @@ class GeneratedFile : public VirtualFile {
     CZIFS_ASSIGN_OR_RETURN(const std::string* s, Content());
     return ReadFromString(*s, offset, len, out);
   }
+  std::optional<uint64_t> SizeIfCheap() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!content_) return std::nullopt;
+    return content_->size();
+  }
 
  private:
   Result<const std::string*> Content() const {
@@ -52,6 +57,7 @@ class PlaneFile : public VirtualFile {
   PlaneFile(std::shared_ptr<const CziDocument> doc, uint32_t plane)
       : doc_(std::move(doc)), plane_(plane) {}
   Result<uint64_t> Size() const override { return doc_->layout(plane_)->size(); }
+  std::optional<uint64_t> SizeIfCheap() const override { return doc_->layout(plane_)->size(); }
   Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
     return doc_->ReadPlane(plane_, offset, len, out);
   }

@@ -135,16 +135,10 @@ Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::AcquireFd() cons
   return fd;
 }
 
-Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) const {
-  if (offset > identity_.size || length > identity_.size - offset) {
-    return Status::Corruption("read of " + std::to_string(length) + " bytes at offset " +
-                              std::to_string(offset) + " extends past end of file (size " +
-                              std::to_string(identity_.size) + ")");
-  }
-  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
+Status RandomAccessFile::CheckFd(const Fd& fd) const {
   // The file must still be the one we indexed: same inode, size and mtime.
   struct stat st;
-  if (::fstat(fd->fd, &st) != 0) {
+  if (::fstat(fd.fd, &st) != 0) {
     return Status::IOError(std::string("cannot stat: ") + std::strerror(errno));
   }
   const FileIdentity now = IdentityOf(st);
@@ -158,6 +152,22 @@ Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) 
     Pool().Erase(pool_key_);
     return Status::IOError("the source file changed since it was indexed");
   }
+  return Status::Ok();
+}
+
+Status RandomAccessFile::CheckUnchanged() const {
+  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
+  return CheckFd(*fd);
+}
+
+Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) const {
+  if (offset > identity_.size || length > identity_.size - offset) {
+    return Status::Corruption("read of " + std::to_string(length) + " bytes at offset " +
+                              std::to_string(offset) + " extends past end of file (size " +
+                              std::to_string(identity_.size) + ")");
+  }
+  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
+  CZIFS_RETURN_IF_ERROR(CheckFd(*fd));
   auto* dst = static_cast<char*>(out);
   uint64_t done = 0;
   while (done < length) {

@@ -130,12 +130,42 @@ TEST_F(FuseFsTest, InterruptedReadIsEintr) {
   EXPECT_EQ(fs_->Read(plane, 0, 1 << 20, &buf, [] { return true; }), EINTR);
 }
 
-TEST_F(FuseFsTest, StatsXattrCountsDecodesOnlyOnRoot) {
-  std::string v;
-  ASSERT_EQ(fs_->GetXattr(MountTree::kRootIno, "user.czifs.stats", &v), 0);
-  EXPECT_NE(v.find("\"decoded_subblocks\""), std::string::npos);
-  EXPECT_EQ(fs_->GetXattr(Resolve("b.czi"), "user.czifs.stats", &v), ENODATA);
-  EXPECT_EQ(fs_->GetXattr(MountTree::kRootIno, "user.other", &v), ENODATA);
+TEST_F(FuseFsTest, HiddenStatsFileCountsDecodesAndIsNotListed) {
+  fuse_entry_param e;
+  ASSERT_EQ(fs_->Lookup(MountTree::kRootIno, FuseFs::kStatsName, &e), 0);
+  EXPECT_EQ(e.ino, FuseFs::kStatsIno);
+  fuse_file_info fi{};
+  fi.flags = O_RDONLY;
+  ASSERT_EQ(fs_->Open(e.ino, &fi), 0);
+  EXPECT_EQ(fi.direct_io, 1u);
+  std::vector<uint8_t> buf;
+  ASSERT_EQ(fs_->Read(e.ino, 0, 4096, &buf, nullptr), 0);
+  const std::string text(buf.begin(), buf.end());
+  EXPECT_NE(text.find("\"decoded_subblocks\""), std::string::npos) << text;
+  std::vector<DirEntry>* listing = nullptr;
+  ASSERT_EQ(fs_->OpenDir(MountTree::kRootIno, &listing), 0);
+  std::unique_ptr<std::vector<DirEntry>> owned(listing);
+  for (const auto& d : *listing) EXPECT_NE(d.name, FuseFs::kStatsName);
+  EXPECT_EQ(fs_->Lookup(Resolve("b.czi"), FuseFs::kStatsName, &e), ENOENT);
+}
+
+TEST_F(FuseFsTest, ReaddirplusAttributesNeverGenerateFiles) {
+  // Find the inode from the listing: a lookup would stat (and generate) it.
+  std::vector<DirEntry>* listing = nullptr;
+  ASSERT_EQ(fs_->OpenDir(Resolve("b.czi"), &listing), 0);
+  std::unique_ptr<std::vector<DirEntry>> owned(listing);
+  fuse_ino_t table = 0;
+  for (const auto& d : *listing) {
+    if (d.name == "planetable.csv") table = d.ino;
+  }
+  ASSERT_NE(table, 0u);
+  fuse_entry_param e;
+  EXPECT_FALSE(fs_->CheapEntry(table, &e));  // would read every subblock header
+  EXPECT_TRUE(fs_->CheapEntry(Resolve("b.czi/S0/C0/T0/Z0.tif"), &e));
+  struct stat st;
+  ASSERT_EQ(fs_->GetAttr(table, &st), 0);  // a real stat generates it
+  EXPECT_TRUE(fs_->CheapEntry(table, &e));
+  EXPECT_EQ(e.attr.st_size, st.st_size);
 }
 
 TEST(FuseErrnoTest, StatusCodesMapToErrno) {

@@ -55,4 +55,5 @@ def mounted(czifs, sources, mnt, *extra, log=None):
 
 def stats(mnt):
     import json
-    return json.loads(os.getxattr(str(mnt), "user.czifs.stats"))
+    with open(os.path.join(str(mnt), ".czifs-stats")) as f:
+        return json.load(f)
