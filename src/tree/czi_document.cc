@@ -135,15 +135,36 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
     if (ctx->readahead_bytes > 0) ReadAhead(i, end_row, ctx);
   }
 
-  auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
-    const uint64_t r0 = pixel_offset / row_bytes;
-    const uint64_t r1 = (pixel_offset + n + row_bytes - 1) / row_bytes;
-    thread_local std::vector<uint8_t> rows;
-    rows.resize((r1 - r0) * row_bytes);
+  // Whole rows are composed straight into the reply; only a partial first or
+  // last row goes through a one-row scratch buffer.
+  auto compose = [&](uint64_t r0, uint64_t r1, uint8_t* dst) -> Status {
     CZIFS_RETURN_IF_ERROR(ComposeRows(index_, i, static_cast<int64_t>(r0),
-                                      static_cast<int64_t>(r1), reader_, rows.data(), &pinned));
-    ToTiffSampleOrder(plane.pixel_type, rows);
-    std::memcpy(dst, rows.data() + (pixel_offset - r0 * row_bytes), n);
+                                      static_cast<int64_t>(r1), reader_, dst, &pinned));
+    ToTiffSampleOrder(plane.pixel_type, std::span<uint8_t>(dst, (r1 - r0) * row_bytes));
+    return Status::Ok();
+  };
+  auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
+    thread_local std::vector<uint8_t> row;
+    uint64_t pos = pixel_offset;
+    while (n > 0) {
+      const uint64_t r = pos / row_bytes;
+      const uint64_t in_row = pos - r * row_bytes;
+      if (in_row == 0 && n >= row_bytes) {
+        const uint64_t full = n / row_bytes;
+        CZIFS_RETURN_IF_ERROR(compose(r, r + full, dst));
+        pos += full * row_bytes;
+        dst += full * row_bytes;
+        n -= static_cast<size_t>(full * row_bytes);
+        continue;
+      }
+      row.resize(row_bytes);
+      CZIFS_RETURN_IF_ERROR(compose(r, r + 1, row.data()));
+      const size_t k = static_cast<size_t>(std::min<uint64_t>(n, row_bytes - in_row));
+      std::memcpy(dst, row.data() + in_row, k);
+      pos += k;
+      dst += k;
+      n -= k;
+    }
     return Status::Ok();
   };
   size_t produced = 0;
