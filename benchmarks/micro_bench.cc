@@ -141,7 +141,7 @@ BENCHMARK(BM_TiffLayoutRead1MiB);
 void BM_CacheHit(benchmark::State& state) {
   auto cache = MakeSubblockCache(64 << 20);
   for (uint32_t i = 0; i < 64; ++i) {
-    cache->Insert(SubblockKey{1, i}, std::make_shared<const Bitmap>(Bitmap{0, 1, 1, {0}}));
+    cache->Insert(SubblockKey{1, i}, std::make_shared<const Bitmap>(Bitmap{0, 1, 1, PixelBuffer(1)}));
   }
   uint32_t i = 0;
   for (auto _ : state) {
@@ -152,7 +152,7 @@ BENCHMARK(BM_CacheHit)->Threads(1)->Threads(2);
 
 void BM_CacheInsertWithEviction(benchmark::State& state) {
   auto cache = MakeSubblockCache(1 << 20);
-  auto value = std::make_shared<const Bitmap>(Bitmap{0, 256, 256, std::vector<uint8_t>(65536)});
+  auto value = std::make_shared<const Bitmap>(Bitmap{0, 256, 256, PixelBuffer(65536)});
   uint32_t i = 0;
   for (auto _ : state) cache->Insert(SubblockKey{1, i++}, value);
 }

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,11 +23,31 @@ namespace czifs {
 // make us allocate gigabytes).
 inline constexpr uint64_t kMaxDecodedSubblockBytes = 2ull << 30;
 
+// An allocator that leaves new bytes uninitialized: decoders overwrite every
+// byte, and zeroing an 8 MB tile first costs as much as copying it.
+template <typename T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  using std::allocator<T>::allocator;
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using PixelBuffer = std::vector<uint8_t, DefaultInitAllocator<uint8_t>>;
+
 struct Bitmap {
   int32_t pixel_type = 0;
   uint32_t width = 0;
   uint32_t height = 0;
-  std::vector<uint8_t> pixels;  // height rows of width * BytesPerPixel bytes
+  PixelBuffer pixels;  // height rows of width * BytesPerPixel bytes
 
   size_t stride() const;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <condition_variable>
 #include <unordered_map>
 
@@ -104,6 +105,11 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
     std::vector<uint32_t> need = SubblocksToDecode(index_, i, first_row, end_row, reader_);
     std::erase_if(need, [&](uint32_t sb) { return reader_.IsCached(sb); });
     if (need.size() > 1) {
+      // Concurrent reads of the same rows (the kernel's read-ahead sends
+      // several at once) start at different places in the list, so they
+      // decode different tiles instead of waiting on each other's.
+      const size_t start = std::hash<std::thread::id>()(std::this_thread::get_id()) % need.size();
+      std::rotate(need.begin(), need.begin() + static_cast<ptrdiff_t>(start), need.end());
       // Pool workers and this thread all take subblocks from one list, so the
       // reading thread decodes too instead of only waiting.
       prefetch->remaining = need.size();
