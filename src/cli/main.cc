@@ -58,6 +58,7 @@ int RunExport(const std::string& source, const std::string& outdir, unsigned thr
     std::fprintf(stderr, "czifs: %s\n", tree.status().ToString().c_str());
     return kExitProblems;
   }
+  czifs::TuneAllocator();
   czifs::ExportOptions opts;
   opts.threads = threads;
   opts.show_progress = ::isatty(STDERR_FILENO);

@@ -37,6 +37,10 @@ int RunMount(MountOptions options);
 bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
                        std::vector<std::string>* fuse_opts, std::string* error);
 
+// Makes glibc keep large freed blocks (decoded tiles) for reuse instead of
+// returning them to the kernel on every free. Called by mount and export.
+void TuneAllocator();
+
 // Parses "512M", "2G", "1048576" into bytes.
 bool ParseByteSize(const std::string& text, uint64_t* out);
 
