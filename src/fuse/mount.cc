@@ -48,9 +48,12 @@ void TuneAllocator() {
   // Decoded tiles are megabytes each. By default glibc maps every such block
   // fresh from the kernel and unmaps it on free, so each decode pays a page
   // fault and a kernel zeroing per 4 KiB. Keeping them on the heap lets freed
-  // tiles be reused; the trim threshold bounds what stays unreturned.
+  // tiles be reused. The trim threshold and two arenas (instead of eight per
+  // core, one per thread) bound what stays unreturned: W3 streams within the
+  // cache budget + 100 MiB (docs/performance.md).
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 16 << 20);
+  mallopt(M_ARENA_MAX, 2);
 }
 
 bool ParseByteSize(const std::string& text, uint64_t* out) {
