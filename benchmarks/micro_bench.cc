@@ -64,7 +64,7 @@ void BM_DecodeSubblock(benchmark::State& state, synth::Codec codec, int32_t pixe
 BENCHMARK_CAPTURE(BM_DecodeSubblock, zstd1_hilo_gray16, synth::Codec::kZstd1HiLo, 1)
     ->Arg(256)->Arg(1024)->Arg(2048);
 BENCHMARK_CAPTURE(BM_DecodeSubblock, zstd0_gray16, synth::Codec::kZstd0, 1)->Arg(1024);
-BENCHMARK_CAPTURE(BM_DecodeSubblock, jpegxr_gray16_forked, synth::Codec::kJpegXr, 1)
+BENCHMARK_CAPTURE(BM_DecodeSubblock, jpegxr_gray16_helper, synth::Codec::kJpegXr, 1)
     ->Arg(256)->Arg(1024);
 BENCHMARK_CAPTURE(BM_DecodeSubblock, jpg_bgr24, synth::Codec::kJpg, 3)->Arg(1024);
 

@@ -1,28 +1,32 @@
 // JPEG-XR through jxrlib (Debian libjxr).
 //
 // jxrlib is not robust against damaged streams: a flipped bit can make it
-// write out of bounds or crash (seen in our corruption tests). A daemon must
-// survive that, so every decode runs in a short-lived child process: the
-// child decodes into a shared anonymous mapping and reports through a pipe;
-// a crash or a hang in the child becomes a Corruption status in the parent.
-// After fork() the child only calls jxrlib, malloc (fork-safe in glibc),
-// write(2) and _exit(2).
+// write out of bounds, crash or spin (seen in our corruption tests). A daemon
+// must survive that, so czifs never runs jxrlib in its own process: every
+// decode is done by a helper process, `czifs-jxr-helper`, started with
+// posix_spawn (safe from a multi-threaded process, unlike a bare fork) and
+// fed through pipes. A crash or a hang of the helper becomes a Corruption
+// status here. The helper runs DecodeJpegXrInProcess below.
 //
 // jxrlib's headers define min/max macros, so they are included last.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/mman.h>
+#include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "codec_internal.h"
+#include "jxr_helper_protocol.h"
 #include "czifs/czi_types.h"
 
 #include <JXRGlue.h>
@@ -133,22 +137,6 @@ void SwapRb(uint8_t* p, size_t pixels, int bytes_per_sample, int bytes_per_pixel
   }
 }
 
-class Mapping {
- public:
-  explicit Mapping(size_t n) : size_(n) {
-    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    addr_ = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
-  }
-  ~Mapping() {
-    if (addr_) munmap(addr_, size_);
-  }
-  uint8_t* get() const { return addr_; }
-
- private:
-  uint8_t* addr_;
-  size_t size_;
-};
-
 std::string Describe(const ChildReport& rep, const DecodeRequest& req) {
   switch (rep.code) {
     case kNoStream: return "JPEG-XR: cannot create a memory stream";
@@ -168,72 +156,156 @@ std::string Describe(const ChildReport& rep, const DecodeRequest& req) {
 
 }  // namespace
 
-Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
-  const size_t bpp = static_cast<size_t>(BytesPerPixel(req.pixel_type));
-  const size_t stride = static_cast<size_t>(req.width) * bpp;
-  // jxrlib writes whole 16-row macroblock rows; give it room.
-  const size_t padded_rows = (static_cast<size_t>(req.height) + 15) / 16 * 16;
-  Mapping out(stride * padded_rows + 4096);
-  if (!out.get()) return Status::ResourceExhausted("JPEG-XR: cannot map an output buffer");
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    return Status::ResourceExhausted(std::string("JPEG-XR: pipe: ") + std::strerror(errno));
-  }
-  const pid_t pid = fork();
-  if (pid < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    return Status::ResourceExhausted(std::string("JPEG-XR: fork: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    close(fds[0]);
-    ChildReport rep = DecodeInChild(req, out.get(), stride);
-    ssize_t ignored = write(fds[1], &rep, sizeof rep);
-    (void)ignored;
-    _exit(0);
-  }
-  close(fds[1]);
-  ChildReport rep;
-  size_t got = 0;
-  bool timed_out = false;
-  while (got < sizeof rep) {
-    pollfd p{fds[0], POLLIN, 0};
-    const int r = poll(&p, 1, kDecodeTimeoutMs);
-    if (r < 0 && errno == EINTR) continue;
-    if (r == 0) {
-      timed_out = true;
-      break;
+Result<std::string> JxrHelperPath() {
+  static const Result<std::string> path = []() -> Result<std::string> {
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("CZIFS_JXR_HELPER")) candidates.push_back(env);
+    char exe[4096];
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+      exe[n] = '\0';
+      std::string dir(exe);
+      dir = dir.substr(0, dir.rfind('/'));
+      candidates.push_back(dir + "/czifs-jxr-helper");
+      candidates.push_back(dir + "/../czifs-jxr-helper");
+      candidates.push_back(dir + "/../libexec/czifs/czifs-jxr-helper");
     }
-    const ssize_t n = read(fds[0], reinterpret_cast<char*>(&rep) + got, sizeof rep - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // the child died before reporting
-    got += static_cast<size_t>(n);
+#ifdef CZIFS_JXR_HELPER_BUILD_PATH
+    candidates.push_back(CZIFS_JXR_HELPER_BUILD_PATH);
+#endif
+    for (const auto& c : candidates) {
+      if (access(c.c_str(), X_OK) == 0) return c;
+    }
+    std::string looked;
+    for (const auto& c : candidates) looked += " " + c;
+    return Status::NotSupported("JPEG-XR needs czifs-jxr-helper, not found (looked at" + looked +
+                                "; set CZIFS_JXR_HELPER)");
+  }();
+  return path;
+}
+
+namespace {
+
+// Sends on a socket without SIGPIPE if the helper died.
+bool WriteFully(int fd, const void* p, size_t n) {
+  const auto* c = static_cast<const char*>(p);
+  while (n > 0) {
+    const ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    c += w;
+    n -= static_cast<size_t>(w);
   }
-  close(fds[0]);
-  if (timed_out) kill(pid, SIGKILL);
+  return true;
+}
+
+// Reads exactly n bytes or fails; gives up when `deadline_ms` passes.
+enum class ReadResult { kOk, kEof, kTimeout };
+ReadResult ReadFully(int fd, void* p, size_t n, int64_t deadline_ms) {
+  auto* c = static_cast<char*>(p);
+  while (n > 0) {
+    const int64_t left =
+        deadline_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+    if (left <= 0) return ReadResult::kTimeout;
+    pollfd pfd{fd, POLLIN, 0};
+    const int r = poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left, INT32_MAX)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) return ReadResult::kTimeout;
+    const ssize_t got = read(fd, c, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return ReadResult::kEof;
+    c += got;
+    n -= static_cast<size_t>(got);
+  }
+  return ReadResult::kOk;
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
+JxrReport DecodeJpegXrInProcess(const DecodeRequest& req, uint8_t* out, size_t stride) {
+  const ChildReport rep = DecodeInChild(req, out, stride);
+  return JxrReport{rep.code, rep.width, rep.height, rep.pixel_type, rep.swap_rb};
+}
+
+Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
+  CZIFS_ASSIGN_OR_RETURN(const std::string helper, JxrHelperPath());
+  int in[2], out[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) {
+    return Status::ResourceExhausted("JPEG-XR: socketpair failed");
+  }
+  Fd in_r{in[0]}, in_w{in[1]};
+  if (pipe2(out, O_CLOEXEC) != 0) return Status::ResourceExhausted("JPEG-XR: pipe failed");
+  Fd out_r{out[0]}, out_w{out[1]};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_r.fd, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_w.fd, 1);
+  char arg0[] = "czifs-jxr-helper";
+  char* argv[] = {arg0, nullptr};
+  char* envp[] = {nullptr};
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, helper.c_str(), &actions, nullptr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    return Status::ResourceExhausted("JPEG-XR: cannot start " + helper + ": " + std::strerror(rc));
+  }
+  close(in_r.fd);
+  in_r.fd = -1;
+  close(out_w.fd);
+  out_w.fd = -1;
+  // Request: a fixed header, then the stream. The helper reads it all before
+  // it writes, so writing first and reading after cannot deadlock.
+  const JxrRequestHeader head{kJxrHelperMagic, req.pixel_type, req.width, req.height,
+                              static_cast<uint64_t>(req.data.size())};
+  const bool sent = WriteFully(in_w.fd, &head, sizeof head) &&
+                    WriteFully(in_w.fd, req.data.data(), req.data.size());
+  close(in_w.fd);
+  in_w.fd = -1;
+  const int64_t deadline =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now().time_since_epoch())
+          .count() +
+      kDecodeTimeoutMs;
+  JxrReport rep;
+  Bitmap bm{req.pixel_type, req.width, req.height, {}};
+  ReadResult got = sent ? ReadFully(out_r.fd, &rep, sizeof rep, deadline) : ReadResult::kEof;
+  if (got == ReadResult::kOk && rep.code == kOk) {
+    bm.pixels.resize(expected);
+    got = ReadFully(out_r.fd, bm.pixels.data(), expected, deadline);
+  }
+  if (got == ReadResult::kTimeout) kill(pid, SIGKILL);
   int wstatus = 0;
   while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
-  if (timed_out) {
+  if (got == ReadResult::kTimeout) {
     return Status::Corruption("JPEG-XR decoder did not finish within " +
                               std::to_string(kDecodeTimeoutMs / 1000) + " s on this data");
   }
-  if (got != sizeof rep) {
+  if (got == ReadResult::kEof) {
     if (WIFSIGNALED(wstatus)) {
       return Status::Corruption("JPEG-XR decoder crashed on this data (signal " +
                                 std::to_string(WTERMSIG(wstatus)) + ")");
     }
-    return Status::Corruption("JPEG-XR decoder exited without a result");
+    return Status::Corruption("JPEG-XR decoder exited without a result (status " +
+                              std::to_string(WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1) + ")");
   }
   if (rep.code != kOk) {
-    if (rep.code == kUnknownFormat) return Status::NotSupported(Describe(rep, req));
-    return Status::Corruption(Describe(rep, req));
+    const ChildReport c{rep.code, rep.width, rep.height, rep.pixel_type, rep.swap_rb};
+    if (rep.code == kUnknownFormat) return Status::NotSupported(Describe(c, req));
+    return Status::Corruption(Describe(c, req));
   }
-  Bitmap bm{req.pixel_type, req.width, req.height, {}};
-  bm.pixels.assign(out.get(), out.get() + expected);
   if (rep.swap_rb) {
     SwapRb(bm.pixels.data(), static_cast<size_t>(req.width) * req.height,
-           BytesPerSample(req.pixel_type), static_cast<int>(bpp));
+           BytesPerSample(req.pixel_type), BytesPerPixel(req.pixel_type));
   }
   return bm;
 }

@@ -174,6 +174,7 @@ int RunMount(MountOptions o) {
   for (auto& s : argv_s) argv.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   fuse_session* se = fuse_session_new(&args, FuseFs::Operations(), sizeof(fuse_lowlevel_ops), &fs);
+  fuse_opt_free_args(&args);  // libfuse may have copied them
   if (se == nullptr) {
     std::fprintf(stderr, "czifs: invalid FUSE options: %s\n", mount_opts.c_str());
     return kMountUsage;

@@ -1,0 +1,56 @@
+// czifs-jxr-helper: decodes one JPEG-XR stream read from stdin and writes the
+// result to stdout (see jxr_helper_protocol.h). czifs runs one per decode so
+// that jxrlib, which can crash on damaged data, never runs inside czifs.
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "czifs/czi_types.h"
+#include "jxr_helper_protocol.h"
+
+namespace {
+
+bool ReadAll(void* p, size_t n) {
+  auto* c = static_cast<char*>(p);
+  while (n > 0) {
+    const ssize_t r = read(0, c, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    c += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool WriteAll(const void* p, size_t n) {
+  const auto* c = static_cast<const char*>(p);
+  while (n > 0) {
+    const ssize_t w = write(1, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    c += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+int main() {
+  czifs::JxrRequestHeader head;
+  if (!ReadAll(&head, sizeof head) || head.magic != czifs::kJxrHelperMagic) return 2;
+  const int bpp = czifs::BytesPerPixel(head.pixel_type);
+  auto bytes = czifs::BitmapBytes(head.pixel_type, head.width, head.height);
+  if (bpp == 0 || !bytes.ok() || head.data_size > (1ull << 31)) return 2;
+  std::vector<uint8_t> data(head.data_size);
+  if (!ReadAll(data.data(), data.size())) return 2;
+  const size_t stride = static_cast<size_t>(head.width) * static_cast<size_t>(bpp);
+  const size_t rows = (static_cast<size_t>(head.height) + 15) / 16 * 16;
+  std::vector<uint8_t> out(stride * rows + 4096);
+  czifs::DecodeRequest req{head.pixel_type, 4, head.width, head.height, data};
+  const czifs::JxrReport rep = czifs::DecodeJpegXrInProcess(req, out.data(), stride);
+  if (!WriteAll(&rep, sizeof rep)) return 1;
+  if (rep.code == 0 && !WriteAll(out.data(), *bytes)) return 1;
+  return 0;
+}

@@ -1,0 +1,41 @@
+// The pipe protocol between czifs and czifs-jxr-helper (one decode per process).
+// Request on the helper's stdin: JxrRequestHeader, then data_size bytes of
+// JPEG-XR stream. Reply on its stdout: JxrReport, then, if code == 0,
+// width * height * BytesPerPixel bytes of pixels (jxrlib's sample order;
+// swap_rb says whether R and B must be swapped for the CZI's B,G,R).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "czifs/codec.h"
+#include "czifs/status.h"
+
+namespace czifs {
+
+inline constexpr uint32_t kJxrHelperMagic = 0x52584A43;  // "CJXR"
+
+struct JxrRequestHeader {
+  uint32_t magic;
+  int32_t pixel_type;
+  uint32_t width;
+  uint32_t height;
+  uint64_t data_size;
+};
+
+struct JxrReport {
+  int32_t code = -1;  // 0 = decoded
+  int32_t width = 0, height = 0;
+  int32_t pixel_type = -1;
+  int32_t swap_rb = 0;
+};
+
+// Decodes with jxrlib in this process into `out` (stride * 16-row-padded
+// height bytes). Only czifs-jxr-helper calls this.
+JxrReport DecodeJpegXrInProcess(const DecodeRequest& req, uint8_t* out, size_t stride);
+
+// Returns the path of czifs-jxr-helper: $CZIFS_JXR_HELPER, next to the
+// running executable (or one folder up, or ../libexec/czifs), or the build tree.
+Result<std::string> JxrHelperPath();
+
+}  // namespace czifs
