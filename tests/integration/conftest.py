@@ -30,6 +30,11 @@ def czi_synth(request):
     return request.config.getoption("--czi-synth")
 
 
+# Sanitizer builds run several times slower; wall-clock limits scale by this
+# factor there (scripts/test.sh sets it for the ASan+UBSan run only).
+SLOWDOWN = float(os.environ.get("CZIFS_TEST_SLOWDOWN", "1"))
+
+
 def corpus_dir():
     env = os.environ.get("CZIFS_TEST_DATA")
     path = pathlib.Path(env) if env else REPO.parent / "shared" / "data" / "czi"
