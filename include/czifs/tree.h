@@ -63,6 +63,9 @@ struct SourceTree {
   std::vector<TreeProblem> problems;
 };
 
+// Returns true for names ending in ".czi" (any case).
+bool IsCziFileName(const std::string& name);
+
 // Returns the folder node for one document (its info.json, planes, ...).
 // Unsupported planes are left out and reported in `problems`.
 std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> doc,

@@ -13,12 +13,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool IsCziName(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-  return ext == ".czi";
-}
-
 Result<FileIdentity> StatPath(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
@@ -123,7 +117,7 @@ Status MountTree::AddFolder(Node* at, const std::string& folder) {
         auto& c = at->children;
         c.erase(std::remove(c.begin(), c.end(), sub->ino), c.end());
       }
-    } else if (e.is_regular_file(ec) && IsCziName(e.path())) {
+    } else if (e.is_regular_file(ec) && IsCziFileName(e.path().string())) {
       auto id = StatPath(path);
       if (!id.ok()) continue;
       Node* n = NewNode(e.path().filename().string(), at->ino, true, *id);

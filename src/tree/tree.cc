@@ -98,13 +98,13 @@ void AddFile(TreeNode* dir, std::string name, std::shared_ptr<VirtualFile> file)
   dir->children.push_back(std::move(node));
 }
 
-bool IsCziName(const fs::path& p) {
-  std::string ext = p.extension().string();
+}  // namespace
+
+bool IsCziFileName(const std::string& name) {
+  std::string ext = fs::path(name).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
   return ext == ".czi";
 }
-
-}  // namespace
 
 const TreeNode* TreeNode::Find(const std::string& child_name) const {
   auto it = std::lower_bound(children.begin(), children.end(), child_name,
@@ -163,7 +163,7 @@ Result<SourceTree> BuildSourceTree(const std::string& source,
   std::vector<fs::path> files;
   for (auto it = fs::recursive_directory_iterator(src, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec) && IsCziName(it->path())) files.push_back(it->path());
+    if (it->is_regular_file(ec) && IsCziFileName(it->path().string())) files.push_back(it->path());
   }
   if (ec) return Status::IOError(source + ": cannot list: " + ec.message());
   std::sort(files.begin(), files.end());

@@ -125,19 +125,7 @@ TEST_P(DocumentTreeTest, EveryPlaneHasExactSizeAndPaintedPixels) {
   ASSERT_NE(root.Find("metadata.xml"), nullptr);
   ASSERT_NE(root.Find("planetable.csv"), nullptr);
 
-  // Enumerate every plane combination the writer knows of.
-  std::vector<std::map<char, int32_t>> combos = {{}};
-  for (const auto& [k, n] : spec.sizes) {
-    std::vector<std::map<char, int32_t>> next;
-    for (const auto& c : combos) {
-      for (int32_t i = 0; i < n; ++i) {
-        auto d = c;
-        d[k] = i;
-        next.push_back(d);
-      }
-    }
-    combos = next;
-  }
+  const std::vector<std::map<char, int32_t>> combos = synth::PlaneCombinations(spec);
   int planes = 0;
   for (uint32_t s = 0; s < spec.scenes; ++s) {
     for (const auto& c : combos) {

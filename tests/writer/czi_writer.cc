@@ -372,8 +372,9 @@ std::string DocumentXml(const Spec& spec, int64_t size_x, int64_t size_y) {
   return x;
 }
 
-// All plane coordinate combinations, in a fixed order.
-std::vector<std::map<char, int32_t>> PlaneCoords(const Spec& spec) {
+}  // namespace
+
+std::vector<std::map<char, int32_t>> PlaneCombinations(const Spec& spec) {
   std::vector<std::map<char, int32_t>> out = {{}};
   for (const auto& [k, n] : spec.sizes) {
     std::vector<std::map<char, int32_t>> next;
@@ -388,6 +389,8 @@ std::vector<std::map<char, int32_t>> PlaneCoords(const Spec& spec) {
   }
   return out;
 }
+
+namespace {
 
 void SceneOrigin(const Spec& spec, uint32_t scene, int32_t* x, int32_t* y) {
   const int32_t step_x = static_cast<int32_t>(std::lround(spec.tile_width * (1 - spec.overlap)));
@@ -436,7 +439,7 @@ std::vector<Tile> EnumerateTiles(const Spec& spec) {
   for (uint32_t s = 0; s < spec.scenes; ++s) {
     int32_t ox, oy;
     SceneOrigin(spec, s, &ox, &oy);
-    for (const auto& coords : PlaneCoords(spec)) {
+    for (const auto& coords : PlaneCombinations(spec)) {
       if (spec.keep_plane && !spec.keep_plane(coords)) continue;
       const uint32_t n = spec.tiles_x * spec.tiles_y;
       std::vector<int32_t> m(n);

@@ -71,6 +71,9 @@ struct Tile {
   uint32_t width = 0, height = 0;
 };
 
+// Returns every combination of the spec's plane dimensions (C, T, Z, ...).
+std::vector<std::map<char, int32_t>> PlaneCombinations(const Spec& spec);
+
 // Returns the layer-0 tiles in file order.
 std::vector<Tile> EnumerateTiles(const Spec& spec);
 // Returns a tile's pixels: packed rows, CZI sample order, little-endian.
