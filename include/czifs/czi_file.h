@@ -92,6 +92,9 @@ class CziFile {
   Result<std::string> ReadMetadataXml() const;
   // Reads the segment header of subblock `index` and checks its parts lie in the file.
   Result<SubblockExtent> ReadSubblockExtent(uint32_t index) const;
+  // Like ReadSubblockExtent, and also returns the subblock's XML metadata in
+  // `metadata` (one read for both in the common case).
+  Result<SubblockExtent> ReadSubblockHead(uint32_t index, std::string* metadata) const;
   // Returns the subblock's XML metadata ("" if none).
   Result<std::string> ReadSubblockMetadata(const SubblockExtent& extent) const;
   // Reads `length` bytes at absolute `offset` (REQUIRES: inside a checked extent).

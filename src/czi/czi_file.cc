@@ -287,6 +287,10 @@ Result<std::string> CziFile::ReadMetadataXml() const {
 }
 
 Result<SubblockExtent> CziFile::ReadSubblockExtent(uint32_t index) const {
+  return ReadSubblockHead(index, nullptr);
+}
+
+Result<SubblockExtent> CziFile::ReadSubblockHead(uint32_t index, std::string* metadata) const {
   if (index >= subblocks_.size()) {
     return Status::InvalidArgument("subblock " + std::to_string(index) + " does not exist");
   }
@@ -297,13 +301,25 @@ Result<SubblockExtent> CziFile::ReadSubblockExtent(uint32_t index) const {
                                 " (multi-part CZI files are not supported)");
   }
   const uint64_t pos = static_cast<uint64_t>(e.file_position);
-  auto seg = ReadSegmentHeader(*file_, pos, "ZISRAWSUBBLOCK");
-  if (!seg.ok()) return seg.status().WithContext(where);
-  // Fixed part: sizes (16) + a copy of the directory entry (32 + 20 per dimension).
-  uint8_t head[16 + kDvFixedSize];
+  // One read for the segment header, the fixed part and (usually) the XML:
+  // planetable.csv reads this for every subblock.
+  constexpr uint64_t kMinHead = kSegmentHeaderSize + 16 + kDvFixedSize;
+  constexpr uint64_t kHeadWithXml = kSegmentHeaderSize + 256 + 1024;
+  if (!RangeWithin(pos, kMinHead, file_->size())) {
+    return Status::Corruption(where + At(pos) + ": segment header extends past end of file");
+  }
+  const uint64_t want = metadata ? std::min(kHeadWithXml, file_->size() - pos) : kMinHead;
+  uint8_t buf[kHeadWithXml];
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(pos, want, buf).WithContext(where));
+  ByteReader sr(buf, kSegmentHeaderSize);
+  std::string id;
+  (void)sr.FixedString(16, &id);
+  if (id != "ZISRAWSUBBLOCK") {
+    return Status::Corruption(where + ": expected segment 'ZISRAWSUBBLOCK'" + At(pos) +
+                              ", found '" + id + "'");
+  }
   const uint64_t data_pos = pos + kSegmentHeaderSize;
-  CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos, sizeof head, head).WithContext(where));
-  ByteReader r(head, sizeof head);
+  ByteReader r(buf + kSegmentHeaderSize, 16 + kDvFixedSize);
   int32_t metadata_size, attachment_size, dim_count;
   int64_t data_size;
   (void)r.I32(&metadata_size);
@@ -335,6 +351,14 @@ Result<SubblockExtent> CziFile::ReadSubblockExtent(uint32_t index) const {
                               " bytes at offset " + std::to_string(x.data_offset) +
                               ") extends past end of file (size " +
                               std::to_string(file_->size()) + ")");
+  }
+  if (metadata) {
+    const uint64_t in_buf = x.metadata_offset - pos;
+    if (in_buf + x.metadata_size <= want) {
+      metadata->assign(reinterpret_cast<const char*>(buf + in_buf), x.metadata_size);
+    } else {
+      CZIFS_ASSIGN_OR_RETURN(*metadata, ReadSubblockMetadata(x));
+    }
   }
   return x;
 }

@@ -32,8 +32,9 @@ Result<std::string> CziDocument::BuildPlaneTable() const {
     r.c = e.Coord(Dim::kC);
     r.z = e.Coord(Dim::kZ);
     r.m = seen[{r.s, r.t, r.c, r.z}]++;
-    CZIFS_ASSIGN_OR_RETURN(SubblockExtent x, czi_->ReadSubblockExtent(e.index));
-    CZIFS_ASSIGN_OR_RETURN(std::string xml, czi_->ReadSubblockMetadata(x));
+    std::string xml;
+    auto head = czi_->ReadSubblockHead(e.index, &xml);
+    if (!head.ok()) return head.status();
     r.tags = ParseSubblockTags(xml);
     if (r.tags.acquisition_time && (!t0 || *r.tags.acquisition_time < *t0)) {
       t0 = r.tags.acquisition_time;
