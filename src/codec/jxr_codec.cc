@@ -5,7 +5,7 @@
 // must survive that, so czifs never runs jxrlib in its own process: every
 // decode is done by a helper process, `czifs-jxr-helper`, started with
 // posix_spawn (safe from a multi-threaded process, unlike a bare fork) and
-// fed through pipes. A crash or a hang of the helper becomes a Corruption
+// fed through a socket and a pipe. A crash or a hang of the helper becomes a Corruption
 // status here. The helper runs DecodeJpegXrInProcess below.
 //
 // jxrlib's headers define min/max macros, so they are included last.
@@ -57,7 +57,8 @@ const FormatMap kFormats[] = {
     {&GUID_PKPixelFormat96bppRGBFloat, 8, 12, true},
 };
 
-enum ChildCode : int32_t {
+// JxrReport::code values.
+enum JxrCode : int32_t {
   kOk = 0,
   kNoStream,
   kNoDecoder,
@@ -69,16 +70,11 @@ enum ChildCode : int32_t {
   kDecodeFailed,
 };
 
-struct ChildReport {
-  int32_t code = kDecodeFailed;
-  int32_t width = 0, height = 0;
-  int32_t pixel_type = -1;
-  int32_t swap_rb = 0;
-};
 
-// Runs in the child: decodes into `out` (stride * padded rows bytes).
-ChildReport DecodeInChild(const DecodeRequest& req, uint8_t* out, size_t stride) {
-  ChildReport rep;
+// Decodes with jxrlib into `out` (stride * padded rows bytes). Runs only in
+// czifs-jxr-helper.
+JxrReport DecodeWithJxrlib(const DecodeRequest& req, uint8_t* out, size_t stride) {
+  JxrReport rep;
   WMPStream* stream = nullptr;
   PKImageDecode* dec = nullptr;
   // jxrlib reads but takes a non-const pointer.
@@ -137,7 +133,7 @@ void SwapRb(uint8_t* p, size_t pixels, int bytes_per_sample, int bytes_per_pixel
   }
 }
 
-std::string Describe(const ChildReport& rep, const DecodeRequest& req) {
+std::string Describe(const JxrReport& rep, const DecodeRequest& req) {
   switch (rep.code) {
     case kNoStream: return "JPEG-XR: cannot create a memory stream";
     case kNoDecoder: return "JPEG-XR: cannot create a decoder";
@@ -232,8 +228,7 @@ struct Fd {
 }  // namespace
 
 JxrReport DecodeJpegXrInProcess(const DecodeRequest& req, uint8_t* out, size_t stride) {
-  const ChildReport rep = DecodeInChild(req, out, stride);
-  return JxrReport{rep.code, rep.width, rep.height, rep.pixel_type, rep.swap_rb};
+  return DecodeWithJxrlib(req, out, stride);
 }
 
 Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
@@ -299,9 +294,8 @@ Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
                               std::to_string(WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1) + ")");
   }
   if (rep.code != kOk) {
-    const ChildReport c{rep.code, rep.width, rep.height, rep.pixel_type, rep.swap_rb};
-    if (rep.code == kUnknownFormat) return Status::NotSupported(Describe(c, req));
-    return Status::Corruption(Describe(c, req));
+    if (rep.code == kUnknownFormat) return Status::NotSupported(Describe(rep, req));
+    return Status::Corruption(Describe(rep, req));
   }
   if (rep.swap_rb) {
     SwapRb(bm.pixels.data(), static_cast<size_t>(req.width) * req.height,
