@@ -55,9 +55,13 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
   std::array<int32_t, kDimCount> lo{}, hi{};
   std::map<int32_t, Rect> scene_boxes;
   std::set<uint32_t> factors;
+  std::array<bool, kDimCount> missing_somewhere{};
   for (const SubblockEntry& e : sbs) {
     for (int d = 0; d < kDimCount; ++d) {
-      if (!e.Has(static_cast<Dim>(d))) continue;
+      if (!e.Has(static_cast<Dim>(d))) {
+        missing_somewhere[d] = true;
+        continue;
+      }
       const int32_t v = e.coord[d];
       if (!idx.bounds_[d].present) {
         idx.bounds_[d].present = true;
@@ -92,6 +96,11 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
   }
   idx.pyramid_factors_.assign(factors.begin(), factors.end());
   for (int d = 0; d < kDimCount; ++d) {
+    // A subblock without the dimension has index 0 in it.
+    if (idx.bounds_[d].present && missing_somewhere[d]) {
+      lo[d] = std::min(lo[d], 0);
+      hi[d] = std::max(hi[d], 0);
+    }
     if (idx.bounds_[d].present) {
       idx.bounds_[d].start = lo[d];
       idx.bounds_[d].size = static_cast<int32_t>(std::min<int64_t>(
@@ -180,7 +189,13 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
     if (!e.IsLayer0()) continue;
     uint64_t k = 0;
     for (const Axis& a : axes) {
-      k = k * static_cast<uint64_t>(a.size) + static_cast<uint64_t>(e.Coord(a.dim) - a.start);
+      const int64_t off = int64_t{e.Coord(a.dim)} - a.start;
+      if (off < 0 || off >= a.size) {  // cannot happen with the bounds above; never index blindly
+        return Status::Corruption("subblock " + std::to_string(e.index) + ": index " +
+                                  std::to_string(e.Coord(a.dim)) + " of dimension " +
+                                  std::string(1, DimLetter(a.dim)) + " is outside its bounds");
+      }
+      k = k * static_cast<uint64_t>(a.size) + static_cast<uint64_t>(off);
     }
     const uint64_t pi = scene_pos.at(e.Coord(Dim::kS)) * per_scene + k;
     idx.planes_[pi].subblocks.push_back(e.index);
