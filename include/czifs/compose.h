@@ -81,6 +81,13 @@ Status ComposeRows(const ImageIndex& index, uint32_t plane, int64_t row_begin, i
                    const SubblockReader& reader, uint8_t* out,
                    const BitmapSource* source = nullptr);
 
+// Like ComposeRows, for columns [col_begin, col_end) only: `out` holds rows
+// of (col_end - col_begin) * BytesPerPixel bytes.
+// REQUIRES: 0 <= col_begin < col_end <= scene width.
+Status ComposeRegion(const ImageIndex& index, uint32_t plane, int64_t row_begin, int64_t row_end,
+                     int64_t col_begin, int64_t col_end, const SubblockReader& reader,
+                     uint8_t* out, const BitmapSource* source = nullptr);
+
 // Returns the subblocks of `plane` that ComposeRows must decode (not read
 // directly) to draw rows [row_begin, row_end).
 std::vector<uint32_t> SubblocksToDecode(const ImageIndex& index, uint32_t plane,

@@ -121,15 +121,24 @@ Status ComposeRows(const ImageIndex& index, uint32_t plane_index, int64_t row_be
                    const BitmapSource* source) {
   const Plane& plane = index.planes().at(plane_index);
   const Rect& box = index.scenes().at(plane.scene).bbox;
+  return ComposeRegion(index, plane_index, row_begin, row_end, 0, box.width, reader, out, source);
+}
+
+Status ComposeRegion(const ImageIndex& index, uint32_t plane_index, int64_t row_begin,
+                     int64_t row_end, int64_t col_begin, int64_t col_end,
+                     const SubblockReader& reader, uint8_t* out, const BitmapSource* source) {
+  const Plane& plane = index.planes().at(plane_index);
+  const Rect& box = index.scenes().at(plane.scene).bbox;
   const size_t bpp = static_cast<size_t>(BytesPerPixel(plane.pixel_type));
-  const size_t out_stride = static_cast<size_t>(box.width) * bpp;
+  const size_t out_stride = static_cast<size_t>(col_end - col_begin) * bpp;
   const auto& sbs = reader.czi().subblocks();
   // Zero the background unless one subblock covers every requested pixel.
   bool covered = false;
   for (uint32_t sb : plane.subblocks) {
     const SubblockEntry& e = sbs[sb];
-    if (e.x == box.x && e.width == box.width && int64_t{e.y} - box.y <= row_begin &&
-        int64_t{e.y} - box.y + e.height >= row_end) {
+    const int64_t top = int64_t{e.y} - box.y, left = int64_t{e.x} - box.x;
+    if (left <= col_begin && left + e.width >= col_end && top <= row_begin &&
+        top + e.height >= row_end) {
       covered = true;
       break;
     }
@@ -141,22 +150,27 @@ Status ComposeRows(const ImageIndex& index, uint32_t plane_index, int64_t row_be
     const int64_t left = int64_t{e.x} - box.x;
     const int64_t y0 = std::max(row_begin, top);
     const int64_t y1 = std::min(row_end, top + e.height);
-    if (y0 >= y1) continue;
-    const size_t row_bytes = static_cast<size_t>(e.width) * bpp;
+    const int64_t x0 = std::max(col_begin, left);
+    const int64_t x1 = std::min(col_end, left + e.width);
+    if (y0 >= y1 || x0 >= x1) continue;
+    const size_t src_row_bytes = static_cast<size_t>(e.width) * bpp;
+    const size_t copy_bytes = static_cast<size_t>(x1 - x0) * bpp;
+    const size_t src_skip = static_cast<size_t>(x0 - left) * bpp;
+    uint8_t* dst = out + static_cast<size_t>(y0 - row_begin) * out_stride +
+                   static_cast<size_t>(x0 - col_begin) * bpp;
     if (SubblockReader::ReadsDirectly(e)) {
       CZIFS_ASSIGN_OR_RETURN(const uint64_t data, reader.RawDataOffset(sb));
-      uint8_t* dst = out + static_cast<size_t>(y0 - row_begin) * out_stride +
-                     static_cast<size_t>(left) * bpp;
-      const uint64_t src = data + static_cast<uint64_t>(y0 - top) * row_bytes;
-      if (row_bytes == out_stride) {  // full-width tile: one read for all rows
+      const uint64_t src = data + static_cast<uint64_t>(y0 - top) * src_row_bytes + src_skip;
+      if (copy_bytes == src_row_bytes && copy_bytes == out_stride) {
+        // The tile spans the whole region: one read for all rows.
         CZIFS_RETURN_IF_ERROR(reader.czi()
-                                  .ReadBytes(src, static_cast<uint64_t>(y1 - y0) * row_bytes, dst)
+                                  .ReadBytes(src, static_cast<uint64_t>(y1 - y0) * copy_bytes, dst)
                                   .WithContext("subblock " + std::to_string(sb)));
       } else {
         for (int64_t y = y0; y < y1; ++y) {
           CZIFS_RETURN_IF_ERROR(
               reader.czi()
-                  .ReadBytes(src + static_cast<uint64_t>(y - y0) * row_bytes, row_bytes,
+                  .ReadBytes(src + static_cast<uint64_t>(y - y0) * src_row_bytes, copy_bytes,
                              dst + static_cast<size_t>(y - y0) * out_stride)
                   .WithContext("subblock " + std::to_string(sb)));
         }
@@ -167,9 +181,9 @@ Status ComposeRows(const ImageIndex& index, uint32_t plane_index, int64_t row_be
                            source ? (*source)(sb) : reader.Get(sb));
     const size_t src_stride = bm->stride();
     for (int64_t y = y0; y < y1; ++y) {
-      std::memcpy(out + static_cast<size_t>(y - row_begin) * out_stride +
-                      static_cast<size_t>(left) * bpp,
-                  bm->pixels.data() + static_cast<size_t>(y - top) * src_stride, row_bytes);
+      std::memcpy(dst + static_cast<size_t>(y - y0) * out_stride,
+                  bm->pixels.data() + static_cast<size_t>(y - top) * src_stride + src_skip,
+                  copy_bytes);
     }
   }
   return Status::Ok();

@@ -85,8 +85,8 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
   // Decoded tiles may be cached, but a changed source must not be served from them.
   CZIFS_RETURN_IF_ERROR(czi_->CheckUnchanged().WithContext(plane.path));
   const Rect& box = index_.scenes()[plane.scene].bbox;
-  const uint64_t row_bytes =
-      static_cast<uint64_t>(box.width) * static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
+  const uint64_t bpp = static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
+  const uint64_t row_bytes = static_cast<uint64_t>(box.width) * bpp;
   const auto [p0, p1] = layout->PixelRange(offset, len);
   const int64_t first_row = static_cast<int64_t>(p0 / row_bytes);
   const int64_t end_row = static_cast<int64_t>((p1 + row_bytes - 1) / row_bytes);
@@ -163,10 +163,16 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
         n -= static_cast<size_t>(full * row_bytes);
         continue;
       }
-      row.resize(row_bytes);
-      CZIFS_RETURN_IF_ERROR(compose(r, r + 1, row.data()));
+      // Part of one row: compose just the pixels it covers (a row of a huge
+      // mosaic can be tens of MB; a 4 KiB read must not compose all of it).
       const size_t k = static_cast<size_t>(std::min<uint64_t>(n, row_bytes - in_row));
-      std::memcpy(dst, row.data() + in_row, k);
+      const uint64_t c0 = in_row / bpp, c1 = (in_row + k + bpp - 1) / bpp;
+      row.resize(static_cast<size_t>((c1 - c0) * bpp));
+      CZIFS_RETURN_IF_ERROR(ComposeRegion(index_, i, static_cast<int64_t>(r),
+                                          static_cast<int64_t>(r) + 1, static_cast<int64_t>(c0),
+                                          static_cast<int64_t>(c1), reader_, row.data(), &pinned));
+      ToTiffSampleOrder(plane.pixel_type, row);
+      std::memcpy(dst, row.data() + (in_row - c0 * bpp), k);
       pos += k;
       dst += k;
       n -= k;
