@@ -7,7 +7,7 @@ PACKAGES=(
   libfuse3-dev fuse3 libzstd-dev libtiff-dev libspdlog-dev libpugixml-dev
   libjxr-dev libturbojpeg0-dev libjpeg62-turbo-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest python3-numpy python3-tifffile
+  python3 python3-pytest python3-numpy python3-tifffile procps
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
