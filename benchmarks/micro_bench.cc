@@ -68,15 +68,16 @@ BENCHMARK_CAPTURE(BM_DecodeSubblock, jpegxr_gray16_helper, synth::Codec::kJpegXr
     ->Arg(256)->Arg(1024);
 BENCHMARK_CAPTURE(BM_DecodeSubblock, jpg_bgr24, synth::Codec::kJpg, 3)->Arg(1024);
 
-void BM_UnpackHiLo(benchmark::State& state) {
-  std::vector<uint8_t> buf(static_cast<size_t>(state.range(0)), 3), scratch;
+void BM_InterleaveHiLo(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  std::vector<uint8_t> buf(n, 3), out(n);
   for (auto _ : state) {
-    UnpackHiLo(buf, &scratch);
+    InterleaveHiLo(buf.data(), buf.data() + n / 2, n / 2, out.data());
     benchmark::ClobberMemory();
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
 }
-BENCHMARK(BM_UnpackHiLo)->Arg(8 << 20);
+BENCHMARK(BM_InterleaveHiLo)->Arg(8 << 20);
 
 // Composing 1 MiB of rows of a 3x3 mosaic whose tiles are cached.
 void BM_ComposeRowsCached(benchmark::State& state, synth::Codec codec) {

@@ -74,12 +74,10 @@ Result<Bitmap> DecodeSubblock(const DecodeRequest& request, DecodeNotes* notes =
 // it overflows or exceeds kMaxDecodedSubblockBytes.
 Result<uint64_t> BitmapBytes(int32_t pixel_type, uint64_t width, uint64_t height);
 
-// Writes 16-bit samples k = lo[k] | hi[k] << 8 for k < samples into `out`.
+// Undoes zstd1 hi/lo byte packing: writes 16-bit samples
+// k = lo[k] | hi[k] << 8 for k < samples into `out`, where lo and hi are the
+// two halves of the decompressed buffer.
 void InterleaveHiLo(const uint8_t* lo, const uint8_t* hi, size_t samples, uint8_t* out);
 
-// Undoes zstd1 hi/lo byte packing in place: sample k = lo[k] | hi[k] << 8,
-// where the low bytes fill the first half of the buffer.
-// REQUIRES: buffer.size() is even.
-void UnpackHiLo(std::span<uint8_t> buffer, std::vector<uint8_t>* scratch);
 
 }  // namespace czifs

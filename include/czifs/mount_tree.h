@@ -72,19 +72,14 @@ class MountTree {
   // Returns Ok if `ino` is a file that can be opened.
   Status CheckFile(uint64_t ino);
 
-  // Problems met so far (files that did not open, unsupported planes).
-  std::vector<TreeProblem> problems() const;
-
  private:
   struct Node {
     std::string name;
     uint64_t ino = 0;
-    uint64_t parent = 0;
     bool is_dir = false;
     FileIdentity owner;  // uid, gid, mtime of the source
     std::vector<uint64_t> children;  // sorted by name once complete
     std::shared_ptr<VirtualFile> file;
-    std::shared_ptr<const CziDocument> doc;  // set on nodes below a CZI
     // Lazy CZI folder: the source path, expanded once on first access.
     std::string czi_path;
     std::once_flag expand_once;
@@ -96,15 +91,13 @@ class MountTree {
   Node* NewNode(std::string name, uint64_t parent, bool is_dir, const FileIdentity& owner);
   void SortChildren(Node* dir);
   Status Expand(Node* dir);
-  void Graft(Node* dir, const TreeNode& tree, const std::shared_ptr<const CziDocument>& doc);
+  void Graft(Node* dir, const TreeNode& tree);
   Status AddSource(Node* at, const std::string& source, bool is_root);
   Status AddFolder(Node* at, const std::string& folder);
 
   const std::shared_ptr<SubblockCache> cache_;
   mutable std::shared_mutex mu_;
   std::deque<std::unique_ptr<Node>> nodes_;  // guarded by mu_; nodes_[ino - 1]
-  mutable std::mutex problems_mu_;
-  std::vector<TreeProblem> problems_;  // guarded by problems_mu_
 };
 
 }  // namespace czifs

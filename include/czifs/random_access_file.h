@@ -34,6 +34,9 @@ struct FileIdentity {
   gid_t gid = 0;
 };
 
+// Returns the identity (device, inode, size, mtime, owner) of `path`.
+Result<FileIdentity> StatIdentity(const std::string& path);
+
 class RandomAccessFile {
  public:
   // Opens `path` read-only and records its identity.

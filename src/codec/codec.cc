@@ -45,12 +45,6 @@ void InterleaveHiLo(const uint8_t* lo, const uint8_t* hi, size_t samples, uint8_
   }
 }
 
-void UnpackHiLo(std::span<uint8_t> buffer, std::vector<uint8_t>* scratch) {
-  const size_t half = buffer.size() / 2;
-  scratch->assign(buffer.begin(), buffer.end());
-  InterleaveHiLo(scratch->data(), scratch->data() + half, half, buffer.data());
-}
-
 namespace {
 
 bool HasJpegXrSignature(std::span<const uint8_t> d) {

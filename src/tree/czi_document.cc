@@ -2,14 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 #include <condition_variable>
+#include <cstring>
+#include <map>
+#include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "czifs/thread_pool.h"
-#include <cstring>
-#include <map>
-#include <tuple>
 
 namespace czifs {
 

@@ -13,21 +13,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Result<FileIdentity> StatPath(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    return Status::NotFound(path + ": " + std::strerror(errno));
-  }
-  FileIdentity id;
-  id.uid = st.st_uid;
-  id.gid = st.st_gid;
-  id.mtime = st.st_mtim;
-  id.size = static_cast<uint64_t>(st.st_size);
-  id.dev = st.st_dev;
-  id.ino = st.st_ino;
-  return id;
-}
-
 }  // namespace
 
 MountTree::Node* MountTree::Get(uint64_t ino) const {
@@ -40,7 +25,6 @@ MountTree::Node* MountTree::NewNode(std::string name, uint64_t parent, bool is_d
                                     const FileIdentity& owner) {
   auto node = std::make_unique<Node>();
   node->name = std::move(name);
-  node->parent = parent;
   node->is_dir = is_dir;
   node->owner = owner;
   std::unique_lock<std::shared_mutex> lock(mu_);
@@ -57,13 +41,11 @@ void MountTree::SortChildren(Node* dir) {
             [&](uint64_t a, uint64_t b) { return nodes_[a - 1]->name < nodes_[b - 1]->name; });
 }
 
-void MountTree::Graft(Node* dir, const TreeNode& tree,
-                      const std::shared_ptr<const CziDocument>& doc) {
+void MountTree::Graft(Node* dir, const TreeNode& tree) {
   for (const auto& child : tree.children) {
     Node* n = NewNode(child->name, dir->ino, child->is_dir, dir->owner);
-    n->doc = doc;
     if (child->is_dir) {
-      Graft(n, *child, doc);
+      Graft(n, *child);
     } else {
       n->file = child->file;
     }
@@ -78,18 +60,12 @@ Status MountTree::Expand(Node* dir) {
     if (!doc.ok()) {
       dir->expand_status = doc.status().WithContext(dir->czi_path);
       spdlog::error("{}", dir->expand_status.ToString());
-      std::lock_guard<std::mutex> lock(problems_mu_);
-      problems_.push_back({dir->czi_path, doc.status().ToString()});
       return;
     }
     std::vector<TreeProblem> problems;
     auto tree = BuildDocumentTree(*doc, &problems);
     for (const auto& p : problems) spdlog::warn("{}: {}", p.where, p.message);
-    {
-      std::lock_guard<std::mutex> lock(problems_mu_);
-      problems_.insert(problems_.end(), problems.begin(), problems.end());
-    }
-    Graft(dir, *tree, *doc);
+    Graft(dir, *tree);
   });
   return dir->expand_status;
 }
@@ -107,7 +83,7 @@ Status MountTree::AddFolder(Node* at, const std::string& folder) {
     if (e.is_symlink(ec)) continue;
     const std::string path = e.path().string();
     if (e.is_directory(ec)) {
-      auto id = StatPath(path);
+      auto id = StatIdentity(path);
       if (!id.ok()) continue;
       Node* sub = NewNode(e.path().filename().string(), at->ino, true, *id);
       CZIFS_RETURN_IF_ERROR(AddFolder(sub, path));
@@ -118,7 +94,7 @@ Status MountTree::AddFolder(Node* at, const std::string& folder) {
         c.erase(std::remove(c.begin(), c.end(), sub->ino), c.end());
       }
     } else if (e.is_regular_file(ec) && IsCziFileName(e.path().string())) {
-      auto id = StatPath(path);
+      auto id = StatIdentity(path);
       if (!id.ok()) continue;
       Node* n = NewNode(e.path().filename().string(), at->ino, true, *id);
       n->czi_path = path;
@@ -129,7 +105,7 @@ Status MountTree::AddFolder(Node* at, const std::string& folder) {
 }
 
 Status MountTree::AddSource(Node* at, const std::string& source, bool is_root) {
-  CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatPath(source));
+  CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(source));
   std::error_code ec;
   const fs::path p(source);
   if (fs::is_directory(p, ec)) {
@@ -239,11 +215,6 @@ Result<size_t> MountTree::Read(uint64_t ino, uint64_t offset, size_t len, uint8_
   if (n->is_dir) return Status::InvalidArgument("is a folder");
   if (ctx && n->file->IsPlane()) return n->file->ReadWithContext(offset, len, out, ctx);
   return n->file->Read(offset, len, out);
-}
-
-std::vector<TreeProblem> MountTree::problems() const {
-  std::lock_guard<std::mutex> lock(problems_mu_);
-  return problems_;
 }
 
 }  // namespace czifs

@@ -88,6 +88,18 @@ class FdPool {
   size_t max_open_ = 256;                    // guarded by mu_
 };
 
+}  // namespace
+
+Result<FileIdentity> StatIdentity(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::NotFound(path + ": " + std::strerror(errno));
+  }
+  return IdentityOf(st);
+}
+
+namespace {
+
 FdPool& Pool() {
   static FdPool* pool = new FdPool();  // never destroyed: used until exit
   return *pool;

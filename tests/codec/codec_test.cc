@@ -27,11 +27,11 @@ std::vector<uint8_t> Zstd(const std::vector<uint8_t>& raw) {
   return out;
 }
 
-TEST(CodecTest, UnpackHiLoInterleavesLowAndHighHalves) {
+TEST(CodecTest, InterleaveHiLoJoinsLowAndHighHalves) {
   std::vector<uint8_t> buf = {1, 2, 3, 0xA, 0xB, 0xC};  // lo: 1 2 3, hi: A B C
-  std::vector<uint8_t> scratch;
-  UnpackHiLo(buf, &scratch);
-  EXPECT_EQ(buf, (std::vector<uint8_t>{1, 0xA, 2, 0xB, 3, 0xC}));
+  std::vector<uint8_t> out(buf.size());
+  InterleaveHiLo(buf.data(), buf.data() + 3, 3, out.data());
+  EXPECT_EQ(out, (std::vector<uint8_t>{1, 0xA, 2, 0xB, 3, 0xC}));
 }
 
 TEST(CodecTest, DecodesUncompressed) {
