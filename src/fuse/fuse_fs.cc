@@ -117,18 +117,17 @@ int FuseFs::GetAttr(fuse_ino_t ino, struct stat* st) {
   return 0;
 }
 
-int FuseFs::OpenDir(fuse_ino_t ino, std::vector<DirEntry>** listing) {
+int FuseFs::ListDir(fuse_ino_t ino, std::vector<DirEntry>* listing) {
   auto entries = tree_->ReadDir(ino);
   if (!entries.ok()) {
     return entries.status().code() == StatusCode::kInvalidArgument ? ENOTDIR
                                                                    : ToErrno(entries.status());
   }
-  auto* out = new std::vector<DirEntry>();
-  out->reserve(entries->size() + 2);
-  out->push_back({".", ino, true});
-  out->push_back({"..", ino, true});  // the kernel resolves ".." itself
-  for (auto& e : *entries) out->push_back(std::move(e));
-  *listing = out;
+  listing->clear();
+  listing->reserve(entries->size() + 2);
+  listing->push_back({".", ino, true});
+  listing->push_back({"..", ino, true});  // the kernel resolves ".." itself
+  for (auto& e : *entries) listing->push_back(std::move(e));
   return 0;
 }
 
@@ -263,17 +262,16 @@ void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 // through `add`, which returns the space an entry needs.
 template <typename Add>
 void ReplyListing(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, Add&& add) {
-  std::vector<DirEntry>* raw = nullptr;
-  int err = Fs(req)->OpenDir(ino, &raw);
-  std::unique_ptr<std::vector<DirEntry>> listing(raw);
+  std::vector<DirEntry> listing;
+  int err = Fs(req)->ListDir(ino, &listing);
   if (err) {
     fuse_reply_err(req, err);
     return;
   }
   std::vector<char> buf(size);
   size_t used = 0;
-  for (size_t i = static_cast<size_t>(off); i < listing->size(); ++i) {
-    const size_t n = add((*listing)[i], buf.data() + used, size - used, static_cast<off_t>(i + 1));
+  for (size_t i = static_cast<size_t>(off); i < listing.size(); ++i) {
+    const size_t n = add(listing[i], buf.data() + used, size - used, static_cast<off_t>(i + 1));
     if (n > size - used) break;
     used += n;
   }

@@ -49,8 +49,8 @@ class FuseFs {
   // Fills the entry for `name` in `parent` (for `parent` itself if name is null).
   int Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e);
   int GetAttr(fuse_ino_t ino, struct stat* st);
-  // Snapshot of a folder's entries, "." and ".." first; owned by the caller.
-  int OpenDir(fuse_ino_t ino, std::vector<DirEntry>** listing);
+  // Fills `listing` with a folder's entries, "." and ".." first.
+  int ListDir(fuse_ino_t ino, std::vector<DirEntry>* listing);
   int Open(fuse_ino_t ino, fuse_file_info* fi);
   // Reads up to `size` bytes into `buf` (resized); `cancelled` reports an interrupt.
   int Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,

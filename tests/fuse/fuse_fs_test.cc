@@ -74,25 +74,24 @@ TEST_F(FuseFsTest, LookupInsideAFileIsEnotdir) {
   const fuse_ino_t info = Resolve("b.czi/info.json");
   fuse_entry_param e;
   EXPECT_EQ(fs_->Lookup(info, "x", &e), ENOTDIR);
-  std::vector<DirEntry>* listing = nullptr;
-  EXPECT_EQ(fs_->OpenDir(info, &listing), ENOTDIR);
+  std::vector<DirEntry> listing;
+  EXPECT_EQ(fs_->ListDir(info, &listing), ENOTDIR);
 }
 
 TEST_F(FuseFsTest, DamagedCziFolderIsEioAndOthersStillWork) {
   fuse_entry_param e;
   ASSERT_EQ(fs_->Lookup(Resolve("day1"), "broken.czi", &e), 0);
-  std::vector<DirEntry>* listing = nullptr;
-  EXPECT_EQ(fs_->OpenDir(e.ino, &listing), EIO);
+  std::vector<DirEntry> listing;
+  EXPECT_EQ(fs_->ListDir(e.ino, &listing), EIO);
   EXPECT_EQ(fs_->Lookup(e.ino, "info.json", &e), EIO);
   EXPECT_NE(Resolve("day1/a.czi/S0/C0/T0/Z0.tif"), 0u);
 }
 
-TEST_F(FuseFsTest, OpenDirListsDotEntriesThenSortedNames) {
-  std::vector<DirEntry>* listing = nullptr;
-  ASSERT_EQ(fs_->OpenDir(Resolve("b.czi"), &listing), 0);
-  std::unique_ptr<std::vector<DirEntry>> owned(listing);
+TEST_F(FuseFsTest, ListDirGivesDotEntriesThenSortedNames) {
+  std::vector<DirEntry> listing;
+  ASSERT_EQ(fs_->ListDir(Resolve("b.czi"), &listing), 0);
   std::vector<std::string> names;
-  for (const auto& d : *listing) names.push_back(d.name);
+  for (const auto& d : listing) names.push_back(d.name);
   EXPECT_EQ(names, (std::vector<std::string>{".", "..", "S0", "info.json", "metadata.xml",
                                              "planetable.csv"}));
 }
@@ -142,20 +141,18 @@ TEST_F(FuseFsTest, HiddenStatsFileCountsDecodesAndIsNotListed) {
   ASSERT_EQ(fs_->Read(e.ino, 0, 4096, &buf, nullptr), 0);
   const std::string text(buf.begin(), buf.end());
   EXPECT_NE(text.find("\"decoded_subblocks\""), std::string::npos) << text;
-  std::vector<DirEntry>* listing = nullptr;
-  ASSERT_EQ(fs_->OpenDir(MountTree::kRootIno, &listing), 0);
-  std::unique_ptr<std::vector<DirEntry>> owned(listing);
-  for (const auto& d : *listing) EXPECT_NE(d.name, FuseFs::kStatsName);
+  std::vector<DirEntry> listing;
+  ASSERT_EQ(fs_->ListDir(MountTree::kRootIno, &listing), 0);
+  for (const auto& d : listing) EXPECT_NE(d.name, FuseFs::kStatsName);
   EXPECT_EQ(fs_->Lookup(Resolve("b.czi"), FuseFs::kStatsName, &e), ENOENT);
 }
 
 TEST_F(FuseFsTest, ReaddirplusAttributesNeverGenerateFiles) {
   // Find the inode from the listing: a lookup would stat (and generate) it.
-  std::vector<DirEntry>* listing = nullptr;
-  ASSERT_EQ(fs_->OpenDir(Resolve("b.czi"), &listing), 0);
-  std::unique_ptr<std::vector<DirEntry>> owned(listing);
+  std::vector<DirEntry> listing;
+  ASSERT_EQ(fs_->ListDir(Resolve("b.czi"), &listing), 0);
   fuse_ino_t table = 0;
-  for (const auto& d : *listing) {
+  for (const auto& d : listing) {
     if (d.name == "planetable.csv") table = d.ino;
   }
   ASSERT_NE(table, 0u);
