@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
-export CZIFS_TEST_DATA="${CZIFS_TEST_DATA:-$(cd .. && pwd)/shared/data/czi}"
+# A relative path (CI passes ../shared/data/czi) is relative to the project
+# root; tests run from build folders, so hand them an absolute one.
+export CZIFS_TEST_DATA="$(realpath -m "${CZIFS_TEST_DATA:-../shared/data/czi}")"
 if [ ! -d "$CZIFS_TEST_DATA/golden" ]; then
   if [ -n "${CI:-}" ]; then
     echo "czifs: CZI corpus not found at $CZIFS_TEST_DATA (required under CI)" >&2

@@ -5,16 +5,25 @@
 // covers are read straight from the file into the output (the kernel's page
 // cache already holds them).
 //
+// A subblock that fails to decode because its data is damaged or unsupported
+// fails the same way every time (the file cannot change under us: the fd pool
+// turns any change into EIO), so the failure is remembered and later reads
+// get it at once instead of decoding again (a damaged JPEG-XR tile can spin
+// the decoder until its time limit).
+//
 // Thread-safety: SubblockReader is safe to use from any number of threads;
-// its only mutable state is the memo of raw data offsets (atomics) and the
-// once-per-file log flag. The cache it shares is thread-safe.
+// its mutable state is the memo of raw data offsets (atomics), the memo of
+// failures (guarded by failed_mu_) and the once-per-file log flag. The cache
+// it shares is thread-safe.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "czifs/codec.h"
 #include "czifs/czi_file.h"
@@ -55,6 +64,8 @@ class SubblockReader {
   const CziFile& czi() const { return *czi_; }
   // Number of subblocks decoded by all readers in this process (not cache hits).
   static uint64_t TotalDecoded();
+  // Number of decodes that failed (a failed subblock is not decoded again).
+  static uint64_t TotalFailed();
 
  private:
   Result<std::shared_ptr<const Bitmap>> Decode(uint32_t index) const;
@@ -65,6 +76,9 @@ class SubblockReader {
   const uint64_t file_id_;
   // Raw data offset per subblock, -1 until first needed.
   const std::unique_ptr<std::atomic<int64_t>[]> raw_offsets_;
+  // Subblocks whose decode failed with Corruption or NotSupported, and why.
+  mutable std::mutex failed_mu_;
+  mutable std::unordered_map<uint32_t, Status> failed_;  // guarded by failed_mu_
   // Set the first time a quirk is logged, so each is logged once per file.
   mutable std::atomic<bool> logged_raw_in_compressed_{false};
 };

@@ -5,8 +5,9 @@
 // must survive that, so czifs never runs jxrlib in its own process: every
 // decode is done by a helper process, `czifs-jxr-helper`, started with
 // posix_spawn (safe from a multi-threaded process, unlike a bare fork) and
-// fed through a socket and a pipe. A crash or a hang of the helper becomes a Corruption
-// status here. The helper runs DecodeJpegXrInProcess below.
+// fed through a socket and a pipe. A crash of the helper, or a decode that
+// exceeds its CPU-time limit (JxrCpuLimitSeconds) or the wall-clock backstop,
+// becomes a Corruption status here. The helper runs DecodeJpegXrInProcess below.
 //
 // jxrlib's headers define min/max macros, so they are included last.
 #include <fcntl.h>
@@ -35,9 +36,6 @@
 
 namespace czifs {
 namespace {
-
-// A decode taking longer than this is treated as a hang of the decoder.
-constexpr int kDecodeTimeoutMs = 30'000;
 
 struct FormatMap {
   const GUID* guid;
@@ -269,7 +267,7 @@ Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::steady_clock::now().time_since_epoch())
           .count() +
-      kDecodeTimeoutMs;
+      kJxrWallTimeoutMs;
   JxrReport rep;
   Bitmap bm{req.pixel_type, req.width, req.height, {}};
   ReadResult got = sent ? ReadFully(out_r.fd, &rep, sizeof rep, deadline) : ReadResult::kEof;
@@ -283,9 +281,12 @@ Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
   }
   if (got == ReadResult::kTimeout) {
     return Status::Corruption("JPEG-XR decoder did not finish within " +
-                              std::to_string(kDecodeTimeoutMs / 1000) + " s on this data");
+                              std::to_string(kJxrWallTimeoutMs / 1000) + " s on this data");
   }
   if (got == ReadResult::kEof) {
+    if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGXCPU) {
+      return Status::Corruption("JPEG-XR decoder spun on this data (stopped at its CPU-time limit)");
+    }
     if (WIFSIGNALED(wstatus)) {
       return Status::Corruption("JPEG-XR decoder crashed on this data (signal " +
                                 std::to_string(WTERMSIG(wstatus)) + ")");

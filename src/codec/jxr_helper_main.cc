@@ -1,6 +1,7 @@
 // czifs-jxr-helper: decodes one JPEG-XR stream read from stdin and writes the
 // result to stdout (see jxr_helper_protocol.h). czifs runs one per decode so
 // that jxrlib, which can crash on damaged data, never runs inside czifs.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -52,6 +53,9 @@ int main() {
   const size_t stride = static_cast<size_t>(head.width) * static_cast<size_t>(bpp);
   const size_t rows = (static_cast<size_t>(head.height) + 15) / 16 * 16;
   std::vector<uint8_t> out(stride * rows + 4096);
+  const rlim_t cpu = czifs::JxrCpuLimitSeconds(*bytes);
+  const rlimit limit{cpu, cpu + 1};
+  setrlimit(RLIMIT_CPU, &limit);
   czifs::DecodeRequest req{head.pixel_type, 4, head.width, head.height, data};
   const czifs::JxrReport rep = czifs::DecodeJpegXrInProcess(req, out.data(), stride);
   if (!WriteAll(&rep, sizeof rep)) return 1;

@@ -23,6 +23,15 @@ struct JxrRequestHeader {
   uint64_t data_size;
 };
 
+// CPU seconds the helper may spend on one decode before the kernel stops it
+// (SIGXCPU): jxrlib decodes well over 20 MB/s, so this is generous for valid
+// data and bounds a decoder spinning on damaged data whatever the machine's
+// load. The caller's wall-clock timeout (kJxrWallTimeoutMs) is a backstop.
+inline uint64_t JxrCpuLimitSeconds(uint64_t output_bytes) {
+  return 5 + output_bytes / (16u << 20);
+}
+inline constexpr int kJxrWallTimeoutMs = 120'000;
+
 struct JxrReport {
   int32_t code = -1;  // 0 = decoded
   int32_t width = 0, height = 0;

@@ -175,6 +175,7 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
 
 std::string FuseFs::StatsJson() const {
   return "{\"decoded_subblocks\": " + std::to_string(SubblockReader::TotalDecoded()) +
+         ", \"failed_subblocks\": " + std::to_string(SubblockReader::TotalFailed()) +
          ", \"cache_hits\": " + std::to_string(cache_->hits()) +
          ", \"cache_misses\": " + std::to_string(cache_->misses()) +
          ", \"cache_bytes\": " + std::to_string(cache_->usage()) +

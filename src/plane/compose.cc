@@ -10,6 +10,7 @@ namespace czifs {
 namespace {
 
 std::atomic<uint64_t> g_decoded{0};
+std::atomic<uint64_t> g_failed{0};
 std::atomic<uint64_t> g_next_file_id{1};
 
 }  // namespace
@@ -54,9 +55,22 @@ Result<uint64_t> SubblockReader::RawDataOffset(uint32_t index) const {
 }
 
 uint64_t SubblockReader::TotalDecoded() { return g_decoded.load(); }
+uint64_t SubblockReader::TotalFailed() { return g_failed.load(); }
 
 Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const {
-  return cache_->GetOrCompute(SubblockKey{file_id_, index}, [&] { return Decode(index); });
+  {
+    std::lock_guard lock(failed_mu_);
+    auto it = failed_.find(index);
+    if (it != failed_.end()) return it->second;
+  }
+  auto got = cache_->GetOrCompute(SubblockKey{file_id_, index}, [&] { return Decode(index); });
+  if (!got.ok() && (got.status().code() == StatusCode::kCorruption ||
+                    got.status().code() == StatusCode::kNotSupported)) {
+    g_failed.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(failed_mu_);
+    failed_.emplace(index, got.status());
+  }
+  return got;
 }
 
 Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) const {

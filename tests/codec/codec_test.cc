@@ -179,6 +179,34 @@ TEST_P(WriterRoundTripTest, DecodedSubblockEqualsWrittenPixels) {
   }
 }
 
+TEST(SubblockReaderTest, DamagedSubblockIsDecodedOnceAndItsErrorRemembered) {
+  testing::TempDir dir;
+  synth::Spec spec;
+  spec.codec = synth::Codec::kZstd1;
+  spec.thumbnail = false;
+  testing::WriteOrDie(spec, dir.File("a.czi"));
+  auto bytes = testing::ReadFileBytes(dir.File("a.czi"));
+  auto intact = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(intact.ok());
+  auto extent = (*intact)->ReadSubblockExtent(0);
+  ASSERT_TRUE(extent.ok());
+  // Damage the zstd frame's magic number.
+  bytes[extent->data_offset + 3] ^= 0xff;
+  testing::WriteFileBytes(dir.File("b.czi"), bytes);
+  auto czi = CziFile::Open(dir.File("b.czi"));
+  ASSERT_TRUE(czi.ok());
+  SubblockReader reader(*czi, MakeSubblockCache(1 << 20));
+  const uint64_t failed_before = SubblockReader::TotalFailed();
+  auto first = reader.Get(0);
+  auto second = reader.Get(0);
+  ASSERT_FALSE(first.ok());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(first.status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(second.status().ToString(), first.status().ToString());
+  EXPECT_NE(first.status().message().find("subblock 0"), std::string::npos);
+  EXPECT_EQ(SubblockReader::TotalFailed(), failed_before + 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllCodecs, WriterRoundTripTest,
     ::testing::Values(CodecCase{0, synth::Codec::kUncompressed, true},

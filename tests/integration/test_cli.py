@@ -5,12 +5,13 @@ import os
 import pathlib
 import random
 import shutil
+import time
 
 import numpy as np
 import pytest
 import tifffile
 
-from conftest import golden_files, load_golden, run
+from conftest import golden_files, load_golden, run, SLOWDOWN
 
 
 def test_version_names_the_libraries(czifs):
@@ -107,6 +108,22 @@ def test_damaged_files_give_a_clear_error_and_nonzero_exit(czifs, corpus, tmp_pa
                 assert p.name in r.stderr, r.stderr
                 assert len(r.stderr.strip().splitlines()) <= 3, r.stderr
     assert failures >= 6
+
+
+def test_a_spinning_jpegxr_decoder_is_stopped_and_reported(czifs, corpus, tmp_path):
+    # Stands in for jxrlib looping on damaged data: a helper that burns CPU
+    # under a 1 s CPU-time limit, as czifs-jxr-helper sets one for itself.
+    helper = tmp_path / "spinning-helper"
+    helper.write_text("#!/bin/sh\nulimit -S -t 1\nexec sh -c 'while :; do :; done'\n")
+    helper.chmod(0o755)
+    env = dict(os.environ, CZIFS_JXR_HELPER=str(helper))
+    start = time.monotonic()
+    r = run([czifs, "export", str(corpus / "f14_jxr_gray8.czi"), str(tmp_path / "o")],
+            env=env, timeout=120 * SLOWDOWN)
+    assert r.returncode == 1, r.stderr
+    assert "spun on this data" in r.stderr
+    assert time.monotonic() - start < 60 * SLOWDOWN
+    assert (tmp_path / "o" / "info.json").is_file()
 
 
 def test_folder_with_a_damaged_file_exports_the_rest_and_fails(czifs, corpus, tmp_path):

@@ -4,6 +4,8 @@
 // the intact file's.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -95,6 +97,9 @@ std::vector<std::string> Inputs(const TempDir& dir) {
     inputs.push_back(p);
   }
   const fs::path corpus(testing::CorpusDir());
+  if (!fs::is_directory(corpus) && std::getenv("CI") != nullptr) {
+    ADD_FAILURE() << "CZI corpus not found at " << corpus << " (required under CI)";
+  }
   if (fs::is_directory(corpus)) {
     for (const auto& e : fs::directory_iterator(corpus)) {
       if (e.path().extension() == ".czi" && e.file_size() <= (2 << 20)) {
@@ -158,10 +163,19 @@ TEST(CorruptionTest, BitFlipsAnywhereNeverCrash) {
     for (uint64_t t : targets) {
       if (t >= bytes.size()) continue;
       auto copy = bytes;
-      copy[t] ^= static_cast<uint8_t>(1u << (rng() % 8));
+      const int bit = static_cast<int>(rng() % 8);
+      copy[t] ^= static_cast<uint8_t>(1u << bit);
       const std::string p = dir.File("flip.czi");
       testing::WriteFileBytes(p, copy);
+      const auto start = std::chrono::steady_clock::now();
       const Outcome o = ReadEverything(p);
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (secs > 5) {  // not a failure by itself: says where the time goes if one hangs
+        std::printf("slow variant: %s, bit %d of byte %llu: %.1f s\n", input.c_str(), bit,
+                    static_cast<unsigned long long>(t), secs);
+        std::fflush(stdout);
+      }
       ++variants;
       if (!o.opened) ++rejected;
       if (o.files_failed) ++failing;
