@@ -44,12 +44,20 @@ struct SubblockKeyHash {
 };
 using SubblockCache = LruCache<SubblockKey, Bitmap, SubblockKeyHash>;
 
+// What a plane read does with a tile whose compressed data does not decode
+// (a DataLoss status; structural damage is always an error).
+enum class DamagedTiles {
+  kFail,  // the read fails, naming the tile (default)
+  kZero,  // the tile is left out: its pixels stay zero (logged once per tile)
+};
+
 // Creates a cache of decoded subblocks holding at most `capacity_bytes` of pixels.
 std::shared_ptr<SubblockCache> MakeSubblockCache(uint64_t capacity_bytes);
 
 class SubblockReader {
  public:
-  SubblockReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<SubblockCache> cache);
+  SubblockReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<SubblockCache> cache,
+                 DamagedTiles damaged = DamagedTiles::kFail);
 
   // Returns the decoded bitmap of subblock `index` (from the cache if present).
   Result<std::shared_ptr<const Bitmap>> Get(uint32_t index) const;
@@ -62,6 +70,11 @@ class SubblockReader {
   Result<uint64_t> RawDataOffset(uint32_t index) const;
 
   const CziFile& czi() const { return *czi_; }
+  DamagedTiles damaged() const { return damaged_; }
+  // True if composing may leave out subblock `sb` because of `st`.
+  bool MaySkip(const Status& st) const {
+    return damaged_ == DamagedTiles::kZero && st.code() == StatusCode::kDataLoss;
+  }
   // Number of subblocks decoded by all readers in this process (not cache hits).
   static uint64_t TotalDecoded();
   // Number of decodes that failed (a failed subblock is not decoded again).
@@ -74,6 +87,7 @@ class SubblockReader {
   const std::shared_ptr<const CziFile> czi_;
   const std::shared_ptr<SubblockCache> cache_;
   const uint64_t file_id_;
+  const DamagedTiles damaged_;
   // Raw data offset per subblock, -1 until first needed.
   const std::unique_ptr<std::atomic<int64_t>[]> raw_offsets_;
   // Subblocks whose decode failed with Corruption or NotSupported, and why.

@@ -41,8 +41,10 @@ struct ReadContext {
 class CziDocument {
  public:
   // Parses `path` and lays out every plane's TIFF. Decodes nothing.
-  static Result<std::shared_ptr<const CziDocument>> Open(const std::string& path,
-                                                         std::shared_ptr<SubblockCache> cache);
+  // `damaged` says what plane reads do with tiles that do not decode.
+  static Result<std::shared_ptr<const CziDocument>> Open(
+      const std::string& path, std::shared_ptr<SubblockCache> cache,
+      DamagedTiles damaged = DamagedTiles::kFail);
 
   const CziFile& czi() const { return *czi_; }
   const ImageIndex& index() const { return index_; }
@@ -64,8 +66,9 @@ class CziDocument {
   Result<std::string> PlaneTableCsv() const;
 
  private:
-  CziDocument(std::shared_ptr<const CziFile> czi, std::shared_ptr<SubblockCache> cache)
-      : czi_(czi), reader_(czi, std::move(cache)) {}
+  CziDocument(std::shared_ptr<const CziFile> czi, std::shared_ptr<SubblockCache> cache,
+              DamagedTiles damaged)
+      : czi_(czi), reader_(czi, std::move(cache), damaged) {}
   Result<std::string> BuildPlaneTable() const;
   // Queues background decodes for the readahead_bytes after row `from_row`
   // of plane `plane`, continuing into the following planes.

@@ -56,8 +56,9 @@ class MountTree {
 
   // Scans the sources (folders are listed, CZIs are not parsed except a single
   // CZI source, whose errors are reported here).
-  static Result<std::unique_ptr<MountTree>> Create(const std::vector<std::string>& sources,
-                                                   std::shared_ptr<SubblockCache> cache);
+  static Result<std::unique_ptr<MountTree>> Create(
+      const std::vector<std::string>& sources, std::shared_ptr<SubblockCache> cache,
+      DamagedTiles damaged = DamagedTiles::kFail);
 
   // Returns the inode of `name` in folder `parent`.
   Result<uint64_t> Lookup(uint64_t parent, std::string_view name);
@@ -86,7 +87,8 @@ class MountTree {
     Status expand_status;  // written once inside expand_once
   };
 
-  explicit MountTree(std::shared_ptr<SubblockCache> cache) : cache_(std::move(cache)) {}
+  MountTree(std::shared_ptr<SubblockCache> cache, DamagedTiles damaged)
+      : cache_(std::move(cache)), damaged_(damaged) {}
   Node* Get(uint64_t ino) const;
   Node* NewNode(std::string name, uint64_t parent, bool is_dir, const FileIdentity& owner);
   void SortChildren(Node* dir);
@@ -96,6 +98,7 @@ class MountTree {
   Status AddFolder(Node* at, const std::string& folder);
 
   const std::shared_ptr<SubblockCache> cache_;
+  const DamagedTiles damaged_;
   mutable std::shared_mutex mu_;
   std::deque<std::unique_ptr<Node>> nodes_;  // guarded by mu_; nodes_[ino - 1]
 };

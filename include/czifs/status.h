@@ -23,6 +23,8 @@ enum class StatusCode {
   kResourceExhausted,  // a size beyond what we are willing to allocate
   kInvalidArgument,    // the caller asked for something meaningless
   kCancelled,          // the requester gave up (e.g. an interrupted read)
+  kDataLoss,           // a tile's compressed data does not decode; the structure
+                       // around it is sound (--damaged=zero may serve it as zeros)
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -44,6 +46,7 @@ class [[nodiscard]] Status {
     return Status(StatusCode::kInvalidArgument, std::move(msg));
   }
   static Status Cancelled(std::string msg) { return Status(StatusCode::kCancelled, std::move(msg)); }
+  static Status DataLoss(std::string msg) { return Status(StatusCode::kDataLoss, std::move(msg)); }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

@@ -74,6 +74,7 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
 // Builds the tree for `source`: a CZI file, or a folder searched recursively
 // for *.czi. Files that fail to open are left out and reported.
 Result<SourceTree> BuildSourceTree(const std::string& source,
-                                   std::shared_ptr<SubblockCache> cache);
+                                   std::shared_ptr<SubblockCache> cache,
+                                   DamagedTiles damaged = DamagedTiles::kFail);
 
 }  // namespace czifs

@@ -52,8 +52,8 @@ int RunInspect(const std::string& file, bool json) {
 }
 
 int RunExport(const std::string& source, const std::string& outdir, unsigned threads,
-              uint64_t cache_bytes) {
-  auto tree = czifs::BuildSourceTree(source, czifs::MakeSubblockCache(cache_bytes));
+              uint64_t cache_bytes, czifs::DamagedTiles damaged) {
+  auto tree = czifs::BuildSourceTree(source, czifs::MakeSubblockCache(cache_bytes), damaged);
   if (!tree.ok()) {
     std::fprintf(stderr, "czifs: %s\n", tree.status().ToString().c_str());
     return kExitProblems;
@@ -107,7 +107,7 @@ int RunMountCommand(int argc, char** argv) {
   app.add_flag("-s,--single-thread", o.single_thread, "Serve FUSE requests on one thread");
   app.add_option("-o", o.fuse_options,
                  "Mount options, comma-separated: allow_other, default_permissions, ... and "
-                 "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F");
+                 "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero");
   app.add_option("--threads", o.threads, "Decode threads (default: number of cores)");
   app.add_option("--cache-size", cache_size, "Decoded-subblock cache, e.g. 512M, 2G "
                                              "(default: min(1G, RAM/4))");
@@ -115,12 +115,19 @@ int RunMountCommand(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-file", o.log_file, "Log here (default: stderr in the foreground, "
                                            "syslog in the background)");
+  std::string damaged = "fail";
+  app.add_option("--damaged", damaged,
+                 "A tile whose data does not decode: fail (the plane's reads fail with EIO) or "
+                 "zero (the tile is served as zeros, logged)")
+      ->check(CLI::IsMember({"fail", "zero"}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
+  czifs::ParseDamagedTiles(damaged, &o.damaged);  // checked by CLI11
   if (!cache_size.empty() && (!czifs::ParseByteSize(cache_size, &o.cache_bytes) || o.cache_bytes == 0)) {
     std::fprintf(stderr, "czifs: --cache-size: cannot read '%s' (use e.g. 512M or 2G)\n",
                  cache_size.c_str());
@@ -165,6 +172,12 @@ int main(int argc, char** argv) {
   exp->add_option("-j,--threads", threads, "Parallel workers (default: number of cores)");
   exp->add_option("--cache-size", cache_size, "Decoded subblock cache, e.g. 512M, 2G")
       ->capture_default_str();
+  std::string damaged = "fail";
+  exp->add_option("--damaged", damaged,
+                  "A tile whose data does not decode: fail (its plane is not written) or zero "
+                  "(the tile is written as zeros, logged)")
+      ->check(CLI::IsMember({"fail", "zero"}))
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -183,5 +196,7 @@ int main(int argc, char** argv) {
                  cache_size.c_str());
     return kExitUsage;
   }
-  return RunExport(source, outdir, threads, cache_bytes);
+  czifs::DamagedTiles policy = czifs::DamagedTiles::kFail;
+  czifs::ParseDamagedTiles(damaged, &policy);  // checked by CLI11
+  return RunExport(source, outdir, threads, cache_bytes, policy);
 }

@@ -23,6 +23,24 @@ constexpr uint32_t kMaxAttachments = 100'000;
 
 std::string At(uint64_t offset) { return " at offset " + std::to_string(offset); }
 
+// Bytes from the file as they may appear in a message or a log line:
+// printable ASCII kept, anything else as \xNN.
+std::string Printable(std::string_view bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : bytes) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f && c != '\\') {
+      out += c;
+    } else {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
 struct SegmentHeader {
   std::string id;
   int64_t allocated_size = 0;
@@ -42,7 +60,7 @@ Result<SegmentHeader> ReadSegmentHeader(const RandomAccessFile& file, uint64_t p
   (void)r.I64(&h.used_size);
   if (h.id != expected_id) {
     return Status::Corruption("expected segment '" + std::string(expected_id) + "'" + At(pos) +
-                              ", found '" + h.id + "'");
+                              ", found '" + Printable(h.id) + "'");
   }
   if (h.allocated_size < 0 || h.used_size < 0) {
     return Status::Corruption(std::string(expected_id) + " segment" + At(pos) +
@@ -316,7 +334,7 @@ Result<SubblockExtent> CziFile::ReadSubblockHead(uint32_t index, std::string* me
   (void)sr.FixedString(16, &id);
   if (id != "ZISRAWSUBBLOCK") {
     return Status::Corruption(where + ": expected segment 'ZISRAWSUBBLOCK'" + At(pos) +
-                              ", found '" + id + "'");
+                              ", found '" + Printable(id) + "'");
   }
   const uint64_t data_pos = pos + kSegmentHeaderSize;
   ByteReader r(buf + kSegmentHeaderSize, 16 + kDvFixedSize);

@@ -106,10 +106,26 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
         opts->log_level = val;
       } else if (key == "log_file") {
         opts->log_file = val;
+      } else if (key == "damaged") {
+        if (!ParseDamagedTiles(val, &opts->damaged)) {
+          *error = "-o damaged=" + val + ": use damaged=fail or damaged=zero";
+          return false;
+        }
       } else {
         fuse_opts->push_back(opt);
       }
     }
+  }
+  return true;
+}
+
+bool ParseDamagedTiles(const std::string& text, DamagedTiles* out) {
+  if (text == "fail") {
+    *out = DamagedTiles::kFail;
+  } else if (text == "zero") {
+    *out = DamagedTiles::kZero;
+  } else {
+    return false;
   }
   return true;
 }
@@ -152,7 +168,7 @@ int RunMount(MountOptions o) {
 
   const uint64_t cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes();
   auto cache = MakeSubblockCache(cache_bytes);
-  auto tree = MountTree::Create(o.sources, cache);
+  auto tree = MountTree::Create(o.sources, cache, o.damaged);
   if (!tree.ok()) {
     std::fprintf(stderr, "czifs: %s\n", tree.status().ToString().c_str());
     return kMountBadSource;

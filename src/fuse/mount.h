@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "czifs/compose.h"
+
 namespace czifs {
 
 struct MountOptions {
@@ -19,6 +21,7 @@ struct MountOptions {
   uint64_t cache_bytes = 0;               // 0 = min(1 GiB, RAM / 4)
   std::string log_level = "info";
   std::string log_file;
+  DamagedTiles damaged = DamagedTiles::kFail;  // --damaged / -o damaged=
 };
 
 // Exit codes of the mount command.
@@ -32,7 +35,7 @@ inline constexpr int kMountFailed = 3;
 int RunMount(MountOptions options);
 
 // Splits -o values into czifs' own options (threads=, cache_size=,
-// log_level=, log_file=) and those for libfuse; drops "rw" (always read-only).
+// log_level=, log_file=, damaged=) and those for libfuse; drops "rw" (always read-only).
 // Returns false with `error` set on a malformed czifs option.
 bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
                        std::vector<std::string>* fuse_opts, std::string* error);
@@ -40,6 +43,9 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
 // Makes glibc keep large freed blocks (decoded tiles) for reuse instead of
 // returning them to the kernel on every free. Called by mount and export.
 void TuneAllocator();
+
+// Parses "fail" or "zero".
+bool ParseDamagedTiles(const std::string& text, DamagedTiles* out);
 
 // Parses "512M", "2G", "1048576" into bytes.
 bool ParseByteSize(const std::string& text, uint64_t* out);

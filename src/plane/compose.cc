@@ -13,6 +13,16 @@ std::atomic<uint64_t> g_decoded{0};
 std::atomic<uint64_t> g_failed{0};
 std::atomic<uint64_t> g_next_file_id{1};
 
+// "M=3 at x=1024 y=0, JPEG-XR 1024x1024": how a user finds the tile.
+std::string DescribeTile(const SubblockEntry& e) {
+  std::string s;
+  if (e.Has(Dim::kM)) s += "M=" + std::to_string(e.Coord(Dim::kM)) + " ";
+  s += "at x=" + std::to_string(e.x) + " y=" + std::to_string(e.y) + ", " +
+       CompressionName(e.compression) + " " + std::to_string(e.stored_width) + "x" +
+       std::to_string(e.stored_height);
+  return s;
+}
+
 }  // namespace
 
 std::shared_ptr<SubblockCache> MakeSubblockCache(uint64_t capacity_bytes) {
@@ -21,10 +31,11 @@ std::shared_ptr<SubblockCache> MakeSubblockCache(uint64_t capacity_bytes) {
 }
 
 SubblockReader::SubblockReader(std::shared_ptr<const CziFile> czi,
-                               std::shared_ptr<SubblockCache> cache)
+                               std::shared_ptr<SubblockCache> cache, DamagedTiles damaged)
     : czi_(std::move(czi)),
       cache_(std::move(cache)),
       file_id_(g_next_file_id.fetch_add(1)),
+      damaged_(damaged),
       raw_offsets_(new std::atomic<int64_t>[czi_->subblocks().size()]) {
   for (size_t i = 0; i < czi_->subblocks().size(); ++i) raw_offsets_[i].store(-1);
 }
@@ -65,10 +76,14 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const 
   }
   auto got = cache_->GetOrCompute(SubblockKey{file_id_, index}, [&] { return Decode(index); });
   if (!got.ok() && (got.status().code() == StatusCode::kCorruption ||
+                    got.status().code() == StatusCode::kDataLoss ||
                     got.status().code() == StatusCode::kNotSupported)) {
     g_failed.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(failed_mu_);
-    failed_.emplace(index, got.status());
+    if (failed_.emplace(index, got.status()).second && MaySkip(got.status())) {
+      spdlog::warn("{}: {}; served as zeros (--damaged=zero)", czi_->path(),
+                   got.status().message());
+    }
   }
   return got;
 }
@@ -99,9 +114,17 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
   DecodeNotes notes;
   auto bm = DecodeSubblock(req, &notes);
   if (!bm.ok()) {
-    return bm.status().WithContext(where + " (" + CompressionName(e.compression) + ", " +
-                                   std::to_string(e.stored_width) + "x" +
-                                   std::to_string(e.stored_height) + ")");
+    const std::string tile = where + " (" + DescribeTile(e) + ")";
+    if (bm.status().code() == StatusCode::kCorruption) {
+      // The directory and the subblock header agree; only the compressed
+      // stream is bad: a damaged tile, which --damaged=zero may leave out.
+      return Status::DataLoss(tile + ": " + bm.status().message() +
+                              (damaged_ == DamagedTiles::kFail
+                                   ? "; to read the plane with this tile as zeros, use "
+                                     "--damaged=zero"
+                                   : ""));
+    }
+    return bm.status().WithContext(tile);
   }
   const uint64_t total = g_decoded.fetch_add(1, std::memory_order_relaxed) + 1;
   spdlog::debug("decoded {} {} of {} ({} decoded in all)", where, CompressionName(e.compression),
@@ -191,8 +214,15 @@ Status ComposeRegion(const ImageIndex& index, uint32_t plane_index, int64_t row_
       }
       continue;
     }
-    CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const Bitmap> bm,
-                           source ? (*source)(sb) : reader.Get(sb));
+    Result<std::shared_ptr<const Bitmap>> got = source ? (*source)(sb) : reader.Get(sb);
+    if (!got.ok() && reader.MaySkip(got.status())) {
+      // A damaged tile drawn as a tile of zeros (later tiles still draw over it).
+      for (int64_t y = y0; y < y1; ++y) {
+        std::memset(dst + static_cast<size_t>(y - y0) * out_stride, 0, copy_bytes);
+      }
+      continue;
+    }
+    CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const Bitmap> bm, std::move(got));
     const size_t src_stride = bm->stride();
     for (int64_t y = y0; y < y1; ++y) {
       std::memcpy(dst + static_cast<size_t>(y - y0) * out_stride,

@@ -14,9 +14,10 @@
 namespace czifs {
 
 Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& path,
-                                                             std::shared_ptr<SubblockCache> cache) {
+                                                             std::shared_ptr<SubblockCache> cache,
+                                                             DamagedTiles damaged) {
   CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const CziFile> czi, CziFile::Open(path));
-  std::shared_ptr<CziDocument> doc(new CziDocument(czi, std::move(cache)));
+  std::shared_ptr<CziDocument> doc(new CziDocument(czi, std::move(cache), damaged));
   CZIFS_ASSIGN_OR_RETURN(doc->index_, ImageIndex::Build(*czi));
   auto xml = czi->ReadMetadataXml();
   if (xml.ok()) {
@@ -83,7 +84,8 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
   if (!layout) return Status::NotSupported(index_.planes()[i].unsupported);
   const Plane& plane = index_.planes()[i];
   // Decoded tiles may be cached, but a changed source must not be served from them.
-  CZIFS_RETURN_IF_ERROR(czi_->CheckUnchanged().WithContext(plane.path));
+  const std::string where = czi_->path() + ": " + plane.path;
+  CZIFS_RETURN_IF_ERROR(czi_->CheckUnchanged().WithContext(where));
   const Rect& box = index_.scenes()[plane.scene].bbox;
   const uint64_t bpp = static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
   const uint64_t row_bytes = static_cast<uint64_t>(box.width) * bpp;
@@ -122,7 +124,7 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
           std::lock_guard<std::mutex> lock(prefetch->mu);
           if (r.ok()) {
             prefetch->got[(*list)[k]] = std::move(r).value();
-          } else if (prefetch->error.ok()) {
+          } else if (prefetch->error.ok() && !reader_.MaySkip(r.status())) {
             prefetch->error = r.status();
           }
           if (--prefetch->remaining == 0) prefetch->cv.notify_all();
@@ -136,7 +138,7 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
         prefetch->cv.wait_for(lock, std::chrono::milliseconds(20));
         if (ctx->cancelled && ctx->cancelled()) return Status::Cancelled("read interrupted");
       }
-      if (!prefetch->error.ok()) return prefetch->error.WithContext(plane.path);
+      if (!prefetch->error.ok()) return prefetch->error.WithContext(where);
     }
     if (ctx->readahead_bytes > 0) ReadAhead(i, end_row, ctx);
   }
@@ -181,7 +183,7 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
   };
   size_t produced = 0;
   Status st = layout->Read(offset, len, out, fill, &produced);
-  if (!st.ok()) return st.WithContext(plane.path);
+  if (!st.ok()) return st.WithContext(where);
   return produced;
 }
 

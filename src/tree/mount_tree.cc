@@ -56,7 +56,7 @@ void MountTree::Graft(Node* dir, const TreeNode& tree) {
 Status MountTree::Expand(Node* dir) {
   if (dir->czi_path.empty()) return Status::Ok();
   std::call_once(dir->expand_once, [&] {
-    auto doc = CziDocument::Open(dir->czi_path, cache_);
+    auto doc = CziDocument::Open(dir->czi_path, cache_, damaged_);
     if (!doc.ok()) {
       dir->expand_status = doc.status().WithContext(dir->czi_path);
       spdlog::error("{}", dir->expand_status.ToString());
@@ -127,9 +127,10 @@ Status MountTree::AddSource(Node* at, const std::string& source, bool is_root) {
 }
 
 Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::string>& sources,
-                                                     std::shared_ptr<SubblockCache> cache) {
+                                                     std::shared_ptr<SubblockCache> cache,
+                                                     DamagedTiles damaged) {
   if (sources.empty()) return Status::InvalidArgument("no source given");
-  std::unique_ptr<MountTree> tree(new MountTree(std::move(cache)));
+  std::unique_ptr<MountTree> tree(new MountTree(std::move(cache), damaged));
   Node* root = tree->NewNode("", 0, true, FileIdentity{});
   if (sources.size() == 1) {
     CZIFS_RETURN_IF_ERROR(tree->AddSource(root, sources[0], /*is_root=*/true));

@@ -145,14 +145,14 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
 }
 
 Result<SourceTree> BuildSourceTree(const std::string& source,
-                                   std::shared_ptr<SubblockCache> cache) {
+                                   std::shared_ptr<SubblockCache> cache, DamagedTiles damaged) {
   SourceTree tree;
   std::error_code ec;
   const fs::path src(source);
   const auto status = fs::status(src, ec);
   if (ec || !fs::exists(status)) return Status::NotFound(source + ": no such file or folder");
   if (fs::is_regular_file(status)) {
-    auto doc = CziDocument::Open(source, cache);
+    auto doc = CziDocument::Open(source, cache, damaged);
     if (!doc.ok()) return doc.status().WithContext(source);
     tree.root = BuildDocumentTree(std::move(doc).value(), &tree.problems);
     return tree;
@@ -168,7 +168,7 @@ Result<SourceTree> BuildSourceTree(const std::string& source,
   if (ec) return Status::IOError(source + ": cannot list: " + ec.message());
   std::sort(files.begin(), files.end());
   for (const fs::path& f : files) {
-    auto doc = CziDocument::Open(f.string(), cache);
+    auto doc = CziDocument::Open(f.string(), cache, damaged);
     if (!doc.ok()) {
       tree.problems.push_back({f.string(), doc.status().ToString()});
       continue;

@@ -12,6 +12,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kResourceExhausted: return "ResourceExhausted";
     case StatusCode::kInvalidArgument: return "InvalidArgument";
     case StatusCode::kCancelled: return "Cancelled";
+    case StatusCode::kDataLoss: return "Damaged tile";
   }
   return "Unknown";
 }

@@ -201,7 +201,7 @@ TEST(SubblockReaderTest, DamagedSubblockIsDecodedOnceAndItsErrorRemembered) {
   auto second = reader.Get(0);
   ASSERT_FALSE(first.ok());
   ASSERT_FALSE(second.ok());
-  EXPECT_EQ(first.status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(first.status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(second.status().ToString(), first.status().ToString());
   EXPECT_NE(first.status().message().find("subblock 0"), std::string::npos);
   EXPECT_EQ(SubblockReader::TotalFailed(), failed_before + 1);

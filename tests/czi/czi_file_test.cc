@@ -80,6 +80,20 @@ TEST(CziFileTest, RejectsFileThatIsNotACzi) {
   EXPECT_NE(czi.status().message().find("ZISRAWFILE"), std::string::npos);
 }
 
+TEST(CziFileTest, DamagedSegmentIdIsQuotedPrintably) {
+  TempDir dir;
+  std::vector<uint8_t> bytes(1000, 'A');
+  bytes[0] = 'Z';
+  bytes[1] = 0xac;  // not UTF-8: must not reach a log line raw
+  bytes[2] = '\n';
+  testing::WriteFileBytes(dir.File("x.czi"), bytes);
+  auto czi = CziFile::Open(dir.File("x.czi"));
+  ASSERT_FALSE(czi.ok());
+  const std::string& msg = czi.status().message();
+  EXPECT_NE(msg.find("found 'Z\\xac\\x0aAAAA"), std::string::npos) << msg;
+  for (const char c : msg) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << msg;
+}
+
 TEST(CziFileTest, RejectsEmptyFile) {
   TempDir dir;
   testing::WriteFileBytes(dir.File("x.czi"), {});

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <tiffio.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -49,6 +50,22 @@ inline void WriteOrDie(const synth::Spec& spec, const std::string& path) {
 inline std::string CorpusDir() {
   const char* env = std::getenv("CZIFS_TEST_DATA");
   return env ? env : CZIFS_TEST_DATA_DEFAULT;
+}
+
+// Decodes a TIFF file's pixels with libtiff (TIFF sample order, packed rows).
+inline std::vector<uint8_t> TiffPixels(const std::vector<uint8_t>& bytes, const TempDir& dir,
+                                       uint32_t* w, uint32_t* h) {
+  WriteFileBytes(dir.File("plane.tif"), bytes);
+  TIFF* tif = TIFFOpen(dir.File("plane.tif").c_str(), "r");
+  EXPECT_NE(tif, nullptr);
+  if (!tif) return {};
+  TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, w);
+  TIFFGetField(tif, TIFFTAG_IMAGELENGTH, h);
+  const size_t row = TIFFScanlineSize(tif);
+  std::vector<uint8_t> px(row * *h);
+  for (uint32_t y = 0; y < *h; ++y) TIFFReadScanline(tif, px.data() + y * row, y);
+  TIFFClose(tif);
+  return px;
 }
 
 }  // namespace czifs::testing

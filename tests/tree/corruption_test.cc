@@ -4,7 +4,9 @@
 // the intact file's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -218,6 +220,130 @@ TEST(CorruptionTest, SubblockClaimingHugeSizeFailsWithoutAllocating) {
   auto n = plane->file->Read(1 << 20, buf.size(), buf.data());
   ASSERT_FALSE(n.ok());
   EXPECT_EQ(n.status().code(), StatusCode::kResourceExhausted) << n.status().ToString();
+}
+
+// A 2x2 Gray16 zstd mosaic with overlap whose tile at mosaic index `bad_m`
+// has a damaged zstd frame (its magic number), written to `path`.
+struct DamagedMosaic {
+  synth::Spec spec;
+  std::vector<synth::Tile> tiles;
+  int32_t bad_m = 2;
+};
+
+DamagedMosaic WriteDamagedMosaic(const std::string& path) {
+  DamagedMosaic d;
+  d.spec.tile_width = 40;
+  d.spec.tile_height = 24;
+  d.spec.tiles_x = 2;
+  d.spec.tiles_y = 2;
+  d.spec.codec = synth::Codec::kZstd1;
+  d.spec.thumbnail = false;
+  d.tiles = synth::EnumerateTiles(d.spec);
+  testing::WriteOrDie(d.spec, path);
+  auto bytes = testing::ReadFileBytes(path);
+  auto czi = CziFile::Open(path);
+  EXPECT_TRUE(czi.ok());
+  for (const SubblockEntry& e : (*czi)->subblocks()) {
+    if (e.Coord(Dim::kM) != d.bad_m) continue;
+    auto extent = (*czi)->ReadSubblockExtent(e.index);
+    EXPECT_TRUE(extent.ok());
+    bytes[extent->data_offset + 4] ^= 0xff;  // inside the zstd magic number
+  }
+  testing::WriteFileBytes(path, bytes);
+  return d;
+}
+
+// Paints the plane as libCZI would with the damaged tile drawn as zeros.
+std::vector<uint8_t> PaintWithZeroTile(const DamagedMosaic& d) {
+  const synth::ExpectedPlane box = synth::PaintExpected(d.spec, 0, d.tiles[0].coords);
+  std::vector<uint8_t> px(box.pixels.size(), 0);
+  std::vector<synth::Tile> order = d.tiles;
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.m < b.m; });
+  for (const synth::Tile& t : order) {
+    const auto pixels = synth::TilePixels(d.spec, t);
+    for (uint32_t y = 0; y < t.height; ++y) {
+      uint8_t* dst = px.data() + ((t.y - box.y + y) * box.width + (t.x - box.x)) * 2;
+      if (t.m == d.bad_m) {
+        std::memset(dst, 0, t.width * 2);
+      } else {
+        std::memcpy(dst, pixels.data() + y * t.width * 2, t.width * 2);
+      }
+    }
+  }
+  return px;
+}
+
+Result<std::vector<uint8_t>> ReadWhole(const VirtualFile& f) {
+  CZIFS_ASSIGN_OR_RETURN(const uint64_t size, f.Size());
+  std::vector<uint8_t> out(size);
+  for (uint64_t off = 0; off < size;) {
+    CZIFS_ASSIGN_OR_RETURN(const size_t n, f.Read(off, std::min<uint64_t>(4096, size - off),
+                                                  out.data() + off));
+    if (n == 0) break;
+    off += n;
+  }
+  return out;
+}
+
+TEST(DamagedTileTest, UndecodableTileFailsThePlaneNamingFilePlaneTileAndTheWayAround) {
+  TempDir dir;
+  const DamagedMosaic d = WriteDamagedMosaic(dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
+  ASSERT_NE(plane, nullptr);
+  auto got = ReadWhole(*plane->file);
+  ASSERT_FALSE(got.ok());
+  const std::string msg = got.status().ToString();
+  EXPECT_EQ(got.status().code(), StatusCode::kDataLoss) << msg;
+  EXPECT_NE(msg.find(dir.File("a.czi")), std::string::npos) << msg;
+  EXPECT_NE(msg.find("S0/C0/T0/Z0.tif"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("M=" + std::to_string(d.bad_m)), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--damaged=zero"), std::string::npos) << msg;
+}
+
+TEST(DamagedTileTest, DamagedZeroServesTheTileAsZerosAndEveryOtherPixelExactly) {
+  TempDir dir;
+  const DamagedMosaic d = WriteDamagedMosaic(dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20), DamagedTiles::kZero);
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
+  ASSERT_NE(plane, nullptr);
+  auto got = ReadWhole(*plane->file);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  const auto expected = PaintWithZeroTile(d);
+  uint32_t w = 0, h = 0;
+  const auto pixels = testing::TiffPixels(*got, dir, &w, &h);
+  ASSERT_EQ(pixels.size(), expected.size());
+  EXPECT_TRUE(pixels == expected);
+  // The damaged tile really is missing: some pixels differ from the intact plane.
+  const synth::ExpectedPlane intact = synth::PaintExpected(d.spec, 0, d.tiles[0].coords);
+  EXPECT_NE(intact.pixels, expected);
+}
+
+TEST(DamagedTileTest, StructuralDamageFailsEvenWithDamagedZero) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 40;
+  spec.tile_height = 24;
+  spec.codec = synth::Codec::kZstd1;
+  spec.thumbnail = false;
+  spec.subblock_metadata = false;
+  testing::WriteOrDie(spec, dir.File("a.czi"));
+  auto bytes = testing::ReadFileBytes(dir.File("a.czi"));
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok());
+  // The subblock header claims more data than the segment holds.
+  const uint64_t data_size_field = (*czi)->subblocks()[0].file_position + 32 + 8;
+  bytes[data_size_field + 3] = 0x7f;
+  testing::WriteFileBytes(dir.File("b.czi"), bytes);
+  auto tree = BuildSourceTree(dir.File("b.czi"), MakeSubblockCache(1 << 20), DamagedTiles::kZero);
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
+  ASSERT_NE(plane, nullptr);
+  auto got = ReadWhole(*plane->file);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), StatusCode::kCorruption) << got.status().ToString();
 }
 
 }  // namespace

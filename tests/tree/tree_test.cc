@@ -38,21 +38,7 @@ const TreeNode* Walk(const TreeNode& root, const std::string& path) {
   return n;
 }
 
-// Decodes a TIFF file's pixels with libtiff (TIFF sample order).
-std::vector<uint8_t> TiffPixels(const std::vector<uint8_t>& bytes, const TempDir& dir,
-                                uint32_t* w, uint32_t* h) {
-  testing::WriteFileBytes(dir.File("plane.tif"), bytes);
-  TIFF* tif = TIFFOpen(dir.File("plane.tif").c_str(), "r");
-  EXPECT_NE(tif, nullptr);
-  if (!tif) return {};
-  TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, w);
-  TIFFGetField(tif, TIFFTAG_IMAGELENGTH, h);
-  const size_t row = TIFFScanlineSize(tif);
-  std::vector<uint8_t> px(row * *h);
-  for (uint32_t y = 0; y < *h; ++y) TIFFReadScanline(tif, px.data() + y * row, y);
-  TIFFClose(tif);
-  return px;
-}
+using testing::TiffPixels;
 
 struct Case {
   std::string name;
