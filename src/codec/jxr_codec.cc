@@ -2,10 +2,12 @@
 //
 // jxrlib is not robust against damaged streams: a flipped bit can make it
 // write out of bounds, crash or spin (seen in our corruption tests). A daemon
-// must survive that, so czifs never runs jxrlib in its own process: every
-// decode is done by a helper process, `czifs-jxr-helper`, started with
-// posix_spawn (safe from a multi-threaded process, unlike a bare fork) and
-// fed through a socket and a pipe. A crash of the helper, or a decode that
+// must survive that, so czifs never runs jxrlib in its own process: decodes
+// are done by helper processes, `czifs-jxr-helper`, started with posix_spawn
+// (safe from a multi-threaded process, unlike a bare fork) and talked to over
+// a socket. A helper serves one request at a time and is kept for the next
+// (starting one costs milliseconds, a tile's decode about as much); after any
+// failure it is stopped, never reused. A crash of the helper, or a decode that
 // exceeds its CPU-time limit (JxrCpuLimitSeconds) or the wall-clock backstop,
 // becomes a Corruption status here. The helper runs DecodeJpegXrInProcess below.
 //
@@ -23,6 +25,7 @@
 #include <cstdlib>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -69,22 +72,32 @@ enum JxrCode : int32_t {
 };
 
 
+// Releases jxrlib's decoder and stream: a helper decodes many tiles.
+struct JxrObjects {
+  WMPStream* stream = nullptr;
+  PKImageDecode* dec = nullptr;
+  ~JxrObjects() {
+    if (dec) dec->Release(&dec);
+    if (stream) CloseWS_Memory(&stream);
+  }
+};
+
 // Decodes with jxrlib into `out` (stride * padded rows bytes). Runs only in
 // czifs-jxr-helper.
 JxrReport DecodeWithJxrlib(const DecodeRequest& req, uint8_t* out, size_t stride) {
   JxrReport rep;
-  WMPStream* stream = nullptr;
-  PKImageDecode* dec = nullptr;
+  JxrObjects o;
   // jxrlib reads but takes a non-const pointer.
-  if (CreateWS_Memory(&stream, const_cast<uint8_t*>(req.data.data()), req.data.size()) < 0) {
+  if (CreateWS_Memory(&o.stream, const_cast<uint8_t*>(req.data.data()), req.data.size()) < 0) {
     rep.code = kNoStream;
     return rep;
   }
-  if (PKImageDecode_Create_WMP(&dec) < 0) {
+  if (PKImageDecode_Create_WMP(&o.dec) < 0) {
     rep.code = kNoDecoder;
     return rep;
   }
-  if (dec->Initialize(dec, stream) < 0) {
+  PKImageDecode* dec = o.dec;
+  if (dec->Initialize(dec, o.stream) < 0) {
     rep.code = kBadHeader;
     return rep;
   }
@@ -122,7 +135,7 @@ JxrReport DecodeWithJxrlib(const DecodeRequest& req, uint8_t* out, size_t stride
     return rep;
   }
   rep.code = kOk;
-  return rep;  // the process exits: no cleanup needed
+  return rep;
 }
 
 void SwapRb(uint8_t* p, size_t pixels, int bytes_per_sample, int bytes_per_pixel) {
@@ -193,15 +206,18 @@ bool WriteFully(int fd, const void* p, size_t n) {
   return true;
 }
 
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // Reads exactly n bytes or fails; gives up when `deadline_ms` passes.
 enum class ReadResult { kOk, kEof, kTimeout };
 ReadResult ReadFully(int fd, void* p, size_t n, int64_t deadline_ms) {
   auto* c = static_cast<char*>(p);
   while (n > 0) {
-    const int64_t left =
-        deadline_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now().time_since_epoch())
-                          .count();
+    const int64_t left = deadline_ms - NowMs();
     if (left <= 0) return ReadResult::kTimeout;
     pollfd pfd{fd, POLLIN, 0};
     const int r = poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left, INT32_MAX)));
@@ -216,12 +232,85 @@ ReadResult ReadFully(int fd, void* p, size_t n, int64_t deadline_ms) {
   return ReadResult::kOk;
 }
 
-struct Fd {
+// One running czifs-jxr-helper: its pid and our end of its socket.
+struct Helper {
+  pid_t pid = -1;
   int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
+  int decodes = 0;
 };
+
+// A helper serves this many decodes, then is replaced (bounds what a
+// damaged stream that decoded "successfully" could have left behind).
+constexpr int kMaxDecodesPerHelper = 1000;
+// Idle helpers kept for reuse; more are stopped when returned.
+constexpr size_t kMaxIdleHelpers = 16;
+
+// Idle helpers, ready for a request. A helper is taken out while it works,
+// so each is used by one thread at a time.
+std::mutex g_idle_mu;
+std::vector<Helper> g_idle;  // guarded by g_idle_mu
+
+Result<Helper> SpawnHelper() {
+  CZIFS_ASSIGN_OR_RETURN(const std::string path, JxrHelperPath());
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return Status::ResourceExhausted(std::string("JPEG-XR: socketpair failed: ") +
+                                     std::strerror(errno));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, sv[1], 0);
+  posix_spawn_file_actions_adddup2(&actions, sv[1], 1);
+  char arg0[] = "czifs-jxr-helper";
+  char* argv[] = {arg0, nullptr};
+  char* envp[] = {nullptr};
+  Helper h;
+  const int rc = posix_spawn(&h.pid, path.c_str(), &actions, nullptr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  close(sv[1]);
+  if (rc != 0) {
+    close(sv[0]);
+    return Status::ResourceExhausted("JPEG-XR: cannot start " + path + ": " + std::strerror(rc));
+  }
+  h.fd = sv[0];
+  return h;
+}
+
+// Stops a helper for good and reaps it; returns its wait status.
+int StopHelper(Helper& h) {
+  close(h.fd);
+  kill(h.pid, SIGKILL);
+  int wstatus = 0;
+  while (waitpid(h.pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  return wstatus;
+}
+
+Result<Helper> TakeHelper() {
+  {
+    std::lock_guard lock(g_idle_mu);
+    if (!g_idle.empty()) {
+      Helper h = g_idle.back();
+      g_idle.pop_back();
+      return h;
+    }
+  }
+  return SpawnHelper();
+}
+
+void ReturnHelper(Helper h) {
+  if (++h.decodes < kMaxDecodesPerHelper) {
+    std::lock_guard lock(g_idle_mu);
+    if (g_idle.size() < kMaxIdleHelpers) {
+      g_idle.push_back(h);
+      return;
+    }
+  }
+  close(h.fd);  // end of input: the helper exits by itself
+  int wstatus = 0;
+  while (waitpid(h.pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+}
 
 }  // namespace
 
@@ -230,64 +319,38 @@ JxrReport DecodeJpegXrInProcess(const DecodeRequest& req, uint8_t* out, size_t s
 }
 
 Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
-  CZIFS_ASSIGN_OR_RETURN(const std::string helper, JxrHelperPath());
-  int in[2], out[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) {
-    return Status::ResourceExhausted("JPEG-XR: socketpair failed");
-  }
-  Fd in_r{in[0]}, in_w{in[1]};
-  if (pipe2(out, O_CLOEXEC) != 0) return Status::ResourceExhausted("JPEG-XR: pipe failed");
-  Fd out_r{out[0]}, out_w{out[1]};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in_r.fd, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_w.fd, 1);
-  char arg0[] = "czifs-jxr-helper";
-  char* argv[] = {arg0, nullptr};
-  char* envp[] = {nullptr};
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, helper.c_str(), &actions, nullptr, argv, envp);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    return Status::ResourceExhausted("JPEG-XR: cannot start " + helper + ": " + std::strerror(rc));
-  }
-  close(in_r.fd);
-  in_r.fd = -1;
-  close(out_w.fd);
-  out_w.fd = -1;
-  // Request: a fixed header, then the stream. The helper reads it all before
-  // it writes, so writing first and reading after cannot deadlock.
   const JxrRequestHeader head{kJxrHelperMagic, req.pixel_type, req.width, req.height,
                               static_cast<uint64_t>(req.data.size())};
-  const bool sent = WriteFully(in_w.fd, &head, sizeof head) &&
-                    WriteFully(in_w.fd, req.data.data(), req.data.size());
-  close(in_w.fd);
-  in_w.fd = -1;
-  const int64_t deadline =
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::steady_clock::now().time_since_epoch())
-          .count() +
-      kJxrWallTimeoutMs;
+  // An idle helper may have died since its last request (killed from
+  // outside): then the request cannot be sent and a fresh one is tried.
+  Helper h;
+  bool sent = false;
+  for (int attempt = 0; attempt < 2 && !sent; ++attempt) {
+    CZIFS_ASSIGN_OR_RETURN(h, TakeHelper());
+    sent = WriteFully(h.fd, &head, sizeof head) &&
+           WriteFully(h.fd, req.data.data(), req.data.size());
+    if (!sent) StopHelper(h);
+  }
+  if (!sent) return Status::Corruption("JPEG-XR decoder does not accept requests");
+  const int64_t deadline = NowMs() + kJxrWallTimeoutMs;
   JxrReport rep;
   Bitmap bm{req.pixel_type, req.width, req.height, {}};
-  ReadResult got = sent ? ReadFully(out_r.fd, &rep, sizeof rep, deadline) : ReadResult::kEof;
+  ReadResult got = ReadFully(h.fd, &rep, sizeof rep, deadline);
   if (got == ReadResult::kOk && rep.code == kOk) {
     bm.pixels.resize(expected);
-    got = ReadFully(out_r.fd, bm.pixels.data(), expected, deadline);
-  }
-  if (got == ReadResult::kTimeout) kill(pid, SIGKILL);
-  int wstatus = 0;
-  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    got = ReadFully(h.fd, bm.pixels.data(), expected, deadline);
   }
   if (got == ReadResult::kTimeout) {
+    StopHelper(h);
     return Status::Corruption("JPEG-XR decoder did not finish within " +
                               std::to_string(kJxrWallTimeoutMs / 1000) + " s on this data");
   }
   if (got == ReadResult::kEof) {
+    const int wstatus = StopHelper(h);
     if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGXCPU) {
       return Status::Corruption("JPEG-XR decoder spun on this data (stopped at its CPU-time limit)");
     }
-    if (WIFSIGNALED(wstatus)) {
+    if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) != SIGKILL) {
       return Status::Corruption("JPEG-XR decoder crashed on this data (signal " +
                                 std::to_string(WTERMSIG(wstatus)) + ")");
     }
@@ -295,9 +358,12 @@ Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
                               std::to_string(WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1) + ")");
   }
   if (rep.code != kOk) {
+    // The helper survived, but jxrlib failed on damaged data: do not reuse it.
+    StopHelper(h);
     if (rep.code == kUnknownFormat) return Status::NotSupported(Describe(rep, req));
     return Status::Corruption(Describe(rep, req));
   }
+  ReturnHelper(h);
   if (rep.swap_rb) {
     SwapRb(bm.pixels.data(), static_cast<size_t>(req.width) * req.height,
            BytesPerSample(req.pixel_type), BytesPerPixel(req.pixel_type));

@@ -1,6 +1,7 @@
-// The pipe protocol between czifs and czifs-jxr-helper (one decode per process).
-// Request on the helper's stdin: JxrRequestHeader, then data_size bytes of
-// JPEG-XR stream. Reply on its stdout: JxrReport, then, if code == 0,
+// The protocol between czifs and czifs-jxr-helper (stdin and stdout are one
+// socket; requests one after another, until czifs closes it).
+// Request: JxrRequestHeader, then data_size bytes of JPEG-XR stream.
+// Reply: JxrReport, then, if code == 0,
 // width * height * BytesPerPixel bytes of pixels (jxrlib's sample order;
 // swap_rb says whether R and B must be swapped for the CZI's B,G,R).
 #pragma once
@@ -23,7 +24,7 @@ struct JxrRequestHeader {
   uint64_t data_size;
 };
 
-// CPU seconds the helper may spend on one decode before the kernel stops it
+// CPU seconds a helper may spend on one decode before the kernel stops it
 // (SIGXCPU): jxrlib decodes well over 20 MB/s, so this is generous for valid
 // data and bounds a decoder spinning on damaged data whatever the machine's
 // load. The caller's wall-clock timeout (kJxrWallTimeoutMs) is a backstop.
