@@ -211,3 +211,54 @@ def test_mounted_folder_of_damaged_files_keeps_serving_every_intact_file_exactly
     # Problems are logged, one line each, with the file's name.
     text = log.read_text()
     assert "_trunc" in text and "_flip" in text, text[-2000:]
+
+
+def truncate_half(p):
+    data = p.read_bytes()
+    with open(p, "r+b") as f:
+        f.truncate(len(data) // 2)
+
+
+def replace_by_rename(p):
+    tmp = p.with_suffix(".new")
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2:] = bytes(len(data) - len(data) // 2)  # other content, same size
+    tmp.write_bytes(bytes(data))
+    os.rename(tmp, p)
+
+
+@pytest.mark.parametrize("fault", [truncate_half, os.unlink, replace_by_rename],
+                         ids=["truncated", "deleted", "replaced"])
+def test_source_changed_under_the_mount_gives_eio_or_the_old_bytes_never_a_mix(
+        czifs, czi_synth, tmp_path, fault):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, seed in (("victim.czi", "1"), ("bystander.czi", "2")):
+        r = run([czi_synth, str(src / name), "--codec", "zstd1", "--tile", "128x96",
+                 "--tiles", "2x2", "--size", "Z=6", "--seed", seed])
+        assert r.returncode == 0, r.stderr
+    ref = tmp_path / "ref"
+    assert run([czifs, "export", str(src), str(ref)]).returncode == 0
+    mnt = tmp_path / "mnt"
+    # A cache too small to hold a plane: reads after the fault go to the file.
+    with mounted(czifs, src, mnt, "--cache-size", "1M") as proc:
+        victim = sorted(p.relative_to(mnt) for p in (mnt / "victim.czi").rglob("*.tif"))
+        first, err = read_with_deadline(mnt / victim[0], 30 * SLOWDOWN)
+        assert err is None and first == (ref / victim[0]).read_bytes()
+        fault(src / "victim.czi")
+        outcomes = {"old": 0, "eio": 0}
+        for p in victim[1:]:
+            got, err = read_with_deadline(mnt / p, 30 * SLOWDOWN)
+            if err is not None:
+                assert err == errno.EIO, (p, err)
+                outcomes["eio"] += 1
+            else:
+                assert got == (ref / p).read_bytes(), f"{p}: bytes from a changed file"
+                outcomes["old"] += 1
+        for p in sorted((mnt / "bystander.czi").rglob("*.tif")):
+            got, err = read_with_deadline(p, 30 * SLOWDOWN)
+            assert err is None and got == (ref / p.relative_to(mnt)).read_bytes(), p
+        assert proc.poll() is None
+    print(f"{fault.__name__}: {outcomes}")
+    if fault is truncate_half:
+        assert outcomes["eio"] > 0
