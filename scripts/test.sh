@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test (unit and integration),
-# then the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# then the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build,
+# the concurrency tests (cache, pool, FUSE layer, mounts under load) in a
+# ThreadSanitizer build, and the libFuzzer target for 60 s
+# (CZIFS_FUZZ_SECONDS changes that; 0 skips it).
 # The real-file corpus is read from $CZIFS_TEST_DATA (default ../shared/data/czi);
 # under CI a missing corpus is a failure. CZIFS_SKIP_SANITIZERS=1 skips the
-# sanitizer pass (for a quick local run).
+# sanitizer passes (for a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -28,4 +31,26 @@ if [ "${CZIFS_SKIP_SANITIZERS:-0}" != 1 ]; then
     ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     CZIFS_TEST_SLOWDOWN=4 ctest --output-on-failure -j "$(nproc)")
+
+  echo "== concurrency tests under ThreadSanitizer"
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCZIFS_SANITIZE=thread >/dev/null
+  cmake --build build-tsan
+  rm -f build-tsan/tsan.*
+  export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 log_path=$PWD/build-tsan/tsan"
+  build-tsan/tests/czifs_tests --gtest_filter='LruCache*:ThreadPool*:FuseFs*:Concurrency*'
+  (cd build-tsan &&
+    CZIFS_TEST_SLOWDOWN=8 CZIFS_LOAD_SECONDS=20 /usr/bin/python3 -m pytest -q \
+      ../tests/integration/test_mount.py ../tests/integration/test_load.py \
+      ../tests/integration/test_damage.py -k "parallel or sixteen or signals or changed" \
+      --czifs=./czifs --czi-synth=./czi-synth)
+  unset TSAN_OPTIONS
+  if ls build-tsan/tsan.* >/dev/null 2>&1; then
+    cat build-tsan/tsan.*
+    echo "czifs: ThreadSanitizer reported the above" >&2
+    exit 1
+  fi
+fi
+if [ "${CZIFS_FUZZ_SECONDS:-60}" != 0 ]; then
+  bash scripts/fuzz.sh "${CZIFS_FUZZ_SECONDS:-60}"
 fi

@@ -207,7 +207,8 @@ def test_mounted_folder_of_damaged_files_keeps_serving_every_intact_file_exactly
     print("damaged folder outcomes:", outcomes, f"daemon peak RSS {hwm:.0f} MiB")
     assert outcomes["eio"] >= 4 and outcomes["listed_eio"] >= 10, outcomes
     assert outcomes["ok"] > 0, outcomes
-    assert hwm < 32 + 300, f"daemon peak RSS {hwm:.0f} MiB"
+    if SLOWDOWN == 1:  # sanitizer builds keep freed memory in quarantine
+        assert hwm < 32 + 300, f"daemon peak RSS {hwm:.0f} MiB"
     # Problems are logged, one line each, with the file's name.
     text = log.read_text()
     assert "_trunc" in text and "_flip" in text, text[-2000:]

@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 #include <tiffio.h>
 
+#include <atomic>
 #include <cstring>
+#include <random>
 #include <sstream>
+#include <thread>
 
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
 #include "czifs/export.h"
+#include "czifs/thread_pool.h"
 #include "czifs/tiff_layout.h"
 
 namespace czifs {
@@ -279,6 +283,63 @@ TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   ASSERT_NE(plane, nullptr);
   EXPECT_EQ(std::filesystem::file_size(dir.File("out/S0/C1/T0/Z2.tif")), *plane->file->Size());
   EXPECT_EQ(testing::ReadFileBytes(dir.File("out/S0/C1/T0/Z2.tif")), ReadAll(*plane->file, 1 << 20));
+}
+
+}  // namespace
+}  // namespace czifs
+
+namespace czifs {
+namespace {
+
+TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequentialReads) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 96;
+  spec.tile_height = 64;
+  spec.tiles_x = 3;
+  spec.tiles_y = 2;
+  spec.sizes = {{'C', 2}, {'Z', 3}};
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto ref_doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(64 << 20));
+  // A cache of a few tiles: entries are evicted while other threads use them.
+  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(40 << 10));
+  ASSERT_TRUE(ref_doc.ok() && doc.ok());
+  const uint32_t planes = static_cast<uint32_t>((*doc)->index().planes().size());
+  std::vector<std::vector<uint8_t>> ref(planes);
+  for (uint32_t p = 0; p < planes; ++p) {
+    ref[p].resize((*ref_doc)->layout(p)->size());
+    auto n = (*ref_doc)->ReadPlane(p, 0, ref[p].size(), ref[p].data());
+    ASSERT_TRUE(n.ok() && *n == ref[p].size());
+  }
+  ThreadPool pool(3);
+  ReadContext ctx;
+  ctx.pool = &pool;
+  ctx.cancelled = [] { return false; };
+  ctx.readahead_bytes = 64 << 10;
+  std::atomic<int> mismatches{0}, failures{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 8; ++t) {
+    readers.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      std::vector<uint8_t> buf;
+      for (int i = 0; i < 200; ++i) {
+        const uint32_t p = rng() % planes;
+        const uint64_t off = rng() % ref[p].size();
+        const size_t len = std::min<uint64_t>(1 + rng() % 40000, ref[p].size() - off);
+        buf.assign(len, 0xAB);
+        auto n = (*doc)->ReadPlane(p, off, len, buf.data(), &ctx);
+        if (!n.ok() || *n != len) {
+          failures.fetch_add(1);
+        } else if (!std::equal(buf.begin(), buf.end(), ref[p].begin() + off)) {
+          mismatches.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& r : readers) r.join();
+  pool.Wait();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 }  // namespace

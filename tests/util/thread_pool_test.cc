@@ -1,0 +1,61 @@
+#include "czifs/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+namespace czifs {
+namespace {
+
+TEST(ThreadPoolTest, RunsEveryTaskAndWaitReturnsAfterTheLast) {
+  ThreadPool pool(4);
+  std::atomic<int> done{0};
+  for (int i = 0; i < 1000; ++i) pool.Submit([&] { done.fetch_add(1); });
+  pool.Wait();
+  EXPECT_EQ(done.load(), 1000);
+}
+
+TEST(ThreadPoolTest, TasksMaySubmitMoreTasksFromWorkers) {
+  ThreadPool pool(2);
+  std::atomic<int> done{0};
+  for (int i = 0; i < 50; ++i) {
+    pool.Submit([&] {
+      pool.Submit([&] { done.fetch_add(1); });
+      done.fetch_add(1);
+    });
+  }
+  pool.Wait();
+  EXPECT_EQ(done.load(), 100);
+}
+
+TEST(ThreadPoolTest, CancelPendingDropsQueuedTasksButNotTheRunningOne) {
+  ThreadPool pool(1);
+  std::atomic<bool> release{false};
+  std::atomic<int> ran{0};
+  pool.Submit([&] {
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ran.fetch_add(1);
+  });
+  for (int i = 0; i < 10; ++i) pool.Submit([&] { ran.fetch_add(1); });
+  // The first task may not have started yet; either it or the queue is cancelled.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const size_t dropped = pool.CancelPending();
+  release.store(true);
+  pool.Wait();
+  EXPECT_EQ(dropped, 10u);
+  EXPECT_EQ(ran.load(), 1);
+}
+
+TEST(ThreadPoolTest, DestructorFinishesQueuedTasks) {
+  std::atomic<int> done{0};
+  {
+    ThreadPool pool(3);
+    for (int i = 0; i < 200; ++i) pool.Submit([&] { done.fetch_add(1); });
+  }
+  EXPECT_EQ(done.load(), 200);
+}
+
+}  // namespace
+}  // namespace czifs
