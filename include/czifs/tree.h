@@ -66,6 +66,19 @@ struct SourceTree {
 // Returns true for names ending in ".czi" (any case).
 bool IsCziFileName(const std::string& name);
 
+// A CZI file found in a source folder.
+struct SourceFile {
+  std::string relative;  // path below the folder, as shown in the tree ("day1/a.czi")
+  std::string path;      // what to open (folder + "/" + relative)
+};
+
+// Finds the *.czi files below `folder`, sorted by relative path. Symbolic
+// links are followed only when their target lies inside `folder` (so a
+// source folder never exposes files from elsewhere); a real folder reached
+// twice through links is listed once, which also cuts link cycles.
+// Unreadable subfolders are skipped.
+Result<std::vector<SourceFile>> FindCziFiles(const std::string& folder);
+
 // Returns the folder node for one document (its info.json, planes, ...).
 // Unsupported planes are left out and reported in `problems`.
 std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> doc,

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 namespace czifs {
 namespace {
@@ -71,36 +72,38 @@ Status MountTree::Expand(Node* dir) {
 }
 
 Status MountTree::AddFolder(Node* at, const std::string& folder) {
-  std::error_code ec;
-  std::vector<fs::directory_entry> entries;
-  for (const auto& e : fs::directory_iterator(folder, fs::directory_options::skip_permission_denied, ec)) {
-    entries.push_back(e);
-  }
-  if (ec) return Status::IOError(folder + ": cannot list: " + ec.message());
-  std::sort(entries.begin(), entries.end());
-  for (const auto& e : entries) {
-    // Symlinks are not followed: a source folder exposes only what is inside it.
-    if (e.is_symlink(ec)) continue;
-    const std::string path = e.path().string();
-    if (e.is_directory(ec)) {
-      auto id = StatIdentity(path);
-      if (!id.ok()) continue;
-      Node* sub = NewNode(e.path().filename().string(), at->ino, true, *id);
-      CZIFS_RETURN_IF_ERROR(AddFolder(sub, path));
-      if (sub->children.empty()) {
-        // No CZI below: leave the folder out (it stays allocated, unreachable).
-        std::unique_lock<std::shared_mutex> lock(mu_);
-        auto& c = at->children;
-        c.erase(std::remove(c.begin(), c.end(), sub->ino), c.end());
+  // Which files and how symlinks are treated: FindCziFiles (shared with export).
+  CZIFS_ASSIGN_OR_RETURN(const std::vector<SourceFile> files, FindCziFiles(folder));
+  std::map<std::string, Node*> dirs = {{"", at}};  // by relative path
+  std::vector<Node*> touched = {at};
+  for (const SourceFile& f : files) {
+    // Create the folders on the way (only folders that hold a CZI appear).
+    Node* dir = at;
+    std::string rel_dir;
+    size_t start = 0;
+    bool reachable = true;
+    for (size_t slash; (slash = f.relative.find('/', start)) != std::string::npos;
+         start = slash + 1) {
+      const std::string name = f.relative.substr(start, slash - start);
+      rel_dir = rel_dir.empty() ? name : rel_dir + "/" + name;
+      auto it = dirs.find(rel_dir);
+      if (it == dirs.end()) {
+        auto id = StatIdentity(folder + "/" + rel_dir);
+        if (!id.ok()) {
+          reachable = false;  // vanished while we looked
+          break;
+        }
+        it = dirs.emplace(rel_dir, NewNode(name, dir->ino, true, *id)).first;
+        touched.push_back(it->second);
       }
-    } else if (e.is_regular_file(ec) && IsCziFileName(e.path().string())) {
-      auto id = StatIdentity(path);
-      if (!id.ok()) continue;
-      Node* n = NewNode(e.path().filename().string(), at->ino, true, *id);
-      n->czi_path = path;
+      dir = it->second;
     }
+    auto id = StatIdentity(f.path);
+    if (!reachable || !id.ok()) continue;
+    Node* n = NewNode(f.relative.substr(start), dir->ino, true, *id);
+    n->czi_path = f.path;
   }
-  SortChildren(at);
+  for (Node* d : touched) SortChildren(d);
   return Status::Ok();
 }
 

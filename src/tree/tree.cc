@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 
 namespace czifs {
 namespace {
@@ -144,6 +145,64 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
   return root;
 }
 
+namespace {
+
+bool IsInside(const fs::path& real, const fs::path& root) {
+  auto r = real.begin();
+  for (auto it = root.begin(); it != root.end(); ++it, ++r) {
+    if (r == real.end() || *r != *it) return false;
+  }
+  return true;
+}
+
+void FindIn(const fs::path& root, const fs::path& dir, const std::string& prefix,
+            std::set<fs::path>* seen, std::vector<SourceFile>* out) {
+  std::error_code ec;
+  const fs::path real_dir = fs::canonical(dir, ec);
+  if (ec || !seen->insert(real_dir).second) return;
+  std::vector<fs::directory_entry> entries;
+  for (const auto& e : fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec)) {
+    entries.push_back(e);
+  }
+  // Real entries before links, so a folder also reached through a link keeps
+  // its own name; each group by name.
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    std::error_code x, y;
+    const bool la = a.is_symlink(x), lb = b.is_symlink(y);
+    return la != lb ? lb : a.path() < b.path();
+  });
+  for (const auto& e : entries) {
+    std::error_code eec;
+    if (e.is_symlink(eec)) {
+      const fs::path target = fs::canonical(e.path(), eec);
+      if (eec || !IsInside(target, root)) continue;  // dangling, or leads outside
+    }
+    const std::string name = e.path().filename().string();
+    const std::string rel = prefix.empty() ? name : prefix + "/" + name;
+    if (e.is_directory(eec)) {
+      FindIn(root, e.path(), rel, seen, out);
+    } else if (e.is_regular_file(eec) && IsCziFileName(name)) {
+      out->push_back({rel, e.path().string()});
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::vector<SourceFile>> FindCziFiles(const std::string& folder) {
+  std::error_code ec;
+  const fs::path root = fs::canonical(folder, ec);
+  if (ec) return Status::IOError(folder + ": " + ec.message());
+  fs::directory_iterator probe(folder, ec);
+  if (ec) return Status::IOError(folder + ": cannot list: " + ec.message());
+  std::set<fs::path> seen;
+  std::vector<SourceFile> files;
+  FindIn(root, fs::path(folder), "", &seen, &files);
+  std::sort(files.begin(), files.end(),
+            [](const SourceFile& a, const SourceFile& b) { return a.relative < b.relative; });
+  return files;
+}
+
 Result<SourceTree> BuildSourceTree(const std::string& source,
                                    std::shared_ptr<SubblockCache> cache, DamagedTiles damaged) {
   SourceTree tree;
@@ -160,21 +219,15 @@ Result<SourceTree> BuildSourceTree(const std::string& source,
   if (!fs::is_directory(status)) return Status::InvalidArgument(source + ": not a file or folder");
   tree.root = std::make_shared<TreeNode>();
   tree.root->is_dir = true;
-  std::vector<fs::path> files;
-  for (auto it = fs::recursive_directory_iterator(src, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec) && IsCziFileName(it->path().string())) files.push_back(it->path());
-  }
-  if (ec) return Status::IOError(source + ": cannot list: " + ec.message());
-  std::sort(files.begin(), files.end());
-  for (const fs::path& f : files) {
-    auto doc = CziDocument::Open(f.string(), cache, damaged);
+  CZIFS_ASSIGN_OR_RETURN(const std::vector<SourceFile> files, FindCziFiles(source));
+  for (const SourceFile& f : files) {
+    auto doc = CziDocument::Open(f.path, cache, damaged);
     if (!doc.ok()) {
-      tree.problems.push_back({f.string(), doc.status().ToString()});
+      tree.problems.push_back({f.path, doc.status().ToString()});
       continue;
     }
     TreeNode* dir = tree.root.get();
-    const fs::path rel = fs::relative(f, src);
+    const fs::path rel(f.relative);
     for (auto part = rel.begin(); part != rel.end(); ++part) {
       if (std::next(part) == rel.end()) break;
       dir = ChildDir(dir, part->string());

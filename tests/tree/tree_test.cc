@@ -344,3 +344,39 @@ TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequential
 
 }  // namespace
 }  // namespace czifs
+
+namespace czifs {
+namespace {
+
+TEST(SourceFolderTest, SymlinksAreFollowedOnlyInsideTheFolderAndEachFolderListedOnce) {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  fs::create_directories(dir.File("src/sub"));
+  fs::create_directories(dir.File("outside"));
+  WriteOrDie(spec, dir.File("src/a.czi"));
+  WriteOrDie(spec, dir.File("src/sub/b.czi"));
+  WriteOrDie(spec, dir.File("outside/secret.czi"));
+  fs::create_symlink(dir.File("src/sub/b.czi"), dir.File("src/link_in.czi"));
+  fs::create_symlink(dir.File("outside/secret.czi"), dir.File("src/link_out.czi"));
+  fs::create_symlink(dir.File("outside"), dir.File("src/dir_out"));
+  fs::create_symlink(dir.File("src/sub"), dir.File("src/a_dir_in"));  // sorts before "sub"
+  fs::create_symlink(dir.File("src"), dir.File("src/sub/loop"));      // a cycle
+  fs::create_symlink(dir.File("src/missing.czi"), dir.File("src/dangling.czi"));
+  auto files = FindCziFiles(dir.File("src"));
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  std::vector<std::string> rel;
+  for (const auto& f : *files) rel.push_back(f.relative);
+  EXPECT_EQ(rel, (std::vector<std::string>{"a.czi", "link_in.czi", "sub/b.czi"}));
+  // Export sees the same files.
+  auto tree = BuildSourceTree(dir.File("src"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  std::vector<std::string> top;
+  for (const auto& c : tree->root->children) top.push_back(c->name);
+  EXPECT_EQ(top, (std::vector<std::string>{"a.czi", "link_in.czi", "sub"}));
+}
+
+}  // namespace
+}  // namespace czifs
