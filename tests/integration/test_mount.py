@@ -127,7 +127,11 @@ def test_writes_fail_with_erofs(corpus_mount):
     for action in (lambda: open(target, "r+b"), lambda: open(corpus_mount / "new", "w"),
                    lambda: os.mkdir(corpus_mount / "d"), lambda: os.unlink(target),
                    lambda: os.rename(target, target.with_name("x.tif")),
-                   lambda: os.chmod(target, 0o777)):
+                   lambda: os.chmod(target, 0o777), lambda: os.truncate(target, 0),
+                   lambda: os.utime(target, (0, 0)), lambda: os.rmdir(target.parent),
+                   lambda: os.symlink("x", corpus_mount / "l"),
+                   lambda: os.link(target, corpus_mount / "h"),
+                   lambda: os.setxattr(target, "user.x", b"1")):
         with pytest.raises(OSError) as e:
             action()
         assert e.value.errno == 30  # EROFS
