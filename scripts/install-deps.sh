@@ -8,7 +8,7 @@ PACKAGES=(
   libjxr-dev libturbojpeg0-dev libjpeg62-turbo-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-numpy python3-tifffile procps
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev man-db
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

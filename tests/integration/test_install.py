@@ -1,0 +1,73 @@
+"""Installation: cmake --install, man page, bash completion, /etc/fstab."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+from conftest import run
+from mounting import is_mounted, force_unmount
+
+
+@pytest.fixture(scope="module")
+def prefix(czifs, tmp_path_factory):
+    build = pathlib.Path(czifs).resolve().parent
+    pfx = tmp_path_factory.mktemp("install") / "usr"
+    r = run(["cmake", "--install", str(build), "--prefix", str(pfx)])
+    assert r.returncode == 0, r.stderr
+    return pfx
+
+
+def test_install_puts_binary_helper_man_page_and_completion_in_place(prefix, corpus, tmp_path):
+    for rel in ("bin/czifs", "libexec/czifs/czifs-jxr-helper", "share/man/man1/czifs.1",
+                "share/bash-completion/completions/czifs"):
+        assert (prefix / rel).is_file(), rel
+    env = {k: v for k, v in os.environ.items() if k != "CZIFS_JXR_HELPER"}
+    r = run([str(prefix / "bin/czifs"), "export", str(corpus / "f14_jxr_gray8.czi"),
+             str(tmp_path / "out")], env=env)
+    assert r.returncode == 0, r.stderr  # JPEG-XR: the installed helper is found
+
+
+def test_man_czifs_shows_the_manual(prefix):
+    r = run(["man", "-M", str(prefix / "share/man"), "-P", "cat", "czifs"],
+            env=dict(os.environ, MANWIDTH="80"))
+    assert r.returncode == 0, r.stderr
+    for words in ("NAME", "czifs - mount Zeiss CZI", "--damaged", "fusermount3 -u", "EXIT STATUS"):
+        assert words in r.stdout, words
+
+
+def complete(prefix, *words):
+    script = (f"source {prefix}/share/bash-completion/completions/czifs; "
+              f"COMP_WORDS=({' '.join(repr(w) for w in words)}); "
+              f"COMP_CWORD={len(words) - 1}; _czifs; printf '%s\\n' \"${{COMPREPLY[@]}}\"")
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_bash_completion_offers_commands_options_and_values(prefix):
+    assert {"inspect", "export"} <= set(complete(prefix, "czifs", ""))
+    assert complete(prefix, "czifs", "--damaged", "") == ["fail", "zero"]
+    assert "--cache-size" in complete(prefix, "czifs", "--ca")
+    assert "--json" in complete(prefix, "czifs", "inspect", "--")
+
+
+def test_a_line_in_fstab_mounts_through_mount_fuse3(prefix, corpus, tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    fstab = tmp_path / "fstab"
+    # mount(8) runs helpers with a fixed PATH, so the fstab form that works
+    # for any install prefix names the binary: "/path/to/czifs#SOURCE".
+    fstab.write_text(f"{prefix}/bin/czifs#{corpus / 'DAPI_GFP.czi'} {mnt} fuse "
+                     "ro,threads=2,cache_size=64M,damaged=zero 0 0\n")
+    try:
+        r = run(["mount", "-T", str(fstab), str(mnt)], timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert is_mounted(mnt)
+        assert (mnt / "S0" / "C1" / "T0" / "Z0.tif").stat().st_size > 0
+        assert (mnt / "S0" / "C1" / "T0" / "Z0.tif").read_bytes()[:2] == b"II"
+        r = run(["umount", str(mnt)], timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert not is_mounted(mnt)
+    finally:
+        force_unmount(mnt)
