@@ -95,10 +95,18 @@ ImageMetadata ParseImageMetadata(const std::string& xml) {
     if (info.name.empty()) info.name = ch.child_value("Name");
     md.channels.push_back(std::move(info));
   }
-  // Colours live under DisplaySetting; match by position (same order as above).
+  // Colours (and sometimes names) live under DisplaySetting; match by
+  // position (same order as above).
   size_t i = 0;
   for (pugi::xml_node ch : meta.child("DisplaySetting").child("Channels").children("Channel")) {
-    if (i < md.channels.size()) md.channels[i].color = ch.child_value("Color");
+    if (i < md.channels.size()) {
+      ChannelInfo& info = md.channels[i];
+      info.color = ch.child_value("Color");
+      // Some files (e.g. from ZEN's "Airyscan" or old versions) name channels
+      // only here.
+      if (info.name.empty()) info.name = ch.attribute("Name").as_string();
+      if (info.name.empty()) info.name = ch.child_value("ShortName");
+    }
     ++i;
   }
   md.acquisition_date = image.child_value("AcquisitionDateAndTime");

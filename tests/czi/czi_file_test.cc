@@ -194,6 +194,21 @@ TEST(CziFileTest, ReadOfAFileChangedSinceOpenFails) {
   EXPECT_NE(x.status().message().find("changed"), std::string::npos) << x.status().ToString();
 }
 
+TEST(MetadataTest, ChannelNamesFallBackToDisplaySettings) {
+  const std::string xml =
+      "<ImageDocument><Metadata><Information><Image><Dimensions><Channels>"
+      "<Channel Id=\"Channel:0\"/><Channel Id=\"Channel:1\"/></Channels></Dimensions></Image>"
+      "</Information><DisplaySetting><Channels>"
+      "<Channel Name=\"DAPI\"><Color>#FF0000FF</Color></Channel>"
+      "<Channel><ShortName>GFP</ShortName></Channel>"
+      "</Channels></DisplaySetting></Metadata></ImageDocument>";
+  ImageMetadata md = ParseImageMetadata(xml);
+  ASSERT_EQ(md.channels.size(), 2u);
+  EXPECT_EQ(md.channels[0].name, "DAPI");
+  EXPECT_EQ(md.channels[0].color, "#FF0000FF");
+  EXPECT_EQ(md.channels[1].name, "GFP");
+}
+
 TEST(MetadataTest, ParsesScalingChannelsAndColours) {
   const std::string xml =
       "<ImageDocument><Metadata><Scaling><Items>"
