@@ -110,7 +110,7 @@ void BM_TiffLayoutBuild(benchmark::State& state) {
   spec.height = static_cast<uint32_t>(state.range(0));
   spec.pixel_type = 1;
   spec.pixels_per_um_x = spec.pixels_per_um_y = 10;
-  spec.description = ImageJDescription(0.5);
+  spec.description = ImageJDescription(true, 0.5);
   for (auto _ : state) {
     auto layout = TiffLayout::Build(spec);
     benchmark::DoNotOptimize(layout);

@@ -36,7 +36,9 @@ struct TiffSpec {
 
 // Returns the ImageJ description for a plane: "ImageJ=1.11a\nunit=micron\n..."
 // (`spacing` is the Z step in µm when known).
-std::string ImageJDescription(std::optional<double> spacing_um);
+// `calibrated`: the pixel size is known (else no unit: ImageJ would show
+// 1 µm pixels).
+std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um);
 
 class TiffLayout {
  public:

@@ -91,8 +91,10 @@ int OnTiffWarning(TIFF*, void*, const char* module, const char* fmt, va_list ap)
 
 }  // namespace
 
-std::string ImageJDescription(std::optional<double> spacing_um) {
-  std::string d = "ImageJ=1.11a\nunit=micron\n";
+std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um) {
+  std::string d = "ImageJ=1.11a\n";
+  if (!calibrated) return d;
+  d += "unit=micron\n";
   if (spacing_um) {
     char buf[64];
     snprintf(buf, sizeof buf, "spacing=%.10g\n", *spacing_um);

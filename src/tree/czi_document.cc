@@ -33,7 +33,8 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
     base.pixels_per_um_x = 1.0 / *md.scale_x_um;
     base.pixels_per_um_y = 1.0 / *md.scale_y_um;
   }
-  base.description = ImageJDescription(md.scale_z_um);
+  base.description =
+      ImageJDescription(md.scale_x_um.has_value() && md.scale_y_um.has_value(), md.scale_z_um);
   // Planes of one scene and pixel type share a layout.
   std::map<std::tuple<uint32_t, int32_t>, std::shared_ptr<const TiffLayout>> shared;
   const auto& planes = doc->index_.planes();

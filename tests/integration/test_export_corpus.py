@@ -42,7 +42,9 @@ def test_every_plane_matches_golden_md5_shape_and_calibration(exported, corpus, 
             assert arr.dtype == np.dtype(dtype), rel
             assert czi_order_md5(arr) == plane["md5"], f"{g['file']}: {rel} pixels differ"
             assert tif.is_imagej, rel
-            assert tif.imagej_metadata.get("unit") == "micron"
+            # Calibrated only when the file says how large a pixel is: an
+            # uncalibrated image must not claim 1 µm pixels.
+            assert tif.imagej_metadata.get("unit") == ("micron" if px else None)
             if px:
                 xres = page.tags["XResolution"].value
                 assert xres[0] / xres[1] == pytest.approx(1.0 / px, rel=1e-6)

@@ -46,7 +46,7 @@ TEST_P(TiffLayoutTest, LibtiffReadsBackPixelsAndTagsFromComputedLayout) {
   spec.pixel_type = pt;
   spec.pixels_per_um_x = 2.5;
   spec.pixels_per_um_y = 2.5;
-  spec.description = ImageJDescription(0.75);
+  spec.description = ImageJDescription(true, 0.75);
   auto layout = TiffLayout::Build(spec);
   ASSERT_TRUE(layout.ok()) << layout.status().ToString();
   const size_t row = spec.width * BytesPerPixel(pt);

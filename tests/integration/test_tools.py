@@ -1,0 +1,142 @@
+"""The tools people open planes with: a real ImageJ (Debian's imagej, headless
+under xvfb-run), tifffile and pandas, all reading from a live mount."""
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import tifffile
+
+from conftest import run, SLOWDOWN
+from mounting import mounted
+
+# One file per pixel type ImageJ meets in practice.
+FILES = ["CellDivision_T3_Z5_CH2_X240_Y170_comp1.czi",  # Gray16, zstd
+         "RGB-8bit.czi",                                 # Bgr24, calibrated
+         "f06_gray32f_zstd0.czi",                        # Gray32Float, Z spacing
+         "f14_jxr_gray8.czi",                            # Gray8, JPEG-XR
+         "f08_bgr48_unc.czi"]                            # Bgr48
+
+MACRO = r"""
+paths = split(getArgument(), "|");
+for (i = 0; i < paths.length; i++) {
+  open(paths[i]);
+  getVoxelSize(pw, ph, pd, unit);
+  getDimensions(w, h, c, z, t);
+  s = "RESULT " + paths[i] + " w=" + w + " h=" + h + " c=" + c + " bits=" + bitDepth() +
+      " pw=" + d2s(pw, 9) + " pd=" + d2s(pd, 9) + " unit=" + unit + " v=";
+  for (k = 0; k < 5; k++) {
+    x = floor(w * k / 5); y = floor(h * (4 - k) / 5);
+    s = s + d2s(getPixel(x, y), 4) + ",";
+  }
+  print(s);
+  close();
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def tools_mount(czifs, corpus, tmp_path_factory):
+    src = tmp_path_factory.mktemp("tools") / "src"
+    src.mkdir()
+    for f in FILES:
+        shutil.copy(corpus / f, src / f)
+    mnt = src.parent / "mnt"
+    with mounted(czifs, src, mnt):
+        yield mnt
+
+
+def need(tool):
+    if shutil.which(tool):
+        return
+    msg = f"{tool} is not installed (scripts/install-deps.sh installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def first_plane(mnt, name):
+    return sorted((mnt / name).rglob("*.tif"))[0]
+
+
+def test_imagej_opens_planes_from_the_mount_with_size_depth_values_and_calibration(
+        tools_mount, tmp_path):
+    need("imagej")
+    need("xvfb-run")
+    macro = tmp_path / "check.ijm"
+    macro.write_text(MACRO)
+    planes = [first_plane(tools_mount, f) for f in FILES]
+    r = subprocess.run(["xvfb-run", "-a", "imagej", "-b", str(macro), "|".join(map(str, planes))],
+                       capture_output=True, text=True, timeout=90 * SLOWDOWN,
+                       env=dict(os.environ, HOME=str(tmp_path)))
+    results = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("RESULT "):
+            path, *fields = line[len("RESULT "):].split(" ")
+            results[path] = dict(f.split("=", 1) for f in fields)
+    assert len(results) == len(planes), r.stdout + r.stderr
+    for plane in planes:
+        got = results[str(plane)]
+        info = json.loads((tools_mount / plane.relative_to(tools_mount).parts[0] / "info.json")
+                          .read_text())
+        arr = tifffile.imread(plane)
+        h, w = arr.shape[:2]
+        assert (int(got["w"]), int(got["h"])) == (w, h), plane
+        if arr.ndim == 3 and arr.dtype == np.uint8:  # RGB opens as RGB
+            assert got["bits"] == "24" and got["c"] == "1", got
+        elif arr.ndim == 3:  # 16-bit RGB opens as a 3-channel 16-bit composite
+            assert got["c"] == "3" and got["bits"] == "16", got
+        else:
+            assert got["bits"] == str(arr.dtype.itemsize * 8), got
+        px = info["pixel_size_um"]["x"]
+        if px:
+            assert got["unit"] in ("micron", "microns", "µm"), got
+            assert float(got["pw"]) == pytest.approx(px, rel=1e-6), got
+        if info["pixel_size_um"].get("z") and px:
+            assert float(got["pd"]) == pytest.approx(info["pixel_size_um"]["z"], rel=1e-6)
+        values = [float(v) for v in got["v"].rstrip(",").split(",")]
+        for k, v in enumerate(values):
+            x, y = (w * k) // 5, (h * (4 - k)) // 5
+            px_val = arr[y, x]
+            if arr.ndim == 3 and arr.dtype == np.uint8:
+                r_, g_, b_ = (int(c) for c in px_val[:3])
+                packed = (r_ << 16) | (g_ << 8) | b_
+                assert int(v) & 0xFFFFFF == packed, (plane, x, y)
+            elif arr.ndim == 3:
+                assert v == float(px_val[0]), (plane, x, y)  # the first channel
+            else:
+                assert v == pytest.approx(float(px_val), abs=1e-3), (plane, x, y)
+
+
+def test_tifffile_reads_shape_dtype_resolution_and_imagej_metadata(tools_mount):
+    for name in FILES:
+        info = json.loads((tools_mount / name / "info.json").read_text())
+        with tifffile.TiffFile(first_plane(tools_mount, name)) as t:
+            assert t.is_imagej
+            arr = t.asarray()
+            assert arr.ndim in (2, 3) and arr.size > 0
+            px = info["pixel_size_um"]["x"]
+            if px:
+                num, den = t.pages[0].tags["XResolution"].value
+                assert num / den == pytest.approx(1 / px, rel=1e-6)
+                assert t.imagej_metadata["unit"] == "micron"
+
+
+def test_pandas_reads_planetable_csv(tools_mount):
+    pd = pytest.importorskip("pandas") if not os.environ.get("CI") else __import__("pandas")
+    for name in FILES:
+        path = tools_mount / name / "planetable.csv"
+        df = pd.read_csv(path)
+        rows = list(csv.DictReader(io.StringIO(path.read_text())))
+        assert len(df) == len(rows) > 0
+        for col in ("Subblock", "S", "M", "T", "C", "Z", "X[micron]", "Y[micron]", "Time[s]",
+                    "xstart", "ystart", "width", "height", "plane"):
+            assert col in df.columns, col
+        assert (df["width"] > 0).all() and (df["height"] > 0).all()
+        # Every subblock row points at a plane file of the tree.
+        for plane in df["plane"].dropna().unique():
+            assert (tools_mount / name / plane).is_file(), plane
