@@ -134,7 +134,11 @@ int FuseFs::ListDir(fuse_ino_t ino, std::vector<DirEntry>* listing) {
 int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT))) return EROFS;
   if (ino == kStatsIno) {
-    fi->direct_io = 1;  // content changes: never cached, read until EOF
+    // A snapshot per open: the counters move between two reads of one
+    // `cat`, and a reader must not get the head of one text and the tail of
+    // another. direct_io: the size is unknown to the kernel, read to EOF.
+    fi->direct_io = 1;
+    fi->fh = reinterpret_cast<uint64_t>(new std::string(StatsJson()));
     return 0;
   }
   Status s = tree_->CheckFile(ino);
@@ -143,10 +147,18 @@ int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
   return 0;
 }
 
+void FuseFs::Release(fuse_ino_t ino, fuse_file_info* fi) {
+  if (ino == kStatsIno && fi && fi->fh) {
+    delete reinterpret_cast<std::string*>(fi->fh);
+    fi->fh = 0;
+  }
+}
+
 int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
-                 std::function<bool()> cancelled) {
+                 std::function<bool()> cancelled, const fuse_file_info* fi) {
   if (ino == kStatsIno) {
-    const std::string s = StatsJson();
+    const std::string s =
+        fi && fi->fh ? *reinterpret_cast<const std::string*>(fi->fh) : StatsJson();
     const size_t n = off >= s.size() ? 0 : std::min<size_t>(size, s.size() - off);
     buf->assign(s.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(off, s.size())),
                 s.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(off, s.size()) + n));
@@ -328,13 +340,13 @@ void OnInterrupt(fuse_req_t, void* data) {
   static_cast<std::atomic<bool>*>(data)->store(true);
 }
 
-void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   Guard(req, "read", [&] {
     thread_local std::vector<uint8_t> buf;
     auto interrupted = std::make_shared<std::atomic<bool>>(false);
     fuse_req_interrupt_func(req, OnInterrupt, interrupted.get());
     int err = Fs(req)->Read(ino, static_cast<uint64_t>(off), size, &buf,
-                            [interrupted] { return interrupted->load(); });
+                            [interrupted] { return interrupted->load(); }, fi);
     if (err) {
       fuse_reply_err(req, err);
     } else {
@@ -343,7 +355,12 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
   });
 }
 
-void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, "release", [&] {
+    Fs(req)->Release(ino, fi);
+    fuse_reply_err(req, 0);
+  });
+}
 
 void OpStatFs(fuse_req_t req, fuse_ino_t) {
   struct statvfs st;

@@ -52,9 +52,12 @@ class FuseFs {
   // Fills `listing` with a folder's entries, "." and ".." first.
   int ListDir(fuse_ino_t ino, std::vector<DirEntry>* listing);
   int Open(fuse_ino_t ino, fuse_file_info* fi);
-  // Reads up to `size` bytes into `buf` (resized); `cancelled` reports an interrupt.
+  // Reads up to `size` bytes into `buf` (resized); `cancelled` reports an
+  // interrupt. `fi` is the open file (the stats file reads its snapshot).
   int Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
-           std::function<bool()> cancelled);
+           std::function<bool()> cancelled, const fuse_file_info* fi = nullptr);
+  // Frees what Open attached to `fi`.
+  void Release(fuse_ino_t ino, fuse_file_info* fi);
   // Fills `e` for a readdirplus entry if its attributes are cheap; else
   // returns false (the kernel looks the entry up when it needs it).
   bool CheapEntry(fuse_ino_t ino, fuse_entry_param* e);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <atomic>
 #include <filesystem>
 
@@ -141,10 +143,29 @@ TEST_F(FuseFsTest, HiddenStatsFileCountsDecodesAndIsNotListed) {
   ASSERT_EQ(fs_->Read(e.ino, 0, 4096, &buf, nullptr), 0);
   const std::string text(buf.begin(), buf.end());
   EXPECT_NE(text.find("\"decoded_subblocks\""), std::string::npos) << text;
+  fs_->Release(e.ino, &fi);
   std::vector<DirEntry> listing;
   ASSERT_EQ(fs_->ListDir(MountTree::kRootIno, &listing), 0);
   for (const auto& d : listing) EXPECT_NE(d.name, FuseFs::kStatsName);
   EXPECT_EQ(fs_->Lookup(Resolve("b.czi"), FuseFs::kStatsName, &e), ENOENT);
+}
+
+TEST_F(FuseFsTest, StatsFileReadsOneSnapshotPerOpenEvenWhileCountersMove) {
+  fuse_file_info fi{};
+  fi.flags = O_RDONLY;
+  ASSERT_EQ(fs_->Open(FuseFs::kStatsIno, &fi), 0);
+  std::vector<uint8_t> head, rest, plane;
+  ASSERT_EQ(fs_->Read(FuseFs::kStatsIno, 0, 10, &head, nullptr, &fi), 0);
+  // Counters move: a plane is read (and decoded) between the two reads.
+  ASSERT_EQ(fs_->Read(Resolve("b.czi/S0/C0/T0/Z0.tif"), 0, 1 << 20, &plane, nullptr), 0);
+  ASSERT_EQ(fs_->Read(FuseFs::kStatsIno, 10, 4096, &rest, nullptr, &fi), 0);
+  std::string text(head.begin(), head.end());
+  text.append(rest.begin(), rest.end());
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(std::count(text.begin(), text.end(), '}'), 1) << text;
+  EXPECT_NE(text, fs_->StatsJson());  // the live counters did move
+  fs_->Release(FuseFs::kStatsIno, &fi);
+  EXPECT_EQ(fi.fh, 0u);
 }
 
 TEST_F(FuseFsTest, ReaddirplusAttributesNeverGenerateFiles) {
