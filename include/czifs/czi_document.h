@@ -38,6 +38,18 @@ struct ReadContext {
   uint64_t readahead_bytes = 0;
 };
 
+// The ImageJ hyperstack of one scene: all its C, Z, T planes as pages of
+// one TIFF (C fastest, then Z, then T), laid out on first use.
+struct SceneStack {
+  std::vector<uint32_t> planes;  // plane indices in page order
+  uint32_t channels = 0, slices = 0, frames = 0;
+  std::string unavailable;       // why the scene has no hyperstack, or ""
+  TiffSpec spec;
+  mutable std::once_flag once;
+  mutable std::shared_ptr<const TiffLayout> layout;  // written once under `once`
+  mutable Status layout_status;                      // written once under `once`
+};
+
 class CziDocument {
  public:
   // Parses `path` and lays out every plane's TIFF. Decodes nothing.
@@ -58,6 +70,14 @@ class CziDocument {
   Result<size_t> ReadPlane(uint32_t i, uint64_t offset, size_t len, uint8_t* out,
                            const ReadContext* ctx = nullptr) const;
 
+  // The hyperstack of scene `s` (position in index().scenes()).
+  const SceneStack& stack(uint32_t s) const { return *stacks_.at(s); }
+  // Its TIFF layout (built on first call).
+  Result<std::shared_ptr<const TiffLayout>> StackLayout(uint32_t s) const;
+  // Produces bytes of scene `s`'s hyperstack TIFF. Returns bytes produced.
+  Result<size_t> ReadStack(uint32_t s, uint64_t offset, size_t len, uint8_t* out,
+                           const ReadContext* ctx = nullptr) const;
+
   // info.json: the summary `czifs inspect --json` prints.
   std::string InfoJson() const;
   // The same as readable text, for `czifs inspect`.
@@ -70,6 +90,15 @@ class CziDocument {
               DamagedTiles damaged)
       : czi_(czi), reader_(czi, std::move(cache), damaged) {}
   Result<std::string> BuildPlaneTable() const;
+  struct Prefetch;
+  // Decodes the subblocks that pixel-stream bytes [p0, p1) of plane `i` need
+  // (in parallel on ctx's pool) and pins them in `pinned`; queues read-ahead.
+  Status Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadContext* ctx,
+                 const std::shared_ptr<Prefetch>& pinned) const;
+  // Produces pixel-stream bytes [pixel_offset, pixel_offset + n) of plane `i`
+  // (TIFF sample order), using what Prepare pinned.
+  Status FillPixels(uint32_t i, uint64_t pixel_offset, size_t n, uint8_t* dst,
+                    const Prefetch& pinned) const;
   // Queues background decodes for the readahead_bytes after row `from_row`
   // of plane `plane`, continuing into the following planes.
   void ReadAhead(uint32_t plane, int64_t from_row, const ReadContext* ctx) const;
@@ -81,6 +110,7 @@ class CziDocument {
   ImageMetadata metadata_;
   std::string metadata_xml_;
   std::vector<std::shared_ptr<const TiffLayout>> layouts_;
+  std::vector<std::unique_ptr<SceneStack>> stacks_;  // one per scene
 
   mutable std::mutex planetable_mu_;
   mutable std::optional<std::string> planetable_;  // guarded by planetable_mu_

@@ -1,4 +1,5 @@
-// TiffLayout: the byte layout of an uncompressed TIFF holding one plane,
+// TiffLayout: the byte layout of an uncompressed TIFF holding one plane (or
+// a stack of same-sized planes, one per page),
 // computed by letting libtiff write the file into memory with placeholder
 // pixel data. The result says, for every byte of the file, whether it is a
 // fixed byte (header, directory, tags) or byte k of the pixel stream — so the
@@ -32,6 +33,10 @@ struct TiffSpec {
   std::optional<double> pixels_per_um_x;  // XResolution, when the pixel size is known
   std::optional<double> pixels_per_um_y;
   std::string description;                // ImageDescription ("ImageJ=..."), may be empty
+  // Number of images (TIFF pages) of this size and type, one after the
+  // other; the description goes on the first. The pixel stream is page 0's
+  // rows, then page 1's, ...
+  uint32_t pages = 1;
 };
 
 // Returns the ImageJ description for a plane: "ImageJ=1.11a\nunit=micron\n..."
@@ -46,6 +51,7 @@ class TiffLayout {
   static Result<std::shared_ptr<const TiffLayout>> Build(const TiffSpec& spec);
 
   uint64_t size() const { return size_; }
+  uint32_t pages() const { return pages_; }
   uint64_t pixel_bytes() const { return pixel_bytes_; }
   bool big_tiff() const { return big_tiff_; }
 
@@ -73,6 +79,7 @@ class TiffLayout {
   uint64_t size_ = 0;
   uint64_t pixel_bytes_ = 0;
   bool big_tiff_ = false;
+  uint32_t pages_ = 1;
 };
 
 // Reorders samples of packed CZI pixels in place into TIFF order: B,G,R → R,G,B

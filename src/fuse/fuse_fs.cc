@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "czifs/compose.h"
@@ -28,7 +30,8 @@ FuseFs::FuseFs(std::unique_ptr<MountTree> tree, size_t decode_threads, FuseFsOpt
     : tree_(std::move(tree)),
       options_(options),
       cache_(std::move(cache)),
-      decode_threads_(decode_threads) {}
+      decode_threads_(decode_threads),
+      read_slots_(static_cast<std::ptrdiff_t>(std::max<size_t>(4, 2 * decode_threads))) {}
 
 void FuseFs::Start() {
   if (!pool_) pool_ = std::make_unique<ThreadPool>(decode_threads_);
@@ -172,6 +175,13 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
     return shutdown->load() || (cancelled && cancelled());
   };
   ctx.readahead_bytes = options_.readahead_bytes;
+  while (!read_slots_.try_acquire_for(std::chrono::milliseconds(20))) {
+    if (ctx.cancelled()) return EINTR;
+  }
+  struct Slot {
+    std::counting_semaphore<>& s;
+    ~Slot() { s.release(); }
+  } slot{read_slots_};
   auto n = tree_->Read(ino, off, size, buf->data(), &ctx);
   if (!n.ok()) {
     if (n.status().code() != StatusCode::kCancelled) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <semaphore>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,10 @@ class FuseFs {
   const FuseFsOptions options_;
   const std::shared_ptr<SubblockCache> cache_;
   const size_t decode_threads_;
+  // File reads served at once: more only compete for the cores (a sequential
+  // `cat` has a dozen read-ahead requests in flight). Request threads beyond
+  // these wait here, so a lookup or readdir still finds a free thread.
+  std::counting_semaphore<> read_slots_;
   std::unique_ptr<ThreadPool> pool_;  // set by Start(), before any request; reset in the destructor
   std::shared_ptr<std::atomic<bool>> shutting_down_ = std::make_shared<std::atomic<bool>>(false);
   std::atomic<uint64_t> reads_{0}, read_bytes_{0};

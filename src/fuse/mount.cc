@@ -106,6 +106,13 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
         opts->log_level = val;
       } else if (key == "log_file") {
         opts->log_file = val;
+      } else if (key == "max_threads") {
+        try {
+          opts->max_threads = static_cast<unsigned>(std::stoul(val));
+        } catch (...) {
+          *error = "-o max_threads=" + val + ": not a number";
+          return false;
+        }
       } else if (key == "damaged") {
         if (!ParseDamagedTiles(val, &opts->damaged)) {
           *error = "-o damaged=" + val + ": use damaged=fail or damaged=zero";
@@ -224,7 +231,7 @@ int RunMount(MountOptions o) {
     // Enough request threads that a lookup or readdir finds one free while
     // many readers wait on decodes (measured: 16 readers on 2 cores, ls
     // worst case 89 ms with 4 threads, 45 ms with 16; tests/integration/test_load.py).
-    fuse_loop_cfg_set_max_threads(cfg, std::max(16u, threads * 4));
+    fuse_loop_cfg_set_max_threads(cfg, o.max_threads ? o.max_threads : std::max(16u, threads * 4));
     res = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
   }

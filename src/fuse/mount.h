@@ -22,6 +22,7 @@ struct MountOptions {
   std::string log_level = "info";
   std::string log_file;
   DamagedTiles damaged = DamagedTiles::kFail;  // --damaged / -o damaged=
+  unsigned max_threads = 0;  // -o max_threads=: FUSE request threads; 0 = default
 };
 
 // Exit codes of the mount command.

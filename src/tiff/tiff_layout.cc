@@ -113,8 +113,10 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
     return Status::InvalidArgument("empty plane (" + std::to_string(spec.width) + "x" +
                                    std::to_string(spec.height) + ")");
   }
+  if (spec.pages == 0) return Status::InvalidArgument("a TIFF of zero pages");
   const uint64_t row_bytes = uint64_t{spec.width} * static_cast<uint64_t>(bpp);
-  auto total = CheckedMul<uint64_t>(row_bytes, spec.height);
+  auto page_bytes = CheckedMul<uint64_t>(row_bytes, spec.height);
+  auto total = page_bytes ? CheckedMul<uint64_t>(*page_bytes, spec.pages) : std::nullopt;
   if (!total || *total > (1ull << 46)) {
     return Status::ResourceExhausted("plane of " + std::to_string(spec.width) + "x" +
                                      std::to_string(spec.height) + " is too large");
@@ -123,7 +125,8 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
     return Status::ResourceExhausted("plane rows of " + std::to_string(row_bytes) +
                                      " bytes are too wide");
   }
-  const bool big = *total > kClassicTiffLimit;
+  // Directories and tags take far less than 64 KiB per page.
+  const bool big = *total + uint64_t{spec.pages} * 65536 > kClassicTiffLimit;
   const uint64_t min_rows = (spec.height + kMaxStrips - 1) / kMaxStrips;
   const uint32_t rows_per_strip = static_cast<uint32_t>(std::clamp<uint64_t>(
       std::max(kTargetStripBytes / row_bytes, min_rows), 1, spec.height));
@@ -140,42 +143,46 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   if (tif == nullptr) return Status::IOError("libtiff could not start a layout");
 
   const int spp = SamplesPerPixel(spec.pixel_type);
-  bool ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, spec.width) &&
-            TIFFSetField(tif, TIFFTAG_IMAGELENGTH, spec.height) &&
-            TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, BytesPerSample(spec.pixel_type) * 8) &&
-            TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, spp) &&
-            TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT,
-                         IsFloatPixelType(spec.pixel_type) ? SAMPLEFORMAT_IEEEFP
-                                                           : SAMPLEFORMAT_UINT) &&
-            TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
-                         spp == 1 ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_RGB) &&
-            TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
-            TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_NONE) &&
-            TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rows_per_strip);
-  if (ok && spp == 4) {
-    const uint16_t extra = EXTRASAMPLE_UNASSALPHA;
-    ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &extra);
-  }
-  if (ok && !spec.description.empty()) {
-    ok = TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, spec.description.c_str());
-  }
-  if (ok && spec.pixels_per_um_x && spec.pixels_per_um_y) {
-    ok = TIFFSetField(tif, TIFFTAG_XRESOLUTION, *spec.pixels_per_um_x) &&
-         TIFFSetField(tif, TIFFTAG_YRESOLUTION, *spec.pixels_per_um_y) &&
-         TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_NONE);
-  }
-  if (ok) ok = TIFFSetField(tif, TIFFTAG_SOFTWARE, "czifs");
-  const uint32_t strips = TIFFNumberOfStrips(tif);
-  for (uint32_t s = 0; ok && s < strips; ++s) {
-    const uint32_t rows = std::min<uint32_t>(rows_per_strip, spec.height - s * rows_per_strip);
-    const tmsize_t n = static_cast<tmsize_t>(row_bytes * rows);
-    ok = TIFFWriteRawStrip(tif, s, const_cast<uint8_t*>(kPixelPlaceholder), n) == n;
+  bool ok = true;
+  for (uint32_t page = 0; ok && page < spec.pages; ++page) {
+    ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, spec.width) &&
+         TIFFSetField(tif, TIFFTAG_IMAGELENGTH, spec.height) &&
+         TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, BytesPerSample(spec.pixel_type) * 8) &&
+         TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, spp) &&
+         TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT,
+                      IsFloatPixelType(spec.pixel_type) ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT) &&
+         TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
+                      spp == 1 ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_RGB) &&
+         TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
+         TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_NONE) &&
+         TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rows_per_strip);
+    if (ok && spec.pages > 1) ok = TIFFSetField(tif, TIFFTAG_SUBFILETYPE, 0);
+    if (ok && spp == 4) {
+      const uint16_t extra = EXTRASAMPLE_UNASSALPHA;
+      ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &extra);
+    }
+    if (ok && page == 0 && !spec.description.empty()) {
+      ok = TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, spec.description.c_str());
+    }
+    if (ok && spec.pixels_per_um_x && spec.pixels_per_um_y) {
+      ok = TIFFSetField(tif, TIFFTAG_XRESOLUTION, *spec.pixels_per_um_x) &&
+           TIFFSetField(tif, TIFFTAG_YRESOLUTION, *spec.pixels_per_um_y) &&
+           TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_NONE);
+    }
+    if (ok) ok = TIFFSetField(tif, TIFFTAG_SOFTWARE, "czifs");
+    const uint32_t strips = ok ? TIFFNumberOfStrips(tif) : 0;
+    for (uint32_t s = 0; ok && s < strips; ++s) {
+      const uint32_t rows = std::min<uint32_t>(rows_per_strip, spec.height - s * rows_per_strip);
+      const tmsize_t n = static_cast<tmsize_t>(row_bytes * rows);
+      ok = TIFFWriteRawStrip(tif, s, const_cast<uint8_t*>(kPixelPlaceholder), n) == n;
+    }
+    if (ok && spec.pages > 1) ok = TIFFWriteDirectory(tif) == 1;
   }
   if (!ok) {
     TIFFClose(tif);
     return Status::IOError("libtiff failed to lay out a " + std::to_string(spec.width) + "x" +
                            std::to_string(spec.height) + " " + PixelTypeName(spec.pixel_type) +
-                           " plane");
+                           " image of " + std::to_string(spec.pages) + " page(s)");
   }
   TIFFClose(tif);
 
@@ -184,24 +191,17 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   auto layout = std::shared_ptr<TiffLayout>(new TiffLayout());
   layout->size_ = sink.end;
   layout->big_tiff_ = big;
+  layout->pages_ = spec.pages;
   std::sort(sink.pixel_writes.begin(), sink.pixel_writes.end(),
             [](const auto& a, const auto& b) { return a.offset < b.offset; });
+  // Pieces: pixel writes in file order, the gaps between them literal.
   uint64_t cursor = 0;
   uint64_t pixel_pos = 0;
+  uint64_t literal_bytes = 0;
   auto add_literal = [&](uint64_t from, uint64_t to) {
     if (from >= to) return;
-    const uint64_t base = layout->literal_.size();
-    layout->literal_.resize(base + (to - from), 0);
-    // Later writes win, as they would on disk.
-    for (const auto& w : sink.literal_writes) {
-      const uint64_t a = std::max(from, w.offset);
-      const uint64_t b = std::min(to, w.offset + w.bytes.size());
-      if (a < b) {
-        std::memcpy(layout->literal_.data() + base + (a - from), w.bytes.data() + (a - w.offset),
-                    b - a);
-      }
-    }
-    layout->pieces_.push_back({from, to - from, false, base});
+    layout->pieces_.push_back({from, to - from, false, literal_bytes});
+    literal_bytes += to - from;
   };
   for (const auto& pw : sink.pixel_writes) {
     if (pw.offset < cursor) return Status::IOError("libtiff wrote overlapping strips");
@@ -211,11 +211,26 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
     cursor = pw.offset + pw.length;
   }
   add_literal(cursor, sink.end);
+  // Literal bytes: replay the writes in order (later ones win, as on disk:
+  // libtiff rewrites the header and links directories in place). Each write
+  // must land in literal pieces only.
+  layout->literal_.assign(literal_bytes, 0);
   for (const auto& w : sink.literal_writes) {
-    for (const auto& pw : sink.pixel_writes) {
-      if (w.offset < pw.offset + pw.length && pw.offset < w.offset + w.bytes.size()) {
+    uint64_t at = w.offset;
+    const uint64_t end = w.offset + w.bytes.size();
+    auto it = std::upper_bound(layout->pieces_.begin(), layout->pieces_.end(), at,
+                               [](uint64_t off, const Piece& piece) { return off < piece.offset; });
+    if (it == layout->pieces_.begin()) return Status::IOError("libtiff wrote before the file");
+    --it;
+    while (at < end) {
+      if (it == layout->pieces_.end() || it->pixels) {
         return Status::IOError("libtiff wrote tag data over pixel data");
       }
+      const uint64_t n = std::min(end, it->offset + it->length) - at;
+      std::memcpy(layout->literal_.data() + it->source + (at - it->offset),
+                  w.bytes.data() + (at - w.offset), n);
+      at += n;
+      ++it;
     }
   }
   if (pixel_pos != *total) {
@@ -254,8 +269,13 @@ Status TiffLayout::Read(uint64_t offset, size_t len, uint8_t* out, const PixelFi
 std::pair<uint64_t, uint64_t> TiffLayout::PixelRange(uint64_t offset, size_t len) const {
   const uint64_t end = std::min<uint64_t>(size_, offset + len);
   uint64_t first = UINT64_MAX, last = 0;
-  for (const Piece& p : pieces_) {
-    if (!p.pixels || p.offset + p.length <= offset || p.offset >= end) continue;
+  if (offset >= size_) return {0, 0};
+  auto it = std::upper_bound(pieces_.begin(), pieces_.end(), offset,
+                             [](uint64_t off, const Piece& p) { return off < p.offset; });
+  --it;  // the piece containing `offset`
+  for (; it != pieces_.end() && it->offset < end; ++it) {
+    const Piece& p = *it;
+    if (!p.pixels) continue;
     const uint64_t a = std::max(offset, p.offset), b = std::min(end, p.offset + p.length);
     first = std::min(first, p.source + (a - p.offset));
     last = std::max(last, p.source + (b - p.offset));

@@ -62,22 +62,122 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
   return std::shared_ptr<const CziDocument>(std::move(doc));
 }
 
-namespace {
-
 // Subblocks decoded on the pool for one read, pinned until the read is done.
-struct Prefetch {
-  std::mutex mu;
+struct CziDocument::Prefetch {
+  mutable std::mutex mu;
   std::condition_variable cv;
   size_t remaining = 0;                                             // guarded by mu
   std::unordered_map<uint32_t, std::shared_ptr<const Bitmap>> got;  // guarded by mu
   Status error;                                                     // guarded by mu
 };
 
+namespace {
+
 // Background read-ahead tasks queued at once, across all reads; more would
 // only delay the decodes that readers wait for.
 std::atomic<int> g_readahead_in_flight{0};
 
 }  // namespace
+
+Status CziDocument::Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadContext* ctx,
+                            const std::shared_ptr<Prefetch>& prefetch) const {
+  if (!ctx || !ctx->pool || p1 <= p0) return Status::Ok();
+  const Plane& plane = index_.planes()[i];
+  const Rect& box = index_.scenes()[plane.scene].bbox;
+  const uint64_t row_bytes =
+      static_cast<uint64_t>(box.width) * static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
+  const int64_t first_row = static_cast<int64_t>(p0 / row_bytes);
+  const int64_t end_row = static_cast<int64_t>((p1 + row_bytes - 1) / row_bytes);
+  std::vector<uint32_t> need = SubblocksToDecode(index_, i, first_row, end_row, reader_);
+  std::erase_if(need, [&](uint32_t sb) { return reader_.IsCached(sb); });
+  if (need.size() > 1) {
+    // Concurrent reads of the same rows (the kernel's read-ahead sends
+    // several at once) start at different places in the list, so they
+    // decode different tiles instead of waiting on each other's.
+    const size_t start = std::hash<std::thread::id>()(std::this_thread::get_id()) % need.size();
+    std::rotate(need.begin(), need.begin() + static_cast<ptrdiff_t>(start), need.end());
+    // Pool workers and this thread all take subblocks from one list, so the
+    // reading thread decodes too instead of only waiting.
+    {
+      std::lock_guard<std::mutex> lock(prefetch->mu);
+      prefetch->remaining = need.size();
+    }
+    auto list = std::make_shared<const std::vector<uint32_t>>(std::move(need));
+    auto next = std::make_shared<std::atomic<size_t>>(0);
+    auto work = [this, list, next, prefetch, cancelled = ctx->cancelled] {
+      for (size_t k; (k = next->fetch_add(1)) < list->size();) {
+        Result<std::shared_ptr<const Bitmap>> r = Status::Cancelled("read interrupted");
+        if (!cancelled || !cancelled()) r = reader_.Get((*list)[k]);
+        std::lock_guard<std::mutex> lock(prefetch->mu);
+        if (r.ok()) {
+          prefetch->got[(*list)[k]] = std::move(r).value();
+        } else if (prefetch->error.ok() && !reader_.MaySkip(r.status())) {
+          prefetch->error = r.status();
+        }
+        if (--prefetch->remaining == 0) prefetch->cv.notify_all();
+      }
+    };
+    const size_t helpers = std::min(ctx->pool->size(), list->size() - 1);
+    for (size_t h = 0; h < helpers; ++h) ctx->pool->Submit(work);
+    work();
+    std::unique_lock<std::mutex> lock(prefetch->mu);
+    while (prefetch->remaining > 0) {
+      prefetch->cv.wait_for(lock, std::chrono::milliseconds(20));
+      if (ctx->cancelled && ctx->cancelled()) return Status::Cancelled("read interrupted");
+    }
+    if (!prefetch->error.ok()) return prefetch->error;
+  }
+  if (ctx->readahead_bytes > 0) ReadAhead(i, end_row, ctx);
+  return Status::Ok();
+}
+
+Status CziDocument::FillPixels(uint32_t i, uint64_t pixel_offset, size_t n, uint8_t* dst,
+                               const Prefetch& prefetch) const {
+  const Plane& plane = index_.planes()[i];
+  const Rect& box = index_.scenes()[plane.scene].bbox;
+  const uint64_t bpp = static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
+  const uint64_t row_bytes = static_cast<uint64_t>(box.width) * bpp;
+  BitmapSource pinned = [&](uint32_t sb) -> Result<std::shared_ptr<const Bitmap>> {
+    {
+      std::lock_guard<std::mutex> lock(prefetch.mu);
+      auto it = prefetch.got.find(sb);
+      if (it != prefetch.got.end()) return it->second;
+    }
+    return reader_.Get(sb);
+  };
+  // Whole rows are composed straight into the reply; only a partial first or
+  // last row goes through a one-row scratch buffer.
+  thread_local std::vector<uint8_t> row;
+  uint64_t pos = pixel_offset;
+  while (n > 0) {
+    const uint64_t r = pos / row_bytes;
+    const uint64_t in_row = pos - r * row_bytes;
+    if (in_row == 0 && n >= row_bytes) {
+      const uint64_t full = n / row_bytes;
+      CZIFS_RETURN_IF_ERROR(ComposeRows(index_, i, static_cast<int64_t>(r),
+                                        static_cast<int64_t>(r + full), reader_, dst, &pinned));
+      ToTiffSampleOrder(plane.pixel_type, std::span<uint8_t>(dst, full * row_bytes));
+      pos += full * row_bytes;
+      dst += full * row_bytes;
+      n -= static_cast<size_t>(full * row_bytes);
+      continue;
+    }
+    // Part of one row: compose just the pixels it covers (a row of a huge
+    // mosaic can be tens of MB; a 4 KiB read must not compose all of it).
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(n, row_bytes - in_row));
+    const uint64_t c0 = in_row / bpp, c1 = (in_row + k + bpp - 1) / bpp;
+    row.resize(static_cast<size_t>((c1 - c0) * bpp));
+    CZIFS_RETURN_IF_ERROR(ComposeRegion(index_, i, static_cast<int64_t>(r),
+                                        static_cast<int64_t>(r) + 1, static_cast<int64_t>(c0),
+                                        static_cast<int64_t>(c1), reader_, row.data(), &pinned));
+    ToTiffSampleOrder(plane.pixel_type, row);
+    std::memcpy(dst, row.data() + (in_row - c0 * bpp), k);
+    pos += k;
+    dst += k;
+    n -= k;
+  }
+  return Status::Ok();
+}
 
 Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, uint8_t* out,
                                       const ReadContext* ctx) const {
@@ -87,104 +187,73 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
   // Decoded tiles may be cached, but a changed source must not be served from them.
   const std::string where = czi_->path() + ": " + plane.path;
   CZIFS_RETURN_IF_ERROR(czi_->CheckUnchanged().WithContext(where));
-  const Rect& box = index_.scenes()[plane.scene].bbox;
-  const uint64_t bpp = static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
-  const uint64_t row_bytes = static_cast<uint64_t>(box.width) * bpp;
   const auto [p0, p1] = layout->PixelRange(offset, len);
-  const int64_t first_row = static_cast<int64_t>(p0 / row_bytes);
-  const int64_t end_row = static_cast<int64_t>((p1 + row_bytes - 1) / row_bytes);
-
-  // Decode what this read needs in parallel; pin the results for composing.
-  auto prefetch = std::make_shared<Prefetch>();
-  BitmapSource pinned = [&](uint32_t sb) -> Result<std::shared_ptr<const Bitmap>> {
-    {
-      std::lock_guard<std::mutex> lock(prefetch->mu);
-      auto it = prefetch->got.find(sb);
-      if (it != prefetch->got.end()) return it->second;
-    }
-    return reader_.Get(sb);
-  };
-  if (ctx && ctx->pool && p1 > p0) {
-    std::vector<uint32_t> need = SubblocksToDecode(index_, i, first_row, end_row, reader_);
-    std::erase_if(need, [&](uint32_t sb) { return reader_.IsCached(sb); });
-    if (need.size() > 1) {
-      // Concurrent reads of the same rows (the kernel's read-ahead sends
-      // several at once) start at different places in the list, so they
-      // decode different tiles instead of waiting on each other's.
-      const size_t start = std::hash<std::thread::id>()(std::this_thread::get_id()) % need.size();
-      std::rotate(need.begin(), need.begin() + static_cast<ptrdiff_t>(start), need.end());
-      // Pool workers and this thread all take subblocks from one list, so the
-      // reading thread decodes too instead of only waiting.
-      prefetch->remaining = need.size();
-      auto list = std::make_shared<const std::vector<uint32_t>>(std::move(need));
-      auto next = std::make_shared<std::atomic<size_t>>(0);
-      auto work = [this, list, next, prefetch, cancelled = ctx->cancelled] {
-        for (size_t k; (k = next->fetch_add(1)) < list->size();) {
-          Result<std::shared_ptr<const Bitmap>> r = Status::Cancelled("read interrupted");
-          if (!cancelled || !cancelled()) r = reader_.Get((*list)[k]);
-          std::lock_guard<std::mutex> lock(prefetch->mu);
-          if (r.ok()) {
-            prefetch->got[(*list)[k]] = std::move(r).value();
-          } else if (prefetch->error.ok() && !reader_.MaySkip(r.status())) {
-            prefetch->error = r.status();
-          }
-          if (--prefetch->remaining == 0) prefetch->cv.notify_all();
-        }
-      };
-      const size_t helpers = std::min(ctx->pool->size(), list->size() - 1);
-      for (size_t h = 0; h < helpers; ++h) ctx->pool->Submit(work);
-      work();
-      std::unique_lock<std::mutex> lock(prefetch->mu);
-      while (prefetch->remaining > 0) {
-        prefetch->cv.wait_for(lock, std::chrono::milliseconds(20));
-        if (ctx->cancelled && ctx->cancelled()) return Status::Cancelled("read interrupted");
-      }
-      if (!prefetch->error.ok()) return prefetch->error.WithContext(where);
-    }
-    if (ctx->readahead_bytes > 0) ReadAhead(i, end_row, ctx);
-  }
-
-  // Whole rows are composed straight into the reply; only a partial first or
-  // last row goes through a one-row scratch buffer.
-  auto compose = [&](uint64_t r0, uint64_t r1, uint8_t* dst) -> Status {
-    CZIFS_RETURN_IF_ERROR(ComposeRows(index_, i, static_cast<int64_t>(r0),
-                                      static_cast<int64_t>(r1), reader_, dst, &pinned));
-    ToTiffSampleOrder(plane.pixel_type, std::span<uint8_t>(dst, (r1 - r0) * row_bytes));
-    return Status::Ok();
-  };
-  auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
-    thread_local std::vector<uint8_t> row;
-    uint64_t pos = pixel_offset;
-    while (n > 0) {
-      const uint64_t r = pos / row_bytes;
-      const uint64_t in_row = pos - r * row_bytes;
-      if (in_row == 0 && n >= row_bytes) {
-        const uint64_t full = n / row_bytes;
-        CZIFS_RETURN_IF_ERROR(compose(r, r + full, dst));
-        pos += full * row_bytes;
-        dst += full * row_bytes;
-        n -= static_cast<size_t>(full * row_bytes);
-        continue;
-      }
-      // Part of one row: compose just the pixels it covers (a row of a huge
-      // mosaic can be tens of MB; a 4 KiB read must not compose all of it).
-      const size_t k = static_cast<size_t>(std::min<uint64_t>(n, row_bytes - in_row));
-      const uint64_t c0 = in_row / bpp, c1 = (in_row + k + bpp - 1) / bpp;
-      row.resize(static_cast<size_t>((c1 - c0) * bpp));
-      CZIFS_RETURN_IF_ERROR(ComposeRegion(index_, i, static_cast<int64_t>(r),
-                                          static_cast<int64_t>(r) + 1, static_cast<int64_t>(c0),
-                                          static_cast<int64_t>(c1), reader_, row.data(), &pinned));
-      ToTiffSampleOrder(plane.pixel_type, row);
-      std::memcpy(dst, row.data() + (in_row - c0 * bpp), k);
-      pos += k;
-      dst += k;
-      n -= k;
-    }
-    return Status::Ok();
+  auto pinned = std::make_shared<Prefetch>();
+  CZIFS_RETURN_IF_ERROR(Prepare(i, p0, p1, ctx, pinned).WithContext(where));
+  auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) {
+    return FillPixels(i, pixel_offset, n, dst, *pinned);
   };
   size_t produced = 0;
   Status st = layout->Read(offset, len, out, fill, &produced);
   if (!st.ok()) return st.WithContext(where);
+  return produced;
+}
+
+Result<std::shared_ptr<const TiffLayout>> CziDocument::StackLayout(uint32_t s) const {
+  const SceneStack& st = *stacks_.at(s);
+  if (!st.unavailable.empty()) return Status::NotSupported(st.unavailable);
+  std::call_once(st.once, [&] {
+    auto layout = TiffLayout::Build(st.spec);
+    if (layout.ok()) {
+      st.layout = std::move(layout).value();
+    } else {
+      st.layout_status = layout.status();
+    }
+  });
+  if (!st.layout) return st.layout_status;
+  return st.layout;
+}
+
+Result<size_t> CziDocument::ReadStack(uint32_t s, uint64_t offset, size_t len, uint8_t* out,
+                                      const ReadContext* ctx) const {
+  CZIFS_ASSIGN_OR_RETURN(const std::shared_ptr<const TiffLayout> layout, StackLayout(s));
+  const SceneStack& st = *stacks_[s];
+  const std::string where =
+      czi_->path() + ": " + index_.IndexName(Dim::kS, index_.scenes()[s].index) + "/hyperstack.tif";
+  CZIFS_RETURN_IF_ERROR(czi_->CheckUnchanged().WithContext(where));
+  const uint64_t page_bytes = layout->pixel_bytes() / layout->pages();
+  const auto [p0, p1] = layout->PixelRange(offset, len);
+  // Pages this read touches, each prepared (decoded in parallel) in turn.
+  std::vector<std::shared_ptr<Prefetch>> pins;
+  const uint64_t first_page = p0 / page_bytes;
+  if (p1 > p0) {
+    for (uint64_t k = first_page; k * page_bytes < p1; ++k) {
+      auto pin = std::make_shared<Prefetch>();
+      const uint64_t a = std::max(p0, k * page_bytes) - k * page_bytes;
+      const uint64_t b = std::min(p1, (k + 1) * page_bytes) - k * page_bytes;
+      CZIFS_RETURN_IF_ERROR(Prepare(st.planes[k], a, b, ctx, pin).WithContext(where));
+      pins.push_back(std::move(pin));
+    }
+  }
+  auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
+    while (n > 0) {
+      const uint64_t k = pixel_offset / page_bytes;
+      const uint64_t in_page = pixel_offset - k * page_bytes;
+      const size_t m = static_cast<size_t>(std::min<uint64_t>(n, page_bytes - in_page));
+      static const Prefetch kNone;
+      const Prefetch& pin = k >= first_page && k - first_page < pins.size()
+                                ? *pins[k - first_page]
+                                : kNone;
+      CZIFS_RETURN_IF_ERROR(FillPixels(st.planes[k], in_page, m, dst, pin));
+      pixel_offset += m;
+      dst += m;
+      n -= m;
+    }
+    return Status::Ok();
+  };
+  size_t produced = 0;
+  Status status = layout->Read(offset, len, out, fill, &produced);
+  if (!status.ok()) return status.WithContext(where);
   return produced;
 }
 
