@@ -90,6 +90,8 @@ class CziDocument {
               DamagedTiles damaged)
       : czi_(czi), reader_(czi, std::move(cache), damaged) {}
   Result<std::string> BuildPlaneTable() const;
+  // Decides, per scene, whether it has a hyperstack and which planes it holds.
+  void BuildStacks(const TiffSpec& base);
   struct Prefetch;
   // Decodes the subblocks that pixel-stream bytes [p0, p1) of plane `i` need
   // (in parallel on ctx's pool) and pins them in `pinned`; queues read-ahead.

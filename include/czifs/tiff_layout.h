@@ -44,6 +44,11 @@ struct TiffSpec {
 // `calibrated`: the pixel size is known (else no unit: ImageJ would show
 // 1 µm pixels).
 std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um);
+// The same for a hyperstack of channels x slices x frames pages (C fastest);
+// `gray`: several channels are shown as a composite.
+std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> spacing_um,
+                                        uint32_t channels, uint32_t slices, uint32_t frames,
+                                        bool gray);
 
 class TiffLayout {
  public:

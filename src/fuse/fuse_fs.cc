@@ -7,7 +7,6 @@
 #include <atomic>
 #include <chrono>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
 #include "czifs/compose.h"

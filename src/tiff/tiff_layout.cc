@@ -42,9 +42,28 @@ struct LayoutSink {
     uint64_t length;
   };
   std::vector<PixelWrite> pixel_writes;
+  // While set, the "end of file" libtiff sees (it appends each new strip
+  // there): where the current page's pixel data goes.
+  std::optional<uint64_t> data_end;
 };
 
-tmsize_t SinkRead(thandle_t, void*, tmsize_t) { return 0; }
+// libtiff reads back what it wrote when it links a new directory to the
+// previous one (the directory's entry count at the last directory offset).
+// The latest write that covers the whole range is the answer; such reads hit
+// recent writes, so the backwards search is short.
+tmsize_t SinkRead(thandle_t h, void* buf, tmsize_t size) {
+  auto* s = static_cast<LayoutSink*>(h);
+  if (size <= 0) return 0;
+  const uint64_t n = static_cast<uint64_t>(size);
+  for (auto it = s->literal_writes.rbegin(); it != s->literal_writes.rend(); ++it) {
+    if (it->offset <= s->pos && s->pos + n <= it->offset + it->bytes.size()) {
+      std::memcpy(buf, it->bytes.data() + (s->pos - it->offset), n);
+      s->pos += n;
+      return size;
+    }
+  }
+  return 0;  // not written in one piece: libtiff reports the failure
+}
 
 tmsize_t SinkWrite(thandle_t h, void* buf, tmsize_t size) {
   auto* s = static_cast<LayoutSink*>(h);
@@ -52,6 +71,7 @@ tmsize_t SinkWrite(thandle_t h, void* buf, tmsize_t size) {
   const auto* p = static_cast<const uint8_t*>(buf);
   if (p == s->placeholder) {
     s->pixel_writes.push_back({s->pos, static_cast<uint64_t>(size)});
+    if (s->data_end) *s->data_end = s->pos + static_cast<uint64_t>(size);
   } else {
     s->literal_writes.push_back({s->pos, std::vector<uint8_t>(p, p + size)});
   }
@@ -65,7 +85,7 @@ toff_t SinkSeek(thandle_t h, toff_t off, int whence) {
   switch (whence) {
     case SEEK_SET: s->pos = off; break;
     case SEEK_CUR: s->pos += off; break;
-    case SEEK_END: s->pos = s->end + off; break;
+    case SEEK_END: s->pos = (s->data_end ? *s->data_end : s->end) + off; break;
     default: return static_cast<toff_t>(-1);
   }
   return s->pos;
@@ -103,6 +123,27 @@ std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um)
   return d;
 }
 
+std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> spacing_um,
+                                        uint32_t channels, uint32_t slices, uint32_t frames,
+                                        bool gray) {
+  const uint64_t images = uint64_t{channels} * slices * frames;
+  std::string d = "ImageJ=1.11a\nimages=" + std::to_string(images) + "\n";
+  if (channels > 1) d += "channels=" + std::to_string(channels) + "\n";
+  if (slices > 1) d += "slices=" + std::to_string(slices) + "\n";
+  if (frames > 1) d += "frames=" + std::to_string(frames) + "\n";
+  d += "hyperstack=true\n";
+  if (gray && channels > 1) d += "mode=composite\n";
+  if (calibrated) {
+    d += "unit=micron\n";
+    if (spacing_um) {
+      char buf[64];
+      snprintf(buf, sizeof buf, "spacing=%.10g\n", *spacing_um);
+      d += buf;
+    }
+  }
+  return d + "loop=false\n";
+}
+
 Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
   const int bpp = BytesPerPixel(spec.pixel_type);
   if (bpp == 0) {
@@ -133,6 +174,12 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
 
   LayoutSink sink;
   sink.placeholder = kPixelPlaceholder;
+  // Pixel data of all pages comes first and contiguous, right after the
+  // header, as ImageJ writes it (ImageJ reads a stack's pages at
+  // first offset + k * page size); the directories follow (libtiff appends
+  // them at the end of what it believes the file to be).
+  const uint64_t header = big ? 16 : 8;
+  sink.end = header + *total;
 
   TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
   TIFFOpenOptionsSetErrorHandlerExtR(opts, OnTiffError, nullptr);
@@ -170,12 +217,14 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
            TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_NONE);
     }
     if (ok) ok = TIFFSetField(tif, TIFFTAG_SOFTWARE, "czifs");
+    sink.data_end = header + page * *page_bytes;
     const uint32_t strips = ok ? TIFFNumberOfStrips(tif) : 0;
     for (uint32_t s = 0; ok && s < strips; ++s) {
       const uint32_t rows = std::min<uint32_t>(rows_per_strip, spec.height - s * rows_per_strip);
       const tmsize_t n = static_cast<tmsize_t>(row_bytes * rows);
       ok = TIFFWriteRawStrip(tif, s, const_cast<uint8_t*>(kPixelPlaceholder), n) == n;
     }
+    sink.data_end.reset();  // directories go after everything
     if (ok && spec.pages > 1) ok = TIFFWriteDirectory(tif) == 1;
   }
   if (!ok) {

@@ -59,6 +59,7 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
     }
     doc->layouts_[i] = it->second;
   }
+  doc->BuildStacks(base);
   return std::shared_ptr<const CziDocument>(std::move(doc));
 }
 
@@ -199,6 +200,75 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
   return produced;
 }
 
+void CziDocument::BuildStacks(const TiffSpec& base) {
+  const auto& scenes = index_.scenes();
+  const auto& planes = index_.planes();
+  for (uint32_t s = 0; s < scenes.size(); ++s) {
+    auto st = std::make_unique<SceneStack>();
+    for (Dim d : kSuffixDims) {
+      if (index_.bounds(d).size > 1) {
+        st->unavailable = std::string("the file has a ") + DimLetter(d) +
+                          " dimension, which an ImageJ hyperstack (C, Z, T) cannot hold";
+      }
+    }
+    std::vector<uint32_t> members;
+    for (uint32_t i = 0; i < planes.size(); ++i) {
+      if (planes[i].scene == s) members.push_back(i);
+    }
+    for (uint32_t i : members) {
+      if (st->unavailable.empty() && !planes[i].unsupported.empty()) {
+        st->unavailable = planes[i].path + " cannot be served";
+      }
+      if (st->unavailable.empty() && planes[i].pixel_type != planes[members[0]].pixel_type) {
+        st->unavailable = "its planes have different pixel types";
+      }
+    }
+    // ImageJ's order: channel fastest, then slice (Z), then frame (T).
+    std::sort(members.begin(), members.end(), [&](uint32_t a, uint32_t b) {
+      const Plane& x = planes[a];
+      const Plane& y = planes[b];
+      return std::make_tuple(x.Coord(Dim::kT), x.Coord(Dim::kZ), x.Coord(Dim::kC)) <
+             std::make_tuple(y.Coord(Dim::kT), y.Coord(Dim::kZ), y.Coord(Dim::kC));
+    });
+    auto count = [&](Dim d) {
+      return static_cast<uint32_t>(std::max(1, index_.bounds(d).size));
+    };
+    st->channels = count(Dim::kC);
+    st->slices = count(Dim::kZ);
+    st->frames = count(Dim::kT);
+    if (st->unavailable.empty() &&
+        uint64_t{st->channels} * st->slices * st->frames != members.size()) {
+      st->unavailable = "its planes do not form a full C x Z x T grid";
+    }
+    if (st->unavailable.empty()) {
+      const Rect& box = scenes[s].bbox;
+      const uint64_t bytes = static_cast<uint64_t>(box.width) * static_cast<uint64_t>(box.height) *
+                             static_cast<uint64_t>(BytesPerPixel(planes[members[0]].pixel_type)) *
+                             members.size();
+      // ImageJ opens classic TIFFs only; leave room for the directories.
+      if (bytes + members.size() * 65536ull > (4ull << 30)) {
+        st->unavailable = "the scene (" + std::to_string(bytes >> 20) +
+                          " MiB) is larger than a classic TIFF (4 GiB), which ImageJ needs; "
+                          "open the planes instead";
+      }
+    }
+    if (st->unavailable.empty()) {
+      st->planes = std::move(members);
+      st->spec = base;
+      const Rect& box = scenes[s].bbox;
+      st->spec.width = static_cast<uint32_t>(box.width);
+      st->spec.height = static_cast<uint32_t>(box.height);
+      st->spec.pixel_type = planes[st->planes[0]].pixel_type;
+      st->spec.pages = static_cast<uint32_t>(st->planes.size());
+      st->spec.description = ImageJHyperstackDescription(
+          metadata_.scale_x_um.has_value() && metadata_.scale_y_um.has_value(),
+          metadata_.scale_z_um, st->channels, st->slices, st->frames,
+          SamplesPerPixel(st->spec.pixel_type) == 1);
+    }
+    stacks_.push_back(std::move(st));
+  }
+}
+
 Result<std::shared_ptr<const TiffLayout>> CziDocument::StackLayout(uint32_t s) const {
   const SceneStack& st = *stacks_.at(s);
   if (!st.unavailable.empty()) return Status::NotSupported(st.unavailable);
@@ -231,7 +301,9 @@ Result<size_t> CziDocument::ReadStack(uint32_t s, uint64_t offset, size_t len, u
       auto pin = std::make_shared<Prefetch>();
       const uint64_t a = std::max(p0, k * page_bytes) - k * page_bytes;
       const uint64_t b = std::min(p1, (k + 1) * page_bytes) - k * page_bytes;
-      CZIFS_RETURN_IF_ERROR(Prepare(st.planes[k], a, b, ctx, pin).WithContext(where));
+      CZIFS_RETURN_IF_ERROR(Prepare(st.planes[k], a, b, ctx, pin)
+                                .WithContext(where + " (" + index_.planes()[st.planes[k]].path +
+                                             ")"));
       pins.push_back(std::move(pin));
     }
   }
@@ -244,7 +316,8 @@ Result<size_t> CziDocument::ReadStack(uint32_t s, uint64_t offset, size_t len, u
       const Prefetch& pin = k >= first_page && k - first_page < pins.size()
                                 ? *pins[k - first_page]
                                 : kNone;
-      CZIFS_RETURN_IF_ERROR(FillPixels(st.planes[k], in_page, m, dst, pin));
+      CZIFS_RETURN_IF_ERROR(FillPixels(st.planes[k], in_page, m, dst, pin)
+                                .WithContext(index_.planes()[st.planes[k]].path));
       pixel_offset += m;
       dst += m;
       n -= m;

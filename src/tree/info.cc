@@ -77,6 +77,20 @@ std::string CziDocument::InfoJson() const {
     j.BeginObject().Key("name").String(a.name).Key("type").String(a.content_type).EndObject();
   }
   j.EndArray();
+  // One entry per scene: its hyperstack file, or why it has none.
+  j.Key("hyperstacks").BeginArray();
+  for (uint32_t s = 0; s < idx.scenes().size(); ++s) {
+    const SceneStack& st = *stacks_[s];
+    j.BeginObject().Key("scene").Int(idx.scenes()[s].index);
+    if (st.unavailable.empty()) {
+      j.Key("file").String(idx.IndexName(Dim::kS, idx.scenes()[s].index) + "/hyperstack.tif");
+      j.Key("channels").Int(st.channels).Key("slices").Int(st.slices).Key("frames").Int(st.frames);
+    } else {
+      j.Key("unavailable").String(st.unavailable);
+    }
+    j.EndObject();
+  }
+  j.EndArray();
   uint64_t served = 0, empty = 0;
   for (const Plane& p : idx.planes()) {
     if (p.unsupported.empty()) ++served;

@@ -73,6 +73,30 @@ class PlaneFile : public VirtualFile {
   const uint32_t plane_;
 };
 
+// S<s>/hyperstack.tif: all C, Z, T planes of a scene as one ImageJ hyperstack.
+class StackFile : public VirtualFile {
+ public:
+  StackFile(std::shared_ptr<const CziDocument> doc, uint32_t scene)
+      : doc_(std::move(doc)), scene_(scene) {}
+  Result<uint64_t> Size() const override {
+    CZIFS_ASSIGN_OR_RETURN(auto layout, doc_->StackLayout(scene_));
+    return layout->size();
+  }
+  // Laid out on first use (a stack of 10,000 pages takes a moment).
+  std::optional<uint64_t> SizeIfCheap() const override { return std::nullopt; }
+  Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
+    return doc_->ReadStack(scene_, offset, len, out);
+  }
+  Result<size_t> ReadWithContext(uint64_t offset, size_t len, uint8_t* out,
+                                 const ReadContext* ctx) const override {
+    return doc_->ReadStack(scene_, offset, len, out, ctx);
+  }
+
+ private:
+  const std::shared_ptr<const CziDocument> doc_;
+  const uint32_t scene_;
+};
+
 TreeNode* ChildDir(TreeNode* parent, const std::string& name) {
   for (auto& c : parent->children) {
     if (c->name == name && c->is_dir) return c.get();
@@ -140,6 +164,12 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
       rest.erase(0, slash + 1);
     }
     AddFile(dir, rest, std::make_shared<PlaneFile>(doc, i));
+  }
+  const auto& scenes = doc->index().scenes();
+  for (uint32_t s = 0; s < scenes.size(); ++s) {
+    if (!doc->stack(s).unavailable.empty()) continue;
+    const std::string name = doc->index().IndexName(Dim::kS, scenes[s].index);
+    AddFile(ChildDir(root.get(), name), "hyperstack.tif", std::make_shared<StackFile>(doc, s));
   }
   SortTree(root.get());
   return root;

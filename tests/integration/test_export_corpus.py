@@ -50,8 +50,26 @@ def test_every_plane_matches_golden_md5_shape_and_calibration(exported, corpus, 
                 assert xres[0] / xres[1] == pytest.approx(1.0 / px, rel=1e-6)
         if plane["empty"]:
             assert not arr.any()
-    tifs = {str(p.relative_to(root)) for p in root.rglob("*.tif")}
+    tifs = {str(p.relative_to(root)) for p in root.rglob("*.tif") if p.name != "hyperstack.tif"}
     assert tifs == expected_paths, f"{g['file']}: unexpected planes {tifs - expected_paths}"
+    # Each scene's hyperstack: its pages are the scene's planes, C fastest, then Z, then T.
+    for entry in info["hyperstacks"]:
+        if "unavailable" in entry:
+            assert not (root / f"S{entry['scene']}" / "hyperstack.tif").exists()
+            continue
+        path = root / entry["file"]
+        planes = sorted(
+            (p for p in g["planes"] if p.get("S", 0) == entry["scene"]),
+            key=lambda p: (p.get("T", 0), p.get("Z", 0), p.get("C", 0)))
+        with tifffile.TiffFile(path) as tif:
+            assert tif.is_imagej
+            meta = tif.imagej_metadata
+            assert meta["images"] == len(planes) == len(tif.pages)
+            assert meta.get("channels", 1) == entry["channels"]
+            assert meta.get("slices", 1) == entry["slices"]
+            assert meta.get("frames", 1) == entry["frames"]
+            for page, plane in zip(tif.pages, planes):
+                assert czi_order_md5(page.asarray()) == plane["md5"], f"{path}: {plane}"
 
 
 def test_export_writes_one_folder_per_czi_with_metadata_files(exported, corpus):

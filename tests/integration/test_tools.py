@@ -140,3 +140,37 @@ def test_pandas_reads_planetable_csv(tools_mount):
         # Every subblock row points at a plane file of the tree.
         for plane in df["plane"].dropna().unique():
             assert (tools_mount / name / plane).is_file(), plane
+
+
+STACK_MACRO = r"""
+open(getArgument());
+getDimensions(w, h, c, z, t);
+getVoxelSize(pw, ph, pd, unit);
+Stack.setPosition(2, 4, 3);
+print("RESULT w=" + w + " h=" + h + " c=" + c + " z=" + z + " t=" + t + " hs=" + Stack.isHyperstack +
+      " pw=" + d2s(pw, 9) + " unit=" + unit + " v=" + getPixel(17, 23));
+"""
+
+
+def test_imagej_opens_a_scene_hyperstack_with_its_dimensions_and_calibration(tools_mount,
+                                                                              tmp_path):
+    need("imagej")
+    need("xvfb-run")
+    name = "CellDivision_T3_Z5_CH2_X240_Y170_comp1.czi"  # C2 Z5 T3
+    macro = tmp_path / "stack.ijm"
+    macro.write_text(STACK_MACRO)
+    r = subprocess.run(["xvfb-run", "-a", "imagej", "-b", str(macro),
+                        str(tools_mount / name / "S0" / "hyperstack.tif")],
+                       capture_output=True, text=True, timeout=90 * SLOWDOWN,
+                       env=dict(os.environ, HOME=str(tmp_path)))
+    lines = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
+    assert lines, r.stdout + r.stderr
+    got = dict(f.split("=", 1) for f in lines[0][len("RESULT "):].split(" "))
+    assert (got["c"], got["z"], got["t"], got["hs"]) == ("2", "5", "3", "1"), got
+    assert (got["w"], got["h"]) == ("240", "170"), got
+    # Channel 2, slice 4, frame 3 (1-based) is C1/T2/Z3.tif.
+    plane = tifffile.imread(tools_mount / name / "S0" / "C1" / "T2" / "Z3.tif")
+    assert float(got["v"]) == float(plane[23, 17]), got
+    info = json.loads((tools_mount / name / "info.json").read_text())
+    if info["pixel_size_um"]["x"]:
+        assert float(got["pw"]) == pytest.approx(info["pixel_size_um"]["x"], rel=1e-6)

@@ -278,7 +278,7 @@ TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->problems.empty());
   EXPECT_EQ(report->planes_written, 6u);
-  EXPECT_EQ(report->files_written, 9u);
+  EXPECT_EQ(report->files_written, 10u);  // 6 planes, hyperstack, 3 metadata files
   const TreeNode* plane = Walk(*tree->root, "S0/C1/T0/Z2.tif");
   ASSERT_NE(plane, nullptr);
   EXPECT_EQ(std::filesystem::file_size(dir.File("out/S0/C1/T0/Z2.tif")), *plane->file->Size());
@@ -376,6 +376,77 @@ TEST(SourceFolderTest, SymlinksAreFollowedOnlyInsideTheFolderAndEachFolderListed
   std::vector<std::string> top;
   for (const auto& c : tree->root->children) top.push_back(c->name);
   EXPECT_EQ(top, (std::vector<std::string>{"a.czi", "link_in.czi", "sub"}));
+}
+
+}  // namespace
+}  // namespace czifs
+
+namespace czifs {
+namespace {
+
+TEST(HyperstackTest, SceneStackHoldsEveryPlaneInImageJOrderWithItsDimensions) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 30;
+  spec.tile_height = 20;
+  spec.tiles_x = 2;
+  spec.sizes = {{'C', 2}, {'Z', 3}, {'T', 2}};
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  const TreeNode* stack = Walk(*tree->root, "S0/hyperstack.tif");
+  ASSERT_NE(stack, nullptr);
+  // Read in odd-sized pieces: reads cross page and strip boundaries.
+  const auto bytes = ReadAll(*stack->file, 777);
+  ASSERT_EQ(bytes.size(), *stack->file->Size());
+  testing::WriteFileBytes(dir.File("stack.tif"), bytes);
+  TIFF* tif = TIFFOpen(dir.File("stack.tif").c_str(), "r");
+  ASSERT_NE(tif, nullptr);
+  char* desc = nullptr;
+  ASSERT_TRUE(TIFFGetField(tif, TIFFTAG_IMAGEDESCRIPTION, &desc));
+  const std::string d(desc);
+  for (const char* want : {"images=12\n", "channels=2\n", "slices=3\n", "frames=2\n",
+                           "hyperstack=true\n", "unit=micron\n", "spacing=0.5\n"}) {
+    EXPECT_NE(d.find(want), std::string::npos) << want << " in " << d;
+  }
+  int page = 0;
+  do {
+    const int c = page % 2, z = (page / 2) % 3, t = page / 6;
+    const TreeNode* plane = Walk(*tree->root, "S0/C" + std::to_string(c) + "/T" +
+                                                 std::to_string(t) + "/Z" + std::to_string(z) + ".tif");
+    ASSERT_NE(plane, nullptr);
+    uint32_t w = 0, h = 0;
+    const auto expected = TiffPixels(ReadAll(*plane->file, 1 << 20), dir, &w, &h);
+    uint32_t sw = 0, sh = 0;
+    TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &sw);
+    TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &sh);
+    ASSERT_EQ(sw, w);
+    ASSERT_EQ(sh, h);
+    const size_t row = TIFFScanlineSize(tif);
+    std::vector<uint8_t> px(row * sh);
+    for (uint32_t y = 0; y < sh; ++y) TIFFReadScanline(tif, px.data() + y * row, y);
+    EXPECT_TRUE(px == expected) << "page " << page;
+    ++page;
+  } while (TIFFReadDirectory(tif));
+  TIFFClose(tif);
+  EXPECT_EQ(page, 12);
+}
+
+TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 16;
+  spec.tile_height = 16;
+  spec.sizes = {{'C', 1}, {'H', 3}};
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(doc.ok());
+  EXPECT_NE((*doc)->stack(0).unavailable.find("H dimension"), std::string::npos);
+  EXPECT_NE((*doc)->InfoJson().find("\"unavailable\": \"the file has a H dimension"),
+            std::string::npos);
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  EXPECT_EQ(Walk(*tree->root, "S0/hyperstack.tif"), nullptr);
 }
 
 }  // namespace
