@@ -97,6 +97,27 @@ class StackFile : public VirtualFile {
   const uint32_t scene_;
 };
 
+// A file name from an attachment's name and content type, both read from the
+// file: only letters, digits, '-' and '_' survive, so a name can never be
+// "..", hidden, or contain a '/'. "Thumbnail" + "JPG" -> "Thumbnail.jpg".
+std::string AttachmentFileName(const AttachmentEntry& a) {
+  auto clean = [](const std::string& in, size_t max) {
+    std::string out;
+    for (const char c : in) {
+      if (out.size() == max) break;
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_';
+      out += ok ? c : '_';
+    }
+    return out;
+  };
+  std::string name = clean(a.name, 64);
+  if (name.empty() || name.find_first_not_of('_') == std::string::npos) name = "attachment";
+  std::string ext = clean(a.content_type, 16);
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  return ext.empty() ? name : name + "." + ext;
+}
+
 TreeNode* ChildDir(TreeNode* parent, const std::string& name) {
   for (auto& c : parent->children) {
     if (c->name == name && c->is_dir) return c.get();
@@ -164,6 +185,23 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
       rest.erase(0, slash + 1);
     }
     AddFile(dir, rest, std::make_shared<PlaneFile>(doc, i));
+  }
+  // attachments/: each attachment as a file (Thumbnail.jpg opens anywhere).
+  const auto& attachments = doc->czi().attachments();
+  std::set<std::string> used;
+  for (uint32_t a = 0; a < attachments.size(); ++a) {
+    std::string name = AttachmentFileName(attachments[a]);
+    const std::string base = name;
+    for (int k = 2; !used.insert(name).second; ++k) {
+      const size_t dot = base.find('.');
+      name = base.substr(0, dot) + "_" + std::to_string(k) +
+             (dot == std::string::npos ? "" : base.substr(dot));
+    }
+    AddFile(ChildDir(root.get(), "attachments"), name,
+            std::make_shared<GeneratedFile>([doc, a]() -> Result<std::string> {
+              CZIFS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, doc->czi().ReadAttachment(a));
+              return std::string(bytes.begin(), bytes.end());
+            }));
   }
   const auto& scenes = doc->index().scenes();
   for (uint32_t s = 0; s < scenes.size(); ++s) {

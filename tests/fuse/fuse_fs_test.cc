@@ -94,8 +94,8 @@ TEST_F(FuseFsTest, ListDirGivesDotEntriesThenSortedNames) {
   ASSERT_EQ(fs_->ListDir(Resolve("b.czi"), &listing), 0);
   std::vector<std::string> names;
   for (const auto& d : listing) names.push_back(d.name);
-  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "S0", "info.json", "metadata.xml",
-                                             "planetable.csv"}));
+  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "S0", "attachments", "info.json",
+                                             "metadata.xml", "planetable.csv"}));
 }
 
 TEST_F(FuseFsTest, OpenForWritingIsErofsAndFoldersAreEisdir) {

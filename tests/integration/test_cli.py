@@ -73,7 +73,7 @@ def test_export_of_one_file_puts_its_tree_at_outdir(czifs, corpus, tmp_path):
     assert (tmp_path / "o" / "info.json").is_file()
     assert (tmp_path / "o" / "S0" / "C1" / "T2" / "Z0.tif").is_file()
     assert "\r" not in r.stderr, "no progress bar on a pipe"
-    assert "wrote 10 files (6 planes" in r.stderr
+    assert "wrote 14 files (6 planes" in r.stderr
 
 
 def damaged_copies(src, tmp_path):

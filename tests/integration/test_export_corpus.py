@@ -52,6 +52,14 @@ def test_every_plane_matches_golden_md5_shape_and_calibration(exported, corpus, 
             assert not arr.any()
     tifs = {str(p.relative_to(root)) for p in root.rglob("*.tif") if p.name != "hyperstack.tif"}
     assert tifs == expected_paths, f"{g['file']}: unexpected planes {tifs - expected_paths}"
+    # attachments/: one file per attachment in info.json; JPEGs are JPEGs.
+    names = sorted(p.name for p in (root / "attachments").iterdir()) \
+        if (root / "attachments").is_dir() else []
+    assert len(names) == len(info["attachments"]), names
+    for n in names:
+        assert "/" not in n and not n.startswith(".")
+        if n.endswith(".jpg"):
+            assert (root / "attachments" / n).read_bytes()[:2] == b"\xff\xd8", n
     # Each scene's hyperstack: its pages are the scene's planes, C fastest, then Z, then T.
     for entry in info["hyperstacks"]:
         if "unavailable" in entry:

@@ -278,7 +278,7 @@ TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->problems.empty());
   EXPECT_EQ(report->planes_written, 6u);
-  EXPECT_EQ(report->files_written, 10u);  // 6 planes, hyperstack, 3 metadata files
+  EXPECT_EQ(report->files_written, 11u);  // 6 planes, hyperstack, thumbnail, 3 metadata files
   const TreeNode* plane = Walk(*tree->root, "S0/C1/T0/Z2.tif");
   ASSERT_NE(plane, nullptr);
   EXPECT_EQ(std::filesystem::file_size(dir.File("out/S0/C1/T0/Z2.tif")), *plane->file->Size());
@@ -447,6 +447,34 @@ TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
   auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
   ASSERT_TRUE(tree.ok());
   EXPECT_EQ(Walk(*tree->root, "S0/hyperstack.tif"), nullptr);
+}
+
+}  // namespace
+}  // namespace czifs
+
+namespace czifs {
+namespace {
+
+TEST(AttachmentsTest, EachAttachmentIsAFileUnderAttachmentsWithASafeName) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 16;
+  spec.tile_height = 16;
+  spec.thumbnail = true;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  const TreeNode* thumb = Walk(*tree->root, "attachments/Thumbnail.jpg");
+  ASSERT_NE(thumb, nullptr);
+  const auto bytes = ReadAll(*thumb->file, 1000);
+  ASSERT_GT(bytes.size(), 4u);
+  EXPECT_EQ(bytes[0], 0xFF);
+  EXPECT_EQ(bytes[1], 0xD8);  // a JPEG
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok());
+  auto raw = (*czi)->ReadAttachment(0);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(bytes, *raw);
 }
 
 }  // namespace
