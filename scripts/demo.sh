@@ -46,7 +46,7 @@ czifs is serving build/demo/sample.czi on $MNT. Try:
   head -5 $MNT/planetable.csv              # one row per subblock
   cp -r $MNT/S0 /tmp/s0-planes             # copy planes as ordinary TIFFs
   fiji $MNT/S0/C0/T0/Z2.tif                # or open a plane in any image tool
-  fiji $MNT/S0/hyperstack.tif             # the whole scene as a C x Z x T hyperstack
+  fiji $MNT/S0/hyperstack.tif              # the whole scene as a C x Z x T hyperstack
   cat $MNT/.czifs-stats                    # decode and cache counters (hidden file)
   fusermount3 -u $MNT                      # unmount
 EOT
