@@ -276,14 +276,19 @@ Result<Helper> SpawnHelper() {
   return h;
 }
 
-// Stops a helper for good and reaps it; returns its wait status.
-int StopHelper(Helper& h) {
-  close(h.fd);
-  kill(h.pid, SIGKILL);
+// Waits for a helper that is ending; returns its wait status.
+int Reap(const Helper& h) {
   int wstatus = 0;
   while (waitpid(h.pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
   return wstatus;
+}
+
+// Stops a helper for good and reaps it; returns its wait status.
+int StopHelper(Helper& h) {
+  close(h.fd);
+  kill(h.pid, SIGKILL);
+  return Reap(h);
 }
 
 Result<Helper> TakeHelper() {
@@ -307,9 +312,7 @@ void ReturnHelper(Helper h) {
     }
   }
   close(h.fd);  // end of input: the helper exits by itself
-  int wstatus = 0;
-  while (waitpid(h.pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
+  Reap(h);
 }
 
 }  // namespace

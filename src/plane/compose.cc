@@ -69,23 +69,27 @@ uint64_t SubblockReader::TotalDecoded() { return g_decoded.load(); }
 uint64_t SubblockReader::TotalFailed() { return g_failed.load(); }
 
 Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const {
-  {
-    std::lock_guard lock(failed_mu_);
-    auto it = failed_.find(index);
-    if (it != failed_.end()) return it->second;
-  }
-  auto got = cache_->GetOrCompute(SubblockKey{file_id_, index}, [&] { return Decode(index); });
-  if (!got.ok() && (got.status().code() == StatusCode::kCorruption ||
-                    got.status().code() == StatusCode::kDataLoss ||
-                    got.status().code() == StatusCode::kNotSupported)) {
-    g_failed.fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard lock(failed_mu_);
-    if (failed_.emplace(index, got.status()).second && MaySkip(got.status())) {
-      spdlog::warn("{}: {}; served as zeros (--damaged=zero)", czi_->path(),
-                   got.status().message());
+  // The failure memo is consulted on a cache miss only: hits never take its lock.
+  return cache_->GetOrCompute(SubblockKey{file_id_, index},
+                              [&]() -> Result<std::shared_ptr<const Bitmap>> {
+    {
+      std::lock_guard lock(failed_mu_);
+      auto it = failed_.find(index);
+      if (it != failed_.end()) return it->second;
     }
-  }
-  return got;
+    auto got = Decode(index);
+    if (!got.ok() && (got.status().code() == StatusCode::kCorruption ||
+                      got.status().code() == StatusCode::kDataLoss ||
+                      got.status().code() == StatusCode::kNotSupported)) {
+      g_failed.fetch_add(1, std::memory_order_relaxed);
+      std::lock_guard lock(failed_mu_);
+      if (failed_.emplace(index, got.status()).second && MaySkip(got.status())) {
+        spdlog::warn("{}: {}; served as zeros (--damaged=zero)", czi_->path(),
+                     got.status().message());
+      }
+    }
+    return got;
+  });
 }
 
 Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) const {
