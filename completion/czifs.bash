@@ -7,7 +7,7 @@ _czifs() {
     --damaged) COMPREPLY=($(compgen -W "fail zero" -- "$cur")); return ;;
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error off" -- "$cur")); return ;;
     --threads|-j|--cache-size) return ;;
-    -o) COMPREPLY=($(compgen -W "allow_other default_permissions threads= cache_size= log_level= log_file= damaged=zero damaged=fail" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
+    -o) COMPREPLY=($(compgen -W "allow_other default_permissions threads= max_threads= cache_size= log_level= log_file= damaged=zero damaged=fail" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
     --log-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   local sub="${COMP_WORDS[1]}"

@@ -90,6 +90,8 @@ class CziDocument {
               DamagedTiles damaged)
       : czi_(czi), reader_(czi, std::move(cache), damaged) {}
   Result<std::string> BuildPlaneTable() const;
+  // Bytes in one row of plane `plane`'s pixels (its scene's width).
+  uint64_t RowBytes(const Plane& plane) const;
   // Decides, per scene, whether it has a hyperstack and which planes it holds.
   void BuildStacks(const TiffSpec& base);
   struct Prefetch;

@@ -79,6 +79,9 @@ class TiffLayout {
     bool pixels;
     uint64_t source;  // pixel-stream offset, or offset into literal_
   };
+  // The piece holding file offset `offset` (< size_).
+  std::vector<Piece>::const_iterator PieceAt(uint64_t offset) const;
+
   std::vector<Piece> pieces_;  // sorted, contiguous, covering [0, size_)
   std::vector<uint8_t> literal_;
   uint64_t size_ = 0;

@@ -107,7 +107,8 @@ int RunMountCommand(int argc, char** argv) {
   app.add_flag("-s,--single-thread", o.single_thread, "Serve FUSE requests on one thread");
   app.add_option("-o", o.fuse_options,
                  "Mount options, comma-separated: allow_other, default_permissions, ... and "
-                 "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero");
+                 "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
+                 "max_threads=N (FUSE request threads)");
   app.add_option("--threads", o.threads, "Decode threads (default: number of cores)");
   app.add_option("--cache-size", cache_size, "Decoded-subblock cache, e.g. 512M, 2G "
                                              "(default: min(1G, RAM/4))");

@@ -90,11 +90,12 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
       const size_t eq = opt.find('=');
       const std::string key = opt.substr(0, eq);
       const std::string val = eq == std::string::npos ? "" : opt.substr(eq + 1);
-      if (key == "threads") {
+      if (key == "threads" || key == "max_threads") {
+        unsigned* target = key == "threads" ? &opts->threads : &opts->max_threads;
         try {
-          opts->threads = static_cast<unsigned>(std::stoul(val));
+          *target = static_cast<unsigned>(std::stoul(val));
         } catch (...) {
-          *error = "-o threads=" + val + ": not a number";
+          *error = "-o " + key + "=" + val + ": not a number";
           return false;
         }
       } else if (key == "cache_size") {
@@ -106,13 +107,6 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
         opts->log_level = val;
       } else if (key == "log_file") {
         opts->log_file = val;
-      } else if (key == "max_threads") {
-        try {
-          opts->max_threads = static_cast<unsigned>(std::stoul(val));
-        } catch (...) {
-          *error = "-o max_threads=" + val + ": not a number";
-          return false;
-        }
       } else if (key == "damaged") {
         if (!ParseDamagedTiles(val, &opts->damaged)) {
           *error = "-o damaged=" + val + ": use damaged=fail or damaged=zero";

@@ -111,16 +111,24 @@ int OnTiffWarning(TIFF*, void*, const char* module, const char* fmt, va_list ap)
 
 }  // namespace
 
-std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um) {
-  std::string d = "ImageJ=1.11a\n";
-  if (!calibrated) return d;
-  d += "unit=micron\n";
+namespace {
+
+// "unit=micron\nspacing=0.5\n" when the pixel size is known, else nothing.
+std::string CalibrationLines(bool calibrated, std::optional<double> spacing_um) {
+  if (!calibrated) return "";
+  std::string d = "unit=micron\n";
   if (spacing_um) {
     char buf[64];
     snprintf(buf, sizeof buf, "spacing=%.10g\n", *spacing_um);
     d += buf;
   }
   return d;
+}
+
+}  // namespace
+
+std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um) {
+  return "ImageJ=1.11a\n" + CalibrationLines(calibrated, spacing_um);
 }
 
 std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> spacing_um,
@@ -133,15 +141,7 @@ std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> s
   if (frames > 1) d += "frames=" + std::to_string(frames) + "\n";
   d += "hyperstack=true\n";
   if (gray && channels > 1) d += "mode=composite\n";
-  if (calibrated) {
-    d += "unit=micron\n";
-    if (spacing_um) {
-      char buf[64];
-      snprintf(buf, sizeof buf, "spacing=%.10g\n", *spacing_um);
-      d += buf;
-    }
-  }
-  return d + "loop=false\n";
+  return d + CalibrationLines(calibrated, spacing_um) + "loop=false\n";
 }
 
 Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
@@ -267,10 +267,8 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   for (const auto& w : sink.literal_writes) {
     uint64_t at = w.offset;
     const uint64_t end = w.offset + w.bytes.size();
-    auto it = std::upper_bound(layout->pieces_.begin(), layout->pieces_.end(), at,
-                               [](uint64_t off, const Piece& piece) { return off < piece.offset; });
-    if (it == layout->pieces_.begin()) return Status::IOError("libtiff wrote before the file");
-    --it;
+    if (end > layout->size_) return Status::IOError("libtiff wrote past the end of the file");
+    auto it = layout->PieceAt(at);
     while (at < end) {
       if (it == layout->pieces_.end() || it->pixels) {
         return Status::IOError("libtiff wrote tag data over pixel data");
@@ -290,14 +288,18 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   return std::shared_ptr<const TiffLayout>(std::move(layout));
 }
 
+std::vector<TiffLayout::Piece>::const_iterator TiffLayout::PieceAt(uint64_t offset) const {
+  auto it = std::upper_bound(pieces_.begin(), pieces_.end(), offset,
+                             [](uint64_t off, const Piece& p) { return off < p.offset; });
+  return std::prev(it);  // pieces_ starts at offset 0
+}
+
 Status TiffLayout::Read(uint64_t offset, size_t len, uint8_t* out, const PixelFill& fill,
                         size_t* produced) const {
   *produced = 0;
   if (offset >= size_) return Status::Ok();
   const uint64_t end = std::min<uint64_t>(size_, offset + len);
-  auto it = std::upper_bound(pieces_.begin(), pieces_.end(), offset,
-                             [](uint64_t off, const Piece& p) { return off < p.offset; });
-  --it;  // the piece containing `offset`
+  auto it = PieceAt(offset);
   uint64_t pos = offset;
   while (pos < end) {
     const uint64_t in_piece = pos - it->offset;
@@ -319,10 +321,7 @@ std::pair<uint64_t, uint64_t> TiffLayout::PixelRange(uint64_t offset, size_t len
   const uint64_t end = std::min<uint64_t>(size_, offset + len);
   uint64_t first = UINT64_MAX, last = 0;
   if (offset >= size_) return {0, 0};
-  auto it = std::upper_bound(pieces_.begin(), pieces_.end(), offset,
-                             [](uint64_t off, const Piece& p) { return off < p.offset; });
-  --it;  // the piece containing `offset`
-  for (; it != pieces_.end() && it->offset < end; ++it) {
+  for (auto it = PieceAt(offset); it != pieces_.end() && it->offset < end; ++it) {
     const Piece& p = *it;
     if (!p.pixels) continue;
     const uint64_t a = std::max(offset, p.offset), b = std::min(end, p.offset + p.length);

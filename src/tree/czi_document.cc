@@ -33,8 +33,8 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
     base.pixels_per_um_x = 1.0 / *md.scale_x_um;
     base.pixels_per_um_y = 1.0 / *md.scale_y_um;
   }
-  base.description =
-      ImageJDescription(md.scale_x_um.has_value() && md.scale_y_um.has_value(), md.scale_z_um);
+  // Calibrated: the pixel size is known, and set as the TIFF resolution above.
+  base.description = ImageJDescription(base.pixels_per_um_x.has_value(), md.scale_z_um);
   // Planes of one scene and pixel type share a layout.
   std::map<std::tuple<uint32_t, int32_t>, std::shared_ptr<const TiffLayout>> shared;
   const auto& planes = doc->index_.planes();
@@ -78,15 +78,24 @@ namespace {
 // only delay the decodes that readers wait for.
 std::atomic<int> g_readahead_in_flight{0};
 
+// Adds where() to a failed status; the text is built only on failure (plane
+// reads are a hot path).
+template <typename Where>
+Status InContext(Status s, const Where& where) {
+  return s.ok() ? s : s.WithContext(where());
+}
+
 }  // namespace
+
+uint64_t CziDocument::RowBytes(const Plane& plane) const {
+  return static_cast<uint64_t>(index_.scenes()[plane.scene].bbox.width) *
+         static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
+}
 
 Status CziDocument::Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadContext* ctx,
                             const std::shared_ptr<Prefetch>& prefetch) const {
   if (!ctx || !ctx->pool || p1 <= p0) return Status::Ok();
-  const Plane& plane = index_.planes()[i];
-  const Rect& box = index_.scenes()[plane.scene].bbox;
-  const uint64_t row_bytes =
-      static_cast<uint64_t>(box.width) * static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
+  const uint64_t row_bytes = RowBytes(index_.planes()[i]);
   const int64_t first_row = static_cast<int64_t>(p0 / row_bytes);
   const int64_t end_row = static_cast<int64_t>((p1 + row_bytes - 1) / row_bytes);
   std::vector<uint32_t> need = SubblocksToDecode(index_, i, first_row, end_row, reader_);
@@ -135,9 +144,8 @@ Status CziDocument::Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadCont
 Status CziDocument::FillPixels(uint32_t i, uint64_t pixel_offset, size_t n, uint8_t* dst,
                                const Prefetch& prefetch) const {
   const Plane& plane = index_.planes()[i];
-  const Rect& box = index_.scenes()[plane.scene].bbox;
   const uint64_t bpp = static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
-  const uint64_t row_bytes = static_cast<uint64_t>(box.width) * bpp;
+  const uint64_t row_bytes = RowBytes(plane);
   BitmapSource pinned = [&](uint32_t sb) -> Result<std::shared_ptr<const Bitmap>> {
     {
       std::lock_guard<std::mutex> lock(prefetch.mu);
@@ -185,18 +193,17 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
   const std::shared_ptr<const TiffLayout>& layout = layouts_.at(i);
   if (!layout) return Status::NotSupported(index_.planes()[i].unsupported);
   const Plane& plane = index_.planes()[i];
+  auto where = [&] { return czi_->path() + ": " + plane.path; };
   // Decoded tiles may be cached, but a changed source must not be served from them.
-  const std::string where = czi_->path() + ": " + plane.path;
-  CZIFS_RETURN_IF_ERROR(czi_->CheckUnchanged().WithContext(where));
+  CZIFS_RETURN_IF_ERROR(InContext(czi_->CheckUnchanged(), where));
   const auto [p0, p1] = layout->PixelRange(offset, len);
   auto pinned = std::make_shared<Prefetch>();
-  CZIFS_RETURN_IF_ERROR(Prepare(i, p0, p1, ctx, pinned).WithContext(where));
+  CZIFS_RETURN_IF_ERROR(InContext(Prepare(i, p0, p1, ctx, pinned), where));
   auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) {
     return FillPixels(i, pixel_offset, n, dst, *pinned);
   };
   size_t produced = 0;
-  Status st = layout->Read(offset, len, out, fill, &produced);
-  if (!st.ok()) return st.WithContext(where);
+  CZIFS_RETURN_IF_ERROR(InContext(layout->Read(offset, len, out, fill, &produced), where));
   return produced;
 }
 
@@ -241,10 +248,8 @@ void CziDocument::BuildStacks(const TiffSpec& base) {
       st->unavailable = "its planes do not form a full C x Z x T grid";
     }
     if (st->unavailable.empty()) {
-      const Rect& box = scenes[s].bbox;
-      const uint64_t bytes = static_cast<uint64_t>(box.width) * static_cast<uint64_t>(box.height) *
-                             static_cast<uint64_t>(BytesPerPixel(planes[members[0]].pixel_type)) *
-                             members.size();
+      const uint64_t bytes = RowBytes(planes[members[0]]) *
+                             static_cast<uint64_t>(scenes[s].bbox.height) * members.size();
       // ImageJ opens classic TIFFs only; leave room for the directories.
       if (bytes + members.size() * 65536ull > (4ull << 30)) {
         st->unavailable = "the scene (" + std::to_string(bytes >> 20) +
@@ -261,8 +266,8 @@ void CziDocument::BuildStacks(const TiffSpec& base) {
       st->spec.pixel_type = planes[st->planes[0]].pixel_type;
       st->spec.pages = static_cast<uint32_t>(st->planes.size());
       st->spec.description = ImageJHyperstackDescription(
-          metadata_.scale_x_um.has_value() && metadata_.scale_y_um.has_value(),
-          metadata_.scale_z_um, st->channels, st->slices, st->frames,
+          base.pixels_per_um_x.has_value(), metadata_.scale_z_um, st->channels, st->slices,
+          st->frames,
           SamplesPerPixel(st->spec.pixel_type) == 1);
     }
     stacks_.push_back(std::move(st));
@@ -288,36 +293,36 @@ Result<size_t> CziDocument::ReadStack(uint32_t s, uint64_t offset, size_t len, u
                                       const ReadContext* ctx) const {
   CZIFS_ASSIGN_OR_RETURN(const std::shared_ptr<const TiffLayout> layout, StackLayout(s));
   const SceneStack& st = *stacks_[s];
-  const std::string where =
-      czi_->path() + ": " + index_.IndexName(Dim::kS, index_.scenes()[s].index) + "/hyperstack.tif";
-  CZIFS_RETURN_IF_ERROR(czi_->CheckUnchanged().WithContext(where));
+  auto where = [&] {
+    return czi_->path() + ": " + index_.IndexName(Dim::kS, index_.scenes()[s].index) +
+           "/hyperstack.tif";
+  };
+  CZIFS_RETURN_IF_ERROR(InContext(czi_->CheckUnchanged(), where));
   const uint64_t page_bytes = layout->pixel_bytes() / layout->pages();
   const auto [p0, p1] = layout->PixelRange(offset, len);
   // Pages this read touches, each prepared (decoded in parallel) in turn.
+  // The layout asks `fill` only for pixels in [p0, p1): always a pinned page.
   std::vector<std::shared_ptr<Prefetch>> pins;
   const uint64_t first_page = p0 / page_bytes;
-  if (p1 > p0) {
-    for (uint64_t k = first_page; k * page_bytes < p1; ++k) {
-      auto pin = std::make_shared<Prefetch>();
-      const uint64_t a = std::max(p0, k * page_bytes) - k * page_bytes;
-      const uint64_t b = std::min(p1, (k + 1) * page_bytes) - k * page_bytes;
-      CZIFS_RETURN_IF_ERROR(Prepare(st.planes[k], a, b, ctx, pin)
-                                .WithContext(where + " (" + index_.planes()[st.planes[k]].path +
-                                             ")"));
-      pins.push_back(std::move(pin));
-    }
+  auto page_where = [&](uint64_t k) {
+    return [&, k] { return where() + " (" + index_.planes()[st.planes[k]].path + ")"; };
+  };
+  for (uint64_t k = first_page; p1 > p0 && k * page_bytes < p1; ++k) {
+    auto pin = std::make_shared<Prefetch>();
+    const uint64_t a = std::max(p0, k * page_bytes) - k * page_bytes;
+    const uint64_t b = std::min(p1, (k + 1) * page_bytes) - k * page_bytes;
+    CZIFS_RETURN_IF_ERROR(InContext(Prepare(st.planes[k], a, b, ctx, pin), page_where(k)));
+    pins.push_back(std::move(pin));
   }
   auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
     while (n > 0) {
       const uint64_t k = pixel_offset / page_bytes;
       const uint64_t in_page = pixel_offset - k * page_bytes;
       const size_t m = static_cast<size_t>(std::min<uint64_t>(n, page_bytes - in_page));
-      static const Prefetch kNone;
-      const Prefetch& pin = k >= first_page && k - first_page < pins.size()
-                                ? *pins[k - first_page]
-                                : kNone;
-      CZIFS_RETURN_IF_ERROR(FillPixels(st.planes[k], in_page, m, dst, pin)
-                                .WithContext(index_.planes()[st.planes[k]].path));
+      CZIFS_RETURN_IF_ERROR(InContext(
+          FillPixels(st.planes[k], in_page, m, dst, *pins.at(k - first_page)), [&] {
+            return index_.planes()[st.planes[k]].path;
+          }));
       pixel_offset += m;
       dst += m;
       n -= m;
@@ -325,8 +330,7 @@ Result<size_t> CziDocument::ReadStack(uint32_t s, uint64_t offset, size_t len, u
     return Status::Ok();
   };
   size_t produced = 0;
-  Status status = layout->Read(offset, len, out, fill, &produced);
-  if (!status.ok()) return status.WithContext(where);
+  CZIFS_RETURN_IF_ERROR(InContext(layout->Read(offset, len, out, fill, &produced), where));
   return produced;
 }
 
@@ -338,8 +342,7 @@ void CziDocument::ReadAhead(uint32_t plane, int64_t from_row, const ReadContext*
   for (uint32_t p = plane; p < planes.size() && budget > 0; ++p, from_row = 0) {
     if (!planes[p].unsupported.empty()) continue;
     const Rect& box = index_.scenes()[planes[p].scene].bbox;
-    const uint64_t row_bytes =
-        static_cast<uint64_t>(box.width) * static_cast<uint64_t>(BytesPerPixel(planes[p].pixel_type));
+    const uint64_t row_bytes = RowBytes(planes[p]);
     if (from_row >= box.height) continue;
     const int64_t rows = static_cast<int64_t>(std::max<uint64_t>(1, budget / row_bytes));
     const int64_t end = std::min<int64_t>(box.height, from_row + rows);

@@ -9,9 +9,12 @@ TEST(MountOptionsTest, SplitsCzifsOptionsFromFuseOptionsAndDropsRw) {
   MountOptions o;
   std::vector<std::string> fuse;
   std::string err;
-  ASSERT_TRUE(SplitMountOptions({"rw,allow_other,threads=3", "cache_size=2G,nosuid"}, &o, &fuse,
-                                &err));
+  ASSERT_TRUE(SplitMountOptions(
+      {"rw,allow_other,threads=3", "cache_size=2G,nosuid,max_threads=24,damaged=zero"}, &o, &fuse,
+      &err));
   EXPECT_EQ(o.threads, 3u);
+  EXPECT_EQ(o.max_threads, 24u);
+  EXPECT_EQ(o.damaged, DamagedTiles::kZero);
   EXPECT_EQ(o.cache_bytes, 2ull << 30);
   EXPECT_EQ(fuse, (std::vector<std::string>{"allow_other", "nosuid"}));
 }
@@ -23,6 +26,8 @@ TEST(MountOptionsTest, RejectsMalformedCzifsOptions) {
   EXPECT_FALSE(SplitMountOptions({"cache_size=lots"}, &o, &fuse, &err));
   EXPECT_NE(err.find("cache_size"), std::string::npos);
   EXPECT_FALSE(SplitMountOptions({"threads=x"}, &o, &fuse, &err));
+  EXPECT_FALSE(SplitMountOptions({"max_threads=many"}, &o, &fuse, &err));
+  EXPECT_NE(err.find("max_threads"), std::string::npos);
 }
 
 TEST(MountOptionsTest, ParsesByteSizes) {
