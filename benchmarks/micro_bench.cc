@@ -91,11 +91,12 @@ void BM_ComposeRowsCached(benchmark::State& state, synth::Codec codec) {
   if (!synth::WriteSyntheticCzi(spec, path).ok()) std::abort();
   auto doc = *CziDocument::Open(path, MakeSubblockCache(512 << 20));
   const Rect box = doc->index().scenes()[0].bbox;
+  const Canvas canvas = PlaneCanvas(doc->index(), 0);
   const int64_t rows = (1 << 20) / (box.width * 2);
   std::vector<uint8_t> out(static_cast<size_t>(rows * box.width * 2));
   int64_t y = 0;
   for (auto _ : state) {
-    Status st = ComposeRows(doc->index(), 0, y, y + rows, doc->reader(), out.data());
+    Status st = ComposeRows(canvas, y, y + rows, doc->reader(), out.data());
     if (!st.ok()) state.SkipWithError(st.ToString().c_str());
     y = (y + rows) % (box.height - rows);
   }

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "czifs/codec.h"
 #include "czifs/czi_file.h"
@@ -101,25 +102,43 @@ class SubblockReader {
 // it decoded (and pins) itself. Default: SubblockReader::Get.
 using BitmapSource = std::function<Result<std::shared_ptr<const Bitmap>>(uint32_t)>;
 
-// Draws rows [row_begin, row_end) of `plane` (relative to its scene's bounding
-// box) into `out`: packed rows of width * BytesPerPixel bytes in CZI sample
-// order, zeros where no subblock covers.
-// REQUIRES: 0 <= row_begin <= row_end <= scene height; `out` holds the rows.
-Status ComposeRows(const ImageIndex& index, uint32_t plane, int64_t row_begin, int64_t row_end,
+// What one served image draws: a rectangle of the file's pixel coordinates,
+// possibly downscaled (a pyramid level), and the subblocks drawn into it in
+// order. A plane's canvas is its scene's bounding box; a raw tile's is the
+// tile itself.
+struct Canvas {
+  int64_t x = 0, y = 0;           // file pixel coordinates of canvas pixel (0, 0)
+  int64_t width = 0, height = 0;  // in canvas pixels
+  uint32_t downscale = 1;         // file pixels per canvas pixel (>= 1)
+  int32_t pixel_type = 0;
+  std::vector<uint32_t> subblocks;  // drawing order: later ones overwrite earlier ones
+};
+
+// The canvas of plane `plane` of `index`.
+Canvas PlaneCanvas(const ImageIndex& index, uint32_t plane);
+
+// Where subblock `e` lands on `c`, in canvas pixels: its logical position
+// divided by the downscale (rounded down), at its stored size.
+Rect Placement(const Canvas& c, const SubblockEntry& e);
+
+// Draws rows [row_begin, row_end) of `canvas` into `out`: packed rows of
+// width * BytesPerPixel bytes in CZI sample order, zeros where no subblock
+// covers.
+// REQUIRES: 0 <= row_begin <= row_end <= canvas.height; `out` holds the rows.
+Status ComposeRows(const Canvas& canvas, int64_t row_begin, int64_t row_end,
                    const SubblockReader& reader, uint8_t* out,
                    const BitmapSource* source = nullptr);
 
 // Like ComposeRows, for columns [col_begin, col_end) only: `out` holds rows
 // of (col_end - col_begin) * BytesPerPixel bytes.
-// REQUIRES: 0 <= col_begin < col_end <= scene width.
-Status ComposeRegion(const ImageIndex& index, uint32_t plane, int64_t row_begin, int64_t row_end,
-                     int64_t col_begin, int64_t col_end, const SubblockReader& reader,
-                     uint8_t* out, const BitmapSource* source = nullptr);
+// REQUIRES: 0 <= col_begin < col_end <= canvas.width.
+Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, int64_t col_begin,
+                     int64_t col_end, const SubblockReader& reader, uint8_t* out,
+                     const BitmapSource* source = nullptr);
 
-// Returns the subblocks of `plane` that ComposeRows must decode (not read
+// Returns the subblocks of `canvas` that ComposeRows must decode (not read
 // directly) to draw rows [row_begin, row_end).
-std::vector<uint32_t> SubblocksToDecode(const ImageIndex& index, uint32_t plane,
-                                        int64_t row_begin, int64_t row_end,
+std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin, int64_t row_end,
                                         const SubblockReader& reader);
 
 }  // namespace czifs

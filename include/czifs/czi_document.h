@@ -4,8 +4,9 @@
 // and metadata.xml.
 //
 // Thread-safety: immutable after Open() except for the lazily generated
-// planetable, which is computed once under planetable_mu_. All methods are
-// safe to call concurrently.
+// planetable (computed once under planetable_mu_), the tile layouts (built
+// once per shape under tile_mu_) and the hyperstack layouts (std::call_once).
+// All methods are safe to call concurrently.
 #pragma once
 
 #include <atomic>
@@ -38,6 +39,23 @@ struct ReadContext {
   uint64_t readahead_bytes = 0;
 };
 
+// One TIFF czifs serves from the file's pixels: a plane, one raw tile
+// (tiles/S<s>/C<c>/T<t>/Z<z>/M<m>.tif) or a pyramid level of a plane
+// (pyramid/L<n>/S<s>/C<c>/T<t>/Z<z>.tif).
+struct Image {
+  enum class Kind { kPlane, kTile, kPyramid };
+  Kind kind = Kind::kPlane;
+  Canvas canvas;
+  std::string path;         // in the document's tree
+  std::string unsupported;  // why czifs cannot serve it, or ""
+  uint32_t plane = 0;       // the full-resolution plane it belongs to
+  uint32_t subblock = 0;    // tiles: the subblock shown
+  uint32_t level = 0;       // pyramid levels: 1, 2, ...
+  // Planes and pyramid levels: laid out at Open (null if unsupported).
+  // Tiles: null; tiles of one shape share a layout built on first use.
+  std::shared_ptr<const TiffLayout> layout;
+};
+
 // The ImageJ hyperstack of one scene: all its C, Z, T planes as pages of
 // one TIFF (C fastest, then Z, then T), laid out on first use.
 struct SceneStack {
@@ -63,11 +81,19 @@ class CziDocument {
   const ImageMetadata& metadata() const { return metadata_; }
   const std::string& metadata_xml() const { return metadata_xml_; }
   const SubblockReader& reader() const { return reader_; }
+  // Every image served from the file's pixels: the planes first (image i is
+  // plane i of index() for i < index().planes().size()), then the raw tiles
+  // in plane and drawing order, then the pyramid levels.
+  const std::vector<Image>& images() const { return images_; }
   // The TIFF layout of plane `i`, or nullptr if the plane is unsupported.
-  const std::shared_ptr<const TiffLayout>& layout(uint32_t i) const { return layouts_.at(i); }
+  const std::shared_ptr<const TiffLayout>& layout(uint32_t i) const { return images_.at(i).layout; }
+  // The TIFF layout of image `i` (a tile's is built on first use).
+  Result<std::shared_ptr<const TiffLayout>> ImageLayout(uint32_t i) const;
+  // The image showing layer-0 subblock `sb` alone (its tile), or -1.
+  int64_t TileOf(uint32_t sb) const { return tile_of_subblock_.at(sb); }
 
-  // Produces bytes of the TIFF of plane `i`. Returns bytes produced (0 at end).
-  Result<size_t> ReadPlane(uint32_t i, uint64_t offset, size_t len, uint8_t* out,
+  // Produces bytes of the TIFF of image `i`. Returns bytes produced (0 at end).
+  Result<size_t> ReadImage(uint32_t i, uint64_t offset, size_t len, uint8_t* out,
                            const ReadContext* ctx = nullptr) const;
 
   // The hyperstack of scene `s` (position in index().scenes()).
@@ -90,22 +116,30 @@ class CziDocument {
               DamagedTiles damaged)
       : czi_(czi), reader_(czi, std::move(cache), damaged) {}
   Result<std::string> BuildPlaneTable() const;
-  // Bytes in one row of plane `plane`'s pixels (its scene's width).
-  uint64_t RowBytes(const Plane& plane) const;
+  // Adds the tile and pyramid images after the planes.
+  Status AddTilesAndPyramid(const TiffSpec& base);
+  // The ImageJ description of a tile: fixed-width fields, so all tiles of
+  // one shape share a layout. `tags` null: placeholders.
+  std::string TileDescription(const Image& tile, const SubblockTags* tags) const;
+  struct TileShape {
+    std::shared_ptr<const TiffLayout> layout;
+    uint64_t description_offset = 0;  // where the description's text starts in the file
+  };
+  Result<TileShape> TileShapeOf(const Image& tile) const;
   // Decides, per scene, whether it has a hyperstack and which planes it holds.
   void BuildStacks(const TiffSpec& base);
   struct Prefetch;
-  // Decodes the subblocks that pixel-stream bytes [p0, p1) of plane `i` need
+  // Decodes the subblocks that pixel-stream bytes [p0, p1) of image `i` need
   // (in parallel on ctx's pool) and pins them in `pinned`; queues read-ahead.
   Status Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadContext* ctx,
                  const std::shared_ptr<Prefetch>& pinned) const;
-  // Produces pixel-stream bytes [pixel_offset, pixel_offset + n) of plane `i`
+  // Produces pixel-stream bytes [pixel_offset, pixel_offset + n) of image `i`
   // (TIFF sample order), using what Prepare pinned.
   Status FillPixels(uint32_t i, uint64_t pixel_offset, size_t n, uint8_t* dst,
                     const Prefetch& pinned) const;
   // Queues background decodes for the readahead_bytes after row `from_row`
-  // of plane `plane`, continuing into the following planes.
-  void ReadAhead(uint32_t plane, int64_t from_row, const ReadContext* ctx) const;
+  // of image `image`, continuing into the following images.
+  void ReadAhead(uint32_t image, int64_t from_row, const ReadContext* ctx) const;
 
   // Constant after Open().
   std::shared_ptr<const CziFile> czi_;
@@ -113,8 +147,14 @@ class CziDocument {
   ImageIndex index_;
   ImageMetadata metadata_;
   std::string metadata_xml_;
-  std::vector<std::shared_ptr<const TiffLayout>> layouts_;
+  std::vector<Image> images_;
+  std::vector<int64_t> tile_of_subblock_;  // image index per subblock, or -1
+  std::string tile_calibration_;           // calibration lines of tile descriptions
   std::vector<std::unique_ptr<SceneStack>> stacks_;  // one per scene
+
+  mutable std::mutex tile_mu_;
+  // Shared layouts of tiles by (width, height, pixel type); guarded by tile_mu_.
+  mutable std::map<std::tuple<int64_t, int64_t, int32_t>, TileShape> tile_shapes_;
 
   mutable std::mutex planetable_mu_;
   mutable std::optional<std::string> planetable_;  // guarded by planetable_mu_

@@ -9,7 +9,9 @@
 // - a plane is every combination of C, T, Z and each other dimension with
 //   more than one index (H, I, R, V, B, A), within each scene; planes without
 //   subblocks exist and are all zeros;
-// - drawing order: ascending M, subblocks without M first, then file order.
+// - drawing order: ascending M, subblocks without M first, then file order;
+// - pyramid subblocks (stored size smaller than logical) of one downscale
+//   factor form a pyramid level of the plane they belong to.
 //
 // Thread-safety: immutable after Build(); safe to share.
 #pragma once
@@ -51,6 +53,16 @@ struct Plane {
   int32_t Coord(Dim d) const { return coord[static_cast<int>(d)]; }
 };
 
+// One pyramid level of one plane: the plane's pyramid subblocks of one
+// downscale factor, drawn like layer 0 at 1/factor of the size.
+struct PyramidPlane {
+  uint32_t level = 0;   // 1 for the smallest factor in the file, 2 for the next, ...
+  uint32_t factor = 0;  // file pixels per pixel (2, 4, ...)
+  uint32_t plane = 0;   // the full-resolution plane it shows (position in planes())
+  std::vector<uint32_t> subblocks;  // drawing order
+  std::string unsupported;          // why czifs cannot serve it, or ""
+};
+
 class ImageIndex {
  public:
   // Derives the structure from `czi`'s directory.
@@ -64,8 +76,11 @@ class ImageIndex {
   // Count of subblocks per compression value (all layers).
   const std::map<int32_t, uint32_t>& compression_counts() const { return compression_counts_; }
   uint32_t layer0_subblock_count() const { return layer0_count_; }
-  // Distinct downscale factors of pyramid subblocks (e.g. {2, 4, 8}).
+  // Distinct downscale factors of pyramid subblocks (e.g. {2, 4, 8}); level
+  // n has factor pyramid_factors()[n - 1].
   const std::vector<uint32_t>& pyramid_factors() const { return pyramid_factors_; }
+  // Every (level, plane) that has pyramid subblocks, by level, then plane.
+  const std::vector<PyramidPlane>& pyramid_planes() const { return pyramid_planes_; }
   // For each subblock: the plane it is drawn into, or -1 (pyramid / unsupported).
   const std::vector<int32_t>& plane_of_subblock() const { return plane_of_subblock_; }
 
@@ -81,6 +96,7 @@ class ImageIndex {
   std::map<int32_t, uint32_t> compression_counts_;
   uint32_t layer0_count_ = 0;
   std::vector<uint32_t> pyramid_factors_;
+  std::vector<PyramidPlane> pyramid_planes_;
   std::vector<int32_t> plane_of_subblock_;
 };
 

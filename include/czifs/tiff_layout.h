@@ -19,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -66,6 +67,10 @@ class TiffLayout {
   // Returns the pixel-stream range [first, last) that file bytes
   // [offset, offset+len) touch; first == last if they touch no pixels.
   std::pair<uint64_t, uint64_t> PixelRange(uint64_t offset, size_t len) const;
+
+  // Returns the file offset where `text` appears among the fixed bytes
+  // (e.g. a description to be replaced by one of the same length), if it does.
+  std::optional<uint64_t> FindLiteral(std::string_view text) const;
 
   // Produces bytes [offset, offset+len) of the file (clipped to its size) into
   // `out`; returns the number of bytes produced via `produced`.

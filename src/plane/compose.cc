@@ -141,60 +141,74 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
   return std::make_shared<const Bitmap>(std::move(bm).value());
 }
 
-std::vector<uint32_t> SubblocksToDecode(const ImageIndex& index, uint32_t plane_index,
-                                        int64_t row_begin, int64_t row_end,
-                                        const SubblockReader& reader) {
+Canvas PlaneCanvas(const ImageIndex& index, uint32_t plane_index) {
   const Plane& plane = index.planes().at(plane_index);
   const Rect& box = index.scenes().at(plane.scene).bbox;
+  Canvas c;
+  c.x = box.x;
+  c.y = box.y;
+  c.width = box.width;
+  c.height = box.height;
+  c.pixel_type = plane.pixel_type;
+  c.subblocks = plane.subblocks;
+  return c;
+}
+
+Rect Placement(const Canvas& c, const SubblockEntry& e) {
+  const auto floor_div = [](int64_t a, int64_t b) { return a / b - ((a % b != 0) && (a < 0)); };
+  const int64_t f = c.downscale;
+  return Rect{floor_div(int64_t{e.x} - c.x, f), floor_div(int64_t{e.y} - c.y, f),
+              int64_t{e.stored_width}, int64_t{e.stored_height}};
+}
+
+std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin, int64_t row_end,
+                                        const SubblockReader& reader) {
   const auto& sbs = reader.czi().subblocks();
   std::vector<uint32_t> out;
-  for (uint32_t sb : plane.subblocks) {
+  for (uint32_t sb : canvas.subblocks) {
     const SubblockEntry& e = sbs[sb];
-    const int64_t top = int64_t{e.y} - box.y;
-    if (SubblockReader::ReadsDirectly(e) || top >= row_end || top + e.height <= row_begin) continue;
+    const Rect at = Placement(canvas, e);
+    if (SubblockReader::ReadsDirectly(e) || at.y >= row_end || at.y + at.height <= row_begin) {
+      continue;
+    }
     out.push_back(sb);
   }
   return out;
 }
 
-Status ComposeRows(const ImageIndex& index, uint32_t plane_index, int64_t row_begin,
-                   int64_t row_end, const SubblockReader& reader, uint8_t* out,
-                   const BitmapSource* source) {
-  const Plane& plane = index.planes().at(plane_index);
-  const Rect& box = index.scenes().at(plane.scene).bbox;
-  return ComposeRegion(index, plane_index, row_begin, row_end, 0, box.width, reader, out, source);
+Status ComposeRows(const Canvas& canvas, int64_t row_begin, int64_t row_end,
+                   const SubblockReader& reader, uint8_t* out, const BitmapSource* source) {
+  return ComposeRegion(canvas, row_begin, row_end, 0, canvas.width, reader, out, source);
 }
 
-Status ComposeRegion(const ImageIndex& index, uint32_t plane_index, int64_t row_begin,
-                     int64_t row_end, int64_t col_begin, int64_t col_end,
-                     const SubblockReader& reader, uint8_t* out, const BitmapSource* source) {
-  const Plane& plane = index.planes().at(plane_index);
-  const Rect& box = index.scenes().at(plane.scene).bbox;
-  const size_t bpp = static_cast<size_t>(BytesPerPixel(plane.pixel_type));
+Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, int64_t col_begin,
+                     int64_t col_end, const SubblockReader& reader, uint8_t* out,
+                     const BitmapSource* source) {
+  const size_t bpp = static_cast<size_t>(BytesPerPixel(canvas.pixel_type));
   const size_t out_stride = static_cast<size_t>(col_end - col_begin) * bpp;
   const auto& sbs = reader.czi().subblocks();
   // Zero the background unless one subblock covers every requested pixel.
   bool covered = false;
-  for (uint32_t sb : plane.subblocks) {
-    const SubblockEntry& e = sbs[sb];
-    const int64_t top = int64_t{e.y} - box.y, left = int64_t{e.x} - box.x;
-    if (left <= col_begin && left + e.width >= col_end && top <= row_begin &&
-        top + e.height >= row_end) {
+  for (uint32_t sb : canvas.subblocks) {
+    const Rect at = Placement(canvas, sbs[sb]);
+    if (at.x <= col_begin && at.x + at.width >= col_end && at.y <= row_begin &&
+        at.y + at.height >= row_end) {
       covered = true;
       break;
     }
   }
   if (!covered) std::memset(out, 0, out_stride * static_cast<size_t>(row_end - row_begin));
-  for (uint32_t sb : plane.subblocks) {
+  for (uint32_t sb : canvas.subblocks) {
     const SubblockEntry& e = sbs[sb];
-    const int64_t top = int64_t{e.y} - box.y;
-    const int64_t left = int64_t{e.x} - box.x;
+    const Rect at = Placement(canvas, e);
+    const int64_t top = at.y;
+    const int64_t left = at.x;
     const int64_t y0 = std::max(row_begin, top);
-    const int64_t y1 = std::min(row_end, top + e.height);
+    const int64_t y1 = std::min(row_end, top + at.height);
     const int64_t x0 = std::max(col_begin, left);
-    const int64_t x1 = std::min(col_end, left + e.width);
+    const int64_t x1 = std::min(col_end, left + at.width);
     if (y0 >= y1 || x0 >= x1) continue;
-    const size_t src_row_bytes = static_cast<size_t>(e.width) * bpp;
+    const size_t src_row_bytes = static_cast<size_t>(at.width) * bpp;
     const size_t copy_bytes = static_cast<size_t>(x1 - x0) * bpp;
     const size_t src_skip = static_cast<size_t>(x0 - left) * bpp;
     uint8_t* dst = out + static_cast<size_t>(y0 - row_begin) * out_stride +

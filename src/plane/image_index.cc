@@ -31,6 +31,16 @@ int DigitsOf(int64_t v) {
   return n;
 }
 
+// The downscale factor of a pyramid subblock (2, 4, ...), or 0 for layer 0
+// and for subblocks stored larger than they are.
+uint32_t PyramidFactor(const SubblockEntry& e) {
+  if (e.IsLayer0() || e.stored_width <= 0 || e.stored_height <= 0) return 0;
+  const double f = std::max(static_cast<double>(e.width) / e.stored_width,
+                            static_cast<double>(e.height) / e.stored_height);
+  const long r = std::lround(std::min(f, 1e9));
+  return r >= 2 ? static_cast<uint32_t>(r) : 0;
+}
+
 bool IsSuffixDim(Dim d) {
   return std::find(kSuffixDims.begin(), kSuffixDims.end(), d) != kSuffixDims.end();
 }
@@ -73,9 +83,7 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
     }
     ++idx.compression_counts_[e.compression];
     if (!e.IsLayer0()) {
-      const double f = std::max(static_cast<double>(e.width) / e.stored_width,
-                                static_cast<double>(e.height) / e.stored_height);
-      factors.insert(static_cast<uint32_t>(std::lround(std::min(f, 1e9))));
+      if (const uint32_t f = PyramidFactor(e)) factors.insert(f);
       continue;
     }
     ++idx.layer0_count_;
@@ -182,11 +190,12 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
     }
   }
 
-  // Assign layer-0 subblocks to planes.
+  // Assign layer-0 subblocks to planes, pyramid subblocks to their planes' levels.
   std::map<int32_t, uint32_t> scene_pos;
   for (uint32_t s = 0; s < idx.scenes_.size(); ++s) scene_pos[idx.scenes_[s].index] = s;
-  for (const SubblockEntry& e : sbs) {
-    if (!e.IsLayer0()) continue;
+  auto plane_of = [&](const SubblockEntry& e) -> Result<int64_t> {
+    auto scene = scene_pos.find(e.Coord(Dim::kS));
+    if (scene == scene_pos.end()) return int64_t{-1};  // a scene without layer 0
     uint64_t k = 0;
     for (const Axis& a : axes) {
       const int64_t off = int64_t{e.Coord(a.dim)} - a.start;
@@ -197,37 +206,64 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
       }
       k = k * static_cast<uint64_t>(a.size) + static_cast<uint64_t>(off);
     }
-    const uint64_t pi = scene_pos.at(e.Coord(Dim::kS)) * per_scene + k;
-    idx.planes_[pi].subblocks.push_back(e.index);
-    idx.plane_of_subblock_[e.index] = static_cast<int32_t>(pi);
+    return static_cast<int64_t>(scene->second * per_scene + k);
+  };
+  std::map<std::pair<uint32_t, uint32_t>, PyramidPlane> levels;  // (level, plane)
+  for (const SubblockEntry& e : sbs) {
+    const uint32_t factor = PyramidFactor(e);
+    if (!e.IsLayer0() && factor == 0) continue;
+    CZIFS_ASSIGN_OR_RETURN(const int64_t pi, plane_of(e));
+    if (pi < 0) continue;
+    if (e.IsLayer0()) {
+      idx.planes_[static_cast<size_t>(pi)].subblocks.push_back(e.index);
+      idx.plane_of_subblock_[e.index] = static_cast<int32_t>(pi);
+      continue;
+    }
+    const auto level = static_cast<uint32_t>(
+        std::lower_bound(idx.pyramid_factors_.begin(), idx.pyramid_factors_.end(), factor) -
+        idx.pyramid_factors_.begin() + 1);
+    PyramidPlane& pp = levels[{level, static_cast<uint32_t>(pi)}];
+    pp.level = level;
+    pp.factor = factor;
+    pp.plane = static_cast<uint32_t>(pi);
+    pp.subblocks.push_back(e.index);
   }
-
-  for (Plane& p : idx.planes_) {
-    // Drawing order: no M first, then ascending M; ties keep file order.
-    std::stable_sort(p.subblocks.begin(), p.subblocks.end(), [&](uint32_t a, uint32_t b) {
+  // Drawing order: no M first, then ascending M; ties keep file order.
+  auto drawing_order = [&](std::vector<uint32_t>& list) {
+    std::stable_sort(list.begin(), list.end(), [&](uint32_t a, uint32_t b) {
       const SubblockEntry& ea = sbs[a];
       const SubblockEntry& eb = sbs[b];
       if (ea.Has(Dim::kM) != eb.Has(Dim::kM)) return !ea.Has(Dim::kM);
       return ea.Coord(Dim::kM) < eb.Coord(Dim::kM);
     });
-    if (!p.subblocks.empty()) p.pixel_type = sbs[p.subblocks.front()].pixel_type;
-    if (!IsSupportedPixelType(p.pixel_type)) {
-      p.unsupported = "pixel type " + PixelTypeName(p.pixel_type) + " is not supported";
-      continue;
+  };
+  // Why a list of subblocks cannot be drawn as one image of `pixel_type`, or "".
+  auto unsupported = [&](const std::vector<uint32_t>& list, int32_t pixel_type) -> std::string {
+    if (!IsSupportedPixelType(pixel_type)) {
+      return "pixel type " + PixelTypeName(pixel_type) + " is not supported";
     }
-    for (uint32_t sb : p.subblocks) {
-      if (sbs[sb].pixel_type != p.pixel_type) {
-        p.unsupported = "subblock " + std::to_string(sb) + " has pixel type " +
-                        PixelTypeName(sbs[sb].pixel_type) + ", others " +
-                        PixelTypeName(p.pixel_type) + " (mixed pixel types in one plane)";
-        break;
+    for (uint32_t sb : list) {
+      if (sbs[sb].pixel_type != pixel_type) {
+        return "subblock " + std::to_string(sb) + " has pixel type " +
+               PixelTypeName(sbs[sb].pixel_type) + ", others " + PixelTypeName(pixel_type) +
+               " (mixed pixel types in one plane)";
       }
       if (!IsSupportedCompression(sbs[sb].compression)) {
-        p.unsupported = "subblock " + std::to_string(sb) + ": compression " +
-                        CompressionName(sbs[sb].compression) + " is not supported";
-        break;
+        return "subblock " + std::to_string(sb) + ": compression " +
+               CompressionName(sbs[sb].compression) + " is not supported";
       }
     }
+    return "";
+  };
+  for (Plane& p : idx.planes_) {
+    drawing_order(p.subblocks);
+    if (!p.subblocks.empty()) p.pixel_type = sbs[p.subblocks.front()].pixel_type;
+    p.unsupported = unsupported(p.subblocks, p.pixel_type);
+  }
+  for (auto& [key, pp] : levels) {
+    drawing_order(pp.subblocks);
+    pp.unsupported = unsupported(pp.subblocks, sbs[pp.subblocks.front()].pixel_type);
+    idx.pyramid_planes_.push_back(std::move(pp));
   }
   return idx;
 }

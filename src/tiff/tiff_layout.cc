@@ -317,6 +317,17 @@ Status TiffLayout::Read(uint64_t offset, size_t len, uint8_t* out, const PixelFi
   return Status::Ok();
 }
 
+std::optional<uint64_t> TiffLayout::FindLiteral(std::string_view text) const {
+  for (const Piece& p : pieces_) {
+    if (p.pixels) continue;
+    const auto* begin = reinterpret_cast<const char*>(literal_.data() + p.source);
+    const std::string_view piece(begin, static_cast<size_t>(p.length));
+    const size_t at = piece.find(text);
+    if (at != std::string_view::npos) return p.offset + at;
+  }
+  return std::nullopt;
+}
+
 std::pair<uint64_t, uint64_t> TiffLayout::PixelRange(uint64_t offset, size_t len) const {
   const uint64_t end = std::min<uint64_t>(size_, offset + len);
   uint64_t first = UINT64_MAX, last = 0;

@@ -4,7 +4,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <cmath>
 #include <map>
+#include <set>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -12,6 +14,43 @@
 #include "czifs/thread_pool.h"
 
 namespace czifs {
+namespace {
+
+// Bytes in one row of a canvas.
+uint64_t RowBytes(const Canvas& c) {
+  return static_cast<uint64_t>(c.width) * static_cast<uint64_t>(BytesPerPixel(c.pixel_type));
+}
+
+// Sets `spec`'s size and pixel type to the canvas's.
+Status SetSize(const Canvas& c, TiffSpec* spec) {
+  if (c.width <= 0 || c.height <= 0 || c.width > UINT32_MAX || c.height > UINT32_MAX) {
+    return Status::NotSupported(std::to_string(c.width) + "x" + std::to_string(c.height) +
+                                " pixels do not fit one TIFF");
+  }
+  spec->width = static_cast<uint32_t>(c.width);
+  spec->height = static_cast<uint32_t>(c.height);
+  spec->pixel_type = c.pixel_type;
+  return Status::Ok();
+}
+
+// `v` right-aligned in exactly `width` characters ("nan" when unknown or
+// when it cannot be written that short).
+std::string FixedWidth(std::optional<double> v, size_t width) {
+  std::string text = "nan";
+  if (v && std::isfinite(*v)) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.6f", *v);
+    if (std::strlen(buf) > width) snprintf(buf, sizeof buf, "%.6e", *v);
+    if (std::strlen(buf) <= width) text = buf;
+  }
+  return std::string(width - text.size(), ' ') + text;
+}
+
+std::string FixedWidth(const std::string& text, size_t width) {
+  return std::string(width - std::min(width, text.size()), ' ') + text.substr(0, width);
+}
+
+}  // namespace
 
 Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& path,
                                                              std::shared_ptr<SubblockCache> cache,
@@ -38,27 +77,29 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
   // Planes of one scene and pixel type share a layout.
   std::map<std::tuple<uint32_t, int32_t>, std::shared_ptr<const TiffLayout>> shared;
   const auto& planes = doc->index_.planes();
-  doc->layouts_.resize(planes.size());
-  for (size_t i = 0; i < planes.size(); ++i) {
+  doc->images_.reserve(planes.size());
+  for (uint32_t i = 0; i < planes.size(); ++i) {
     const Plane& p = planes[i];
-    if (!p.unsupported.empty()) continue;
-    auto key = std::make_tuple(p.scene, p.pixel_type);
-    auto it = shared.find(key);
-    if (it == shared.end()) {
-      const Rect& box = doc->index_.scenes()[p.scene].bbox;
-      TiffSpec spec = base;
-      spec.width = static_cast<uint32_t>(box.width);
-      spec.height = static_cast<uint32_t>(box.height);
-      spec.pixel_type = p.pixel_type;
-      if (box.width > UINT32_MAX || box.height > UINT32_MAX) {
-        return Status::NotSupported("scene " + std::to_string(doc->index_.scenes()[p.scene].index) +
-                                    " is too large for one TIFF");
+    Image img;
+    img.canvas = PlaneCanvas(doc->index_, i);
+    img.path = p.path;
+    img.unsupported = p.unsupported;
+    img.plane = i;
+    if (p.unsupported.empty()) {
+      auto key = std::make_tuple(p.scene, p.pixel_type);
+      auto it = shared.find(key);
+      if (it == shared.end()) {
+        TiffSpec spec = base;
+        CZIFS_RETURN_IF_ERROR(SetSize(img.canvas, &spec).WithContext(
+            "scene " + std::to_string(doc->index_.scenes()[p.scene].index)));
+        CZIFS_ASSIGN_OR_RETURN(auto layout, TiffLayout::Build(spec));
+        it = shared.emplace(key, std::move(layout)).first;
       }
-      CZIFS_ASSIGN_OR_RETURN(auto layout, TiffLayout::Build(spec));
-      it = shared.emplace(key, std::move(layout)).first;
+      img.layout = it->second;
     }
-    doc->layouts_[i] = it->second;
+    doc->images_.push_back(std::move(img));
   }
+  CZIFS_RETURN_IF_ERROR(doc->AddTilesAndPyramid(base));
   doc->BuildStacks(base);
   return std::shared_ptr<const CziDocument>(std::move(doc));
 }
@@ -87,18 +128,15 @@ Status InContext(Status s, const Where& where) {
 
 }  // namespace
 
-uint64_t CziDocument::RowBytes(const Plane& plane) const {
-  return static_cast<uint64_t>(index_.scenes()[plane.scene].bbox.width) *
-         static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
-}
 
 Status CziDocument::Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadContext* ctx,
                             const std::shared_ptr<Prefetch>& prefetch) const {
   if (!ctx || !ctx->pool || p1 <= p0) return Status::Ok();
-  const uint64_t row_bytes = RowBytes(index_.planes()[i]);
+  const Canvas& canvas = images_[i].canvas;
+  const uint64_t row_bytes = RowBytes(canvas);
   const int64_t first_row = static_cast<int64_t>(p0 / row_bytes);
   const int64_t end_row = static_cast<int64_t>((p1 + row_bytes - 1) / row_bytes);
-  std::vector<uint32_t> need = SubblocksToDecode(index_, i, first_row, end_row, reader_);
+  std::vector<uint32_t> need = SubblocksToDecode(canvas, first_row, end_row, reader_);
   std::erase_if(need, [&](uint32_t sb) { return reader_.IsCached(sb); });
   if (need.size() > 1) {
     // Concurrent reads of the same rows (the kernel's read-ahead sends
@@ -143,9 +181,9 @@ Status CziDocument::Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadCont
 
 Status CziDocument::FillPixels(uint32_t i, uint64_t pixel_offset, size_t n, uint8_t* dst,
                                const Prefetch& prefetch) const {
-  const Plane& plane = index_.planes()[i];
-  const uint64_t bpp = static_cast<uint64_t>(BytesPerPixel(plane.pixel_type));
-  const uint64_t row_bytes = RowBytes(plane);
+  const Canvas& canvas = images_[i].canvas;
+  const uint64_t bpp = static_cast<uint64_t>(BytesPerPixel(canvas.pixel_type));
+  const uint64_t row_bytes = RowBytes(canvas);
   BitmapSource pinned = [&](uint32_t sb) -> Result<std::shared_ptr<const Bitmap>> {
     {
       std::lock_guard<std::mutex> lock(prefetch.mu);
@@ -163,9 +201,9 @@ Status CziDocument::FillPixels(uint32_t i, uint64_t pixel_offset, size_t n, uint
     const uint64_t in_row = pos - r * row_bytes;
     if (in_row == 0 && n >= row_bytes) {
       const uint64_t full = n / row_bytes;
-      CZIFS_RETURN_IF_ERROR(ComposeRows(index_, i, static_cast<int64_t>(r),
+      CZIFS_RETURN_IF_ERROR(ComposeRows(canvas, static_cast<int64_t>(r),
                                         static_cast<int64_t>(r + full), reader_, dst, &pinned));
-      ToTiffSampleOrder(plane.pixel_type, std::span<uint8_t>(dst, full * row_bytes));
+      ToTiffSampleOrder(canvas.pixel_type, std::span<uint8_t>(dst, full * row_bytes));
       pos += full * row_bytes;
       dst += full * row_bytes;
       n -= static_cast<size_t>(full * row_bytes);
@@ -176,10 +214,10 @@ Status CziDocument::FillPixels(uint32_t i, uint64_t pixel_offset, size_t n, uint
     const size_t k = static_cast<size_t>(std::min<uint64_t>(n, row_bytes - in_row));
     const uint64_t c0 = in_row / bpp, c1 = (in_row + k + bpp - 1) / bpp;
     row.resize(static_cast<size_t>((c1 - c0) * bpp));
-    CZIFS_RETURN_IF_ERROR(ComposeRegion(index_, i, static_cast<int64_t>(r),
+    CZIFS_RETURN_IF_ERROR(ComposeRegion(canvas, static_cast<int64_t>(r),
                                         static_cast<int64_t>(r) + 1, static_cast<int64_t>(c0),
                                         static_cast<int64_t>(c1), reader_, row.data(), &pinned));
-    ToTiffSampleOrder(plane.pixel_type, row);
+    ToTiffSampleOrder(canvas.pixel_type, row);
     std::memcpy(dst, row.data() + (in_row - c0 * bpp), k);
     pos += k;
     dst += k;
@@ -188,12 +226,19 @@ Status CziDocument::FillPixels(uint32_t i, uint64_t pixel_offset, size_t n, uint
   return Status::Ok();
 }
 
-Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, uint8_t* out,
+Result<size_t> CziDocument::ReadImage(uint32_t i, uint64_t offset, size_t len, uint8_t* out,
                                       const ReadContext* ctx) const {
-  const std::shared_ptr<const TiffLayout>& layout = layouts_.at(i);
-  if (!layout) return Status::NotSupported(index_.planes()[i].unsupported);
-  const Plane& plane = index_.planes()[i];
-  auto where = [&] { return czi_->path() + ": " + plane.path; };
+  const Image& img = images_.at(i);
+  auto where = [&] { return czi_->path() + ": " + img.path; };
+  if (!img.unsupported.empty()) return Status::NotSupported(img.unsupported).WithContext(where());
+  std::shared_ptr<const TiffLayout> layout = img.layout;
+  std::optional<TileShape> shape;
+  if (img.kind == Image::Kind::kTile) {
+    auto got = TileShapeOf(img);
+    if (!got.ok()) return got.status().WithContext(where());
+    shape = std::move(got).value();
+    layout = shape->layout;
+  }
   // Decoded tiles may be cached, but a changed source must not be served from them.
   CZIFS_RETURN_IF_ERROR(InContext(czi_->CheckUnchanged(), where));
   const auto [p0, p1] = layout->PixelRange(offset, len);
@@ -204,7 +249,148 @@ Result<size_t> CziDocument::ReadPlane(uint32_t i, uint64_t offset, size_t len, u
   };
   size_t produced = 0;
   CZIFS_RETURN_IF_ERROR(InContext(layout->Read(offset, len, out, fill, &produced), where));
+  if (shape) {
+    // The tile's own description over the shape's placeholder, where the read covers it.
+    const std::string placeholder = TileDescription(img, nullptr);
+    const uint64_t d0 = shape->description_offset, d1 = d0 + placeholder.size();
+    const uint64_t a = std::max(offset, d0), b = std::min<uint64_t>(offset + produced, d1);
+    if (a < b) {
+      std::string xml;
+      auto head = czi_->ReadSubblockHead(img.subblock, &xml);
+      if (!head.ok()) return head.status().WithContext(where());
+      const SubblockTags tags = ParseSubblockTags(xml);
+      const std::string text = TileDescription(img, &tags);
+      if (text.size() != placeholder.size()) {
+        return Status::IOError("tile description changed length").WithContext(where());
+      }
+      std::memcpy(out + (a - offset), text.data() + (a - d0), b - a);
+    }
+  }
   return produced;
+}
+
+Status CziDocument::AddTilesAndPyramid(const TiffSpec& base) {
+  const auto& sbs = czi_->subblocks();
+  const auto& planes = index_.planes();
+  tile_of_subblock_.assign(sbs.size(), -1);
+  // Tiles: each layer-0 subblock alone, named by its M index when the
+  // plane's subblocks have distinct ones, else by its drawing position.
+  std::vector<std::pair<uint32_t, int64_t>> tiles;  // (subblock, number)
+  std::vector<uint32_t> tile_plane;
+  int64_t widest = 0;
+  for (uint32_t i = 0; i < planes.size(); ++i) {
+    const auto& list = planes[i].subblocks;
+    std::set<int32_t> ms;
+    for (uint32_t sb : list) {
+      if (sbs[sb].Has(Dim::kM)) ms.insert(sbs[sb].Coord(Dim::kM));
+    }
+    const bool by_m = ms.size() == list.size() && (ms.empty() || *ms.begin() >= 0);
+    for (size_t k = 0; k < list.size(); ++k) {
+      const int64_t number = by_m ? sbs[list[k]].Coord(Dim::kM) : static_cast<int64_t>(k);
+      widest = std::max(widest, number);
+      tiles.emplace_back(list[k], number);
+      tile_plane.push_back(i);
+    }
+  }
+  const size_t digits = std::to_string(widest).size();
+  for (size_t t = 0; t < tiles.size(); ++t) {
+    const auto [sb, number] = tiles[t];
+    const SubblockEntry& e = sbs[sb];
+    const Plane& p = planes[tile_plane[t]];
+    Image img;
+    img.kind = Image::Kind::kTile;
+    img.canvas = Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {sb}};
+    std::string name = std::to_string(number);
+    name.insert(0, digits - name.size(), '0');
+    img.path = "tiles/" + p.path.substr(0, p.path.size() - 4) + "/M" + name + ".tif";
+    if (!IsSupportedPixelType(e.pixel_type)) {
+      img.unsupported = "pixel type " + PixelTypeName(e.pixel_type) + " is not supported";
+    } else if (!IsSupportedCompression(e.compression)) {
+      img.unsupported = "compression " + CompressionName(e.compression) + " is not supported";
+    }
+    img.plane = tile_plane[t];
+    img.subblock = sb;
+    tile_of_subblock_[sb] = static_cast<int64_t>(images_.size());
+    images_.push_back(std::move(img));
+  }
+  if (const std::string d = ImageJDescription(base.pixels_per_um_x.has_value(), std::nullopt);
+      d.find('\n') != std::string::npos) {
+    tile_calibration_ = d.substr(d.find('\n') + 1);  // the lines after "ImageJ=..."
+  }
+  // Pyramid levels: canvas = the scene's box at 1/factor, pixel size x factor.
+  std::map<std::tuple<uint32_t, uint32_t, int32_t>, std::shared_ptr<const TiffLayout>> shared;
+  for (const PyramidPlane& pp : index_.pyramid_planes()) {
+    const Plane& p = planes[pp.plane];
+    const Rect& box = index_.scenes()[p.scene].bbox;
+    const int64_t f = pp.factor;
+    Image img;
+    img.kind = Image::Kind::kPyramid;
+    img.canvas = Canvas{box.x, box.y, (box.width + f - 1) / f, (box.height + f - 1) / f,
+                        pp.factor, sbs[pp.subblocks.front()].pixel_type, pp.subblocks};
+    img.path = "pyramid/L" + std::to_string(pp.level) + "/" + p.path;
+    img.unsupported = pp.unsupported;
+    img.plane = pp.plane;
+    img.level = pp.level;
+    if (img.unsupported.empty()) {
+      auto key = std::make_tuple(p.scene, pp.level, img.canvas.pixel_type);
+      auto it = shared.find(key);
+      if (it == shared.end()) {
+        TiffSpec spec = base;
+        if (spec.pixels_per_um_x) *spec.pixels_per_um_x /= static_cast<double>(f);
+        if (spec.pixels_per_um_y) *spec.pixels_per_um_y /= static_cast<double>(f);
+        CZIFS_RETURN_IF_ERROR(SetSize(img.canvas, &spec).WithContext(img.path));
+        CZIFS_ASSIGN_OR_RETURN(auto layout, TiffLayout::Build(spec));
+        it = shared.emplace(key, std::move(layout)).first;
+      }
+      img.layout = it->second;
+    }
+    images_.push_back(std::move(img));
+  }
+  return Status::Ok();
+}
+
+std::string CziDocument::TileDescription(const Image& tile, const SubblockTags* tags) const {
+  const SubblockEntry& e = czi_->subblocks()[tile.subblock];
+  std::string d = "ImageJ=1.11a\n" + tile_calibration_;
+  // Every value has a fixed width: tiles of one shape share one layout.
+  d += "czi_subblock=" + FixedWidth(std::to_string(e.index), 10) + "\n";
+  d += "czi_m=" + FixedWidth(e.Has(Dim::kM) ? std::to_string(e.Coord(Dim::kM)) : "", 11) + "\n";
+  d += "x_px=" + FixedWidth(std::to_string(e.x), 11) + "\n";
+  d += "y_px=" + FixedWidth(std::to_string(e.y), 11) + "\n";
+  const auto value = [&](std::optional<double> SubblockTags::*field) {
+    return tags ? FixedWidth(tags->*field, 24) : std::string(24, '#');
+  };
+  d += "stage_x_um=" + value(&SubblockTags::stage_x_um) + "\n";
+  d += "stage_y_um=" + value(&SubblockTags::stage_y_um) + "\n";
+  d += "focus_um=" + value(&SubblockTags::focus_um) + "\n";
+  return d;
+}
+
+Result<CziDocument::TileShape> CziDocument::TileShapeOf(const Image& tile) const {
+  const auto key = std::make_tuple(tile.canvas.width, tile.canvas.height, tile.canvas.pixel_type);
+  std::lock_guard<std::mutex> lock(tile_mu_);
+  auto it = tile_shapes_.find(key);
+  if (it != tile_shapes_.end()) return it->second;
+  TiffSpec spec;
+  if (metadata_.scale_x_um && metadata_.scale_y_um) {
+    spec.pixels_per_um_x = 1.0 / *metadata_.scale_x_um;
+    spec.pixels_per_um_y = 1.0 / *metadata_.scale_y_um;
+  }
+  CZIFS_RETURN_IF_ERROR(SetSize(tile.canvas, &spec));
+  // The placeholder text is unique in the file: the tile's text replaces it.
+  spec.description = TileDescription(tile, nullptr);
+  CZIFS_ASSIGN_OR_RETURN(auto layout, TiffLayout::Build(spec));
+  const std::optional<uint64_t> at = layout->FindLiteral(spec.description);
+  if (!at) return Status::IOError("tile description not found in its TIFF layout");
+  return tile_shapes_.emplace(key, TileShape{std::move(layout), *at}).first->second;
+}
+
+Result<std::shared_ptr<const TiffLayout>> CziDocument::ImageLayout(uint32_t i) const {
+  const Image& img = images_.at(i);
+  if (!img.unsupported.empty()) return Status::NotSupported(img.unsupported);
+  if (img.kind != Image::Kind::kTile) return img.layout;
+  CZIFS_ASSIGN_OR_RETURN(TileShape shape, TileShapeOf(img));
+  return shape.layout;
 }
 
 void CziDocument::BuildStacks(const TiffSpec& base) {
@@ -248,7 +434,7 @@ void CziDocument::BuildStacks(const TiffSpec& base) {
       st->unavailable = "its planes do not form a full C x Z x T grid";
     }
     if (st->unavailable.empty()) {
-      const uint64_t bytes = RowBytes(planes[members[0]]) *
+      const uint64_t bytes = RowBytes(images_[members[0]].canvas) *
                              static_cast<uint64_t>(scenes[s].bbox.height) * members.size();
       // ImageJ opens classic TIFFs only; leave room for the directories.
       if (bytes + members.size() * 65536ull > (4ull << 30)) {
@@ -334,20 +520,22 @@ Result<size_t> CziDocument::ReadStack(uint32_t s, uint64_t offset, size_t len, u
   return produced;
 }
 
-void CziDocument::ReadAhead(uint32_t plane, int64_t from_row, const ReadContext* ctx) const {
-  // The next readahead_bytes of pixels: the rest of this plane, then the
-  // following planes (sequential readers such as cp go plane after plane).
+void CziDocument::ReadAhead(uint32_t image, int64_t from_row, const ReadContext* ctx) const {
+  // The next readahead_bytes of pixels: the rest of this image, then the
+  // following ones of its kind (sequential readers such as cp go file after file).
   uint64_t budget = ctx->readahead_bytes;
-  const auto& planes = index_.planes();
-  for (uint32_t p = plane; p < planes.size() && budget > 0; ++p, from_row = 0) {
-    if (!planes[p].unsupported.empty()) continue;
-    const Rect& box = index_.scenes()[planes[p].scene].bbox;
-    const uint64_t row_bytes = RowBytes(planes[p]);
-    if (from_row >= box.height) continue;
+  const Image::Kind kind = images_[image].kind;
+  for (uint32_t p = image; p < images_.size() && budget > 0; ++p, from_row = 0) {
+    const Image& img = images_[p];
+    if (img.kind != kind) break;
+    if (!img.unsupported.empty()) continue;
+    const Canvas& canvas = img.canvas;
+    const uint64_t row_bytes = RowBytes(canvas);
+    if (from_row >= canvas.height) continue;
     const int64_t rows = static_cast<int64_t>(std::max<uint64_t>(1, budget / row_bytes));
-    const int64_t end = std::min<int64_t>(box.height, from_row + rows);
+    const int64_t end = std::min<int64_t>(canvas.height, from_row + rows);
     budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(end - from_row) * row_bytes);
-    for (uint32_t sb : SubblocksToDecode(index_, p, from_row, end, reader_)) {
+    for (uint32_t sb : SubblocksToDecode(canvas, from_row, end, reader_)) {
       if (reader_.IsCached(sb)) continue;
       if (g_readahead_in_flight.load() >= static_cast<int>(ctx->pool->size() * 2)) return;
       g_readahead_in_flight.fetch_add(1);

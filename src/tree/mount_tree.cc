@@ -217,7 +217,7 @@ Result<size_t> MountTree::Read(uint64_t ino, uint64_t offset, size_t len, uint8_
   Node* n = Get(ino);
   if (!n) return Status::NotFound("no inode " + std::to_string(ino));
   if (n->is_dir) return Status::InvalidArgument("is a folder");
-  if (ctx && n->file->IsPlane()) return n->file->ReadWithContext(offset, len, out, ctx);
+  if (ctx) return n->file->ReadWithContext(offset, len, out, ctx);
   return n->file->Read(offset, len, out);
 }
 

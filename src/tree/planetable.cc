@@ -46,7 +46,7 @@ Result<std::string> CziDocument::BuildPlaneTable() const {
   });
   std::string out =
       "Subblock,S,M,T,C,Z,X[micron],Y[micron],Z[micron],Time[s],xstart,ystart,width,height,"
-      "subblock_index,m_index,pixel_type,compression,plane\n";
+      "subblock_index,m_index,pixel_type,compression,plane,tile\n";
   const auto& plane_of = index_.plane_of_subblock();
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
@@ -67,6 +67,9 @@ Result<std::string> CziDocument::BuildPlaneTable() const {
     out += PixelTypeName(e.pixel_type) + "," + CompressionName(e.compression) + ",";
     const int32_t p = plane_of[e.index];
     if (p >= 0 && index_.planes()[p].unsupported.empty()) out += index_.planes()[p].path;
+    out += ",";
+    const int64_t tile = tile_of_subblock_[e.index];
+    if (tile >= 0 && images_[tile].unsupported.empty()) out += images_[tile].path;
     out += "\n";
   }
   return out;

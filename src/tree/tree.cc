@@ -53,24 +53,33 @@ class GeneratedFile : public VirtualFile {
   mutable std::optional<std::string> content_;  // guarded by mu_
 };
 
-class PlaneFile : public VirtualFile {
+// A plane, a raw tile or a pyramid level: one image of the document.
+class ImageFile : public VirtualFile {
  public:
-  PlaneFile(std::shared_ptr<const CziDocument> doc, uint32_t plane)
-      : doc_(std::move(doc)), plane_(plane) {}
-  Result<uint64_t> Size() const override { return doc_->layout(plane_)->size(); }
-  std::optional<uint64_t> SizeIfCheap() const override { return doc_->layout(plane_)->size(); }
+  ImageFile(std::shared_ptr<const CziDocument> doc, uint32_t image)
+      : doc_(std::move(doc)), image_(image) {}
+  Result<uint64_t> Size() const override {
+    CZIFS_ASSIGN_OR_RETURN(auto layout, doc_->ImageLayout(image_));
+    return layout->size();
+  }
+  // Planes and pyramid levels are laid out at open; a tile's shape on first use.
+  std::optional<uint64_t> SizeIfCheap() const override {
+    const auto& layout = doc_->images()[image_].layout;
+    if (!layout) return std::nullopt;
+    return layout->size();
+  }
   Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
-    return doc_->ReadPlane(plane_, offset, len, out);
+    return doc_->ReadImage(image_, offset, len, out);
   }
   Result<size_t> ReadWithContext(uint64_t offset, size_t len, uint8_t* out,
                                  const ReadContext* ctx) const override {
-    return doc_->ReadPlane(plane_, offset, len, out, ctx);
+    return doc_->ReadImage(image_, offset, len, out, ctx);
   }
-  bool IsPlane() const override { return true; }
+  bool IsPlane() const override { return doc_->images()[image_].kind == Image::Kind::kPlane; }
 
  private:
   const std::shared_ptr<const CziDocument> doc_;
-  const uint32_t plane_;
+  const uint32_t image_;
 };
 
 // S<s>/hyperstack.tif: all C, Z, T planes of a scene as one ImageJ hyperstack.
@@ -170,21 +179,24 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
           }));
   AddFile(root.get(), "planetable.csv",
           std::make_shared<GeneratedFile>([doc] { return doc->PlaneTableCsv(); }));
-  const auto& planes = doc->index().planes();
-  for (uint32_t i = 0; i < planes.size(); ++i) {
-    const Plane& p = planes[i];
-    if (!p.unsupported.empty()) {
-      if (problems) problems->push_back({doc->czi().path() + ": " + p.path, p.unsupported});
+  // Planes, tiles/ and pyramid/: paths like "S0/C1/T0/Z07.tif".
+  const auto& images = doc->images();
+  for (uint32_t i = 0; i < images.size(); ++i) {
+    const Image& img = images[i];
+    if (!img.unsupported.empty()) {
+      // A plane's problem is reported once, not again for each of its tiles.
+      if (problems && img.kind != Image::Kind::kTile) {
+        problems->push_back({doc->czi().path() + ": " + img.path, img.unsupported});
+      }
       continue;
     }
-    // p.path is "S0/C1/T0/Z07.tif".
     TreeNode* dir = root.get();
-    std::string rest = p.path;
+    std::string rest = img.path;
     for (size_t slash; (slash = rest.find('/')) != std::string::npos;) {
       dir = ChildDir(dir, rest.substr(0, slash));
       rest.erase(0, slash + 1);
     }
-    AddFile(dir, rest, std::make_shared<PlaneFile>(doc, i));
+    AddFile(dir, rest, std::make_shared<ImageFile>(doc, i));
   }
   // attachments/: each attachment as a file (Thumbnail.jpg opens anywhere).
   const auto& attachments = doc->czi().attachments();

@@ -95,7 +95,7 @@ TEST_F(FuseFsTest, ListDirGivesDotEntriesThenSortedNames) {
   std::vector<std::string> names;
   for (const auto& d : listing) names.push_back(d.name);
   EXPECT_EQ(names, (std::vector<std::string>{".", "..", "S0", "attachments", "info.json",
-                                             "metadata.xml", "planetable.csv"}));
+                                             "metadata.xml", "planetable.csv", "tiles"}));
 }
 
 TEST_F(FuseFsTest, OpenForWritingIsErofsAndFoldersAreEisdir) {

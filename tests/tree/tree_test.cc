@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <tiffio.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <optional>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -166,7 +169,7 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
   std::getline(ss, line);
   EXPECT_EQ(line,
             "Subblock,S,M,T,C,Z,X[micron],Y[micron],Z[micron],Time[s],xstart,ystart,width,height,"
-            "subblock_index,m_index,pixel_type,compression,plane");
+            "subblock_index,m_index,pixel_type,compression,plane,tile");
   std::vector<std::vector<std::string>> rows;
   while (std::getline(ss, line)) {
     std::vector<std::string> cols;
@@ -174,7 +177,7 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
     std::string col;
     while (std::getline(ls, col, ',')) cols.push_back(col);
     if (line.back() == ',') cols.push_back("");
-    ASSERT_EQ(cols.size(), 19u) << line;
+    ASSERT_EQ(cols.size(), 20u) << line;
     rows.push_back(cols);
   }
   ASSERT_EQ(rows.size(), 8u);  // layer 0 only: 2 tiles x 2 C x 2 T
@@ -193,6 +196,9 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
     EXPECT_EQ(rows[i][16], "Gray16");
     EXPECT_EQ(rows[i][17], "zstd1");
     EXPECT_EQ(rows[i][18].substr(0, 3), "S0/");
+    // The tile file of the row: the plane's folder, then M.
+    EXPECT_EQ(rows[i][19].substr(0, rows[i][18].size() - 4 + 7),
+              "tiles/" + rows[i][18].substr(0, rows[i][18].size() - 4) + "/");
   }
   EXPECT_EQ(t_min, 0.0);  // times are relative to the earliest
   // T=1 was acquired 2.5 s later in the writer.
@@ -262,6 +268,201 @@ TEST(TreeTest, UnsupportedPlanesAreLeftOutAndReported) {
   EXPECT_NE(tree->root->Find("info.json"), nullptr);
 }
 
+// The ImageJ description of a TIFF, read back with libtiff.
+std::string TiffDescription(const std::vector<uint8_t>& bytes, const TempDir& dir) {
+  testing::WriteFileBytes(dir.File("d.tif"), bytes);
+  TIFF* tif = TIFFOpen(dir.File("d.tif").c_str(), "r");
+  if (!tif) return "";
+  char* text = nullptr;
+  std::string out;
+  if (TIFFGetField(tif, TIFFTAG_IMAGEDESCRIPTION, &text) == 1 && text) out = text;
+  TIFFClose(tif);
+  return out;
+}
+
+// The number after "key=" in an ImageJ description (padding allowed).
+std::optional<double> DescriptionValue(const std::string& d, const std::string& key) {
+  const size_t at = d.find("\n" + key + "=");
+  if (at == std::string::npos) return std::nullopt;
+  const std::string v = d.substr(at + key.size() + 2, d.find('\n', at + 1) - at - key.size() - 2);
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (end == v.c_str()) return std::nullopt;
+  return x;
+}
+
+TEST(TileTest, EveryLayer0SubblockIsATiffOfItsOwnWithItsStagePosition) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 20;
+  spec.tile_height = 12;
+  spec.tiles_x = 3;
+  spec.tiles_y = 2;
+  spec.sizes = {{'C', 2}, {'Z', 2}};
+  spec.pyramid_levels = 1;  // pyramid subblocks are not tiles
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  const auto tiles = synth::EnumerateTiles(spec);
+  ASSERT_EQ(tiles.size(), 24u);
+  for (const synth::Tile& t : tiles) {
+    const std::string path = "tiles/S0/C" + std::to_string(t.coords.at('C')) + "/T0/Z" +
+                             std::to_string(t.coords.at('Z')) + "/M" + std::to_string(t.m) + ".tif";
+    const TreeNode* node = Walk(*tree->root, path);
+    ASSERT_NE(node, nullptr) << path;
+    const auto bytes = ReadAll(*node->file, 999);
+    ASSERT_EQ(bytes.size(), *node->file->Size()) << path;
+    uint32_t w = 0, h = 0;
+    EXPECT_EQ(TiffPixels(bytes, dir, &w, &h), synth::TilePixels(spec, t)) << path;
+    EXPECT_EQ(w, t.width);
+    EXPECT_EQ(h, t.height);
+    // The writer puts tile (x, y) at stage 1000 + 0.1 x, 2000 + 0.1 y µm.
+    const std::string d = TiffDescription(bytes, dir);
+    EXPECT_EQ(d.rfind("ImageJ=", 0), 0u) << d;
+    EXPECT_NE(d.find("\nunit=micron\n"), std::string::npos) << d;
+    EXPECT_NEAR(DescriptionValue(d, "stage_x_um").value_or(-1), 1000.0 + t.x * 0.1, 1e-6) << d;
+    EXPECT_NEAR(DescriptionValue(d, "stage_y_um").value_or(-1), 2000.0 + t.y * 0.1, 1e-6) << d;
+    EXPECT_NEAR(DescriptionValue(d, "focus_um").value_or(-1), t.coords.at('Z') * 0.5, 1e-6) << d;
+    EXPECT_EQ(DescriptionValue(d, "x_px"), t.x) << d;
+    EXPECT_EQ(DescriptionValue(d, "y_px"), t.y) << d;
+    EXPECT_EQ(DescriptionValue(d, "czi_m"), t.m) << d;
+  }
+  EXPECT_EQ(Walk(*tree->root, "tiles/S0/C0/T0/Z0/M6.tif"), nullptr);
+}
+
+TEST(TileTest, TilesWithoutMAreNumberedInDrawingOrderAndUnknownStageIsNan) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  spec.tiles_x = 2;
+  spec.write_m = false;
+  spec.subblock_metadata = false;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  for (const char* path : {"tiles/S0/C0/T0/Z0/M0.tif", "tiles/S0/C0/T0/Z0/M1.tif"}) {
+    const TreeNode* node = Walk(*tree->root, path);
+    ASSERT_NE(node, nullptr) << path;
+    const std::string d = TiffDescription(ReadAll(*node->file, 1 << 20), dir);
+    EXPECT_NE(d.find("stage_x_um="), std::string::npos) << d;
+    EXPECT_TRUE(std::isnan(DescriptionValue(d, "stage_x_um").value_or(0))) << d;
+  }
+}
+
+TEST(TileTest, TileSizeIsKnownBeforeAnyPixelOrSubblockHeaderIsRead) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 30;
+  spec.tile_height = 10;
+  spec.tiles_x = 2;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto intact = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(intact.ok());
+  const TreeNode* good = Walk(*intact->root, "tiles/S0/C0/T0/Z0/M1.tif");
+  ASSERT_NE(good, nullptr);
+  const size_t good_size = ReadAll(*good->file, 1 << 20).size();
+  // Zero every subblock segment (header, XML, pixels), keep the directory:
+  // the size still comes out right, from the directory alone.
+  auto bytes = testing::ReadFileBytes(dir.File("a.czi"));
+  const std::string magic = "ZISRAWDIRECTORY";
+  const auto at = std::search(bytes.begin() + 544, bytes.end(), magic.begin(), magic.end());
+  ASSERT_NE(at, bytes.end());
+  std::fill(bytes.begin() + 544, at, 0);
+  testing::WriteFileBytes(dir.File("b.czi"), bytes);
+  auto tree = BuildSourceTree(dir.File("b.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  const TreeNode* node = Walk(*tree->root, "tiles/S0/C0/T0/Z0/M1.tif");
+  ASSERT_NE(node, nullptr);
+  auto size = node->file->Size();
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, good_size);
+  // Reading it needs the subblock, and fails with an error, not garbage.
+  std::vector<uint8_t> buf(*size);
+  EXPECT_FALSE(node->file->Read(0, buf.size(), buf.data()).ok());
+}
+
+// Level `f` of a mosaic drawn independently of czifs: each tile's pyramid
+// pixels (the writer keeps every f-th pixel) at its position / f, in M order.
+std::vector<uint8_t> PaintLevel(const synth::Spec& spec, uint32_t f, int64_t* w, int64_t* h) {
+  const auto tiles = synth::EnumerateTiles(spec);
+  int64_t x0 = INT64_MAX, y0 = INT64_MAX, x1 = INT64_MIN, y1 = INT64_MIN;
+  for (const auto& t : tiles) {
+    x0 = std::min<int64_t>(x0, t.x);
+    y0 = std::min<int64_t>(y0, t.y);
+    x1 = std::max<int64_t>(x1, t.x + t.width);
+    y1 = std::max<int64_t>(y1, t.y + t.height);
+  }
+  *w = (x1 - x0 + f - 1) / f;
+  *h = (y1 - y0 + f - 1) / f;
+  std::vector<uint8_t> out(static_cast<size_t>(*w * *h * 2), 0);
+  std::vector<synth::Tile> order(tiles.begin(), tiles.end());
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.m < b.m; });
+  for (const auto& t : order) {
+    const auto px = synth::TilePixels(spec, t);
+    const int64_t sw = t.width / f, sh = t.height / f;
+    const int64_t ox = (t.x - x0) / f, oy = (t.y - y0) / f;
+    for (int64_t j = 0; j < sh && oy + j < *h; ++j) {
+      for (int64_t i = 0; i < sw && ox + i < *w; ++i) {
+        std::memcpy(&out[static_cast<size_t>(((oy + j) * *w + ox + i) * 2)],
+                    &px[static_cast<size_t>((j * f * t.width + i * f) * 2)], 2);
+      }
+    }
+  }
+  return out;
+}
+
+TEST(PyramidTest, EachLevelIsComposedFromItsOwnSubblocksAtItsScale) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.pixel_type = 1;  // Gray16
+  spec.tile_width = 64;
+  spec.tile_height = 48;
+  spec.tiles_x = 3;
+  spec.tiles_y = 2;
+  spec.origin_x = -30;  // positions not divisible by the factors
+  spec.origin_y = 7;
+  spec.pyramid_levels = 2;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  EXPECT_TRUE(tree->problems.empty());
+  for (uint32_t level = 1; level <= 2; ++level) {
+    const uint32_t f = 1u << level;
+    const std::string path = "pyramid/L" + std::to_string(level) + "/S0/C0/T0/Z0.tif";
+    const TreeNode* node = Walk(*tree->root, path);
+    ASSERT_NE(node, nullptr) << path;
+    const auto bytes = ReadAll(*node->file, 777);
+    ASSERT_EQ(bytes.size(), *node->file->Size());
+    int64_t w = 0, h = 0;
+    const auto expected = PaintLevel(spec, f, &w, &h);
+    uint32_t tw = 0, th = 0;
+    EXPECT_EQ(TiffPixels(bytes, dir, &tw, &th), expected) << path;
+    EXPECT_EQ(tw, w);
+    EXPECT_EQ(th, h);
+    // Calibrated at the level's pixel size: 0.1 µm x f.
+    testing::WriteFileBytes(dir.File("p.tif"), bytes);
+    TIFF* tif = TIFFOpen(dir.File("p.tif").c_str(), "r");
+    ASSERT_NE(tif, nullptr);
+    float xres = 0;
+    TIFFGetField(tif, TIFFTAG_XRESOLUTION, &xres);
+    TIFFClose(tif);
+    EXPECT_NEAR(xres, 10.0 / f, 1e-4);
+  }
+  EXPECT_EQ(Walk(*tree->root, "pyramid/L3"), nullptr);
+}
+
+TEST(PyramidTest, FilesWithoutPyramidSubblocksHaveNoPyramidFolder) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  EXPECT_EQ(tree->root->Find("pyramid"), nullptr);
+}
+
 TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   TempDir dir;
   synth::Spec spec;
@@ -278,7 +479,8 @@ TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->problems.empty());
   EXPECT_EQ(report->planes_written, 6u);
-  EXPECT_EQ(report->files_written, 11u);  // 6 planes, hyperstack, thumbnail, 3 metadata files
+  // 6 planes, 12 tiles, hyperstack, thumbnail, 3 metadata files
+  EXPECT_EQ(report->files_written, 23u);
   const TreeNode* plane = Walk(*tree->root, "S0/C1/T0/Z2.tif");
   ASSERT_NE(plane, nullptr);
   EXPECT_EQ(std::filesystem::file_size(dir.File("out/S0/C1/T0/Z2.tif")), *plane->file->Size());
@@ -308,7 +510,7 @@ TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequential
   std::vector<std::vector<uint8_t>> ref(planes);
   for (uint32_t p = 0; p < planes; ++p) {
     ref[p].resize((*ref_doc)->layout(p)->size());
-    auto n = (*ref_doc)->ReadPlane(p, 0, ref[p].size(), ref[p].data());
+    auto n = (*ref_doc)->ReadImage(p, 0, ref[p].size(), ref[p].data());
     ASSERT_TRUE(n.ok() && *n == ref[p].size());
   }
   ThreadPool pool(3);
@@ -327,7 +529,7 @@ TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequential
         const uint64_t off = rng() % ref[p].size();
         const size_t len = std::min<uint64_t>(1 + rng() % 40000, ref[p].size() - off);
         buf.assign(len, 0xAB);
-        auto n = (*doc)->ReadPlane(p, off, len, buf.data(), &ctx);
+        auto n = (*doc)->ReadImage(p, off, len, buf.data(), &ctx);
         if (!n.ok() || *n != len) {
           failures.fetch_add(1);
         } else if (!std::equal(buf.begin(), buf.end(), ref[p].begin() + off)) {
