@@ -116,6 +116,8 @@ class CziDocument {
               DamagedTiles damaged)
       : czi_(czi), reader_(czi, std::move(cache), damaged) {}
   Result<std::string> BuildPlaneTable() const;
+  // The metadata of plane `p`'s channel, or nullptr.
+  const ChannelInfo* ChannelOf(const Plane& p) const;
   // Adds the tile and pyramid images after the planes.
   Status AddTilesAndPyramid(const TiffSpec& base);
   // The ImageJ description of a tile: fixed-width fields, so all tiles of

@@ -7,8 +7,10 @@
 // the network. Pure functions: thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace czifs {
@@ -16,7 +18,17 @@ namespace czifs {
 struct ChannelInfo {
   std::string name;
   std::string color;  // "#FFRRGGBB" as ZEN writes it, or ""
+  // ZEN's display setting: the shown range as fractions of the pixel type's
+  // full range (DisplaySetting <Low>/<High>), when set.
+  std::optional<double> display_low, display_high;
 };
+
+// The display range of `ch` in pixel values of `pixel_type` (Gray8: 0..255,
+// Gray16: 0..65535), when ZEN set one; other pixel types have none.
+std::optional<std::pair<double, double>> DisplayRange(const ChannelInfo& ch, int32_t pixel_type);
+
+// The RGB (0xRRGGBB) of a ZEN colour "#AARRGGBB" or "#RRGGBB", if it is one.
+std::optional<uint32_t> ParseColor(const std::string& text);
 
 struct ImageMetadata {
   std::optional<double> scale_x_um, scale_y_um, scale_z_um;  // pixel size in micrometres

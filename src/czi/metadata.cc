@@ -1,11 +1,14 @@
 #include "czifs/metadata.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
 #include <pugixml.hpp>
+
+#include "czifs/czi_types.h"
 
 namespace czifs {
 namespace {
@@ -102,6 +105,8 @@ ImageMetadata ParseImageMetadata(const std::string& xml) {
     if (i < md.channels.size()) {
       ChannelInfo& info = md.channels[i];
       info.color = ch.child_value("Color");
+      info.display_low = ToDouble(ch.child_value("Low"));
+      info.display_high = ToDouble(ch.child_value("High"));
       // Some files (e.g. from ZEN's "Airyscan" or old versions) name channels
       // only here.
       if (info.name.empty()) info.name = ch.attribute("Name").as_string();
@@ -113,6 +118,32 @@ ImageMetadata ParseImageMetadata(const std::string& xml) {
   pugi::xml_node mic = meta.child("Information").child("Instrument").child("Microscopes");
   md.microscope = mic.child("Microscope").attribute("Name").as_string();
   return md;
+}
+
+std::optional<std::pair<double, double>> DisplayRange(const ChannelInfo& ch, int32_t pixel_type) {
+  double full = 0;
+  if (pixel_type == static_cast<int32_t>(PixelType::kGray8)) full = 255;
+  if (pixel_type == static_cast<int32_t>(PixelType::kGray16)) full = 65535;
+  if (full == 0 || (!ch.display_low && !ch.display_high)) return std::nullopt;
+  const double low = std::clamp(ch.display_low.value_or(0.0), 0.0, 1.0);
+  const double high = std::clamp(ch.display_high.value_or(1.0), 0.0, 1.0);
+  if (high <= low) return std::nullopt;
+  return std::make_pair(std::round(low * full), std::round(high * full));
+}
+
+std::optional<uint32_t> ParseColor(const std::string& text) {
+  if (text.size() != 7 && text.size() != 9) return std::nullopt;
+  if (text[0] != '#') return std::nullopt;
+  uint32_t v = 0;
+  for (size_t i = 1; i < text.size(); ++i) {
+    const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
+    const int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+                  : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
+                                                              : -1;
+    if (d < 0) return std::nullopt;
+    v = v << 4 | static_cast<uint32_t>(d);
+  }
+  return v & 0xFFFFFF;
 }
 
 SubblockTags ParseSubblockTags(const std::string& xml) {

@@ -109,6 +109,71 @@ int OnTiffWarning(TIFF*, void*, const char* module, const char* fmt, va_list ap)
   return 1;
 }
 
+// ImageJ's private tags: the byte counts of the metadata blocks, and the blocks.
+constexpr ttag_t kIjMetadataByteCounts = 50838;
+constexpr ttag_t kIjMetadata = 50839;
+
+// Teaches libtiff the two tags (once per process, before any layout).
+TIFFExtendProc g_parent_extender = nullptr;
+void ExtendTags(TIFF* tif) {
+  static const TIFFFieldInfo kFields[] = {
+      {kIjMetadataByteCounts, TIFF_VARIABLE2, TIFF_VARIABLE2, TIFF_LONG, FIELD_CUSTOM, 1, 1,
+       const_cast<char*>("IJMetadataByteCounts")},
+      {kIjMetadata, TIFF_VARIABLE2, TIFF_VARIABLE2, TIFF_BYTE, FIELD_CUSTOM, 1, 1,
+       const_cast<char*>("IJMetadata")},
+  };
+  TIFFMergeFieldInfo(tif, kFields, 2);
+  if (g_parent_extender) g_parent_extender(tif);
+}
+void RegisterImageJTags() {
+  static std::once_flag once;
+  std::call_once(once, [] { g_parent_extender = TIFFSetTagExtender(ExtendTags); });
+}
+
+// ImageJ's metadata blocks, little-endian: a header ("IJIJ" magic, then a
+// (type, count) pair per kind), one block of display ranges (min, max
+// doubles per channel) and one 768-byte LUT (reds, greens, blues) per channel.
+struct ImageJMetadata {
+  std::vector<uint8_t> bytes;
+  std::vector<uint32_t> counts;  // byte count of the header and of each block
+};
+ImageJMetadata BuildImageJMetadata(const TiffSpec& spec) {
+  ImageJMetadata m;
+  auto put32 = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) m.bytes.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  const bool ranges = !spec.ij_ranges.empty(), luts = !spec.ij_colors.empty();
+  put32(0x494a494a);  // "IJIJ"
+  if (ranges) {
+    put32(0x72616e67);  // "rang": one block
+    put32(1);
+  }
+  if (luts) {
+    put32(0x6c757473);  // "luts": a block per channel
+    put32(static_cast<uint32_t>(spec.ij_colors.size()));
+  }
+  m.counts.push_back(static_cast<uint32_t>(m.bytes.size()));
+  if (ranges) {
+    for (const auto& [lo, hi] : spec.ij_ranges) {
+      for (const double d : {lo, hi}) {
+        uint64_t bits;
+        std::memcpy(&bits, &d, 8);
+        put32(static_cast<uint32_t>(bits));
+        put32(static_cast<uint32_t>(bits >> 32));
+      }
+    }
+    m.counts.push_back(static_cast<uint32_t>(spec.ij_ranges.size() * 16));
+  }
+  for (const uint32_t rgb : spec.ij_colors) {
+    for (int shift : {16, 8, 0}) {
+      const uint32_t top = (rgb >> shift) & 0xFF;
+      for (uint32_t i = 0; i < 256; ++i) m.bytes.push_back(static_cast<uint8_t>(i * top / 255));
+    }
+    m.counts.push_back(768);
+  }
+  return m;
+}
+
 }  // namespace
 
 namespace {
@@ -127,8 +192,15 @@ std::string CalibrationLines(bool calibrated, std::optional<double> spacing_um) 
 
 }  // namespace
 
-std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um) {
-  return "ImageJ=1.11a\n" + CalibrationLines(calibrated, spacing_um);
+std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um,
+                              std::optional<std::pair<double, double>> range) {
+  std::string d = "ImageJ=1.11a\n" + CalibrationLines(calibrated, spacing_um);
+  if (range) {
+    char buf[96];
+    snprintf(buf, sizeof buf, "min=%.10g\nmax=%.10g\n", range->first, range->second);
+    d += buf;
+  }
+  return d;
 }
 
 std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> spacing_um,
@@ -172,6 +244,7 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   const uint32_t rows_per_strip = static_cast<uint32_t>(std::clamp<uint64_t>(
       std::max(kTargetStripBytes / row_bytes, min_rows), 1, spec.height));
 
+  RegisterImageJTags();
   LayoutSink sink;
   sink.placeholder = kPixelPlaceholder;
   // Pixel data of all pages comes first and contiguous, right after the
@@ -210,6 +283,12 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
     }
     if (ok && page == 0 && !spec.description.empty()) {
       ok = TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, spec.description.c_str());
+    }
+    if (ok && page == 0 && (!spec.ij_ranges.empty() || !spec.ij_colors.empty())) {
+      const ImageJMetadata m = BuildImageJMetadata(spec);
+      ok = TIFFSetField(tif, kIjMetadataByteCounts, static_cast<uint32_t>(m.counts.size()),
+                        m.counts.data()) &&
+           TIFFSetField(tif, kIjMetadata, static_cast<uint32_t>(m.bytes.size()), m.bytes.data());
     }
     if (ok && spec.pixels_per_um_x && spec.pixels_per_um_y) {
       ok = TIFFSetField(tif, TIFFTAG_XRESOLUTION, *spec.pixels_per_um_x) &&

@@ -74,8 +74,8 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
   }
   // Calibrated: the pixel size is known, and set as the TIFF resolution above.
   base.description = ImageJDescription(base.pixels_per_um_x.has_value(), md.scale_z_um);
-  // Planes of one scene and pixel type share a layout.
-  std::map<std::tuple<uint32_t, int32_t>, std::shared_ptr<const TiffLayout>> shared;
+  // Planes of one scene, pixel type and channel share a layout.
+  std::map<std::tuple<uint32_t, int32_t, int32_t>, std::shared_ptr<const TiffLayout>> shared;
   const auto& planes = doc->index_.planes();
   doc->images_.reserve(planes.size());
   for (uint32_t i = 0; i < planes.size(); ++i) {
@@ -86,12 +86,18 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
     img.unsupported = p.unsupported;
     img.plane = i;
     if (p.unsupported.empty()) {
-      auto key = std::make_tuple(p.scene, p.pixel_type);
+      auto key = std::make_tuple(p.scene, p.pixel_type, p.Coord(Dim::kC));
       auto it = shared.find(key);
       if (it == shared.end()) {
         TiffSpec spec = base;
         CZIFS_RETURN_IF_ERROR(SetSize(img.canvas, &spec).WithContext(
             "scene " + std::to_string(doc->index_.scenes()[p.scene].index)));
+        // The channel's display range, as ZEN shows it. (Its colour would be
+        // a LUT, which ImageJ applies to composite images only: see stacks.)
+        if (const ChannelInfo* ch = doc->ChannelOf(p)) {
+          spec.description = ImageJDescription(base.pixels_per_um_x.has_value(), md.scale_z_um,
+                                               DisplayRange(*ch, p.pixel_type));
+        }
         CZIFS_ASSIGN_OR_RETURN(auto layout, TiffLayout::Build(spec));
         it = shared.emplace(key, std::move(layout)).first;
       }
@@ -267,6 +273,12 @@ Result<size_t> CziDocument::ReadImage(uint32_t i, uint64_t offset, size_t len, u
     }
   }
   return produced;
+}
+
+const ChannelInfo* CziDocument::ChannelOf(const Plane& p) const {
+  const int64_t c = int64_t{p.Coord(Dim::kC)} - index_.bounds(Dim::kC).start;
+  if (c < 0 || c >= static_cast<int64_t>(metadata_.channels.size())) return nullptr;
+  return &metadata_.channels[static_cast<size_t>(c)];
 }
 
 Status CziDocument::AddTilesAndPyramid(const TiffSpec& base) {
@@ -455,6 +467,20 @@ void CziDocument::BuildStacks(const TiffSpec& base) {
           base.pixels_per_um_x.has_value(), metadata_.scale_z_um, st->channels, st->slices,
           st->frames,
           SamplesPerPixel(st->spec.pixel_type) == 1);
+      // Display ranges and colours of all channels, when ZEN set them for every one.
+      std::vector<std::pair<double, double>> ranges;
+      std::vector<uint32_t> colors;
+      for (uint32_t c = 0; c < st->channels; ++c) {
+        const ChannelInfo* ch = ChannelOf(planes[st->planes[c]]);
+        const auto range = ch ? DisplayRange(*ch, st->spec.pixel_type) : std::nullopt;
+        const auto color = ch ? ParseColor(ch->color) : std::nullopt;
+        if (range) ranges.push_back(*range);
+        if (color) colors.push_back(*color);
+      }
+      if (ranges.size() == st->channels) st->spec.ij_ranges = std::move(ranges);
+      if (colors.size() == st->channels && SamplesPerPixel(st->spec.pixel_type) == 1) {
+        st->spec.ij_colors = std::move(colors);
+      }
     }
     stacks_.push_back(std::move(st));
   }

@@ -1,5 +1,7 @@
 // info.json and the text of `czifs inspect`: one summary, two renderings.
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "czifs/czi_document.h"
@@ -55,6 +57,21 @@ std::string CziDocument::InfoJson() const {
   j.Key("pyramid_factors").BeginArray();
   for (uint32_t f : idx.pyramid_factors()) j.Int(f);
   j.EndArray();
+  // The folders under pyramid/: only levels with at least one servable plane.
+  j.Key("pyramid").BeginArray();
+  std::set<uint32_t> levels;
+  for (const Image& img : images_) {
+    if (img.kind == Image::Kind::kPyramid && img.unsupported.empty()) levels.insert(img.level);
+  }
+  for (uint32_t level : levels) {
+    j.BeginObject().Key("level").Int(level);
+    j.Key("factor").Int(idx.pyramid_factors()[level - 1]);
+    j.Key("folder").String("pyramid/L" + std::to_string(level)).EndObject();
+  }
+  j.EndArray();
+  j.Key("tiles").Int(static_cast<int64_t>(std::count_if(images_.begin(), images_.end(), [](const Image& img) {
+    return img.kind == Image::Kind::kTile && img.unsupported.empty();
+  })));
   j.Key("pixel_size_um").BeginObject();
   auto opt = [&](const char* k, const std::optional<double>& v) {
     j.Key(k);
@@ -134,6 +151,9 @@ std::string CziDocument::InfoText() const {
   } else {
     o << idx.pyramid_factors().size() << " level(s), downscale";
     for (uint32_t f : idx.pyramid_factors()) o << " " << f;
+    o << " (pyramid/L1";
+    if (idx.pyramid_factors().size() > 1) o << "..L" << idx.pyramid_factors().size();
+    o << ")";
   }
   o << "\n  pixel size    ";
   auto um = [&](const std::optional<double>& v) { return v ? FormatDouble(*v) + " µm" : "?"; };

@@ -1,4 +1,5 @@
 """`czifs export` over the real corpus: golden pixels, names, sizes, calibration."""
+import csv
 import json
 import pathlib
 
@@ -50,7 +51,8 @@ def test_every_plane_matches_golden_md5_shape_and_calibration(exported, corpus, 
                 assert xres[0] / xres[1] == pytest.approx(1.0 / px, rel=1e-6)
         if plane["empty"]:
             assert not arr.any()
-    tifs = {str(p.relative_to(root)) for p in root.rglob("*.tif") if p.name != "hyperstack.tif"}
+    tifs = {str(p.relative_to(root)) for p in root.rglob("*.tif")
+            if p.name != "hyperstack.tif" and p.relative_to(root).parts[0] not in ("tiles", "pyramid")}
     assert tifs == expected_paths, f"{g['file']}: unexpected planes {tifs - expected_paths}"
     # attachments/: one file per attachment in info.json; JPEGs are JPEGs.
     names = sorted(p.name for p in (root / "attachments").iterdir()) \
@@ -87,3 +89,59 @@ def test_export_writes_one_folder_per_czi_with_metadata_files(exported, corpus):
         assert (root / "planetable.csv").is_file(), czi.name
         xml = (root / "metadata.xml").read_bytes()
         assert xml.startswith(b"<") or xml == b"", czi.name
+
+
+@pytest.mark.parametrize("golden_path", golden_files(), ids=lambda p: p.name[:-5])
+def test_tiles_drawn_in_order_at_their_positions_give_every_golden_plane(exported, golden_path):
+    """tiles/: each layer-0 subblock as a TIFF whose description says where it
+    lies; drawn in planetable order (M order) they must rebuild each plane."""
+    g = load_golden(golden_path)
+    root = exported / g["file"]
+    rows = list(csv.DictReader((root / "planetable.csv").open()))
+    by_plane = {}
+    for r in rows:
+        assert r["tile"].startswith("tiles/"), r
+        by_plane.setdefault(r["plane"], []).append(r)
+    assert len(list((root / "tiles").rglob("*.tif"))) == len(rows), g["file"]
+    for plane in g["planes"]:
+        rel = plane_relpath(g, plane)
+        dtype, samples = DTYPES[plane["pixel_type"]]
+        shape = (plane["height"], plane["width"]) + ((samples,) if samples else ())
+        canvas = np.zeros(shape, dtype=dtype)
+        # Drawing order: no M first, then ascending M, then file order.
+        order = sorted(by_plane.get(rel, []), key=lambda r: (
+            r["m_index"] != "", int(r["m_index"] or 0), int(r["subblock_index"])))
+        for r in order:
+            with tifffile.TiffFile(root / r["tile"]) as tif:
+                tile = tif.pages[0].asarray()
+                meta = tif.imagej_metadata
+            assert meta["x_px"] == int(r["xstart"]) and meta["y_px"] == int(r["ystart"]), r
+            assert meta["czi_subblock"] == int(r["subblock_index"]), r
+            assert tile.shape[:2] == (int(r["height"]), int(r["width"])), r
+            # Stage position: the planetable's (0.0 there when the file has none).
+            stage_x = meta["stage_x_um"]
+            assert (np.isnan(stage_x) and float(r["X[micron]"]) == 0.0) or \
+                stage_x == pytest.approx(float(r["X[micron]"]), abs=1e-3), r
+            x0, y0 = int(r["xstart"]) - plane["x"], int(r["ystart"]) - plane["y"]
+            canvas[y0:y0 + tile.shape[0], x0:x0 + tile.shape[1]] = tile
+        assert czi_order_md5(canvas) == plane["md5"], f"{g['file']}: {rel} from tiles"
+
+
+def test_pyramid_level_of_a_real_file_is_the_plane_at_half_size(exported, corpus):
+    """WellD6_S1.czi holds a ZEN pyramid level (downscale 2): served as
+    pyramid/L1, half the plane's size, calibrated at twice the pixel size,
+    and showing the same picture."""
+    root = exported / "WellD6_S1.czi"
+    info = json.loads((root / "info.json").read_text())
+    assert info["pyramid"] == [{"level": 1, "factor": 2, "folder": "pyramid/L1"}]
+    full = tifffile.imread(root / "S0/C0/T0/Z0.tif").astype(np.float64)
+    with tifffile.TiffFile(root / "pyramid/L1/S0/C0/T0/Z0.tif") as tif:
+        small = tif.pages[0].asarray().astype(np.float64)
+        xres = tif.pages[0].tags["XResolution"].value
+    assert small.shape == ((full.shape[0] + 1) // 2, (full.shape[1] + 1) // 2)
+    assert xres[0] / xres[1] == pytest.approx(1.0 / (2 * info["pixel_size_um"]["x"]), rel=1e-6)
+    # The same picture: strongly correlated with the full plane binned 2x2.
+    h, w = full.shape[0] // 2, full.shape[1] // 2
+    binned = full[:2 * h, :2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3))
+    r = np.corrcoef(binned.ravel(), small[:h, :w].ravel())[0, 1]
+    assert r > 0.9, r

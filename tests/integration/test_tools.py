@@ -19,7 +19,8 @@ FILES = ["CellDivision_T3_Z5_CH2_X240_Y170_comp1.czi",  # Gray16, zstd
          "RGB-8bit.czi",                                 # Bgr24, calibrated
          "f06_gray32f_zstd0.czi",                        # Gray32Float, Z spacing
          "f14_jxr_gray8.czi",                            # Gray8, JPEG-XR
-         "f08_bgr48_unc.czi"]                            # Bgr48
+         "f08_bgr48_unc.czi",                            # Bgr48
+         "LLS7_small.czi"]                               # ZEN display ranges and colours
 
 MACRO = r"""
 paths = split(getArgument(), "|");
@@ -174,3 +175,75 @@ def test_imagej_opens_a_scene_hyperstack_with_its_dimensions_and_calibration(too
     info = json.loads((tools_mount / name / "info.json").read_text())
     if info["pixel_size_um"]["x"]:
         assert float(got["pw"]) == pytest.approx(info["pixel_size_um"]["x"], rel=1e-6)
+
+
+COLOR_MACRO = r"""
+paths = split(getArgument(), "|");
+for (i = 0; i < paths.length; i++) {
+  open(paths[i]);
+  getDimensions(w, h, c, z, t);
+  for (k = 1; k <= c; k++) {
+    if (c > 1) Stack.setChannel(k);
+    getMinAndMax(lo, hi);
+    getLut(r, g, b);
+    print("RESULT " + i + " " + k + " composite=" + is("composite") + " min=" + lo + " max=" + hi +
+          " lut=" + r[255] + "," + g[255] + "," + b[255]);
+  }
+  close();
+}
+"""
+
+
+def zen_display(mnt, name):
+    """(low, high, colour) per channel from ZEN's DisplaySetting, in 16-bit values."""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring((mnt / name / "metadata.xml").read_bytes())
+    out = []
+    for ch in root.find("Metadata/DisplaySetting/Channels"):
+        low = round(float(ch.findtext("Low", "0")) * 65535)
+        high = round(float(ch.findtext("High", "1")) * 65535)
+        rgb = int(ch.findtext("Color")[-6:], 16)
+        out.append((low, high, (rgb >> 16, (rgb >> 8) & 255, rgb & 255)))
+    return out
+
+
+def test_imagej_shows_zen_display_ranges_and_channel_colours(tools_mount, tmp_path):
+    """The hyperstack opens as a composite with each channel's ZEN display
+    range and colour (ImageJ's own metadata tags); a plane opens with its
+    channel's range (min=/max= in the description)."""
+    need("imagej")
+    need("xvfb-run")
+    name = "LLS7_small.czi"
+    zen = zen_display(tools_mount, name)
+    assert len(zen) == 2 and zen[0][:2] != (0, 65535)
+    macro = tmp_path / "colors.ijm"
+    macro.write_text(COLOR_MACRO)
+    paths = [tools_mount / name / "S0" / "hyperstack.tif", tools_mount / name / "S0/C1/T0/Z0.tif"]
+    r = subprocess.run(["xvfb-run", "-a", "imagej", "-b", str(macro), "|".join(map(str, paths))],
+                       capture_output=True, text=True, timeout=90 * SLOWDOWN,
+                       env=dict(os.environ, HOME=str(tmp_path)))
+    got = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("RESULT "):
+            i, k, *fields = line.split()[1:]
+            got[(int(i), int(k))] = dict(f.split("=", 1) for f in fields)
+    assert len(got) == 3, r.stdout + r.stderr
+    for c, (low, high, rgb) in enumerate(zen):
+        ch = got[(0, c + 1)]
+        assert ch["composite"] == "1", ch
+        assert (float(ch["min"]), float(ch["max"])) == (low, high), (c, ch)
+        assert ch["lut"] == ",".join(map(str, rgb)), (c, ch)
+    plane = got[(1, 1)]
+    assert (float(plane["min"]), float(plane["max"])) == zen[1][:2], plane
+
+
+def test_tifffile_reads_imagej_ranges_and_luts_of_the_hyperstack(tools_mount):
+    name = "LLS7_small.czi"
+    zen = zen_display(tools_mount, name)
+    with tifffile.TiffFile(tools_mount / name / "S0" / "hyperstack.tif") as tif:
+        meta = tif.imagej_metadata
+    assert meta["Ranges"] == tuple(float(v) for low, high, _ in zen for v in (low, high))
+    for lut, (_, _, rgb) in zip(meta["LUTs"], zen):
+        assert lut.shape == (3, 256)
+        assert tuple(int(v) for v in lut[:, 255]) == rgb
+        assert tuple(int(v) for v in lut[:, 0]) == (0, 0, 0)
