@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -132,16 +133,22 @@ class CziDocument {
   void BuildStacks(const TiffSpec& base);
   struct Prefetch;
   // Decodes the subblocks that pixel-stream bytes [p0, p1) of image `i` need
-  // (in parallel on ctx's pool) and pins them in `pinned`; queues read-ahead.
+  // (in parallel on ctx's pool) and pins them in `pinned`; queues read-ahead
+  // (see ReadAhead for `then`).
   Status Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadContext* ctx,
-                 const std::shared_ptr<Prefetch>& pinned) const;
+                 const std::shared_ptr<Prefetch>& pinned,
+                 std::span<const uint32_t> then = {}) const;
   // Produces pixel-stream bytes [pixel_offset, pixel_offset + n) of image `i`
   // (TIFF sample order), using what Prepare pinned.
   Status FillPixels(uint32_t i, uint64_t pixel_offset, size_t n, uint8_t* dst,
                     const Prefetch& pinned) const;
   // Queues background decodes for the readahead_bytes after row `from_row`
-  // of image `image`, continuing into the following images.
-  void ReadAhead(uint32_t image, int64_t from_row, const ReadContext* ctx) const;
+  // of image `image`, continuing into the images a reader gets next: `then`
+  // (a hyperstack's pages from `image` on: then[0] == image), or if empty
+  // the images that follow `image` in images() and are of its kind (cp goes
+  // file after file).
+  void ReadAhead(uint32_t image, int64_t from_row, const ReadContext* ctx,
+                 std::span<const uint32_t> then) const;
 
   // Constant after Open().
   std::shared_ptr<const CziFile> czi_;

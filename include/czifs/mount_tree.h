@@ -58,7 +58,7 @@ class MountTree {
   // CZI source, whose errors are reported here).
   static Result<std::unique_ptr<MountTree>> Create(
       const std::vector<std::string>& sources, std::shared_ptr<SubblockCache> cache,
-      DamagedTiles damaged = DamagedTiles::kFail);
+      const TreeOptions& options = {});
 
   // Returns the inode of `name` in folder `parent`.
   Result<uint64_t> Lookup(uint64_t parent, std::string_view name);
@@ -87,8 +87,8 @@ class MountTree {
     Status expand_status;  // written once inside expand_once
   };
 
-  MountTree(std::shared_ptr<SubblockCache> cache, DamagedTiles damaged)
-      : cache_(std::move(cache)), damaged_(damaged) {}
+  MountTree(std::shared_ptr<SubblockCache> cache, const TreeOptions& options)
+      : cache_(std::move(cache)), options_(options) {}
   Node* Get(uint64_t ino) const;
   Node* NewNode(std::string name, uint64_t parent, bool is_dir, const FileIdentity& owner);
   void SortChildren(Node* dir);
@@ -98,7 +98,7 @@ class MountTree {
   Status AddFolder(Node* at, const std::string& folder);
 
   const std::shared_ptr<SubblockCache> cache_;
-  const DamagedTiles damaged_;
+  const TreeOptions options_;
   mutable std::shared_mutex mu_;
   std::deque<std::unique_ptr<Node>> nodes_;  // guarded by mu_; nodes_[ino - 1]
 };

@@ -3,8 +3,10 @@
 // `czifs export` writes it; both go through this one model, so they agree
 // byte for byte. No FUSE here.
 //
-// Layout per CZI: info.json, metadata.xml, planetable.csv and
-// S<s>/C<c>/T<t>/Z<z>[_H<h>...].tif. One CZI source: the root is its tree.
+// Layout per CZI: info.json, metadata.xml, planetable.csv,
+// S<s>/C<c>/T<t>/Z<z>[_H<h>...].tif, S<s>/hyperstack.tif, attachments/,
+// tiles/<plane folder>/M<m>.tif and pyramid/L<n>/<plane path>. One CZI
+// source: the root is its tree.
 // A folder: the root mirrors the folder, each name.czi a folder name.czi/.
 //
 // Thread-safety: a built tree is immutable; Size() and Read() of its files
@@ -40,6 +42,21 @@ class VirtualFile {
   // True for TIFF planes (used for progress reporting).
   virtual bool IsPlane() const { return false; }
 };
+
+// What each CZI's folder shows besides info.json, metadata.xml,
+// planetable.csv, the planes and attachments/, and what plane reads do with
+// damaged tiles. The mount and `czifs export` take the same options.
+struct TreeOptions {
+  DamagedTiles damaged = DamagedTiles::kFail;  // --damaged
+  bool tiles = true;        // tiles/
+  bool pyramid = true;      // pyramid/
+  bool hyperstacks = true;  // S<s>/hyperstack.tif
+};
+
+// Applies a --without list: "tiles", "pyramid", "hyperstacks", separated by
+// ',' or ':' (-o values split at commas), any subset; "" leaves everything
+// in. Returns false with `error` set on an unknown name.
+bool ParseWithout(const std::string& list, TreeOptions* opts, std::string* error);
 
 struct TreeNode {
   std::string name;
@@ -82,12 +99,13 @@ Result<std::vector<SourceFile>> FindCziFiles(const std::string& folder);
 // Returns the folder node for one document (its info.json, planes, ...).
 // Unsupported planes are left out and reported in `problems`.
 std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> doc,
-                                            std::vector<TreeProblem>* problems);
+                                            std::vector<TreeProblem>* problems,
+                                            const TreeOptions& options = {});
 
 // Builds the tree for `source`: a CZI file, or a folder searched recursively
 // for *.czi. Files that fail to open are left out and reported.
 Result<SourceTree> BuildSourceTree(const std::string& source,
                                    std::shared_ptr<SubblockCache> cache,
-                                   DamagedTiles damaged = DamagedTiles::kFail);
+                                   const TreeOptions& options = {});
 
 }  // namespace czifs

@@ -29,6 +29,21 @@ namespace {
 constexpr int kExitProblems = 1;
 constexpr int kExitUsage = 2;
 
+constexpr const char* kWithoutHelp =
+    "Leave out derived views that repeat the planes' pixels: tiles, pyramid, hyperstacks "
+    "(comma-separated), e.g. to export planes only";
+
+// Checks a --without list.
+CLI::Validator WithoutList() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        czifs::TreeOptions ignored;
+        std::string why;
+        return czifs::ParseWithout(value, &ignored, &why) ? std::string() : why;
+      },
+      "LIST");
+}
+
 std::string VersionText() {
   std::string s = std::string("czifs ") + CZIFS_VERSION + "\n";
   s += std::string("zstd ") + ZSTD_versionString() + "\n";
@@ -52,8 +67,8 @@ int RunInspect(const std::string& file, bool json) {
 }
 
 int RunExport(const std::string& source, const std::string& outdir, unsigned threads,
-              uint64_t cache_bytes, czifs::DamagedTiles damaged) {
-  auto tree = czifs::BuildSourceTree(source, czifs::MakeSubblockCache(cache_bytes), damaged);
+              uint64_t cache_bytes, const czifs::TreeOptions& options) {
+  auto tree = czifs::BuildSourceTree(source, czifs::MakeSubblockCache(cache_bytes), options);
   if (!tree.ok()) {
     std::fprintf(stderr, "czifs: %s\n", tree.status().ToString().c_str());
     return kExitProblems;
@@ -108,7 +123,7 @@ int RunMountCommand(int argc, char** argv) {
   app.add_option("-o", o.fuse_options,
                  "Mount options, comma-separated: allow_other, default_permissions, ... and "
                  "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
-                 "max_threads=N (FUSE request threads)");
+                 "without=LIST (':'-separated), max_threads=N (FUSE request threads)");
   app.add_option("--threads", o.threads, "Decode threads (default: number of cores)");
   app.add_option("--cache-size", cache_size, "Decoded-subblock cache, e.g. 512M, 2G "
                                              "(default: min(1G, RAM/4))");
@@ -122,13 +137,17 @@ int RunMountCommand(int argc, char** argv) {
                  "zero (the tile is served as zeros, logged)")
       ->check(CLI::IsMember({"fail", "zero"}))
       ->capture_default_str();
+  std::string without;
+  app.add_option("--without", without, kWithoutHelp)->check(WithoutList());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
-  czifs::ParseDamagedTiles(damaged, &o.damaged);  // checked by CLI11
+  czifs::ParseDamagedTiles(damaged, &o.tree.damaged);  // checked by CLI11
+  std::string why;
+  czifs::ParseWithout(without, &o.tree, &why);  // checked by CLI11
   if (!cache_size.empty() && (!czifs::ParseByteSize(cache_size, &o.cache_bytes) || o.cache_bytes == 0)) {
     std::fprintf(stderr, "czifs: --cache-size: cannot read '%s' (use e.g. 512M or 2G)\n",
                  cache_size.c_str());
@@ -179,6 +198,8 @@ int main(int argc, char** argv) {
                   "(the tile is written as zeros, logged)")
       ->check(CLI::IsMember({"fail", "zero"}))
       ->capture_default_str();
+  std::string without;
+  exp->add_option("--without", without, kWithoutHelp)->check(WithoutList());
 
   try {
     app.parse(argc, argv);
@@ -197,7 +218,9 @@ int main(int argc, char** argv) {
                  cache_size.c_str());
     return kExitUsage;
   }
-  czifs::DamagedTiles policy = czifs::DamagedTiles::kFail;
-  czifs::ParseDamagedTiles(damaged, &policy);  // checked by CLI11
-  return RunExport(source, outdir, threads, cache_bytes, policy);
+  czifs::TreeOptions options;
+  czifs::ParseDamagedTiles(damaged, &options.damaged);  // checked by CLI11
+  std::string why;
+  czifs::ParseWithout(without, &options, &why);  // checked by CLI11
+  return RunExport(source, outdir, threads, cache_bytes, options);
 }

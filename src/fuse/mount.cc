@@ -108,8 +108,14 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
       } else if (key == "log_file") {
         opts->log_file = val;
       } else if (key == "damaged") {
-        if (!ParseDamagedTiles(val, &opts->damaged)) {
+        if (!ParseDamagedTiles(val, &opts->tree.damaged)) {
           *error = "-o damaged=" + val + ": use damaged=fail or damaged=zero";
+          return false;
+        }
+      } else if (key == "without") {
+        std::string why;
+        if (!ParseWithout(val, &opts->tree, &why)) {
+          *error = "-o without=" + val + ": " + why;
           return false;
         }
       } else {
@@ -169,7 +175,7 @@ int RunMount(MountOptions o) {
 
   const uint64_t cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes();
   auto cache = MakeSubblockCache(cache_bytes);
-  auto tree = MountTree::Create(o.sources, cache, o.damaged);
+  auto tree = MountTree::Create(o.sources, cache, o.tree);
   if (!tree.ok()) {
     std::fprintf(stderr, "czifs: %s\n", tree.status().ToString().c_str());
     return kMountBadSource;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "czifs/compose.h"
+#include "czifs/tree.h"
 
 namespace czifs {
 
@@ -21,7 +22,7 @@ struct MountOptions {
   uint64_t cache_bytes = 0;               // 0 = min(1 GiB, RAM / 4)
   std::string log_level = "info";
   std::string log_file;
-  DamagedTiles damaged = DamagedTiles::kFail;  // --damaged / -o damaged=
+  TreeOptions tree;  // --damaged / -o damaged=, --without / -o without=
   unsigned max_threads = 0;  // -o max_threads=: FUSE request threads; 0 = default
 };
 
@@ -36,7 +37,7 @@ inline constexpr int kMountFailed = 3;
 int RunMount(MountOptions options);
 
 // Splits -o values into czifs' own options (threads=, cache_size=,
-// log_level=, log_file=, damaged=) and those for libfuse; drops "rw" (always read-only).
+// log_level=, log_file=, damaged=, without=, max_threads=) and those for libfuse; drops "rw" (always read-only).
 // Returns false with `error` set on a malformed czifs option.
 bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
                        std::vector<std::string>* fuse_opts, std::string* error);

@@ -136,7 +136,8 @@ Status InContext(Status s, const Where& where) {
 
 
 Status CziDocument::Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadContext* ctx,
-                            const std::shared_ptr<Prefetch>& prefetch) const {
+                            const std::shared_ptr<Prefetch>& prefetch,
+                            std::span<const uint32_t> then) const {
   if (!ctx || !ctx->pool || p1 <= p0) return Status::Ok();
   const Canvas& canvas = images_[i].canvas;
   const uint64_t row_bytes = RowBytes(canvas);
@@ -181,7 +182,7 @@ Status CziDocument::Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadCont
     }
     if (!prefetch->error.ok()) return prefetch->error;
   }
-  if (ctx->readahead_bytes > 0) ReadAhead(i, end_row, ctx);
+  if (ctx->readahead_bytes > 0) ReadAhead(i, end_row, ctx, then);
   return Status::Ok();
 }
 
@@ -523,7 +524,9 @@ Result<size_t> CziDocument::ReadStack(uint32_t s, uint64_t offset, size_t len, u
     auto pin = std::make_shared<Prefetch>();
     const uint64_t a = std::max(p0, k * page_bytes) - k * page_bytes;
     const uint64_t b = std::min(p1, (k + 1) * page_bytes) - k * page_bytes;
-    CZIFS_RETURN_IF_ERROR(InContext(Prepare(st.planes[k], a, b, ctx, pin), page_where(k)));
+    const auto next_pages = std::span<const uint32_t>(st.planes).subspan(k);
+    CZIFS_RETURN_IF_ERROR(
+        InContext(Prepare(st.planes[k], a, b, ctx, pin, next_pages), page_where(k)));
     pins.push_back(std::move(pin));
   }
   auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
@@ -546,14 +549,20 @@ Result<size_t> CziDocument::ReadStack(uint32_t s, uint64_t offset, size_t len, u
   return produced;
 }
 
-void CziDocument::ReadAhead(uint32_t image, int64_t from_row, const ReadContext* ctx) const {
-  // The next readahead_bytes of pixels: the rest of this image, then the
-  // following ones of its kind (sequential readers such as cp go file after file).
+void CziDocument::ReadAhead(uint32_t image, int64_t from_row, const ReadContext* ctx,
+                            std::span<const uint32_t> then) const {
   uint64_t budget = ctx->readahead_bytes;
   const Image::Kind kind = images_[image].kind;
-  for (uint32_t p = image; p < images_.size() && budget > 0; ++p, from_row = 0) {
-    const Image& img = images_[p];
-    if (img.kind != kind) break;
+  // The k-th image a sequential reader reads after `image`, or -1.
+  auto nth = [&](size_t k) -> int64_t {
+    if (!then.empty()) return k < then.size() ? int64_t{then[k]} : -1;
+    const size_t p = image + k;
+    return p < images_.size() && images_[p].kind == kind ? static_cast<int64_t>(p) : -1;
+  };
+  for (size_t k = 0; budget > 0; ++k, from_row = 0) {
+    const int64_t p = nth(k);
+    if (p < 0) break;
+    const Image& img = images_[static_cast<size_t>(p)];
     if (!img.unsupported.empty()) continue;
     const Canvas& canvas = img.canvas;
     const uint64_t row_bytes = RowBytes(canvas);

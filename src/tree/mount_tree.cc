@@ -57,14 +57,14 @@ void MountTree::Graft(Node* dir, const TreeNode& tree) {
 Status MountTree::Expand(Node* dir) {
   if (dir->czi_path.empty()) return Status::Ok();
   std::call_once(dir->expand_once, [&] {
-    auto doc = CziDocument::Open(dir->czi_path, cache_, damaged_);
+    auto doc = CziDocument::Open(dir->czi_path, cache_, options_.damaged);
     if (!doc.ok()) {
       dir->expand_status = doc.status().WithContext(dir->czi_path);
       spdlog::error("{}", dir->expand_status.ToString());
       return;
     }
     std::vector<TreeProblem> problems;
-    auto tree = BuildDocumentTree(*doc, &problems);
+    auto tree = BuildDocumentTree(*doc, &problems, options_);
     for (const auto& p : problems) spdlog::warn("{}: {}", p.where, p.message);
     Graft(dir, *tree);
   });
@@ -131,9 +131,9 @@ Status MountTree::AddSource(Node* at, const std::string& source, bool is_root) {
 
 Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::string>& sources,
                                                      std::shared_ptr<SubblockCache> cache,
-                                                     DamagedTiles damaged) {
+                                                     const TreeOptions& options) {
   if (sources.empty()) return Status::InvalidArgument("no source given");
-  std::unique_ptr<MountTree> tree(new MountTree(std::move(cache), damaged));
+  std::unique_ptr<MountTree> tree(new MountTree(std::move(cache), options));
   Node* root = tree->NewNode("", 0, true, FileIdentity{});
   if (sources.size() == 1) {
     CZIFS_RETURN_IF_ERROR(tree->AddSource(root, sources[0], /*is_root=*/true));

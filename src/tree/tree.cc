@@ -168,8 +168,29 @@ const TreeNode* TreeNode::Find(const std::string& child_name) const {
   return nullptr;
 }
 
+bool ParseWithout(const std::string& list, TreeOptions* opts, std::string* error) {
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find_first_of(",:", start), list.size());
+    const std::string name = list.substr(start, comma - start);
+    if (name == "tiles") {
+      opts->tiles = false;
+    } else if (name == "pyramid") {
+      opts->pyramid = false;
+    } else if (name == "hyperstacks" || name == "hyperstack") {
+      opts->hyperstacks = false;
+    } else if (!name.empty()) {
+      *error = "unknown name '" + name + "' (use tiles, pyramid, hyperstacks)";
+      return false;
+    }
+    start = comma + 1;
+  }
+  return true;
+}
+
 std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> doc,
-                                            std::vector<TreeProblem>* problems) {
+                                            std::vector<TreeProblem>* problems,
+                                            const TreeOptions& options) {
   auto root = std::make_shared<TreeNode>();
   root->is_dir = true;
   AddFile(root.get(), "info.json",
@@ -183,6 +204,10 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
   const auto& images = doc->images();
   for (uint32_t i = 0; i < images.size(); ++i) {
     const Image& img = images[i];
+    if ((img.kind == Image::Kind::kTile && !options.tiles) ||
+        (img.kind == Image::Kind::kPyramid && !options.pyramid)) {
+      continue;
+    }
     if (!img.unsupported.empty()) {
       // A plane's problem is reported once, not again for each of its tiles.
       if (problems && img.kind != Image::Kind::kTile) {
@@ -216,7 +241,7 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
             }));
   }
   const auto& scenes = doc->index().scenes();
-  for (uint32_t s = 0; s < scenes.size(); ++s) {
+  for (uint32_t s = 0; options.hyperstacks && s < scenes.size(); ++s) {
     if (!doc->stack(s).unavailable.empty()) continue;
     const std::string name = doc->index().IndexName(Dim::kS, scenes[s].index);
     AddFile(ChildDir(root.get(), name), "hyperstack.tif", std::make_shared<StackFile>(doc, s));
@@ -284,16 +309,17 @@ Result<std::vector<SourceFile>> FindCziFiles(const std::string& folder) {
 }
 
 Result<SourceTree> BuildSourceTree(const std::string& source,
-                                   std::shared_ptr<SubblockCache> cache, DamagedTiles damaged) {
+                                   std::shared_ptr<SubblockCache> cache,
+                                   const TreeOptions& options) {
   SourceTree tree;
   std::error_code ec;
   const fs::path src(source);
   const auto status = fs::status(src, ec);
   if (ec || !fs::exists(status)) return Status::NotFound(source + ": no such file or folder");
   if (fs::is_regular_file(status)) {
-    auto doc = CziDocument::Open(source, cache, damaged);
+    auto doc = CziDocument::Open(source, cache, options.damaged);
     if (!doc.ok()) return doc.status().WithContext(source);
-    tree.root = BuildDocumentTree(std::move(doc).value(), &tree.problems);
+    tree.root = BuildDocumentTree(std::move(doc).value(), &tree.problems, options);
     return tree;
   }
   if (!fs::is_directory(status)) return Status::InvalidArgument(source + ": not a file or folder");
@@ -301,7 +327,7 @@ Result<SourceTree> BuildSourceTree(const std::string& source,
   tree.root->is_dir = true;
   CZIFS_ASSIGN_OR_RETURN(const std::vector<SourceFile> files, FindCziFiles(source));
   for (const SourceFile& f : files) {
-    auto doc = CziDocument::Open(f.path, cache, damaged);
+    auto doc = CziDocument::Open(f.path, cache, options.damaged);
     if (!doc.ok()) {
       tree.problems.push_back({f.path, doc.status().ToString()});
       continue;
@@ -312,7 +338,7 @@ Result<SourceTree> BuildSourceTree(const std::string& source,
       if (std::next(part) == rel.end()) break;
       dir = ChildDir(dir, part->string());
     }
-    auto node = BuildDocumentTree(std::move(doc).value(), &tree.problems);
+    auto node = BuildDocumentTree(std::move(doc).value(), &tree.problems, options);
     node->name = rel.filename().string();
     dir->children.push_back(std::move(node));
   }

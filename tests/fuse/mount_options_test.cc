@@ -10,11 +10,15 @@ TEST(MountOptionsTest, SplitsCzifsOptionsFromFuseOptionsAndDropsRw) {
   std::vector<std::string> fuse;
   std::string err;
   ASSERT_TRUE(SplitMountOptions(
-      {"rw,allow_other,threads=3", "cache_size=2G,nosuid,max_threads=24,damaged=zero"}, &o, &fuse,
-      &err));
+      {"rw,allow_other,threads=3",
+       "cache_size=2G,nosuid,max_threads=24,damaged=zero,without=tiles:hyperstacks"},
+      &o, &fuse, &err));
   EXPECT_EQ(o.threads, 3u);
   EXPECT_EQ(o.max_threads, 24u);
-  EXPECT_EQ(o.damaged, DamagedTiles::kZero);
+  EXPECT_EQ(o.tree.damaged, DamagedTiles::kZero);
+  EXPECT_FALSE(o.tree.tiles);
+  EXPECT_FALSE(o.tree.hyperstacks);
+  EXPECT_TRUE(o.tree.pyramid);
   EXPECT_EQ(o.cache_bytes, 2ull << 30);
   EXPECT_EQ(fuse, (std::vector<std::string>{"allow_other", "nosuid"}));
 }
@@ -28,6 +32,8 @@ TEST(MountOptionsTest, RejectsMalformedCzifsOptions) {
   EXPECT_FALSE(SplitMountOptions({"threads=x"}, &o, &fuse, &err));
   EXPECT_FALSE(SplitMountOptions({"max_threads=many"}, &o, &fuse, &err));
   EXPECT_NE(err.find("max_threads"), std::string::npos);
+  EXPECT_FALSE(SplitMountOptions({"without=tiles:planes"}, &o, &fuse, &err));
+  EXPECT_NE(err.find("'planes'"), std::string::npos);
 }
 
 TEST(MountOptionsTest, ParsesByteSizes) {

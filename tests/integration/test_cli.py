@@ -12,6 +12,7 @@ import pytest
 import tifffile
 
 from conftest import golden_files, load_golden, run, SLOWDOWN
+from mounting import mounted
 
 
 def test_version_names_the_libraries(czifs):
@@ -94,6 +95,28 @@ def damaged_copies(src, tmp_path):
         p.write_bytes(bytes(b))
         out.append(p)
     return out
+
+
+def test_without_leaves_out_tiles_pyramid_and_hyperstacks_in_export_and_mount(
+        czifs, czi_synth, tmp_path):
+    czi = tmp_path / "scan.czi"
+    assert run([czi_synth, "--tiles", "2x2", "--pyramid", "1", "--size", "C=2", str(czi)]).returncode == 0
+    full, lean = tmp_path / "full", tmp_path / "lean"
+    assert run([czifs, "export", str(czi), str(full)]).returncode == 0
+    assert {"tiles", "pyramid"} <= {p.name for p in full.iterdir()}
+    assert (full / "S0" / "hyperstack.tif").is_file()
+    r = run([czifs, "export", "--without", "tiles,pyramid,hyperstacks", str(czi), str(lean)])
+    assert r.returncode == 0, r.stderr
+    tifs = sorted(str(p.relative_to(lean)) for p in lean.rglob("*.tif"))
+    assert tifs == ["S0/C0/T0/Z0.tif", "S0/C1/T0/Z0.tif"]
+    assert (lean / "S0/C1/T0/Z0.tif").read_bytes() == (full / "S0/C1/T0/Z0.tif").read_bytes()
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, czi, mnt, "-o", "without=tiles:pyramid"):
+        names = {p.name for p in mnt.iterdir()}
+        assert "tiles" not in names and "pyramid" not in names and "S0" in names
+        assert (mnt / "S0" / "hyperstack.tif").is_file()
+    r = run([czifs, "export", "--without", "planes", str(czi), str(tmp_path / "x")])
+    assert r.returncode == 2 and "planes" in r.stderr
 
 
 def test_damaged_files_give_a_clear_error_and_nonzero_exit(czifs, corpus, tmp_path):

@@ -305,7 +305,7 @@ TEST(DamagedTileTest, UndecodableTileFailsThePlaneNamingFilePlaneTileAndTheWayAr
 TEST(DamagedTileTest, DamagedZeroServesTheTileAsZerosAndEveryOtherPixelExactly) {
   TempDir dir;
   const DamagedMosaic d = WriteDamagedMosaic(dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20), DamagedTiles::kZero);
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20), TreeOptions{DamagedTiles::kZero});
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
   ASSERT_NE(plane, nullptr);
@@ -337,7 +337,7 @@ TEST(DamagedTileTest, StructuralDamageFailsEvenWithDamagedZero) {
   const uint64_t data_size_field = (*czi)->subblocks()[0].file_position + 32 + 8;
   bytes[data_size_field + 3] = 0x7f;
   testing::WriteFileBytes(dir.File("b.czi"), bytes);
-  auto tree = BuildSourceTree(dir.File("b.czi"), MakeSubblockCache(1 << 20), DamagedTiles::kZero);
+  auto tree = BuildSourceTree(dir.File("b.czi"), MakeSubblockCache(1 << 20), TreeOptions{DamagedTiles::kZero});
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
   ASSERT_NE(plane, nullptr);

@@ -463,6 +463,35 @@ TEST(PyramidTest, FilesWithoutPyramidSubblocksHaveNoPyramidFolder) {
   EXPECT_EQ(tree->root->Find("pyramid"), nullptr);
 }
 
+TEST(TreeTest, WithoutLeavesOutTheNamedViewsAndKeepsThePlanes) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 16;
+  spec.tile_height = 16;
+  spec.tiles_x = 2;
+  spec.pyramid_levels = 1;
+  WriteOrDie(spec, dir.File("a.czi"));
+  TreeOptions opts;
+  std::string why;
+  ASSERT_TRUE(ParseWithout("tiles,pyramid,hyperstacks", &opts, &why)) << why;
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20), opts);
+  ASSERT_TRUE(tree.ok());
+  EXPECT_EQ(tree->root->Find("tiles"), nullptr);
+  EXPECT_EQ(tree->root->Find("pyramid"), nullptr);
+  EXPECT_EQ(Walk(*tree->root, "S0/hyperstack.tif"), nullptr);
+  EXPECT_NE(Walk(*tree->root, "S0/C0/T0/Z0.tif"), nullptr);
+  auto all = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(all.ok());
+  EXPECT_NE(all->root->Find("tiles"), nullptr);
+  EXPECT_NE(all->root->Find("pyramid"), nullptr);
+  EXPECT_NE(Walk(*all->root, "S0/hyperstack.tif"), nullptr);
+  TreeOptions none;
+  EXPECT_TRUE(ParseWithout("", &none, &why));
+  EXPECT_TRUE(none.tiles && none.pyramid && none.hyperstacks);
+  EXPECT_FALSE(ParseWithout("tiles,thumbnails", &none, &why));
+  EXPECT_NE(why.find("'thumbnails'"), std::string::npos);
+}
+
 TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   TempDir dir;
   synth::Spec spec;
@@ -632,6 +661,38 @@ TEST(HyperstackTest, SceneStackHoldsEveryPlaneInImageJOrderWithItsDimensions) {
   } while (TIFFReadDirectory(tif));
   TIFFClose(tif);
   EXPECT_EQ(page, 12);
+}
+
+TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 32;
+  spec.tile_height = 32;
+  spec.sizes = {{'C', 2}, {'Z', 2}};
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(doc.ok());
+  const SceneStack& st = (*doc)->stack(0);
+  ASSERT_EQ(st.planes.size(), 4u);
+  // Pages: C0Z0, C1Z0, C0Z1, C1Z1; planes in index order: C0Z0, C0Z1, C1Z0, C1Z1.
+  const auto& planes = (*doc)->index().planes();
+  const uint32_t next_page = planes[st.planes[1]].subblocks.at(0);
+  const uint32_t next_plane = planes[st.planes[0] + 1].subblocks.at(0);
+  ASSERT_NE(next_page, next_plane);
+  auto layout = (*doc)->StackLayout(0);
+  ASSERT_TRUE(layout.ok());
+  const uint64_t page_bytes = (*layout)->pixel_bytes() / 4;
+  ThreadPool pool(2);
+  ReadContext ctx;
+  ctx.pool = &pool;
+  ctx.cancelled = [] { return false; };
+  ctx.readahead_bytes = page_bytes;  // exactly the next page
+  // Read the first page's pixels (they start after the 8-byte header).
+  std::vector<uint8_t> buf(page_bytes);
+  ASSERT_TRUE((*doc)->ReadStack(0, 8, buf.size(), buf.data(), &ctx).ok());
+  pool.Wait();
+  EXPECT_TRUE((*doc)->reader().IsCached(next_page));
+  EXPECT_FALSE((*doc)->reader().IsCached(next_plane));
 }
 
 TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
