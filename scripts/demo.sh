@@ -10,9 +10,10 @@ DEMO=$ROOT/build/demo
 MNT=$DEMO/mnt
 if grep -qs " $MNT " /proc/mounts; then fusermount3 -u "$MNT" || fusermount3 -uz "$MNT"; fi
 rm -rf "$DEMO" && mkdir -p "$MNT"
-# Two scenes of 2x2 overlapping zstd tiles, 2 channels, 5 Z planes, 3 time points.
+# Two scenes of 2x2 overlapping zstd tiles, 2 channels, 5 Z planes, 3 time
+# points, and a pyramid level (half size) of every tile.
 ./build/czi-synth "$DEMO/sample.czi" --pixel-type Gray16 --codec zstd1-hilo \
-  --tile 256x256 --tiles 2x2 --scenes 2 --size C=2,Z=5,T=3
+  --tile 256x256 --tiles 2x2 --scenes 2 --size C=2,Z=5,T=3 --pyramid 1
 echo "== czifs inspect build/demo/sample.czi"
 ./build/czifs inspect "$DEMO/sample.czi"
 echo
@@ -47,6 +48,8 @@ czifs is serving build/demo/sample.czi on $MNT. Try:
   cp -r $MNT/S0 /tmp/s0-planes             # copy planes as ordinary TIFFs
   fiji $MNT/S0/C0/T0/Z2.tif                # or open a plane in any image tool
   fiji $MNT/S0/hyperstack.tif              # the whole scene as a C x Z x T hyperstack
+  ls $MNT/tiles/S0/C0/T0/Z2/               # its raw tiles, stage position in each description
+  fiji $MNT/pyramid/L1/S0/C0/T0/Z2.tif     # the file's own half-size pyramid level
   cat $MNT/.czifs-stats                    # decode and cache counters (hidden file)
   fusermount3 -u $MNT                      # unmount
 EOT

@@ -32,7 +32,8 @@ def test_man_czifs_shows_the_manual(prefix):
     r = run(["man", "-M", str(prefix / "share/man"), "-P", "cat", "czifs"],
             env=dict(os.environ, MANWIDTH="80"))
     assert r.returncode == 0, r.stderr
-    for words in ("NAME", "czifs - mount Zeiss CZI", "--damaged", "fusermount3 -u", "EXIT STATUS"):
+    for words in ("NAME", "czifs - mount Zeiss CZI", "--damaged", "--without", "tiles/S<s>",
+                  "fusermount3 -u", "EXIT STATUS"):
         assert words in r.stdout, words
 
 
@@ -48,6 +49,7 @@ def complete(prefix, *words):
 def test_bash_completion_offers_commands_options_and_values(prefix):
     assert {"inspect", "export"} <= set(complete(prefix, "czifs", ""))
     assert complete(prefix, "czifs", "--damaged", "") == ["fail", "zero"]
+    assert "pyramid" in complete(prefix, "czifs", "export", "--without", "")
     assert "--cache-size" in complete(prefix, "czifs", "--ca")
     assert "--json" in complete(prefix, "czifs", "inspect", "--")
 
@@ -59,13 +61,14 @@ def test_a_line_in_fstab_mounts_through_mount_fuse3(prefix, corpus, tmp_path):
     # mount(8) runs helpers with a fixed PATH, so the fstab form that works
     # for any install prefix names the binary: "/path/to/czifs#SOURCE".
     fstab.write_text(f"{prefix}/bin/czifs#{corpus / 'DAPI_GFP.czi'} {mnt} fuse "
-                     "ro,threads=2,cache_size=64M,damaged=zero 0 0\n")
+                     "ro,threads=2,cache_size=64M,damaged=zero,without=tiles:pyramid 0 0\n")
     try:
         r = run(["mount", "-T", str(fstab), str(mnt)], timeout=30)
         assert r.returncode == 0, r.stderr
         assert is_mounted(mnt)
         assert (mnt / "S0" / "C1" / "T0" / "Z0.tif").stat().st_size > 0
         assert (mnt / "S0" / "C1" / "T0" / "Z0.tif").read_bytes()[:2] == b"II"
+        assert not (mnt / "tiles").exists()  # czifs' own options reach it through fstab
         r = run(["umount", str(mnt)], timeout=30)
         assert r.returncode == 0, r.stderr
         assert not is_mounted(mnt)
