@@ -316,7 +316,10 @@ Status CziDocument::AddTilesAndPyramid(const TiffSpec& base) {
     std::string name = std::to_string(number);
     name.insert(0, digits - name.size(), '0');
     img.path = "tiles/" + p.path.substr(0, p.path.size() - 4) + "/M" + name + ".tif";
-    if (!IsSupportedPixelType(e.pixel_type)) {
+    TiffSpec probe;
+    if (Status fits = SetSize(img.canvas, &probe); !fits.ok()) {
+      img.unsupported = fits.message();
+    } else if (!IsSupportedPixelType(e.pixel_type)) {
       img.unsupported = "pixel type " + PixelTypeName(e.pixel_type) + " is not supported";
     } else if (!IsSupportedCompression(e.compression)) {
       img.unsupported = "compression " + CompressionName(e.compression) + " is not supported";
@@ -331,7 +334,8 @@ Status CziDocument::AddTilesAndPyramid(const TiffSpec& base) {
     tile_calibration_ = d.substr(d.find('\n') + 1);  // the lines after "ImageJ=..."
   }
   // Pyramid levels: canvas = the scene's box at 1/factor, pixel size x factor.
-  std::map<std::tuple<uint32_t, uint32_t, int32_t>, std::shared_ptr<const TiffLayout>> shared;
+  std::map<std::tuple<uint32_t, uint32_t, int32_t, int32_t>, std::shared_ptr<const TiffLayout>>
+      shared;
   for (const PyramidPlane& pp : index_.pyramid_planes()) {
     const Plane& p = planes[pp.plane];
     const Rect& box = index_.scenes()[p.scene].bbox;
@@ -345,15 +349,26 @@ Status CziDocument::AddTilesAndPyramid(const TiffSpec& base) {
     img.plane = pp.plane;
     img.level = pp.level;
     if (img.unsupported.empty()) {
-      auto key = std::make_tuple(p.scene, pp.level, img.canvas.pixel_type);
+      auto key = std::make_tuple(p.scene, pp.level, img.canvas.pixel_type, p.Coord(Dim::kC));
       auto it = shared.find(key);
       if (it == shared.end()) {
         TiffSpec spec = base;
         if (spec.pixels_per_um_x) *spec.pixels_per_um_x /= static_cast<double>(f);
         if (spec.pixels_per_um_y) *spec.pixels_per_um_y /= static_cast<double>(f);
-        CZIFS_RETURN_IF_ERROR(SetSize(img.canvas, &spec).WithContext(img.path));
-        CZIFS_ASSIGN_OR_RETURN(auto layout, TiffLayout::Build(spec));
-        it = shared.emplace(key, std::move(layout)).first;
+        if (const ChannelInfo* ch = ChannelOf(p)) {
+          spec.description = ImageJDescription(base.pixels_per_um_x.has_value(),
+                                               metadata_.scale_z_um,
+                                               DisplayRange(*ch, img.canvas.pixel_type));
+        }
+        // An overview that cannot be laid out is left out; the planes stay.
+        Status fits = SetSize(img.canvas, &spec);
+        auto layout = fits.ok() ? TiffLayout::Build(spec) : Result<std::shared_ptr<const TiffLayout>>(fits);
+        if (!layout.ok()) {
+          img.unsupported = layout.status().message();
+          images_.push_back(std::move(img));
+          continue;
+        }
+        it = shared.emplace(key, std::move(layout).value()).first;
       }
       img.layout = it->second;
     }

@@ -228,6 +228,30 @@ TEST(MetadataTest, ParsesScalingChannelsAndColours) {
   EXPECT_TRUE(md.warning.empty());
 }
 
+TEST(MetadataTest, DisplayRangeIsZensLowAndHighInPixelValues) {
+  const std::string xml =
+      "<ImageDocument><Metadata><Information><Image><Dimensions><Channels>"
+      "<Channel Name=\"A\"/><Channel Name=\"B\"/><Channel Name=\"C\"/></Channels>"
+      "</Dimensions></Image></Information><DisplaySetting><Channels>"
+      "<Channel><Low>0.0050153747</Low><High>0.0269867277</High><Color>#FFFF00FF</Color></Channel>"
+      "<Channel><High>0.0625</High></Channel>"
+      "<Channel><Color>#00FF5B</Color></Channel>"
+      "</Channels></DisplaySetting></Metadata></ImageDocument>";
+  ImageMetadata md = ParseImageMetadata(xml);
+  ASSERT_EQ(md.channels.size(), 3u);
+  const int32_t gray8 = 0, gray16 = 1, bgr24 = 3;
+  // Fractions of the full range: LLS7's channel 1 and a 12-bit camera in 16 bits.
+  EXPECT_EQ(DisplayRange(md.channels[0], gray16), std::make_pair(329.0, 1769.0));
+  EXPECT_EQ(DisplayRange(md.channels[1], gray16), std::make_pair(0.0, 4096.0));
+  EXPECT_EQ(DisplayRange(md.channels[1], gray8), std::make_pair(0.0, 16.0));
+  EXPECT_EQ(DisplayRange(md.channels[2], gray16), std::nullopt);  // ZEN set none
+  EXPECT_EQ(DisplayRange(md.channels[0], bgr24), std::nullopt);   // colour: no single range
+  EXPECT_EQ(ParseColor(md.channels[0].color), 0xFF00FFu);
+  EXPECT_EQ(ParseColor(md.channels[2].color), 0x00FF5Bu);
+  EXPECT_EQ(ParseColor("red"), std::nullopt);
+  EXPECT_EQ(ParseColor("#FF00GG00"), std::nullopt);
+}
+
 TEST(MetadataTest, BrokenXmlDegradesToWarning) {
   ImageMetadata md = ParseImageMetadata("<ImageDocument><Metadata>");
   EXPECT_FALSE(md.scale_x_um.has_value());
