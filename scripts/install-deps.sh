@@ -9,7 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-numpy python3-tifffile procps
   clang libclang-rt-14-dev man-db
-  imagej default-jre-headless xvfb xauth python3-pandas
+  imagej default-jre-headless xvfb xauth python3-pandas systemd
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

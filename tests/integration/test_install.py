@@ -54,6 +54,42 @@ def test_bash_completion_offers_commands_options_and_values(prefix):
     assert "--json" in complete(prefix, "czifs", "inspect", "--")
 
 
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_the_documented_systemd_mount_unit_verifies_and_mounts(prefix, corpus, tmp_path):
+    """docs/systemd/mnt-run42.mount passes systemd's own checks, and the mount
+    command systemd runs for it (mount WHAT WHERE -t TYPE -o OPTIONS) works
+    with its What= pointed at an installed czifs and a real file."""
+    import configparser
+    import shutil
+    unit = REPO / "docs" / "systemd" / "mnt-run42.mount"
+    if not shutil.which("systemd-analyze"):
+        msg = "systemd-analyze is not installed (scripts/install-deps.sh installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    r = run(["systemd-analyze", "verify", "--man=no", str(unit)])
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    cfg = configparser.ConfigParser(comment_prefixes=("#", ";"), interpolation=None)
+    cfg.optionxform = str
+    cfg.read_string(unit.read_text())
+    m = cfg["Mount"]
+    binary, source = m["What"].split("#", 1)
+    assert binary.endswith("/bin/czifs") and source.endswith(".czi")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    what = f"{prefix}/bin/czifs#{corpus / 'DAPI_GFP.czi'}"
+    try:
+        r = run(["mount", what, str(mnt), "-t", m["Type"], "-o", m["Options"]], timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert is_mounted(mnt)
+        assert (mnt / "S0" / "C0" / "T0" / "Z0.tif").read_bytes()[:2] == b"II"
+        assert run(["umount", str(mnt)], timeout=30).returncode == 0
+    finally:
+        force_unmount(mnt)
+
+
 def test_a_line_in_fstab_mounts_through_mount_fuse3(prefix, corpus, tmp_path):
     mnt = tmp_path / "mnt"
     mnt.mkdir()
