@@ -120,13 +120,14 @@ class CziDocument {
   // The metadata of plane `p`'s channel, or nullptr.
   const ChannelInfo* ChannelOf(const Plane& p) const;
   // Adds the tile and pyramid images after the planes.
-  Status AddTilesAndPyramid(const TiffSpec& base);
+  void AddTilesAndPyramid();
   // The ImageJ description of a tile: fixed-width fields, so all tiles of
   // one shape share a layout. `tags` null: placeholders.
   std::string TileDescription(const Image& tile, const SubblockTags* tags) const;
   struct TileShape {
     std::shared_ptr<const TiffLayout> layout;
     uint64_t description_offset = 0;  // where the description's text starts in the file
+    uint64_t description_size = 0;    // its length, the same for every tile
   };
   Result<TileShape> TileShapeOf(const Image& tile) const;
   // Decides, per scene, whether it has a hyperstack and which planes it holds.
@@ -158,7 +159,7 @@ class CziDocument {
   std::string metadata_xml_;
   std::vector<Image> images_;
   std::vector<int64_t> tile_of_subblock_;  // image index per subblock, or -1
-  std::string tile_calibration_;           // calibration lines of tile descriptions
+  TiffSpec base_spec_;  // what every image's TIFF has in common (calibration, ...)
   std::vector<std::unique_ptr<SceneStack>> stacks_;  // one per scene
 
   mutable std::mutex tile_mu_;

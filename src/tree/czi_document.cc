@@ -74,6 +74,7 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
   }
   // Calibrated: the pixel size is known, and set as the TIFF resolution above.
   base.description = ImageJDescription(base.pixels_per_um_x.has_value(), md.scale_z_um);
+  doc->base_spec_ = base;
   // Planes of one scene, pixel type and channel share a layout.
   std::map<std::tuple<uint32_t, int32_t, int32_t>, std::shared_ptr<const TiffLayout>> shared;
   const auto& planes = doc->index_.planes();
@@ -105,7 +106,7 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
     }
     doc->images_.push_back(std::move(img));
   }
-  CZIFS_RETURN_IF_ERROR(doc->AddTilesAndPyramid(base));
+  doc->AddTilesAndPyramid();
   doc->BuildStacks(base);
   return std::shared_ptr<const CziDocument>(std::move(doc));
 }
@@ -257,9 +258,8 @@ Result<size_t> CziDocument::ReadImage(uint32_t i, uint64_t offset, size_t len, u
   size_t produced = 0;
   CZIFS_RETURN_IF_ERROR(InContext(layout->Read(offset, len, out, fill, &produced), where));
   if (shape) {
-    // The tile's own description over the shape's placeholder, where the read covers it.
-    const std::string placeholder = TileDescription(img, nullptr);
-    const uint64_t d0 = shape->description_offset, d1 = d0 + placeholder.size();
+    // The tile's own description over the shape's, where the read covers it.
+    const uint64_t d0 = shape->description_offset, d1 = d0 + shape->description_size;
     const uint64_t a = std::max(offset, d0), b = std::min<uint64_t>(offset + produced, d1);
     if (a < b) {
       std::string xml;
@@ -267,7 +267,7 @@ Result<size_t> CziDocument::ReadImage(uint32_t i, uint64_t offset, size_t len, u
       if (!head.ok()) return head.status().WithContext(where());
       const SubblockTags tags = ParseSubblockTags(xml);
       const std::string text = TileDescription(img, &tags);
-      if (text.size() != placeholder.size()) {
+      if (text.size() != shape->description_size) {
         return Status::IOError("tile description changed length").WithContext(where());
       }
       std::memcpy(out + (a - offset), text.data() + (a - d0), b - a);
@@ -282,7 +282,8 @@ const ChannelInfo* CziDocument::ChannelOf(const Plane& p) const {
   return &metadata_.channels[static_cast<size_t>(c)];
 }
 
-Status CziDocument::AddTilesAndPyramid(const TiffSpec& base) {
+void CziDocument::AddTilesAndPyramid() {
+  const TiffSpec& base = base_spec_;
   const auto& sbs = czi_->subblocks();
   const auto& planes = index_.planes();
   tile_of_subblock_.assign(sbs.size(), -1);
@@ -329,10 +330,6 @@ Status CziDocument::AddTilesAndPyramid(const TiffSpec& base) {
     tile_of_subblock_[sb] = static_cast<int64_t>(images_.size());
     images_.push_back(std::move(img));
   }
-  if (const std::string d = ImageJDescription(base.pixels_per_um_x.has_value(), std::nullopt);
-      d.find('\n') != std::string::npos) {
-    tile_calibration_ = d.substr(d.find('\n') + 1);  // the lines after "ImageJ=..."
-  }
   // Pyramid levels: canvas = the scene's box at 1/factor, pixel size x factor.
   std::map<std::tuple<uint32_t, uint32_t, int32_t, int32_t>, std::shared_ptr<const TiffLayout>>
       shared;
@@ -374,12 +371,12 @@ Status CziDocument::AddTilesAndPyramid(const TiffSpec& base) {
     }
     images_.push_back(std::move(img));
   }
-  return Status::Ok();
 }
 
 std::string CziDocument::TileDescription(const Image& tile, const SubblockTags* tags) const {
   const SubblockEntry& e = czi_->subblocks()[tile.subblock];
-  std::string d = "ImageJ=1.11a\n" + tile_calibration_;
+  // No Z spacing: a tile is one image.
+  std::string d = ImageJDescription(base_spec_.pixels_per_um_x.has_value(), std::nullopt);
   // Every value has a fixed width: tiles of one shape share one layout.
   d += "czi_subblock=" + FixedWidth(std::to_string(e.index), 10) + "\n";
   d += "czi_m=" + FixedWidth(e.Has(Dim::kM) ? std::to_string(e.Coord(Dim::kM)) : "", 11) + "\n";
@@ -399,18 +396,16 @@ Result<CziDocument::TileShape> CziDocument::TileShapeOf(const Image& tile) const
   std::lock_guard<std::mutex> lock(tile_mu_);
   auto it = tile_shapes_.find(key);
   if (it != tile_shapes_.end()) return it->second;
-  TiffSpec spec;
-  if (metadata_.scale_x_um && metadata_.scale_y_um) {
-    spec.pixels_per_um_x = 1.0 / *metadata_.scale_x_um;
-    spec.pixels_per_um_y = 1.0 / *metadata_.scale_y_um;
-  }
+  TiffSpec spec = base_spec_;
   CZIFS_RETURN_IF_ERROR(SetSize(tile.canvas, &spec));
-  // The placeholder text is unique in the file: the tile's text replaces it.
+  // Placeholders ('#') where the stage position goes: unique in the file, so
+  // it can be found; each read puts its tile's own text there.
   spec.description = TileDescription(tile, nullptr);
   CZIFS_ASSIGN_OR_RETURN(auto layout, TiffLayout::Build(spec));
   const std::optional<uint64_t> at = layout->FindLiteral(spec.description);
   if (!at) return Status::IOError("tile description not found in its TIFF layout");
-  return tile_shapes_.emplace(key, TileShape{std::move(layout), *at}).first->second;
+  return tile_shapes_.emplace(key, TileShape{std::move(layout), *at, spec.description.size()})
+      .first->second;
 }
 
 Result<std::shared_ptr<const TiffLayout>> CziDocument::ImageLayout(uint32_t i) const {
