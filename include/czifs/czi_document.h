@@ -90,7 +90,10 @@ class CziDocument {
   const std::shared_ptr<const TiffLayout>& layout(uint32_t i) const { return images_.at(i).layout; }
   // The TIFF layout of image `i` (a tile's is built on first use).
   Result<std::shared_ptr<const TiffLayout>> ImageLayout(uint32_t i) const;
-  // The image showing layer-0 subblock `sb` alone (its tile), or -1.
+  // Image `i`'s file size if it is known without work (its layout exists).
+  std::optional<uint64_t> ImageSizeIfKnown(uint32_t i) const;
+  // The image showing layer-0 subblock `sb` alone (its tile), or -1 (also
+  // when the file has no tiles/: every tile is exactly its plane).
   int64_t TileOf(uint32_t sb) const { return tile_of_subblock_.at(sb); }
 
   // Produces bytes of the TIFF of image `i`. Returns bytes produced (0 at end).

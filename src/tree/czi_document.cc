@@ -126,6 +126,9 @@ namespace {
 // only delay the decodes that readers wait for.
 std::atomic<int> g_readahead_in_flight{0};
 
+// Tile shapes laid out when a file is opened; more are laid out on first use.
+constexpr size_t kEagerTileShapes = 16;
+
 // Adds where() to a failed status; the text is built only on failure (plane
 // reads are a hot path).
 template <typename Where>
@@ -289,10 +292,22 @@ void CziDocument::AddTilesAndPyramid() {
   tile_of_subblock_.assign(sbs.size(), -1);
   // Tiles: each layer-0 subblock alone, named by its M index when the
   // plane's subblocks have distinct ones, else by its drawing position.
+  // Only where a tile differs from its plane: a file whose every plane is
+  // one subblock covering the scene (a plain Z stack, a time series) would
+  // get a second copy of each plane, and scripts globbing *.tif twice the work.
+  bool tiles_differ = false;
+  for (const Plane& p : planes) {
+    const Rect& box = index_.scenes()[p.scene].bbox;
+    for (uint32_t sb : p.subblocks) {
+      const SubblockEntry& e = sbs[sb];
+      tiles_differ |= p.subblocks.size() > 1 || e.x != box.x || e.y != box.y ||
+                      e.width != box.width || e.height != box.height;
+    }
+  }
   std::vector<std::pair<uint32_t, int64_t>> tiles;  // (subblock, number)
   std::vector<uint32_t> tile_plane;
   int64_t widest = 0;
-  for (uint32_t i = 0; i < planes.size(); ++i) {
+  for (uint32_t i = 0; tiles_differ && i < planes.size(); ++i) {
     const auto& list = planes[i].subblocks;
     std::set<int32_t> ms;
     for (uint32_t sb : list) {
@@ -329,6 +344,11 @@ void CziDocument::AddTilesAndPyramid() {
     img.subblock = sb;
     tile_of_subblock_[sb] = static_cast<int64_t>(images_.size());
     images_.push_back(std::move(img));
+    // Lay out the first few shapes now (a mosaic has one or a handful), so
+    // listings know tile sizes without a round trip per tile.
+    if (tile_shapes_.size() < kEagerTileShapes && images_.back().unsupported.empty()) {
+      (void)TileShapeOf(images_.back());
+    }
   }
   // Pyramid levels: canvas = the scene's box at 1/factor, pixel size x factor.
   std::map<std::tuple<uint32_t, uint32_t, int32_t, int32_t>, std::shared_ptr<const TiffLayout>>
@@ -406,6 +426,18 @@ Result<CziDocument::TileShape> CziDocument::TileShapeOf(const Image& tile) const
   if (!at) return Status::IOError("tile description not found in its TIFF layout");
   return tile_shapes_.emplace(key, TileShape{std::move(layout), *at, spec.description.size()})
       .first->second;
+}
+
+std::optional<uint64_t> CziDocument::ImageSizeIfKnown(uint32_t i) const {
+  const Image& img = images_.at(i);
+  if (img.kind != Image::Kind::kTile) {
+    return img.layout ? std::optional<uint64_t>(img.layout->size()) : std::nullopt;
+  }
+  std::lock_guard<std::mutex> lock(tile_mu_);
+  auto it = tile_shapes_.find(
+      std::make_tuple(img.canvas.width, img.canvas.height, img.canvas.pixel_type));
+  if (it == tile_shapes_.end()) return std::nullopt;
+  return it->second.layout->size();
 }
 
 Result<std::shared_ptr<const TiffLayout>> CziDocument::ImageLayout(uint32_t i) const {

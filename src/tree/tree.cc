@@ -62,12 +62,9 @@ class ImageFile : public VirtualFile {
     CZIFS_ASSIGN_OR_RETURN(auto layout, doc_->ImageLayout(image_));
     return layout->size();
   }
-  // Planes and pyramid levels are laid out at open; a tile's shape on first use.
-  std::optional<uint64_t> SizeIfCheap() const override {
-    const auto& layout = doc_->images()[image_].layout;
-    if (!layout) return std::nullopt;
-    return layout->size();
-  }
+  // Planes and pyramid levels are laid out at open; tiles by shape (the
+  // first few shapes at open, others on first use).
+  std::optional<uint64_t> SizeIfCheap() const override { return doc_->ImageSizeIfKnown(image_); }
   Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
     return doc_->ReadImage(image_, offset, len, out);
   }

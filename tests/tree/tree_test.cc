@@ -330,6 +330,27 @@ TEST(TileTest, EveryLayer0SubblockIsATiffOfItsOwnWithItsStagePosition) {
   EXPECT_EQ(Walk(*tree->root, "tiles/S0/C0/T0/Z0/M6.tif"), nullptr);
 }
 
+TEST(TileTest, FilesWhosePlanesAreEachOneWholeTileHaveNoTilesFolder) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 24;
+  spec.tile_height = 16;
+  spec.sizes = {{'C', 2}, {'Z', 3}};
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(doc.ok());
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  // Each tile would be a byte-for-byte copy of its plane's pixels.
+  EXPECT_EQ(tree->root->Find("tiles"), nullptr);
+  for (uint32_t sb = 0; sb < (*doc)->czi().subblocks().size(); ++sb) {
+    EXPECT_EQ((*doc)->TileOf(sb), -1);
+  }
+  auto csv = (*doc)->PlaneTableCsv();
+  ASSERT_TRUE(csv.ok());
+  EXPECT_NE(csv->find(",S0/C1/T0/Z2.tif,\n"), std::string::npos) << *csv;  // empty tile column
+}
+
 TEST(TileTest, TilesWithoutMAreNumberedInDrawingOrderAndUnknownStageIsNan) {
   TempDir dir;
   synth::Spec spec;
