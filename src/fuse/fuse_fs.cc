@@ -183,15 +183,29 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
   } slot{read_slots_};
   auto n = tree_->Read(ino, off, size, buf->data(), &ctx);
   if (!n.ok()) {
-    if (n.status().code() != StatusCode::kCancelled) {
-      spdlog::error("read of inode {} at {}: {}", ino, off, n.status().ToString());
-    }
+    if (n.status().code() != StatusCode::kCancelled) LogReadError(ino, off, n.status());
     return ToErrno(n.status());
   }
   buf->resize(*n);
   reads_.fetch_add(1, std::memory_order_relaxed);
   read_bytes_.fetch_add(*n, std::memory_order_relaxed);
   return 0;
+}
+
+void FuseFs::LogReadError(uint64_t ino, uint64_t off, const Status& st) {
+  constexpr size_t kMaxLogged = 4096;  // forget old ones rather than grow without bound
+  std::string text = st.ToString();
+  bool first;
+  {
+    std::lock_guard<std::mutex> lock(logged_mu_);
+    if (logged_.size() >= kMaxLogged) logged_.clear();
+    first = logged_.emplace(ino, text).second;
+  }
+  if (first) {
+    spdlog::error("{}", text);
+  } else {
+    spdlog::debug("read of inode {} at {} failed again: {}", ino, off, text);
+  }
 }
 
 std::string FuseFs::StatsJson() const {

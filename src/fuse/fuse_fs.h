@@ -17,8 +17,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <semaphore>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "czifs/mount_tree.h"
@@ -76,6 +79,9 @@ class FuseFs {
 
  private:
   void FillStat(const NodeAttr& a, struct stat* st) const;
+  // Logs a failed read once per inode and problem (a viewer retrying a
+  // damaged plane a hundred times makes one error line); repeats go to debug.
+  void LogReadError(uint64_t ino, uint64_t off, const Status& st);
 
   const std::unique_ptr<MountTree> tree_;
   const FuseFsOptions options_;
@@ -88,6 +94,8 @@ class FuseFs {
   std::unique_ptr<ThreadPool> pool_;  // set by Start(), before any request; reset in the destructor
   std::shared_ptr<std::atomic<bool>> shutting_down_ = std::make_shared<std::atomic<bool>>(false);
   std::atomic<uint64_t> reads_{0}, read_bytes_{0};
+  std::mutex logged_mu_;
+  std::set<std::pair<uint64_t, std::string>> logged_;  // guarded by logged_mu_; bounded
 };
 
 }  // namespace czifs

@@ -13,7 +13,7 @@ import pytest
 import tifffile
 
 from conftest import load_golden, plane_relpath, czi_order_md5, run, SLOWDOWN
-from mounting import mounted
+from mounting import mounted, is_mounted
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -269,3 +269,90 @@ def test_source_changed_under_the_mount_gives_eio_or_the_old_bytes_never_a_mix(
     print(f"{fault.__name__}: {outcomes}")
     if fault is truncate_half:
         assert outcomes["eio"] > 0
+
+
+def mount_in_background(czifs, czi, mnt, *extra):
+    """Mounts the default way (the command returns once the mount is ready and
+    a daemon serves it); the caller unmounts."""
+    mnt.mkdir(parents=True, exist_ok=True)
+    r = run([czifs, str(czi), str(mnt), *extra], timeout=60 * SLOWDOWN)
+    assert r.returncode == 0, r.stderr
+    assert is_mounted(mnt)
+
+
+def unmount_and_wait(mnt):
+    run(["fusermount3", "-u", str(mnt)])
+    deadline = time.time() + 10 * SLOWDOWN
+    while is_mounted(mnt) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not is_mounted(mnt)
+
+
+def read_damaged_plane_three_times(mnt):
+    """Reads every plane; the damaged one (one of them) three times. Returns its path."""
+    failed = []
+    for p in sorted(q.relative_to(mnt) for q in mnt.rglob("Z*.tif")):
+        for _ in range(3 if failed == [] else 1):
+            got, err = read_with_deadline(mnt / p, 30 * SLOWDOWN)
+            if err is None:
+                break
+            assert err == errno.EIO, err
+            if str(p) not in failed:
+                failed.append(str(p))
+    assert len(failed) == 1, failed
+    return failed[0]
+
+
+def test_in_the_background_a_problem_is_one_line_in_the_log_file(czifs, czi_synth, tmp_path):
+    czi = zstd_mosaic(czi_synth, tmp_path / "scan.czi")
+    damage_nth_frame(czi, 0)
+    mnt, log = tmp_path / "mnt", tmp_path / "czifs.log"
+    mount_in_background(czifs, czi, mnt, "--log-file", str(log))
+    try:
+        plane = read_damaged_plane_three_times(mnt)
+    finally:
+        unmount_and_wait(mnt)
+    lines = [l for l in log.read_text().splitlines() if plane in l]
+    # Three failed reads (and the kernel's retries): one line, with file, plane and tile.
+    assert len(lines) == 1, log.read_text()
+    assert str(czi) in lines[0] and "M=" in lines[0] and "error" in lines[0], lines[0]
+
+
+def test_in_the_background_without_a_log_file_problems_go_to_syslog(czifs, czi_synth, tmp_path):
+    """No --log-file: the daemon logs to syslog (/dev/log), one line per problem."""
+    import socket
+    if os.path.exists("/dev/log"):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            probe.connect("/dev/log")
+            pytest.skip("a syslog daemon owns /dev/log here; this test listens there itself")
+        except (ConnectionRefusedError, OSError):
+            os.unlink("/dev/log")  # left by an interrupted run: nobody listens
+        finally:
+            probe.close()
+    czi = zstd_mosaic(czi_synth, tmp_path / "scan.czi")
+    damage_nth_frame(czi, 0)
+    mnt = tmp_path / "mnt"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("/dev/log")
+    try:
+        mount_in_background(czifs, czi, mnt)
+        try:
+            plane = read_damaged_plane_three_times(mnt)
+        finally:
+            unmount_and_wait(mnt)
+        sock.settimeout(1.0)
+        messages = []
+        try:
+            while True:
+                messages.append(sock.recv(65536).decode(errors="replace"))
+        except socket.timeout:
+            pass
+    finally:
+        sock.close()
+        os.unlink("/dev/log")
+    about = [m for m in messages if plane in m]
+    assert len(about) == 1, messages
+    # <priority>... czifs[pid]: <file>: <plane>: ... ; daemon facility, error level
+    assert "czifs[" in about[0] and str(czi) in about[0], about[0]
+    assert about[0].startswith(f"<{3 * 8 + 3}>"), about[0]
