@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
   inspect->add_flag("--json", json, "Print the summary as JSON (the tree's info.json)");
 
   auto* exp = app.add_subcommand(
-      "export", "Write the tree (TIFF planes, info.json, metadata.xml, planetable.csv) to disk");
+      "export", "Write the tree the mount shows to disk (planes, hyperstacks, tiles/, pyramid/, "
+                "attachments/, info.json, metadata.xml, planetable.csv)");
   std::string source, outdir;
   unsigned threads = 0;
   std::string cache_size = "1G";
