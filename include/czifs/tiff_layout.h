@@ -36,9 +36,11 @@ struct TiffSpec {
   std::string description;                // ImageDescription ("ImageJ=..."), may be empty
   // ImageJ's own metadata (its private tags 50838/50839, on the first
   // page), which ImageJ applies on opening: a display range and a colour
-  // (0xRRGGBB, shown as a black-to-colour LUT) per channel. Empty: none.
+  // (0xRRGGBB, shown as a black-to-colour LUT) per channel, and a label per
+  // page (UTF-8; ImageJ shows it with the page). Empty: none.
   std::vector<std::pair<double, double>> ij_ranges;
   std::vector<uint32_t> ij_colors;
+  std::vector<std::string> ij_labels;
   // Number of images (TIFF pages) of this size and type, one after the
   // other; the description goes on the first. The pixel stream is page 0's
   // rows, then page 1's, ...

@@ -130,6 +130,46 @@ void RegisterImageJTags() {
   std::call_once(once, [] { g_parent_extender = TIFFSetTagExtender(ExtendTags); });
 }
 
+// UTF-8 to UTF-16 (what ImageJ stores labels in); a malformed byte becomes '?'.
+std::u16string Utf16(const std::string& s) {
+  std::u16string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    int extra = -1;  // continuation bytes after the lead byte
+    uint32_t cp = 0;
+    if (b < 0x80) {
+      extra = 0, cp = b;
+    } else if ((b >> 5) == 0x6) {
+      extra = 1, cp = b & 0x1F;
+    } else if ((b >> 4) == 0xE) {
+      extra = 2, cp = b & 0x0F;
+    } else if ((b >> 3) == 0x1E) {
+      extra = 3, cp = b & 0x07;
+    }
+    bool ok = extra >= 0 && s.size() - i > static_cast<size_t>(extra);
+    for (int k = 1; ok && k <= extra; ++k) {
+      const auto c = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
+      ok = (c >> 6) == 2;
+      cp = cp << 6 | (c & 0x3F);
+    }
+    if (!ok || cp > 0x10FFFF) {
+      out += u'?';
+      ++i;
+      continue;
+    }
+    i += static_cast<size_t>(extra) + 1;
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      out += static_cast<char16_t>(0xD800 + (cp >> 10));
+      out += static_cast<char16_t>(0xDC00 + (cp & 0x3FF));
+    } else {
+      out += static_cast<char16_t>(cp);
+    }
+  }
+  return out;
+}
+
 // ImageJ's metadata blocks, little-endian: a header ("IJIJ" magic, then a
 // (type, count) pair per kind), one block of display ranges (min, max
 // doubles per channel) and one 768-byte LUT (reds, greens, blues) per channel.
@@ -144,6 +184,10 @@ ImageJMetadata BuildImageJMetadata(const TiffSpec& spec) {
   };
   const bool ranges = !spec.ij_ranges.empty(), luts = !spec.ij_colors.empty();
   put32(0x494a494a);  // "IJIJ"
+  if (!spec.ij_labels.empty()) {
+    put32(0x6c61626c);  // "labl": a block per page
+    put32(static_cast<uint32_t>(spec.ij_labels.size()));
+  }
   if (ranges) {
     put32(0x72616e67);  // "rang": one block
     put32(1);
@@ -153,6 +197,14 @@ ImageJMetadata BuildImageJMetadata(const TiffSpec& spec) {
     put32(static_cast<uint32_t>(spec.ij_colors.size()));
   }
   m.counts.push_back(static_cast<uint32_t>(m.bytes.size()));
+  for (const std::string& label : spec.ij_labels) {
+    const size_t before = m.bytes.size();
+    for (const char16_t c : Utf16(label)) {
+      m.bytes.push_back(static_cast<uint8_t>(c & 0xFF));
+      m.bytes.push_back(static_cast<uint8_t>(c >> 8));
+    }
+    m.counts.push_back(static_cast<uint32_t>(m.bytes.size() - before));
+  }
   if (ranges) {
     for (const auto& [lo, hi] : spec.ij_ranges) {
       for (const double d : {lo, hi}) {
@@ -284,7 +336,8 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
     if (ok && page == 0 && !spec.description.empty()) {
       ok = TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, spec.description.c_str());
     }
-    if (ok && page == 0 && (!spec.ij_ranges.empty() || !spec.ij_colors.empty())) {
+    if (ok && page == 0 &&
+        (!spec.ij_ranges.empty() || !spec.ij_colors.empty() || !spec.ij_labels.empty())) {
       const ImageJMetadata m = BuildImageJMetadata(spec);
       ok = TIFFSetField(tif, kIjMetadataByteCounts, static_cast<uint32_t>(m.counts.size()),
                         m.counts.data()) &&

@@ -521,6 +521,13 @@ void CziDocument::BuildStacks(const TiffSpec& base) {
         if (color) colors.push_back(*color);
       }
       if (ranges.size() == st->channels) st->spec.ij_ranges = std::move(ranges);
+      // Each page labelled with its channel's name, which ImageJ shows with it.
+      std::vector<std::string> names;
+      for (uint32_t page : st->planes) {
+        const ChannelInfo* ch = ChannelOf(planes[page]);
+        if (ch && !ch->name.empty()) names.push_back(ch->name);
+      }
+      if (names.size() == st->planes.size()) st->spec.ij_labels = std::move(names);
       if (colors.size() == st->channels && SamplesPerPixel(st->spec.pixel_type) == 1) {
         st->spec.ij_colors = std::move(colors);
       }

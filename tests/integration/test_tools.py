@@ -186,8 +186,9 @@ for (i = 0; i < paths.length; i++) {
     if (c > 1) Stack.setChannel(k);
     getMinAndMax(lo, hi);
     getLut(r, g, b);
+    label = replace(getInfo("slice.label"), " ", "_");
     print("RESULT " + i + " " + k + " composite=" + is("composite") + " min=" + lo + " max=" + hi +
-          " lut=" + r[255] + "," + g[255] + "," + b[255]);
+          " lut=" + r[255] + "," + g[255] + "," + b[255] + " label=" + label);
   }
   close();
 }
@@ -216,6 +217,7 @@ def test_imagej_shows_zen_display_ranges_and_channel_colours(tools_mount, tmp_pa
     name = "LLS7_small.czi"
     zen = zen_display(tools_mount, name)
     assert len(zen) == 2 and zen[0][:2] != (0, 65535)
+    names = [c["name"] for c in json.loads((tools_mount / name / "info.json").read_text())["channels"]]
     macro = tmp_path / "colors.ijm"
     macro.write_text(COLOR_MACRO)
     paths = [tools_mount / name / "S0" / "hyperstack.tif", tools_mount / name / "S0/C1/T0/Z0.tif"]
@@ -233,6 +235,7 @@ def test_imagej_shows_zen_display_ranges_and_channel_colours(tools_mount, tmp_pa
         assert ch["composite"] == "1", ch
         assert (float(ch["min"]), float(ch["max"])) == (low, high), (c, ch)
         assert ch["lut"] == ",".join(map(str, rgb)), (c, ch)
+        assert ch["label"] == names[c].replace(" ", "_"), (c, ch)
     plane = got[(1, 1)]
     assert (float(plane["min"]), float(plane["max"])) == zen[1][:2], plane
 
@@ -243,6 +246,9 @@ def test_tifffile_reads_imagej_ranges_and_luts_of_the_hyperstack(tools_mount):
     with tifffile.TiffFile(tools_mount / name / "S0" / "hyperstack.tif") as tif:
         meta = tif.imagej_metadata
     assert meta["Ranges"] == tuple(float(v) for low, high, _ in zen for v in (low, high))
+    # Each page labelled with its channel's name (C fastest).
+    names = [c["name"] for c in json.loads((tools_mount / name / "info.json").read_text())["channels"]]
+    assert meta["Labels"] == [names[k % 2] for k in range(meta["images"])]
     for lut, (_, _, rgb) in zip(meta["LUTs"], zen):
         assert lut.shape == (3, 256)
         assert tuple(int(v) for v in lut[:, 255]) == rgb

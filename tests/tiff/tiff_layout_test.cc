@@ -141,6 +141,33 @@ TEST(TiffLayoutTest, ReadPastEndProducesNothing) {
   EXPECT_EQ(produced, 0u);
 }
 
+TEST(TiffLayoutTest, ImageJMetadataHoldsLabelsAsUtf16RangesAndLuts) {
+  TiffSpec spec;
+  spec.width = 4;
+  spec.height = 2;
+  spec.pixel_type = 1;  // Gray16
+  spec.pages = 2;
+  spec.ij_labels = {"DAPI", "\xC2\xB5-Tub \xF0\x9F\x94\xAC\xFF"};  // µ, a U+1F52C, a stray byte
+  spec.ij_ranges = {{10, 400}, {0, 4095}};
+  spec.ij_colors = {0x0000FF, 0x00FF00};
+  auto layout = TiffLayout::Build(spec);
+  ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+  auto utf16le = [](std::u16string s) {
+    std::string out;
+    for (char16_t c : s) out += {static_cast<char>(c & 0xFF), static_cast<char>(c >> 8)};
+    return out;
+  };
+  // "IJIJ" little-endian, then the labels, then the ranges and the LUTs.
+  EXPECT_TRUE((*layout)->FindLiteral("JIJIlbal"));
+  EXPECT_TRUE((*layout)->FindLiteral(utf16le(u"DAPI")));
+  EXPECT_TRUE((*layout)->FindLiteral(utf16le(u"\u00B5-Tub \U0001F52C?")));
+  double range[4] = {10, 400, 0, 4095};
+  EXPECT_TRUE((*layout)->FindLiteral(std::string(reinterpret_cast<const char*>(range), 32)));
+  std::string green_lut(256, '\0');
+  for (int i = 0; i < 256; ++i) green_lut[static_cast<size_t>(i)] = static_cast<char>(i);
+  EXPECT_TRUE((*layout)->FindLiteral(std::string(256, '\0') + green_lut + std::string(256, '\0')));
+}
+
 TEST(TiffSampleOrderTest, SwapsBlueAndRedOfEveryPixel) {
   std::vector<uint8_t> bgr = {1, 2, 3, 4, 5, 6};
   ToTiffSampleOrder(3, bgr);
