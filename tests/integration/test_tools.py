@@ -60,25 +60,31 @@ def need(tool):
     pytest.skip(msg)
 
 
+def run_imagej(tmp_path, macro_text, paths):
+    """Runs a macro in a headless ImageJ with `paths` joined by '|' as its
+    argument; returns the lines it printed after "RESULT " and the process."""
+    need("imagej")
+    need("xvfb-run")
+    macro = tmp_path / "macro.ijm"
+    macro.write_text(macro_text)
+    r = subprocess.run(["xvfb-run", "-a", "imagej", "-b", str(macro), "|".join(map(str, paths))],
+                       capture_output=True, text=True, timeout=90 * SLOWDOWN,
+                       env=dict(os.environ, HOME=str(tmp_path)))
+    return [l[len("RESULT "):] for l in r.stdout.splitlines() if l.startswith("RESULT ")], r
+
+
 def first_plane(mnt, name):
     return sorted((mnt / name).rglob("*.tif"))[0]
 
 
 def test_imagej_opens_planes_from_the_mount_with_size_depth_values_and_calibration(
         tools_mount, tmp_path):
-    need("imagej")
-    need("xvfb-run")
-    macro = tmp_path / "check.ijm"
-    macro.write_text(MACRO)
     planes = [first_plane(tools_mount, f) for f in FILES]
-    r = subprocess.run(["xvfb-run", "-a", "imagej", "-b", str(macro), "|".join(map(str, planes))],
-                       capture_output=True, text=True, timeout=90 * SLOWDOWN,
-                       env=dict(os.environ, HOME=str(tmp_path)))
+    lines, r = run_imagej(tmp_path, MACRO, planes)
     results = {}
-    for line in r.stdout.splitlines():
-        if line.startswith("RESULT "):
-            path, *fields = line[len("RESULT "):].split(" ")
-            results[path] = dict(f.split("=", 1) for f in fields)
+    for line in lines:
+        path, *fields = line.split(" ")
+        results[path] = dict(f.split("=", 1) for f in fields)
     assert len(results) == len(planes), r.stdout + r.stderr
     for plane in planes:
         got = results[str(plane)]
@@ -155,18 +161,10 @@ print("RESULT w=" + w + " h=" + h + " c=" + c + " z=" + z + " t=" + t + " hs=" +
 
 def test_imagej_opens_a_scene_hyperstack_with_its_dimensions_and_calibration(tools_mount,
                                                                               tmp_path):
-    need("imagej")
-    need("xvfb-run")
     name = "CellDivision_T3_Z5_CH2_X240_Y170_comp1.czi"  # C2 Z5 T3
-    macro = tmp_path / "stack.ijm"
-    macro.write_text(STACK_MACRO)
-    r = subprocess.run(["xvfb-run", "-a", "imagej", "-b", str(macro),
-                        str(tools_mount / name / "S0" / "hyperstack.tif")],
-                       capture_output=True, text=True, timeout=90 * SLOWDOWN,
-                       env=dict(os.environ, HOME=str(tmp_path)))
-    lines = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
+    lines, r = run_imagej(tmp_path, STACK_MACRO, [tools_mount / name / "S0" / "hyperstack.tif"])
     assert lines, r.stdout + r.stderr
-    got = dict(f.split("=", 1) for f in lines[0][len("RESULT "):].split(" "))
+    got = dict(f.split("=", 1) for f in lines[0].split(" "))
     assert (got["c"], got["z"], got["t"], got["hs"]) == ("2", "5", "3", "1"), got
     assert (got["w"], got["h"]) == ("240", "170"), got
     # Channel 2, slice 4, frame 3 (1-based) is C1/T2/Z3.tif.
@@ -212,23 +210,16 @@ def test_imagej_shows_zen_display_ranges_and_channel_colours(tools_mount, tmp_pa
     """The hyperstack opens as a composite with each channel's ZEN display
     range and colour (ImageJ's own metadata tags); a plane opens with its
     channel's range (min=/max= in the description)."""
-    need("imagej")
-    need("xvfb-run")
     name = "LLS7_small.czi"
     zen = zen_display(tools_mount, name)
     assert len(zen) == 2 and zen[0][:2] != (0, 65535)
     names = [c["name"] for c in json.loads((tools_mount / name / "info.json").read_text())["channels"]]
-    macro = tmp_path / "colors.ijm"
-    macro.write_text(COLOR_MACRO)
     paths = [tools_mount / name / "S0" / "hyperstack.tif", tools_mount / name / "S0/C1/T0/Z0.tif"]
-    r = subprocess.run(["xvfb-run", "-a", "imagej", "-b", str(macro), "|".join(map(str, paths))],
-                       capture_output=True, text=True, timeout=90 * SLOWDOWN,
-                       env=dict(os.environ, HOME=str(tmp_path)))
+    lines, r = run_imagej(tmp_path, COLOR_MACRO, paths)
     got = {}
-    for line in r.stdout.splitlines():
-        if line.startswith("RESULT "):
-            i, k, *fields = line.split()[1:]
-            got[(int(i), int(k))] = dict(f.split("=", 1) for f in fields)
+    for line in lines:
+        i, k, *fields = line.split()
+        got[(int(i), int(k))] = dict(f.split("=", 1) for f in fields)
     assert len(got) == 3, r.stdout + r.stderr
     for c, (low, high, rgb) in enumerate(zen):
         ch = got[(0, c + 1)]
