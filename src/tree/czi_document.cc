@@ -126,6 +126,9 @@ namespace {
 // only delay the decodes that readers wait for.
 std::atomic<int> g_readahead_in_flight{0};
 
+// How many images past the one being read read-ahead looks at.
+constexpr size_t kReadAheadImages = 16;
+
 // Tile shapes laid out when a file is opened; more are laid out on first use.
 constexpr size_t kEagerTileShapes = 16;
 
@@ -608,7 +611,9 @@ void CziDocument::ReadAhead(uint32_t image, int64_t from_row, const ReadContext*
     const size_t p = image + k;
     return p < images_.size() && images_[p].kind == kind ? static_cast<int64_t>(p) : -1;
   };
-  for (size_t k = 0; budget > 0; ++k, from_row = 0) {
+  // Small images (tiles, thumbnails of planes) would put thousands within
+  // the byte budget, and every read would walk them all: look a few ahead.
+  for (size_t k = 0; budget > 0 && k <= kReadAheadImages; ++k, from_row = 0) {
     const int64_t p = nth(k);
     if (p < 0) break;
     const Image& img = images_[static_cast<size_t>(p)];
