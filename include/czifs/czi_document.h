@@ -122,6 +122,9 @@ class CziDocument {
   Result<std::string> BuildPlaneTable() const;
   // The metadata of plane `p`'s channel, or nullptr.
   const ChannelInfo* ChannelOf(const Plane& p) const;
+  // The ImageJ description of plane `p` (or of a pyramid level of it) drawn
+  // as `pixel_type`: calibration and its channel's display range.
+  std::string PlaneDescription(const Plane& p, int32_t pixel_type) const;
   // Adds the tile and pyramid images after the planes.
   void AddTilesAndPyramid();
   // The ImageJ description of a tile: fixed-width fields, so all tiles of
@@ -133,6 +136,10 @@ class CziDocument {
     uint64_t description_size = 0;    // its length, the same for every tile
   };
   Result<TileShape> TileShapeOf(const Image& tile) const;
+  using TileShapeKey = std::tuple<int64_t, int64_t, int32_t>;  // width, height, pixel type
+  static TileShapeKey ShapeOf(const Image& tile) {
+    return {tile.canvas.width, tile.canvas.height, tile.canvas.pixel_type};
+  }
   // Decides, per scene, whether it has a hyperstack and which planes it holds.
   void BuildStacks(const TiffSpec& base);
   struct Prefetch;
@@ -167,7 +174,7 @@ class CziDocument {
 
   mutable std::mutex tile_mu_;
   // Shared layouts of tiles by (width, height, pixel type); guarded by tile_mu_.
-  mutable std::map<std::tuple<int64_t, int64_t, int32_t>, TileShape> tile_shapes_;
+  mutable std::map<TileShapeKey, TileShape> tile_shapes_;
 
   mutable std::mutex planetable_mu_;
   mutable std::optional<std::string> planetable_;  // guarded by planetable_mu_

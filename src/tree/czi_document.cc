@@ -93,12 +93,7 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& 
         TiffSpec spec = base;
         CZIFS_RETURN_IF_ERROR(SetSize(img.canvas, &spec).WithContext(
             "scene " + std::to_string(doc->index_.scenes()[p.scene].index)));
-        // The channel's display range, as ZEN shows it. (Its colour would be
-        // a LUT, which ImageJ applies to composite images only: see stacks.)
-        if (const ChannelInfo* ch = doc->ChannelOf(p)) {
-          spec.description = ImageJDescription(base.pixels_per_um_x.has_value(), md.scale_z_um,
-                                               DisplayRange(*ch, p.pixel_type));
-        }
+        spec.description = doc->PlaneDescription(p, p.pixel_type);
         CZIFS_ASSIGN_OR_RETURN(auto layout, TiffLayout::Build(spec));
         it = shared.emplace(key, std::move(layout)).first;
       }
@@ -282,6 +277,14 @@ Result<size_t> CziDocument::ReadImage(uint32_t i, uint64_t offset, size_t len, u
   return produced;
 }
 
+std::string CziDocument::PlaneDescription(const Plane& p, int32_t pixel_type) const {
+  // The channel's display range, as ZEN shows it. (Its colour would be a
+  // LUT, which ImageJ applies to composite images only: see BuildStacks.)
+  const ChannelInfo* ch = ChannelOf(p);
+  return ImageJDescription(base_spec_.pixels_per_um_x.has_value(), metadata_.scale_z_um,
+                           ch ? DisplayRange(*ch, pixel_type) : std::nullopt);
+}
+
 const ChannelInfo* CziDocument::ChannelOf(const Plane& p) const {
   const int64_t c = int64_t{p.Coord(Dim::kC)} - index_.bounds(Dim::kC).start;
   if (c < 0 || c >= static_cast<int64_t>(metadata_.channels.size())) return nullptr;
@@ -349,9 +352,11 @@ void CziDocument::AddTilesAndPyramid() {
     images_.push_back(std::move(img));
     // Lay out the first few shapes now (a mosaic has one or a handful), so
     // listings know tile sizes without a round trip per tile.
-    if (tile_shapes_.size() < kEagerTileShapes && images_.back().unsupported.empty()) {
-      (void)TileShapeOf(images_.back());
-    }
+    const bool few_shapes = [&] {
+      std::lock_guard<std::mutex> lock(tile_mu_);
+      return tile_shapes_.size() < kEagerTileShapes;
+    }();
+    if (few_shapes && images_.back().unsupported.empty()) (void)TileShapeOf(images_.back());
   }
   // Pyramid levels: canvas = the scene's box at 1/factor, pixel size x factor.
   std::map<std::tuple<uint32_t, uint32_t, int32_t, int32_t>, std::shared_ptr<const TiffLayout>>
@@ -375,11 +380,7 @@ void CziDocument::AddTilesAndPyramid() {
         TiffSpec spec = base;
         if (spec.pixels_per_um_x) *spec.pixels_per_um_x /= static_cast<double>(f);
         if (spec.pixels_per_um_y) *spec.pixels_per_um_y /= static_cast<double>(f);
-        if (const ChannelInfo* ch = ChannelOf(p)) {
-          spec.description = ImageJDescription(base.pixels_per_um_x.has_value(),
-                                               metadata_.scale_z_um,
-                                               DisplayRange(*ch, img.canvas.pixel_type));
-        }
+        spec.description = PlaneDescription(p, img.canvas.pixel_type);
         // An overview that cannot be laid out is left out; the planes stay.
         Status fits = SetSize(img.canvas, &spec);
         auto layout = fits.ok() ? TiffLayout::Build(spec) : Result<std::shared_ptr<const TiffLayout>>(fits);
@@ -415,7 +416,7 @@ std::string CziDocument::TileDescription(const Image& tile, const SubblockTags* 
 }
 
 Result<CziDocument::TileShape> CziDocument::TileShapeOf(const Image& tile) const {
-  const auto key = std::make_tuple(tile.canvas.width, tile.canvas.height, tile.canvas.pixel_type);
+  const TileShapeKey key = ShapeOf(tile);
   std::lock_guard<std::mutex> lock(tile_mu_);
   auto it = tile_shapes_.find(key);
   if (it != tile_shapes_.end()) return it->second;
@@ -437,8 +438,7 @@ std::optional<uint64_t> CziDocument::ImageSizeIfKnown(uint32_t i) const {
     return img.layout ? std::optional<uint64_t>(img.layout->size()) : std::nullopt;
   }
   std::lock_guard<std::mutex> lock(tile_mu_);
-  auto it = tile_shapes_.find(
-      std::make_tuple(img.canvas.width, img.canvas.height, img.canvas.pixel_type));
+  auto it = tile_shapes_.find(ShapeOf(img));
   if (it == tile_shapes_.end()) return std::nullopt;
   return it->second.layout->size();
 }

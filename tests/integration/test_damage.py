@@ -7,13 +7,12 @@ import pathlib
 import random
 import shutil
 import subprocess
-import time
 
 import pytest
 import tifffile
 
 from conftest import load_golden, plane_relpath, czi_order_md5, run, SLOWDOWN
-from mounting import mounted, is_mounted
+from mounting import mounted, is_mounted, wait_for
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -282,10 +281,7 @@ def mount_in_background(czifs, czi, mnt, *extra):
 
 def unmount_and_wait(mnt):
     run(["fusermount3", "-u", str(mnt)])
-    deadline = time.time() + 10 * SLOWDOWN
-    while is_mounted(mnt) and time.time() < deadline:
-        time.sleep(0.05)
-    assert not is_mounted(mnt)
+    assert wait_for(lambda: not is_mounted(mnt), 10 * SLOWDOWN)
 
 
 def read_damaged_plane_three_times(mnt):

@@ -1,4 +1,5 @@
 """Installation: cmake --install, man page, bash completion, /etc/fstab."""
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -7,6 +8,22 @@ import pytest
 
 from conftest import run
 from mounting import is_mounted, force_unmount
+
+
+@contextlib.contextmanager
+def mounted_by_mount8(cmd, mnt):
+    """Runs a mount(8) command that mounts czifs at `mnt`, yields while it is
+    mounted, then unmounts with umount(8) and checks it is gone."""
+    try:
+        r = run(cmd, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert is_mounted(mnt)
+        yield
+        r = run(["umount", str(mnt)], timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert not is_mounted(mnt)
+    finally:
+        force_unmount(mnt)
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +97,8 @@ def test_the_documented_systemd_mount_unit_verifies_and_mounts(prefix, corpus, t
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     what = f"{prefix}/bin/czifs#{corpus / 'DAPI_GFP.czi'}"
-    try:
-        r = run(["mount", what, str(mnt), "-t", m["Type"], "-o", m["Options"]], timeout=30)
-        assert r.returncode == 0, r.stderr
-        assert is_mounted(mnt)
+    with mounted_by_mount8(["mount", what, str(mnt), "-t", m["Type"], "-o", m["Options"]], mnt):
         assert (mnt / "S0" / "C0" / "T0" / "Z0.tif").read_bytes()[:2] == b"II"
-        assert run(["umount", str(mnt)], timeout=30).returncode == 0
-    finally:
-        force_unmount(mnt)
 
 
 def test_a_line_in_fstab_mounts_through_mount_fuse3(prefix, corpus, tmp_path):
@@ -98,15 +109,7 @@ def test_a_line_in_fstab_mounts_through_mount_fuse3(prefix, corpus, tmp_path):
     # for any install prefix names the binary: "/path/to/czifs#SOURCE".
     fstab.write_text(f"{prefix}/bin/czifs#{corpus / 'DAPI_GFP.czi'} {mnt} fuse "
                      "ro,threads=2,cache_size=64M,damaged=zero,without=tiles:pyramid 0 0\n")
-    try:
-        r = run(["mount", "-T", str(fstab), str(mnt)], timeout=30)
-        assert r.returncode == 0, r.stderr
-        assert is_mounted(mnt)
+    with mounted_by_mount8(["mount", "-T", str(fstab), str(mnt)], mnt):
         assert (mnt / "S0" / "C1" / "T0" / "Z0.tif").stat().st_size > 0
         assert (mnt / "S0" / "C1" / "T0" / "Z0.tif").read_bytes()[:2] == b"II"
         assert not (mnt / "tiles").exists()  # czifs' own options reach it through fstab
-        r = run(["umount", str(mnt)], timeout=30)
-        assert r.returncode == 0, r.stderr
-        assert not is_mounted(mnt)
-    finally:
-        force_unmount(mnt)
