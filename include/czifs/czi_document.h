@@ -76,6 +76,10 @@ class CziDocument {
   static Result<std::shared_ptr<const CziDocument>> Open(
       const std::string& path, std::shared_ptr<SubblockCache> cache,
       DamagedTiles damaged = DamagedTiles::kFail);
+  // The same for a file already opened (e.g. beneath a source folder).
+  static Result<std::shared_ptr<const CziDocument>> Open(
+      std::unique_ptr<RandomAccessFile> file, std::shared_ptr<SubblockCache> cache,
+      DamagedTiles damaged = DamagedTiles::kFail);
 
   const CziFile& czi() const { return *czi_; }
   const ImageIndex& index() const { return index_; }

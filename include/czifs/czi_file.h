@@ -81,6 +81,8 @@ class CziFile {
   static Result<std::shared_ptr<const CziFile>> Open(std::unique_ptr<RandomAccessFile> file);
 
   const std::string& path() const { return file_->path(); }
+  // Who the file was when opened (its content is checked against it on every read).
+  const FileIdentity& identity() const { return file_->identity(); }
   uint64_t file_size() const { return file_->size(); }
   const FileHeader& header() const { return header_; }
   const std::vector<SubblockEntry>& subblocks() const { return subblocks_; }

@@ -1,33 +1,53 @@
 // MountTree: the virtual tree as the mount sees it — inode numbers, folder
-// listings, attributes and reads — with no FUSE in it.
+// listings, attributes and reads — kept in step with sources that change,
+// with no FUSE in it.
 //
 // Sources: one CZI file → the root is its tree. One folder → the root mirrors
-// it (each name.czi a folder). Several sources → each appears at the root
-// under its own name. A CZI's own tree is built on first access (lookup or
-// listing inside it), so a folder of thousands of files mounts at once.
+// it (each subfolder a folder, each name.czi a folder). Several sources →
+// each appears at the root under its own name. A source folder is listed on
+// first access; a CZI's own tree is built on first access inside it, so a
+// folder of thousands of files mounts at once.
 //
-// Inode numbers are assigned once and stay valid for the life of the tree.
-// Attributes: folders 0555, files 0444, owner and times from the source file.
+// Owners and modes follow the sources: a mirrored folder shows its own
+// owner, group and mode; a CZI's folder and everything in it show the CZI
+// file's (folders gain x where r is set; files lose x).
 //
-// Thread-safety: all methods may be called concurrently. mu_ guards the
-// inode table (append-only); each lazy folder expands once under its own
-// mutex. Nodes never move or die before the tree does.
+// Live: a source folder is listed again, and a CZI file checked again, when
+// the watcher (inotify, StartWatching) reports a change in its folder, or,
+// where there is no watcher (network file systems, --watch=ttl, or no
+// StartWatching), on first use after `ttl_seconds`. A CZI whose identity
+// (device, inode, size, mtime, ctime) changed gets a new tree (new inode
+// numbers below its folder) on next use; the old nodes are dropped at once
+// (their inode numbers answer Stale) and the kernel is told to forget them
+// through the InvalidationSink. An open file keeps reading the version it
+// opened (the old bytes, or EIO once those are gone). A CZI that failed to
+// parse is tried again once it changed or `ttl_seconds` passed.
+//
+// Thread-safety: all methods may be called concurrently.
+// Lock order: Node::refresh_mu of a folder, then of a CZI below it (never
+// upwards), then mu_; watch_mu_ and the sink are never held with mu_.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <ctime>
-#include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "czifs/compose.h"
 #include "czifs/czi_document.h"
+#include "czifs/source_dir.h"
 #include "czifs/status.h"
 #include "czifs/tree.h"
 
@@ -41,7 +61,9 @@ struct NodeAttr {
   uid_t uid = 0;
   gid_t gid = 0;
   timespec mtime{};
+  timespec ctime{};
   uint32_t nlink = 1;
+  double timeout = 0;  // how long the kernel may keep entry and attributes
 };
 
 struct DirEntry {
@@ -50,15 +72,51 @@ struct DirEntry {
   bool is_dir;
 };
 
+// Something the kernel may hold that is no longer true: the attributes and
+// cached data of inode `ino` (name empty), or the entry `name` in folder `ino`.
+struct Invalidation {
+  uint64_t ino = 0;
+  std::string name;
+};
+// Receives invalidations; called from request and watcher threads, so it
+// must only queue them (telling the kernel from inside a request deadlocks).
+using InvalidationSink = std::function<void(std::vector<Invalidation>)>;
+
+struct LiveOptions {
+  enum class Watch {
+    kAuto,     // inotify, except for sources on network file systems (TTL)
+    kInotify,  // inotify wherever it can be set up
+    kTtl,      // never inotify: look again after ttl_seconds
+  };
+  Watch watch = Watch::kAuto;
+  double ttl_seconds = 2.0;
+};
+
+// Returns the name of the network file system `folder` is on ("nfs",
+// "lustre", ...), where inotify does not see other machines' changes, or "".
+std::string NetworkFileSystemOf(const std::string& folder);
+
 class MountTree {
  public:
   static constexpr uint64_t kRootIno = 1;
+  // How long the kernel keeps what the watcher will tell it to forget.
+  static constexpr double kWatchedTimeout = 86400;
 
-  // Scans the sources (folders are listed, CZIs are not parsed except a single
-  // CZI source, whose errors are reported here).
+  // Opens the sources (a single CZI source is parsed now, so a bad file is
+  // reported here; folders are listed on first access).
   static Result<std::unique_ptr<MountTree>> Create(
       const std::vector<std::string>& sources, std::shared_ptr<SubblockCache> cache,
-      const TreeOptions& options = {});
+      const TreeOptions& options = {}, const LiveOptions& live = {});
+  ~MountTree();
+
+  // Sends invalidations to `sink` from now on, and starts the inotify
+  // watcher unless the options or the sources' file systems say TTL. Call
+  // after daemonizing (it starts a thread).
+  void StartWatching(InvalidationSink sink);
+  // Stops the watcher thread (and sends nothing more).
+  void StopWatching();
+  // True while changes are found by inotify rather than by TTL.
+  bool watching() const { return !polling_.load(); }
 
   // Returns the inode of `name` in folder `parent`.
   Result<uint64_t> Lookup(uint64_t parent, std::string_view name);
@@ -67,40 +125,114 @@ class MountTree {
   Result<NodeAttr> GetAttr(uint64_t ino, bool cheap_only = false);
   // Lists a folder (without "." and "..").
   Result<std::vector<DirEntry>> ReadDir(uint64_t ino);
+  // Returns the file behind `ino` for reading; it stays that version's file
+  // however the source changes later.
+  Result<std::shared_ptr<VirtualFile>> OpenFile(uint64_t ino);
   // Reads a file; returns bytes produced (0 at end).
   Result<size_t> Read(uint64_t ino, uint64_t offset, size_t len, uint8_t* out,
                       const ReadContext* ctx = nullptr);
-  // Returns Ok if `ino` is a file that can be opened.
-  Status CheckFile(uint64_t ino);
 
  private:
-  struct Node {
-    std::string name;
-    uint64_t ino = 0;
-    bool is_dir = false;
-    FileIdentity owner;  // uid, gid, mtime of the source
-    std::vector<uint64_t> children;  // sorted by name once complete
-    std::shared_ptr<VirtualFile> file;
-    // Lazy CZI folder: the source path, expanded once on first access.
-    std::string czi_path;
-    std::once_flag expand_once;
-    Status expand_status;  // written once inside expand_once
+  enum class Kind {
+    kFolder,        // a folder made by czifs: several sources' root, or inside a CZI's tree
+    kSourceFolder,  // mirrors a folder below a source
+    kCzi,           // a CZI file's folder
+    kFile,          // inside a CZI's tree
   };
+  struct Node {
+    // Constant after creation.
+    uint64_t ino = 0;
+    Kind kind = Kind::kFolder;
+    std::string name;
+    uint64_t parent = 0;                  // 0 for the root
+    uint64_t czi = 0;                     // inside a CZI's tree: the CZI's node
+    std::shared_ptr<VirtualFile> file;    // kFile
+    std::shared_ptr<const SourceDir> source;  // kSourceFolder, kCzi
+    std::string rel;                          // path below `source`
 
-  MountTree(std::shared_ptr<SubblockCache> cache, const TreeOptions& options)
-      : cache_(std::move(cache)), options_(options) {}
-  Node* Get(uint64_t ino) const;
-  Node* NewNode(std::string name, uint64_t parent, bool is_dir, const FileIdentity& owner);
-  void SortChildren(Node* dir);
-  Status Expand(Node* dir);
-  void Graft(Node* dir, const TreeNode& tree);
-  Status AddSource(Node* at, const std::string& source, bool is_root);
-  Status AddFolder(Node* at, const std::string& folder);
+    // Guarded by MountTree::mu_.
+    FileIdentity id;                 // owner, group, mode, times shown
+    std::vector<uint64_t> children;  // sorted by name
+    bool attached = true;            // false once dropped from the tree
 
+    std::atomic<int> wd{-1};  // kSourceFolder: its inotify watch, or -1
+
+    // Guarded by refresh_mu (kSourceFolder, kCzi).
+    std::mutex refresh_mu;
+    bool listed = false;  // kSourceFolder: children reflect a listing
+    double checked_at = 0;  // monotonic seconds of the last listing or stat
+    bool expanded = false;  // kCzi: children are the tree of `indexed`
+    FileIdentity indexed;   // kCzi: the version the tree (or the failure) is for
+    bool attempted = false;  // kCzi: a parse was tried for `indexed`
+    Status expand_status;    // kCzi: its outcome
+    double attempted_at = 0;
+
+    std::atomic<bool> dirty{false};    // the watcher saw a change; look again
+    std::atomic<bool> exposed{false};  // the kernel was given this inode
+  };
+  using NodePtr = std::shared_ptr<Node>;
+
+  MountTree(std::shared_ptr<SubblockCache> cache, const TreeOptions& options,
+            const LiveOptions& live);
+
+  // The node of `ino`: NotFound if never issued, Stale if dropped since.
+  Result<NodePtr> Get(uint64_t ino) const;
+  NodePtr NewNode(Kind kind, std::string name, const NodePtr& parent, const FileIdentity& id);
+  void SortChildren(Node* dir);  // REQUIRES: mu_ held exclusively
+  Status AddSource(const NodePtr& root, const std::string& source, bool is_root);
+
+  double Now() const;
+  double Timeout() const;
+  // Brings `n` (or the CZI/folder it belongs to) up to date as far as its use
+  // needs: folders listed, a CZI's tree built if `expand`. Stale if `n` was dropped.
+  Status Prepare(const NodePtr& n, bool expand);
+  // Lists a source folder again if due (or `force`); `names` limits the work
+  // to those entries (watcher events), empty = all.
+  Status RefreshFolder(const NodePtr& dir, bool force, const std::set<std::string>& names = {});
+  // Checks a CZI's source if due (or `force`); a new version drops the old
+  // tree. With `expand`, builds the tree if there is none.
+  Status RefreshCzi(const NodePtr& czi, bool force, bool expand);
+  // Updates `dir`'s children from `entries` (only names in `scope` if not empty).
+  // REQUIRES: dir->refresh_mu held. Returns the CZI nodes to check again.
+  std::vector<NodePtr> Reconcile(const NodePtr& dir, const std::vector<SourceEntry>& entries,
+                                 const std::set<std::string>& scope,
+                                 std::vector<Invalidation>* inval);
+  // Builds a CZI's tree under `czi`. REQUIRES: czi->refresh_mu held.
+  Status Expand(const NodePtr& czi);
+  void Graft(const NodePtr& dir, uint64_t czi, const FileIdentity& id, const TreeNode& tree);
+  // Drops `ino`'s children from the table. REQUIRES: mu_ held exclusively.
+  void DropChildren(Node* n, std::vector<Invalidation>* inval);
+  // Drops `n` and everything below it. REQUIRES: mu_ held exclusively.
+  void Drop(Node* n, std::vector<Invalidation>* inval);
+  void Send(std::vector<Invalidation> inval);
+  bool IsAncestorFolder(const Node& dir, const FileIdentity& id) const;  // REQUIRES: mu_
+
+  // Watching (inotify).
+  void AddWatch(const NodePtr& dir);
+  void WatchLoop();
+  void HandleEvents(const std::map<uint64_t, std::set<std::string>>& pending, bool overflow);
+
+  // Constant after construction.
   const std::shared_ptr<SubblockCache> cache_;
   const TreeOptions options_;
+  const LiveOptions live_;
+
   mutable std::shared_mutex mu_;
-  std::deque<std::unique_ptr<Node>> nodes_;  // guarded by mu_; nodes_[ino - 1]
+  std::unordered_map<uint64_t, NodePtr> nodes_;  // guarded by mu_
+  uint64_t next_ino_ = 1;                        // guarded by mu_
+
+  std::atomic<bool> polling_{true};  // no watcher: TTL decides when to look again
+
+  std::mutex sink_mu_;
+  InvalidationSink sink_;  // guarded by sink_mu_
+
+  std::mutex watch_mu_;
+  // guarded by watch_mu_: inotify watch -> the folder nodes it serves, each
+  // with the one name it cares about ("" = all: a mirrored folder).
+  std::unordered_map<int, std::vector<std::pair<uint64_t, std::string>>> watches_;
+  int inotify_fd_ = -1;  // set before the watcher starts, closed after it ends
+  int stop_fd_ = -1;     // eventfd that ends the watcher
+  std::thread watcher_;
 };
 
 }  // namespace czifs

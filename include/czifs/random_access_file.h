@@ -3,10 +3,11 @@
 //
 // A folder of 10,000 CZIs must not hold 10,000 descriptors: at most
 // SetMaxOpenFiles() descriptors are open at once; the least recently used is
-// closed and reopened on demand. The file's identity (device, inode, size,
-// modification time) is recorded at Open(); a read that finds the file
-// replaced, truncated or modified fails with IOError rather than mixing old
-// and new bytes.
+// closed and reopened on demand (through its SourceDir, so beneath its
+// source folder and never blocking). The file's identity (device, inode,
+// size, mtime, ctime) is recorded at Open(); it is checked before and after
+// every read, so a read that meets the file replaced, truncated or modified
+// fails with IOError rather than mixing old and new bytes.
 //
 // Thread-safety: all methods may be called concurrently. The pool's mutex
 // guards its LRU list; a descriptor in use by a read is pinned by a
@@ -18,29 +19,22 @@
 #include <atomic>
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "czifs/source_dir.h"
 #include "czifs/status.h"
 
 namespace czifs {
 
-struct FileIdentity {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  uint64_t size = 0;
-  timespec mtime{};
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
-
-// Returns the identity (device, inode, size, mtime, owner) of `path`.
-Result<FileIdentity> StatIdentity(const std::string& path);
-
 class RandomAccessFile {
  public:
-  // Opens `path` read-only and records its identity.
+  // Opens `path` read-only (regular files only, never blocking) and records its identity.
   static Result<std::unique_ptr<RandomAccessFile>> Open(const std::string& path);
+  // Opens `rel` beneath `dir` (see SourceDir) and records its identity.
+  static Result<std::unique_ptr<RandomAccessFile>> Open(std::shared_ptr<const SourceDir> dir,
+                                                        const std::string& rel);
   ~RandomAccessFile();
   RandomAccessFile(const RandomAccessFile&) = delete;
   RandomAccessFile& operator=(const RandomAccessFile&) = delete;
@@ -63,12 +57,16 @@ class RandomAccessFile {
 
  private:
   struct Fd;
-  RandomAccessFile(std::string path, FileIdentity id);
+  // Opens the file again after its descriptor was closed.
+  using Opener = std::function<Result<std::pair<UniqueFd, FileIdentity>>()>;
+  RandomAccessFile(std::string path, FileIdentity id, Opener opener);
+  static Result<std::unique_ptr<RandomAccessFile>> OpenWith(std::string path, Opener opener);
   Result<std::shared_ptr<Fd>> AcquireFd() const;
   Status CheckFd(const Fd& fd) const;
 
   // Constant after construction.
   const std::string path_;
+  const Opener opener_;
   const FileIdentity identity_;
   const uint64_t pool_key_;
   mutable std::atomic<bool> change_logged_{false};

@@ -25,6 +25,7 @@ enum class StatusCode {
   kCancelled,          // the requester gave up (e.g. an interrupted read)
   kDataLoss,           // a tile's compressed data does not decode; the structure
                        // around it is sound (--damaged=zero may serve it as zeros)
+  kStale,              // the entry belonged to a version of its source that changed
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -47,6 +48,7 @@ class [[nodiscard]] Status {
   }
   static Status Cancelled(std::string msg) { return Status(StatusCode::kCancelled, std::move(msg)); }
   static Status DataLoss(std::string msg) { return Status(StatusCode::kDataLoss, std::move(msg)); }
+  static Status Stale(std::string msg) { return Status(StatusCode::kStale, std::move(msg)); }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

@@ -123,7 +123,8 @@ int RunMountCommand(int argc, char** argv) {
   app.add_option("-o", o.fuse_options,
                  "Mount options, comma-separated: allow_other, default_permissions, ... and "
                  "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
-                 "without=LIST (':'-separated), max_threads=N (FUSE request threads)");
+                 "without=LIST (':'-separated), max_threads=N (FUSE request threads), "
+                 "watch=auto|inotify|ttl, ttl=SECONDS");
   app.add_option("--threads", o.threads, "Decode threads (default: number of cores)");
   app.add_option("--cache-size", cache_size, "Decoded-subblock cache, e.g. 512M, 2G "
                                              "(default: min(1G, RAM/4))");
@@ -139,12 +140,24 @@ int RunMountCommand(int argc, char** argv) {
       ->capture_default_str();
   std::string without;
   app.add_option("--without", without, kWithoutHelp)->check(WithoutList());
+  std::string watch = "auto";
+  app.add_option("--watch", watch,
+                 "How changes in the sources are noticed: auto (inotify, or the TTL on network "
+                 "file systems: NFS, SMB, Lustre, ...), inotify, or ttl")
+      ->check(CLI::IsMember({"auto", "inotify", "ttl"}))
+      ->capture_default_str();
+  app.add_option("--ttl", o.live.ttl_seconds,
+                 "Seconds after which a source folder or file is looked at again where inotify "
+                 "does not see changes, and a file that failed to open is tried again")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
+  czifs::ParseWatch(watch, &o.live.watch);  // checked by CLI11
   czifs::ParseDamagedTiles(damaged, &o.tree.damaged);  // checked by CLI11
   std::string why;
   czifs::ParseWithout(without, &o.tree, &why);  // checked by CLI11

@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <thread>
 
 #include "czifs/compose.h"
 
@@ -20,6 +23,7 @@ int ToErrno(const Status& s) {
     case StatusCode::kResourceExhausted: return ENOMEM;
     case StatusCode::kCancelled: return EINTR;
     case StatusCode::kInvalidArgument: return EINVAL;
+    case StatusCode::kStale: return ESTALE;
     default: return EIO;
   }
 }
@@ -32,8 +36,53 @@ FuseFs::FuseFs(std::unique_ptr<MountTree> tree, size_t decode_threads, FuseFsOpt
       decode_threads_(decode_threads),
       read_slots_(static_cast<std::ptrdiff_t>(std::max<size_t>(4, 2 * decode_threads))) {}
 
-void FuseFs::Start() {
+// The kernel must not be told from inside a request (it may hold the very
+// folder lock the notification needs), so invalidations are queued here and
+// sent from this thread. At shutdown a notification can block until the
+// session ends; the thread is then left behind, owning all it touches.
+struct FuseFs::Notifier {
+  fuse_session* session = nullptr;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Invalidation> queue;  // guarded by mu
+  bool stop = false;               // guarded by mu
+  bool done = false;               // guarded by mu: the thread has returned
+
+  void Push(std::vector<Invalidation> batch) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stop) return;
+    for (auto& i : batch) queue.push_back(std::move(i));
+    cv.notify_one();
+  }
+  static void Run(std::shared_ptr<Notifier> self) {
+    std::unique_lock<std::mutex> lock(self->mu);
+    for (;;) {
+      self->cv.wait(lock, [&] { return self->stop || !self->queue.empty(); });
+      if (self->stop) break;
+      Invalidation inv = std::move(self->queue.front());
+      self->queue.pop_front();
+      lock.unlock();
+      // ENOENT: the kernel holds nothing for it, which is fine.
+      if (inv.name.empty()) {
+        fuse_lowlevel_notify_inval_inode(self->session, inv.ino, 0, 0);
+      } else {
+        fuse_lowlevel_notify_inval_entry(self->session, inv.ino, inv.name.c_str(), inv.name.size());
+      }
+      lock.lock();
+    }
+    self->done = true;
+    self->cv.notify_all();
+  }
+};
+
+void FuseFs::Start(fuse_session* session) {
   if (!pool_) pool_ = std::make_unique<ThreadPool>(decode_threads_);
+  if (session != nullptr && !notifier_) {
+    notifier_ = std::make_shared<Notifier>();
+    notifier_->session = session;
+    std::thread(Notifier::Run, notifier_).detach();
+    tree_->StartWatching([n = notifier_](std::vector<Invalidation> batch) { n->Push(std::move(batch)); });
+  }
 }
 
 FuseFs::~FuseFs() {
@@ -43,6 +92,13 @@ FuseFs::~FuseFs() {
 
 void FuseFs::Shutdown() {
   shutting_down_->store(true);
+  tree_->StopWatching();
+  if (notifier_) {
+    std::unique_lock<std::mutex> lock(notifier_->mu);
+    notifier_->stop = true;
+    notifier_->cv.notify_all();
+    notifier_->cv.wait_for(lock, std::chrono::seconds(1), [&] { return notifier_->done; });
+  }
   if (pool_) pool_->CancelPending();
 }
 
@@ -57,7 +113,7 @@ void FuseFs::FillStat(const NodeAttr& a, struct stat* st) const {
   st->st_blksize = options_.blksize;
   st->st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
   st->st_mtim = a.mtime;
-  st->st_ctim = a.mtime;
+  st->st_ctim = a.ctime;
   st->st_atim = a.mtime;
 }
 
@@ -80,8 +136,8 @@ bool FuseFs::CheapEntry(fuse_ino_t ino, fuse_entry_param* e) {
   std::memset(e, 0, sizeof *e);
   e->ino = ino;
   e->generation = 1;
-  e->attr_timeout = options_.attr_timeout;
-  e->entry_timeout = options_.entry_timeout;
+  e->attr_timeout = attr->timeout;
+  e->entry_timeout = attr->timeout;
   FillStat(*attr, &e->attr);
   return true;
 }
@@ -102,13 +158,14 @@ int FuseFs::Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e) {
   std::memset(e, 0, sizeof *e);
   e->ino = *ino;
   e->generation = 1;
-  e->attr_timeout = options_.attr_timeout;
-  e->entry_timeout = options_.entry_timeout;
+  e->attr_timeout = attr->timeout;
+  e->entry_timeout = attr->timeout;
   FillStat(*attr, &e->attr);
   return 0;
 }
 
-int FuseFs::GetAttr(fuse_ino_t ino, struct stat* st) {
+int FuseFs::GetAttr(fuse_ino_t ino, struct stat* st, double* timeout) {
+  if (timeout) *timeout = 0;
   if (ino == kStatsIno) {
     FillStatsAttr(st);
     return 0;
@@ -116,6 +173,7 @@ int FuseFs::GetAttr(fuse_ino_t ino, struct stat* st) {
   auto attr = tree_->GetAttr(ino);
   if (!attr.ok()) return ToErrno(attr.status());
   FillStat(*attr, st);
+  if (timeout) *timeout = attr->timeout;
   return 0;
 }
 
@@ -140,27 +198,32 @@ int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
     // `cat`, and a reader must not get the head of one text and the tail of
     // another. direct_io: the size is unknown to the kernel, read to EOF.
     fi->direct_io = 1;
-    fi->fh = reinterpret_cast<uint64_t>(new std::string(StatsJson()));
+    fi->fh = reinterpret_cast<uint64_t>(new Handle{StatsJson(), nullptr});
     return 0;
   }
-  Status s = tree_->CheckFile(ino);
-  if (!s.ok()) return s.code() == StatusCode::kInvalidArgument ? EISDIR : ToErrno(s);
-  fi->keep_cache = 1;  // content never changes while mounted
+  auto file = tree_->OpenFile(ino);
+  if (!file.ok()) {
+    return file.status().code() == StatusCode::kInvalidArgument ? EISDIR : ToErrno(file.status());
+  }
+  // An inode's content never changes: a changed source gets new inodes, and
+  // the kernel is told to drop the old ones' pages.
+  fi->keep_cache = 1;
+  fi->fh = reinterpret_cast<uint64_t>(new Handle{"", std::move(file).value()});
   return 0;
 }
 
 void FuseFs::Release(fuse_ino_t ino, fuse_file_info* fi) {
-  if (ino == kStatsIno && fi && fi->fh) {
-    delete reinterpret_cast<std::string*>(fi->fh);
+  if (fi && fi->fh) {
+    delete reinterpret_cast<Handle*>(fi->fh);
     fi->fh = 0;
   }
 }
 
 int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
                  std::function<bool()> cancelled, const fuse_file_info* fi) {
+  const Handle* handle = fi && fi->fh ? reinterpret_cast<const Handle*>(fi->fh) : nullptr;
   if (ino == kStatsIno) {
-    const std::string s =
-        fi && fi->fh ? *reinterpret_cast<const std::string*>(fi->fh) : StatsJson();
+    const std::string s = handle ? handle->stats : StatsJson();
     const size_t n = off >= s.size() ? 0 : std::min<size_t>(size, s.size() - off);
     buf->assign(s.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(off, s.size())),
                 s.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(off, s.size()) + n));
@@ -181,7 +244,9 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
     std::counting_semaphore<>& s;
     ~Slot() { s.release(); }
   } slot{read_slots_};
-  auto n = tree_->Read(ino, off, size, buf->data(), &ctx);
+  auto n = handle && handle->file
+               ? handle->file->ReadWithContext(off, size, buf->data(), &ctx)
+               : tree_->Read(ino, off, size, buf->data(), &ctx);
   if (!n.ok()) {
     if (n.status().code() != StatusCode::kCancelled) LogReadError(ino, off, n.status());
     return ToErrno(n.status());
@@ -257,11 +322,12 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   Guard(req, "getattr", [&] {
     struct stat st;
-    int err = Fs(req)->GetAttr(ino, &st);
+    double timeout = 0;
+    int err = Fs(req)->GetAttr(ino, &st, &timeout);
     if (err) {
       fuse_reply_err(req, err);
     } else {
-      fuse_reply_attr(req, &st, 86400);
+      fuse_reply_attr(req, &st, timeout);
     }
   });
 }
@@ -288,8 +354,9 @@ void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       fuse_reply_err(req, err);
       return;
     }
-    fi->keep_cache = 1;
-    fi->cache_readdir = 1;
+    // Listings may be cached only while the watcher tells the kernel of changes.
+    fi->keep_cache = Fs(req)->Watching() ? 1 : 0;
+    fi->cache_readdir = fi->keep_cache;
     fuse_reply_open(req, fi);
   });
 }

@@ -31,12 +31,11 @@
 namespace czifs {
 
 // Maps a Status to the errno FUSE returns: NotFound → ENOENT,
-// ResourceExhausted → ENOMEM, Cancelled → EINTR, anything else → EIO.
+// ResourceExhausted → ENOMEM, Cancelled → EINTR, InvalidArgument → EINVAL,
+// Stale → ESTALE (the kernel then looks the path up afresh), anything else → EIO.
 int ToErrno(const Status& s);
 
 struct FuseFsOptions {
-  double entry_timeout = 86400;  // content never changes while mounted
-  double attr_timeout = 86400;
   uint32_t blksize = 1 << 20;     // st_blksize: tells cp to use 1 MiB reads
   uint64_t readahead_bytes = 16 << 20;
 };
@@ -47,12 +46,17 @@ class FuseFs {
          std::shared_ptr<SubblockCache> cache);
   ~FuseFs();
 
-  // Starts the decode pool. Call after fuse_daemonize(): fork() keeps no threads.
-  void Start();
+  // Starts the decode pool, and with a session the thread that tells the
+  // kernel what changed and the tree's watcher. Call after fuse_daemonize():
+  // fork() keeps no threads.
+  void Start(fuse_session* session = nullptr);
 
   // Fills the entry for `name` in `parent` (for `parent` itself if name is null).
   int Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e);
-  int GetAttr(fuse_ino_t ino, struct stat* st);
+  // Fills `st`; `timeout` (if given) gets how long the kernel may keep it.
+  int GetAttr(fuse_ino_t ino, struct stat* st, double* timeout = nullptr);
+  // True while the tree's watcher tells the kernel of changes.
+  bool Watching() const { return tree_->watching(); }
   // Fills `listing` with a folder's entries, "." and ".." first.
   int ListDir(fuse_ino_t ino, std::vector<DirEntry>* listing);
   int Open(fuse_ino_t ino, fuse_file_info* fi);
@@ -70,7 +74,8 @@ class FuseFs {
   static constexpr fuse_ino_t kStatsIno = fuse_ino_t{1} << 62;
   static constexpr const char* kStatsName = ".czifs-stats";
 
-  // Stops background work: drops queued decodes; reads in progress end with EINTR.
+  // Stops background work: the watcher, the notifier, queued decodes; reads
+  // in progress end with EINTR.
   void Shutdown();
   std::string StatsJson() const;
 
@@ -79,6 +84,13 @@ class FuseFs {
 
  private:
   void FillStat(const NodeAttr& a, struct stat* st) const;
+  // What an open file handle (fuse_file_info::fh) holds.
+  struct Handle {
+    std::string stats;                  // .czifs-stats: the snapshot taken at open
+    std::shared_ptr<VirtualFile> file;  // anything else: the version opened
+  };
+  // Tells the kernel, from its own thread, what the tree says changed.
+  struct Notifier;
   // Logs a failed read once per inode and problem (a viewer retrying a
   // damaged plane a hundred times makes one error line); repeats go to debug.
   void LogReadError(uint64_t ino, uint64_t off, const Status& st);
@@ -92,6 +104,7 @@ class FuseFs {
   // these wait here, so a lookup or readdir still finds a free thread.
   std::counting_semaphore<> read_slots_;
   std::unique_ptr<ThreadPool> pool_;  // set by Start(), before any request; reset in the destructor
+  std::shared_ptr<Notifier> notifier_;  // set by Start(session)
   std::shared_ptr<std::atomic<bool>> shutting_down_ = std::make_shared<std::atomic<bool>>(false);
   std::atomic<uint64_t> reads_{0}, read_bytes_{0};
   std::mutex logged_mu_;

@@ -11,7 +11,9 @@
 #include <malloc.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "czifs/mount_tree.h"
@@ -112,6 +114,19 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
           *error = "-o damaged=" + val + ": use damaged=fail or damaged=zero";
           return false;
         }
+      } else if (key == "watch") {
+        if (!ParseWatch(val, &opts->live.watch)) {
+          *error = "-o watch=" + val + ": use watch=auto, watch=inotify or watch=ttl";
+          return false;
+        }
+      } else if (key == "ttl") {
+        char* end = nullptr;
+        const double v = std::strtod(val.c_str(), &end);
+        if (val.empty() || end != val.c_str() + val.size() || !(v >= 0 && v <= 86400)) {
+          *error = "-o ttl=" + val + ": use seconds from 0 to 86400, e.g. ttl=2";
+          return false;
+        }
+        opts->live.ttl_seconds = v;
       } else if (key == "without") {
         std::string why;
         if (!ParseWithout(val, &opts->tree, &why)) {
@@ -124,6 +139,56 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
     }
   }
   return true;
+}
+
+bool ParseWatch(const std::string& text, LiveOptions::Watch* out) {
+  if (text == "auto") {
+    *out = LiveOptions::Watch::kAuto;
+  } else if (text == "inotify") {
+    *out = LiveOptions::Watch::kInotify;
+  } else if (text == "ttl") {
+    *out = LiveOptions::Watch::kTtl;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+// True if `inner` is `outer` or lies below it (both canonical).
+bool IsAtOrBelow(const std::filesystem::path& inner, const std::filesystem::path& outer) {
+  auto i = inner.begin();
+  for (auto o = outer.begin(); o != outer.end(); ++o, ++i) {
+    if (o->empty()) continue;  // trailing separator
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string CheckMountPointAgainstSources(const std::string& mountpoint,
+                                          const std::vector<std::string>& sources) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path mnt = fs::canonical(mountpoint, ec);
+  if (ec) return "";  // reported by the mount point checks
+  for (const std::string& s : sources) {
+    const fs::path src = fs::canonical(s, ec);
+    if (ec) continue;  // reported by the source checks
+    if (IsAtOrBelow(src, mnt)) {
+      return "source " + s + " is inside the mount point " + mountpoint +
+             ": the mount would hide it and czifs would read through itself; choose a mount "
+             "point outside it";
+    }
+    if (fs::is_directory(src, ec) && IsAtOrBelow(mnt, src)) {
+      return "mount point " + mountpoint + " is inside the source folder " + s +
+             ": czifs would list its own mount as part of the source; choose a mount point "
+             "outside it";
+    }
+  }
+  return "";
 }
 
 bool ParseDamagedTiles(const std::string& text, DamagedTiles* out) {
@@ -168,6 +233,10 @@ int RunMount(MountOptions o) {
                  o.log_level.c_str());
     return kMountUsage;
   }
+  if (std::string why = CheckMountPointAgainstSources(o.mountpoint, o.sources); !why.empty()) {
+    std::fprintf(stderr, "czifs: %s\n", why.c_str());
+    return kMountUsage;
+  }
   const bool foreground = o.foreground || o.debug;
   // Until the daemon's own logger is set up, problems go to stderr.
   spdlog::set_default_logger(spdlog::stderr_color_mt("czifs-startup"));
@@ -175,7 +244,7 @@ int RunMount(MountOptions o) {
 
   const uint64_t cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes();
   auto cache = MakeSubblockCache(cache_bytes);
-  auto tree = MountTree::Create(o.sources, cache, o.tree);
+  auto tree = MountTree::Create(o.sources, cache, o.tree, o.live);
   if (!tree.ok()) {
     std::fprintf(stderr, "czifs: %s\n", tree.status().ToString().c_str());
     return kMountBadSource;
@@ -221,7 +290,7 @@ int RunMount(MountOptions o) {
   spdlog::info("serving {} source(s) on {} ({} decode threads, {} MiB cache)", o.sources.size(),
                o.mountpoint, threads, cache_bytes >> 20);
   TuneAllocator();
-  fs.Start();
+  fs.Start(se);
   int res;
   if (o.single_thread) {
     res = fuse_session_loop(se);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "czifs/compose.h"
+#include "czifs/mount_tree.h"
 #include "czifs/tree.h"
 
 namespace czifs {
@@ -24,6 +25,7 @@ struct MountOptions {
   std::string log_file;
   TreeOptions tree;  // --damaged / -o damaged=, --without / -o without=
   unsigned max_threads = 0;  // -o max_threads=: FUSE request threads; 0 = default
+  LiveOptions live;          // --watch / -o watch=, --ttl / -o ttl=
 };
 
 // Exit codes of the mount command.
@@ -37,7 +39,7 @@ inline constexpr int kMountFailed = 3;
 int RunMount(MountOptions options);
 
 // Splits -o values into czifs' own options (threads=, cache_size=,
-// log_level=, log_file=, damaged=, without=, max_threads=) and those for libfuse; drops "rw" (always read-only).
+// log_level=, log_file=, damaged=, without=, max_threads=, watch=, ttl=) and those for libfuse; drops "rw" (always read-only).
 // Returns false with `error` set on a malformed czifs option.
 bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
                        std::vector<std::string>* fuse_opts, std::string* error);
@@ -48,6 +50,16 @@ void TuneAllocator();
 
 // Parses "fail" or "zero".
 bool ParseDamagedTiles(const std::string& text, DamagedTiles* out);
+
+// Parses "auto", "inotify" or "ttl".
+bool ParseWatch(const std::string& text, LiveOptions::Watch* out);
+
+// Returns "" if mounting on `mountpoint` leaves the sources reachable, else
+// why not: a source at or below the mount point would be hidden by it (and
+// czifs would read through itself), a mount point inside a source folder
+// would be listed by czifs as part of its own source.
+std::string CheckMountPointAgainstSources(const std::string& mountpoint,
+                                          const std::vector<std::string>& sources);
 
 // Parses "512M", "2G", "1048576" into bytes.
 bool ParseByteSize(const std::string& text, uint64_t* out);

@@ -55,7 +55,14 @@ std::string FixedWidth(const std::string& text, size_t width) {
 Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& path,
                                                              std::shared_ptr<SubblockCache> cache,
                                                              DamagedTiles damaged) {
-  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const CziFile> czi, CziFile::Open(path));
+  CZIFS_ASSIGN_OR_RETURN(auto file, RandomAccessFile::Open(path));
+  return Open(std::move(file), std::move(cache), damaged);
+}
+
+Result<std::shared_ptr<const CziDocument>> CziDocument::Open(
+    std::unique_ptr<RandomAccessFile> file, std::shared_ptr<SubblockCache> cache,
+    DamagedTiles damaged) {
+  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const CziFile> czi, CziFile::Open(std::move(file)));
   std::shared_ptr<CziDocument> doc(new CziDocument(czi, std::move(cache), damaged));
   CZIFS_ASSIGN_OR_RETURN(doc->index_, ImageIndex::Build(*czi));
   auto xml = czi->ReadMetadataXml();

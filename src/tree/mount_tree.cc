@@ -1,184 +1,452 @@
 #include "czifs/mount_tree.h"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <map>
 
 namespace czifs {
 namespace {
 
 namespace fs = std::filesystem;
 
+bool WantCzi(std::string_view name) { return IsCziFileName(std::string(name)); }
+
+// A CZI's folder and what is in it show the CZI's permission bits: files
+// without x (they are images), folders with x wherever r is set (so whoever
+// may read the CZI may enter its folders). Write bits stay: the mount is
+// read-only anyway, and a `cp -r` copy is then an ordinary deletable tree.
+uint32_t FileMode(mode_t m) { return m & 0666; }
+uint32_t FolderMode(mode_t m) { return FileMode(m) | ((m & 0444) >> 2); }
+
 }  // namespace
 
-MountTree::Node* MountTree::Get(uint64_t ino) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  if (ino == 0 || ino > nodes_.size()) return nullptr;
-  return nodes_[ino - 1].get();
+std::string NetworkFileSystemOf(const std::string& folder) {
+  struct statfs st;
+  if (::statfs(folder.c_str(), &st) != 0) return "";
+  switch (static_cast<uint64_t>(st.f_type)) {
+    case 0x6969: return "nfs";
+    case 0x517B: return "smb";
+    case 0xFF534D42: return "cifs";
+    case 0xFE534D42: return "smb2";
+    case 0x0BD00BD0: return "lustre";
+    case 0x00C36400: return "ceph";
+    case 0x47504653: return "gpfs";
+    case 0x19830326: return "beegfs";
+    case 0x01021997: return "9p";
+    case 0x5346414F: return "afs";
+    case 0x65735546: return "fuse";
+    case 0xAAD7AAEA: return "panfs";
+    case 0x7461636F: return "ocfs2";
+    case 0x01161970: return "gfs2";
+    default: return "";
+  }
 }
 
-MountTree::Node* MountTree::NewNode(std::string name, uint64_t parent, bool is_dir,
-                                    const FileIdentity& owner) {
-  auto node = std::make_unique<Node>();
-  node->name = std::move(name);
-  node->is_dir = is_dir;
-  node->owner = owner;
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  node->ino = nodes_.size() + 1;
-  nodes_.push_back(std::move(node));
-  Node* n = nodes_.back().get();
-  if (parent != 0) nodes_[parent - 1]->children.push_back(n->ino);
+MountTree::MountTree(std::shared_ptr<SubblockCache> cache, const TreeOptions& options,
+                     const LiveOptions& live)
+    : cache_(std::move(cache)), options_(options), live_(live) {}
+
+MountTree::~MountTree() { StopWatching(); }
+
+double MountTree::Now() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double MountTree::Timeout() const { return polling_.load() ? live_.ttl_seconds : kWatchedTimeout; }
+
+Result<MountTree::NodePtr> MountTree::Get(uint64_t ino) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it != nodes_.end()) return it->second;
+  if (ino != 0 && ino < next_ino_) {
+    return Status::Stale("inode " + std::to_string(ino) + " belonged to an older version");
+  }
+  return Status::NotFound("no inode " + std::to_string(ino));
+}
+
+MountTree::NodePtr MountTree::NewNode(Kind kind, std::string name, const NodePtr& parent,
+                                      const FileIdentity& id) {
+  auto n = std::make_shared<Node>();
+  n->kind = kind;
+  n->name = std::move(name);
+  n->id = id;
+  if (parent) {
+    n->parent = parent->ino;
+    n->czi = parent->kind == Kind::kCzi ? parent->ino : parent->czi;
+    n->source = parent->source;
+  }
+  n->ino = next_ino_++;
+  nodes_.emplace(n->ino, n);
+  if (parent) parent->children.push_back(n->ino);
   return n;
 }
 
 void MountTree::SortChildren(Node* dir) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  std::sort(dir->children.begin(), dir->children.end(),
-            [&](uint64_t a, uint64_t b) { return nodes_[a - 1]->name < nodes_[b - 1]->name; });
+  std::sort(dir->children.begin(), dir->children.end(), [&](uint64_t a, uint64_t b) {
+    return nodes_.at(a)->name < nodes_.at(b)->name;
+  });
 }
 
-void MountTree::Graft(Node* dir, const TreeNode& tree) {
+void MountTree::Drop(Node* n, std::vector<Invalidation>* inval) {
+  DropChildren(n, inval);
+  n->attached = false;
+  if (n->exposed.load()) inval->push_back({n->ino, ""});
+  nodes_.erase(n->ino);  // `n` may be freed here: touch nothing after
+}
+
+void MountTree::DropChildren(Node* n, std::vector<Invalidation>* inval) {
+  for (uint64_t c : n->children) {
+    auto it = nodes_.find(c);
+    if (it == nodes_.end()) continue;
+    NodePtr child = it->second;
+    if (child->exposed.load()) inval->push_back({n->ino, child->name});
+    Drop(child.get(), inval);
+  }
+  n->children.clear();
+}
+
+void MountTree::Send(std::vector<Invalidation> inval) {
+  if (inval.empty()) return;
+  std::lock_guard<std::mutex> lock(sink_mu_);
+  if (sink_) sink_(std::move(inval));
+}
+
+void MountTree::Graft(const NodePtr& dir, uint64_t czi, const FileIdentity& id,
+                      const TreeNode& tree) {
   for (const auto& child : tree.children) {
-    Node* n = NewNode(child->name, dir->ino, child->is_dir, dir->owner);
+    NodePtr n = NewNode(child->is_dir ? Kind::kFolder : Kind::kFile, child->name, dir, id);
     if (child->is_dir) {
-      Graft(n, *child);
+      Graft(n, czi, id, *child);
     } else {
       n->file = child->file;
     }
   }
-  SortChildren(dir);
+  SortChildren(dir.get());
 }
 
-Status MountTree::Expand(Node* dir) {
-  if (dir->czi_path.empty()) return Status::Ok();
-  std::call_once(dir->expand_once, [&] {
-    auto doc = CziDocument::Open(dir->czi_path, cache_, options_.damaged);
-    if (!doc.ok()) {
-      dir->expand_status = doc.status().WithContext(dir->czi_path);
-      spdlog::error("{}", dir->expand_status.ToString());
-      return;
-    }
-    std::vector<TreeProblem> problems;
-    auto tree = BuildDocumentTree(*doc, &problems, options_);
-    for (const auto& p : problems) spdlog::warn("{}: {}", p.where, p.message);
-    Graft(dir, *tree);
-  });
-  return dir->expand_status;
+Status MountTree::Expand(const NodePtr& czi) {
+  const std::string where = czi->source->Describe(czi->rel);
+  auto fail = [&](const Status& st) {
+    // The version that failed: tried again once it changes (or after the TTL).
+    auto id = czi->source->Stat(czi->rel);
+    czi->indexed = id.ok() ? *id : FileIdentity{};
+    czi->attempted = true;
+    czi->attempted_at = Now();
+    czi->expand_status = st.WithContext(where);
+    spdlog::error("{}", czi->expand_status.ToString());
+    return czi->expand_status;
+  };
+  auto file = RandomAccessFile::Open(czi->source, czi->rel);
+  if (!file.ok()) return fail(file.status());
+  auto doc = CziDocument::Open(std::move(file).value(), cache_, options_.damaged);
+  if (!doc.ok()) return fail(doc.status());
+  std::vector<TreeProblem> problems;
+  auto tree = BuildDocumentTree(*doc, &problems, options_);
+  for (const auto& p : problems) spdlog::warn("{}: {}", p.where, p.message);
+  const FileIdentity id = (*doc)->czi().identity();
+  std::vector<Invalidation> inval;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    DropChildren(czi.get(), &inval);
+    if (!czi->attached) return Status::Stale(where + ": changed while being indexed");
+    czi->id = id;
+    Graft(czi, czi->ino, id, *tree);
+  }
+  czi->expanded = true;
+  czi->attempted = true;
+  czi->indexed = id;
+  czi->expand_status = Status::Ok();
+  Send(std::move(inval));
+  return Status::Ok();
 }
 
-Status MountTree::AddFolder(Node* at, const std::string& folder) {
-  // Which files and how symlinks are treated: FindCziFiles (shared with export).
-  CZIFS_ASSIGN_OR_RETURN(const std::vector<SourceFile> files, FindCziFiles(folder));
-  std::map<std::string, Node*> dirs = {{"", at}};  // by relative path
-  std::vector<Node*> touched = {at};
-  for (const SourceFile& f : files) {
-    // Create the folders on the way (only folders that hold a CZI appear).
-    Node* dir = at;
-    std::string rel_dir;
-    size_t start = 0;
-    bool reachable = true;
-    for (size_t slash; (slash = f.relative.find('/', start)) != std::string::npos;
-         start = slash + 1) {
-      const std::string name = f.relative.substr(start, slash - start);
-      rel_dir = rel_dir.empty() ? name : rel_dir + "/" + name;
-      auto it = dirs.find(rel_dir);
-      if (it == dirs.end()) {
-        auto id = StatIdentity(folder + "/" + rel_dir);
-        if (!id.ok()) {
-          reachable = false;  // vanished while we looked
-          break;
-        }
-        it = dirs.emplace(rel_dir, NewNode(name, dir->ino, true, *id)).first;
-        touched.push_back(it->second);
+Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
+  std::vector<Invalidation> inval;
+  Status result;
+  {
+    std::lock_guard<std::mutex> refresh(czi->refresh_mu);
+    const double now = Now();
+    const bool due = force || czi->dirty.exchange(false) || czi->checked_at == 0 ||
+                     (polling_.load() && now - czi->checked_at >= live_.ttl_seconds);
+    if (due) {
+      auto id = czi->source->Stat(czi->rel);
+      czi->checked_at = now;
+      const bool is_file = id.ok() && S_ISREG(id->mode);
+      // A tree of another version (or of a file now gone) goes; a failure
+      // stands for its version until the TTL says try again.
+      const bool changed = is_file ? !id->SameContent(czi->indexed) : czi->expanded;
+      if (czi->attempted && changed) {
+        // Another version (or none): its old tree goes, the new one is built on use.
+        std::unique_lock<std::shared_mutex> lock(mu_);
+        DropChildren(czi.get(), &inval);
+        if (is_file) czi->id = *id;
+        czi->expanded = false;
+        czi->attempted = false;
+        if (czi->exposed.load()) inval.push_back({czi->ino, ""});
+      } else if (!czi->attempted && is_file && !czi->id.SameAttributes(*id)) {
+        std::unique_lock<std::shared_mutex> lock(mu_);
+        czi->id = *id;
+        if (czi->exposed.load()) inval.push_back({czi->ino, ""});
       }
-      dir = it->second;
     }
-    auto id = StatIdentity(f.path);
-    if (!reachable || !id.ok()) continue;
-    Node* n = NewNode(f.relative.substr(start), dir->ino, true, *id);
-    n->czi_path = f.path;
+    if (expand && !czi->expanded) {
+      if (czi->attempted && now - czi->attempted_at < live_.ttl_seconds) {
+        result = czi->expand_status;  // this version failed a moment ago
+      } else {
+        result = Expand(czi);
+      }
+    }
   }
-  for (Node* d : touched) SortChildren(d);
+  Send(std::move(inval));
+  return result;
+}
+
+bool MountTree::IsAncestorFolder(const Node& dir, const FileIdentity& id) const {
+  for (const Node* n = &dir; n != nullptr && n->kind == Kind::kSourceFolder;) {
+    if (n->id.dev == id.dev && n->id.ino == id.ino) return true;
+    auto it = nodes_.find(n->parent);
+    n = it == nodes_.end() ? nullptr : it->second.get();
+  }
+  return false;
+}
+
+std::vector<MountTree::NodePtr> MountTree::Reconcile(const NodePtr& dir,
+                                                     const std::vector<SourceEntry>& entries,
+                                                     const std::set<std::string>& scope,
+                                                     std::vector<Invalidation>* inval) {
+  std::vector<NodePtr> to_check;
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (!dir->attached) return to_check;
+  std::map<std::string, NodePtr> current;
+  for (uint64_t c : dir->children) {
+    auto it = nodes_.find(c);
+    if (it != nodes_.end()) current.emplace(it->second->name, it->second);
+  }
+  std::set<std::string> present;
+  for (const auto& e : entries) present.insert(e.name);
+  bool changed = false;
+  auto drop = [&](const NodePtr& child) {
+    if (child->exposed.load()) inval->push_back({dir->ino, child->name});
+    std::erase(dir->children, child->ino);
+    Drop(child.get(), inval);
+    current.erase(child->name);
+    changed = true;
+  };
+  for (auto it = current.begin(); it != current.end();) {
+    const NodePtr child = (it++)->second;
+    if ((scope.empty() || scope.count(child->name)) && !present.count(child->name)) drop(child);
+  }
+  for (const SourceEntry& e : entries) {
+    auto it = current.find(e.name);
+    if (it != current.end()) {
+      const NodePtr existing = it->second;
+      const bool was_dir = existing->kind == Kind::kSourceFolder;
+      const bool same_object = existing->id.dev == e.id.dev && existing->id.ino == e.id.ino;
+      if (was_dir != e.is_dir || (e.is_dir && !same_object)) {
+        drop(existing);  // another kind of thing, or another folder, under the old name
+      } else {
+        if (e.is_dir && !existing->id.SameAttributes(e.id)) {
+          existing->id = e.id;
+          if (existing->exposed.load()) inval->push_back({existing->ino, ""});
+        } else if (!e.is_dir && !existing->id.SameAttributes(e.id)) {
+          to_check.push_back(existing);
+        }
+        continue;
+      }
+    }
+    if (e.is_dir && e.via_link && IsAncestorFolder(*dir, e.id)) continue;  // a link cycle
+    NodePtr n = NewNode(e.is_dir ? Kind::kSourceFolder : Kind::kCzi, e.name, dir, e.id);
+    n->rel = JoinRelative(dir->rel, e.name);
+    n->checked_at = Now();  // `e.id` is fresh
+    changed = true;
+  }
+  if (changed) {
+    SortChildren(dir.get());
+    if (dir->exposed.load()) inval->push_back({dir->ino, ""});
+  }
+  return to_check;
+}
+
+Status MountTree::RefreshFolder(const NodePtr& dir, bool force, const std::set<std::string>& names) {
+  std::vector<Invalidation> inval;
+  std::vector<NodePtr> to_check;
+  {
+    std::lock_guard<std::mutex> refresh(dir->refresh_mu);
+    const double now = Now();
+    const bool due = force || dir->dirty.exchange(false) || !dir->listed ||
+                     (polling_.load() && now - dir->checked_at >= live_.ttl_seconds);
+    if (!due) return Status::Ok();
+    if (!polling_.load() && dir->wd.load() < 0) AddWatch(dir);  // before listing: miss nothing
+    std::vector<SourceEntry> entries;
+    std::set<std::string> scope;
+    if (names.empty() || !dir->listed) {
+      auto listing = dir->source->List(dir->rel, WantCzi);
+      if (!listing.ok()) {
+        spdlog::error("{}", listing.status().ToString());
+        return listing.status();
+      }
+      entries = std::move(listing).value();
+    } else {
+      scope = names;
+      for (const std::string& name : names) {
+        auto e = dir->source->Entry(dir->rel, name, WantCzi);
+        if (e.ok()) entries.push_back(std::move(e).value());
+      }
+    }
+    if (auto self = dir->source->Stat(dir->rel); self.ok()) {
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      if (!dir->id.SameAttributes(*self)) {
+        dir->id = *self;
+        if (dir->exposed.load()) inval.push_back({dir->ino, ""});
+      }
+    }
+    to_check = Reconcile(dir, entries, scope, &inval);
+    dir->listed = true;
+    dir->checked_at = now;
+  }
+  Send(std::move(inval));
+  for (const NodePtr& czi : to_check) (void)RefreshCzi(czi, /*force=*/true, /*expand=*/false);
   return Status::Ok();
 }
 
-Status MountTree::AddSource(Node* at, const std::string& source, bool is_root) {
-  CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(source));
-  std::error_code ec;
-  const fs::path p(source);
-  if (fs::is_directory(p, ec)) {
-    Node* dir = at;
-    if (!is_root) dir = NewNode(p.filename().string(), at->ino, true, id);
-    if (is_root) dir->owner = id;
-    return AddFolder(dir, source);
+Status MountTree::Prepare(const NodePtr& n, bool expand) {
+  switch (n->kind) {
+    case Kind::kSourceFolder:
+      if (expand) CZIFS_RETURN_IF_ERROR(RefreshFolder(n, false));
+      break;
+    case Kind::kCzi:
+      CZIFS_RETURN_IF_ERROR(RefreshCzi(n, false, expand));
+      break;
+    case Kind::kFolder:
+    case Kind::kFile:
+      if (n->czi != 0) {
+        CZIFS_ASSIGN_OR_RETURN(NodePtr czi, Get(n->czi));
+        CZIFS_RETURN_IF_ERROR(RefreshCzi(czi, false, false));
+      }
+      break;
   }
-  if (!fs::is_regular_file(p, ec)) return Status::InvalidArgument(source + ": not a file or folder");
-  if (is_root) {
-    // A single CZI: parse it now so a bad file is reported at mount time.
-    at->owner = id;
-    at->czi_path = source;
-    return Expand(at);
-  }
-  Node* n = NewNode(p.filename().string(), at->ino, true, id);
-  n->czi_path = source;
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  if (!n->attached) return Status::Stale(n->name + ": its source changed");
   return Status::Ok();
+}
+
+Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool is_root) {
+  CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(source));
+  std::string name = fs::path(source).filename().string();
+  if (S_ISDIR(id.mode)) {
+    CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(source));
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    NodePtr n = is_root ? root : NewNode(Kind::kSourceFolder, name, root, id);
+    n->source = std::move(dir);
+    return Status::Ok();
+  }
+  if (!S_ISREG(id.mode)) return Status::InvalidArgument(source + ": not a file or folder");
+  // A file named on the command line: its folder is the source, the file the only entry.
+  std::error_code ec;
+  const fs::path real = fs::canonical(source, ec);
+  if (ec) return Status::NotFound(source + ": " + ec.message());
+  CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(real.parent_path().string()));
+  NodePtr n;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    n = is_root ? root : NewNode(Kind::kCzi, name, root, id);
+    n->source = std::move(dir);
+    n->rel = real.filename().string();
+  }
+  // A single CZI is parsed now, so a bad file is reported at mount time.
+  return is_root ? RefreshCzi(n, /*force=*/true, /*expand=*/true) : Status::Ok();
 }
 
 Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::string>& sources,
                                                      std::shared_ptr<SubblockCache> cache,
-                                                     const TreeOptions& options) {
+                                                     const TreeOptions& options,
+                                                     const LiveOptions& live) {
   if (sources.empty()) return Status::InvalidArgument("no source given");
-  std::unique_ptr<MountTree> tree(new MountTree(std::move(cache), options));
-  Node* root = tree->NewNode("", 0, true, FileIdentity{});
+  std::unique_ptr<MountTree> tree(new MountTree(std::move(cache), options, live));
   if (sources.size() == 1) {
-    CZIFS_RETURN_IF_ERROR(tree->AddSource(root, sources[0], /*is_root=*/true));
-  } else {
-    root->owner.uid = ::getuid();
-    root->owner.gid = ::getgid();
-    ::clock_gettime(CLOCK_REALTIME, &root->owner.mtime);
-    for (const auto& s : sources) CZIFS_RETURN_IF_ERROR(tree->AddSource(root, s, false));
-    tree->SortChildren(root);
-    // Two sources with one name: the later ones are renamed name~2, name~3, ...
-    std::unique_lock<std::shared_mutex> lock(tree->mu_);
-    for (size_t i = 1; i < root->children.size(); ++i) {
-      Node* a = tree->nodes_[root->children[i - 1] - 1].get();
-      Node* b = tree->nodes_[root->children[i] - 1].get();
-      if (a->name == b->name) b->name += "~" + std::to_string(i + 1);
+    CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(sources[0]));
+    {
+      std::unique_lock<std::shared_mutex> lock(tree->mu_);
+      tree->NewNode(S_ISDIR(id.mode) ? Kind::kSourceFolder : Kind::kCzi, "", nullptr, id);
     }
+    CZIFS_ASSIGN_OR_RETURN(NodePtr root, tree->Get(kRootIno));
+    CZIFS_RETURN_IF_ERROR(tree->AddSource(root, sources[0], /*is_root=*/true));
+    return tree;
+  }
+  FileIdentity id;
+  id.uid = ::getuid();
+  id.gid = ::getgid();
+  id.mode = S_IFDIR | 0755;
+  ::clock_gettime(CLOCK_REALTIME, &id.mtime);
+  id.ctime = id.mtime;
+  NodePtr root;
+  {
+    std::unique_lock<std::shared_mutex> lock(tree->mu_);
+    root = tree->NewNode(Kind::kFolder, "", nullptr, id);
+  }
+  for (const auto& s : sources) CZIFS_RETURN_IF_ERROR(tree->AddSource(root, s, false));
+  std::unique_lock<std::shared_mutex> lock(tree->mu_);
+  tree->SortChildren(root.get());
+  // Two sources with one name: the later ones are renamed name~2, name~3, ...
+  for (size_t i = 1; i < root->children.size(); ++i) {
+    Node* a = tree->nodes_.at(root->children[i - 1]).get();
+    Node* b = tree->nodes_.at(root->children[i]).get();
+    if (a->name == b->name) b->name += "~" + std::to_string(i + 1);
   }
   return tree;
 }
 
 Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
-  Node* dir = Get(parent);
-  if (!dir) return Status::NotFound("no inode " + std::to_string(parent));
-  if (!dir->is_dir) return Status::InvalidArgument("not a folder");
-  CZIFS_RETURN_IF_ERROR(Expand(dir));
+  CZIFS_ASSIGN_OR_RETURN(NodePtr dir, Get(parent));
+  if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
+  CZIFS_RETURN_IF_ERROR(Prepare(dir, /*expand=*/true));
   std::shared_lock<std::shared_mutex> lock(mu_);
   const auto& c = dir->children;  // sorted by name
   auto it = std::lower_bound(c.begin(), c.end(), name, [&](uint64_t ino, std::string_view n) {
-    return nodes_[ino - 1]->name < n;
+    return nodes_.at(ino)->name < n;
   });
-  if (it != c.end() && nodes_[*it - 1]->name == name) return *it;
+  if (it != c.end()) {
+    const NodePtr& child = nodes_.at(*it);
+    if (child->name == name) {
+      child->exposed.store(true);
+      return child->ino;
+    }
+  }
   return Status::NotFound(std::string(name));
 }
 
 Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
-  Node* n = Get(ino);
-  if (!n) return Status::NotFound("no inode " + std::to_string(ino));
+  CZIFS_ASSIGN_OR_RETURN(NodePtr n, Get(ino));
+  CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));
   NodeAttr a;
   a.ino = ino;
-  a.is_dir = n->is_dir;
-  a.mode = n->is_dir ? 0555 : 0444;
-  a.uid = n->owner.uid;
-  a.gid = n->owner.gid;
-  a.mtime = n->owner.mtime;
-  if (n->is_dir) {
+  a.is_dir = n->kind != Kind::kFile;
+  a.timeout = Timeout();
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    const FileIdentity& id = n->id;
+    switch (n->kind) {
+      case Kind::kSourceFolder: a.mode = id.mode & 07777; break;
+      case Kind::kFile: a.mode = FileMode(id.mode); break;
+      case Kind::kCzi: a.mode = FolderMode(id.mode); break;
+      case Kind::kFolder: a.mode = n->czi != 0 ? FolderMode(id.mode) : id.mode & 07777; break;
+    }
+    a.uid = id.uid;
+    a.gid = id.gid;
+    a.mtime = id.mtime;
+    a.ctime = id.ctime;
+  }
+  if (a.is_dir) {
     a.nlink = 2;
   } else if (cheap_only) {
     auto size = n->file->SizeIfCheap();
@@ -187,38 +455,254 @@ Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
   } else {
     CZIFS_ASSIGN_OR_RETURN(a.size, n->file->Size());
   }
+  n->exposed.store(true);
   return a;
 }
 
 Result<std::vector<DirEntry>> MountTree::ReadDir(uint64_t ino) {
-  Node* dir = Get(ino);
-  if (!dir) return Status::NotFound("no inode " + std::to_string(ino));
-  if (!dir->is_dir) return Status::InvalidArgument("not a folder");
-  CZIFS_RETURN_IF_ERROR(Expand(dir));
+  CZIFS_ASSIGN_OR_RETURN(NodePtr dir, Get(ino));
+  if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
+  CZIFS_RETURN_IF_ERROR(Prepare(dir, /*expand=*/true));
   std::vector<DirEntry> out;
   std::shared_lock<std::shared_mutex> lock(mu_);
   out.reserve(dir->children.size());
   for (uint64_t c : dir->children) {
-    const Node& n = *nodes_[c - 1];
-    out.push_back({n.name, n.ino, n.is_dir});
+    const Node& n = *nodes_.at(c);
+    out.push_back({n.name, n.ino, n.kind != Kind::kFile});
   }
   return out;
 }
 
-Status MountTree::CheckFile(uint64_t ino) {
-  Node* n = Get(ino);
-  if (!n) return Status::NotFound("no inode " + std::to_string(ino));
-  if (n->is_dir) return Status::InvalidArgument("is a folder");
-  return Status::Ok();
+Result<std::shared_ptr<VirtualFile>> MountTree::OpenFile(uint64_t ino) {
+  CZIFS_ASSIGN_OR_RETURN(NodePtr n, Get(ino));
+  if (n->kind != Kind::kFile) return Status::InvalidArgument("is a folder");
+  CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));
+  n->exposed.store(true);
+  return n->file;
 }
 
 Result<size_t> MountTree::Read(uint64_t ino, uint64_t offset, size_t len, uint8_t* out,
                                const ReadContext* ctx) {
-  Node* n = Get(ino);
-  if (!n) return Status::NotFound("no inode " + std::to_string(ino));
-  if (n->is_dir) return Status::InvalidArgument("is a folder");
-  if (ctx) return n->file->ReadWithContext(offset, len, out, ctx);
-  return n->file->Read(offset, len, out);
+  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<VirtualFile> file, OpenFile(ino));
+  if (ctx) return file->ReadWithContext(offset, len, out, ctx);
+  return file->Read(offset, len, out);
+}
+
+// ---- watching ---------------------------------------------------------------
+
+void MountTree::StartWatching(InvalidationSink sink) {
+  {
+    std::lock_guard<std::mutex> lock(sink_mu_);
+    sink_ = std::move(sink);
+  }
+  if (live_.watch == LiveOptions::Watch::kTtl || watcher_.joinable()) return;
+  // The sources themselves: the root folder, a CZI named as the source, or
+  // the children of several sources' root.
+  std::vector<NodePtr> sources;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    for (const auto& [ino, n] : nodes_) {
+      const bool top = n->parent == 0 || nodes_.at(n->parent)->kind == Kind::kFolder;
+      if (top && (n->kind == Kind::kSourceFolder || n->kind == Kind::kCzi)) sources.push_back(n);
+    }
+  }
+  if (live_.watch == LiveOptions::Watch::kAuto) {
+    for (const NodePtr& n : sources) {
+      const std::string kind = NetworkFileSystemOf(n->source->real_path());
+      if (!kind.empty()) {
+        spdlog::info("{} is on {}: changes made on other machines are invisible to inotify, so "
+                     "czifs looks again after {} s (--ttl)",
+                     n->source->path(), kind, live_.ttl_seconds);
+        return;
+      }
+    }
+  }
+  inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (inotify_fd_ < 0 || stop_fd_ < 0) {
+    spdlog::warn("cannot start inotify ({}): changes are seen after {} s (--ttl)",
+                 std::strerror(errno), live_.ttl_seconds);
+    if (inotify_fd_ >= 0) ::close(inotify_fd_);
+    if (stop_fd_ >= 0) ::close(stop_fd_);
+    inotify_fd_ = stop_fd_ = -1;
+    return;
+  }
+  polling_.store(false);
+  for (const NodePtr& n : sources) {
+    AddWatch(n);
+    n->dirty.store(true);  // listed or checked before the watch: look once more
+  }
+  watcher_ = std::thread([this] { WatchLoop(); });
+}
+
+void MountTree::StopWatching() {
+  if (watcher_.joinable()) {
+    const uint64_t one = 1;
+    (void)!::write(stop_fd_, &one, sizeof one);
+    watcher_.join();
+  }
+  if (inotify_fd_ >= 0) ::close(inotify_fd_);
+  if (stop_fd_ >= 0) ::close(stop_fd_);
+  inotify_fd_ = stop_fd_ = -1;
+  std::lock_guard<std::mutex> lock(sink_mu_);
+  sink_ = nullptr;
+}
+
+void MountTree::AddWatch(const NodePtr& n) {
+  if (polling_.load() || inotify_fd_ < 0) return;
+  // A mirrored folder is watched itself; a CZI named as a source through its folder.
+  const bool folder = n->kind == Kind::kSourceFolder;
+  const std::string rel = folder ? n->rel : fs::path(n->rel).parent_path().string();
+  const std::string only = folder ? "" : fs::path(n->rel).filename().string();
+  auto fd = n->source->Resolve(rel);
+  int wd = -1;
+  if (fd.ok()) {
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd->get());
+    wd = ::inotify_add_watch(inotify_fd_, proc.c_str(),
+                             IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
+                                 IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |
+                                 IN_ONLYDIR | IN_EXCL_UNLINK);
+  }
+  if (wd < 0) {
+    const int err = errno;
+    // Out of watches (fs.inotify.max_user_watches) or a folder gone: from now
+    // on every folder is looked at again after the TTL, and the kernel is
+    // told to forget what it was allowed to keep for a day.
+    if (!polling_.exchange(true)) {
+      spdlog::warn("cannot watch {} ({}): changes are now seen after {} s (--ttl)",
+                   n->source->Describe(rel), fd.ok() ? std::strerror(err) : fd.status().ToString(),
+                   live_.ttl_seconds);
+      std::vector<Invalidation> inval;
+      {
+        std::shared_lock<std::shared_mutex> lock(mu_);
+        for (const auto& [ino, node] : nodes_) {
+          if (!node->exposed.load()) continue;
+          inval.push_back({ino, ""});
+          if (node->parent != 0) inval.push_back({node->parent, node->name});
+        }
+      }
+      Send(std::move(inval));
+    }
+    return;
+  }
+  if (folder) n->wd.store(wd);
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  watches_[wd].emplace_back(n->ino, only);
+}
+
+void MountTree::WatchLoop() {
+  using Clock = std::chrono::steady_clock;
+  // Events are gathered until the folder is quiet for 50 ms (at most 300 ms):
+  // a file being copied fires thousands of them, one look at its end suffices.
+  constexpr auto kQuiet = std::chrono::milliseconds(50);
+  constexpr auto kMaxDelay = std::chrono::milliseconds(300);
+  std::map<uint64_t, std::set<std::string>> pending;
+  bool overflow = false;
+  Clock::time_point first{}, last{};
+  alignas(inotify_event) char buf[64 * 1024];
+  for (;;) {
+    try {
+      int timeout = -1;
+      if (!pending.empty() || overflow) {
+        const auto due = std::min(last + kQuiet, first + kMaxDelay);
+        timeout = static_cast<int>(std::max<int64_t>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()).count()));
+      }
+      pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+      const int r = ::poll(fds, 2, timeout);
+      if (r < 0 && errno != EINTR) break;
+      if (fds[1].revents) break;
+      if (r > 0 && fds[0].revents) {
+        ssize_t n;
+        while ((n = ::read(inotify_fd_, buf, sizeof buf)) > 0) {
+          if (pending.empty() && !overflow) first = Clock::now();
+          last = Clock::now();
+          std::lock_guard<std::mutex> lock(watch_mu_);
+          for (char* p = buf; p < buf + n;) {
+            const auto* ev = reinterpret_cast<const inotify_event*>(p);
+            p += sizeof(inotify_event) + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+              overflow = true;
+              continue;
+            }
+            auto it = watches_.find(ev->wd);
+            if (it == watches_.end()) continue;
+            const std::string name = ev->len ? std::string(ev->name) : "";
+            for (const auto& [ino, only] : it->second) {
+              if (only.empty()) {
+                pending[ino].insert(name);
+              } else if (name == only || name.empty()) {
+                pending[ino].insert(only);
+              }
+            }
+            if (ev->mask & IN_IGNORED) watches_.erase(it);
+          }
+        }
+      }
+      if ((pending.empty() && !overflow) ||
+          Clock::now() < std::min(last + kQuiet, first + kMaxDelay)) {
+        continue;
+      }
+      HandleEvents(pending, overflow);
+    } catch (const std::exception& e) {
+      spdlog::error("watching sources: {}", e.what());
+    }
+    pending.clear();
+    overflow = false;
+  }
+}
+
+void MountTree::HandleEvents(const std::map<uint64_t, std::set<std::string>>& pending,
+                             bool overflow) {
+  if (overflow) {
+    spdlog::warn("inotify queue overflowed: looking at every listed folder again");
+    std::vector<NodePtr> all;
+    {
+      std::shared_lock<std::shared_mutex> lock(mu_);
+      for (const auto& [ino, n] : nodes_) {
+        if (n->kind == Kind::kSourceFolder || n->kind == Kind::kCzi) all.push_back(n);
+      }
+    }
+    for (const NodePtr& n : all) {
+      if (n->kind == Kind::kSourceFolder) {
+        std::unique_lock<std::mutex> refresh(n->refresh_mu);
+        const bool listed = n->listed;
+        refresh.unlock();
+        if (listed) (void)RefreshFolder(n, true);
+      } else {
+        (void)RefreshCzi(n, true, false);
+      }
+    }
+  }
+  for (const auto& [ino, names] : pending) {
+    auto n = Get(ino);
+    if (!n.ok()) {
+      // The folder was dropped (removed or renamed): forget its watch.
+      std::lock_guard<std::mutex> lock(watch_mu_);
+      for (auto it = watches_.begin(); it != watches_.end();) {
+        std::erase_if(it->second, [&](const auto& w) { return w.first == ino; });
+        if (it->second.empty()) {
+          ::inotify_rm_watch(inotify_fd_, it->first);
+          it = watches_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      continue;
+    }
+    const NodePtr& node = *n;
+    if (node->kind == Kind::kCzi) {
+      (void)RefreshCzi(node, true, false);
+      continue;
+    }
+    std::set<std::string> entries = names;
+    entries.erase("");  // an event on the folder itself
+    {
+      std::unique_lock<std::mutex> refresh(node->refresh_mu);
+      if (!node->listed) continue;  // never shown: listed on first use
+    }
+    (void)RefreshFolder(node, true, entries);
+  }
 }
 
 }  // namespace czifs

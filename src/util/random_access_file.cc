@@ -21,21 +21,6 @@ struct RandomAccessFile::Fd {
 
 namespace {
 
-bool SameTime(const timespec& a, const timespec& b) {
-  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
-FileIdentity IdentityOf(const struct stat& st) {
-  FileIdentity id;
-  id.dev = st.st_dev;
-  id.ino = st.st_ino;
-  id.size = static_cast<uint64_t>(st.st_size);
-  id.mtime = st.st_mtim;
-  id.uid = st.st_uid;
-  id.gid = st.st_gid;
-  return id;
-}
-
 // Process-wide LRU of open descriptors. mu guards everything in it.
 class FdPool {
  public:
@@ -90,14 +75,6 @@ class FdPool {
 
 }  // namespace
 
-Result<FileIdentity> StatIdentity(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    return Status::NotFound(path + ": " + std::strerror(errno));
-  }
-  return IdentityOf(st);
-}
-
 namespace {
 
 FdPool& Pool() {
@@ -112,54 +89,67 @@ std::atomic<uint64_t> g_next_key{1};
 void RandomAccessFile::SetMaxOpenFiles(size_t n) { Pool().SetMax(n); }
 size_t RandomAccessFile::OpenFileCount() { return Pool().Size(); }
 
-RandomAccessFile::RandomAccessFile(std::string path, FileIdentity id)
-    : path_(std::move(path)), identity_(id), pool_key_(g_next_key.fetch_add(1)) {}
+RandomAccessFile::RandomAccessFile(std::string path, FileIdentity id, Opener opener)
+    : path_(std::move(path)),
+      opener_(std::move(opener)),
+      identity_(id),
+      pool_key_(g_next_key.fetch_add(1)) {}
 
 RandomAccessFile::~RandomAccessFile() { Pool().Erase(pool_key_); }
 
-Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::IOError(path + ": cannot stat: " + std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::InvalidArgument(path + ": not a regular file");
-  }
-  std::unique_ptr<RandomAccessFile> f(new RandomAccessFile(path, IdentityOf(st)));
-  Pool().Put(f->pool_key_, std::make_shared<Fd>(fd));
+Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::OpenWith(std::string path,
+                                                                     Opener opener) {
+  CZIFS_ASSIGN_OR_RETURN(auto opened, opener());
+  std::unique_ptr<RandomAccessFile> f(
+      new RandomAccessFile(std::move(path), opened.second, std::move(opener)));
+  Pool().Put(f->pool_key_, std::make_shared<Fd>(opened.first.Release()));
   return f;
+}
+
+Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::Open(const std::string& path) {
+  return OpenWith(path, [path]() -> Result<std::pair<UniqueFd, FileIdentity>> {
+    // O_NONBLOCK: opening a FIFO must not hang the thread; it is refused below.
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (fd.get() < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) {
+      return Status::IOError(path + ": cannot stat: " + std::strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + ": not a regular file");
+    return std::make_pair(std::move(fd), IdentityOf(st));
+  });
+}
+
+Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::Open(
+    std::shared_ptr<const SourceDir> dir, const std::string& rel) {
+  std::string path = dir->Describe(rel);
+  return OpenWith(std::move(path), [dir = std::move(dir), rel] { return dir->OpenFile(rel); });
 }
 
 Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::AcquireFd() const {
   if (auto fd = Pool().Get<Fd>(pool_key_)) return fd;
-  int raw = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (raw < 0) {
-    return Status::IOError("cannot reopen: " + std::string(std::strerror(errno)) +
-                           " (was it deleted while mounted?)");
+  auto opened = opener_();
+  if (!opened.ok()) {
+    return Status::IOError("cannot reopen (was it deleted while mounted?): " +
+                           opened.status().message());
   }
-  auto fd = std::make_shared<Fd>(raw);
+  auto fd = std::make_shared<Fd>(opened->first.Release());
   Pool().Put(pool_key_, fd);
   return fd;
 }
 
 Status RandomAccessFile::CheckFd(const Fd& fd) const {
-  // The file must still be the one we indexed: same inode, size and mtime.
+  // The file must still be the one we indexed: same inode, size, mtime, ctime.
   struct stat st;
   if (::fstat(fd.fd, &st) != 0) {
     return Status::IOError(std::string("cannot stat: ") + std::strerror(errno));
   }
   const FileIdentity now = IdentityOf(st);
-  if (now.dev != identity_.dev || now.ino != identity_.ino || now.size != identity_.size ||
-      !SameTime(now.mtime, identity_.mtime)) {
+  if (!now.SameContent(identity_)) {
     if (!change_logged_.exchange(true)) {
-      spdlog::error("{}: the file changed since czifs indexed it (size {} -> {}); its planes "
-                    "fail with EIO until czifs is restarted",
-                    path_, identity_.size, now.size);
+      spdlog::warn("{}: the file changed since czifs indexed it (size {} -> {}); what was read "
+                   "from the old version fails with EIO, the new version is indexed on next use",
+                   path_, identity_.size, now.size);
     }
     Pool().Erase(pool_key_);
     return Status::IOError("the source file changed since it was indexed");
@@ -195,7 +185,9 @@ Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) 
     }
     done += static_cast<uint64_t>(n);
   }
-  return Status::Ok();
+  // A write that landed while we read moved the ctime: those bytes may be
+  // half old, half new, so they are not used.
+  return CheckFd(*fd);
 }
 
 }  // namespace czifs

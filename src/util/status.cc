@@ -13,6 +13,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kInvalidArgument: return "InvalidArgument";
     case StatusCode::kCancelled: return "Cancelled";
     case StatusCode::kDataLoss: return "Damaged tile";
+    case StatusCode::kStale: return "Stale";
   }
   return "Unknown";
 }

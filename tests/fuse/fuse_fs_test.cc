@@ -2,6 +2,7 @@
 #include "fuse/fuse_fs.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -27,6 +28,7 @@ class FuseFsTest : public ::testing::Test {
     spec.sizes = {{'C', 2}, {'Z', 3}};
     testing::WriteOrDie(spec, dir_.File("src/day1/a.czi"));
     testing::WriteOrDie(spec, dir_.File("src/b.czi"));
+    ::chmod(dir_.File("src/b.czi").c_str(), 0640);
     testing::WriteFileBytes(dir_.File("src/day1/broken.czi"), std::vector<uint8_t>(64, 0));
     auto cache = MakeSubblockCache(1 << 20);
     auto tree = MountTree::Create({dir_.File("src")}, cache);
@@ -55,12 +57,14 @@ TEST_F(FuseFsTest, LookupGivesAttributesOfFilesAndFolders) {
   fuse_entry_param e;
   ASSERT_EQ(fs_->Lookup(MountTree::kRootIno, "b.czi", &e), 0);
   EXPECT_TRUE(S_ISDIR(e.attr.st_mode));
-  EXPECT_EQ(e.attr.st_mode & 0777, 0555u);
+  // Owner and mode follow the source: a 0640 CZI is a 0750 folder of 0640 files.
+  EXPECT_EQ(e.attr.st_mode & 0777, 0750u);
+  EXPECT_EQ(e.attr.st_uid, ::getuid());
   const fuse_ino_t plane = Resolve("b.czi/S0/C1/T0/Z2.tif");
   struct stat st;
   ASSERT_EQ(fs_->GetAttr(plane, &st), 0);
   EXPECT_TRUE(S_ISREG(st.st_mode));
-  EXPECT_EQ(st.st_mode & 0777, 0444u);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
   EXPECT_GT(st.st_size, 64 * 48 * 2);
   EXPECT_EQ(st.st_blksize, 1 << 20);
 }
