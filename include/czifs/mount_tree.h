@@ -161,6 +161,7 @@ class MountTree {
     std::mutex refresh_mu;
     bool listed = false;  // kSourceFolder: children reflect a listing
     double checked_at = 0;  // monotonic seconds of the last listing or stat
+    double self_checked_at = 0;  // kSourceFolder: of the last stat of the folder itself
     bool expanded = false;  // kCzi: children are the tree of `indexed`
     FileIdentity indexed;   // kCzi: the version the tree (or the failure) is for
     bool attempted = false;  // kCzi: a parse was tried for `indexed`
@@ -168,6 +169,9 @@ class MountTree {
     double attempted_at = 0;
 
     std::atomic<bool> dirty{false};    // the watcher saw a change; look again
+    // Listed (a folder) or expanded (a CZI) and nothing reported since: with
+    // a watcher, requests need not take refresh_mu at all.
+    std::atomic<bool> ready{false};
     std::atomic<bool> exposed{false};  // the kernel was given this inode
   };
   using NodePtr = std::shared_ptr<Node>;
@@ -189,6 +193,9 @@ class MountTree {
   // Lists a source folder again if due (or `force`); `names` limits the work
   // to those entries (watcher events), empty = all.
   Status RefreshFolder(const NodePtr& dir, bool force, const std::set<std::string>& names = {});
+  // Without a watcher: checks a source folder's own attributes if due; a
+  // new mtime (an entry came or went) makes its next listing look again.
+  void RefreshFolderAttributes(const NodePtr& dir);
   // Checks a CZI's source if due (or `force`); a new version drops the old
   // tree. With `expand`, builds the tree if there is none.
   Status RefreshCzi(const NodePtr& czi, bool force, bool expand);

@@ -164,10 +164,17 @@ int FuseFs::Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e) {
   return 0;
 }
 
-int FuseFs::GetAttr(fuse_ino_t ino, struct stat* st, double* timeout) {
+int FuseFs::GetAttr(fuse_ino_t ino, struct stat* st, double* timeout, const fuse_file_info* fi) {
   if (timeout) *timeout = 0;
   if (ino == kStatsIno) {
     FillStatsAttr(st);
+    return 0;
+  }
+  if (fi && fi->fh) {
+    // A reader of an open file keeps its version; the kernel asks for these
+    // when reading near the end, also after the source changed.
+    const auto* handle = reinterpret_cast<const Handle*>(fi->fh);
+    FillStat(handle->attr, st);
     return 0;
   }
   auto attr = tree_->GetAttr(ino);
@@ -198,17 +205,19 @@ int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
     // `cat`, and a reader must not get the head of one text and the tail of
     // another. direct_io: the size is unknown to the kernel, read to EOF.
     fi->direct_io = 1;
-    fi->fh = reinterpret_cast<uint64_t>(new Handle{StatsJson(), nullptr});
+    fi->fh = reinterpret_cast<uint64_t>(new Handle{StatsJson(), nullptr, {}});
     return 0;
   }
   auto file = tree_->OpenFile(ino);
   if (!file.ok()) {
     return file.status().code() == StatusCode::kInvalidArgument ? EISDIR : ToErrno(file.status());
   }
+  auto attr = tree_->GetAttr(ino);
+  if (!attr.ok()) return ToErrno(attr.status());
   // An inode's content never changes: a changed source gets new inodes, and
   // the kernel is told to drop the old ones' pages.
   fi->keep_cache = 1;
-  fi->fh = reinterpret_cast<uint64_t>(new Handle{"", std::move(file).value()});
+  fi->fh = reinterpret_cast<uint64_t>(new Handle{"", std::move(file).value(), *attr});
   return 0;
 }
 
@@ -319,11 +328,11 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   });
 }
 
-void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, "getattr", [&] {
     struct stat st;
     double timeout = 0;
-    int err = Fs(req)->GetAttr(ino, &st, &timeout);
+    int err = Fs(req)->GetAttr(ino, &st, &timeout, fi);
     if (err) {
       fuse_reply_err(req, err);
     } else {

@@ -54,7 +54,10 @@ class FuseFs {
   // Fills the entry for `name` in `parent` (for `parent` itself if name is null).
   int Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e);
   // Fills `st`; `timeout` (if given) gets how long the kernel may keep it.
-  int GetAttr(fuse_ino_t ino, struct stat* st, double* timeout = nullptr);
+  // With `fi` (asked for an open file): the attributes of the version opened,
+  // even after its source changed.
+  int GetAttr(fuse_ino_t ino, struct stat* st, double* timeout = nullptr,
+              const fuse_file_info* fi = nullptr);
   // True while the tree's watcher tells the kernel of changes.
   bool Watching() const { return tree_->watching(); }
   // Fills `listing` with a folder's entries, "." and ".." first.
@@ -88,6 +91,7 @@ class FuseFs {
   struct Handle {
     std::string stats;                  // .czifs-stats: the snapshot taken at open
     std::shared_ptr<VirtualFile> file;  // anything else: the version opened
+    NodeAttr attr;                      // and its attributes then
   };
   // Tells the kernel, from its own thread, what the tree says changed.
   struct Notifier;

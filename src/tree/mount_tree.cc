@@ -165,12 +165,14 @@ Status MountTree::Expand(const NodePtr& czi) {
   czi->expanded = true;
   czi->attempted = true;
   czi->indexed = id;
+  czi->ready.store(true);
   czi->expand_status = Status::Ok();
   Send(std::move(inval));
   return Status::Ok();
 }
 
 Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
+  if (!force && czi->ready.load() && !czi->dirty.load() && !polling_.load()) return Status::Ok();
   std::vector<Invalidation> inval;
   Status result;
   {
@@ -192,6 +194,7 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
         if (is_file) czi->id = *id;
         czi->expanded = false;
         czi->attempted = false;
+        czi->ready.store(false);
         if (czi->exposed.load()) inval.push_back({czi->ino, ""});
       } else if (!czi->attempted && is_file && !czi->id.SameAttributes(*id)) {
         std::unique_lock<std::shared_mutex> lock(mu_);
@@ -278,6 +281,7 @@ std::vector<MountTree::NodePtr> MountTree::Reconcile(const NodePtr& dir,
 }
 
 Status MountTree::RefreshFolder(const NodePtr& dir, bool force, const std::set<std::string>& names) {
+  if (!force && dir->ready.load() && !dir->dirty.load() && !polling_.load()) return Status::Ok();
   std::vector<Invalidation> inval;
   std::vector<NodePtr> to_check;
   {
@@ -313,16 +317,37 @@ Status MountTree::RefreshFolder(const NodePtr& dir, bool force, const std::set<s
     to_check = Reconcile(dir, entries, scope, &inval);
     dir->listed = true;
     dir->checked_at = now;
+    dir->ready.store(true);
   }
   Send(std::move(inval));
   for (const NodePtr& czi : to_check) (void)RefreshCzi(czi, /*force=*/true, /*expand=*/false);
   return Status::Ok();
 }
 
+void MountTree::RefreshFolderAttributes(const NodePtr& dir) {
+  if (!polling_.load()) return;  // the watcher reports attribute changes
+  std::lock_guard<std::mutex> refresh(dir->refresh_mu);
+  const double now = Now();
+  if (now - dir->self_checked_at < live_.ttl_seconds) return;
+  dir->self_checked_at = now;
+  auto self = dir->source->Stat(dir->rel);
+  if (!self.ok()) return;  // gone: its parent's next listing drops it
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (dir->id.SameAttributes(*self)) return;
+  // The kernel keeps a folder's listing while its mtime stays: this new
+  // mtime makes it ask again, and that listing must look at the source.
+  dir->id = *self;
+  dir->dirty.store(true);
+}
+
 Status MountTree::Prepare(const NodePtr& n, bool expand) {
   switch (n->kind) {
     case Kind::kSourceFolder:
-      if (expand) CZIFS_RETURN_IF_ERROR(RefreshFolder(n, false));
+      if (expand) {
+        CZIFS_RETURN_IF_ERROR(RefreshFolder(n, false));
+      } else {
+        RefreshFolderAttributes(n);
+      }
       break;
     case Kind::kCzi:
       CZIFS_RETURN_IF_ERROR(RefreshCzi(n, false, expand));

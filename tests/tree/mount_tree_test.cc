@@ -1,0 +1,151 @@
+// MountTree follows its sources: owners and modes, files that come, go and
+// change, and what the kernel is told to forget. TTL 0: every access looks.
+#include "czifs/mount_tree.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "../support/test_util.h"
+
+namespace czifs {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+synth::Spec SmallSpec(uint32_t seed) {
+  synth::Spec spec;
+  spec.tile_width = 24;
+  spec.tile_height = 16;
+  spec.sizes = {{'Z', 2}};
+  spec.seed = seed;
+  return spec;
+}
+
+class MountTreeLiveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_.File("src"));
+    testing::WriteOrDie(SmallSpec(1), dir_.File("src/a.czi"));
+    LiveOptions live;
+    live.watch = LiveOptions::Watch::kTtl;
+    live.ttl_seconds = 0;
+    auto tree = MountTree::Create({dir_.File("src")}, MakeSubblockCache(1 << 20), {}, live);
+    ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+    tree_ = std::move(tree).value();
+    tree_->StartWatching([this](std::vector<Invalidation> batch) {
+      for (auto& i : batch) sent_.push_back(std::move(i));
+    });
+  }
+  Result<uint64_t> Resolve(const std::string& path) {
+    uint64_t ino = MountTree::kRootIno;
+    std::stringstream ss(path);
+    std::string part;
+    while (std::getline(ss, part, '/')) {
+      CZIFS_ASSIGN_OR_RETURN(ino, tree_->Lookup(ino, part));
+    }
+    return ino;
+  }
+  std::string ReadAll(uint64_t ino) {
+    auto size = tree_->GetAttr(ino);
+    if (!size.ok()) return "";
+    std::string out(size->size, '\0');
+    auto n = tree_->Read(ino, 0, out.size(), reinterpret_cast<uint8_t*>(out.data()));
+    return n.ok() ? out : "";
+  }
+  bool Sent(uint64_t ino, const std::string& name) const {
+    for (const auto& i : sent_) {
+      if (i.ino == ino && i.name == name) return true;
+    }
+    return false;
+  }
+  TempDir dir_;
+  std::unique_ptr<MountTree> tree_;
+  std::vector<Invalidation> sent_;
+};
+
+TEST_F(MountTreeLiveTest, OwnersAndModesFollowTheSources) {
+  ::chmod(dir_.File("src/a.czi").c_str(), 0640);
+  ::chmod(dir_.File("src").c_str(), 0710);
+  auto root = tree_->GetAttr(MountTree::kRootIno);
+  ASSERT_TRUE(root.ok());
+  EXPECT_EQ(root->mode, 0710u);
+  auto folder = Resolve("a.czi");
+  ASSERT_TRUE(folder.ok());
+  EXPECT_EQ(tree_->GetAttr(*folder)->mode, 0750u);  // x where r is set
+  auto plane = Resolve("a.czi/S0/C0/T0/Z0.tif");
+  ASSERT_TRUE(plane.ok());
+  EXPECT_EQ(tree_->GetAttr(*plane)->mode, 0640u);
+  EXPECT_EQ(tree_->GetAttr(*plane)->uid, ::getuid());
+}
+
+TEST_F(MountTreeLiveTest, FilesThatComeAndGoAreListedAndForgotten) {
+  auto a = Resolve("a.czi");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(tree_->Lookup(MountTree::kRootIno, "b.czi").status().code(), StatusCode::kNotFound);
+  fs::create_directories(dir_.File("src/day2"));
+  testing::WriteOrDie(SmallSpec(2), dir_.File("src/day2/b.czi"));
+  auto b = Resolve("day2/b.czi/info.json");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  fs::remove(dir_.File("src/a.czi"));
+  auto listing = tree_->ReadDir(MountTree::kRootIno);
+  ASSERT_TRUE(listing.ok());
+  ASSERT_EQ(listing->size(), 1u);
+  EXPECT_EQ((*listing)[0].name, "day2");
+  EXPECT_EQ(tree_->GetAttr(*a).status().code(), StatusCode::kStale);
+  EXPECT_TRUE(Sent(MountTree::kRootIno, "a.czi"));
+}
+
+TEST_F(MountTreeLiveTest, AChangedFileGetsANewTreeAndTheOldInodesAreStale) {
+  auto plane = Resolve("a.czi/S0/C0/T0/Z1.tif");
+  ASSERT_TRUE(plane.ok());
+  const std::string old_bytes = ReadAll(*plane);
+  ASSERT_FALSE(old_bytes.empty());
+  auto open = tree_->OpenFile(*plane);
+  ASSERT_TRUE(open.ok());
+  testing::WriteOrDie(SmallSpec(7), dir_.File("src/a.czi"));  // rewritten in place
+  auto folder = Resolve("a.czi");
+  ASSERT_TRUE(folder.ok());
+  auto fresh = Resolve("a.czi/S0/C0/T0/Z1.tif");
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_NE(*fresh, *plane);
+  EXPECT_EQ(tree_->GetAttr(*plane).status().code(), StatusCode::kStale);
+  const std::string new_bytes = ReadAll(*fresh);
+  EXPECT_FALSE(new_bytes.empty());
+  EXPECT_NE(new_bytes, old_bytes);
+  // The kernel is told to drop the old entries and the old file's pages.
+  EXPECT_TRUE(Sent(*folder, "S0"));
+  EXPECT_TRUE(Sent(*plane, ""));
+  // A reader holding the old file gets the old bytes or an error, never new ones.
+  std::string held(old_bytes.size(), '\0');
+  auto n = (*open)->Read(0, held.size(), reinterpret_cast<uint8_t*>(held.data()));
+  if (n.ok()) EXPECT_EQ(held, old_bytes);
+}
+
+TEST_F(MountTreeLiveTest, AFileThatFailedIsTriedAgainOnceItChanged) {
+  testing::WriteFileBytes(dir_.File("src/late.czi"), std::vector<uint8_t>(512, 0));
+  auto late = Resolve("late.czi");
+  ASSERT_TRUE(late.ok());
+  EXPECT_FALSE(tree_->ReadDir(*late).ok());
+  testing::WriteOrDie(SmallSpec(3), dir_.File("src/late.czi"));
+  auto listing = tree_->ReadDir(*late);
+  ASSERT_TRUE(listing.ok()) << listing.status().ToString();
+  EXPECT_FALSE(listing->empty());
+}
+
+TEST_F(MountTreeLiveTest, AFileSwappedForAFifoOrALinkOutsideIsDropped) {
+  fs::create_directories(dir_.File("outside"));
+  testing::WriteOrDie(SmallSpec(9), dir_.File("outside/secret.czi"));
+  ASSERT_TRUE(Resolve("a.czi/info.json").ok());
+  fs::remove(dir_.File("src/a.czi"));
+  ASSERT_EQ(::mkfifo(dir_.File("src/a.czi").c_str(), 0644), 0);
+  EXPECT_EQ(tree_->Lookup(MountTree::kRootIno, "a.czi").status().code(), StatusCode::kNotFound);
+  fs::remove(dir_.File("src/a.czi"));
+  fs::create_symlink(dir_.File("outside/secret.czi"), dir_.File("src/a.czi"));
+  EXPECT_EQ(tree_->Lookup(MountTree::kRootIno, "a.czi").status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace czifs

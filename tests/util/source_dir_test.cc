@@ -1,0 +1,158 @@
+// SourceDir: paths resolved beneath the source folder at every access.
+#include "czifs/source_dir.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../support/test_util.h"
+#include "czifs/random_access_file.h"
+
+namespace czifs {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+bool Any(std::string_view) { return true; }
+
+void Write(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+class SourceDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_.File("src/sub"));
+    fs::create_directories(dir_.File("outside"));
+    Write(dir_.File("src/a.czi"), "inside");
+    Write(dir_.File("src/sub/b.czi"), "deeper");
+    Write(dir_.File("outside/secret.czi"), "secret");
+    auto d = SourceDir::Open(dir_.File("src"));
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    src_ = *d;
+  }
+  std::string ReadAll(const std::string& rel) {
+    auto f = src_->OpenFile(rel);
+    if (!f.ok()) return "error: " + f.status().message();
+    std::string out(f->second.size, '\0');
+    EXPECT_EQ(::pread(f->first.get(), out.data(), out.size(), 0), static_cast<ssize_t>(out.size()));
+    return out;
+  }
+  TempDir dir_;
+  std::shared_ptr<const SourceDir> src_;
+};
+
+TEST_F(SourceDirTest, OpensFilesAndFollowsLinksThatStayInside) {
+  fs::create_symlink("sub/b.czi", dir_.File("src/rel.czi"));
+  fs::create_symlink(dir_.File("src/sub/b.czi"), dir_.File("src/abs.czi"));
+  fs::create_symlink("../a.czi", dir_.File("src/sub/up.czi"));
+  EXPECT_EQ(ReadAll("a.czi"), "inside");
+  EXPECT_EQ(ReadAll("rel.czi"), "deeper");
+  EXPECT_EQ(ReadAll("abs.czi"), "deeper");
+  EXPECT_EQ(ReadAll("sub/up.czi"), "inside");
+}
+
+TEST_F(SourceDirTest, LinksAndDotDotLeadingOutsideFail) {
+  fs::create_symlink(dir_.File("outside/secret.czi"), dir_.File("src/abs_out.czi"));
+  fs::create_symlink("../outside/secret.czi", dir_.File("src/rel_out.czi"));
+  fs::create_symlink(dir_.File("outside"), dir_.File("src/dir_out"));
+  fs::create_symlink("/proc/self/root" + dir_.File("outside/secret.czi"), dir_.File("src/magic.czi"));
+  for (const char* rel : {"abs_out.czi", "rel_out.czi", "dir_out/secret.czi", "../outside/secret.czi",
+                          "sub/../../outside/secret.czi", "magic.czi"}) {
+    EXPECT_NE(ReadAll(rel).find("error"), std::string::npos) << rel;
+  }
+  auto listing = src_->List("", Any);
+  ASSERT_TRUE(listing.ok());
+  std::vector<std::string> names;
+  for (const auto& e : *listing) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"a.czi", "sub"}));
+}
+
+TEST_F(SourceDirTest, FifosDevicesAndFoldersAreRefusedWithoutBlocking) {
+  ASSERT_EQ(::mkfifo(dir_.File("src/fifo.czi").c_str(), 0644), 0);
+  fs::create_symlink("/dev/zero", dir_.File("src/dev.czi"));
+  auto f = src_->OpenFile("fifo.czi");  // would block forever without O_NONBLOCK
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("not a regular file"), std::string::npos);
+  EXPECT_FALSE(src_->OpenFile("dev.czi").ok());
+  EXPECT_FALSE(src_->OpenFile("sub").ok());
+  auto listing = src_->List("", Any);
+  ASSERT_TRUE(listing.ok());
+  for (const auto& e : *listing) EXPECT_NE(e.name, "fifo.czi");
+}
+
+TEST_F(SourceDirTest, AFileSwappedForALinkAfterOpeningTheFolderIsStillRefused) {
+  ASSERT_EQ(ReadAll("a.czi"), "inside");
+  fs::remove(dir_.File("src/a.czi"));
+  fs::create_symlink(dir_.File("outside/secret.czi"), dir_.File("src/a.czi"));
+  EXPECT_NE(ReadAll("a.czi").find("outside the source folder"), std::string::npos);
+  fs::remove_all(dir_.File("src/sub"));
+  fs::create_symlink(dir_.File("outside"), dir_.File("src/sub"));
+  EXPECT_NE(ReadAll("sub/secret.czi").find("error"), std::string::npos);
+}
+
+TEST_F(SourceDirTest, TheFolderIsHeldEvenIfItsPathIsReplaced) {
+  fs::rename(dir_.File("src"), dir_.File("moved"));
+  fs::create_directories(dir_.File("src"));
+  Write(dir_.File("src/a.czi"), "impostor");
+  EXPECT_EQ(ReadAll("a.czi"), "inside");
+}
+
+TEST_F(SourceDirTest, ListingFiltersFilesByNameAndGivesIdentities) {
+  Write(dir_.File("src/notes.txt"), "x");
+  auto listing = src_->List("", [](std::string_view n) { return n.ends_with(".czi"); });
+  ASSERT_TRUE(listing.ok());
+  ASSERT_EQ(listing->size(), 2u);
+  EXPECT_EQ((*listing)[0].name, "a.czi");
+  EXPECT_FALSE((*listing)[0].is_dir);
+  EXPECT_EQ((*listing)[0].id.size, 6u);
+  EXPECT_TRUE((*listing)[1].is_dir);
+}
+
+TEST(FileIdentityTest, ASameSizeRewriteWithItsMtimeRestoredIsAnotherFile) {
+  TempDir dir;
+  Write(dir.File("f"), "aaaa");
+  auto before = StatIdentity(dir.File("f"));
+  ASSERT_TRUE(before.ok());
+  ::usleep(20000);
+  Write(dir.File("f"), "bbbb");
+  const timespec times[2] = {before->mtime, before->mtime};
+  ASSERT_EQ(::utimensat(AT_FDCWD, dir.File("f").c_str(), times, 0), 0);
+  auto after = StatIdentity(dir.File("f"));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size, before->size);
+  EXPECT_EQ(after->mtime.tv_nsec, before->mtime.tv_nsec);
+  EXPECT_FALSE(after->SameContent(*before));
+}
+
+TEST(RandomAccessFileTest, ReadsFailOnceTheFileChangedEvenWithItsMtimeRestored) {
+  TempDir dir;
+  Write(dir.File("f"), "aaaa");
+  auto file = RandomAccessFile::Open(dir.File("f"));
+  ASSERT_TRUE(file.ok());
+  char buf[4];
+  ASSERT_TRUE((*file)->ReadExact(0, 4, buf).ok());
+  const FileIdentity id = (*file)->identity();
+  ::usleep(20000);
+  {
+    std::fstream f(dir.File("f"), std::ios::in | std::ios::out | std::ios::binary);
+    f << "bbbb";
+  }
+  const timespec times[2] = {id.mtime, id.mtime};
+  ASSERT_EQ(::utimensat(AT_FDCWD, dir.File("f").c_str(), times, 0), 0);
+  EXPECT_FALSE((*file)->ReadExact(0, 4, buf).ok());
+}
+
+TEST(RandomAccessFileTest, AFifoIsRefusedWithoutBlocking) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo(dir.File("p").c_str(), 0644), 0);
+  EXPECT_FALSE(RandomAccessFile::Open(dir.File("p")).ok());
+}
+
+}  // namespace
+}  // namespace czifs
