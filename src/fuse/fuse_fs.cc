@@ -95,9 +95,11 @@ void FuseFs::Shutdown() {
   tree_->StopWatching();
   if (notifier_) {
     std::unique_lock<std::mutex> lock(notifier_->mu);
-    notifier_->stop = true;
-    notifier_->cv.notify_all();
-    notifier_->cv.wait_for(lock, std::chrono::seconds(1), [&] { return notifier_->done; });
+    if (!notifier_->stop) {
+      notifier_->stop = true;
+      notifier_->cv.notify_all();
+      notifier_->cv.wait_for(lock, std::chrono::seconds(1), [&] { return notifier_->done; });
+    }
   }
   if (pool_) pool_->CancelPending();
 }
