@@ -167,6 +167,7 @@ class MountTree {
     bool attempted = false;  // kCzi: a parse was tried for `indexed`
     Status expand_status;    // kCzi: its outcome
     double attempted_at = 0;
+    bool failure_logged = false;  // kCzi: a failed parse was logged at error level
 
     std::atomic<bool> dirty{false};    // the watcher saw a change; look again
     // Listed (a folder) or expanded (a CZI) and nothing reported since: with

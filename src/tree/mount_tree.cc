@@ -143,7 +143,14 @@ Status MountTree::Expand(const NodePtr& czi) {
     czi->attempted = true;
     czi->attempted_at = Now();
     czi->expand_status = st.WithContext(where);
-    spdlog::error("{}", czi->expand_status.ToString());
+    // Once per file until it works: a file being written fails on every
+    // change, and a reader may try after each one.
+    if (!czi->failure_logged) {
+      spdlog::error("{} (tried again once it changes)", czi->expand_status.ToString());
+      czi->failure_logged = true;
+    } else {
+      spdlog::debug("{}", czi->expand_status.ToString());
+    }
     return czi->expand_status;
   };
   auto file = RandomAccessFile::Open(czi->source, czi->rel);
@@ -165,6 +172,7 @@ Status MountTree::Expand(const NodePtr& czi) {
   czi->expanded = true;
   czi->attempted = true;
   czi->indexed = id;
+  czi->failure_logged = false;
   czi->ready.store(true);
   czi->expand_status = Status::Ok();
   Send(std::move(inval));
@@ -176,7 +184,15 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
   std::vector<Invalidation> inval;
   Status result;
   {
-    std::lock_guard<std::mutex> refresh(czi->refresh_mu);
+    // Attributes only: if another thread is checking or parsing this file
+    // right now, its answer is as fresh as ours would be; do not wait behind
+    // a parse (`ls -l` of a folder must not stall on one big file).
+    std::unique_lock<std::mutex> refresh(czi->refresh_mu, std::defer_lock);
+    if (force || expand) {
+      refresh.lock();
+    } else if (!refresh.try_lock()) {
+      return Status::Ok();
+    }
     const double now = Now();
     const bool due = force || czi->dirty.exchange(false) || czi->checked_at == 0 ||
                      (polling_.load() && now - czi->checked_at >= live_.ttl_seconds);
@@ -326,7 +342,8 @@ Status MountTree::RefreshFolder(const NodePtr& dir, bool force, const std::set<s
 
 void MountTree::RefreshFolderAttributes(const NodePtr& dir) {
   if (!polling_.load()) return;  // the watcher reports attribute changes
-  std::lock_guard<std::mutex> refresh(dir->refresh_mu);
+  std::unique_lock<std::mutex> refresh(dir->refresh_mu, std::try_to_lock);
+  if (!refresh.owns_lock()) return;  // being listed right now
   const double now = Now();
   if (now - dir->self_checked_at < live_.ttl_seconds) return;
   dir->self_checked_at = now;

@@ -121,7 +121,9 @@ TEST_F(MountTreeLiveTest, AChangedFileGetsANewTreeAndTheOldInodesAreStale) {
   // A reader holding the old file gets the old bytes or an error, never new ones.
   std::string held(old_bytes.size(), '\0');
   auto n = (*open)->Read(0, held.size(), reinterpret_cast<uint8_t*>(held.data()));
-  if (n.ok()) EXPECT_EQ(held, old_bytes);
+  if (n.ok()) {
+    EXPECT_EQ(held, old_bytes);
+  }
 }
 
 TEST_F(MountTreeLiveTest, AFileThatFailedIsTriedAgainOnceItChanged) {
