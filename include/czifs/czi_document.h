@@ -69,7 +69,7 @@ struct SceneStack {
   mutable Status layout_status;                      // written once under `once`
 };
 
-class CziDocument {
+class CziDocument : public std::enable_shared_from_this<CziDocument> {
  public:
   // Parses `path` and lays out every plane's TIFF. Decodes nothing.
   // `damaged` says what plane reads do with tiles that do not decode.

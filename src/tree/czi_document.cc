@@ -168,14 +168,16 @@ Status CziDocument::Prepare(uint32_t i, uint64_t p0, uint64_t p1, const ReadCont
     }
     auto list = std::make_shared<const std::vector<uint32_t>>(std::move(need));
     auto next = std::make_shared<std::atomic<size_t>>(0);
-    auto work = [this, list, next, prefetch, cancelled = ctx->cancelled] {
+    // Helpers may run after an interrupted read returned and after the
+    // document left the tree (its source changed): they own what they use.
+    auto work = [self = shared_from_this(), list, next, prefetch, cancelled = ctx->cancelled] {
       for (size_t k; (k = next->fetch_add(1)) < list->size();) {
         Result<std::shared_ptr<const Bitmap>> r = Status::Cancelled("read interrupted");
-        if (!cancelled || !cancelled()) r = reader_.Get((*list)[k]);
+        if (!cancelled || !cancelled()) r = self->reader_.Get((*list)[k]);
         std::lock_guard<std::mutex> lock(prefetch->mu);
         if (r.ok()) {
           prefetch->got[(*list)[k]] = std::move(r).value();
-        } else if (prefetch->error.ok() && !reader_.MaySkip(r.status())) {
+        } else if (prefetch->error.ok() && !self->reader_.MaySkip(r.status())) {
           prefetch->error = r.status();
         }
         if (--prefetch->remaining == 0) prefetch->cv.notify_all();
@@ -635,9 +637,9 @@ void CziDocument::ReadAhead(uint32_t image, int64_t from_row, const ReadContext*
       if (reader_.IsCached(sb)) continue;
       if (g_readahead_in_flight.load() >= static_cast<int>(ctx->pool->size() * 2)) return;
       g_readahead_in_flight.fetch_add(1);
-      // The document outlives queued tasks: the pool is drained before trees are destroyed.
-      ctx->pool->Submit([this, sb] {
-        (void)reader_.Get(sb);
+      // The task keeps the document: it may leave the tree (a changed source) first.
+      ctx->pool->Submit([self = shared_from_this(), sb] {
+        (void)self->reader_.Get(sb);
         g_readahead_in_flight.fetch_sub(1);
       });
     }
