@@ -88,6 +88,14 @@ void FuseFs::Start(fuse_session* session) {
 FuseFs::~FuseFs() {
   Shutdown();
   pool_.reset();  // joins workers before the tree (which queued tasks point into) goes
+  for (Handle* h : handles_) delete h;  // files still open when the session ended
+}
+
+uint64_t FuseFs::NewHandle(Handle h) {
+  auto* p = new Handle(std::move(h));
+  std::lock_guard<std::mutex> lock(handles_mu_);
+  handles_.insert(p);
+  return reinterpret_cast<uint64_t>(p);
 }
 
 void FuseFs::Shutdown() {
@@ -207,7 +215,7 @@ int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
     // `cat`, and a reader must not get the head of one text and the tail of
     // another. direct_io: the size is unknown to the kernel, read to EOF.
     fi->direct_io = 1;
-    fi->fh = reinterpret_cast<uint64_t>(new Handle{StatsJson(), nullptr, {}});
+    fi->fh = NewHandle(Handle{StatsJson(), nullptr, {}});
     return 0;
   }
   auto file = tree_->OpenFile(ino);
@@ -219,13 +227,18 @@ int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
   // An inode's content never changes: a changed source gets new inodes, and
   // the kernel is told to drop the old ones' pages.
   fi->keep_cache = 1;
-  fi->fh = reinterpret_cast<uint64_t>(new Handle{"", std::move(file).value(), *attr});
+  fi->fh = NewHandle(Handle{"", std::move(file).value(), *attr});
   return 0;
 }
 
 void FuseFs::Release(fuse_ino_t ino, fuse_file_info* fi) {
   if (fi && fi->fh) {
-    delete reinterpret_cast<Handle*>(fi->fh);
+    auto* h = reinterpret_cast<Handle*>(fi->fh);
+    {
+      std::lock_guard<std::mutex> lock(handles_mu_);
+      handles_.erase(h);
+    }
+    delete h;
     fi->fh = 0;
   }
 }

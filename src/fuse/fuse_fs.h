@@ -20,6 +20,7 @@
 #include <mutex>
 #include <semaphore>
 #include <set>
+#include <unordered_set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -95,6 +96,9 @@ class FuseFs {
   };
   // Tells the kernel, from its own thread, what the tree says changed.
   struct Notifier;
+  // Makes a handle for fuse_file_info::fh; freed by Release, or by the
+  // destructor for files still open when the session ended.
+  uint64_t NewHandle(Handle h);
   // Logs a failed read once per inode and problem (a viewer retrying a
   // damaged plane a hundred times makes one error line); repeats go to debug.
   void LogReadError(uint64_t ino, uint64_t off, const Status& st);
@@ -109,6 +113,8 @@ class FuseFs {
   std::counting_semaphore<> read_slots_;
   std::unique_ptr<ThreadPool> pool_;  // set by Start(), before any request; reset in the destructor
   std::shared_ptr<Notifier> notifier_;  // set by Start(session)
+  std::mutex handles_mu_;
+  std::unordered_set<Handle*> handles_;  // guarded by handles_mu_: open file handles
   std::shared_ptr<std::atomic<bool>> shutting_down_ = std::make_shared<std::atomic<bool>>(false);
   std::atomic<uint64_t> reads_{0}, read_bytes_{0};
   std::mutex logged_mu_;
