@@ -238,8 +238,8 @@ class MountTree {
   // guarded by watch_mu_: inotify watch -> the folder nodes it serves, each
   // with the one name it cares about ("" = all: a mirrored folder).
   std::unordered_map<int, std::vector<std::pair<uint64_t, std::string>>> watches_;
-  int inotify_fd_ = -1;  // set before the watcher starts, closed after it ends
-  int stop_fd_ = -1;     // eventfd that ends the watcher
+  std::atomic<int> inotify_fd_{-1};  // set before the watcher starts, closed after it ends
+  int stop_fd_ = -1;                 // eventfd that ends the watcher (Start/StopWatching only)
   std::thread watcher_;
 };
 

@@ -559,14 +559,14 @@ void MountTree::StartWatching(InvalidationSink sink) {
       }
     }
   }
-  inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  inotify_fd_.store(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (inotify_fd_ < 0 || stop_fd_ < 0) {
+  if (inotify_fd_.load() < 0 || stop_fd_ < 0) {
     spdlog::warn("cannot start inotify ({}): changes are seen after {} s (--ttl)",
                  std::strerror(errno), live_.ttl_seconds);
-    if (inotify_fd_ >= 0) ::close(inotify_fd_);
+    if (const int fd = inotify_fd_.exchange(-1); fd >= 0) ::close(fd);
     if (stop_fd_ >= 0) ::close(stop_fd_);
-    inotify_fd_ = stop_fd_ = -1;
+    stop_fd_ = -1;
     return;
   }
   polling_.store(false);
@@ -583,24 +583,26 @@ void MountTree::StopWatching() {
     (void)!::write(stop_fd_, &one, sizeof one);
     watcher_.join();
   }
-  if (inotify_fd_ >= 0) ::close(inotify_fd_);
+  polling_.store(true);  // no more watches are added
+  if (const int fd = inotify_fd_.exchange(-1); fd >= 0) ::close(fd);
   if (stop_fd_ >= 0) ::close(stop_fd_);
-  inotify_fd_ = stop_fd_ = -1;
+  stop_fd_ = -1;
   std::lock_guard<std::mutex> lock(sink_mu_);
   sink_ = nullptr;
 }
 
 void MountTree::AddWatch(const NodePtr& n) {
-  if (polling_.load() || inotify_fd_ < 0) return;
+  if (polling_.load() || inotify_fd_.load() < 0) return;
   // A mirrored folder is watched itself; a CZI named as a source through its folder.
   const bool folder = n->kind == Kind::kSourceFolder;
   const std::string rel = folder ? n->rel : fs::path(n->rel).parent_path().string();
   const std::string only = folder ? "" : fs::path(n->rel).filename().string();
   auto fd = n->source->Resolve(rel);
   int wd = -1;
-  if (fd.ok()) {
+  const int ifd = inotify_fd_.load();
+  if (fd.ok() && ifd >= 0) {
     const std::string proc = "/proc/self/fd/" + std::to_string(fd->get());
-    wd = ::inotify_add_watch(inotify_fd_, proc.c_str(),
+    wd = ::inotify_add_watch(ifd, proc.c_str(),
                              IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
                                  IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |
                                  IN_ONLYDIR | IN_EXCL_UNLINK);
@@ -650,13 +652,14 @@ void MountTree::WatchLoop() {
         timeout = static_cast<int>(std::max<int64_t>(
             0, std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()).count()));
       }
-      pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+      const int ifd = inotify_fd_.load();
+      pollfd fds[2] = {{ifd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
       const int r = ::poll(fds, 2, timeout);
       if (r < 0 && errno != EINTR) break;
       if (fds[1].revents) break;
       if (r > 0 && fds[0].revents) {
         ssize_t n;
-        while ((n = ::read(inotify_fd_, buf, sizeof buf)) > 0) {
+        while ((n = ::read(ifd, buf, sizeof buf)) > 0) {
           if (pending.empty() && !overflow) first = Clock::now();
           last = Clock::now();
           std::lock_guard<std::mutex> lock(watch_mu_);
@@ -724,7 +727,7 @@ void MountTree::HandleEvents(const std::map<uint64_t, std::set<std::string>>& pe
       for (auto it = watches_.begin(); it != watches_.end();) {
         std::erase_if(it->second, [&](const auto& w) { return w.first == ino; });
         if (it->second.empty()) {
-          ::inotify_rm_watch(inotify_fd_, it->first);
+          ::inotify_rm_watch(inotify_fd_.load(), it->first);
           it = watches_.erase(it);
         } else {
           ++it;
