@@ -12,6 +12,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <list>
 #include <memory>
@@ -72,7 +73,8 @@ class LruCache {
         return flight->status;
       }
     }
-    Result<Ptr> r = compute();
+    // A compute that throws (out of memory) must still release its waiters.
+    Result<Ptr> r = ComputeCaught(compute);
     std::lock_guard<std::mutex> lock(mu_);
     in_flight_.erase(key);
     flight->done = true;
@@ -125,6 +127,16 @@ class LruCache {
   }
 
  private:
+  static Result<Ptr> ComputeCaught(const ComputeFn& compute) {
+    try {
+      return compute();
+    } catch (const std::bad_alloc&) {
+      return Status::ResourceExhausted("out of memory");
+    } catch (const std::exception& e) {
+      return Status::IOError(std::string("unexpected error: ") + e.what());
+    }
+  }
+
   struct InFlight {
     std::condition_variable cv;
     bool done = false;

@@ -1,5 +1,9 @@
 #include "czifs/thread_pool.h"
 
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
 namespace czifs {
 
 ThreadPool::ThreadPool(size_t threads) {
@@ -50,7 +54,15 @@ void ThreadPool::WorkerLoop() {
       task = std::move(queue_.front());
       queue_.pop_front();
     }
-    task();
+    // No exception may end a worker (and with it the daemon): a task that
+    // fails this way is logged and dropped; its requester sees its own error.
+    try {
+      task();
+    } catch (const std::bad_alloc&) {
+      spdlog::error("background task: out of memory");
+    } catch (const std::exception& e) {
+      spdlog::error("background task: {}", e.what());
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (--pending_ == 0) idle_cv_.notify_all();
   }

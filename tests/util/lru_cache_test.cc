@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -85,6 +87,33 @@ TEST(LruCacheTest, ErrorsReachEveryWaiterAndAreNotCached) {
   EXPECT_EQ(r.status().message(), "bad tile");
   auto again = c.GetOrCompute(7, [] { return Result<Cache::Ptr>(Value(1)); });
   EXPECT_TRUE(again.ok());
+}
+
+TEST(LruCacheTest, AComputeThatRunsOutOfMemoryFailsItsCallersAndHangsNobody) {
+  Cache c = MakeCache(1000);
+  std::atomic<bool> started{false};
+  std::atomic<bool> release{false};
+  std::thread owner([&] {
+    auto r = c.GetOrCompute(3, [&]() -> Result<Cache::Ptr> {
+      started = true;
+      while (!release) std::this_thread::yield();
+      throw std::bad_alloc();
+    });
+    EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+  });
+  while (!started) std::this_thread::yield();
+  std::thread waiter([&] {
+    auto r = c.GetOrCompute(3, [] { return Result<Cache::Ptr>(Value(1)); });
+    // Either it waited on the failing compute (and got its error) or came after it.
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  release = true;
+  owner.join();
+  waiter.join();
+  EXPECT_TRUE(c.GetOrCompute(3, [] { return Result<Cache::Ptr>(Value(1)); }).ok());
 }
 
 }  // namespace

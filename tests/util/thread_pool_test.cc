@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <new>
+#include <stdexcept>
 #include <thread>
 
 namespace czifs {
@@ -15,6 +17,16 @@ TEST(ThreadPoolTest, RunsEveryTaskAndWaitReturnsAfterTheLast) {
   for (int i = 0; i < 1000; ++i) pool.Submit([&] { done.fetch_add(1); });
   pool.Wait();
   EXPECT_EQ(done.load(), 1000);
+}
+
+TEST(ThreadPoolTest, ATaskThatThrowsNeitherEndsItsWorkerNorTheProcess) {
+  ThreadPool pool(1);
+  std::atomic<int> done{0};
+  pool.Submit([] { throw std::bad_alloc(); });
+  pool.Submit([] { throw std::runtime_error("boom"); });
+  for (int i = 0; i < 10; ++i) pool.Submit([&] { done.fetch_add(1); });
+  pool.Wait();
+  EXPECT_EQ(done.load(), 10);
 }
 
 TEST(ThreadPoolTest, TasksMaySubmitMoreTasksFromWorkers) {
