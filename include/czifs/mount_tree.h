@@ -4,7 +4,9 @@
 //
 // Sources: one CZI file → the root is its tree. One folder → the root mirrors
 // it (each subfolder a folder, each name.czi a folder). Several sources →
-// each appears at the root under its own name. A source folder is listed on
+// each appears at the root under its own last name ("a/" and "a/." are "a");
+// sources with one name are told apart in command-line order: name,
+// name~2, name~3, ... A source folder is listed on
 // first access; a CZI's own tree is built on first access inside it, so a
 // folder of thousands of files mounts at once.
 //
@@ -184,7 +186,9 @@ class MountTree {
   Result<NodePtr> Get(uint64_t ino) const;
   NodePtr NewNode(Kind kind, std::string name, const NodePtr& parent, const FileIdentity& id);
   void SortChildren(Node* dir);  // REQUIRES: mu_ held exclusively
-  Status AddSource(const NodePtr& root, const std::string& source, bool is_root);
+  // Adds `source` as the root itself, or under the root as `name`.
+  Status AddSource(const NodePtr& root, const std::string& source, bool is_root,
+                   const std::string& name);
 
   double Now() const;
   double Timeout() const;

@@ -123,9 +123,10 @@ int RunMountCommand(int argc, char** argv) {
   app.add_option("-o", o.fuse_options,
                  "Mount options, comma-separated: allow_other, default_permissions, ... and "
                  "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
-                 "without=LIST (':'-separated), max_threads=N (FUSE request threads), "
+                 "without=LIST (':'-separated), max_threads=N (FUSE request threads, 1 to 4096), "
                  "watch=auto|inotify|ttl, ttl=SECONDS");
-  app.add_option("--threads", o.threads, "Decode threads (default: number of cores)");
+  app.add_option("--threads", o.threads, "Decode threads, 1 to 1024 (default: number of cores)")
+      ->check(CLI::Range(1u, czifs::kMaxDecodeThreads));
   app.add_option("--cache-size", cache_size, "Decoded-subblock cache, e.g. 512M, 2G "
                                              "(default: min(1G, RAM/4))");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, off")
@@ -166,11 +167,17 @@ int RunMountCommand(int argc, char** argv) {
                  cache_size.c_str());
     return kExitUsage;
   }
-  // The daemon changes to "/": make every path absolute first.
+  // The daemon changes to "/": make every path absolute first ("a/", "a/."
+  // and "a" are one source, named "a").
   namespace fs = std::filesystem;
-  o.mountpoint = fs::absolute(positional.back()).lexically_normal().string();
+  auto normal = [](const std::string& p) {
+    std::string s = fs::absolute(p).lexically_normal().string();
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    return s;
+  };
+  o.mountpoint = normal(positional.back());
   positional.pop_back();
-  for (const auto& src : positional) o.sources.push_back(fs::absolute(src).lexically_normal().string());
+  for (const auto& src : positional) o.sources.push_back(normal(src));
   if (!o.log_file.empty()) o.log_file = fs::absolute(o.log_file).string();
   return czifs::RunMount(std::move(o));
 }

@@ -5,6 +5,7 @@
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "czifs/mount_tree.h"
@@ -30,10 +33,33 @@ uint64_t DefaultCacheBytes() {
   return std::min<uint64_t>(1ull << 30, ram / 4);
 }
 
-void SetUpLogging(const MountOptions& o, bool foreground) {
+// Opens --log-file now, in the calling process, so that a file that cannot
+// be written is reported before anything is mounted (the daemon inherits it).
+std::shared_ptr<spdlog::logger> OpenLogFile(const std::string& path, std::string* error) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    *error = "--log-file " + path + ": not a regular file";
+    return nullptr;
+  }
+  // spdlog would create missing folders; a mistyped path should not.
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  if (::stat(folder.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    *error = "--log-file " + path + ": no such folder " + folder;
+    return nullptr;
+  }
+  try {
+    return std::make_shared<spdlog::logger>(
+        "czifs", std::make_shared<spdlog::sinks::basic_file_sink_mt>(path));
+  } catch (const std::exception& e) {
+    *error = "--log-file " + path + ": cannot open for writing (" + std::strerror(errno) + ")";
+    return nullptr;
+  }
+}
+
+void SetUpLogging(const MountOptions& o, bool foreground, std::shared_ptr<spdlog::logger> file) {
   std::shared_ptr<spdlog::logger> logger;
-  if (!o.log_file.empty()) {
-    logger = spdlog::basic_logger_mt("czifs", o.log_file);
+  if (file) {
+    logger = std::move(file);
   } else if (foreground) {
     logger = spdlog::stderr_color_mt("czifs");
   } else {
@@ -94,12 +120,15 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
       const std::string val = eq == std::string::npos ? "" : opt.substr(eq + 1);
       if (key == "threads" || key == "max_threads") {
         unsigned* target = key == "threads" ? &opts->threads : &opts->max_threads;
-        try {
-          *target = static_cast<unsigned>(std::stoul(val));
-        } catch (...) {
-          *error = "-o " + key + "=" + val + ": not a number";
+        const unsigned max = key == "threads" ? kMaxDecodeThreads : kMaxRequestThreads;
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(val.c_str(), &end, 10);
+        if (val.empty() || end != val.c_str() + val.size() || errno != 0 || v < 1 || v > max) {
+          *error = "-o " + key + "=" + val + ": use a number from 1 to " + std::to_string(max);
           return false;
         }
+        *target = static_cast<unsigned>(v);
       } else if (key == "cache_size") {
         if (!ParseByteSize(val, &opts->cache_bytes) || opts->cache_bytes == 0) {
           *error = "-o cache_size=" + val + ": use e.g. 512M or 2G";
@@ -167,6 +196,57 @@ bool IsAtOrBelow(const std::filesystem::path& inner, const std::filesystem::path
 }
 
 }  // namespace
+
+namespace {
+
+// Undoes the octal escapes of /proc/self/mountinfo ("\040" for a space).
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      const std::string oct = s.substr(i + 1, 3);
+      if (oct.find_first_not_of("01234567") == std::string::npos) {
+        out += static_cast<char>(std::stoi(oct, nullptr, 8));
+        i += 3;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+// The file system type mounted at `path` (the last mount there), or "".
+std::string MountedType(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, type;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, devno, root, point;
+    f >> id >> parent >> devno >> root >> point;
+    if (Unescape(point) != path) continue;
+    const size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream rest(line.substr(dash + 3));
+    rest >> type;
+  }
+  return type;
+}
+
+}  // namespace
+
+std::string CheckMountPointIsFree(const std::string& mountpoint) {
+  std::error_code ec;
+  const std::string mnt = std::filesystem::weakly_canonical(mountpoint, ec).string();
+  const std::string type = MountedType(ec ? mountpoint : mnt);
+  if (type.rfind("fuse", 0) != 0) return "";
+  struct statfs st;
+  if (::statfs(mountpoint.c_str(), &st) != 0 && errno == ENOTCONN) {
+    return mountpoint + " is a stale mount (its daemon died). Run: fusermount3 -u " + mountpoint;
+  }
+  return mountpoint + " is already a FUSE mount (" + type + "); to mount czifs there, first run: "
+         "fusermount3 -u " + mountpoint;
+}
 
 std::string CheckMountPointAgainstSources(const std::string& mountpoint,
                                           const std::vector<std::string>& sources) {
@@ -237,6 +317,24 @@ int RunMount(MountOptions o) {
     std::fprintf(stderr, "czifs: %s\n", why.c_str());
     return kMountUsage;
   }
+  if (std::string why = CheckMountPointIsFree(o.mountpoint); !why.empty()) {
+    std::fprintf(stderr, "czifs: %s\n", why.c_str());
+    return kMountFailed;
+  }
+  if (o.threads > kMaxDecodeThreads || o.max_threads > kMaxRequestThreads) {
+    std::fprintf(stderr, "czifs: thread counts: use 1 to %u decode threads, 1 to %u request "
+                 "threads\n", kMaxDecodeThreads, kMaxRequestThreads);
+    return kMountUsage;
+  }
+  std::shared_ptr<spdlog::logger> log_file;
+  if (!o.log_file.empty()) {
+    std::string why;
+    log_file = OpenLogFile(o.log_file, &why);
+    if (!log_file) {
+      std::fprintf(stderr, "czifs: %s\n", why.c_str());
+      return kMountUsage;
+    }
+  }
   const bool foreground = o.foreground || o.debug;
   // Until the daemon's own logger is set up, problems go to stderr.
   spdlog::set_default_logger(spdlog::stderr_color_mt("czifs-startup"));
@@ -285,7 +383,7 @@ int RunMount(MountOptions o) {
   // The mount is ready: now (and only now) go to the background.
   fuse_daemonize(foreground ? 1 : 0);
   spdlog::drop_all();
-  SetUpLogging(o, foreground);
+  SetUpLogging(o, foreground, std::move(log_file));
   RandomAccessFile::SetMaxOpenFiles(256);
   spdlog::info("serving {} source(s) on {} ({} decode threads, {} MiB cache)", o.sources.size(),
                o.mountpoint, threads, cache_bytes >> 20);

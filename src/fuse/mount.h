@@ -28,11 +28,20 @@ struct MountOptions {
   LiveOptions live;          // --watch / -o watch=, --ttl / -o ttl=
 };
 
+// The ranges thread counts must lie in (--threads, -o threads=, -o max_threads=).
+inline constexpr unsigned kMaxDecodeThreads = 1024;
+inline constexpr unsigned kMaxRequestThreads = 4096;
+
 // Exit codes of the mount command.
 inline constexpr int kMountOk = 0;
 inline constexpr int kMountBadSource = 1;
 inline constexpr int kMountUsage = 2;
 inline constexpr int kMountFailed = 3;
+
+// Returns "" if `mountpoint` can be mounted on now, else one line saying why
+// and what to run: it is already a FUSE mount (live: unmount it first; its
+// daemon died: clear it with fusermount3 -u).
+std::string CheckMountPointIsFree(const std::string& mountpoint);
 
 // Mounts and serves; returns an exit code. In the background (default) the
 // calling process returns only once the mount is ready or has failed.

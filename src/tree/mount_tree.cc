@@ -382,9 +382,9 @@ Status MountTree::Prepare(const NodePtr& n, bool expand) {
   return Status::Ok();
 }
 
-Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool is_root) {
+Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool is_root,
+                             const std::string& name) {
   CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(source));
-  std::string name = fs::path(source).filename().string();
   if (S_ISDIR(id.mode)) {
     CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(source));
     std::unique_lock<std::shared_mutex> lock(mu_);
@@ -422,7 +422,7 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
       tree->NewNode(S_ISDIR(id.mode) ? Kind::kSourceFolder : Kind::kCzi, "", nullptr, id);
     }
     CZIFS_ASSIGN_OR_RETURN(NodePtr root, tree->Get(kRootIno));
-    CZIFS_RETURN_IF_ERROR(tree->AddSource(root, sources[0], /*is_root=*/true));
+    CZIFS_RETURN_IF_ERROR(tree->AddSource(root, sources[0], /*is_root=*/true, ""));
     return tree;
   }
   FileIdentity id;
@@ -436,15 +436,22 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
     std::unique_lock<std::shared_mutex> lock(tree->mu_);
     root = tree->NewNode(Kind::kFolder, "", nullptr, id);
   }
-  for (const auto& s : sources) CZIFS_RETURN_IF_ERROR(tree->AddSource(root, s, false));
+  // Each source under its own last name; two sources with one name: in
+  // command-line order, the second is name~2, the third name~3, ...
+  std::set<std::string> used;
+  for (const auto& s : sources) {
+    std::string base = fs::path(s).lexically_normal().filename().string();
+    if (base.empty() || base == "." || base == "..") {
+      base = fs::path(s).lexically_normal().parent_path().filename().string();
+    }
+    if (base.empty()) base = "root";  // "/"
+    std::string name = base;
+    for (int k = 2; used.count(name); ++k) name = base + "~" + std::to_string(k);
+    used.insert(name);
+    CZIFS_RETURN_IF_ERROR(tree->AddSource(root, s, false, name));
+  }
   std::unique_lock<std::shared_mutex> lock(tree->mu_);
   tree->SortChildren(root.get());
-  // Two sources with one name: the later ones are renamed name~2, name~3, ...
-  for (size_t i = 1; i < root->children.size(); ++i) {
-    Node* a = tree->nodes_.at(root->children[i - 1]).get();
-    Node* b = tree->nodes_.at(root->children[i]).get();
-    if (a->name == b->name) b->name += "~" + std::to_string(i + 1);
-  }
   return tree;
 }
 

@@ -1,0 +1,107 @@
+"""A mistyped option or a busy mount point fails before anything is mounted:
+one clear line, a non-zero exit, no mount; sources given as "a/" or under
+one name are told apart."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import run, SLOWDOWN
+from mounting import mounted, is_mounted, wait_for, force_unmount
+
+
+@pytest.fixture
+def sample(czi_synth, tmp_path):
+    czi = tmp_path / "s.czi"
+    r = run([czi_synth, str(czi), "--tile", "32x32"])
+    assert r.returncode == 0, r.stderr
+    return czi
+
+
+@pytest.mark.parametrize("args", [
+    ["--threads", "100000"], ["--threads", "0"], ["-o", "threads=-1"], ["-o", "threads=100000"],
+    ["-o", "max_threads=0"], ["--log-file", "/proc/version"],
+    ["--log-file", "/nonexistent-folder/czifs.log"], ["-o", "log_file=/proc/version"],
+    ["--ttl", "-1"], ["-o", "ttl=soon"], ["--watch", "sometimes"],
+], ids=lambda a: " ".join(a))
+def test_an_option_mistake_is_one_line_and_nothing_is_mounted(czifs, sample, tmp_path, args):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    try:
+        r = run([czifs, str(sample), str(mnt), *args], timeout=30)
+        assert r.returncode == 2, (r.returncode, r.stderr)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert 1 <= len(lines) <= 2, r.stderr  # CLI11 may add "Run with --help"
+        assert not is_mounted(mnt)
+    finally:
+        force_unmount(mnt)
+
+
+def test_a_log_file_that_can_be_written_gets_the_log(czifs, sample, tmp_path):
+    mnt, log = tmp_path / "mnt", tmp_path / "czifs.log"
+    mnt.mkdir()
+    try:
+        r = run([czifs, str(sample), str(mnt), "--log-file", str(log)], timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert wait_for(lambda: "serving" in log.read_text(), 5 * SLOWDOWN)
+    finally:
+        run(["fusermount3", "-u", str(mnt)])
+        force_unmount(mnt)
+
+
+def test_a_folder_source_with_a_trailing_slash_among_several_is_named_by_its_folder(
+        czifs, czi_synth, tmp_path):
+    (tmp_path / "a").mkdir()
+    assert run([czi_synth, str(tmp_path / "a" / "x.czi"), "--tile", "16x16"]).returncode == 0
+    assert run([czi_synth, str(tmp_path / "b.czi"), "--tile", "16x16"]).returncode == 0
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, [str(tmp_path / "a") + "/", tmp_path / "b.czi"], mnt):
+        assert sorted(os.listdir(mnt)) == ["a", "b.czi"]
+        assert os.listdir(mnt / "a") == ["x.czi"]
+    with mounted(czifs, [str(tmp_path / "a") + "/.", tmp_path / "b.czi"], mnt):
+        assert sorted(os.listdir(mnt)) == ["a", "b.czi"]
+
+
+def test_sources_with_one_name_are_numbered_in_command_line_order(czifs, czi_synth, tmp_path):
+    sources = []
+    for i, d in enumerate(("one", "two", "three")):
+        (tmp_path / d).mkdir()
+        r = run([czi_synth, str(tmp_path / d / "x.czi"), "--tile", "16x16", "--size", f"Z={i + 1}"])
+        assert r.returncode == 0
+        sources.append(tmp_path / d / "x.czi")
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, sources, mnt):
+        assert sorted(os.listdir(mnt)) == ["x.czi", "x.czi~2", "x.czi~3"]
+        for i, name in enumerate(["x.czi", "x.czi~2", "x.czi~3"]):
+            assert len(os.listdir(mnt / name / "S0" / "C0" / "T0")) == i + 1, name
+
+
+def test_mounting_on_a_live_czifs_mount_is_refused_with_the_command_that_clears_it(
+        czifs, sample, tmp_path):
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, sample, mnt):
+        r = run([czifs, str(sample), str(mnt)], timeout=30)
+        assert r.returncode == 3, r.stderr
+        assert "already a FUSE mount" in r.stderr and f"fusermount3 -u {mnt}" in r.stderr
+        with open("/proc/self/mountinfo") as f:
+            assert sum(line.split()[4] == str(mnt) for line in f) == 1  # not stacked
+
+
+def test_a_dead_mount_is_recognised_even_after_it_was_used(czifs, sample, tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    try:
+        proc = subprocess.Popen([czifs, "-f", str(sample), str(mnt)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(lambda: is_mounted(mnt), 10 * SLOWDOWN)
+        os.listdir(mnt)
+        os.stat(mnt / "S0")  # the kernel now holds the root's attributes
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        r = run([czifs, str(sample), str(mnt)], timeout=30)
+        assert r.returncode == 3, r.stderr
+        assert "stale mount" in r.stderr and f"fusermount3 -u {mnt}" in r.stderr
+    finally:
+        force_unmount(mnt)
