@@ -27,7 +27,8 @@
 //
 // Thread-safety: all methods may be called concurrently.
 // Lock order: Node::refresh_mu of a folder, then of a CZI below it (never
-// upwards), then mu_; watch_mu_ and the sink are never held with mu_.
+// upwards), then mu_; another CZI's refresh_mu only by try_lock;
+// expanded_mu_, watch_mu_ and the sink's mutex are never held with another.
 #pragma once
 
 #include <sys/types.h>
@@ -92,6 +93,10 @@ struct LiveOptions {
   };
   Watch watch = Watch::kAuto;
   double ttl_seconds = 2.0;
+  // Parsed CZIs kept at once; the least recently used beyond this are let go
+  // (their trees are built again on next use), so memory stays bounded in a
+  // folder of any size.
+  size_t max_documents = 256;
 };
 
 // Returns the name of the network file system `folder` is on ("nfs",
@@ -172,6 +177,7 @@ class MountTree {
     bool failure_logged = false;  // kCzi: a failed parse was logged at error level
 
     std::atomic<bool> dirty{false};    // the watcher saw a change; look again
+    std::atomic<uint64_t> last_used{0};  // kCzi: MountTree::tick_ at its last use
     // Listed (a folder) or expanded (a CZI) and nothing reported since: with
     // a watcher, requests need not take refresh_mu at all.
     std::atomic<bool> ready{false};
@@ -211,6 +217,9 @@ class MountTree {
                                  std::vector<Invalidation>* inval);
   // Builds a CZI's tree under `czi`. REQUIRES: czi->refresh_mu held.
   Status Expand(const NodePtr& czi);
+  // Lets go of the least recently used parsed CZIs beyond max_documents
+  // (never `keep`). Takes their refresh_mu only if free.
+  void ReleaseDocuments(uint64_t keep);
   void Graft(const NodePtr& dir, uint64_t czi, const FileIdentity& id, const TreeNode& tree);
   // Drops `ino`'s children from the table. REQUIRES: mu_ held exclusively.
   void DropChildren(Node* n, std::vector<Invalidation>* inval);
@@ -234,6 +243,10 @@ class MountTree {
   uint64_t next_ino_ = 1;                        // guarded by mu_
 
   std::atomic<bool> polling_{true};  // no watcher: TTL decides when to look again
+  std::atomic<uint64_t> tick_{0};    // use counter for Node::last_used
+
+  std::mutex expanded_mu_;
+  std::set<uint64_t> expanded_;  // guarded by expanded_mu_: CZI nodes with a tree (may be stale)
 
   std::mutex sink_mu_;
   InvalidationSink sink_;  // guarded by sink_mu_

@@ -111,6 +111,9 @@ class SourceDir {
   // Lists folder `rel`: its subfolders and the regular files whose name
   // `want_file` accepts, each resolved beneath the folder (links leading
   // outside, dangling links and other file types are left out), sorted by name.
+  // Errors: NotFound only when a path names nothing usable; running out of
+  // descriptors or memory is ResourceExhausted, storage trouble IOError (and
+  // then no partial listing is returned).
   Result<std::vector<SourceEntry>> List(const std::string& rel,
                                         const std::function<bool(std::string_view)>& want_file) const;
   // Resolves `rel` beneath the folder to an O_PATH descriptor of what it names.

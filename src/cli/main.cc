@@ -124,7 +124,7 @@ int RunMountCommand(int argc, char** argv) {
                  "Mount options, comma-separated: allow_other, default_permissions, ... and "
                  "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
                  "without=LIST (':'-separated), max_threads=N (FUSE request threads, 1 to 4096), "
-                 "watch=auto|inotify|ttl, ttl=SECONDS");
+                 "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N");
   app.add_option("--threads", o.threads, "Decode threads, 1 to 1024 (default: number of cores)")
       ->check(CLI::Range(1u, czifs::kMaxDecodeThreads));
   app.add_option("--cache-size", cache_size, "Decoded-subblock cache, e.g. 512M, 2G "
@@ -151,6 +151,11 @@ int RunMountCommand(int argc, char** argv) {
                  "Seconds after which a source folder or file is looked at again where inotify "
                  "does not see changes, and a file that failed to open is tried again")
       ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  app.add_option("--parsed-files", o.live.max_documents,
+                 "CZI files kept parsed in memory at once; beyond it the least recently used are "
+                 "let go and parsed again when next used (1 to 1000000)")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
       ->capture_default_str();
   try {
     app.parse(argc, argv);

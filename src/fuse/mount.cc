@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <syslog.h>
@@ -71,6 +72,25 @@ void SetUpLogging(const MountOptions& o, bool foreground, std::shared_ptr<spdlog
 }
 
 }  // namespace
+
+DescriptorBudget PlanDescriptors(unsigned request_threads) {
+  // A daemon serving thousands of files wants as many descriptors as it may
+  // have: the soft limit goes up to the hard one.
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  DescriptorBudget b;
+  b.limit = rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : static_cast<uint64_t>(rl.rlim_cur);
+  // Kept free: stdio, /dev/fuse, inotify, logs, JPEG-XR helper sockets and
+  // the few descriptors each request holds briefly while resolving a path.
+  const uint64_t reserve = 24 + 2ull * request_threads;
+  b.pool = static_cast<size_t>(std::clamp<uint64_t>(b.limit > reserve ? b.limit - reserve : 0,
+                                                    4, 16384));
+  return b;
+}
 
 void TuneAllocator() {
   // Decoded tiles are megabytes each. By default glibc maps every such block
@@ -156,6 +176,15 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
           return false;
         }
         opts->live.ttl_seconds = v;
+      } else if (key == "parsed_files") {
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(val.c_str(), &end, 10);
+        if (val.empty() || end != val.c_str() + val.size() || errno != 0 || v < 1 || v > 1000000) {
+          *error = "-o parsed_files=" + val + ": use a number from 1 to 1000000";
+          return false;
+        }
+        opts->live.max_documents = static_cast<size_t>(v);
       } else if (key == "without") {
         std::string why;
         if (!ParseWithout(val, &opts->tree, &why)) {
@@ -384,7 +413,10 @@ int RunMount(MountOptions o) {
   fuse_daemonize(foreground ? 1 : 0);
   spdlog::drop_all();
   SetUpLogging(o, foreground, std::move(log_file));
-  RandomAccessFile::SetMaxOpenFiles(256);
+  const unsigned request_threads = o.max_threads ? o.max_threads : std::max(16u, threads * 4);
+  const DescriptorBudget fds = PlanDescriptors(request_threads);
+  RandomAccessFile::SetMaxOpenFiles(fds.pool);
+  spdlog::info("descriptors: limit {}, up to {} source files kept open", fds.limit, fds.pool);
   spdlog::info("serving {} source(s) on {} ({} decode threads, {} MiB cache)", o.sources.size(),
                o.mountpoint, threads, cache_bytes >> 20);
   TuneAllocator();
@@ -398,7 +430,7 @@ int RunMount(MountOptions o) {
     // Enough request threads that a lookup or readdir finds one free while
     // many readers wait on decodes (measured: 16 readers on 2 cores, ls
     // worst case 89 ms with 4 threads, 45 ms with 16; tests/integration/test_load.py).
-    fuse_loop_cfg_set_max_threads(cfg, o.max_threads ? o.max_threads : std::max(16u, threads * 4));
+    fuse_loop_cfg_set_max_threads(cfg, request_threads);
     res = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
   }

@@ -53,6 +53,15 @@ int RunMount(MountOptions options);
 bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
                        std::vector<std::string>* fuse_opts, std::string* error);
 
+// How many descriptors the daemon may use, and how many of them hold source
+// files open (the rest: FUSE, inotify, logs, helpers, paths being resolved).
+struct DescriptorBudget {
+  uint64_t limit = 0;  // RLIMIT_NOFILE after raising the soft limit to the hard one
+  size_t pool = 0;     // RandomAccessFile::SetMaxOpenFiles
+};
+// Raises the soft RLIMIT_NOFILE to the hard limit and plans from it.
+DescriptorBudget PlanDescriptors(unsigned request_threads);
+
 // Makes glibc keep large freed blocks (decoded tiles) for reuse instead of
 // returning them to the kernel on every free. Called by mount and export.
 void TuneAllocator();

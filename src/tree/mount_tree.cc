@@ -137,10 +137,13 @@ void MountTree::Graft(const NodePtr& dir, uint64_t czi, const FileIdentity& id,
 Status MountTree::Expand(const NodePtr& czi) {
   const std::string where = czi->source->Describe(czi->rel);
   auto fail = [&](const Status& st) {
-    // The version that failed: tried again once it changes (or after the TTL).
+    // The version that failed: tried again once it changes (or after the
+    // TTL). Failures of the system rather than the file (descriptors or
+    // memory short, storage errors) are not remembered at all.
     auto id = czi->source->Stat(czi->rel);
     czi->indexed = id.ok() ? *id : FileIdentity{};
-    czi->attempted = true;
+    czi->attempted = st.code() != StatusCode::kIOError &&
+                     st.code() != StatusCode::kResourceExhausted;
     czi->attempted_at = Now();
     czi->expand_status = st.WithContext(where);
     // Once per file until it works: a file being written fails on every
@@ -175,8 +178,61 @@ Status MountTree::Expand(const NodePtr& czi) {
   czi->failure_logged = false;
   czi->ready.store(true);
   czi->expand_status = Status::Ok();
+  czi->last_used.store(++tick_);
+  {
+    std::lock_guard<std::mutex> lock(expanded_mu_);
+    expanded_.insert(czi->ino);
+  }
   Send(std::move(inval));
   return Status::Ok();
+}
+
+void MountTree::ReleaseDocuments(uint64_t keep) {
+  for (;;) {
+    std::vector<uint64_t> inos;
+    {
+      std::lock_guard<std::mutex> lock(expanded_mu_);
+      if (expanded_.size() <= live_.max_documents) return;
+      inos.assign(expanded_.begin(), expanded_.end());
+    }
+    uint64_t victim = 0, oldest = UINT64_MAX;
+    for (uint64_t ino : inos) {
+      if (ino == keep) continue;
+      auto n = Get(ino);
+      const uint64_t used = n.ok() ? (*n)->last_used.load() : 0;  // dropped ones first
+      if (used < oldest) {
+        oldest = used;
+        victim = ino;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(expanded_mu_);
+      if (victim == 0 || !expanded_.erase(victim)) return;
+    }
+    auto n = Get(victim);
+    if (!n.ok()) continue;  // dropped already
+    const NodePtr& czi = *n;
+    std::unique_lock<std::mutex> refresh(czi->refresh_mu, std::try_to_lock);
+    if (!refresh.owns_lock()) {  // being checked or parsed right now: keep it, try later
+      std::lock_guard<std::mutex> lock(expanded_mu_);
+      expanded_.insert(victim);
+      return;
+    }
+    if (!czi->expanded) continue;
+    std::vector<Invalidation> inval;
+    {
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      DropChildren(czi.get(), &inval);
+      if (czi->exposed.load()) inval.push_back({czi->ino, ""});
+    }
+    czi->expanded = false;
+    czi->attempted = false;
+    czi->ready.store(false);
+    refresh.unlock();
+    spdlog::debug("{}: let go of its parsed tree (more than {} open)",
+                  czi->source->Describe(czi->rel), live_.max_documents);
+    Send(std::move(inval));
+  }
 }
 
 Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
@@ -196,8 +252,12 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
     const double now = Now();
     const bool due = force || czi->dirty.exchange(false) || czi->checked_at == 0 ||
                      (polling_.load() && now - czi->checked_at >= live_.ttl_seconds);
-    if (due) {
-      auto id = czi->source->Stat(czi->rel);
+    auto id = due ? czi->source->Stat(czi->rel) : Result<FileIdentity>(Status::Cancelled(""));
+    // Could not look (descriptors, memory, storage): the file is not gone;
+    // keep what we have and look again next time.
+    const bool looked = due && (id.ok() || id.status().code() == StatusCode::kNotFound);
+    if (due && !looked) czi->dirty.store(true);
+    if (looked) {
       czi->checked_at = now;
       const bool is_file = id.ok() && S_ISREG(id->mode);
       // A tree of another version (or of a file now gone) goes; a failure
@@ -205,13 +265,17 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
       const bool changed = is_file ? !id->SameContent(czi->indexed) : czi->expanded;
       if (czi->attempted && changed) {
         // Another version (or none): its old tree goes, the new one is built on use.
-        std::unique_lock<std::shared_mutex> lock(mu_);
-        DropChildren(czi.get(), &inval);
-        if (is_file) czi->id = *id;
+        {
+          std::unique_lock<std::shared_mutex> lock(mu_);
+          DropChildren(czi.get(), &inval);
+          if (is_file) czi->id = *id;
+          if (czi->exposed.load()) inval.push_back({czi->ino, ""});
+        }
         czi->expanded = false;
         czi->attempted = false;
         czi->ready.store(false);
-        if (czi->exposed.load()) inval.push_back({czi->ino, ""});
+        std::lock_guard<std::mutex> forget(expanded_mu_);
+        expanded_.erase(czi->ino);
       } else if (!czi->attempted && is_file && !czi->id.SameAttributes(*id)) {
         std::unique_lock<std::shared_mutex> lock(mu_);
         czi->id = *id;
@@ -227,6 +291,7 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
     }
   }
   Send(std::move(inval));
+  if (expand && result.ok()) ReleaseDocuments(czi->ino);
   return result;
 }
 
@@ -313,15 +378,22 @@ Status MountTree::RefreshFolder(const NodePtr& dir, bool force, const std::set<s
       auto listing = dir->source->List(dir->rel, WantCzi);
       if (!listing.ok()) {
         spdlog::error("{}", listing.status().ToString());
+        dir->dirty.store(true);  // what it shows stays; look again on next use
         return listing.status();
       }
       entries = std::move(listing).value();
     } else {
-      scope = names;
       for (const std::string& name : names) {
         auto e = dir->source->Entry(dir->rel, name, WantCzi);
-        if (e.ok()) entries.push_back(std::move(e).value());
+        if (e.ok()) {
+          entries.push_back(std::move(e).value());
+        } else if (e.status().code() != StatusCode::kNotFound) {
+          dir->dirty.store(true);  // could not look now: not gone, look again later
+          continue;
+        }
+        scope.insert(name);
       }
+      if (scope.empty() && entries.empty()) return Status::Ok();
     }
     if (auto self = dir->source->Stat(dir->rel); self.ok()) {
       std::unique_lock<std::shared_mutex> lock(mu_);
@@ -367,12 +439,14 @@ Status MountTree::Prepare(const NodePtr& n, bool expand) {
       }
       break;
     case Kind::kCzi:
+      n->last_used.store(++tick_, std::memory_order_relaxed);
       CZIFS_RETURN_IF_ERROR(RefreshCzi(n, false, expand));
       break;
     case Kind::kFolder:
     case Kind::kFile:
       if (n->czi != 0) {
         CZIFS_ASSIGN_OR_RETURN(NodePtr czi, Get(n->czi));
+        czi->last_used.store(++tick_, std::memory_order_relaxed);
         CZIFS_RETURN_IF_ERROR(RefreshCzi(czi, false, false));
       }
       break;

@@ -22,6 +22,25 @@ bool SameTime(const timespec& a, const timespec& b) {
 
 std::string Errno(int err) { return std::strerror(err); }
 
+// A path that names nothing (NotFound) is not the same as a system that
+// could not look (out of descriptors or memory, storage errors): the first
+// makes an entry disappear, the others must never.
+Status PathError(const std::string& what, int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ELOOP:
+    case ENAMETOOLONG:
+      return Status::NotFound(what + ": " + Errno(err));
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+      return Status::ResourceExhausted(what + ": " + Errno(err));
+    default:
+      return Status::IOError(what + ": " + Errno(err));
+  }
+}
+
 // Splits "a/b//c" into {"a", "b", "c"}.
 std::deque<std::string> Components(std::string_view path) {
   std::deque<std::string> out;
@@ -135,7 +154,7 @@ Result<UniqueFd> SourceDir::Resolve(const std::string& rel) const {
       continue;
     }
     const int fd = ::openat(top(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return Status::NotFound(Describe(rel) + ": " + Errno(errno));
+    if (fd < 0) return PathError(Describe(rel), errno);
     UniqueFd next(fd);
     struct stat st;
     if (::fstat(fd, &st) != 0) return Status::IOError(Describe(rel) + ": " + Errno(errno));
@@ -162,7 +181,7 @@ Result<UniqueFd> SourceDir::Resolve(const std::string& rel) const {
   }
   if (stack.empty()) {
     const int fd = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return Status::IOError(Describe(rel) + ": " + Errno(errno));
+    if (fd < 0) return PathError(Describe(rel), errno);
     return UniqueFd(fd);
   }
   return std::move(stack.back());
@@ -185,7 +204,7 @@ Result<std::pair<UniqueFd, FileIdentity>> SourceDir::OpenFile(const std::string&
     const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
     fd = ::openat(dir.get(), name.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
   }
-  if (fd < 0) return Status::IOError(Describe(rel) + ": cannot open: " + Errno(errno));
+  if (fd < 0) return PathError(Describe(rel) + ": cannot open", errno);
   UniqueFd file(fd);
   CZIFS_ASSIGN_OR_RETURN(FileIdentity now, FstatIdentity(fd));
   if (!S_ISREG(now.mode) || now.dev != id.dev || now.ino != id.ino) {
@@ -215,7 +234,7 @@ Result<SourceEntry> SourceDir::EntryAt(int dir, const std::string& rel, const st
   const std::string path = JoinRelative(rel, name);
   struct stat st;
   if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return Status::NotFound(Describe(path) + ": " + Errno(errno));
+    return PathError(Describe(path), errno);
   }
   if (S_ISLNK(st.st_mode)) {
     e.via_link = true;
@@ -234,7 +253,7 @@ Result<std::vector<SourceEntry>> SourceDir::List(
     const std::string& rel, const std::function<bool(std::string_view)>& want_file) const {
   CZIFS_ASSIGN_OR_RETURN(UniqueFd path_fd, Resolve(rel));
   const int fd = ::openat(path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return Status::IOError(Describe(rel) + ": cannot list: " + Errno(errno));
+  if (fd < 0) return PathError(Describe(rel) + ": cannot list", errno);
   DIR* d = ::fdopendir(fd);
   if (d == nullptr) {
     ::close(fd);
@@ -259,7 +278,11 @@ Result<std::vector<SourceEntry>> SourceDir::List(
   std::vector<SourceEntry> out;
   for (const std::string& name : names) {
     auto e = EntryAt(path_fd.get(), rel, name, want_file);
-    if (e.ok()) out.push_back(std::move(e).value());  // vanished, outside, or not wanted
+    if (e.ok()) {
+      out.push_back(std::move(e).value());
+    } else if (e.status().code() != StatusCode::kNotFound) {
+      return e.status();  // could not look: a partial listing would drop entries
+    }  // else vanished, leads outside, or not wanted
   }
   std::sort(out.begin(), out.end(),
             [](const SourceEntry& a, const SourceEntry& b) { return a.name < b.name; });

@@ -149,5 +149,45 @@ TEST_F(MountTreeLiveTest, AFileSwappedForAFifoOrALinkOutsideIsDropped) {
   EXPECT_EQ(tree_->Lookup(MountTree::kRootIno, "a.czi").status().code(), StatusCode::kNotFound);
 }
 
+TEST(MountTreeDocumentsTest, BeyondTheBudgetTheLeastRecentlyUsedTreesAreLetGoAndRebuiltOnUse) {
+  TempDir dir;
+  fs::create_directories(dir.File("src"));
+  for (int i = 0; i < 5; ++i) {
+    testing::WriteOrDie(SmallSpec(i + 1), dir.File("src/f" + std::to_string(i) + ".czi"));
+  }
+  LiveOptions live;
+  live.max_documents = 2;
+  auto tree = MountTree::Create({dir.File("src")}, MakeSubblockCache(1 << 20), {}, live);
+  ASSERT_TRUE(tree.ok());
+  std::vector<Invalidation> sent;
+  (*tree)->StartWatching([&](std::vector<Invalidation> b) {
+    sent.insert(sent.end(), b.begin(), b.end());
+  });
+  auto info = [&](int i) -> Result<uint64_t> {
+    CZIFS_ASSIGN_OR_RETURN(uint64_t f, (*tree)->Lookup(MountTree::kRootIno, "f" + std::to_string(i) + ".czi"));
+    return (*tree)->Lookup(f, "info.json");
+  };
+  std::vector<uint64_t> first;
+  for (int i = 0; i < 5; ++i) {
+    auto ino = info(i);
+    ASSERT_TRUE(ino.ok()) << ino.status().ToString();
+    first.push_back(*ino);
+  }
+  // f0..f2 were let go (their inodes are stale, the kernel told); f3, f4 stay.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*tree)->GetAttr(first[i]).status().code(), StatusCode::kStale) << i;
+  }
+  EXPECT_TRUE((*tree)->GetAttr(first[3]).ok());
+  EXPECT_TRUE((*tree)->GetAttr(first[4]).ok());
+  bool told = false;
+  for (const auto& i : sent) told |= i.ino == first[0];
+  EXPECT_TRUE(told);
+  // Used again: parsed again, under new inodes, with the same content.
+  auto again = info(0);
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(*again, first[0]);
+  EXPECT_GT((*tree)->GetAttr(*again)->size, 0u);
+}
+
 }  // namespace
 }  // namespace czifs
