@@ -9,7 +9,7 @@ _czifs() {
     --watch) COMPREPLY=($(compgen -W "auto inotify ttl" -- "$cur")); return ;;
     --without) COMPREPLY=($(compgen -W "tiles pyramid hyperstacks tiles,pyramid,hyperstacks" -- "$cur")); return ;;
     --threads|-j|--cache-size) return ;;
-    -o) COMPREPLY=($(compgen -W "allow_other default_permissions threads= max_threads= cache_size= log_level= log_file= damaged=zero damaged=fail without= watch=auto watch=inotify watch=ttl ttl=" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
+    -o) COMPREPLY=($(compgen -W "allow_other default_permissions threads= max_threads= cache_size= log_level= log_file= damaged=zero damaged=fail without= watch=auto watch=inotify watch=ttl ttl= parsed_files=" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
     --log-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   local sub="${COMP_WORDS[1]}"
@@ -17,7 +17,7 @@ _czifs() {
     case "$sub" in
       inspect) COMPREPLY=($(compgen -W "--json --log-level -h --help" -- "$cur")) ;;
       export) COMPREPLY=($(compgen -W "-j --threads --cache-size --damaged --without --log-level -h --help" -- "$cur")) ;;
-      *) COMPREPLY=($(compgen -W "-f --foreground -d --debug -s --single-thread -o --threads --cache-size --damaged --without --watch --ttl --log-level --log-file -V --version -h --help" -- "$cur")) ;;
+      *) COMPREPLY=($(compgen -W "-f --foreground -d --debug -s --single-thread -o --threads --cache-size --damaged --without --watch --ttl --parsed-files --log-level --log-file -V --version -h --help" -- "$cur")) ;;
     esac
     return
   fi
