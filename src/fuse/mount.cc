@@ -20,19 +20,13 @@
 #include <sstream>
 #include <thread>
 
+#include "czifs/memory_limit.h"
 #include "czifs/mount_tree.h"
 #include "czifs/random_access_file.h"
 #include "fuse_fs.h"
 
 namespace czifs {
 namespace {
-
-uint64_t DefaultCacheBytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGESIZE);
-  const uint64_t ram = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : (4ull << 30);
-  return std::min<uint64_t>(1ull << 30, ram / 4);
-}
 
 // Opens --log-file now, in the calling process, so that a file that cannot
 // be written is reported before anything is mounted (the daemon inherits it).
@@ -369,7 +363,18 @@ int RunMount(MountOptions o) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("czifs-startup"));
   spdlog::set_level(spdlog::level::warn);
 
-  const uint64_t cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes();
+  // The cache is the daemon's one big allocation: it must fit the memory this
+  // process may really use (a cgroup or ulimit -v may allow far less than RAM).
+  const MemoryLimit memory = ReadMemoryLimit();
+  const uint64_t cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes(memory);
+  if (o.cache_bytes != 0 && o.cache_bytes > memory.bytes / 2) {
+    std::fprintf(stderr, "czifs: --cache-size %llu MiB is more than half of the %llu MiB this "
+                 "process may use (%s); use at most %llu MiB\n",
+                 static_cast<unsigned long long>(o.cache_bytes >> 20),
+                 static_cast<unsigned long long>(memory.bytes >> 20), memory.source.c_str(),
+                 static_cast<unsigned long long>((memory.bytes / 2) >> 20));
+    return kMountUsage;
+  }
   auto cache = MakeSubblockCache(cache_bytes);
   auto tree = MountTree::Create(o.sources, cache, o.tree, o.live);
   if (!tree.ok()) {
@@ -417,8 +422,9 @@ int RunMount(MountOptions o) {
   const DescriptorBudget fds = PlanDescriptors(request_threads);
   RandomAccessFile::SetMaxOpenFiles(fds.pool);
   spdlog::info("descriptors: limit {}, up to {} source files kept open", fds.limit, fds.pool);
-  spdlog::info("serving {} source(s) on {} ({} decode threads, {} MiB cache)", o.sources.size(),
-               o.mountpoint, threads, cache_bytes >> 20);
+  spdlog::info("serving {} source(s) on {} ({} decode threads, {} MiB cache; may use {} MiB: {})",
+               o.sources.size(), o.mountpoint, threads, cache_bytes >> 20, memory.bytes >> 20,
+               memory.source);
   TuneAllocator();
   fs.Start(se);
   int res;

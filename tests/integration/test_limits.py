@@ -1,7 +1,11 @@
 """Limits never leave a dead mount: few descriptors, many files."""
 import os
+import re
 import shutil
 import subprocess
+import time
+
+import pytest
 
 from conftest import run, SLOWDOWN
 from mounting import is_mounted, wait_for, force_unmount
@@ -48,3 +52,111 @@ def test_ten_thousand_files_under_ulimit_n_64_every_plane_readable(czifs, czi_sy
         except subprocess.TimeoutExpired:
             proc.kill()
         force_unmount(mnt)
+
+
+def sanitizer_build():
+    # ASan/TSan reserve terabytes of address space: RLIMIT_AS cannot apply to them.
+    return float(os.environ.get("CZIFS_TEST_SLOWDOWN", "1")) != 1
+
+
+def make_cgroup(limit_bytes):
+    """A memory cgroup with `limit_bytes`, as (procs file, cleanup), or None."""
+    name = f"czifs-test-{os.getpid()}"
+    for folder, limit_file in (("/sys/fs/cgroup/" + name, "memory.max"),
+                               ("/sys/fs/cgroup/memory/" + name, "memory.limit_in_bytes")):
+        try:
+            os.mkdir(folder)
+        except OSError:
+            continue
+        if not os.path.exists(os.path.join(folder, "cgroup.procs")):  # a plain folder, not a cgroup
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        try:
+            with open(os.path.join(folder, limit_file), "w") as f:
+                f.write(str(limit_bytes))
+            return os.path.join(folder, "cgroup.procs"), lambda: os.rmdir(folder)
+        except OSError:
+            os.rmdir(folder)
+    return None
+
+
+@pytest.fixture(scope="module")
+def big_mosaic(czi_synth, tmp_path_factory):
+    czi = tmp_path_factory.mktemp("big") / "big.czi"
+    r = run([czi_synth, str(czi), "--pixel-type", "Gray16", "--codec", "zstd1", "--tile",
+             "2048x2048", "--tiles", "4x4", "--size", "Z=2"])
+    assert r.returncode == 0, r.stderr
+    return czi
+
+
+def four_readers_under(czifs, czi, tmp_path, wrap):
+    """Mounts under `wrap` (a shell prefix) with the default cache; 4 readers
+    read every plane at once. Returns the daemon's log."""
+    mnt, log = tmp_path / "mnt", tmp_path / "log.txt"
+    mnt.mkdir()
+    proc = subprocess.Popen(["bash", "-c", wrap + ' && exec "$0" -f "$1" "$2"', czifs, str(czi),
+                             str(mnt)], stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    try:
+        assert wait_for(lambda: is_mounted(mnt), 30), log.read_text()
+        planes = sorted(str(p) for p in mnt.rglob("Z*.tif"))
+        sizes = {p: os.path.getsize(p) for p in planes}
+        readers = [subprocess.Popen(["bash", "-c", 'for f in "$@"; do cat "$f" | wc -c; done',
+                                     "x", *planes], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                   for _ in range(4)]
+        for r in readers:
+            out, err = r.communicate(timeout=300)
+            for line in err.decode().splitlines():  # a failed read is an errno, never a crash
+                assert "Input/output error" in line or "Cannot allocate memory" in line, line
+            for n, p in zip(out.split(), planes):
+                assert int(n) in (sizes[p], 0) or b"error" in err, (p, n)
+        assert proc.poll() is None, "the daemon died: " + log.read_text()[-2000:]
+        assert (mnt / "info.json").read_bytes().startswith(b"{")
+        return log.read_text()
+    finally:
+        run(["fusermount3", "-u", str(mnt)])
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        force_unmount(mnt)
+
+
+def cache_mib(log):
+    m = re.search(r"(\d+) MiB cache", log)
+    assert m, log
+    return int(m.group(1))
+
+
+@pytest.mark.skipif(sanitizer_build(), reason="sanitizers cannot run under ulimit -v")
+def test_under_ulimit_v_the_default_cache_fits_and_the_daemon_stays_up(czifs, big_mosaic, tmp_path):
+    log = four_readers_under(czifs, big_mosaic, tmp_path, f"ulimit -v {800 * 1024}")
+    assert cache_mib(log) <= 200, log
+    assert "RLIMIT_AS" in log
+
+
+def test_in_a_500_mib_cgroup_the_default_cache_fits_and_the_daemon_stays_up(
+        czifs, big_mosaic, tmp_path):
+    cg = make_cgroup(500 << 20)
+    if cg is None:
+        pytest.skip("no writable memory cgroup on this machine")
+    procs, cleanup = cg
+    try:
+        log = four_readers_under(czifs, big_mosaic, tmp_path, f"echo $$ > {procs}")
+        assert cache_mib(log) <= 125, log
+        assert "cgroup" in log
+    finally:
+        time.sleep(0.5)
+        cleanup()
+
+
+def test_a_cache_larger_than_the_memory_allowed_is_refused(czifs, big_mosaic, tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run(["bash", "-c", f'ulimit -v {800 * 1024} && exec "$0" "$1" "$2" --cache-size 2G',
+                        czifs, str(big_mosaic), str(mnt)], capture_output=True, text=True,
+                       timeout=30)
+    if sanitizer_build():
+        pytest.skip("sanitizers cannot run under ulimit -v")
+    assert r.returncode == 2, r.stderr
+    assert "more than half" in r.stderr and "RLIMIT_AS" in r.stderr
+    assert not is_mounted(mnt)

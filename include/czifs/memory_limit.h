@@ -1,0 +1,28 @@
+// How much memory this process may use: the smallest of physical RAM, its
+// cgroup's limit (v2 memory.max, v1 memory.limit_in_bytes, on its own cgroup
+// and every parent) and RLIMIT_AS. Used to size the default cache.
+//
+// Thread-safety: plain functions over files; safe anywhere.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace czifs {
+
+struct MemoryLimit {
+  uint64_t bytes = 0;
+  std::string source;  // "RAM", "cgroup memory.max (/sys/fs/cgroup/...)", "RLIMIT_AS"
+};
+
+// Reads the limit for this process. `proc_cgroup` is /proc/self/cgroup's
+// text and `sysfs` the folder cgroup file systems are mounted under (tests
+// pass their own); RAM and RLIMIT_AS are read from the system.
+MemoryLimit ReadMemoryLimit(const std::string& proc_cgroup, const std::string& sysfs);
+MemoryLimit ReadMemoryLimit();
+
+// The cache czifs uses by default: a quarter of what the process may use,
+// at most 1 GiB.
+uint64_t DefaultCacheBytes(const MemoryLimit& limit);
+
+}  // namespace czifs
