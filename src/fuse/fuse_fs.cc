@@ -77,6 +77,7 @@ struct FuseFs::Notifier {
 
 void FuseFs::Start(fuse_session* session) {
   if (!pool_) pool_ = std::make_unique<ThreadPool>(decode_threads_);
+  if (!read_pool_) read_pool_ = std::make_unique<ThreadPool>(std::max<size_t>(4, 2 * decode_threads_));
   if (session != nullptr && !notifier_) {
     notifier_ = std::make_shared<Notifier>();
     notifier_->session = session;
@@ -87,6 +88,7 @@ void FuseFs::Start(fuse_session* session) {
 
 FuseFs::~FuseFs() {
   Shutdown();
+  read_pool_.reset();  // every queued read has replied (EINTR once shutting down)
   pool_.reset();  // joins workers before the tree (which queued tasks point into) goes
   for (Handle* h : handles_) delete h;  // files still open when the session ended
 }
@@ -110,6 +112,9 @@ void FuseFs::Shutdown() {
     }
   }
   if (pool_) pool_->CancelPending();
+  // Queued reads see the shutdown and reply EINTR at once; they must all have
+  // replied before the session goes.
+  if (read_pool_) read_pool_->Wait();
 }
 
 void FuseFs::FillStat(const NodeAttr& a, struct stat* st) const {
@@ -253,6 +258,7 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
                 s.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(off, s.size()) + n));
     return 0;
   }
+  if (shutting_down_->load()) return EINTR;
   buf->resize(size);
   ReadContext ctx;
   ctx.pool = pool_.get();
@@ -279,6 +285,44 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
   reads_.fetch_add(1, std::memory_order_relaxed);
   read_bytes_.fetch_add(*n, std::memory_order_relaxed);
   return 0;
+}
+
+namespace {
+
+void OnInterrupt(fuse_req_t, void* data) {
+  static_cast<std::atomic<bool>*>(data)->store(true);
+}
+
+}  // namespace
+
+void FuseFs::ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                          const fuse_file_info* fi) {
+  auto interrupted = std::make_shared<std::atomic<bool>>(false);
+  fuse_req_interrupt_func(req, OnInterrupt, interrupted.get());
+  // The handle stays valid until release, which the kernel sends only after
+  // every read of the open file has been answered.
+  const uint64_t fh = fi ? fi->fh : 0;
+  read_pool_->Submit([this, req, ino, size, off, fh, interrupted] {
+    thread_local std::vector<uint8_t> buf;
+    fuse_file_info f{};
+    f.fh = fh;
+    int err;
+    try {
+      err = Read(ino, static_cast<uint64_t>(off), size, &buf,
+                 [interrupted] { return interrupted->load(); }, &f);
+    } catch (const std::bad_alloc&) {
+      spdlog::error("read: out of memory");
+      err = ENOMEM;
+    } catch (const std::exception& e) {
+      spdlog::error("read: {}", e.what());
+      err = EIO;
+    }
+    if (err) {
+      fuse_reply_err(req, err);
+    } else {
+      fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
+    }
+  });
 }
 
 void FuseFs::LogReadError(uint64_t ino, uint64_t off, const Status& st) {
@@ -450,23 +494,8 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   });
 }
 
-void OnInterrupt(fuse_req_t, void* data) {
-  static_cast<std::atomic<bool>*>(data)->store(true);
-}
-
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-  Guard(req, "read", [&] {
-    thread_local std::vector<uint8_t> buf;
-    auto interrupted = std::make_shared<std::atomic<bool>>(false);
-    fuse_req_interrupt_func(req, OnInterrupt, interrupted.get());
-    int err = Fs(req)->Read(ino, static_cast<uint64_t>(off), size, &buf,
-                            [interrupted] { return interrupted->load(); }, fi);
-    if (err) {
-      fuse_reply_err(req, err);
-    } else {
-      fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
-    }
-  });
+  Guard(req, "read", [&] { Fs(req)->ReadAndReply(req, ino, size, off, fi); });
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

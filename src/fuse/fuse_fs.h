@@ -68,6 +68,11 @@ class FuseFs {
   // interrupt. `fi` is the open file (the stats file reads its snapshot).
   int Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
            std::function<bool()> cancelled, const fuse_file_info* fi = nullptr);
+  // Serves a read on the read pool and replies from there, so the FUSE
+  // thread is free at once for lookups, listings and .czifs-stats however
+  // slow the reads are. Call from the read callback only (after Start).
+  void ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    const fuse_file_info* fi);
   // Frees what Open attached to `fi`.
   void Release(fuse_ino_t ino, fuse_file_info* fi);
   // Fills `e` for a readdirplus entry if its attributes are cheap; else
@@ -112,6 +117,8 @@ class FuseFs {
   // these wait here, so a lookup or readdir still finds a free thread.
   std::counting_semaphore<> read_slots_;
   std::unique_ptr<ThreadPool> pool_;  // set by Start(), before any request; reset in the destructor
+  // File reads being served (as many threads as read_slots_); set by Start().
+  std::unique_ptr<ThreadPool> read_pool_;
   std::shared_ptr<Notifier> notifier_;  // set by Start(session)
   std::mutex handles_mu_;
   std::unordered_set<Handle*> handles_;  // guarded by handles_mu_: open file handles

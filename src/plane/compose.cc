@@ -176,6 +176,11 @@ std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin,
   return out;
 }
 
+namespace {
+// The largest read that serves several rows of an uncompressed tile at once.
+constexpr uint64_t kMaxCoalescedRead = 8 << 20;
+}  // namespace
+
 Status ComposeRows(const Canvas& canvas, int64_t row_begin, int64_t row_end,
                    const SubblockReader& reader, uint8_t* out, const BitmapSource* source) {
   return ComposeRegion(canvas, row_begin, row_end, 0, canvas.width, reader, out, source);
@@ -222,12 +227,28 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
                                   .ReadBytes(src, static_cast<uint64_t>(y1 - y0) * copy_bytes, dst)
                                   .WithContext("subblock " + std::to_string(sb)));
       } else {
-        for (int64_t y = y0; y < y1; ++y) {
-          CZIFS_RETURN_IF_ERROR(
-              reader.czi()
-                  .ReadBytes(src + static_cast<uint64_t>(y - y0) * src_row_bytes, copy_bytes,
-                             dst + static_cast<size_t>(y - y0) * out_stride)
-                  .WithContext("subblock " + std::to_string(sb)));
+        // One read for all the rows of this tile the request covers (on slow
+        // storage a read per row costs a round trip per row), then a copy per
+        // row; only a span far wider than what is wanted is read row by row.
+        const uint64_t rows = static_cast<uint64_t>(y1 - y0);
+        const uint64_t span = (rows - 1) * src_row_bytes + copy_bytes;
+        if (span <= kMaxCoalescedRead && span <= 4 * rows * copy_bytes + (64 << 10)) {
+          thread_local std::vector<uint8_t> scratch;
+          if (scratch.size() < span) scratch.resize(span);
+          CZIFS_RETURN_IF_ERROR(reader.czi()
+                                    .ReadBytes(src, span, scratch.data())
+                                    .WithContext("subblock " + std::to_string(sb)));
+          for (uint64_t r = 0; r < rows; ++r) {
+            std::memcpy(dst + r * out_stride, scratch.data() + r * src_row_bytes, copy_bytes);
+          }
+        } else {
+          for (int64_t y = y0; y < y1; ++y) {
+            CZIFS_RETURN_IF_ERROR(
+                reader.czi()
+                    .ReadBytes(src + static_cast<uint64_t>(y - y0) * src_row_bytes, copy_bytes,
+                               dst + static_cast<size_t>(y - y0) * out_stride)
+                    .WithContext("subblock " + std::to_string(sb)));
+          }
         }
       }
       continue;

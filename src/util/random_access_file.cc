@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <list>
 #include <mutex>
 #include <unordered_map>
@@ -170,6 +173,12 @@ Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) 
   }
   CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
   CZIFS_RETURN_IF_ERROR(CheckFd(*fd));
+  // Tests of slow storage (NFS, Lustre) set CZIFS_TEST_READ_DELAY_MS.
+  static const long delay_ms = [] {
+    const char* v = std::getenv("CZIFS_TEST_READ_DELAY_MS");
+    return v ? std::strtol(v, nullptr, 10) : 0L;
+  }();
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
   auto* dst = static_cast<char*>(out);
   uint64_t done = 0;
   while (done < length) {

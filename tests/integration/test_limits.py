@@ -1,6 +1,7 @@
 """Limits never leave a dead mount: few descriptors, many files."""
 import os
 import re
+import signal
 import shutil
 import subprocess
 import time
@@ -160,3 +161,43 @@ def test_a_cache_larger_than_the_memory_allowed_is_refused(czifs, big_mosaic, tm
     assert r.returncode == 2, r.stderr
     assert "more than half" in r.stderr and "RLIMIT_AS" in r.stderr
     assert not is_mounted(mnt)
+
+
+def test_on_slow_storage_metadata_answers_while_reads_wait_and_sigterm_ends_it_in_two_seconds(
+        czifs, czi_synth, tmp_path):
+    czi = tmp_path / "m.czi"
+    r = run([czi_synth, str(czi), "--pixel-type", "Gray16", "--codec", "uncompressed", "--tile",
+             "1024x1024", "--tiles", "2x2", "--overlap", "0", "--size", "Z=8"])
+    assert r.returncode == 0, r.stderr
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    # Every read of the source takes 50 ms, as on a loaded NFS server.
+    env = dict(os.environ, CZIFS_TEST_READ_DELAY_MS="50")
+    proc = subprocess.Popen([czifs, "-f", str(czi), str(mnt), "--threads", "2"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    readers = []
+    try:
+        assert wait_for(lambda: is_mounted(mnt), 30 * SLOWDOWN)
+        planes = sorted(str(p) for p in mnt.rglob("Z*.tif"))
+        readers = [subprocess.Popen(["cat", p], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for p in planes * 3]  # 24 readers: more than FUSE has request threads
+        time.sleep(0.5)
+        # Lookups, listings and the stats file do not queue behind the reads.
+        for cmd in (["cat", str(mnt / ".czifs-stats")], ["ls", "-l", str(mnt / "S0" / "C0" / "T0")],
+                    ["stat", str(mnt / "info.json")]):
+            r = subprocess.run(cmd, capture_output=True, timeout=10 * SLOWDOWN)
+            assert r.returncode == 0, (cmd, r.stderr)
+        assert all(p.poll() is None for p in readers[:4]), "reads ended too soon to test anything"
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+        elapsed = time.monotonic() - start
+        assert rc == 0
+        assert elapsed < 2.0 * SLOWDOWN, f"SIGTERM took {elapsed:.1f} s"
+    finally:
+        for p in readers:
+            p.kill()
+            p.wait()
+        if proc.poll() is None:
+            proc.kill()
+        force_unmount(mnt)
