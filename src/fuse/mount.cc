@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -305,85 +306,72 @@ bool ParseDamagedTiles(const std::string& text, DamagedTiles* out) {
   return true;
 }
 
-int RunMount(MountOptions o) {
-  // Startup problems go to stderr with one line each.
+namespace {
+
+constexpr int kChecksPassed = -1;
+
+// What the checks before mounting found out.
+struct Checked {
+  std::vector<std::string> fuse_opts;        // -o values for libfuse
+  std::shared_ptr<spdlog::logger> log_file;  // --log-file, opened
+  MemoryLimit memory;
+  uint64_t cache_bytes = 0;
+};
+
+int Fail(int code, const std::string& line) {
+  std::fprintf(stderr, "czifs: %s\n", line.c_str());
+  return code;
+}
+
+// Checks everything a user can get wrong, before anything is mounted.
+// Returns kChecksPassed, or the exit code after printing one line.
+int CheckBeforeMounting(MountOptions& o, Checked* c) {
   struct stat st;
   if (::stat(o.mountpoint.c_str(), &st) != 0) {
     if (errno == ENOTCONN) {
-      std::fprintf(stderr,
-                   "czifs: %s is a stale mount (its daemon died). Run: fusermount3 -u %s\n",
-                   o.mountpoint.c_str(), o.mountpoint.c_str());
-    } else {
-      std::fprintf(stderr, "czifs: mount point %s: %s\n", o.mountpoint.c_str(),
-                   std::strerror(errno));
+      return Fail(kMountFailed, o.mountpoint + " is a stale mount (its daemon died). Run: "
+                                "fusermount3 -u " + o.mountpoint);
     }
-    return kMountFailed;
+    return Fail(kMountFailed, "mount point " + o.mountpoint + ": " + std::strerror(errno));
   }
-  if (!S_ISDIR(st.st_mode)) {
-    std::fprintf(stderr, "czifs: mount point %s is not a folder\n", o.mountpoint.c_str());
-    return kMountFailed;
-  }
-  std::vector<std::string> fuse_opts;
+  if (!S_ISDIR(st.st_mode)) return Fail(kMountFailed, "mount point " + o.mountpoint + " is not a folder");
   std::string error;
-  if (!SplitMountOptions(o.fuse_options, &o, &fuse_opts, &error)) {
-    std::fprintf(stderr, "czifs: %s\n", error.c_str());
-    return kMountUsage;
-  }
-  if (o.log_level != "trace" && o.log_level != "debug" && o.log_level != "info" &&
-      o.log_level != "warn" && o.log_level != "warning" && o.log_level != "error" &&
-      o.log_level != "critical" && o.log_level != "off") {
-    std::fprintf(stderr, "czifs: --log-level %s: use trace, debug, info, warn, error or off\n",
-                 o.log_level.c_str());
-    return kMountUsage;
+  if (!SplitMountOptions(o.fuse_options, &o, &c->fuse_opts, &error)) return Fail(kMountUsage, error);
+  static const std::set<std::string> kLevels = {"trace", "debug", "info",     "warn",
+                                                "warning", "error", "critical", "off"};
+  if (!kLevels.count(o.log_level)) {
+    return Fail(kMountUsage, "--log-level " + o.log_level + ": use trace, debug, info, warn, error or off");
   }
   if (std::string why = CheckMountPointAgainstSources(o.mountpoint, o.sources); !why.empty()) {
-    std::fprintf(stderr, "czifs: %s\n", why.c_str());
-    return kMountUsage;
+    return Fail(kMountUsage, why);
   }
-  if (std::string why = CheckMountPointIsFree(o.mountpoint); !why.empty()) {
-    std::fprintf(stderr, "czifs: %s\n", why.c_str());
-    return kMountFailed;
-  }
+  if (std::string why = CheckMountPointIsFree(o.mountpoint); !why.empty()) return Fail(kMountFailed, why);
   if (o.threads > kMaxDecodeThreads || o.max_threads > kMaxRequestThreads) {
-    std::fprintf(stderr, "czifs: thread counts: use 1 to %u decode threads, 1 to %u request "
-                 "threads\n", kMaxDecodeThreads, kMaxRequestThreads);
-    return kMountUsage;
+    return Fail(kMountUsage, "thread counts: use 1 to " + std::to_string(kMaxDecodeThreads) +
+                                 " decode threads, 1 to " + std::to_string(kMaxRequestThreads) +
+                                 " request threads");
   }
-  std::shared_ptr<spdlog::logger> log_file;
   if (!o.log_file.empty()) {
-    std::string why;
-    log_file = OpenLogFile(o.log_file, &why);
-    if (!log_file) {
-      std::fprintf(stderr, "czifs: %s\n", why.c_str());
-      return kMountUsage;
-    }
+    c->log_file = OpenLogFile(o.log_file, &error);
+    if (!c->log_file) return Fail(kMountUsage, error);
   }
-  const bool foreground = o.foreground || o.debug;
-  // Until the daemon's own logger is set up, problems go to stderr.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("czifs-startup"));
-  spdlog::set_level(spdlog::level::warn);
-
   // The cache is the daemon's one big allocation: it must fit the memory this
   // process may really use (a cgroup or ulimit -v may allow far less than RAM).
-  const MemoryLimit memory = ReadMemoryLimit();
-  const uint64_t cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes(memory);
-  if (o.cache_bytes != 0 && o.cache_bytes > memory.bytes / 2) {
-    std::fprintf(stderr, "czifs: --cache-size %llu MiB is more than half of the %llu MiB this "
-                 "process may use (%s); use at most %llu MiB\n",
-                 static_cast<unsigned long long>(o.cache_bytes >> 20),
-                 static_cast<unsigned long long>(memory.bytes >> 20), memory.source.c_str(),
-                 static_cast<unsigned long long>((memory.bytes / 2) >> 20));
-    return kMountUsage;
+  c->memory = ReadMemoryLimit();
+  c->cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes(c->memory);
+  if (o.cache_bytes != 0 && o.cache_bytes > c->memory.bytes / 2) {
+    return Fail(kMountUsage, "--cache-size " + std::to_string(o.cache_bytes >> 20) +
+                                 " MiB is more than half of the " +
+                                 std::to_string(c->memory.bytes >> 20) + " MiB this process may use (" +
+                                 c->memory.source + "); use at most " +
+                                 std::to_string((c->memory.bytes / 2) >> 20) + " MiB");
   }
-  auto cache = MakeSubblockCache(cache_bytes);
-  auto tree = MountTree::Create(o.sources, cache, o.tree, o.live);
-  if (!tree.ok()) {
-    std::fprintf(stderr, "czifs: %s\n", tree.status().ToString().c_str());
-    return kMountBadSource;
-  }
-  const unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  FuseFs fs(std::move(tree).value(), threads, FuseFsOptions{}, cache);
+  return kChecksPassed;
+}
 
+// A FUSE session for `fs` with czifs' mount options, or nullptr.
+fuse_session* NewSession(const MountOptions& o, const std::vector<std::string>& fuse_opts,
+                         FuseFs* fs) {
   // libfuse splits -o at commas; a comma inside the source path is escaped.
   std::string fsname;
   for (char c : o.sources[0]) {
@@ -397,12 +385,43 @@ int RunMount(MountOptions o) {
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
-  fuse_session* se = fuse_session_new(&args, FuseFs::Operations(), sizeof(fuse_lowlevel_ops), &fs);
+  fuse_session* se = fuse_session_new(&args, FuseFs::Operations(), sizeof(fuse_lowlevel_ops), fs);
   fuse_opt_free_args(&args);  // libfuse may have copied them
-  if (se == nullptr) {
-    std::fprintf(stderr, "czifs: invalid FUSE options: %s\n", mount_opts.c_str());
-    return kMountUsage;
-  }
+  if (se == nullptr) std::fprintf(stderr, "czifs: invalid FUSE options: %s\n", mount_opts.c_str());
+  return se;
+}
+
+// Serves until unmounted or signalled; returns the loop's result.
+int Serve(fuse_session* se, bool single_thread, unsigned request_threads) {
+  if (single_thread) return fuse_session_loop(se);
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(cfg, 0);
+  // Enough request threads that a lookup or readdir finds one free while
+  // many readers wait on decodes (measured: 16 readers on 2 cores, ls
+  // worst case 89 ms with 4 threads, 45 ms with 16; tests/integration/test_load.py).
+  fuse_loop_cfg_set_max_threads(cfg, request_threads);
+  const int res = fuse_session_loop_mt(se, cfg);
+  fuse_loop_cfg_destroy(cfg);
+  return res;
+}
+
+}  // namespace
+
+int RunMount(MountOptions o) {
+  // Startup problems go to stderr with one line each.
+  Checked checked;
+  if (int rc = CheckBeforeMounting(o, &checked); rc != kChecksPassed) return rc;
+  const bool foreground = o.foreground || o.debug;
+  // Until the daemon's own logger is set up, problems go to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("czifs-startup"));
+  spdlog::set_level(spdlog::level::warn);
+  auto cache = MakeSubblockCache(checked.cache_bytes);
+  auto tree = MountTree::Create(o.sources, cache, o.tree, o.live);
+  if (!tree.ok()) return Fail(kMountBadSource, tree.status().ToString());
+  const unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  FuseFs fs(std::move(tree).value(), threads, FuseFsOptions{}, cache);
+  fuse_session* se = NewSession(o, checked.fuse_opts, &fs);
+  if (se == nullptr) return kMountUsage;
   if (fuse_set_signal_handlers(se) != 0) {
     fuse_session_destroy(se);
     return kMountFailed;
@@ -417,29 +436,17 @@ int RunMount(MountOptions o) {
   // The mount is ready: now (and only now) go to the background.
   fuse_daemonize(foreground ? 1 : 0);
   spdlog::drop_all();
-  SetUpLogging(o, foreground, std::move(log_file));
+  SetUpLogging(o, foreground, std::move(checked.log_file));
   const unsigned request_threads = o.max_threads ? o.max_threads : std::max(16u, threads * 4);
   const DescriptorBudget fds = PlanDescriptors(request_threads);
   RandomAccessFile::SetMaxOpenFiles(fds.pool);
   spdlog::info("descriptors: limit {}, up to {} source files kept open", fds.limit, fds.pool);
   spdlog::info("serving {} source(s) on {} ({} decode threads, {} MiB cache; may use {} MiB: {})",
-               o.sources.size(), o.mountpoint, threads, cache_bytes >> 20, memory.bytes >> 20,
-               memory.source);
+               o.sources.size(), o.mountpoint, threads, checked.cache_bytes >> 20,
+               checked.memory.bytes >> 20, checked.memory.source);
   TuneAllocator();
   fs.Start(se);
-  int res;
-  if (o.single_thread) {
-    res = fuse_session_loop(se);
-  } else {
-    fuse_loop_config* cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_clone_fd(cfg, 0);
-    // Enough request threads that a lookup or readdir finds one free while
-    // many readers wait on decodes (measured: 16 readers on 2 cores, ls
-    // worst case 89 ms with 4 threads, 45 ms with 16; tests/integration/test_load.py).
-    fuse_loop_cfg_set_max_threads(cfg, request_threads);
-    res = fuse_session_loop_mt(se, cfg);
-    fuse_loop_cfg_destroy(cfg);
-  }
+  const int res = Serve(se, o.single_thread, request_threads);
   fs.Shutdown();
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
