@@ -201,6 +201,8 @@ class MountTree {
   // Brings `n` (or the CZI/folder it belongs to) up to date as far as its use
   // needs: folders listed, a CZI's tree built if `expand`. Stale if `n` was dropped.
   Status Prepare(const NodePtr& n, bool expand);
+  // Prepare for listing or looking up in folder `dir`.
+  Status PrepareFolder(const NodePtr& dir);
   // Lists a source folder again if due (or `force`); `names` limits the work
   // to those entries (watcher events), empty = all.
   Status RefreshFolder(const NodePtr& dir, bool force, const std::set<std::string>& names = {});

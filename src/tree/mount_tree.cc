@@ -504,21 +504,35 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
   return tree;
 }
 
+Status MountTree::PrepareFolder(const NodePtr& dir) {
+  CZIFS_RETURN_IF_ERROR(Prepare(dir, /*expand=*/true));
+  // A CZI's tree may have been let go (ReleaseDocuments) or dropped for a
+  // new version between Prepare and now: build it once more.
+  if (dir->kind == Kind::kCzi && !dir->ready.load()) {
+    CZIFS_RETURN_IF_ERROR(RefreshCzi(dir, /*force=*/false, /*expand=*/true));
+  }
+  return Status::Ok();
+}
+
 Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
   CZIFS_ASSIGN_OR_RETURN(NodePtr dir, Get(parent));
   if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
-  CZIFS_RETURN_IF_ERROR(Prepare(dir, /*expand=*/true));
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  const auto& c = dir->children;  // sorted by name
-  auto it = std::lower_bound(c.begin(), c.end(), name, [&](uint64_t ino, std::string_view n) {
-    return nodes_.at(ino)->name < n;
-  });
-  if (it != c.end()) {
-    const NodePtr& child = nodes_.at(*it);
-    if (child->name == name) {
-      child->exposed.store(true);
-      return child->ino;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    CZIFS_RETURN_IF_ERROR(PrepareFolder(dir));
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    const auto& c = dir->children;  // sorted by name
+    auto it = std::lower_bound(c.begin(), c.end(), name, [&](uint64_t ino, std::string_view n) {
+      return nodes_.at(ino)->name < n;
+    });
+    if (it != c.end()) {
+      const NodePtr& child = nodes_.at(*it);
+      if (child->name == name) {
+        child->exposed.store(true);
+        return child->ino;
+      }
     }
+    // Not there: unless the tree was let go in the meantime, it is not there.
+    if (dir->kind != Kind::kCzi || dir->ready.load()) break;
   }
   return Status::NotFound(std::string(name));
 }
@@ -560,7 +574,7 @@ Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
 Result<std::vector<DirEntry>> MountTree::ReadDir(uint64_t ino) {
   CZIFS_ASSIGN_OR_RETURN(NodePtr dir, Get(ino));
   if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
-  CZIFS_RETURN_IF_ERROR(Prepare(dir, /*expand=*/true));
+  CZIFS_RETURN_IF_ERROR(PrepareFolder(dir));
   std::vector<DirEntry> out;
   std::shared_lock<std::shared_mutex> lock(mu_);
   out.reserve(dir->children.size());
