@@ -120,6 +120,25 @@ bool ParseByteSize(const std::string& text, uint64_t* out) {
   return true;
 }
 
+namespace {
+
+// Parses -o key=val as a whole number from 1 to `max`.
+bool ParseCount(const std::string& key, const std::string& val, uint64_t max, uint64_t* out,
+                std::string* error) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(val.c_str(), &end, 10);
+  if (val.empty() || end != val.c_str() + val.size() || errno != 0 || v < 1 ||
+      static_cast<uint64_t>(v) > max) {
+    *error = "-o " + key + "=" + val + ": use a number from 1 to " + std::to_string(max);
+    return false;
+  }
+  *out = static_cast<uint64_t>(v);
+  return true;
+}
+
+}  // namespace
+
 bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
                        std::vector<std::string>* fuse_opts, std::string* error) {
   for (const std::string& value : values) {
@@ -134,16 +153,10 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
       const std::string key = opt.substr(0, eq);
       const std::string val = eq == std::string::npos ? "" : opt.substr(eq + 1);
       if (key == "threads" || key == "max_threads") {
-        unsigned* target = key == "threads" ? &opts->threads : &opts->max_threads;
         const unsigned max = key == "threads" ? kMaxDecodeThreads : kMaxRequestThreads;
-        char* end = nullptr;
-        errno = 0;
-        const long long v = std::strtoll(val.c_str(), &end, 10);
-        if (val.empty() || end != val.c_str() + val.size() || errno != 0 || v < 1 || v > max) {
-          *error = "-o " + key + "=" + val + ": use a number from 1 to " + std::to_string(max);
-          return false;
-        }
-        *target = static_cast<unsigned>(v);
+        uint64_t v = 0;
+        if (!ParseCount(key, val, max, &v, error)) return false;
+        (key == "threads" ? opts->threads : opts->max_threads) = static_cast<unsigned>(v);
       } else if (key == "cache_size") {
         if (!ParseByteSize(val, &opts->cache_bytes) || opts->cache_bytes == 0) {
           *error = "-o cache_size=" + val + ": use e.g. 512M or 2G";
@@ -172,13 +185,8 @@ bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opt
         }
         opts->live.ttl_seconds = v;
       } else if (key == "parsed_files") {
-        char* end = nullptr;
-        errno = 0;
-        const long long v = std::strtoll(val.c_str(), &end, 10);
-        if (val.empty() || end != val.c_str() + val.size() || errno != 0 || v < 1 || v > 1000000) {
-          *error = "-o parsed_files=" + val + ": use a number from 1 to 1000000";
-          return false;
-        }
+        uint64_t v = 0;
+        if (!ParseCount(key, val, 1000000, &v, error)) return false;
         opts->live.max_documents = static_cast<size_t>(v);
       } else if (key == "without") {
         std::string why;

@@ -14,6 +14,16 @@ from mounting import is_mounted, wait_for, force_unmount
 N_FILES = 10000
 
 
+def stop_daemon(proc, mnt):
+    """Unmounts and waits for the daemon; kills it if it does not go."""
+    run(["fusermount3", "-u", str(mnt)])
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    force_unmount(mnt)
+
+
 def test_ten_thousand_files_under_ulimit_n_64_every_plane_readable(czifs, czi_synth, tmp_path):
     tmpl = tmp_path / "t.czi"
     assert run([czi_synth, str(tmpl), "--tile", "16x16", "--codec", "uncompressed"]).returncode == 0
@@ -47,12 +57,7 @@ def test_ten_thousand_files_under_ulimit_n_64_every_plane_readable(czifs, czi_sy
         assert not bad, f"{len(bad)} of {N_FILES}: {bad[:5]}"
         assert proc.poll() is None
     finally:
-        run(["fusermount3", "-u", str(mnt)])
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        force_unmount(mnt)
+        stop_daemon(proc, mnt)
 
 
 def sanitizer_build():
@@ -114,12 +119,7 @@ def four_readers_under(czifs, czi, tmp_path, wrap):
         assert (mnt / "info.json").read_bytes().startswith(b"{")
         return log.read_text()
     finally:
-        run(["fusermount3", "-u", str(mnt)])
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        force_unmount(mnt)
+        stop_daemon(proc, mnt)
 
 
 def cache_mib(log):
