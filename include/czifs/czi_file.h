@@ -101,6 +101,12 @@ class CziFile {
   Result<std::string> ReadSubblockMetadata(const SubblockExtent& extent) const;
   // Reads `length` bytes at absolute `offset` (REQUIRES: inside a checked extent).
   Status ReadBytes(uint64_t offset, uint64_t length, void* out) const;
+  // Reads `rows` back-to-back runs of `row_bytes` from `offset` into `out`,
+  // `out_stride` apart (REQUIRES: inside a checked extent).
+  Status ReadRows(uint64_t offset, size_t row_bytes, size_t rows, uint8_t* out,
+                  size_t out_stride) const {
+    return file_->ReadRows(offset, row_bytes, rows, out, out_stride);
+  }
   // Returns the data of attachment `index`.
   Result<std::vector<uint8_t>> ReadAttachment(uint32_t index) const;
 

@@ -34,7 +34,8 @@ FuseFs::FuseFs(std::unique_ptr<MountTree> tree, size_t decode_threads, FuseFsOpt
       options_(options),
       cache_(std::move(cache)),
       decode_threads_(decode_threads),
-      read_slots_(static_cast<std::ptrdiff_t>(std::max<size_t>(4, 2 * decode_threads))) {}
+      read_slot_count_(std::max<size_t>(4, 2 * decode_threads)),
+      read_slots_(static_cast<std::ptrdiff_t>(read_slot_count_)) {}
 
 // The kernel must not be told from inside a request (it may hold the very
 // folder lock the notification needs), so invalidations are queued here and
@@ -77,7 +78,7 @@ struct FuseFs::Notifier {
 
 void FuseFs::Start(fuse_session* session) {
   if (!pool_) pool_ = std::make_unique<ThreadPool>(decode_threads_);
-  if (!read_pool_) read_pool_ = std::make_unique<ThreadPool>(std::max<size_t>(4, 2 * decode_threads_));
+  if (!read_pool_) read_pool_ = std::make_unique<ThreadPool>(read_slot_count_);
   if (session != nullptr && !notifier_) {
     notifier_ = std::make_shared<Notifier>();
     notifier_->session = session;
@@ -302,7 +303,7 @@ void FuseFs::ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
   // The handle stays valid until release, which the kernel sends only after
   // every read of the open file has been answered.
   const uint64_t fh = fi ? fi->fh : 0;
-  read_pool_->Submit([this, req, ino, size, off, fh, interrupted] {
+  auto serve = [this, req, ino, size, off, fh, interrupted] {
     thread_local std::vector<uint8_t> buf;
     fuse_file_info f{};
     f.fh = fh;
@@ -322,7 +323,21 @@ void FuseFs::ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
     } else {
       fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
     }
-  });
+  };
+  // Up to one request thread per read slot serves its read itself (no hand-off:
+  // sequential reads stay as fast as they were); reads beyond that go to the
+  // read pool, so the other request threads stay free for lookups, listings
+  // and .czifs-stats however slow the storage.
+  if (inline_reads_.fetch_add(1) < read_slot_count_) {
+    struct Done {
+      std::atomic<size_t>& n;
+      ~Done() { n.fetch_sub(1); }
+    } done{inline_reads_};
+    serve();
+    return;
+  }
+  inline_reads_.fetch_sub(1);
+  read_pool_->Submit(std::move(serve));
 }
 
 void FuseFs::LogReadError(uint64_t ino, uint64_t off, const Status& st) {

@@ -68,9 +68,10 @@ class FuseFs {
   // interrupt. `fi` is the open file (the stats file reads its snapshot).
   int Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
            std::function<bool()> cancelled, const fuse_file_info* fi = nullptr);
-  // Serves a read on the read pool and replies from there, so the FUSE
-  // thread is free at once for lookups, listings and .czifs-stats however
-  // slow the reads are. Call from the read callback only (after Start).
+  // Serves a read and replies: on the calling request thread while fewer
+  // than the read slots do so, else on the read pool, so that request
+  // threads stay free for lookups, listings and .czifs-stats however slow
+  // the reads are. Call from the read callback only (after Start).
   void ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     const fuse_file_info* fi);
   // Frees what Open attached to `fi`.
@@ -115,7 +116,9 @@ class FuseFs {
   // File reads served at once: more only compete for the cores (a sequential
   // `cat` has a dozen read-ahead requests in flight). Request threads beyond
   // these wait here, so a lookup or readdir still finds a free thread.
+  const size_t read_slot_count_;
   std::counting_semaphore<> read_slots_;
+  std::atomic<size_t> inline_reads_{0};  // reads served on their request thread now
   std::unique_ptr<ThreadPool> pool_;  // set by Start(), before any request; reset in the destructor
   // File reads being served (as many threads as read_slots_); set by Start().
   std::unique_ptr<ThreadPool> read_pool_;

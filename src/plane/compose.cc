@@ -232,7 +232,12 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
         // row; only a span far wider than what is wanted is read row by row.
         const uint64_t rows = static_cast<uint64_t>(y1 - y0);
         const uint64_t span = (rows - 1) * src_row_bytes + copy_bytes;
-        if (span <= kMaxCoalescedRead && span <= 4 * rows * copy_bytes + (64 << 10)) {
+        if (copy_bytes == src_row_bytes) {
+          // Whole tile rows: scattered straight into place, one call, one copy.
+          CZIFS_RETURN_IF_ERROR(reader.czi()
+                                    .ReadRows(src, copy_bytes, rows, dst, out_stride)
+                                    .WithContext("subblock " + std::to_string(sb)));
+        } else if (span <= kMaxCoalescedRead && span <= 4 * rows * copy_bytes + (64 << 10)) {
           thread_local std::vector<uint8_t> scratch;
           if (scratch.size() < span) scratch.resize(span);
           CZIFS_RETURN_IF_ERROR(reader.czi()

@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <thread>
 #include <list>
 #include <mutex>
@@ -79,6 +81,16 @@ class FdPool {
 }  // namespace
 
 namespace {
+
+// Tests of slow storage (NFS, Lustre) set CZIFS_TEST_READ_DELAY_MS: every
+// read of a source waits that long first.
+long delay_ms() {
+  static const long ms = [] {
+    const char* v = std::getenv("CZIFS_TEST_READ_DELAY_MS");
+    return v ? std::strtol(v, nullptr, 10) : 0L;
+  }();
+  return ms;
+}
 
 FdPool& Pool() {
   static FdPool* pool = new FdPool();  // never destroyed: used until exit
@@ -165,6 +177,51 @@ Status RandomAccessFile::CheckUnchanged() const {
   return CheckFd(*fd);
 }
 
+Status RandomAccessFile::ReadRows(uint64_t offset, size_t row_bytes, size_t rows, uint8_t* out,
+                                  size_t out_stride) const {
+  if (rows == 0 || row_bytes == 0) return Status::Ok();
+  const uint64_t length = static_cast<uint64_t>(row_bytes) * rows;
+  if (length / rows != row_bytes || offset > identity_.size || length > identity_.size - offset) {
+    return Status::Corruption("read of " + std::to_string(rows) + " rows of " +
+                              std::to_string(row_bytes) + " bytes at offset " +
+                              std::to_string(offset) + " extends past end of file (size " +
+                              std::to_string(identity_.size) + ")");
+  }
+  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
+  CZIFS_RETURN_IF_ERROR(CheckFd(*fd));
+  if (delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms()));
+  constexpr size_t kMaxIov = 1024;  // IOV_MAX on Linux
+  iovec iov[kMaxIov];
+  for (size_t first = 0; first < rows;) {
+    const size_t n = std::min(kMaxIov, rows - first);
+    for (size_t r = 0; r < n; ++r) iov[r] = {out + (first + r) * out_stride, row_bytes};
+    const off_t at = static_cast<off_t>(offset + first * row_bytes);
+    const ssize_t got = ::preadv(fd->fd, iov, static_cast<int>(n), at);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      return Status::IOError("read at offset " + std::to_string(at) + ": " + std::strerror(errno));
+    }
+    const size_t whole = static_cast<size_t>(got) / row_bytes;
+    if (whole < n) {
+      // A short read: finish the row it stopped in, and go on from the next.
+      const size_t done = static_cast<size_t>(got) % row_bytes;
+      uint8_t* row = out + (first + whole) * out_stride;
+      uint64_t pos = static_cast<uint64_t>(at) + whole * row_bytes + done;
+      for (size_t k = done; k < row_bytes;) {
+        const ssize_t m = ::pread(fd->fd, row + k, row_bytes - k, static_cast<off_t>(pos));
+        if (m < 0 && errno == EINTR) continue;
+        if (m <= 0) return Status::IOError("read at offset " + std::to_string(pos) + " came short");
+        k += static_cast<size_t>(m);
+        pos += static_cast<uint64_t>(m);
+      }
+      first += whole + 1;
+      continue;
+    }
+    first += n;
+  }
+  return CheckFd(*fd);
+}
+
 Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) const {
   if (offset > identity_.size || length > identity_.size - offset) {
     return Status::Corruption("read of " + std::to_string(length) + " bytes at offset " +
@@ -173,12 +230,7 @@ Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) 
   }
   CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
   CZIFS_RETURN_IF_ERROR(CheckFd(*fd));
-  // Tests of slow storage (NFS, Lustre) set CZIFS_TEST_READ_DELAY_MS.
-  static const long delay_ms = [] {
-    const char* v = std::getenv("CZIFS_TEST_READ_DELAY_MS");
-    return v ? std::strtol(v, nullptr, 10) : 0L;
-  }();
-  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  if (delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms()));
   auto* dst = static_cast<char*>(out);
   uint64_t done = 0;
   while (done < length) {

@@ -148,6 +148,23 @@ TEST(RandomAccessFileTest, ReadsFailOnceTheFileChangedEvenWithItsMtimeRestored) 
   EXPECT_FALSE((*file)->ReadExact(0, 4, buf).ok());
 }
 
+TEST(RandomAccessFileTest, ReadRowsScattersBackToBackRunsIntoStridedRows) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += static_cast<char>('a' + i % 26);
+  Write(dir.File("f"), text);
+  auto file = RandomAccessFile::Open(dir.File("f"));
+  ASSERT_TRUE(file.ok());
+  // 2000 rows of 1 byte (more than one preadv's 1024) from offset 7, 3 apart.
+  std::vector<uint8_t> out(2000 * 3, '.');
+  ASSERT_TRUE((*file)->ReadRows(7, 1, 2000, out.data(), 3).ok());
+  for (size_t r = 0; r < 2000; ++r) {
+    ASSERT_EQ(out[r * 3], static_cast<uint8_t>(text[7 + r])) << r;
+    ASSERT_EQ(out[r * 3 + 1], '.');
+  }
+  EXPECT_EQ((*file)->ReadRows(2990, 4, 3, out.data(), 4).code(), StatusCode::kCorruption);
+}
+
 TEST(RandomAccessFileTest, AFifoIsRefusedWithoutBlocking) {
   TempDir dir;
   ASSERT_EQ(::mkfifo(dir.File("p").c_str(), 0644), 0);
