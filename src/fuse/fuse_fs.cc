@@ -328,6 +328,10 @@ void FuseFs::ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
   // sequential reads stay as fast as they were); reads beyond that go to the
   // read pool, so the other request threads stay free for lookups, listings
   // and .czifs-stats however slow the storage.
+  if (ino == kStatsIno) {  // a snapshot in memory: never queued behind pixel reads
+    serve();
+    return;
+  }
   if (inline_reads_.fetch_add(1) < read_slot_count_) {
     struct Done {
       std::atomic<size_t>& n;
