@@ -219,6 +219,10 @@ class MountTree {
                                  std::vector<Invalidation>* inval);
   // Builds a CZI's tree under `czi`. REQUIRES: czi->refresh_mu held.
   Status Expand(const NodePtr& czi);
+  // Drops `czi`'s tree (its nodes leave the table, the kernel is told) so it
+  // is built again on next use; shows `id` from now on if given.
+  // REQUIRES: czi->refresh_mu held.
+  void ForgetTree(const NodePtr& czi, const FileIdentity* id, std::vector<Invalidation>* inval);
   // Lets go of the least recently used parsed CZIs beyond max_documents
   // (never `keep`). Takes their refresh_mu only if free.
   void ReleaseDocuments(uint64_t keep);

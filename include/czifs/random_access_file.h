@@ -69,6 +69,9 @@ class RandomAccessFile {
   static Result<std::unique_ptr<RandomAccessFile>> OpenWith(std::string path, Opener opener);
   Result<std::shared_ptr<Fd>> AcquireFd() const;
   Status CheckFd(const Fd& fd) const;
+  // Checks [offset, offset + length) lies in the file as indexed, and returns
+  // a descriptor of the file checked unchanged.
+  Result<std::shared_ptr<Fd>> BeginRead(uint64_t offset, uint64_t length) const;
 
   // Constant after construction.
   const std::string path_;

@@ -161,6 +161,21 @@ Status MountTree::Expand(const NodePtr& czi) {
   return Status::Ok();
 }
 
+void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id,
+                           std::vector<Invalidation>* inval) {
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    DropChildren(czi.get(), inval);
+    if (id) czi->id = *id;
+    if (czi->exposed.load()) inval->push_back({czi->ino, ""});
+  }
+  czi->expanded = false;
+  czi->attempted = false;
+  czi->ready.store(false);
+  std::lock_guard<std::mutex> lock(expanded_mu_);
+  expanded_.erase(czi->ino);
+}
+
 void MountTree::ReleaseDocuments(uint64_t keep) {
   // Over the budget, let go of the oldest down to 7/8 of it in one pass: the
   // scan for the oldest is then paid once per budget/8 new files, not per file.
@@ -195,14 +210,7 @@ void MountTree::ReleaseDocuments(uint64_t keep) {
     }
     if (!czi->expanded) continue;
     std::vector<Invalidation> inval;
-    {
-      std::unique_lock<std::shared_mutex> lock(mu_);
-      DropChildren(czi.get(), &inval);
-      if (czi->exposed.load()) inval.push_back({czi->ino, ""});
-    }
-    czi->expanded = false;
-    czi->attempted = false;
-    czi->ready.store(false);
+    ForgetTree(czi, nullptr, &inval);
     refresh.unlock();
     spdlog::debug("{}: let go of its parsed tree (more than {} open)",
                   czi->source->Describe(czi->rel), live_.max_documents);
@@ -240,17 +248,7 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
       const bool changed = is_file ? !id->SameContent(czi->indexed) : czi->expanded;
       if (czi->attempted && changed) {
         // Another version (or none): its old tree goes, the new one is built on use.
-        {
-          std::unique_lock<std::shared_mutex> lock(mu_);
-          DropChildren(czi.get(), &inval);
-          if (is_file) czi->id = *id;
-          if (czi->exposed.load()) inval.push_back({czi->ino, ""});
-        }
-        czi->expanded = false;
-        czi->attempted = false;
-        czi->ready.store(false);
-        std::lock_guard<std::mutex> forget(expanded_mu_);
-        expanded_.erase(czi->ino);
+        ForgetTree(czi, is_file ? &*id : nullptr, &inval);
       } else if (!czi->attempted && is_file && !czi->id.SameAttributes(*id)) {
         std::unique_lock<std::shared_mutex> lock(mu_);
         czi->id = *id;

@@ -6,14 +6,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
-#include <thread>
 #include <list>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 namespace czifs {
@@ -177,52 +177,8 @@ Status RandomAccessFile::CheckUnchanged() const {
   return CheckFd(*fd);
 }
 
-Status RandomAccessFile::ReadRows(uint64_t offset, size_t row_bytes, size_t rows, uint8_t* out,
-                                  size_t out_stride) const {
-  if (rows == 0 || row_bytes == 0) return Status::Ok();
-  const uint64_t length = static_cast<uint64_t>(row_bytes) * rows;
-  if (length / rows != row_bytes || offset > identity_.size || length > identity_.size - offset) {
-    return Status::Corruption("read of " + std::to_string(rows) + " rows of " +
-                              std::to_string(row_bytes) + " bytes at offset " +
-                              std::to_string(offset) + " extends past end of file (size " +
-                              std::to_string(identity_.size) + ")");
-  }
-  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
-  CZIFS_RETURN_IF_ERROR(CheckFd(*fd));
-  if (delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms()));
-  constexpr size_t kMaxIov = 1024;  // IOV_MAX on Linux
-  iovec iov[kMaxIov];
-  for (size_t first = 0; first < rows;) {
-    const size_t n = std::min(kMaxIov, rows - first);
-    for (size_t r = 0; r < n; ++r) iov[r] = {out + (first + r) * out_stride, row_bytes};
-    const off_t at = static_cast<off_t>(offset + first * row_bytes);
-    const ssize_t got = ::preadv(fd->fd, iov, static_cast<int>(n), at);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      return Status::IOError("read at offset " + std::to_string(at) + ": " + std::strerror(errno));
-    }
-    const size_t whole = static_cast<size_t>(got) / row_bytes;
-    if (whole < n) {
-      // A short read: finish the row it stopped in, and go on from the next.
-      const size_t done = static_cast<size_t>(got) % row_bytes;
-      uint8_t* row = out + (first + whole) * out_stride;
-      uint64_t pos = static_cast<uint64_t>(at) + whole * row_bytes + done;
-      for (size_t k = done; k < row_bytes;) {
-        const ssize_t m = ::pread(fd->fd, row + k, row_bytes - k, static_cast<off_t>(pos));
-        if (m < 0 && errno == EINTR) continue;
-        if (m <= 0) return Status::IOError("read at offset " + std::to_string(pos) + " came short");
-        k += static_cast<size_t>(m);
-        pos += static_cast<uint64_t>(m);
-      }
-      first += whole + 1;
-      continue;
-    }
-    first += n;
-  }
-  return CheckFd(*fd);
-}
-
-Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) const {
+Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::BeginRead(
+    uint64_t offset, uint64_t length) const {
   if (offset > identity_.size || length > identity_.size - offset) {
     return Status::Corruption("read of " + std::to_string(length) + " bytes at offset " +
                               std::to_string(offset) + " extends past end of file (size " +
@@ -231,10 +187,15 @@ Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) 
   CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
   CZIFS_RETURN_IF_ERROR(CheckFd(*fd));
   if (delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms()));
-  auto* dst = static_cast<char*>(out);
-  uint64_t done = 0;
-  while (done < length) {
-    ssize_t n = ::pread(fd->fd, dst + done, length - done, static_cast<off_t>(offset + done));
+  return fd;
+}
+
+namespace {
+
+// pread until `length` bytes are in; end of file before that is an error.
+Status PreadFully(int fd, uint8_t* dst, uint64_t length, uint64_t offset) {
+  for (uint64_t done = 0; done < length;) {
+    const ssize_t n = ::pread(fd, dst + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::IOError("read at offset " + std::to_string(offset + done) + ": " +
@@ -246,6 +207,45 @@ Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) 
     }
     done += static_cast<uint64_t>(n);
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RandomAccessFile::ReadRows(uint64_t offset, size_t row_bytes, size_t rows, uint8_t* out,
+                                  size_t out_stride) const {
+  if (rows == 0 || row_bytes == 0) return Status::Ok();
+  const uint64_t length = static_cast<uint64_t>(row_bytes) * rows;
+  if (length / rows != row_bytes) return Status::Corruption("row read size overflows");
+  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, BeginRead(offset, length));
+  constexpr size_t kMaxIov = 1024;  // IOV_MAX on Linux
+  iovec iov[kMaxIov];
+  for (size_t first = 0; first < rows;) {
+    const size_t n = std::min(kMaxIov, rows - first);
+    for (size_t r = 0; r < n; ++r) iov[r] = {out + (first + r) * out_stride, row_bytes};
+    const uint64_t at = offset + first * row_bytes;
+    const ssize_t got = ::preadv(fd->fd, iov, static_cast<int>(n), static_cast<off_t>(at));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      return Status::IOError("read at offset " + std::to_string(at) + ": " + std::strerror(errno));
+    }
+    const size_t whole = static_cast<size_t>(got) / row_bytes;
+    if (whole < n) {
+      // A short read: finish the row it stopped in, and go on from the next.
+      const size_t done = static_cast<size_t>(got) % row_bytes;
+      CZIFS_RETURN_IF_ERROR(PreadFully(fd->fd, out + (first + whole) * out_stride + done,
+                                       row_bytes - done, at + whole * row_bytes + done));
+      first += whole + 1;
+      continue;
+    }
+    first += n;
+  }
+  return CheckFd(*fd);
+}
+
+Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) const {
+  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, BeginRead(offset, length));
+  CZIFS_RETURN_IF_ERROR(PreadFully(fd->fd, static_cast<uint8_t*>(out), length, offset));
   // A write that landed while we read moved the ctime: those bytes may be
   // half old, half new, so they are not used.
   return CheckFd(*fd);
