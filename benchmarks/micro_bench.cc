@@ -9,6 +9,7 @@
 #include "czifs/codec.h"
 #include "czifs/compose.h"
 #include "czifs/czi_document.h"
+#include "czifs/imagej.h"
 #include "czifs/tiff_layout.h"
 
 namespace {
@@ -96,7 +97,7 @@ void BM_ComposeRowsCached(benchmark::State& state, synth::Codec codec) {
   std::vector<uint8_t> out(static_cast<size_t>(rows * box.width * 2));
   int64_t y = 0;
   for (auto _ : state) {
-    Status st = ComposeRows(canvas, y, y + rows, doc->reader(), out.data());
+    Status st = ComposeRows(canvas, y, y + rows, doc->reader().subblocks(), out.data());
     if (!st.ok()) state.SkipWithError(st.ToString().c_str());
     y = (y + rows) % (box.height - rows);
   }

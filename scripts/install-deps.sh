@@ -6,7 +6,7 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config git
   libfuse3-dev fuse3 libzstd-dev libtiff-dev libspdlog-dev libpugixml-dev
   libjxr-dev libturbojpeg0-dev libjpeg62-turbo-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libfmt-dev clang-format
   python3 python3-pytest python3-numpy python3-tifffile procps
   clang libclang-rt-14-dev man-db
   imagej default-jre-headless xvfb xauth python3-pandas systemd

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "czifs/codec.h"
@@ -52,13 +53,17 @@ enum class DamagedTiles {
   kZero,  // the tile is left out: its pixels stay zero (logged once per tile)
 };
 
+// True if a read with policy `damaged` draws a subblock that failed with `st` as zeros.
+inline bool MaySkip(DamagedTiles damaged, const Status& st) {
+  return damaged == DamagedTiles::kZero && st.code() == StatusCode::kDataLoss;
+}
+
 // Creates a cache of decoded subblocks holding at most `capacity_bytes` of pixels.
 std::shared_ptr<SubblockCache> MakeSubblockCache(uint64_t capacity_bytes);
 
 class SubblockReader {
  public:
-  SubblockReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<SubblockCache> cache,
-                 DamagedTiles damaged = DamagedTiles::kFail);
+  SubblockReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<SubblockCache> cache);
 
   // Returns the decoded bitmap of subblock `index` (from the cache if present).
   Result<std::shared_ptr<const Bitmap>> Get(uint32_t index) const;
@@ -71,11 +76,8 @@ class SubblockReader {
   Result<uint64_t> RawDataOffset(uint32_t index) const;
 
   const CziFile& czi() const { return *czi_; }
-  DamagedTiles damaged() const { return damaged_; }
-  // True if composing may leave out subblock `sb` because of `st`.
-  bool MaySkip(const Status& st) const {
-    return damaged_ == DamagedTiles::kZero && st.code() == StatusCode::kDataLoss;
-  }
+  // Logs, once per subblock, that `sb` (failed with `why`) is drawn as zeros.
+  void NoteDrawnAsZeros(uint32_t sb, const Status& why) const;
   // Number of subblocks decoded by all readers in this process (not cache hits).
   static uint64_t TotalDecoded();
   // Number of decodes that failed (a failed subblock is not decoded again).
@@ -88,12 +90,12 @@ class SubblockReader {
   const std::shared_ptr<const CziFile> czi_;
   const std::shared_ptr<SubblockCache> cache_;
   const uint64_t file_id_;
-  const DamagedTiles damaged_;
   // Raw data offset per subblock, -1 until first needed.
   const std::unique_ptr<std::atomic<int64_t>[]> raw_offsets_;
   // Subblocks whose decode failed with Corruption or NotSupported, and why.
   mutable std::mutex failed_mu_;
   mutable std::unordered_map<uint32_t, Status> failed_;  // guarded by failed_mu_
+  mutable std::unordered_set<uint32_t> zeroed_;          // guarded by failed_mu_
   // Set the first time a quirk is logged, so each is logged once per file.
   mutable std::atomic<bool> logged_raw_in_compressed_{false};
 };
@@ -125,16 +127,21 @@ Rect Placement(const Canvas& c, const SubblockEntry& e);
 // width * BytesPerPixel bytes in CZI sample order, zeros where no subblock
 // covers.
 // REQUIRES: 0 <= row_begin <= row_end <= canvas.height; `out` holds the rows.
+// How to compose: where decoded subblocks come from (null: reader.Get) and
+// what to do with tiles that do not decode.
+struct ComposeOptions {
+  const BitmapSource* source = nullptr;
+  DamagedTiles damaged = DamagedTiles::kFail;
+};
 Status ComposeRows(const Canvas& canvas, int64_t row_begin, int64_t row_end,
-                   const SubblockReader& reader, uint8_t* out,
-                   const BitmapSource* source = nullptr);
+                   const SubblockReader& reader, uint8_t* out, const ComposeOptions& options = {});
 
 // Like ComposeRows, for columns [col_begin, col_end) only: `out` holds rows
 // of (col_end - col_begin) * BytesPerPixel bytes.
 // REQUIRES: 0 <= col_begin < col_end <= canvas.width.
 Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, int64_t col_begin,
                      int64_t col_end, const SubblockReader& reader, uint8_t* out,
-                     const BitmapSource* source = nullptr);
+                     const ComposeOptions& options = {});
 
 // Returns the subblocks of `canvas` that ComposeRows must decode (not read
 // directly) to draw rows [row_begin, row_end).

@@ -73,8 +73,8 @@ class [[nodiscard]] Result {
   }
 
   bool ok() const { return std::holds_alternative<T>(v_); }
-  // REQUIRES: !ok()
-  const Status& status() const { return std::get<Status>(v_); }
+  // The error, or OK.
+  Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }
   // REQUIRES: ok()
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }

@@ -34,31 +34,15 @@ struct TiffSpec {
   std::optional<double> pixels_per_um_x;  // XResolution, when the pixel size is known
   std::optional<double> pixels_per_um_y;
   std::string description;                // ImageDescription ("ImageJ=..."), may be empty
-  // ImageJ's own metadata (its private tags 50838/50839, on the first
-  // page), which ImageJ applies on opening: a display range and a colour
-  // (0xRRGGBB, shown as a black-to-colour LUT) per channel, and a label per
-  // page (UTF-8; ImageJ shows it with the page). Empty: none.
-  std::vector<std::pair<double, double>> ij_ranges;
-  std::vector<uint32_t> ij_colors;
-  std::vector<std::string> ij_labels;
+  // ImageJ's private tags on the first page (see imagej.h): 50839 holds
+  // `ij_metadata`, 50838 `ij_metadata_counts`. Empty: none.
+  std::vector<uint8_t> ij_metadata;
+  std::vector<uint32_t> ij_metadata_counts;
   // Number of images (TIFF pages) of this size and type, one after the
   // other; the description goes on the first. The pixel stream is page 0's
   // rows, then page 1's, ...
   uint32_t pages = 1;
 };
-
-// Returns the ImageJ description for a plane: "ImageJ=1.11a\nunit=micron\n..."
-// (`spacing` is the Z step in µm when known).
-// `calibrated`: the pixel size is known (else no unit: ImageJ would show
-// 1 µm pixels).
-// `range`: the display range (ImageJ's min= and max=), when known.
-std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um,
-                              std::optional<std::pair<double, double>> range = std::nullopt);
-// The same for a hyperstack of channels x slices x frames pages (C fastest);
-// `gray`: several channels are shown as a composite.
-std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> spacing_um,
-                                        uint32_t channels, uint32_t slices, uint32_t frames,
-                                        bool gray);
 
 class TiffLayout {
  public:

@@ -20,6 +20,7 @@
 
 #include "czifs/compose.h"
 #include "czifs/czi_document.h"
+#include "czifs/page_reader.h"
 #include "czifs/status.h"
 
 namespace czifs {
@@ -51,11 +52,10 @@ struct TreeOptions {
   bool tiles = true;        // tiles/
   bool pyramid = true;      // pyramid/
   bool hyperstacks = true;  // S<s>/hyperstack.tif
+  CatalogOptions shown() const { return {tiles, pyramid, hyperstacks}; }
 };
 
-// Applies a --without list: "tiles", "pyramid", "hyperstacks", separated by
-// ',' or ':' (-o values split at commas), any subset; "" leaves everything
-// in. Returns false with `error` set on an unknown name.
+// Applies a --without list (see catalog.h) to `opts`.
 bool ParseWithout(const std::string& list, TreeOptions* opts, std::string* error);
 
 struct TreeNode {

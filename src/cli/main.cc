@@ -62,7 +62,9 @@ int RunInspect(const std::string& file, bool json) {
     std::fprintf(stderr, "czifs: %s: %s\n", file.c_str(), doc.status().ToString().c_str());
     return kExitProblems;
   }
-  std::fputs(json ? (*doc)->InfoJson().c_str() : (*doc)->InfoText().c_str(), stdout);
+  std::fputs(json ? czifs::InfoJson((*doc)->report()).c_str()
+                  : czifs::InfoText((*doc)->report()).c_str(),
+             stdout);
   return 0;
 }
 

@@ -268,6 +268,7 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
     return shutdown->load() || (cancelled && cancelled());
   };
   ctx.readahead_bytes = options_.readahead_bytes;
+  ctx.damaged = options_.damaged;
   while (!read_slots_.try_acquire_for(std::chrono::milliseconds(20))) {
     if (ctx.cancelled()) return EINTR;
   }

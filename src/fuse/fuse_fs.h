@@ -39,6 +39,7 @@ int ToErrno(const Status& s);
 struct FuseFsOptions {
   uint32_t blksize = 1 << 20;     // st_blksize: tells cp to use 1 MiB reads
   uint64_t readahead_bytes = 16 << 20;
+  DamagedTiles damaged = DamagedTiles::kFail;  // what reads do with tiles that do not decode
 };
 
 class FuseFs {

@@ -427,7 +427,9 @@ int RunMount(MountOptions o) {
   auto tree = MountTree::Create(o.sources, cache, o.tree, o.live);
   if (!tree.ok()) return Fail(kMountBadSource, tree.status().ToString());
   const unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  FuseFs fs(std::move(tree).value(), threads, FuseFsOptions{}, cache);
+  FuseFsOptions fs_options;
+  fs_options.damaged = o.tree.damaged;
+  FuseFs fs(std::move(tree).value(), threads, fs_options, cache);
   fuse_session* se = NewSession(o, checked.fuse_opts, &fs);
   if (se == nullptr) return kMountUsage;
   if (fuse_set_signal_handlers(se) != 0) {

@@ -31,11 +31,10 @@ std::shared_ptr<SubblockCache> MakeSubblockCache(uint64_t capacity_bytes) {
 }
 
 SubblockReader::SubblockReader(std::shared_ptr<const CziFile> czi,
-                               std::shared_ptr<SubblockCache> cache, DamagedTiles damaged)
+                               std::shared_ptr<SubblockCache> cache)
     : czi_(std::move(czi)),
       cache_(std::move(cache)),
       file_id_(g_next_file_id.fetch_add(1)),
-      damaged_(damaged),
       raw_offsets_(new std::atomic<int64_t>[czi_->subblocks().size()]) {
   for (size_t i = 0; i < czi_->subblocks().size(); ++i) raw_offsets_[i].store(-1);
 }
@@ -65,6 +64,13 @@ Result<uint64_t> SubblockReader::RawDataOffset(uint32_t index) const {
   return extent->data_offset;
 }
 
+void SubblockReader::NoteDrawnAsZeros(uint32_t sb, const Status& why) const {
+  std::lock_guard lock(failed_mu_);
+  if (zeroed_.insert(sb).second) {
+    spdlog::warn("{}: {}; served as zeros", czi_->path(), why.message());
+  }
+}
+
 uint64_t SubblockReader::TotalDecoded() { return g_decoded.load(); }
 uint64_t SubblockReader::TotalFailed() { return g_failed.load(); }
 
@@ -83,10 +89,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const 
                       got.status().code() == StatusCode::kNotSupported)) {
       g_failed.fetch_add(1, std::memory_order_relaxed);
       std::lock_guard lock(failed_mu_);
-      if (failed_.emplace(index, got.status()).second && MaySkip(got.status())) {
-        spdlog::warn("{}: {}; served as zeros (--damaged=zero)", czi_->path(),
-                     got.status().message());
-      }
+      failed_.emplace(index, got.status());
     }
     return got;
   });
@@ -122,11 +125,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
     if (bm.status().code() == StatusCode::kCorruption) {
       // The directory and the subblock header agree; only the compressed
       // stream is bad: a damaged tile, which --damaged=zero may leave out.
-      return Status::DataLoss(tile + ": " + bm.status().message() +
-                              (damaged_ == DamagedTiles::kFail
-                                   ? "; to read the plane with this tile as zeros, use "
-                                     "--damaged=zero"
-                                   : ""));
+      return Status::DataLoss(tile + ": " + bm.status().message());
     }
     return bm.status().WithContext(tile);
   }
@@ -182,13 +181,13 @@ constexpr uint64_t kMaxCoalescedRead = 8 << 20;
 }  // namespace
 
 Status ComposeRows(const Canvas& canvas, int64_t row_begin, int64_t row_end,
-                   const SubblockReader& reader, uint8_t* out, const BitmapSource* source) {
-  return ComposeRegion(canvas, row_begin, row_end, 0, canvas.width, reader, out, source);
+                   const SubblockReader& reader, uint8_t* out, const ComposeOptions& options) {
+  return ComposeRegion(canvas, row_begin, row_end, 0, canvas.width, reader, out, options);
 }
 
 Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, int64_t col_begin,
                      int64_t col_end, const SubblockReader& reader, uint8_t* out,
-                     const BitmapSource* source) {
+                     const ComposeOptions& options) {
   const size_t bpp = static_cast<size_t>(BytesPerPixel(canvas.pixel_type));
   const size_t out_stride = static_cast<size_t>(col_end - col_begin) * bpp;
   const auto& sbs = reader.czi().subblocks();
@@ -258,8 +257,10 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
       }
       continue;
     }
-    Result<std::shared_ptr<const Bitmap>> got = source ? (*source)(sb) : reader.Get(sb);
-    if (!got.ok() && reader.MaySkip(got.status())) {
+    Result<std::shared_ptr<const Bitmap>> got =
+        options.source ? (*options.source)(sb) : reader.Get(sb);
+    if (!got.ok() && MaySkip(options.damaged, got.status())) {
+      reader.NoteDrawnAsZeros(sb, got.status());
       // A damaged tile drawn as a tile of zeros (later tiles still draw over it).
       for (int64_t y = y0; y < y1; ++y) {
         std::memset(dst + static_cast<size_t>(y - y0) * out_stride, 0, copy_bytes);

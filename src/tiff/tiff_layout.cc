@@ -130,143 +130,7 @@ void RegisterImageJTags() {
   std::call_once(once, [] { g_parent_extender = TIFFSetTagExtender(ExtendTags); });
 }
 
-// UTF-8 to UTF-16 (what ImageJ stores labels in); a malformed byte becomes '?'.
-std::u16string Utf16(const std::string& s) {
-  std::u16string out;
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    int extra = -1;  // continuation bytes after the lead byte
-    uint32_t cp = 0;
-    if (b < 0x80) {
-      extra = 0, cp = b;
-    } else if ((b >> 5) == 0x6) {
-      extra = 1, cp = b & 0x1F;
-    } else if ((b >> 4) == 0xE) {
-      extra = 2, cp = b & 0x0F;
-    } else if ((b >> 3) == 0x1E) {
-      extra = 3, cp = b & 0x07;
-    }
-    bool ok = extra >= 0 && s.size() - i > static_cast<size_t>(extra);
-    for (int k = 1; ok && k <= extra; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
-      ok = (c >> 6) == 2;
-      cp = cp << 6 | (c & 0x3F);
-    }
-    if (!ok || cp > 0x10FFFF) {
-      out += u'?';
-      ++i;
-      continue;
-    }
-    i += static_cast<size_t>(extra) + 1;
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      out += static_cast<char16_t>(0xD800 + (cp >> 10));
-      out += static_cast<char16_t>(0xDC00 + (cp & 0x3FF));
-    } else {
-      out += static_cast<char16_t>(cp);
-    }
-  }
-  return out;
-}
-
-// ImageJ's metadata blocks, little-endian: a header ("IJIJ" magic, then a
-// (type, count) pair per kind), one block of display ranges (min, max
-// doubles per channel) and one 768-byte LUT (reds, greens, blues) per channel.
-struct ImageJMetadata {
-  std::vector<uint8_t> bytes;
-  std::vector<uint32_t> counts;  // byte count of the header and of each block
-};
-ImageJMetadata BuildImageJMetadata(const TiffSpec& spec) {
-  ImageJMetadata m;
-  auto put32 = [&](uint32_t v) {
-    for (int i = 0; i < 4; ++i) m.bytes.push_back(static_cast<uint8_t>(v >> (8 * i)));
-  };
-  const bool ranges = !spec.ij_ranges.empty(), luts = !spec.ij_colors.empty();
-  put32(0x494a494a);  // "IJIJ"
-  if (!spec.ij_labels.empty()) {
-    put32(0x6c61626c);  // "labl": a block per page
-    put32(static_cast<uint32_t>(spec.ij_labels.size()));
-  }
-  if (ranges) {
-    put32(0x72616e67);  // "rang": one block
-    put32(1);
-  }
-  if (luts) {
-    put32(0x6c757473);  // "luts": a block per channel
-    put32(static_cast<uint32_t>(spec.ij_colors.size()));
-  }
-  m.counts.push_back(static_cast<uint32_t>(m.bytes.size()));
-  for (const std::string& label : spec.ij_labels) {
-    const size_t before = m.bytes.size();
-    for (const char16_t c : Utf16(label)) {
-      m.bytes.push_back(static_cast<uint8_t>(c & 0xFF));
-      m.bytes.push_back(static_cast<uint8_t>(c >> 8));
-    }
-    m.counts.push_back(static_cast<uint32_t>(m.bytes.size() - before));
-  }
-  if (ranges) {
-    for (const auto& [lo, hi] : spec.ij_ranges) {
-      for (const double d : {lo, hi}) {
-        uint64_t bits;
-        std::memcpy(&bits, &d, 8);
-        put32(static_cast<uint32_t>(bits));
-        put32(static_cast<uint32_t>(bits >> 32));
-      }
-    }
-    m.counts.push_back(static_cast<uint32_t>(spec.ij_ranges.size() * 16));
-  }
-  for (const uint32_t rgb : spec.ij_colors) {
-    for (int shift : {16, 8, 0}) {
-      const uint32_t top = (rgb >> shift) & 0xFF;
-      for (uint32_t i = 0; i < 256; ++i) m.bytes.push_back(static_cast<uint8_t>(i * top / 255));
-    }
-    m.counts.push_back(768);
-  }
-  return m;
-}
-
 }  // namespace
-
-namespace {
-
-// "unit=micron\nspacing=0.5\n" when the pixel size is known, else nothing.
-std::string CalibrationLines(bool calibrated, std::optional<double> spacing_um) {
-  if (!calibrated) return "";
-  std::string d = "unit=micron\n";
-  if (spacing_um) {
-    char buf[64];
-    snprintf(buf, sizeof buf, "spacing=%.10g\n", *spacing_um);
-    d += buf;
-  }
-  return d;
-}
-
-}  // namespace
-
-std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um,
-                              std::optional<std::pair<double, double>> range) {
-  std::string d = "ImageJ=1.11a\n" + CalibrationLines(calibrated, spacing_um);
-  if (range) {
-    char buf[96];
-    snprintf(buf, sizeof buf, "min=%.10g\nmax=%.10g\n", range->first, range->second);
-    d += buf;
-  }
-  return d;
-}
-
-std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> spacing_um,
-                                        uint32_t channels, uint32_t slices, uint32_t frames,
-                                        bool gray) {
-  const uint64_t images = uint64_t{channels} * slices * frames;
-  std::string d = "ImageJ=1.11a\nimages=" + std::to_string(images) + "\n";
-  if (channels > 1) d += "channels=" + std::to_string(channels) + "\n";
-  if (slices > 1) d += "slices=" + std::to_string(slices) + "\n";
-  if (frames > 1) d += "frames=" + std::to_string(frames) + "\n";
-  d += "hyperstack=true\n";
-  if (gray && channels > 1) d += "mode=composite\n";
-  return d + CalibrationLines(calibrated, spacing_um) + "loop=false\n";
-}
 
 Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
   const int bpp = BytesPerPixel(spec.pixel_type);
@@ -336,12 +200,12 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
     if (ok && page == 0 && !spec.description.empty()) {
       ok = TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, spec.description.c_str());
     }
-    if (ok && page == 0 &&
-        (!spec.ij_ranges.empty() || !spec.ij_colors.empty() || !spec.ij_labels.empty())) {
-      const ImageJMetadata m = BuildImageJMetadata(spec);
-      ok = TIFFSetField(tif, kIjMetadataByteCounts, static_cast<uint32_t>(m.counts.size()),
-                        m.counts.data()) &&
-           TIFFSetField(tif, kIjMetadata, static_cast<uint32_t>(m.bytes.size()), m.bytes.data());
+    if (ok && page == 0 && !spec.ij_metadata.empty()) {
+      ok = TIFFSetField(tif, kIjMetadataByteCounts,
+                        static_cast<uint32_t>(spec.ij_metadata_counts.size()),
+                        spec.ij_metadata_counts.data()) &&
+           TIFFSetField(tif, kIjMetadata, static_cast<uint32_t>(spec.ij_metadata.size()),
+                        spec.ij_metadata.data());
     }
     if (ok && spec.pixels_per_um_x && spec.pixels_per_um_y) {
       ok = TIFFSetField(tif, TIFFTAG_XRESOLUTION, *spec.pixels_per_um_x) &&

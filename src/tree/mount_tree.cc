@@ -132,7 +132,7 @@ Status MountTree::Expand(const NodePtr& czi) {
   };
   auto file = RandomAccessFile::Open(czi->source, czi->rel);
   if (!file.ok()) return fail(file.status());
-  auto doc = CziDocument::Open(std::move(file).value(), cache_, options_.damaged);
+  auto doc = CziDocument::Open(std::move(file).value(), cache_);
   if (!doc.ok()) return fail(doc.status());
   std::vector<TreeProblem> problems;
   auto tree = BuildDocumentTree(*doc, &problems, options_);

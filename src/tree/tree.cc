@@ -53,54 +53,35 @@ class GeneratedFile : public VirtualFile {
   mutable std::optional<std::string> content_;  // guarded by mu_
 };
 
-// A plane, a raw tile or a pyramid level: one image of the document.
-class ImageFile : public VirtualFile {
+// A TIFF of the document's catalogue: a plane, a raw tile, a pyramid level
+// or a hyperstack.
+class TiffFile : public VirtualFile {
  public:
-  ImageFile(std::shared_ptr<const CziDocument> doc, uint32_t image)
-      : doc_(std::move(doc)), image_(image) {}
+  TiffFile(std::shared_ptr<const CziDocument> doc, uint32_t tiff, DamagedTiles damaged)
+      : doc_(std::move(doc)), tiff_(tiff), damaged_(damaged) {}
   Result<uint64_t> Size() const override {
-    CZIFS_ASSIGN_OR_RETURN(auto layout, doc_->ImageLayout(image_));
+    CZIFS_ASSIGN_OR_RETURN(auto layout, Tiff().layout->Get());
     return layout->size();
   }
-  // Planes and pyramid levels are laid out at open; tiles by shape (the
-  // first few shapes at open, others on first use).
-  std::optional<uint64_t> SizeIfCheap() const override { return doc_->ImageSizeIfKnown(image_); }
+  // Planes and pyramid levels are laid out at open, the first few tile
+  // shapes too; other tile shapes and hyperstacks on first use.
+  std::optional<uint64_t> SizeIfCheap() const override { return Tiff().layout->SizeIfBuilt(); }
   Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
-    return doc_->ReadImage(image_, offset, len, out);
+    ReadContext ctx;
+    ctx.damaged = damaged_;
+    return doc_->reader().Read(tiff_, offset, len, out, &ctx);
   }
   Result<size_t> ReadWithContext(uint64_t offset, size_t len, uint8_t* out,
                                  const ReadContext* ctx) const override {
-    return doc_->ReadImage(image_, offset, len, out, ctx);
+    return doc_->reader().Read(tiff_, offset, len, out, ctx);
   }
-  bool IsPlane() const override { return doc_->images()[image_].kind == Image::Kind::kPlane; }
+  bool IsPlane() const override { return Tiff().kind == TiffKind::kPlane; }
 
  private:
+  const ServedTiff& Tiff() const { return doc_->catalog().tiffs()[tiff_]; }
   const std::shared_ptr<const CziDocument> doc_;
-  const uint32_t image_;
-};
-
-// S<s>/hyperstack.tif: all C, Z, T planes of a scene as one ImageJ hyperstack.
-class StackFile : public VirtualFile {
- public:
-  StackFile(std::shared_ptr<const CziDocument> doc, uint32_t scene)
-      : doc_(std::move(doc)), scene_(scene) {}
-  Result<uint64_t> Size() const override {
-    CZIFS_ASSIGN_OR_RETURN(auto layout, doc_->StackLayout(scene_));
-    return layout->size();
-  }
-  // Laid out on first use (a stack of 10,000 pages takes a moment).
-  std::optional<uint64_t> SizeIfCheap() const override { return std::nullopt; }
-  Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
-    return doc_->ReadStack(scene_, offset, len, out);
-  }
-  Result<size_t> ReadWithContext(uint64_t offset, size_t len, uint8_t* out,
-                                 const ReadContext* ctx) const override {
-    return doc_->ReadStack(scene_, offset, len, out, ctx);
-  }
-
- private:
-  const std::shared_ptr<const CziDocument> doc_;
-  const uint32_t scene_;
+  const uint32_t tiff_;
+  const DamagedTiles damaged_;  // for reads without a context (tests, tools)
 };
 
 // A file name from an attachment's name and content type, both read from the
@@ -166,22 +147,11 @@ const TreeNode* TreeNode::Find(const std::string& child_name) const {
 }
 
 bool ParseWithout(const std::string& list, TreeOptions* opts, std::string* error) {
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = std::min(list.find_first_of(",:", start), list.size());
-    const std::string name = list.substr(start, comma - start);
-    if (name == "tiles") {
-      opts->tiles = false;
-    } else if (name == "pyramid") {
-      opts->pyramid = false;
-    } else if (name == "hyperstacks" || name == "hyperstack") {
-      opts->hyperstacks = false;
-    } else if (!name.empty()) {
-      *error = "unknown name '" + name + "' (use tiles, pyramid, hyperstacks)";
-      return false;
-    }
-    start = comma + 1;
-  }
+  CatalogOptions shown = opts->shown();
+  if (!ParseWithout(list, &shown, error)) return false;
+  opts->tiles = shown.tiles;
+  opts->pyramid = shown.pyramid;
+  opts->hyperstacks = shown.hyperstacks;
   return true;
 }
 
@@ -191,34 +161,34 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
   auto root = std::make_shared<TreeNode>();
   root->is_dir = true;
   AddFile(root.get(), "info.json",
-          std::make_shared<GeneratedFile>([doc]() -> Result<std::string> { return doc->InfoJson(); }));
+          std::make_shared<GeneratedFile>(
+              [doc]() -> Result<std::string> { return InfoJson(doc->report()); }));
   AddFile(root.get(), "metadata.xml", std::make_shared<GeneratedFile>([doc]() -> Result<std::string> {
             return doc->metadata_xml();
           }));
   AddFile(root.get(), "planetable.csv",
-          std::make_shared<GeneratedFile>([doc] { return doc->PlaneTableCsv(); }));
-  // Planes, tiles/ and pyramid/: paths like "S0/C1/T0/Z07.tif".
-  const auto& images = doc->images();
-  for (uint32_t i = 0; i < images.size(); ++i) {
-    const Image& img = images[i];
-    if ((img.kind == Image::Kind::kTile && !options.tiles) ||
-        (img.kind == Image::Kind::kPyramid && !options.pyramid)) {
-      continue;
-    }
-    if (!img.unsupported.empty()) {
-      // A plane's problem is reported once, not again for each of its tiles.
-      if (problems && img.kind != Image::Kind::kTile) {
-        problems->push_back({doc->czi().path() + ": " + img.path, img.unsupported});
+          std::make_shared<GeneratedFile>([doc] { return PlaneTableCsv(doc->report()); }));
+  // The catalogue's TIFFs: paths like "S0/C1/T0/Z07.tif", "tiles/...".
+  const auto& tiffs = doc->catalog().tiffs();
+  const CatalogOptions shown = options.shown();
+  for (uint32_t i = 0; i < tiffs.size(); ++i) {
+    const ServedTiff& t = tiffs[i];
+    if (!Shows(shown, t)) continue;
+    if (!t.unsupported.empty()) {
+      // A plane's problem is reported once, not again for each of its tiles;
+      // a scene without a hyperstack says why in info.json.
+      if (problems && (t.kind == TiffKind::kPlane || t.kind == TiffKind::kPyramid)) {
+        problems->push_back({doc->czi().path() + ": " + t.path, t.unsupported});
       }
       continue;
     }
     TreeNode* dir = root.get();
-    std::string rest = img.path;
+    std::string rest = t.path;
     for (size_t slash; (slash = rest.find('/')) != std::string::npos;) {
       dir = ChildDir(dir, rest.substr(0, slash));
       rest.erase(0, slash + 1);
     }
-    AddFile(dir, rest, std::make_shared<ImageFile>(doc, i));
+    AddFile(dir, rest, std::make_shared<TiffFile>(doc, i, options.damaged));
   }
   // attachments/: each attachment as a file (Thumbnail.jpg opens anywhere).
   const auto& attachments = doc->czi().attachments();
@@ -236,12 +206,6 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
               CZIFS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, doc->czi().ReadAttachment(a));
               return std::string(bytes.begin(), bytes.end());
             }));
-  }
-  const auto& scenes = doc->index().scenes();
-  for (uint32_t s = 0; options.hyperstacks && s < scenes.size(); ++s) {
-    if (!doc->stack(s).unavailable.empty()) continue;
-    const std::string name = doc->index().IndexName(Dim::kS, scenes[s].index);
-    AddFile(ChildDir(root.get(), name), "hyperstack.tif", std::make_shared<StackFile>(doc, s));
   }
   SortTree(root.get());
   return root;
@@ -314,7 +278,7 @@ Result<SourceTree> BuildSourceTree(const std::string& source,
   const auto status = fs::status(src, ec);
   if (ec || !fs::exists(status)) return Status::NotFound(source + ": no such file or folder");
   if (fs::is_regular_file(status)) {
-    auto doc = CziDocument::Open(source, cache, options.damaged);
+    auto doc = CziDocument::Open(source, cache);
     if (!doc.ok()) return doc.status().WithContext(source);
     tree.root = BuildDocumentTree(std::move(doc).value(), &tree.problems, options);
     return tree;
@@ -324,7 +288,7 @@ Result<SourceTree> BuildSourceTree(const std::string& source,
   tree.root->is_dir = true;
   CZIFS_ASSIGN_OR_RETURN(const std::vector<SourceFile> files, FindCziFiles(source));
   for (const SourceFile& f : files) {
-    auto doc = CziDocument::Open(f.path, cache, options.damaged);
+    auto doc = CziDocument::Open(f.path, cache);
     if (!doc.ok()) {
       tree.problems.push_back({f.path, doc.status().ToString()});
       continue;

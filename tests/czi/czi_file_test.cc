@@ -89,7 +89,7 @@ TEST(CziFileTest, DamagedSegmentIdIsQuotedPrintably) {
   testing::WriteFileBytes(dir.File("x.czi"), bytes);
   auto czi = CziFile::Open(dir.File("x.czi"));
   ASSERT_FALSE(czi.ok());
-  const std::string& msg = czi.status().message();
+  const std::string msg = czi.status().message();
   EXPECT_NE(msg.find("found 'Z\\xac\\x0aAAAA"), std::string::npos) << msg;
   for (const char c : msg) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << msg;
 }

@@ -1,3 +1,4 @@
+#include "czifs/imagej.h"
 #include "czifs/tiff_layout.h"
 
 #include <gtest/gtest.h>
@@ -147,9 +148,13 @@ TEST(TiffLayoutTest, ImageJMetadataHoldsLabelsAsUtf16RangesAndLuts) {
   spec.height = 2;
   spec.pixel_type = 1;  // Gray16
   spec.pages = 2;
-  spec.ij_labels = {"DAPI", "\xC2\xB5-Tub \xF0\x9F\x94\xAC\xFF"};  // µ, a U+1F52C, a stray byte
-  spec.ij_ranges = {{10, 400}, {0, 4095}};
-  spec.ij_colors = {0x0000FF, 0x00FF00};
+  ImageJExtras extras;
+  extras.labels = {"DAPI", "\xC2\xB5-Tub \xF0\x9F\x94\xAC\xFF"};  // µ, a U+1F52C, a stray byte
+  extras.ranges = {{10, 400}, {0, 4095}};
+  extras.colors = {0x0000FF, 0x00FF00};
+  ImageJTags tags = EncodeImageJExtras(extras);
+  spec.ij_metadata = std::move(tags.bytes);
+  spec.ij_metadata_counts = std::move(tags.counts);
   auto layout = TiffLayout::Build(spec);
   ASSERT_TRUE(layout.ok()) << layout.status().ToString();
   auto utf16le = [](std::u16string s) {

@@ -162,7 +162,7 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
   WriteOrDie(spec, dir.File("a.czi"));
   auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
   ASSERT_TRUE(doc.ok());
-  auto csv = (*doc)->PlaneTableCsv();
+  auto csv = PlaneTableCsv((*doc)->report());
   ASSERT_TRUE(csv.ok()) << csv.status().ToString();
   std::stringstream ss(*csv);
   std::string line;
@@ -223,13 +223,13 @@ TEST(TreeTest, InfoJsonNamesDimensionsScenesAndCalibration) {
   WriteOrDie(spec, dir.File("a.czi"));
   auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
   ASSERT_TRUE(doc.ok());
-  const std::string j = (*doc)->InfoJson();
+  const std::string j = InfoJson((*doc)->report());
   EXPECT_NE(j.find("\"Z\": {\n      \"start\": 0,\n      \"size\": 3"), std::string::npos) << j;
   EXPECT_NE(j.find("\"name\": \"GFP\""), std::string::npos);
   EXPECT_NE(j.find("\"x\": 0.1"), std::string::npos);
   EXPECT_NE(j.find("\"planes\": 12"), std::string::npos);
   EXPECT_NE(j.find("\"Thumbnail\""), std::string::npos);
-  const std::string t = (*doc)->InfoText();
+  const std::string t = InfoText((*doc)->report());
   EXPECT_NE(t.find("C=2 Z=3"), std::string::npos) << t;
 }
 
@@ -344,9 +344,9 @@ TEST(TileTest, FilesWhosePlanesAreEachOneWholeTileHaveNoTilesFolder) {
   // Each tile would be a byte-for-byte copy of its plane's pixels.
   EXPECT_EQ(tree->root->Find("tiles"), nullptr);
   for (uint32_t sb = 0; sb < (*doc)->czi().subblocks().size(); ++sb) {
-    EXPECT_EQ((*doc)->TileOf(sb), -1);
+    EXPECT_EQ((*doc)->catalog().TileOf(sb), -1);
   }
-  auto csv = (*doc)->PlaneTableCsv();
+  auto csv = PlaneTableCsv((*doc)->report());
   ASSERT_TRUE(csv.ok());
   EXPECT_NE(csv->find(",S0/C1/T0/Z2.tif,\n"), std::string::npos) << *csv;  // empty tile column
 }
@@ -559,8 +559,8 @@ TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequential
   const uint32_t planes = static_cast<uint32_t>((*doc)->index().planes().size());
   std::vector<std::vector<uint8_t>> ref(planes);
   for (uint32_t p = 0; p < planes; ++p) {
-    ref[p].resize((*ref_doc)->layout(p)->size());
-    auto n = (*ref_doc)->ReadImage(p, 0, ref[p].size(), ref[p].data());
+    ref[p].resize(*(*ref_doc)->catalog().tiffs()[p].layout->SizeIfBuilt());
+    auto n = (*ref_doc)->reader().Read(p, 0, ref[p].size(), ref[p].data());
     ASSERT_TRUE(n.ok() && *n == ref[p].size());
   }
   ThreadPool pool(3);
@@ -579,7 +579,7 @@ TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequential
         const uint64_t off = rng() % ref[p].size();
         const size_t len = std::min<uint64_t>(1 + rng() % 40000, ref[p].size() - off);
         buf.assign(len, 0xAB);
-        auto n = (*doc)->ReadImage(p, off, len, buf.data(), &ctx);
+        auto n = (*doc)->reader().Read(p, off, len, buf.data(), &ctx);
         if (!n.ok() || *n != len) {
           failures.fetch_add(1);
         } else if (!std::equal(buf.begin(), buf.end(), ref[p].begin() + off)) {
@@ -693,14 +693,14 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   WriteOrDie(spec, dir.File("a.czi"));
   auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
   ASSERT_TRUE(doc.ok());
-  const SceneStack& st = (*doc)->stack(0);
-  ASSERT_EQ(st.planes.size(), 4u);
+  const ServedTiff& st = (*doc)->catalog().hyperstack(0);
+  ASSERT_EQ(st.pages.size(), 4u);
   // Pages: C0Z0, C1Z0, C0Z1, C1Z1; planes in index order: C0Z0, C0Z1, C1Z0, C1Z1.
   const auto& planes = (*doc)->index().planes();
-  const uint32_t next_page = planes[st.planes[1]].subblocks.at(0);
-  const uint32_t next_plane = planes[st.planes[0] + 1].subblocks.at(0);
+  const uint32_t next_page = planes[st.pages[1].plane].subblocks.at(0);
+  const uint32_t next_plane = planes[st.pages[0].plane + 1].subblocks.at(0);
   ASSERT_NE(next_page, next_plane);
-  auto layout = (*doc)->StackLayout(0);
+  auto layout = st.layout->Get();
   ASSERT_TRUE(layout.ok());
   const uint64_t page_bytes = (*layout)->pixel_bytes() / 4;
   ThreadPool pool(2);
@@ -710,10 +710,11 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   ctx.readahead_bytes = page_bytes;  // exactly the next page
   // Read the first page's pixels (they start after the 8-byte header).
   std::vector<uint8_t> buf(page_bytes);
-  ASSERT_TRUE((*doc)->ReadStack(0, 8, buf.size(), buf.data(), &ctx).ok());
+  ASSERT_TRUE((*doc)->reader().Read(static_cast<uint32_t>(&st - (*doc)->catalog().tiffs().data()), 8,
+                                     buf.size(), buf.data(), &ctx).ok());
   pool.Wait();
-  EXPECT_TRUE((*doc)->reader().IsCached(next_page));
-  EXPECT_FALSE((*doc)->reader().IsCached(next_plane));
+  EXPECT_TRUE((*doc)->reader().subblocks().IsCached(next_page));
+  EXPECT_FALSE((*doc)->reader().subblocks().IsCached(next_plane));
 }
 
 TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
@@ -725,8 +726,8 @@ TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
   WriteOrDie(spec, dir.File("a.czi"));
   auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
   ASSERT_TRUE(doc.ok());
-  EXPECT_NE((*doc)->stack(0).unavailable.find("H dimension"), std::string::npos);
-  EXPECT_NE((*doc)->InfoJson().find("\"unavailable\": \"the file has a H dimension"),
+  EXPECT_NE((*doc)->catalog().hyperstack(0).unsupported.find("H dimension"), std::string::npos);
+  EXPECT_NE(InfoJson((*doc)->report()).find("\"unavailable\": \"the file has a H dimension"),
             std::string::npos);
   auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
   ASSERT_TRUE(tree.ok());

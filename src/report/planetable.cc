@@ -4,8 +4,7 @@
 #include <map>
 #include <tuple>
 
-#include "czifs/czi_document.h"
-#include "json_writer.h"
+#include "czifs/report.h"
 
 namespace czifs {
 namespace {
@@ -18,8 +17,8 @@ struct Row {
 
 }  // namespace
 
-Result<std::string> CziDocument::BuildPlaneTable() const {
-  const auto& sbs = czi_->subblocks();
+Result<std::string> PlaneTableCsv(const ReportInput& in) {
+  const auto& sbs = in.czi.subblocks();
   std::vector<Row> rows;
   std::map<std::tuple<int32_t, int32_t, int32_t, int32_t>, int32_t> seen;  // S,T,C,Z → count
   std::optional<double> t0;
@@ -33,7 +32,7 @@ Result<std::string> CziDocument::BuildPlaneTable() const {
     r.z = e.Coord(Dim::kZ);
     r.m = seen[{r.s, r.t, r.c, r.z}]++;
     std::string xml;
-    auto head = czi_->ReadSubblockHead(e.index, &xml);
+    auto head = in.czi.ReadSubblockHead(e.index, &xml);
     if (!head.ok()) return head.status();
     r.tags = ParseSubblockTags(xml);
     if (r.tags.acquisition_time && (!t0 || *r.tags.acquisition_time < *t0)) {
@@ -47,7 +46,7 @@ Result<std::string> CziDocument::BuildPlaneTable() const {
   std::string out =
       "Subblock,S,M,T,C,Z,X[micron],Y[micron],Z[micron],Time[s],xstart,ystart,width,height,"
       "subblock_index,m_index,pixel_type,compression,plane,tile\n";
-  const auto& plane_of = index_.plane_of_subblock();
+  const auto& plane_of = in.index.plane_of_subblock();
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
     const SubblockEntry& e = sbs[r.subblock];
@@ -66,10 +65,12 @@ Result<std::string> CziDocument::BuildPlaneTable() const {
            (e.Has(Dim::kM) ? std::to_string(e.Coord(Dim::kM)) : std::string()) + ",";
     out += PixelTypeName(e.pixel_type) + "," + CompressionName(e.compression) + ",";
     const int32_t p = plane_of[e.index];
-    if (p >= 0 && index_.planes()[p].unsupported.empty()) out += index_.planes()[p].path;
+    if (p >= 0 && in.index.planes()[p].unsupported.empty()) out += in.index.planes()[p].path;
     out += ",";
-    const int64_t tile = tile_of_subblock_[e.index];
-    if (tile >= 0 && images_[tile].unsupported.empty()) out += images_[tile].path;
+    const int64_t tile = in.catalog.TileOf(e.index);
+    if (tile >= 0 && in.catalog.tiffs()[tile].unsupported.empty()) {
+      out += in.catalog.tiffs()[tile].path;
+    }
     out += "\n";
   }
   return out;

@@ -1,0 +1,122 @@
+// Catalog: for one CZI, the immutable list of TIFFs czifs serves from its
+// pixels, each a path, a layout and a list of pages. A plane, a raw tile
+// and a pyramid level have one page; a scene's hyperstack has one per plane.
+// Naming lives here (ImageIndex gives coordinates only): planes
+// S<s>/C<c>/T<t>/Z<z>[_H<h>...].tif, tiles/<plane>/M<m>.tif,
+// pyramid/L<n>/<plane>.tif, S<s>/hyperstack.tif.
+//
+// Thread-safety: immutable after Build() except the layouts, each built
+// once on first use (SharedLayout); all methods may be called concurrently.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "czifs/compose.h"
+#include "czifs/czi_file.h"
+#include "czifs/image_index.h"
+#include "czifs/metadata.h"
+#include "czifs/tiff_layout.h"
+
+namespace czifs {
+
+// Which of the optional served files are shown (--without): a filter over
+// the catalogue, the same for the mount and `czifs export`.
+struct CatalogOptions {
+  bool tiles = true;        // tiles/
+  bool pyramid = true;      // pyramid/
+  bool hyperstacks = true;  // S<s>/hyperstack.tif
+};
+
+// Applies a --without list: "tiles", "pyramid", "hyperstacks", separated by
+// ',' or ':', any subset; "" leaves everything in. Returns false with
+// `error` set on an unknown name.
+bool ParseWithout(const std::string& list, CatalogOptions* opts, std::string* error);
+
+// A TIFF layout laid out once, on first use, and shared by every served
+// file of one shape (size, pixel type, description).
+class SharedLayout {
+ public:
+  // `locate_description`: also find where the description's text lies in
+  // the file (a tile's is replaced by its own text of the same length).
+  explicit SharedLayout(TiffSpec spec, bool locate_description = false)
+      : spec_(std::move(spec)), locate_description_(locate_description) {}
+  Result<std::shared_ptr<const TiffLayout>> Get() const;
+  // The file size if the layout exists already (no work).
+  std::optional<uint64_t> SizeIfBuilt() const;
+  // Where the description's text starts (REQUIRES: Get() succeeded, locate_description).
+  uint64_t description_offset() const { return description_offset_; }
+  const TiffSpec& spec() const { return spec_; }
+
+ private:
+  void Build() const;
+  const TiffSpec spec_;
+  const bool locate_description_;
+  mutable std::once_flag once_;
+  mutable std::atomic<bool> built_{false};             // set once the fields below are
+  mutable std::shared_ptr<const TiffLayout> layout_;  // written once under once_
+  mutable Status status_;                              // written once under once_
+  mutable uint64_t description_offset_ = 0;            // written once under once_
+};
+
+enum class TiffKind { kPlane, kTile, kPyramid, kHyperstack };
+
+// One page of a served TIFF: what it draws and the plane it shows.
+struct Page {
+  Canvas canvas;
+  uint32_t plane = 0;  // position in ImageIndex::planes()
+};
+
+struct ServedTiff {
+  TiffKind kind = TiffKind::kPlane;
+  std::string path;         // in the CZI's folder
+  std::string unsupported;  // why czifs cannot serve it, or ""
+  std::vector<Page> pages;  // pixel stream: page 0's rows, then page 1's, ...
+  std::shared_ptr<const SharedLayout> layout;  // null when unsupported
+  uint32_t scene = 0;                          // position in ImageIndex::scenes()
+  uint32_t subblock = 0;                       // tiles: the subblock shown
+  uint32_t level = 0;                          // pyramid levels: 1, 2, ...
+  uint32_t channels = 1, slices = 1, frames = 1;  // hyperstacks: C x Z x T = pages
+};
+
+// True if `options` shows `tiff`.
+bool Shows(const CatalogOptions& options, const ServedTiff& tiff);
+
+class Catalog {
+ public:
+  // Names and lays out what `czi` serves; reads no pixels.
+  static Result<std::shared_ptr<const Catalog>> Build(const CziFile& czi, const ImageIndex& index,
+                                                      const ImageMetadata& metadata);
+
+  // The planes first (tiffs()[i] is plane i of the index), then the raw
+  // tiles in plane and drawing order, the pyramid levels, and one
+  // hyperstack per scene (unsupported, with the reason, where it has none).
+  const std::vector<ServedTiff>& tiffs() const { return tiffs_; }
+  // The hyperstack of scene `s`.
+  const ServedTiff& hyperstack(uint32_t s) const { return tiffs_.at(first_stack_ + s); }
+  // The tile showing layer-0 subblock `sb` alone, or -1 (also when the file
+  // has no tiles/: every tile is exactly its plane).
+  int64_t TileOf(uint32_t sb) const { return tile_of_subblock_.at(sb); }
+  // A tile's description with its subblock's values (`tags` null:
+  // placeholders); every tile of one shape gets one of the same length.
+  std::string TileDescription(const SubblockEntry& e, const SubblockTags* tags) const;
+
+ private:
+  Catalog() = default;
+  Status AddPlanes(const ImageIndex& index, const ImageMetadata& metadata);
+  void AddTiles(const CziFile& czi, const ImageIndex& index);
+  void AddPyramid(const CziFile& czi, const ImageIndex& index, const ImageMetadata& metadata);
+  void AddHyperstacks(const ImageIndex& index, const ImageMetadata& metadata);
+
+  std::vector<ServedTiff> tiffs_;
+  std::vector<int64_t> tile_of_subblock_;  // tiff per subblock, or -1
+  size_t first_stack_ = 0;
+  TiffSpec base_;  // what every TIFF has in common (calibration, ...)
+};
+
+}  // namespace czifs

@@ -1,0 +1,138 @@
+// The ImageJ hyperstack of each scene: all its C, Z, T planes as pages of
+// one TIFF (C fastest, then Z, then T), or why the scene has none.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <tuple>
+
+#include "czifs/catalog.h"
+#include "czifs/imagej.h"
+
+namespace czifs {
+namespace {
+
+// ImageJ opens classic TIFFs only: a hyperstack, directories included, must fit.
+constexpr uint64_t kClassicTiffBytes = 4ull << 30;
+constexpr uint64_t kDirectoryAllowance = 65536;  // per page
+
+const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, const Plane& p) {
+  const int64_t c = int64_t{p.Coord(Dim::kC)} - index.bounds(Dim::kC).start;
+  if (c < 0 || c >= static_cast<int64_t>(md.channels.size())) return nullptr;
+  return &md.channels[static_cast<size_t>(c)];
+}
+
+// The planes of scene `s` in ImageJ's order: channel fastest, then slice
+// (Z), then frame (T).
+std::vector<uint32_t> ScenePlanes(const ImageIndex& index, uint32_t s) {
+  const auto& planes = index.planes();
+  std::vector<uint32_t> members;
+  for (uint32_t i = 0; i < planes.size(); ++i) {
+    if (planes[i].scene == s) members.push_back(i);
+  }
+  std::sort(members.begin(), members.end(), [&](uint32_t a, uint32_t b) {
+    const Plane& x = planes[a];
+    const Plane& y = planes[b];
+    return std::make_tuple(x.Coord(Dim::kT), x.Coord(Dim::kZ), x.Coord(Dim::kC)) <
+           std::make_tuple(y.Coord(Dim::kT), y.Coord(Dim::kZ), y.Coord(Dim::kC));
+  });
+  return members;
+}
+
+// Why `stack` (its pages and counts set) cannot be a hyperstack, or "".
+std::string StackProblem(const ImageIndex& index, const ServedTiff& stack) {
+  for (Dim d : kSuffixDims) {
+    if (index.bounds(d).size > 1) {
+      return fmt::format(
+          "the file has a {} dimension, which an ImageJ hyperstack (C, Z, T) cannot hold",
+          DimLetter(d));
+    }
+  }
+  const auto& planes = index.planes();
+  for (const Page& page : stack.pages) {
+    const Plane& p = planes[page.plane];
+    if (!p.unsupported.empty()) return p.path + " cannot be served";
+    if (p.pixel_type != planes[stack.pages[0].plane].pixel_type) {
+      return "its planes have different pixel types";
+    }
+  }
+  if (uint64_t{stack.channels} * stack.slices * stack.frames != stack.pages.size()) {
+    return "its planes do not form a full C x Z x T grid";
+  }
+  const Canvas& c = stack.pages[0].canvas;
+  const uint64_t bytes = static_cast<uint64_t>(c.width) *
+                         static_cast<uint64_t>(BytesPerPixel(c.pixel_type)) *
+                         static_cast<uint64_t>(c.height) * stack.pages.size();
+  if (bytes + stack.pages.size() * kDirectoryAllowance > kClassicTiffBytes) {
+    return fmt::format(
+        "the scene ({} MiB) is larger than a classic TIFF (4 GiB), which ImageJ needs; "
+        "open the planes instead",
+        bytes >> 20);
+  }
+  return "";
+}
+
+// What ImageJ shows with the stack: each channel's display range and
+// colour, when ZEN set them for every one, and each page's channel name.
+ImageJExtras StackExtras(const ImageIndex& index, const ImageMetadata& md,
+                         const ServedTiff& stack) {
+  const int32_t pixel_type = stack.pages[0].canvas.pixel_type;
+  ImageJExtras x;
+  for (uint32_t c = 0; c < stack.channels; ++c) {
+    const ChannelInfo* ch = ChannelOf(index, md, index.planes()[stack.pages[c].plane]);
+    const auto range = ch ? DisplayRange(*ch, pixel_type) : std::nullopt;
+    const auto color = ch ? ParseColor(ch->color) : std::nullopt;
+    if (range) x.ranges.push_back(*range);
+    if (color) x.colors.push_back(*color);
+  }
+  if (x.ranges.size() != stack.channels) x.ranges.clear();
+  // Colours are LUTs, which ImageJ applies to gray composites only.
+  if (x.colors.size() != stack.channels || SamplesPerPixel(pixel_type) != 1) x.colors.clear();
+  for (const Page& page : stack.pages) {
+    const ChannelInfo* ch = ChannelOf(index, md, index.planes()[page.plane]);
+    if (ch && !ch->name.empty()) x.labels.push_back(ch->name);
+  }
+  if (x.labels.size() != stack.pages.size()) x.labels.clear();
+  return x;
+}
+
+}  // namespace
+
+void Catalog::AddHyperstacks(const ImageIndex& index, const ImageMetadata& metadata) {
+  first_stack_ = tiffs_.size();
+  const auto& scenes = index.scenes();
+  auto count = [&](Dim d) { return static_cast<uint32_t>(std::max(1, index.bounds(d).size)); };
+  for (uint32_t s = 0; s < scenes.size(); ++s) {
+    ServedTiff t;
+    t.kind = TiffKind::kHyperstack;
+    t.path = index.IndexName(Dim::kS, scenes[s].index) + "/hyperstack.tif";
+    t.scene = s;
+    for (uint32_t i : ScenePlanes(index, s)) t.pages.push_back(tiffs_[i].pages[0]);
+    t.channels = count(Dim::kC);
+    t.slices = count(Dim::kZ);
+    t.frames = count(Dim::kT);
+    t.unsupported = t.pages.empty() ? "its planes do not form a full C x Z x T grid"
+                                   : StackProblem(index, t);
+    if (t.unsupported.empty()) {
+      TiffSpec spec = base_;
+      const Rect& box = scenes[s].bbox;
+      spec.width = static_cast<uint32_t>(box.width);
+      spec.height = static_cast<uint32_t>(box.height);
+      spec.pixel_type = t.pages[0].canvas.pixel_type;
+      spec.pages = static_cast<uint32_t>(t.pages.size());
+      spec.description = ImageJHyperstackDescription(
+          base_.pixels_per_um_x.has_value(), metadata.scale_z_um, t.channels, t.slices, t.frames,
+          SamplesPerPixel(spec.pixel_type) == 1);
+      ImageJExtras extras = StackExtras(index, metadata, t);
+      if (!extras.empty()) {
+        ImageJTags tags = EncodeImageJExtras(extras);
+        spec.ij_metadata = std::move(tags.bytes);
+        spec.ij_metadata_counts = std::move(tags.counts);
+      }
+      // Laid out on first use (a stack of 10,000 pages takes a moment).
+      t.layout = std::make_shared<SharedLayout>(std::move(spec));
+    }
+    tiffs_.push_back(std::move(t));
+  }
+}
+
+}  // namespace czifs

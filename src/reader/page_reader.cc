@@ -1,0 +1,277 @@
+#include "czifs/page_reader.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <thread>
+#include <unordered_map>
+
+#include "czifs/thread_pool.h"
+
+namespace czifs {
+namespace {
+
+// Background read-ahead tasks queued at once, across all reads; more would
+// only delay the decodes that readers wait for.
+std::atomic<int> g_readahead_in_flight{0};
+
+// How many pages (or TIFFs) past the one being read read-ahead looks at:
+// small images (tiles, thumbnails) would put thousands within the byte
+// budget, and every read would walk them all.
+constexpr size_t kReadAheadPages = 16;
+
+uint64_t RowBytes(const Canvas& c) {
+  return static_cast<uint64_t>(c.width) * static_cast<uint64_t>(BytesPerPixel(c.pixel_type));
+}
+
+// Adds where() to a failed status; the text is built only on failure (reads
+// are a hot path).
+template <typename Where>
+Status InContext(Status s, const Where& where) {
+  return s.ok() ? s : s.WithContext(where());
+}
+
+// A tile that does not decode fails the read; say how to read around it.
+Status WithDamagedHint(Status s, DamagedTiles damaged) {
+  if (s.code() != StatusCode::kDataLoss || damaged != DamagedTiles::kFail) return s;
+  return Status::DataLoss(s.message() +
+                          "; to read the plane with this tile as zeros, use --damaged=zero");
+}
+
+}  // namespace
+
+// Subblocks decoded on the pool for one page of one read, pinned until the
+// read is done.
+struct PageReader::Pinned {
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  size_t remaining = 0;                                             // guarded by mu
+  std::unordered_map<uint32_t, std::shared_ptr<const Bitmap>> got;  // guarded by mu
+  Status error;                                                     // guarded by mu
+};
+
+PageReader::PageReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<const Catalog> catalog,
+                       std::shared_ptr<SubblockCache> cache)
+    : czi_(czi), catalog_(std::move(catalog)), subblocks_(czi, std::move(cache)) {}
+
+std::shared_ptr<const PageReader> PageReader::Create(std::shared_ptr<const CziFile> czi,
+                                                     std::shared_ptr<const Catalog> catalog,
+                                                     std::shared_ptr<SubblockCache> cache) {
+  return std::shared_ptr<const PageReader>(
+      new PageReader(std::move(czi), std::move(catalog), std::move(cache)));
+}
+
+Result<size_t> PageReader::Read(uint32_t index, uint64_t offset, size_t len, uint8_t* out,
+                                const ReadContext* given) const {
+  static const ReadContext kAlone;
+  const ReadContext& ctx = given ? *given : kAlone;
+  const ServedTiff& t = catalog_->tiffs().at(index);
+  auto where = [&] { return czi_->path() + ": " + t.path; };
+  if (!t.unsupported.empty()) return Status::NotSupported(t.unsupported).WithContext(where());
+  auto laid_out = t.layout->Get();
+  if (!laid_out.ok()) return laid_out.status().WithContext(where());
+  const TiffLayout& layout = **laid_out;
+  // Decoded tiles may be cached, but a changed source must not be served from them.
+  CZIFS_RETURN_IF_ERROR(InContext(czi_->CheckUnchanged(), where));
+  const uint64_t page_bytes = layout.pixel_bytes() / layout.pages();
+  const auto [p0, p1] = layout.PixelRange(offset, len);
+  const uint64_t first_page = p0 / page_bytes;
+  auto page_where = [&](uint64_t k) {
+    return [&, k] {
+      const std::string& plane = catalog_->tiffs()[t.pages[k].plane].path;
+      return t.pages.size() > 1 ? where() + " (" + plane + ")" : where();
+    };
+  };
+  // Each page the read touches, prepared in turn (its subblocks decoded in parallel).
+  std::vector<std::shared_ptr<Pinned>> pins;
+  int64_t end_row = 0;
+  for (uint64_t k = first_page; p1 > p0 && k * page_bytes < p1; ++k) {
+    const uint64_t a = std::max(p0, k * page_bytes) - k * page_bytes;
+    const uint64_t b = std::min(p1, (k + 1) * page_bytes) - k * page_bytes;
+    auto pin = std::make_shared<Pinned>();
+    const Status prepared = Prepare(t.pages[k], a, b, ctx, pin);
+    CZIFS_RETURN_IF_ERROR(InContext(WithDamagedHint(prepared, ctx.damaged), page_where(k)));
+    pins.push_back(std::move(pin));
+    const uint64_t row_bytes = RowBytes(t.pages[k].canvas);
+    end_row = static_cast<int64_t>((b + row_bytes - 1) / row_bytes);
+  }
+  if (!pins.empty() && ctx.pool && ctx.readahead_bytes > 0) {
+    ReadAhead(index, first_page + pins.size() - 1, end_row, ctx);
+  }
+  // The layout asks for pixels in [p0, p1) only: always a pinned page.
+  auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
+    while (n > 0) {
+      const uint64_t k = pixel_offset / page_bytes;
+      const uint64_t in_page = pixel_offset - k * page_bytes;
+      const size_t m = static_cast<size_t>(std::min<uint64_t>(n, page_bytes - in_page));
+      const Status filled =
+          Fill(t.pages[k], in_page, m, dst, *pins.at(k - first_page), ctx.damaged);
+      CZIFS_RETURN_IF_ERROR(InContext(WithDamagedHint(filled, ctx.damaged), page_where(k)));
+      pixel_offset += m;
+      dst += m;
+      n -= m;
+    }
+    return Status::Ok();
+  };
+  size_t produced = 0;
+  const Status read = layout.Read(offset, len, out, fill, &produced);
+  if (!read.ok()) return read;  // in context already
+  if (t.kind == TiffKind::kTile) {
+    CZIFS_RETURN_IF_ERROR(InContext(PatchTileDescription(t, offset, produced, out), where));
+  }
+  return produced;
+}
+
+Status PageReader::PatchTileDescription(const ServedTiff& tile, uint64_t offset, size_t n,
+                                        uint8_t* out) const {
+  const uint64_t d0 = tile.layout->description_offset();
+  const uint64_t d1 = d0 + tile.layout->spec().description.size();
+  const uint64_t a = std::max(offset, d0), b = std::min<uint64_t>(offset + n, d1);
+  if (a >= b) return Status::Ok();
+  std::string xml;
+  CZIFS_RETURN_IF_ERROR(czi_->ReadSubblockHead(tile.subblock, &xml).status());
+  const SubblockTags tags = ParseSubblockTags(xml);
+  const std::string text =
+      catalog_->TileDescription(czi_->subblocks()[tile.subblock], &tags);
+  if (text.size() != d1 - d0) return Status::IOError("tile description changed length");
+  std::memcpy(out + (a - offset), text.data() + (a - d0), b - a);
+  return Status::Ok();
+}
+
+Status PageReader::Prepare(const Page& page, uint64_t p0, uint64_t p1, const ReadContext& ctx,
+                           const std::shared_ptr<Pinned>& pinned) const {
+  if (!ctx.pool || p1 <= p0) return Status::Ok();
+  const Canvas& canvas = page.canvas;
+  const uint64_t row_bytes = RowBytes(canvas);
+  const int64_t first_row = static_cast<int64_t>(p0 / row_bytes);
+  const int64_t end_row = static_cast<int64_t>((p1 + row_bytes - 1) / row_bytes);
+  std::vector<uint32_t> need = SubblocksToDecode(canvas, first_row, end_row, subblocks_);
+  std::erase_if(need, [&](uint32_t sb) { return subblocks_.IsCached(sb); });
+  if (need.size() <= 1) return Status::Ok();  // this thread decodes it while filling
+  // Concurrent reads of the same rows (the kernel's read-ahead sends several
+  // at once) start at different places in the list, so they decode
+  // different tiles instead of waiting on each other's.
+  const size_t start = std::hash<std::thread::id>()(std::this_thread::get_id()) % need.size();
+  std::rotate(need.begin(), need.begin() + static_cast<ptrdiff_t>(start), need.end());
+  {
+    std::lock_guard<std::mutex> lock(pinned->mu);
+    pinned->remaining = need.size();
+  }
+  // Pool workers and this thread all take subblocks from one list, so the
+  // reading thread decodes too instead of only waiting. Helpers may run
+  // after an interrupted read returned and after the document left the
+  // tree (its source changed): they own what they use.
+  auto list = std::make_shared<const std::vector<uint32_t>>(std::move(need));
+  auto next = std::make_shared<std::atomic<size_t>>(0);
+  auto work = [self = shared_from_this(), list, next, pinned, cancelled = ctx.cancelled,
+               damaged = ctx.damaged] {
+    for (size_t k; (k = next->fetch_add(1)) < list->size();) {
+      Result<std::shared_ptr<const Bitmap>> r = Status::Cancelled("read interrupted");
+      if (!cancelled || !cancelled()) r = self->subblocks_.Get((*list)[k]);
+      std::lock_guard<std::mutex> lock(pinned->mu);
+      if (r.ok()) {
+        pinned->got[(*list)[k]] = std::move(r).value();
+      } else if (pinned->error.ok() && !MaySkip(damaged, r.status())) {
+        pinned->error = r.status();
+      }
+      if (--pinned->remaining == 0) pinned->cv.notify_all();
+    }
+  };
+  const size_t helpers = std::min(ctx.pool->size(), list->size() - 1);
+  for (size_t h = 0; h < helpers; ++h) ctx.pool->Submit(work);
+  work();
+  std::unique_lock<std::mutex> lock(pinned->mu);
+  while (pinned->remaining > 0) {
+    pinned->cv.wait_for(lock, std::chrono::milliseconds(20));
+    if (ctx.cancelled && ctx.cancelled()) return Status::Cancelled("read interrupted");
+  }
+  return pinned->error;
+}
+
+Status PageReader::Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8_t* dst,
+                        const Pinned& pinned, DamagedTiles damaged) const {
+  const Canvas& canvas = page.canvas;
+  const uint64_t bpp = static_cast<uint64_t>(BytesPerPixel(canvas.pixel_type));
+  const uint64_t row_bytes = RowBytes(canvas);
+  BitmapSource source = [&](uint32_t sb) -> Result<std::shared_ptr<const Bitmap>> {
+    {
+      std::lock_guard<std::mutex> lock(pinned.mu);
+      auto it = pinned.got.find(sb);
+      if (it != pinned.got.end()) return it->second;
+    }
+    return subblocks_.Get(sb);
+  };
+  ComposeOptions compose{&source, damaged};
+  // Whole rows are composed straight into the reply; only a partial first or
+  // last row goes through a one-row scratch buffer.
+  thread_local std::vector<uint8_t> row;
+  uint64_t pos = pixel_offset;
+  while (n > 0) {
+    const uint64_t r = pos / row_bytes;
+    const uint64_t in_row = pos - r * row_bytes;
+    if (in_row == 0 && n >= row_bytes) {
+      const uint64_t full = n / row_bytes;
+      CZIFS_RETURN_IF_ERROR(ComposeRows(canvas, static_cast<int64_t>(r),
+                                        static_cast<int64_t>(r + full), subblocks_, dst, compose));
+      ToTiffSampleOrder(canvas.pixel_type, std::span<uint8_t>(dst, full * row_bytes));
+      pos += full * row_bytes;
+      dst += full * row_bytes;
+      n -= static_cast<size_t>(full * row_bytes);
+      continue;
+    }
+    // Part of one row: compose just the pixels it covers (a row of a huge
+    // mosaic can be tens of MB; a 4 KiB read must not compose all of it).
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(n, row_bytes - in_row));
+    const uint64_t c0 = in_row / bpp, c1 = (in_row + k + bpp - 1) / bpp;
+    row.resize(static_cast<size_t>((c1 - c0) * bpp));
+    CZIFS_RETURN_IF_ERROR(ComposeRegion(canvas, static_cast<int64_t>(r),
+                                        static_cast<int64_t>(r) + 1, static_cast<int64_t>(c0),
+                                        static_cast<int64_t>(c1), subblocks_, row.data(),
+                                        compose));
+    ToTiffSampleOrder(canvas.pixel_type, row);
+    std::memcpy(dst, row.data() + (in_row - c0 * bpp), k);
+    pos += k;
+    dst += k;
+    n -= k;
+  }
+  return Status::Ok();
+}
+
+void PageReader::ReadAhead(uint32_t index, size_t page, int64_t from_row,
+                           const ReadContext& ctx) const {
+  uint64_t budget = ctx.readahead_bytes;
+  const auto& tiffs = catalog_->tiffs();
+  const ServedTiff& t = tiffs[index];
+  for (size_t k = 0; budget > 0 && k <= kReadAheadPages; ++k, from_row = 0) {
+    // The k-th page a sequential reader reads after this one.
+    const Page* next = nullptr;
+    if (t.pages.size() > 1) {
+      if (page + k >= t.pages.size()) break;
+      next = &t.pages[page + k];
+    } else {
+      const size_t p = index + k;
+      if (p >= tiffs.size() || tiffs[p].kind != t.kind) break;
+      if (!tiffs[p].unsupported.empty()) continue;
+      next = &tiffs[p].pages[0];
+    }
+    const Canvas& canvas = next->canvas;
+    const uint64_t row_bytes = RowBytes(canvas);
+    if (from_row >= canvas.height) continue;
+    const int64_t rows = static_cast<int64_t>(std::max<uint64_t>(1, budget / row_bytes));
+    const int64_t end = std::min<int64_t>(canvas.height, from_row + rows);
+    budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(end - from_row) * row_bytes);
+    for (uint32_t sb : SubblocksToDecode(canvas, from_row, end, subblocks_)) {
+      if (subblocks_.IsCached(sb)) continue;
+      if (g_readahead_in_flight.load() >= static_cast<int>(ctx.pool->size() * 2)) return;
+      g_readahead_in_flight.fetch_add(1);
+      // The task keeps the reader: its document may leave the tree first.
+      ctx.pool->Submit([self = shared_from_this(), sb] {
+        (void)self->subblocks_.Get(sb);
+        g_readahead_in_flight.fetch_sub(1);
+      });
+    }
+  }
+}
+
+}  // namespace czifs
