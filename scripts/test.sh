@@ -3,7 +3,9 @@
 # then the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build,
 # the concurrency tests (cache, pool, FUSE layer, mounts under load) in a
 # ThreadSanitizer build, and the libFuzzer target for 60 s
-# (CZIFS_FUZZ_SECONDS changes that; 0 skips it).
+# (CZIFS_FUZZ_SECONDS changes that; 0 skips it). scripts/check.sh first
+# checks the code's shape (format, sizes) and builds it with Clang's
+# thread-safety analysis as errors.
 # The real-file corpus is read from $CZIFS_TEST_DATA (default ../shared/data/czi);
 # under CI a missing corpus is a failure. CZIFS_SKIP_SANITIZERS=1 skips the
 # sanitizer passes (for a quick local run).
@@ -21,6 +23,7 @@ if [ ! -d "$CZIFS_TEST_DATA/golden" ]; then
   fi
   echo "czifs: warning: CZI corpus not found at $CZIFS_TEST_DATA; corpus tests will skip" >&2
 fi
+bash scripts/check.sh
 (cd build && ctest --output-on-failure -j "$(nproc)")
 if [ "${CZIFS_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer"

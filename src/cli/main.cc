@@ -5,9 +5,8 @@
 // point missing, stale or busy, no /dev/fuse).
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <tiffio.h>
+#include <fmt/format.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -16,13 +15,13 @@
 #include <iostream>
 #include <thread>
 
+#include "czifs/codec.h"
 #include "czifs/export.h"
+#include "czifs/memory_limit.h"
+#include "czifs/tiff_layout.h"
 #include "czifs/tree.h"
 #include "czifs/version.h"
 #include "fuse/mount.h"
-
-#define FUSE_USE_VERSION 312
-#include <fuse_lowlevel.h>
 
 namespace {
 
@@ -46,13 +45,10 @@ CLI::Validator WithoutList() {
 
 std::string VersionText() {
   std::string s = std::string("czifs ") + CZIFS_VERSION + "\n";
-  s += std::string("zstd ") + ZSTD_versionString() + "\n";
-  std::string tiff = TIFFGetVersion();
-  s += tiff.substr(0, tiff.find('\n')) + "\n";
-  s += "spdlog " + std::to_string(SPDLOG_VER_MAJOR) + "." + std::to_string(SPDLOG_VER_MINOR) +
-       "." + std::to_string(SPDLOG_VER_PATCH) + "\n";
-  s += "libjxr " CZIFS_JXR_VERSION "\n";
-  s += std::string("libfuse ") + fuse_pkgversion() + "\n";
+  s += czifs::CodecLibraryVersions();
+  s += czifs::TiffLibraryVersion();
+  s += fmt::format("spdlog {}.{}.{}\n", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
+  s += czifs::FuseLibraryVersion();
   return s;
 }
 

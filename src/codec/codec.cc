@@ -1,5 +1,7 @@
 #include "czifs/codec.h"
 
+#include <zstd.h>
+
 #include <cstring>
 
 #if defined(__SSE2__)
@@ -102,6 +104,10 @@ Result<Bitmap> DecodeSubblock(const DecodeRequest& req, DecodeNotes* notes) {
       return Status::NotSupported("compression " + CompressionName(req.compression) +
                                   " is not supported");
   }
+}
+
+std::string CodecLibraryVersions() {
+  return std::string("zstd ") + ZSTD_versionString() + "\nlibjxr " CZIFS_JXR_VERSION "\n";
 }
 
 }  // namespace czifs

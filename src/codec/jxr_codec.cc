@@ -9,10 +9,10 @@
 // (starting one costs milliseconds, a tile's decode about as much); after any
 // failure it is stopped, never reused. A crash of the helper, or a decode that
 // exceeds its CPU-time limit (JxrCpuLimitSeconds) or the wall-clock backstop,
-// becomes a Corruption status here. The helper runs DecodeJpegXrInProcess below.
-//
-// jxrlib's headers define min/max macros, so they are included last.
+// becomes a Corruption status here. The helper runs DecodeJpegXrInProcess (jxr_decode.cc), the only code
+// that links jxrlib.
 #include <fcntl.h>
+#include "czifs/mutex.h"
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -33,110 +33,9 @@
 #include "jxr_helper_protocol.h"
 #include "czifs/czi_types.h"
 
-#include <JXRGlue.h>
-#undef min
-#undef max
 
 namespace czifs {
 namespace {
-
-struct FormatMap {
-  const GUID* guid;
-  int32_t pixel_type;
-  int bytes_per_pixel;
-  bool swap_rb;  // jxrlib delivers R,G,B; the CZI wants B,G,R
-};
-
-const FormatMap kFormats[] = {
-    {&GUID_PKPixelFormat8bppGray, 0, 1, false},
-    {&GUID_PKPixelFormat16bppGray, 1, 2, false},
-    {&GUID_PKPixelFormat32bppGrayFloat, 2, 4, false},
-    {&GUID_PKPixelFormat24bppBGR, 3, 3, false},
-    {&GUID_PKPixelFormat24bppRGB, 3, 3, true},
-    {&GUID_PKPixelFormat48bppRGB, 4, 6, true},
-    {&GUID_PKPixelFormat32bppBGRA, 9, 4, false},
-    {&GUID_PKPixelFormat96bppRGBFloat, 8, 12, true},
-};
-
-// JxrReport::code values.
-enum JxrCode : int32_t {
-  kOk = 0,
-  kNoStream,
-  kNoDecoder,
-  kBadHeader,
-  kNoFormat,
-  kSizeMismatch,
-  kUnknownFormat,
-  kTypeMismatch,
-  kDecodeFailed,
-};
-
-
-// Releases jxrlib's decoder and stream: a helper decodes many tiles.
-struct JxrObjects {
-  WMPStream* stream = nullptr;
-  PKImageDecode* dec = nullptr;
-  ~JxrObjects() {
-    if (dec) dec->Release(&dec);
-    if (stream) CloseWS_Memory(&stream);
-  }
-};
-
-// Decodes with jxrlib into `out` (stride * padded rows bytes). Runs only in
-// czifs-jxr-helper.
-JxrReport DecodeWithJxrlib(const DecodeRequest& req, uint8_t* out, size_t stride) {
-  JxrReport rep;
-  JxrObjects o;
-  // jxrlib reads but takes a non-const pointer.
-  if (CreateWS_Memory(&o.stream, const_cast<uint8_t*>(req.data.data()), req.data.size()) < 0) {
-    rep.code = kNoStream;
-    return rep;
-  }
-  if (PKImageDecode_Create_WMP(&o.dec) < 0) {
-    rep.code = kNoDecoder;
-    return rep;
-  }
-  PKImageDecode* dec = o.dec;
-  if (dec->Initialize(dec, o.stream) < 0) {
-    rep.code = kBadHeader;
-    return rep;
-  }
-  PKPixelFormatGUID fmt;
-  if (dec->GetPixelFormat(dec, &fmt) < 0) {
-    rep.code = kNoFormat;
-    return rep;
-  }
-  I32 w = 0, h = 0;
-  dec->GetSize(dec, &w, &h);
-  rep.width = w;
-  rep.height = h;
-  if (w <= 0 || h <= 0 || static_cast<uint32_t>(w) != req.width ||
-      static_cast<uint32_t>(h) != req.height) {
-    rep.code = kSizeMismatch;
-    return rep;
-  }
-  const FormatMap* map = nullptr;
-  for (const auto& f : kFormats) {
-    if (IsEqualGUID(*f.guid, fmt)) map = &f;
-  }
-  if (map == nullptr) {
-    rep.code = kUnknownFormat;
-    return rep;
-  }
-  rep.pixel_type = map->pixel_type;
-  rep.swap_rb = map->swap_rb;
-  if (map->pixel_type != req.pixel_type) {
-    rep.code = kTypeMismatch;
-    return rep;
-  }
-  PKRect rect = {0, 0, w, h};
-  if (dec->Copy(dec, &rect, out, static_cast<U32>(stride)) < 0) {
-    rep.code = kDecodeFailed;
-    return rep;
-  }
-  rep.code = kOk;
-  return rep;
-}
 
 void SwapRb(uint8_t* p, size_t pixels, int bytes_per_sample, int bytes_per_pixel) {
   for (size_t i = 0; i < pixels; ++i, p += bytes_per_pixel) {
@@ -247,8 +146,8 @@ constexpr size_t kMaxIdleHelpers = 16;
 
 // Idle helpers, ready for a request. A helper is taken out while it works,
 // so each is used by one thread at a time.
-std::mutex g_idle_mu;
-std::vector<Helper> g_idle;  // guarded by g_idle_mu
+Mutex g_idle_mu;
+std::vector<Helper> g_idle GUARDED_BY(g_idle_mu);
 
 Result<Helper> SpawnHelper() {
   CZIFS_ASSIGN_OR_RETURN(const std::string path, JxrHelperPath());
@@ -293,7 +192,7 @@ int StopHelper(Helper& h) {
 
 Result<Helper> TakeHelper() {
   {
-    std::lock_guard lock(g_idle_mu);
+    MutexLock lock(&g_idle_mu);
     if (!g_idle.empty()) {
       Helper h = g_idle.back();
       g_idle.pop_back();
@@ -305,7 +204,7 @@ Result<Helper> TakeHelper() {
 
 void ReturnHelper(Helper h) {
   if (++h.decodes < kMaxDecodesPerHelper) {
-    std::lock_guard lock(g_idle_mu);
+    MutexLock lock(&g_idle_mu);
     if (g_idle.size() < kMaxIdleHelpers) {
       g_idle.push_back(h);
       return;
@@ -316,10 +215,6 @@ void ReturnHelper(Helper h) {
 }
 
 }  // namespace
-
-JxrReport DecodeJpegXrInProcess(const DecodeRequest& req, uint8_t* out, size_t stride) {
-  return DecodeWithJxrlib(req, out, stride);
-}
 
 Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
   const JxrRequestHeader head{kJxrHelperMagic, req.pixel_type, req.width, req.height,

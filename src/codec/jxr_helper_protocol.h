@@ -33,6 +33,20 @@ inline uint64_t JxrCpuLimitSeconds(uint64_t output_bytes) {
 }
 inline constexpr int kJxrWallTimeoutMs = 120'000;
 
+// JxrReport::code values.
+enum JxrCode : int32_t {
+  kOk = 0,
+  kNoStream,
+  kNoDecoder,
+  kBadHeader,
+  kNoFormat,
+  kSizeMismatch,
+  kUnknownFormat,
+  kTypeMismatch,
+  kDecodeFailed,
+};
+
+
 struct JxrReport {
   int32_t code = -1;  // 0 = decoded
   int32_t width = 0, height = 0;

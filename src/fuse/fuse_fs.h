@@ -12,6 +12,7 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include "czifs/mutex.h"
 
 #include <atomic>
 #include <cstdint>
@@ -124,12 +125,12 @@ class FuseFs {
   // File reads being served (as many threads as read_slots_); set by Start().
   std::unique_ptr<ThreadPool> read_pool_;
   std::shared_ptr<Notifier> notifier_;  // set by Start(session)
-  std::mutex handles_mu_;
-  std::unordered_set<Handle*> handles_;  // guarded by handles_mu_: open file handles
+  Mutex handles_mu_;
+  std::unordered_set<Handle*> handles_ GUARDED_BY(handles_mu_);  // open file handles
   std::shared_ptr<std::atomic<bool>> shutting_down_ = std::make_shared<std::atomic<bool>>(false);
   std::atomic<uint64_t> reads_{0}, read_bytes_{0};
-  std::mutex logged_mu_;
-  std::set<std::pair<uint64_t, std::string>> logged_;  // guarded by logged_mu_; bounded
+  Mutex logged_mu_;
+  std::set<std::pair<uint64_t, std::string>> logged_ GUARDED_BY(logged_mu_);  // bounded
 };
 
 }  // namespace czifs

@@ -87,39 +87,6 @@ DescriptorBudget PlanDescriptors(unsigned request_threads) {
   return b;
 }
 
-void TuneAllocator() {
-  // Decoded tiles are megabytes each. By default glibc maps every such block
-  // fresh from the kernel and unmaps it on free, so each decode pays a page
-  // fault and a kernel zeroing per 4 KiB. Keeping them on the heap lets freed
-  // tiles be reused. The trim threshold and two arenas (instead of eight per
-  // core, one per thread) bound what stays unreturned: W3 streams within the
-  // cache budget + 100 MiB (docs/performance.md).
-  mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, 16 << 20);
-  mallopt(M_ARENA_MAX, 2);
-}
-
-bool ParseByteSize(const std::string& text, uint64_t* out) {
-  if (text.empty() || !isdigit(static_cast<unsigned char>(text[0]))) return false;
-  size_t pos = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(text, &pos);
-  } catch (...) {
-    return false;
-  }
-  const std::string unit = text.substr(pos);
-  uint64_t mul;
-  if (unit.empty() || unit == "B") mul = 1;
-  else if (unit == "K" || unit == "k" || unit == "KiB") mul = 1ull << 10;
-  else if (unit == "M" || unit == "MiB") mul = 1ull << 20;
-  else if (unit == "G" || unit == "GiB") mul = 1ull << 30;
-  else return false;
-  if (v > (UINT64_MAX / mul)) return false;
-  *out = v * mul;
-  return true;
-}
-
 namespace {
 
 // Parses -o key=val as a whole number from 1 to `max`.
@@ -303,17 +270,6 @@ std::string CheckMountPointAgainstSources(const std::string& mountpoint,
   return "";
 }
 
-bool ParseDamagedTiles(const std::string& text, DamagedTiles* out) {
-  if (text == "fail") {
-    *out = DamagedTiles::kFail;
-  } else if (text == "zero") {
-    *out = DamagedTiles::kZero;
-  } else {
-    return false;
-  }
-  return true;
-}
-
 namespace {
 
 constexpr int kChecksPassed = -1;
@@ -469,5 +425,7 @@ int RunMount(MountOptions o) {
   spdlog::info("unmounted {}", o.mountpoint);
   return kMountOk;
 }
+
+std::string FuseLibraryVersion() { return std::string("libfuse ") + fuse_pkgversion() + "\n"; }
 
 }  // namespace czifs

@@ -62,13 +62,6 @@ struct DescriptorBudget {
 // Raises the soft RLIMIT_NOFILE to the hard limit and plans from it.
 DescriptorBudget PlanDescriptors(unsigned request_threads);
 
-// Makes glibc keep large freed blocks (decoded tiles) for reuse instead of
-// returning them to the kernel on every free. Called by mount and export.
-void TuneAllocator();
-
-// Parses "fail" or "zero".
-bool ParseDamagedTiles(const std::string& text, DamagedTiles* out);
-
 // Parses "auto", "inotify" or "ttl".
 bool ParseWatch(const std::string& text, LiveOptions::Watch* out);
 
@@ -79,7 +72,7 @@ bool ParseWatch(const std::string& text, LiveOptions::Watch* out);
 std::string CheckMountPointAgainstSources(const std::string& mountpoint,
                                           const std::vector<std::string>& sources);
 
-// Parses "512M", "2G", "1048576" into bytes.
-bool ParseByteSize(const std::string& text, uint64_t* out);
+// "libfuse <version>\n".
+std::string FuseLibraryVersion();
 
 }  // namespace czifs

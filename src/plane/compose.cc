@@ -1,4 +1,5 @@
 #include "czifs/compose.h"
+#include "czifs/mutex.h"
 
 #include <spdlog/spdlog.h>
 
@@ -65,7 +66,7 @@ Result<uint64_t> SubblockReader::RawDataOffset(uint32_t index) const {
 }
 
 void SubblockReader::NoteDrawnAsZeros(uint32_t sb, const Status& why) const {
-  std::lock_guard lock(failed_mu_);
+  MutexLock lock(&failed_mu_);
   if (zeroed_.insert(sb).second) {
     spdlog::warn("{}: {}; served as zeros", czi_->path(), why.message());
   }
@@ -79,7 +80,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const 
   return cache_->GetOrCompute(SubblockKey{file_id_, index},
                               [&]() -> Result<std::shared_ptr<const Bitmap>> {
     {
-      std::lock_guard lock(failed_mu_);
+      MutexLock lock(&failed_mu_);
       auto it = failed_.find(index);
       if (it != failed_.end()) return it->second;
     }
@@ -88,7 +89,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const 
                       got.status().code() == StatusCode::kDataLoss ||
                       got.status().code() == StatusCode::kNotSupported)) {
       g_failed.fetch_add(1, std::memory_order_relaxed);
-      std::lock_guard lock(failed_mu_);
+      MutexLock lock(&failed_mu_);
       failed_.emplace(index, got.status());
     }
     return got;
@@ -276,6 +277,17 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
     }
   }
   return Status::Ok();
+}
+
+bool ParseDamagedTiles(const std::string& text, DamagedTiles* out) {
+  if (text == "fail") {
+    *out = DamagedTiles::kFail;
+  } else if (text == "zero") {
+    *out = DamagedTiles::kZero;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace czifs

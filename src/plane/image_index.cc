@@ -58,10 +58,21 @@ std::string ImageIndex::IndexName(Dim d, int32_t i) const {
 
 Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
   ImageIndex idx;
-  const auto& sbs = czi.subblocks();
-  idx.plane_of_subblock_.assign(sbs.size(), -1);
+  idx.plane_of_subblock_.assign(czi.subblocks().size(), -1);
+  idx.ScanDirectory(czi);
+  if (idx.scenes_.empty()) return idx;
+  CZIFS_ASSIGN_OR_RETURN(const std::vector<Axis> axes, idx.PlaneAxes());
+  const uint64_t per_scene = PlanesPerScene(axes);
+  idx.MakePlanes(czi, axes, per_scene);
+  CZIFS_ASSIGN_OR_RETURN(auto levels, idx.AssignSubblocks(czi, axes, per_scene));
+  idx.SetDrawingOrder(czi, std::move(levels));
+  return idx;
+}
 
-  // Dimension bounds over all subblocks; scene boxes over layer 0.
+// Dimension bounds over all subblocks; scene boxes over layer 0; pixel
+// types, compressions and pyramid factors.
+void ImageIndex::ScanDirectory(const CziFile& czi) {
+  const auto& sbs = czi.subblocks();
   std::array<int32_t, kDimCount> lo{}, hi{};
   std::map<int32_t, Rect> scene_boxes;
   std::set<uint32_t> factors;
@@ -73,23 +84,23 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
         continue;
       }
       const int32_t v = e.coord[d];
-      if (!idx.bounds_[d].present) {
-        idx.bounds_[d].present = true;
+      if (!bounds_[d].present) {
+        bounds_[d].present = true;
         lo[d] = hi[d] = v;
       } else {
         lo[d] = std::min(lo[d], v);
         hi[d] = std::max(hi[d], v);
       }
     }
-    ++idx.compression_counts_[e.compression];
+    ++compression_counts_[e.compression];
     if (!e.IsLayer0()) {
       if (const uint32_t f = PyramidFactor(e)) factors.insert(f);
       continue;
     }
-    ++idx.layer0_count_;
-    if (std::find(idx.pixel_types_.begin(), idx.pixel_types_.end(), e.pixel_type) ==
-        idx.pixel_types_.end()) {
-      idx.pixel_types_.push_back(e.pixel_type);
+    ++layer0_count_;
+    if (std::find(pixel_types_.begin(), pixel_types_.end(), e.pixel_type) ==
+        pixel_types_.end()) {
+      pixel_types_.push_back(e.pixel_type);
     }
     auto [it, inserted] = scene_boxes.try_emplace(e.Coord(Dim::kS), Rect{e.x, e.y, e.width, e.height});
     if (!inserted) {
@@ -102,36 +113,38 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
       r.height = y1 - r.y;
     }
   }
-  idx.pyramid_factors_.assign(factors.begin(), factors.end());
+  pyramid_factors_.assign(factors.begin(), factors.end());
   for (int d = 0; d < kDimCount; ++d) {
     // A subblock without the dimension has index 0 in it.
-    if (idx.bounds_[d].present && missing_somewhere[d]) {
+    if (bounds_[d].present && missing_somewhere[d]) {
       lo[d] = std::min(lo[d], 0);
       hi[d] = std::max(hi[d], 0);
     }
-    if (idx.bounds_[d].present) {
-      idx.bounds_[d].start = lo[d];
-      idx.bounds_[d].size = static_cast<int32_t>(std::min<int64_t>(
+    if (bounds_[d].present) {
+      bounds_[d].start = lo[d];
+      bounds_[d].size = static_cast<int32_t>(std::min<int64_t>(
           int64_t{hi[d]} - lo[d] + 1, INT32_MAX));
-      idx.digits_[d] = std::max(DigitsOf(lo[d]), DigitsOf(hi[d]));
+      digits_[d] = std::max(DigitsOf(lo[d]), DigitsOf(hi[d]));
     } else {
-      idx.digits_[d] = 1;
+      digits_[d] = 1;
     }
   }
-  for (const auto& [s, box] : scene_boxes) idx.scenes_.push_back(Scene{s, box});
-  if (idx.scenes_.empty()) return idx;
+  for (const auto& [s, box] : scene_boxes) scenes_.push_back(Scene{s, box});
+}
 
-  // Plane grid: mixed-radix over the plane dimensions. C, T, Z always take
-  // part (a missing one has the single index 0); suffix dimensions only when
-  // they have more than one index.
-  struct Axis {
-    Dim dim;
-    int32_t start;
-    int32_t size;
-  };
+uint64_t ImageIndex::PlanesPerScene(const std::vector<Axis>& axes) {
+  uint64_t n = 1;
+  for (const Axis& a : axes) n *= static_cast<uint64_t>(a.size);  // checked by PlaneAxes
+  return n;
+}
+
+// The plane grid: mixed-radix over the plane dimensions. C, T, Z always take
+// part (a missing one has the single index 0); suffix dimensions only when
+// they have more than one index. Corruption if it makes implausibly many planes.
+Result<std::vector<ImageIndex::Axis>> ImageIndex::PlaneAxes() const {
   std::vector<Axis> axes;
   for (Dim d : kPlaneDims) {
-    const DimBounds& b = idx.bounds(d);
+    const DimBounds& b = bounds(d);
     if (IsSuffixDim(d) && (!b.present || b.size <= 1)) continue;
     axes.push_back(b.present ? Axis{d, b.start, b.size} : Axis{d, 0, 1});
   }
@@ -144,55 +157,68 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
     }
     per_scene = *m;
   }
-  const uint64_t total = per_scene * idx.scenes_.size();
+  const uint64_t total = per_scene * scenes_.size();
   const uint64_t allowance =
-      std::max<uint64_t>(kMinPlaneAllowance, kPlanesPerSubblock * idx.layer0_count_);
+      std::max<uint64_t>(kMinPlaneAllowance, kPlanesPerSubblock * layer0_count_);
   if (total > kMaxPlanes || total > allowance) {
     std::string spans;
     for (const Axis& a : axes) {
       if (a.size > 1) spans += " " + std::string(1, DimLetter(a.dim)) + "=" + std::to_string(a.size);
     }
     return Status::Corruption("the dimension indices (" + spans.substr(spans.empty() ? 0 : 1) +
-                              ", " + std::to_string(idx.scenes_.size()) + " scene(s)) make " +
+                              ", " + std::to_string(scenes_.size()) + " scene(s)) make " +
                               std::to_string(total) + " planes for only " +
-                              std::to_string(idx.layer0_count_) +
+                              std::to_string(layer0_count_) +
                               " subblocks: the directory is corrupt");
   }
 
+  return axes;
+}
+
+// Every plane of the grid, with its coordinates, path and pixel type.
+void ImageIndex::MakePlanes(const CziFile& czi, const std::vector<Axis>& axes, uint64_t per_scene) {
+  const auto& sbs = czi.subblocks();
+  const uint64_t total = per_scene * scenes_.size();
   // Default pixel type per channel, for planes without subblocks.
   std::map<int32_t, int32_t> channel_type;
   for (const SubblockEntry& e : sbs) {
     if (e.IsLayer0()) channel_type.try_emplace(e.Coord(Dim::kC), e.pixel_type);
   }
 
-  idx.planes_.resize(total);
-  for (uint32_t s = 0; s < idx.scenes_.size(); ++s) {
+  planes_.resize(total);
+  for (uint32_t s = 0; s < scenes_.size(); ++s) {
     for (uint64_t k = 0; k < per_scene; ++k) {
-      Plane& p = idx.planes_[s * per_scene + k];
+      Plane& p = planes_[s * per_scene + k];
       p.scene = s;
-      p.coord[static_cast<int>(Dim::kS)] = idx.scenes_[s].index;
+      p.coord[static_cast<int>(Dim::kS)] = scenes_[s].index;
       uint64_t rest = k;
       for (size_t a = axes.size(); a-- > 0;) {
         p.coord[static_cast<int>(axes[a].dim)] =
             axes[a].start + static_cast<int32_t>(rest % static_cast<uint64_t>(axes[a].size));
         rest /= static_cast<uint64_t>(axes[a].size);
       }
-      std::string path = idx.IndexName(Dim::kS, p.Coord(Dim::kS)) + "/" +
-                         idx.IndexName(Dim::kC, p.Coord(Dim::kC)) + "/" +
-                         idx.IndexName(Dim::kT, p.Coord(Dim::kT)) + "/" +
-                         idx.IndexName(Dim::kZ, p.Coord(Dim::kZ));
+      std::string path = IndexName(Dim::kS, p.Coord(Dim::kS)) + "/" +
+                         IndexName(Dim::kC, p.Coord(Dim::kC)) + "/" +
+                         IndexName(Dim::kT, p.Coord(Dim::kT)) + "/" +
+                         IndexName(Dim::kZ, p.Coord(Dim::kZ));
       for (const Axis& a : axes) {
-        if (IsSuffixDim(a.dim)) path += "_" + idx.IndexName(a.dim, p.Coord(a.dim));
+        if (IsSuffixDim(a.dim)) path += "_" + IndexName(a.dim, p.Coord(a.dim));
       }
       p.path = path + ".tif";
       auto ct = channel_type.find(p.Coord(Dim::kC));
-      p.pixel_type = ct != channel_type.end() ? ct->second : idx.pixel_types_.front();
+      p.pixel_type = ct != channel_type.end() ? ct->second : pixel_types_.front();
     }
   }
 
-  // Assign layer-0 subblocks to planes, pyramid subblocks to their planes' levels.
+}
+
+// Layer-0 subblocks go to their planes, pyramid subblocks to their planes'
+// levels (returned by (level, plane)).
+Result<std::map<std::pair<uint32_t, uint32_t>, PyramidPlane>> ImageIndex::AssignSubblocks(
+    const CziFile& czi, const std::vector<Axis>& axes, uint64_t per_scene) {
+  const auto& sbs = czi.subblocks();
   std::map<int32_t, uint32_t> scene_pos;
-  for (uint32_t s = 0; s < idx.scenes_.size(); ++s) scene_pos[idx.scenes_[s].index] = s;
+  for (uint32_t s = 0; s < scenes_.size(); ++s) scene_pos[scenes_[s].index] = s;
   auto plane_of = [&](const SubblockEntry& e) -> Result<int64_t> {
     auto scene = scene_pos.find(e.Coord(Dim::kS));
     if (scene == scene_pos.end()) return int64_t{-1};  // a scene without layer 0
@@ -215,19 +241,27 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
     CZIFS_ASSIGN_OR_RETURN(const int64_t pi, plane_of(e));
     if (pi < 0) continue;
     if (e.IsLayer0()) {
-      idx.planes_[static_cast<size_t>(pi)].subblocks.push_back(e.index);
-      idx.plane_of_subblock_[e.index] = static_cast<int32_t>(pi);
+      planes_[static_cast<size_t>(pi)].subblocks.push_back(e.index);
+      plane_of_subblock_[e.index] = static_cast<int32_t>(pi);
       continue;
     }
     const auto level = static_cast<uint32_t>(
-        std::lower_bound(idx.pyramid_factors_.begin(), idx.pyramid_factors_.end(), factor) -
-        idx.pyramid_factors_.begin() + 1);
+        std::lower_bound(pyramid_factors_.begin(), pyramid_factors_.end(), factor) -
+        pyramid_factors_.begin() + 1);
     PyramidPlane& pp = levels[{level, static_cast<uint32_t>(pi)}];
     pp.level = level;
     pp.factor = factor;
     pp.plane = static_cast<uint32_t>(pi);
     pp.subblocks.push_back(e.index);
   }
+  return levels;
+}
+
+// Sorts every plane's and level's subblocks into drawing order and says
+// which cannot be served.
+void ImageIndex::SetDrawingOrder(const CziFile& czi,
+                                 std::map<std::pair<uint32_t, uint32_t>, PyramidPlane> levels) {
+  const auto& sbs = czi.subblocks();
   // Drawing order: no M first, then ascending M; ties keep file order.
   auto drawing_order = [&](std::vector<uint32_t>& list) {
     std::stable_sort(list.begin(), list.end(), [&](uint32_t a, uint32_t b) {
@@ -255,7 +289,7 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
     }
     return "";
   };
-  for (Plane& p : idx.planes_) {
+  for (Plane& p : planes_) {
     drawing_order(p.subblocks);
     if (!p.subblocks.empty()) p.pixel_type = sbs[p.subblocks.front()].pixel_type;
     p.unsupported = unsupported(p.subblocks, p.pixel_type);
@@ -263,9 +297,8 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
   for (auto& [key, pp] : levels) {
     drawing_order(pp.subblocks);
     pp.unsupported = unsupported(pp.subblocks, sbs[pp.subblocks.front()].pixel_type);
-    idx.pyramid_planes_.push_back(std::move(pp));
+    pyramid_planes_.push_back(std::move(pp));
   }
-  return idx;
 }
 
 }  // namespace czifs

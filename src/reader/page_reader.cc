@@ -1,4 +1,5 @@
 #include "czifs/page_reader.h"
+#include "czifs/mutex.h"
 
 #include <algorithm>
 #include <atomic>
@@ -44,11 +45,22 @@ Status WithDamagedHint(Status s, DamagedTiles damaged) {
 // Subblocks decoded on the pool for one page of one read, pinned until the
 // read is done.
 struct PageReader::Pinned {
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  size_t remaining = 0;                                             // guarded by mu
-  std::unordered_map<uint32_t, std::shared_ptr<const Bitmap>> got;  // guarded by mu
-  Status error;                                                     // guarded by mu
+  mutable Mutex mu;
+  CondVar cv;
+  size_t remaining GUARDED_BY(mu) = 0;
+  std::unordered_map<uint32_t, std::shared_ptr<const Bitmap>> got GUARDED_BY(mu);
+  Status error GUARDED_BY(mu);
+
+  // Waits until every subblock is in, or the requester gave up (checked
+  // every 20 ms: the flag has no way to wake this thread).
+  Status Await(const ReadContext& ctx) {
+    MutexLock lock(&mu);
+    while (remaining > 0) {
+      cv.WaitFor(&mu, std::chrono::milliseconds(20));
+      if (ctx.cancelled && ctx.cancelled()) return Status::Cancelled("read interrupted");
+    }
+    return error;
+  }
 };
 
 PageReader::PageReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<const Catalog> catalog,
@@ -155,7 +167,7 @@ Status PageReader::Prepare(const Page& page, uint64_t p0, uint64_t p1, const Rea
   const size_t start = std::hash<std::thread::id>()(std::this_thread::get_id()) % need.size();
   std::rotate(need.begin(), need.begin() + static_cast<ptrdiff_t>(start), need.end());
   {
-    std::lock_guard<std::mutex> lock(pinned->mu);
+    MutexLock lock(&pinned->mu);
     pinned->remaining = need.size();
   }
   // Pool workers and this thread all take subblocks from one list, so the
@@ -169,24 +181,19 @@ Status PageReader::Prepare(const Page& page, uint64_t p0, uint64_t p1, const Rea
     for (size_t k; (k = next->fetch_add(1)) < list->size();) {
       Result<std::shared_ptr<const Bitmap>> r = Status::Cancelled("read interrupted");
       if (!cancelled || !cancelled()) r = self->subblocks_.Get((*list)[k]);
-      std::lock_guard<std::mutex> lock(pinned->mu);
+      MutexLock lock(&pinned->mu);
       if (r.ok()) {
         pinned->got[(*list)[k]] = std::move(r).value();
       } else if (pinned->error.ok() && !MaySkip(damaged, r.status())) {
         pinned->error = r.status();
       }
-      if (--pinned->remaining == 0) pinned->cv.notify_all();
+      if (--pinned->remaining == 0) pinned->cv.SignalAll();
     }
   };
   const size_t helpers = std::min(ctx.pool->size(), list->size() - 1);
   for (size_t h = 0; h < helpers; ++h) ctx.pool->Submit(work);
   work();
-  std::unique_lock<std::mutex> lock(pinned->mu);
-  while (pinned->remaining > 0) {
-    pinned->cv.wait_for(lock, std::chrono::milliseconds(20));
-    if (ctx.cancelled && ctx.cancelled()) return Status::Cancelled("read interrupted");
-  }
-  return pinned->error;
+  return pinned->Await(ctx);
 }
 
 Status PageReader::Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8_t* dst,
@@ -196,7 +203,7 @@ Status PageReader::Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8
   const uint64_t row_bytes = RowBytes(canvas);
   BitmapSource source = [&](uint32_t sb) -> Result<std::shared_ptr<const Bitmap>> {
     {
-      std::lock_guard<std::mutex> lock(pinned.mu);
+      MutexLock lock(&pinned.mu);
       auto it = pinned.got.find(sb);
       if (it != pinned.got.end()) return it->second;
     }

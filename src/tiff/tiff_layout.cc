@@ -130,54 +130,10 @@ void RegisterImageJTags() {
   std::call_once(once, [] { g_parent_extender = TIFFSetTagExtender(ExtendTags); });
 }
 
-}  // namespace
-
-Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
-  const int bpp = BytesPerPixel(spec.pixel_type);
-  if (bpp == 0) {
-    return Status::NotSupported("pixel type " + PixelTypeName(spec.pixel_type) +
-                                " has no TIFF representation in czifs");
-  }
-  if (spec.width == 0 || spec.height == 0) {
-    return Status::InvalidArgument("empty plane (" + std::to_string(spec.width) + "x" +
-                                   std::to_string(spec.height) + ")");
-  }
-  if (spec.pages == 0) return Status::InvalidArgument("a TIFF of zero pages");
-  const uint64_t row_bytes = uint64_t{spec.width} * static_cast<uint64_t>(bpp);
-  auto page_bytes = CheckedMul<uint64_t>(row_bytes, spec.height);
-  auto total = page_bytes ? CheckedMul<uint64_t>(*page_bytes, spec.pages) : std::nullopt;
-  if (!total || *total > (1ull << 46)) {
-    return Status::ResourceExhausted("plane of " + std::to_string(spec.width) + "x" +
-                                     std::to_string(spec.height) + " is too large");
-  }
-  if (row_bytes > kMaxRowBytes) {
-    return Status::ResourceExhausted("plane rows of " + std::to_string(row_bytes) +
-                                     " bytes are too wide");
-  }
-  // Directories and tags take far less than 64 KiB per page.
-  const bool big = *total + uint64_t{spec.pages} * 65536 > kClassicTiffLimit;
-  const uint64_t min_rows = (spec.height + kMaxStrips - 1) / kMaxStrips;
-  const uint32_t rows_per_strip = static_cast<uint32_t>(std::clamp<uint64_t>(
-      std::max(kTargetStripBytes / row_bytes, min_rows), 1, spec.height));
-
-  RegisterImageJTags();
-  LayoutSink sink;
-  sink.placeholder = kPixelPlaceholder;
-  // Pixel data of all pages comes first and contiguous, right after the
-  // header, as ImageJ writes it (ImageJ reads a stack's pages at
-  // first offset + k * page size); the directories follow (libtiff appends
-  // them at the end of what it believes the file to be).
-  const uint64_t header = big ? 16 : 8;
-  sink.end = header + *total;
-
-  TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
-  TIFFOpenOptionsSetErrorHandlerExtR(opts, OnTiffError, nullptr);
-  TIFFOpenOptionsSetWarningHandlerExtR(opts, OnTiffWarning, nullptr);
-  TIFF* tif = TIFFClientOpenExt("czifs-layout", big ? "wl8" : "wl", &sink, SinkRead, SinkWrite,
-                                SinkSeek, SinkClose, SinkSize, SinkMap, SinkUnmap, opts);
-  TIFFOpenOptionsFree(opts);
-  if (tif == nullptr) return Status::IOError("libtiff could not start a layout");
-
+// Writes every page's tags and (placeholder) strips through libtiff into
+// `sink`; the pixel data of page k goes at header + k * page_bytes.
+bool WritePages(TIFF* tif, const TiffSpec& spec, uint32_t rows_per_strip, uint64_t row_bytes,
+                uint64_t page_bytes, uint64_t header, LayoutSink* sink) {
   const int spp = SamplesPerPixel(spec.pixel_type);
   bool ok = true;
   for (uint32_t page = 0; ok && page < spec.pages; ++page) {
@@ -213,16 +169,78 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
            TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_NONE);
     }
     if (ok) ok = TIFFSetField(tif, TIFFTAG_SOFTWARE, "czifs");
-    sink.data_end = header + page * *page_bytes;
+    sink->data_end = header + page * page_bytes;
     const uint32_t strips = ok ? TIFFNumberOfStrips(tif) : 0;
     for (uint32_t s = 0; ok && s < strips; ++s) {
       const uint32_t rows = std::min<uint32_t>(rows_per_strip, spec.height - s * rows_per_strip);
       const tmsize_t n = static_cast<tmsize_t>(row_bytes * rows);
       ok = TIFFWriteRawStrip(tif, s, const_cast<uint8_t*>(kPixelPlaceholder), n) == n;
     }
-    sink.data_end.reset();  // directories go after everything
+    sink->data_end.reset();  // directories go after everything
     if (ok && spec.pages > 1) ok = TIFFWriteDirectory(tif) == 1;
   }
+  return ok;
+}
+
+// Whether `spec` can be laid out: a known pixel type, a size that fits.
+Status CheckSpec(const TiffSpec& spec) {
+  const int bpp = BytesPerPixel(spec.pixel_type);
+  if (bpp == 0) {
+    return Status::NotSupported("pixel type " + PixelTypeName(spec.pixel_type) +
+                                " has no TIFF representation in czifs");
+  }
+  if (spec.width == 0 || spec.height == 0) {
+    return Status::InvalidArgument("empty plane (" + std::to_string(spec.width) + "x" +
+                                   std::to_string(spec.height) + ")");
+  }
+  if (spec.pages == 0) return Status::InvalidArgument("a TIFF of zero pages");
+  const uint64_t row_bytes = uint64_t{spec.width} * static_cast<uint64_t>(bpp);
+  auto page_bytes = CheckedMul<uint64_t>(row_bytes, spec.height);
+  auto total = page_bytes ? CheckedMul<uint64_t>(*page_bytes, spec.pages) : std::nullopt;
+  if (!total || *total > (1ull << 46)) {
+    return Status::ResourceExhausted("plane of " + std::to_string(spec.width) + "x" +
+                                     std::to_string(spec.height) + " is too large");
+  }
+  if (row_bytes > kMaxRowBytes) {
+    return Status::ResourceExhausted("plane rows of " + std::to_string(row_bytes) +
+                                     " bytes are too wide");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
+  CZIFS_RETURN_IF_ERROR(CheckSpec(spec));
+  const uint64_t row_bytes =
+      uint64_t{spec.width} * static_cast<uint64_t>(BytesPerPixel(spec.pixel_type));
+  const std::optional<uint64_t> page_bytes = uint64_t{spec.height} * row_bytes;
+  const std::optional<uint64_t> total = *page_bytes * spec.pages;  // checked above
+  // Directories and tags take far less than 64 KiB per page.
+  const bool big = *total + uint64_t{spec.pages} * 65536 > kClassicTiffLimit;
+  const uint64_t min_rows = (spec.height + kMaxStrips - 1) / kMaxStrips;
+  const uint32_t rows_per_strip = static_cast<uint32_t>(std::clamp<uint64_t>(
+      std::max(kTargetStripBytes / row_bytes, min_rows), 1, spec.height));
+
+  RegisterImageJTags();
+  LayoutSink sink;
+  sink.placeholder = kPixelPlaceholder;
+  // Pixel data of all pages comes first and contiguous, right after the
+  // header, as ImageJ writes it (ImageJ reads a stack's pages at
+  // first offset + k * page size); the directories follow (libtiff appends
+  // them at the end of what it believes the file to be).
+  const uint64_t header = big ? 16 : 8;
+  sink.end = header + *total;
+
+  TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
+  TIFFOpenOptionsSetErrorHandlerExtR(opts, OnTiffError, nullptr);
+  TIFFOpenOptionsSetWarningHandlerExtR(opts, OnTiffWarning, nullptr);
+  TIFF* tif = TIFFClientOpenExt("czifs-layout", big ? "wl8" : "wl", &sink, SinkRead, SinkWrite,
+                                SinkSeek, SinkClose, SinkSize, SinkMap, SinkUnmap, opts);
+  TIFFOpenOptionsFree(opts);
+  if (tif == nullptr) return Status::IOError("libtiff could not start a layout");
+
+  const bool ok = WritePages(tif, spec, rows_per_strip, row_bytes, *page_bytes, header, &sink);
   if (!ok) {
     TIFFClose(tif);
     return Status::IOError("libtiff failed to lay out a " + std::to_string(spec.width) + "x" +
@@ -353,6 +371,11 @@ void ToTiffSampleOrder(int32_t pixel_type, std::span<uint8_t> px) {
   for (size_t i = 0; i < n; ++i, p += bpp) {
     for (size_t b = 0; b < bps; ++b) std::swap(p[b], p[2 * bps + b]);
   }
+}
+
+std::string TiffLibraryVersion() {
+  const std::string v = TIFFGetVersion();
+  return v.substr(0, v.find('\n')) + "\n";
 }
 
 }  // namespace czifs

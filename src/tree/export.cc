@@ -1,4 +1,5 @@
 #include "czifs/export.h"
+#include "czifs/mutex.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -113,15 +114,15 @@ Result<ExportReport> ExportTree(const TreeNode& root, const std::string& outdir,
   }
 
   ExportReport report;
-  std::mutex mu;  // guards report
+  Mutex mu;  // guards report
   std::atomic<uint64_t> bytes{0}, planes_done{0};
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
 
-  std::mutex progress_mu;
-  std::condition_variable progress_cv;
+  Mutex progress_mu;
+  CondVar progress_cv;
   bool finished = false;  // guarded by progress_mu
   std::thread progress;
   auto draw = [&](bool last) {
@@ -141,9 +142,9 @@ Result<ExportReport> ExportTree(const TreeNode& root, const std::string& outdir,
   };
   if (options.show_progress) {
     progress = std::thread([&] {
-      std::unique_lock<std::mutex> lock(progress_mu);
-      while (!progress_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return finished; })) {
-        draw(false);
+      MutexLock lock(&progress_mu);
+      while (!finished) {
+        if (!progress_cv.WaitFor(&progress_mu, std::chrono::milliseconds(200))) draw(false);
       }
     });
   }
@@ -154,7 +155,7 @@ Result<ExportReport> ExportTree(const TreeNode& root, const std::string& outdir,
     for (const Job& j : jobs) {
       pool.Submit([&, j] {
         auto r = ExportFile(*j.node->file, j.path, &bytes);
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(&mu);
         if (r.ok()) {
           ++report.files_written;
           report.bytes_written += *r;
@@ -171,10 +172,10 @@ Result<ExportReport> ExportTree(const TreeNode& root, const std::string& outdir,
   }
   if (progress.joinable()) {
     {
-      std::lock_guard<std::mutex> lock(progress_mu);
+      MutexLock lock(&progress_mu);
       finished = true;
     }
-    progress_cv.notify_all();
+    progress_cv.SignalAll();
     progress.join();
     draw(true);
   }

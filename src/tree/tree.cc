@@ -1,8 +1,10 @@
 #include "czifs/tree.h"
+#include "czifs/mutex.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -21,7 +23,9 @@ Result<size_t> ReadFromString(const std::string& s, uint64_t offset, size_t len,
   return n;
 }
 
-// A file whose content is generated once, on first use.
+// A file whose content is generated once, on first use. Its size is known
+// without waiting once generated; `ls -l` never waits behind a generation
+// (planetable.csv of a big file reads every subblock header).
 class GeneratedFile : public VirtualFile {
  public:
   explicit GeneratedFile(std::function<Result<std::string>()> gen) : gen_(std::move(gen)) {}
@@ -34,23 +38,25 @@ class GeneratedFile : public VirtualFile {
     return ReadFromString(*s, offset, len, out);
   }
   std::optional<uint64_t> SizeIfCheap() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!content_) return std::nullopt;
-    return content_->size();
+    if (!ready_.load(std::memory_order_acquire)) return std::nullopt;
+    return content_.size();
   }
 
  private:
-  Result<const std::string*> Content() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!content_) {
-      CZIFS_ASSIGN_OR_RETURN(std::string s, gen_());
-      content_ = std::move(s);
+  Result<const std::string*> Content() const EXCLUDES(generate_mu_) {
+    if (ready_.load(std::memory_order_acquire)) return &content_;
+    MutexLock lock(&generate_mu_);  // one generation at a time; a failed one is tried again
+    if (!ready_.load(std::memory_order_relaxed)) {
+      CZIFS_ASSIGN_OR_RETURN(content_, gen_());
+      ready_.store(true, std::memory_order_release);
     }
-    return &*content_;
+    return &content_;
   }
   const std::function<Result<std::string>()> gen_;
-  mutable std::mutex mu_;
-  mutable std::optional<std::string> content_;  // guarded by mu_
+  mutable Mutex generate_mu_;
+  // Written once, under generate_mu_, before ready_ is set; read-only after.
+  mutable std::string content_;
+  mutable std::atomic<bool> ready_{false};
 };
 
 // A TIFF of the document's catalogue: a plane, a raw tile, a pyramid level

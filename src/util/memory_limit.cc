@@ -1,5 +1,9 @@
 #include "czifs/memory_limit.h"
 
+#include <malloc.h>
+
+#include <string>
+
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -78,6 +82,39 @@ MemoryLimit ReadMemoryLimit() {
 
 uint64_t DefaultCacheBytes(const MemoryLimit& limit) {
   return std::min<uint64_t>(1ull << 30, limit.bytes / 4);
+}
+
+void TuneAllocator() {
+  // Decoded tiles are megabytes each. By default glibc maps every such block
+  // fresh from the kernel and unmaps it on free, so each decode pays a page
+  // fault and a kernel zeroing per 4 KiB. Keeping them on the heap lets freed
+  // tiles be reused. The trim threshold and two arenas (instead of eight per
+  // core, one per thread) bound what stays unreturned: W3 streams within the
+  // cache budget + 100 MiB (docs/performance.md).
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 16 << 20);
+  mallopt(M_ARENA_MAX, 2);
+}
+
+bool ParseByteSize(const std::string& text, uint64_t* out) {
+  if (text.empty() || !isdigit(static_cast<unsigned char>(text[0]))) return false;
+  size_t pos = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(text, &pos);
+  } catch (...) {
+    return false;
+  }
+  const std::string unit = text.substr(pos);
+  uint64_t mul;
+  if (unit.empty() || unit == "B") mul = 1;
+  else if (unit == "K" || unit == "k" || unit == "KiB") mul = 1ull << 10;
+  else if (unit == "M" || unit == "MiB") mul = 1ull << 20;
+  else if (unit == "G" || unit == "GiB") mul = 1ull << 30;
+  else return false;
+  if (v > (UINT64_MAX / mul)) return false;
+  *out = v * mul;
+  return true;
 }
 
 }  // namespace czifs

@@ -1,4 +1,5 @@
 #include "czifs/thread_pool.h"
+#include "czifs/mutex.h"
 
 #include <spdlog/spdlog.h>
 
@@ -14,33 +15,33 @@ ThreadPool::ThreadPool(size_t threads) {
 
 ThreadPool::~ThreadPool() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
   for (auto& t : workers_) t.join();
 }
 
 void ThreadPool::Submit(std::function<void()> task) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue_.push_back(std::move(task));
     ++pending_;
   }
-  work_cv_.notify_one();
+  work_cv_.Signal();
 }
 
 void ThreadPool::Wait() {
-  std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [this] { return pending_ == 0; });
+  MutexLock lock(&mu_);
+  while (pending_ != 0) idle_cv_.Wait(&mu_);
 }
 
 size_t ThreadPool::CancelPending() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const size_t n = queue_.size();
   queue_.clear();
   pending_ -= n;
-  if (pending_ == 0) idle_cv_.notify_all();
+  if (pending_ == 0) idle_cv_.SignalAll();
   return n;
 }
 
@@ -48,8 +49,8 @@ void ThreadPool::WorkerLoop() {
   for (;;) {
     std::function<void()> task;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      MutexLock lock(&mu_);
+      while (!stop_ && queue_.empty()) work_cv_.Wait(&mu_);
       if (queue_.empty()) return;  // stop_ and nothing left
       task = std::move(queue_.front());
       queue_.pop_front();
@@ -63,8 +64,8 @@ void ThreadPool::WorkerLoop() {
     } catch (const std::exception& e) {
       spdlog::error("background task: {}", e.what());
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--pending_ == 0) idle_cv_.notify_all();
+    MutexLock lock(&mu_);
+    if (--pending_ == 0) idle_cv_.SignalAll();
   }
 }
 

@@ -1,4 +1,5 @@
 #include "fuse/mount.h"
+#include "czifs/memory_limit.h"
 
 #include <gtest/gtest.h>
 

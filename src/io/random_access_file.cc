@@ -1,4 +1,5 @@
 #include "czifs/random_access_file.h"
+#include "czifs/mutex.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -31,14 +32,14 @@ class FdPool {
  public:
   template <typename FdT>
   std::shared_ptr<FdT> Get(uint64_t key) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return nullptr;
     lru_.splice(lru_.begin(), lru_, it->second.pos);
     return std::static_pointer_cast<FdT>(it->second.fd);
   }
   void Put(uint64_t key, std::shared_ptr<void> fd) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = map_.find(key);
     if (it != map_.end()) {
       lru_.erase(it->second.pos);
@@ -52,18 +53,18 @@ class FdPool {
     }
   }
   void Erase(uint64_t key) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return;
     lru_.erase(it->second.pos);
     map_.erase(it);
   }
   void SetMax(size_t n) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     max_open_ = n == 0 ? 1 : n;
   }
   size_t Size() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return map_.size();
   }
 
@@ -72,10 +73,10 @@ class FdPool {
     std::shared_ptr<void> fd;
     std::list<uint64_t>::iterator pos;
   };
-  std::mutex mu_;
-  std::unordered_map<uint64_t, Entry> map_;  // guarded by mu_
-  std::list<uint64_t> lru_;                  // guarded by mu_; front = newest
-  size_t max_open_ = 256;                    // guarded by mu_
+  Mutex mu_;
+  std::unordered_map<uint64_t, Entry> map_ GUARDED_BY(mu_);
+  std::list<uint64_t> lru_ GUARDED_BY(mu_);                  // front = newest
+  size_t max_open_ GUARDED_BY(mu_) = 256;
 };
 
 }  // namespace

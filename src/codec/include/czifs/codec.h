@@ -80,4 +80,7 @@ Result<uint64_t> BitmapBytes(int32_t pixel_type, uint64_t width, uint64_t height
 void InterleaveHiLo(const uint8_t* lo, const uint8_t* hi, size_t samples, uint8_t* out);
 
 
+// The versions of the compression libraries, one "name version" line each.
+std::string CodecLibraryVersions();
+
 }  // namespace czifs

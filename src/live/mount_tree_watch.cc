@@ -2,6 +2,7 @@
 // folders of CZIs named as sources), events gathered and turned into
 // refreshes of just the entries that changed. See mount_tree.h.
 #include <poll.h>
+#include "czifs/mutex.h"
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -44,7 +45,7 @@ std::string NetworkFileSystemOf(const std::string& folder) {
 
 void MountTree::StartWatching(InvalidationSink sink) {
   {
-    std::lock_guard<std::mutex> lock(sink_mu_);
+    MutexLock lock(&sink_mu_);
     sink_ = std::move(sink);
   }
   if (live_.watch == LiveOptions::Watch::kTtl || watcher_.joinable()) return;
@@ -52,7 +53,7 @@ void MountTree::StartWatching(InvalidationSink sink) {
   // the children of several sources' root.
   std::vector<NodePtr> sources;
   {
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    ReaderLock lock(&mu_);
     for (const auto& [ino, n] : nodes_) {
       const bool top = n->parent == 0 || nodes_.at(n->parent)->kind == Kind::kFolder;
       if (top && (n->kind == Kind::kSourceFolder || n->kind == Kind::kCzi)) sources.push_back(n);
@@ -97,7 +98,7 @@ void MountTree::StopWatching() {
   if (const int fd = inotify_fd_.exchange(-1); fd >= 0) ::close(fd);
   if (stop_fd_ >= 0) ::close(stop_fd_);
   stop_fd_ = -1;
-  std::lock_guard<std::mutex> lock(sink_mu_);
+  MutexLock lock(&sink_mu_);
   sink_ = nullptr;
 }
 
@@ -128,7 +129,7 @@ void MountTree::AddWatch(const NodePtr& n) {
                    live_.ttl_seconds);
       std::vector<Invalidation> inval;
       {
-        std::shared_lock<std::shared_mutex> lock(mu_);
+        ReaderLock lock(&mu_);
         for (const auto& [ino, node] : nodes_) {
           if (!node->exposed.load()) continue;
           inval.push_back({ino, ""});
@@ -140,7 +141,7 @@ void MountTree::AddWatch(const NodePtr& n) {
     return;
   }
   if (folder) n->wd.store(wd);
-  std::lock_guard<std::mutex> lock(watch_mu_);
+  MutexLock lock(&watch_mu_);
   watches_[wd].emplace_back(n->ino, only);
 }
 
@@ -172,7 +173,7 @@ void MountTree::WatchLoop() {
         while ((n = ::read(ifd, buf, sizeof buf)) > 0) {
           if (pending.empty() && !overflow) first = Clock::now();
           last = Clock::now();
-          std::lock_guard<std::mutex> lock(watch_mu_);
+          MutexLock lock(&watch_mu_);
           for (char* p = buf; p < buf + n;) {
             const auto* ev = reinterpret_cast<const inotify_event*>(p);
             p += sizeof(inotify_event) + ev->len;
@@ -213,14 +214,14 @@ void MountTree::HandleEvents(const std::map<uint64_t, std::set<std::string>>& pe
     spdlog::warn("inotify queue overflowed: looking at every listed folder again");
     std::vector<NodePtr> all;
     {
-      std::shared_lock<std::shared_mutex> lock(mu_);
+      ReaderLock lock(&mu_);
       for (const auto& [ino, n] : nodes_) {
         if (n->kind == Kind::kSourceFolder || n->kind == Kind::kCzi) all.push_back(n);
       }
     }
     for (const NodePtr& n : all) {
       if (n->kind == Kind::kSourceFolder) {
-        std::unique_lock<std::mutex> refresh(n->refresh_mu);
+        UniqueLock refresh(&n->refresh_mu);
         const bool listed = n->listed;
         refresh.unlock();
         if (listed) (void)RefreshFolder(n, true);
@@ -234,7 +235,7 @@ void MountTree::HandleEvents(const std::map<uint64_t, std::set<std::string>>& pe
     auto n = Get(ino);
     if (!n.ok()) {
       // The folder was dropped (removed or renamed): forget its watch.
-      std::lock_guard<std::mutex> lock(watch_mu_);
+      MutexLock lock(&watch_mu_);
       for (auto it = watches_.begin(); it != watches_.end();) {
         std::erase_if(it->second, [&](const auto& w) { return w.first == ino; });
         if (it->second.empty()) {
@@ -254,7 +255,7 @@ void MountTree::HandleEvents(const std::map<uint64_t, std::set<std::string>>& pe
     std::set<std::string> entries = names;
     entries.erase("");  // an event on the folder itself
     {
-      std::unique_lock<std::mutex> refresh(node->refresh_mu);
+      UniqueLock refresh(&node->refresh_mu);
       if (!node->listed) continue;  // never shown: listed on first use
     }
     (void)RefreshFolder(node, true, entries);

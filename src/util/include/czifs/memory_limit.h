@@ -25,4 +25,11 @@ MemoryLimit ReadMemoryLimit();
 // at most 1 GiB.
 uint64_t DefaultCacheBytes(const MemoryLimit& limit);
 
+// Makes glibc keep large freed blocks (decoded tiles) for reuse instead of
+// returning them to the kernel on every free. Called by mount and export.
+void TuneAllocator();
+
+// Parses "512M", "2G", "1048576" into bytes.
+bool ParseByteSize(const std::string& text, uint64_t* out);
+
 }  // namespace czifs

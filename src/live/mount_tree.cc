@@ -1,4 +1,5 @@
 #include "czifs/mount_tree.h"
+#include "czifs/mutex.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -14,8 +15,6 @@ namespace czifs {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool WantCzi(std::string_view name) { return IsCziFileName(std::string(name)); }
 
 // A CZI's folder and what is in it show the CZI's permission bits: files
 // without x (they are images), folders with x wherever r is set (so whoever
@@ -39,7 +38,7 @@ double MountTree::Now() const {
 double MountTree::Timeout() const { return polling_.load() ? live_.ttl_seconds : kWatchedTimeout; }
 
 Result<MountTree::NodePtr> MountTree::Get(uint64_t ino) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(&mu_);
   auto it = nodes_.find(ino);
   if (it != nodes_.end()) return it->second;
   if (ino != 0 && ino < next_ino_) {
@@ -66,9 +65,11 @@ MountTree::NodePtr MountTree::NewNode(Kind kind, std::string name, const NodePtr
 }
 
 void MountTree::SortChildren(Node* dir) {
-  std::sort(dir->children.begin(), dir->children.end(), [&](uint64_t a, uint64_t b) {
-    return nodes_.at(a)->name < nodes_.at(b)->name;
-  });
+  std::vector<std::pair<std::string_view, uint64_t>> named;
+  named.reserve(dir->children.size());
+  for (uint64_t c : dir->children) named.emplace_back(nodes_.at(c)->name, c);
+  std::sort(named.begin(), named.end());
+  for (size_t i = 0; i < named.size(); ++i) dir->children[i] = named[i].second;
 }
 
 void MountTree::Drop(Node* n, std::vector<Invalidation>* inval) {
@@ -91,7 +92,7 @@ void MountTree::DropChildren(Node* n, std::vector<Invalidation>* inval) {
 
 void MountTree::Send(std::vector<Invalidation> inval) {
   if (inval.empty()) return;
-  std::lock_guard<std::mutex> lock(sink_mu_);
+  MutexLock lock(&sink_mu_);
   if (sink_) sink_(std::move(inval));
 }
 
@@ -140,7 +141,7 @@ Status MountTree::Expand(const NodePtr& czi) {
   const FileIdentity id = (*doc)->czi().identity();
   std::vector<Invalidation> inval;
   {
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(&mu_);
     DropChildren(czi.get(), &inval);
     if (!czi->attached) return Status::Stale(where + ": changed while being indexed");
     czi->id = id;
@@ -154,7 +155,7 @@ Status MountTree::Expand(const NodePtr& czi) {
   czi->expand_status = Status::Ok();
   czi->last_used.store(++tick_);
   {
-    std::lock_guard<std::mutex> lock(expanded_mu_);
+    MutexLock lock(&expanded_mu_);
     expanded_.insert(czi->ino);
   }
   Send(std::move(inval));
@@ -164,7 +165,7 @@ Status MountTree::Expand(const NodePtr& czi) {
 void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id,
                            std::vector<Invalidation>* inval) {
   {
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(&mu_);
     DropChildren(czi.get(), inval);
     if (id) czi->id = *id;
     if (czi->exposed.load()) inval->push_back({czi->ino, ""});
@@ -172,7 +173,7 @@ void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id,
   czi->expanded = false;
   czi->attempted = false;
   czi->ready.store(false);
-  std::lock_guard<std::mutex> lock(expanded_mu_);
+  MutexLock lock(&expanded_mu_);
   expanded_.erase(czi->ino);
 }
 
@@ -181,7 +182,7 @@ void MountTree::ReleaseDocuments(uint64_t keep) {
   // scan for the oldest is then paid once per budget/8 new files, not per file.
   std::vector<std::pair<uint64_t, uint64_t>> by_age;  // (last used, ino)
   {
-    std::lock_guard<std::mutex> lock(expanded_mu_);
+    MutexLock lock(&expanded_mu_);
     if (expanded_.size() <= live_.max_documents) return;
     for (uint64_t ino : expanded_) by_age.emplace_back(0, ino);
   }
@@ -196,15 +197,15 @@ void MountTree::ReleaseDocuments(uint64_t keep) {
     const uint64_t victim = by_age[i].second;
     if (victim == keep) continue;
     {
-      std::lock_guard<std::mutex> lock(expanded_mu_);
+      MutexLock lock(&expanded_mu_);
       if (!expanded_.erase(victim)) continue;
     }
     auto n = Get(victim);
     if (!n.ok()) continue;  // dropped already
     const NodePtr& czi = *n;
-    std::unique_lock<std::mutex> refresh(czi->refresh_mu, std::try_to_lock);
+    UniqueLock refresh(&czi->refresh_mu, std::try_to_lock);
     if (!refresh.owns_lock()) {  // being checked or parsed right now: keep it, try later
-      std::lock_guard<std::mutex> lock(expanded_mu_);
+      MutexLock lock(&expanded_mu_);
       expanded_.insert(victim);
       continue;
     }
@@ -226,7 +227,7 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
     // Attributes only: if another thread is checking or parsing this file
     // right now, its answer is as fresh as ours would be; do not wait behind
     // a parse (`ls -l` of a folder must not stall on one big file).
-    std::unique_lock<std::mutex> refresh(czi->refresh_mu, std::defer_lock);
+    UniqueLock refresh(&czi->refresh_mu, std::defer_lock);
     if (force || expand) {
       refresh.lock();
     } else if (!refresh.try_lock()) {
@@ -250,7 +251,7 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
         // Another version (or none): its old tree goes, the new one is built on use.
         ForgetTree(czi, is_file ? &*id : nullptr, &inval);
       } else if (!czi->attempted && is_file && !czi->id.SameAttributes(*id)) {
-        std::unique_lock<std::shared_mutex> lock(mu_);
+        WriterLock lock(&mu_);
         czi->id = *id;
         if (czi->exposed.load()) inval.push_back({czi->ino, ""});
       }
@@ -266,140 +267,6 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
   Send(std::move(inval));
   if (expand && result.ok()) ReleaseDocuments(czi->ino);
   return result;
-}
-
-bool MountTree::IsAncestorFolder(const Node& dir, const FileIdentity& id) const {
-  for (const Node* n = &dir; n != nullptr && n->kind == Kind::kSourceFolder;) {
-    if (n->id.dev == id.dev && n->id.ino == id.ino) return true;
-    auto it = nodes_.find(n->parent);
-    n = it == nodes_.end() ? nullptr : it->second.get();
-  }
-  return false;
-}
-
-std::vector<MountTree::NodePtr> MountTree::Reconcile(const NodePtr& dir,
-                                                     const std::vector<SourceEntry>& entries,
-                                                     const std::set<std::string>& scope,
-                                                     std::vector<Invalidation>* inval) {
-  std::vector<NodePtr> to_check;
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (!dir->attached) return to_check;
-  std::map<std::string, NodePtr> current;
-  for (uint64_t c : dir->children) {
-    auto it = nodes_.find(c);
-    if (it != nodes_.end()) current.emplace(it->second->name, it->second);
-  }
-  std::set<std::string> present;
-  for (const auto& e : entries) present.insert(e.name);
-  bool changed = false;
-  auto drop = [&](const NodePtr& child) {
-    if (child->exposed.load()) inval->push_back({dir->ino, child->name});
-    std::erase(dir->children, child->ino);
-    Drop(child.get(), inval);
-    current.erase(child->name);
-    changed = true;
-  };
-  for (auto it = current.begin(); it != current.end();) {
-    const NodePtr child = (it++)->second;
-    if ((scope.empty() || scope.count(child->name)) && !present.count(child->name)) drop(child);
-  }
-  for (const SourceEntry& e : entries) {
-    auto it = current.find(e.name);
-    if (it != current.end()) {
-      const NodePtr existing = it->second;
-      const bool was_dir = existing->kind == Kind::kSourceFolder;
-      const bool same_object = existing->id.dev == e.id.dev && existing->id.ino == e.id.ino;
-      if (was_dir != e.is_dir || (e.is_dir && !same_object)) {
-        drop(existing);  // another kind of thing, or another folder, under the old name
-      } else {
-        if (e.is_dir && !existing->id.SameAttributes(e.id)) {
-          existing->id = e.id;
-          if (existing->exposed.load()) inval->push_back({existing->ino, ""});
-        } else if (!e.is_dir && !existing->id.SameAttributes(e.id)) {
-          to_check.push_back(existing);
-        }
-        continue;
-      }
-    }
-    if (e.is_dir && e.via_link && IsAncestorFolder(*dir, e.id)) continue;  // a link cycle
-    NodePtr n = NewNode(e.is_dir ? Kind::kSourceFolder : Kind::kCzi, e.name, dir, e.id);
-    n->rel = JoinRelative(dir->rel, e.name);
-    n->checked_at = Now();  // `e.id` is fresh
-    changed = true;
-  }
-  if (changed) {
-    SortChildren(dir.get());
-    if (dir->exposed.load()) inval->push_back({dir->ino, ""});
-  }
-  return to_check;
-}
-
-Status MountTree::RefreshFolder(const NodePtr& dir, bool force, const std::set<std::string>& names) {
-  if (!force && dir->ready.load() && !dir->dirty.load() && !polling_.load()) return Status::Ok();
-  std::vector<Invalidation> inval;
-  std::vector<NodePtr> to_check;
-  {
-    std::lock_guard<std::mutex> refresh(dir->refresh_mu);
-    const double now = Now();
-    const bool due = force || dir->dirty.exchange(false) || !dir->listed ||
-                     (polling_.load() && now - dir->checked_at >= live_.ttl_seconds);
-    if (!due) return Status::Ok();
-    if (!polling_.load() && dir->wd.load() < 0) AddWatch(dir);  // before listing: miss nothing
-    std::vector<SourceEntry> entries;
-    std::set<std::string> scope;
-    if (names.empty() || !dir->listed) {
-      auto listing = dir->source->List(dir->rel, WantCzi);
-      if (!listing.ok()) {
-        spdlog::error("{}", listing.status().ToString());
-        dir->dirty.store(true);  // what it shows stays; look again on next use
-        return listing.status();
-      }
-      entries = std::move(listing).value();
-    } else {
-      for (const std::string& name : names) {
-        auto e = dir->source->Entry(dir->rel, name, WantCzi);
-        if (e.ok()) {
-          entries.push_back(std::move(e).value());
-        } else if (e.status().code() != StatusCode::kNotFound) {
-          dir->dirty.store(true);  // could not look now: not gone, look again later
-          continue;
-        }
-        scope.insert(name);
-      }
-      if (scope.empty() && entries.empty()) return Status::Ok();
-    }
-    if (auto self = dir->source->Stat(dir->rel); self.ok()) {
-      std::unique_lock<std::shared_mutex> lock(mu_);
-      if (!dir->id.SameAttributes(*self)) {
-        dir->id = *self;
-        if (dir->exposed.load()) inval.push_back({dir->ino, ""});
-      }
-    }
-    to_check = Reconcile(dir, entries, scope, &inval);
-    dir->listed = true;
-    dir->checked_at = now;
-    dir->ready.store(true);
-  }
-  Send(std::move(inval));
-  for (const NodePtr& czi : to_check) (void)RefreshCzi(czi, /*force=*/true, /*expand=*/false);
-  return Status::Ok();
-}
-
-void MountTree::RefreshFolderAttributes(const NodePtr& dir) {
-  if (!polling_.load()) return;  // the watcher reports attribute changes
-  std::unique_lock<std::mutex> refresh(dir->refresh_mu, std::try_to_lock);
-  if (!refresh.owns_lock()) return;  // being listed right now
-  const double now = Now();
-  if (now - dir->self_checked_at < live_.ttl_seconds) return;
-  dir->self_checked_at = now;
-  auto self = dir->source->Stat(dir->rel);
-  if (!self.ok()) return;  // gone: its parent's next listing drops it
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (dir->id.SameAttributes(*self)) return;
-  // The kernel keeps a folder's listing while its mtime stays: this new
-  // mtime makes it ask again, and that listing must look at the source.
-  dir->id = *self;
-  dir->dirty.store(true);
 }
 
 Status MountTree::Prepare(const NodePtr& n, bool expand) {
@@ -424,7 +291,7 @@ Status MountTree::Prepare(const NodePtr& n, bool expand) {
       }
       break;
   }
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(&mu_);
   if (!n->attached) return Status::Stale(n->name + ": its source changed");
   return Status::Ok();
 }
@@ -434,7 +301,7 @@ Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool
   CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(source));
   if (S_ISDIR(id.mode)) {
     CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(source));
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(&mu_);
     NodePtr n = is_root ? root : NewNode(Kind::kSourceFolder, name, root, id);
     n->source = std::move(dir);
     return Status::Ok();
@@ -447,7 +314,7 @@ Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool
   CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(real.parent_path().string()));
   NodePtr n;
   {
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(&mu_);
     n = is_root ? root : NewNode(Kind::kCzi, name, root, id);
     n->source = std::move(dir);
     n->rel = real.filename().string();
@@ -465,7 +332,7 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
   if (sources.size() == 1) {
     CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(sources[0]));
     {
-      std::unique_lock<std::shared_mutex> lock(tree->mu_);
+      WriterLock lock(&tree->mu_);
       tree->NewNode(S_ISDIR(id.mode) ? Kind::kSourceFolder : Kind::kCzi, "", nullptr, id);
     }
     CZIFS_ASSIGN_OR_RETURN(NodePtr root, tree->Get(kRootIno));
@@ -480,7 +347,7 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
   id.ctime = id.mtime;
   NodePtr root;
   {
-    std::unique_lock<std::shared_mutex> lock(tree->mu_);
+    WriterLock lock(&tree->mu_);
     root = tree->NewNode(Kind::kFolder, "", nullptr, id);
   }
   // Each source under its own last name; two sources with one name: in
@@ -497,7 +364,7 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
     used.insert(name);
     CZIFS_RETURN_IF_ERROR(tree->AddSource(root, s, false, name));
   }
-  std::unique_lock<std::shared_mutex> lock(tree->mu_);
+  WriterLock lock(&tree->mu_);
   tree->SortChildren(root.get());
   return tree;
 }
@@ -517,11 +384,19 @@ Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
   if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
   for (int attempt = 0; attempt < 2; ++attempt) {
     CZIFS_RETURN_IF_ERROR(PrepareFolder(dir));
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    ReaderLock lock(&mu_);
     const auto& c = dir->children;  // sorted by name
-    auto it = std::lower_bound(c.begin(), c.end(), name, [&](uint64_t ino, std::string_view n) {
-      return nodes_.at(ino)->name < n;
-    });
+    // Binary search by name (a lambda would hide the lock from the analysis).
+    auto it = c.begin();
+    for (auto count = c.end() - c.begin(); count > 0;) {
+      const auto half = count / 2;
+      if (nodes_.at(*(it + half))->name < name) {
+        it += half + 1;
+        count -= half + 1;
+      } else {
+        count = half;
+      }
+    }
     if (it != c.end()) {
       const NodePtr& child = nodes_.at(*it);
       if (child->name == name) {
@@ -543,7 +418,7 @@ Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
   a.is_dir = n->kind != Kind::kFile;
   a.timeout = Timeout();
   {
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    ReaderLock lock(&mu_);
     const FileIdentity& id = n->id;
     switch (n->kind) {
       case Kind::kSourceFolder: a.mode = id.mode & 07777; break;
@@ -574,7 +449,7 @@ Result<std::vector<DirEntry>> MountTree::ReadDir(uint64_t ino) {
   if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
   CZIFS_RETURN_IF_ERROR(PrepareFolder(dir));
   std::vector<DirEntry> out;
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(&mu_);
   out.reserve(dir->children.size());
   for (uint64_t c : dir->children) {
     const Node& n = *nodes_.at(c);

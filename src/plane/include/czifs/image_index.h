@@ -88,6 +88,20 @@ class ImageIndex {
   std::string IndexName(Dim d, int32_t i) const;
 
  private:
+  struct Axis {
+    Dim dim;
+    int32_t start;
+    int32_t size;
+  };
+  void ScanDirectory(const CziFile& czi);
+  Result<std::vector<Axis>> PlaneAxes() const;
+  static uint64_t PlanesPerScene(const std::vector<Axis>& axes);
+  void MakePlanes(const CziFile& czi, const std::vector<Axis>& axes, uint64_t per_scene);
+  Result<std::map<std::pair<uint32_t, uint32_t>, PyramidPlane>> AssignSubblocks(
+      const CziFile& czi, const std::vector<Axis>& axes, uint64_t per_scene);
+  void SetDrawingOrder(const CziFile& czi,
+                       std::map<std::pair<uint32_t, uint32_t>, PyramidPlane> levels);
+
   std::array<DimBounds, kDimCount> bounds_{};
   std::array<int, kDimCount> digits_{};
   std::vector<Scene> scenes_;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <condition_variable>
+#include "czifs/mutex.h"
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -33,12 +34,12 @@ class ThreadPool {
  private:
   void WorkerLoop();
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;   // signalled when a task is queued or on stop
-  std::condition_variable idle_cv_;   // signalled when pending_ drops to zero
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
+  Mutex mu_;
+  CondVar work_cv_;   // signalled when a task is queued or on stop
+  CondVar idle_cv_;   // signalled when pending_ drops to zero
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
   size_t pending_ = 0;                       // queued + running; guarded by mu_
-  bool stop_ = false;                        // guarded by mu_
+  bool stop_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;         // constant after construction
 };
 

@@ -92,4 +92,7 @@ class TiffLayout {
 // (and B,G,R,A → R,G,B,A). Gray types are unchanged.
 void ToTiffSampleOrder(int32_t pixel_type, std::span<uint8_t> pixels);
 
+// libtiff's version line ("LIBTIFF, Version 4.5.0").
+std::string TiffLibraryVersion();
+
 }  // namespace czifs

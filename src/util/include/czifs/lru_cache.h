@@ -11,6 +11,7 @@
 #pragma once
 
 #include <condition_variable>
+#include "czifs/mutex.h"
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -36,7 +37,7 @@ class LruCache {
 
   // Returns the cached value or nullptr.
   Ptr Lookup(const Key& key) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return nullptr;
     lru_.splice(lru_.begin(), lru_, it->second.lru_pos);
@@ -50,7 +51,7 @@ class LruCache {
     std::shared_ptr<InFlight> flight;
     bool owner = false;
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       auto it = map_.find(key);
       if (it != map_.end()) {
         lru_.splice(lru_.begin(), lru_, it->second.lru_pos);
@@ -68,14 +69,14 @@ class LruCache {
       }
       if (!owner) {
         ++hits_;
-        flight->cv.wait(lock, [&] { return flight->done; });
+        while (!flight->done) flight->cv.Wait(&mu_);
         if (flight->status.ok()) return flight->value;
         return flight->status;
       }
     }
     // A compute that throws (out of memory) must still release its waiters.
     Result<Ptr> r = ComputeCaught(compute);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     in_flight_.erase(key);
     flight->done = true;
     if (r.ok()) {
@@ -84,19 +85,19 @@ class LruCache {
     } else {
       flight->status = r.status();
     }
-    flight->cv.notify_all();
+    flight->cv.SignalAll();
     return r;
   }
 
   // Inserts or replaces a value.
   void Insert(const Key& key, Ptr value) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     InsertLocked(key, std::move(value));
   }
 
   // Drops every entry whose key satisfies `pred`.
   void EraseIf(const std::function<bool(const Key&)>& pred) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto it = map_.begin(); it != map_.end();) {
       if (pred(it->first)) {
         usage_ -= it->second.charge;
@@ -110,19 +111,19 @@ class LruCache {
 
   uint64_t capacity() const { return capacity_; }
   uint64_t usage() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return usage_;
   }
   uint64_t hits() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return hits_;
   }
   uint64_t misses() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return misses_;
   }
   size_t entries() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return map_.size();
   }
 
@@ -137,8 +138,10 @@ class LruCache {
     }
   }
 
+  // A computation under way; its fields are guarded by the cache's mu_
+  // (which the analysis cannot name from here).
   struct InFlight {
-    std::condition_variable cv;
+    CondVar cv;
     bool done = false;
     Ptr value;
     Status status;
@@ -149,7 +152,7 @@ class LruCache {
     typename std::list<Key>::iterator lru_pos;
   };
 
-  void InsertLocked(const Key& key, Ptr value) {
+  void InsertLocked(const Key& key, Ptr value) REQUIRES(mu_) {
     const uint64_t charge = charge_(*value);
     auto it = map_.find(key);
     if (it != map_.end()) {
@@ -172,12 +175,13 @@ class LruCache {
   const uint64_t capacity_;  // constant after construction
   const ChargeFn charge_;
 
-  mutable std::mutex mu_;
-  std::unordered_map<Key, Entry, Hash> map_;             // guarded by mu_
-  std::list<Key> lru_;                                   // guarded by mu_; front = newest
-  std::unordered_map<Key, std::shared_ptr<InFlight>, Hash> in_flight_;  // guarded by mu_
-  uint64_t usage_ = 0;                                   // guarded by mu_
-  uint64_t hits_ = 0, misses_ = 0;                       // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<Key, Entry, Hash> map_ GUARDED_BY(mu_);
+  std::list<Key> lru_ GUARDED_BY(mu_);                                   // front = newest
+  std::unordered_map<Key, std::shared_ptr<InFlight>, Hash> in_flight_ GUARDED_BY(mu_);
+  uint64_t usage_ GUARDED_BY(mu_) = 0;
+  uint64_t hits_ GUARDED_BY(mu_) = 0;
+  uint64_t misses_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace czifs

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <atomic>
+#include "czifs/mutex.h"
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -93,9 +94,9 @@ class SubblockReader {
   // Raw data offset per subblock, -1 until first needed.
   const std::unique_ptr<std::atomic<int64_t>[]> raw_offsets_;
   // Subblocks whose decode failed with Corruption or NotSupported, and why.
-  mutable std::mutex failed_mu_;
-  mutable std::unordered_map<uint32_t, Status> failed_;  // guarded by failed_mu_
-  mutable std::unordered_set<uint32_t> zeroed_;          // guarded by failed_mu_
+  mutable Mutex failed_mu_;
+  mutable std::unordered_map<uint32_t, Status> failed_ GUARDED_BY(failed_mu_);
+  mutable std::unordered_set<uint32_t> zeroed_ GUARDED_BY(failed_mu_);
   // Set the first time a quirk is logged, so each is logged once per file.
   mutable std::atomic<bool> logged_raw_in_compressed_{false};
 };
@@ -147,5 +148,8 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
 // directly) to draw rows [row_begin, row_end).
 std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin, int64_t row_end,
                                         const SubblockReader& reader);
+
+// Parses "fail" or "zero".
+bool ParseDamagedTiles(const std::string& text, DamagedTiles* out);
 
 }  // namespace czifs

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include "czifs/mutex.h"
 
 #include <atomic>
 #include <cstdint>
@@ -165,7 +166,7 @@ class MountTree {
     std::atomic<int> wd{-1};  // kSourceFolder: its inotify watch, or -1
 
     // Guarded by refresh_mu (kSourceFolder, kCzi).
-    std::mutex refresh_mu;
+    Mutex refresh_mu;
     bool listed = false;  // kSourceFolder: children reflect a listing
     double checked_at = 0;  // monotonic seconds of the last listing or stat
     double self_checked_at = 0;  // kSourceFolder: of the last stat of the folder itself
@@ -190,8 +191,9 @@ class MountTree {
 
   // The node of `ino`: NotFound if never issued, Stale if dropped since.
   Result<NodePtr> Get(uint64_t ino) const;
-  NodePtr NewNode(Kind kind, std::string name, const NodePtr& parent, const FileIdentity& id);
-  void SortChildren(Node* dir);  // REQUIRES: mu_ held exclusively
+  NodePtr NewNode(Kind kind, std::string name, const NodePtr& parent, const FileIdentity& id)
+      REQUIRES(mu_);
+  void SortChildren(Node* dir) REQUIRES(mu_);
   // Adds `source` as the root itself, or under the root as `name`.
   Status AddSource(const NodePtr& root, const std::string& source, bool is_root,
                    const std::string& name);
@@ -226,13 +228,14 @@ class MountTree {
   // Lets go of the least recently used parsed CZIs beyond max_documents
   // (never `keep`). Takes their refresh_mu only if free.
   void ReleaseDocuments(uint64_t keep);
-  void Graft(const NodePtr& dir, uint64_t czi, const FileIdentity& id, const TreeNode& tree);
-  // Drops `ino`'s children from the table. REQUIRES: mu_ held exclusively.
-  void DropChildren(Node* n, std::vector<Invalidation>* inval);
-  // Drops `n` and everything below it. REQUIRES: mu_ held exclusively.
-  void Drop(Node* n, std::vector<Invalidation>* inval);
+  void Graft(const NodePtr& dir, uint64_t czi, const FileIdentity& id, const TreeNode& tree)
+      REQUIRES(mu_);
+  // Drops `ino`'s children from the table.
+  void DropChildren(Node* n, std::vector<Invalidation>* inval) REQUIRES(mu_);
+  // Drops `n` and everything below it.
+  void Drop(Node* n, std::vector<Invalidation>* inval) REQUIRES(mu_);
   void Send(std::vector<Invalidation> inval);
-  bool IsAncestorFolder(const Node& dir, const FileIdentity& id) const;  // REQUIRES: mu_
+  bool IsAncestorFolder(const Node& dir, const FileIdentity& id) const REQUIRES_SHARED(mu_);
 
   // Watching (inotify).
   void AddWatch(const NodePtr& dir);
@@ -244,23 +247,24 @@ class MountTree {
   const TreeOptions options_;
   const LiveOptions live_;
 
-  mutable std::shared_mutex mu_;
-  std::unordered_map<uint64_t, NodePtr> nodes_;  // guarded by mu_
-  uint64_t next_ino_ = 1;                        // guarded by mu_
+  mutable SharedMutex mu_;
+  std::unordered_map<uint64_t, NodePtr> nodes_ GUARDED_BY(mu_);
+  uint64_t next_ino_ GUARDED_BY(mu_) = 1;
 
   std::atomic<bool> polling_{true};  // no watcher: TTL decides when to look again
   std::atomic<uint64_t> tick_{0};    // use counter for Node::last_used
 
-  std::mutex expanded_mu_;
-  std::set<uint64_t> expanded_;  // guarded by expanded_mu_: CZI nodes with a tree (may be stale)
+  Mutex expanded_mu_;
+  std::set<uint64_t> expanded_ GUARDED_BY(expanded_mu_);  // CZI nodes with a tree (may be stale)
 
-  std::mutex sink_mu_;
-  InvalidationSink sink_;  // guarded by sink_mu_
+  Mutex sink_mu_;
+  InvalidationSink sink_ GUARDED_BY(sink_mu_);
 
-  std::mutex watch_mu_;
-  // guarded by watch_mu_: inotify watch -> the folder nodes it serves, each
+  Mutex watch_mu_;
+  // inotify watch -> the folder nodes it serves, each
   // with the one name it cares about ("" = all: a mirrored folder).
-  std::unordered_map<int, std::vector<std::pair<uint64_t, std::string>>> watches_;
+  std::unordered_map<int, std::vector<std::pair<uint64_t, std::string>>> watches_
+      GUARDED_BY(watch_mu_);
   std::atomic<int> inotify_fd_{-1};  // set before the watcher starts, closed after it ends
   int stop_fd_ = -1;                 // eventfd that ends the watcher (Start/StopWatching only)
   std::thread watcher_;

@@ -1,0 +1,157 @@
+// MountTree's source folders: listing them again when due, and reconciling
+// the nodes with what the listing found (see mount_tree.h for the model).
+#include "czifs/mount_tree.h"
+#include "czifs/mutex.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+// The watcher (inotify) is in mount_tree_watch.cc.
+
+namespace czifs {
+namespace {
+
+bool WantCzi(std::string_view name) { return IsCziFileName(std::string(name)); }
+
+}  // namespace
+
+bool MountTree::IsAncestorFolder(const Node& dir, const FileIdentity& id) const {
+  for (const Node* n = &dir; n != nullptr && n->kind == Kind::kSourceFolder;) {
+    if (n->id.dev == id.dev && n->id.ino == id.ino) return true;
+    auto it = nodes_.find(n->parent);
+    n = it == nodes_.end() ? nullptr : it->second.get();
+  }
+  return false;
+}
+
+std::vector<MountTree::NodePtr> MountTree::Reconcile(const NodePtr& dir,
+                                                     const std::vector<SourceEntry>& entries,
+                                                     const std::set<std::string>& scope,
+                                                     std::vector<Invalidation>* inval) {
+  std::vector<NodePtr> to_check;
+  WriterLock lock(&mu_);
+  if (!dir->attached) return to_check;
+  std::map<std::string, NodePtr> current;
+  for (uint64_t c : dir->children) {
+    auto it = nodes_.find(c);
+    if (it != nodes_.end()) current.emplace(it->second->name, it->second);
+  }
+  std::set<std::string> present;
+  for (const auto& e : entries) present.insert(e.name);
+  bool changed = false;
+  auto drop = [&](const NodePtr& child) REQUIRES(mu_) {
+    if (child->exposed.load()) inval->push_back({dir->ino, child->name});
+    std::erase(dir->children, child->ino);
+    Drop(child.get(), inval);
+    current.erase(child->name);
+    changed = true;
+  };
+  for (auto it = current.begin(); it != current.end();) {
+    const NodePtr child = (it++)->second;
+    if ((scope.empty() || scope.count(child->name)) && !present.count(child->name)) drop(child);
+  }
+  for (const SourceEntry& e : entries) {
+    auto it = current.find(e.name);
+    if (it != current.end()) {
+      const NodePtr existing = it->second;
+      const bool was_dir = existing->kind == Kind::kSourceFolder;
+      const bool same_object = existing->id.dev == e.id.dev && existing->id.ino == e.id.ino;
+      if (was_dir != e.is_dir || (e.is_dir && !same_object)) {
+        drop(existing);  // another kind of thing, or another folder, under the old name
+      } else {
+        if (e.is_dir && !existing->id.SameAttributes(e.id)) {
+          existing->id = e.id;
+          if (existing->exposed.load()) inval->push_back({existing->ino, ""});
+        } else if (!e.is_dir && !existing->id.SameAttributes(e.id)) {
+          to_check.push_back(existing);
+        }
+        continue;
+      }
+    }
+    if (e.is_dir && e.via_link && IsAncestorFolder(*dir, e.id)) continue;  // a link cycle
+    NodePtr n = NewNode(e.is_dir ? Kind::kSourceFolder : Kind::kCzi, e.name, dir, e.id);
+    n->rel = JoinRelative(dir->rel, e.name);
+    n->checked_at = Now();  // `e.id` is fresh
+    changed = true;
+  }
+  if (changed) {
+    SortChildren(dir.get());
+    if (dir->exposed.load()) inval->push_back({dir->ino, ""});
+  }
+  return to_check;
+}
+
+Status MountTree::RefreshFolder(const NodePtr& dir, bool force, const std::set<std::string>& names) {
+  if (!force && dir->ready.load() && !dir->dirty.load() && !polling_.load()) return Status::Ok();
+  std::vector<Invalidation> inval;
+  std::vector<NodePtr> to_check;
+  {
+    MutexLock refresh(&dir->refresh_mu);
+    const double now = Now();
+    const bool due = force || dir->dirty.exchange(false) || !dir->listed ||
+                     (polling_.load() && now - dir->checked_at >= live_.ttl_seconds);
+    if (!due) return Status::Ok();
+    if (!polling_.load() && dir->wd.load() < 0) AddWatch(dir);  // before listing: miss nothing
+    std::vector<SourceEntry> entries;
+    std::set<std::string> scope;
+    if (names.empty() || !dir->listed) {
+      auto listing = dir->source->List(dir->rel, WantCzi);
+      if (!listing.ok()) {
+        spdlog::error("{}", listing.status().ToString());
+        dir->dirty.store(true);  // what it shows stays; look again on next use
+        return listing.status();
+      }
+      entries = std::move(listing).value();
+    } else {
+      for (const std::string& name : names) {
+        auto e = dir->source->Entry(dir->rel, name, WantCzi);
+        if (e.ok()) {
+          entries.push_back(std::move(e).value());
+        } else if (e.status().code() != StatusCode::kNotFound) {
+          dir->dirty.store(true);  // could not look now: not gone, look again later
+          continue;
+        }
+        scope.insert(name);
+      }
+      if (scope.empty() && entries.empty()) return Status::Ok();
+    }
+    if (auto self = dir->source->Stat(dir->rel); self.ok()) {
+      WriterLock lock(&mu_);
+      if (!dir->id.SameAttributes(*self)) {
+        dir->id = *self;
+        if (dir->exposed.load()) inval.push_back({dir->ino, ""});
+      }
+    }
+    to_check = Reconcile(dir, entries, scope, &inval);
+    dir->listed = true;
+    dir->checked_at = now;
+    dir->ready.store(true);
+  }
+  Send(std::move(inval));
+  for (const NodePtr& czi : to_check) (void)RefreshCzi(czi, /*force=*/true, /*expand=*/false);
+  return Status::Ok();
+}
+
+void MountTree::RefreshFolderAttributes(const NodePtr& dir) {
+  if (!polling_.load()) return;  // the watcher reports attribute changes
+  UniqueLock refresh(&dir->refresh_mu, std::try_to_lock);
+  if (!refresh.owns_lock()) return;  // being listed right now
+  const double now = Now();
+  if (now - dir->self_checked_at < live_.ttl_seconds) return;
+  dir->self_checked_at = now;
+  auto self = dir->source->Stat(dir->rel);
+  if (!self.ok()) return;  // gone: its parent's next listing drops it
+  WriterLock lock(&mu_);
+  if (dir->id.SameAttributes(*self)) return;
+  // The kernel keeps a folder's listing while its mtime stays: this new
+  // mtime makes it ask again, and that listing must look at the source.
+  dir->id = *self;
+  dir->dirty.store(true);
+}
+
+}  // namespace czifs
