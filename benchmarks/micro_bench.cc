@@ -63,10 +63,13 @@ void BM_DecodeSubblock(benchmark::State& state, synth::Codec codec, int32_t pixe
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
 }
 BENCHMARK_CAPTURE(BM_DecodeSubblock, zstd1_hilo_gray16, synth::Codec::kZstd1HiLo, 1)
-    ->Arg(256)->Arg(1024)->Arg(2048);
+    ->Arg(256)
+    ->Arg(1024)
+    ->Arg(2048);
 BENCHMARK_CAPTURE(BM_DecodeSubblock, zstd0_gray16, synth::Codec::kZstd0, 1)->Arg(1024);
 BENCHMARK_CAPTURE(BM_DecodeSubblock, jpegxr_gray16_helper, synth::Codec::kJpegXr, 1)
-    ->Arg(256)->Arg(1024);
+    ->Arg(256)
+    ->Arg(1024);
 BENCHMARK_CAPTURE(BM_DecodeSubblock, jpg_bgr24, synth::Codec::kJpg, 3)->Arg(1024);
 
 void BM_InterleaveHiLo(benchmark::State& state) {
@@ -101,7 +104,8 @@ void BM_ComposeRowsCached(benchmark::State& state, synth::Codec codec) {
     if (!st.ok()) state.SkipWithError(st.ToString().c_str());
     y = (y + rows) % (box.height - rows);
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(out.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(out.size()));
 }
 BENCHMARK_CAPTURE(BM_ComposeRowsCached, zstd1, synth::Codec::kZstd1HiLo);
 BENCHMARK_CAPTURE(BM_ComposeRowsCached, uncompressed_pread, synth::Codec::kUncompressed);
@@ -144,7 +148,8 @@ BENCHMARK(BM_TiffLayoutRead1MiB);
 void BM_CacheHit(benchmark::State& state) {
   auto cache = MakeSubblockCache(64 << 20);
   for (uint32_t i = 0; i < 64; ++i) {
-    cache->Insert(SubblockKey{1, i}, std::make_shared<const Bitmap>(Bitmap{0, 1, 1, PixelBuffer(1)}));
+    cache->Insert(SubblockKey{1, i},
+                  std::make_shared<const Bitmap>(Bitmap{0, 1, 1, PixelBuffer(1)}));
   }
   uint32_t i = 0;
   for (auto _ : state) {

@@ -177,8 +177,7 @@ Status Catalog::AddPlanes(const ImageIndex& index, const ImageMetadata& metadata
       if (it == shared.end()) {
         auto spec = SpecOf(base_, t.pages[0].canvas);
         if (!spec.ok()) {
-          return spec.status().WithContext(
-              fmt::format("scene {}", index.scenes()[p.scene].index));
+          return spec.status().WithContext(fmt::format("scene {}", index.scenes()[p.scene].index));
         }
         spec->description = PlaneDescription(index, metadata, calibrated, p, p.pixel_type);
         auto layout = std::make_shared<SharedLayout>(std::move(spec).value());
@@ -228,10 +227,10 @@ void Catalog::AddTiles(const CziFile& czi, const ImageIndex& index) {
     const Plane& p = planes[tile.plane];
     ServedTiff t;
     t.kind = TiffKind::kTile;
-    t.pages.push_back({Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {tile.subblock}},
-                       tile.plane});
-    t.path = fmt::format("tiles/{}/M{:0{}}.tif", p.path.substr(0, p.path.size() - 4),
-                         tile.number, digits);
+    t.pages.push_back(
+        {Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {tile.subblock}}, tile.plane});
+    t.path = fmt::format("tiles/{}/M{:0{}}.tif", p.path.substr(0, p.path.size() - 4), tile.number,
+                         digits);
     t.unsupported = TileProblem(e);
     t.scene = p.scene;
     t.subblock = tile.subblock;
@@ -287,7 +286,8 @@ void Catalog::AddPyramid(const CziFile& czi, const ImageIndex& index,
         }
         auto layout = spec.ok() ? std::make_shared<SharedLayout>(std::move(spec).value()) : nullptr;
         // An overview that cannot be laid out is left out; the planes stay.
-        auto laid_out = layout ? layout->Get() : Result<std::shared_ptr<const TiffLayout>>(spec.status());
+        auto laid_out =
+            layout ? layout->Get() : Result<std::shared_ptr<const TiffLayout>>(spec.status());
         if (!laid_out.ok()) {
           t.unsupported = laid_out.status().message();
           tiffs_.push_back(std::move(t));

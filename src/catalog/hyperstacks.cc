@@ -110,8 +110,8 @@ void Catalog::AddHyperstacks(const ImageIndex& index, const ImageMetadata& metad
     t.channels = count(Dim::kC);
     t.slices = count(Dim::kZ);
     t.frames = count(Dim::kT);
-    t.unsupported = t.pages.empty() ? "its planes do not form a full C x Z x T grid"
-                                   : StackProblem(index, t);
+    t.unsupported =
+        t.pages.empty() ? "its planes do not form a full C x Z x T grid" : StackProblem(index, t);
     if (t.unsupported.empty()) {
       TiffSpec spec = base_;
       const Rect& box = scenes[s].bbox;

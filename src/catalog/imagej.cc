@@ -102,7 +102,6 @@ ImageJTags EncodeImageJExtras(const ImageJExtras& spec) {
   return m;
 }
 
-
 namespace {
 
 // "unit=micron\nspacing=0.5\n" when the pixel size is known, else nothing.
@@ -142,7 +141,6 @@ std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> s
   if (gray && channels > 1) d += "mode=composite\n";
   return d + CalibrationLines(calibrated, spacing_um) + "loop=false\n";
 }
-
 
 std::string FixedWidth(std::optional<double> v, size_t width) {
   std::string text = "nan";

@@ -3,9 +3,9 @@
 // Exit codes: 0 success; 1 some input could not be read or written (every
 // problem printed, one line each); 2 bad usage; 3 the mount failed (mount
 // point missing, stale or busy, no /dev/fuse).
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <fmt/format.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -58,9 +58,9 @@ int RunInspect(const std::string& file, bool json) {
     std::fprintf(stderr, "czifs: %s: %s\n", file.c_str(), doc.status().ToString().c_str());
     return kExitProblems;
   }
-  std::fputs(json ? czifs::InfoJson((*doc)->report()).c_str()
-                  : czifs::InfoText((*doc)->report()).c_str(),
-             stdout);
+  std::fputs(
+      json ? czifs::InfoJson((*doc)->report()).c_str() : czifs::InfoText((*doc)->report()).c_str(),
+      stdout);
   return 0;
 }
 
@@ -91,8 +91,8 @@ int RunExport(const std::string& source, const std::string& outdir, unsigned thr
   }
   std::fprintf(stderr, "czifs: wrote %llu files (%llu planes, %.1f MB) in %.2f s%s\n",
                static_cast<unsigned long long>(report->files_written),
-               static_cast<unsigned long long>(report->planes_written),
-               report->bytes_written / 1e6, report->seconds,
+               static_cast<unsigned long long>(report->planes_written), report->bytes_written / 1e6,
+               report->seconds,
                problems ? (", " + std::to_string(problems) + " problem(s)").c_str() : "");
   return problems ? kExitProblems : 0;
 }
@@ -118,19 +118,22 @@ int RunMountCommand(int argc, char** argv) {
   app.add_flag("-f,--foreground", o.foreground, "Stay in the foreground (Ctrl-C unmounts)");
   app.add_flag("-d,--debug", o.debug, "Debug output from libfuse and czifs (implies -f)");
   app.add_flag("-s,--single-thread", o.single_thread, "Serve FUSE requests on one thread");
-  app.add_option("-o", o.fuse_options,
-                 "Mount options, comma-separated: allow_other, default_permissions, ... and "
-                 "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
-                 "without=LIST (':'-separated), max_threads=N (FUSE request threads, 1 to 4096), "
-                 "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N");
+  app.add_option(
+      "-o", o.fuse_options,
+      "Mount options, comma-separated: allow_other, default_permissions, ... and "
+      "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
+      "without=LIST (':'-separated), max_threads=N (FUSE request threads, 1 to 4096), "
+      "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N");
   app.add_option("--threads", o.threads, "Decode threads, 1 to 1024 (default: number of cores)")
       ->check(CLI::Range(1u, czifs::kMaxDecodeThreads));
-  app.add_option("--cache-size", cache_size, "Decoded-subblock cache, e.g. 512M, 2G "
-                                             "(default: min(1G, RAM/4))");
+  app.add_option("--cache-size", cache_size,
+                 "Decoded-subblock cache, e.g. 512M, 2G "
+                 "(default: min(1G, RAM/4))");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
-  app.add_option("--log-file", o.log_file, "Log here (default: stderr in the foreground, "
-                                           "syslog in the background)");
+  app.add_option("--log-file", o.log_file,
+                 "Log here (default: stderr in the foreground, "
+                 "syslog in the background)");
   std::string damaged = "fail";
   app.add_option("--damaged", damaged,
                  "A tile whose data does not decode: fail (the plane's reads fail with EIO) or "
@@ -161,11 +164,12 @@ int RunMountCommand(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
-  czifs::ParseWatch(watch, &o.live.watch);  // checked by CLI11
+  czifs::ParseWatch(watch, &o.live.watch);             // checked by CLI11
   czifs::ParseDamagedTiles(damaged, &o.tree.damaged);  // checked by CLI11
   std::string why;
   czifs::ParseWithout(without, &o.tree, &why);  // checked by CLI11
-  if (!cache_size.empty() && (!czifs::ParseByteSize(cache_size, &o.cache_bytes) || o.cache_bytes == 0)) {
+  if (!cache_size.empty() &&
+      (!czifs::ParseByteSize(cache_size, &o.cache_bytes) || o.cache_bytes == 0)) {
     std::fprintf(stderr, "czifs: --cache-size: cannot read '%s' (use e.g. 512M or 2G)\n",
                  cache_size.c_str());
     return kExitUsage;
@@ -189,9 +193,10 @@ int main(int argc, char** argv) {
   const bool subcommand =
       argc >= 2 && (std::strcmp(argv[1], "inspect") == 0 || std::strcmp(argv[1], "export") == 0);
   if (!subcommand) return RunMountCommand(argc, argv);
-  CLI::App app{"czifs: Zeiss CZI files as folders of TIFF images.\n"
-               "  czifs inspect FILE.czi [--json]\n"
-               "  czifs export SOURCE OUTDIR [-j N]"};
+  CLI::App app{
+      "czifs: Zeiss CZI files as folders of TIFF images.\n"
+      "  czifs inspect FILE.czi [--json]\n"
+      "  czifs export SOURCE OUTDIR [-j N]"};
   app.set_version_flag("-V,--version", VersionText());
   app.require_subcommand(1);
   std::string log_level = "warn";
@@ -205,8 +210,9 @@ int main(int argc, char** argv) {
   inspect->add_flag("--json", json, "Print the summary as JSON (the tree's info.json)");
 
   auto* exp = app.add_subcommand(
-      "export", "Write the tree the mount shows to disk (planes, hyperstacks, tiles/, pyramid/, "
-                "attachments/, info.json, metadata.xml, planetable.csv)");
+      "export",
+      "Write the tree the mount shows to disk (planes, hyperstacks, tiles/, pyramid/, "
+      "attachments/, info.json, metadata.xml, planetable.csv)");
   std::string source, outdir;
   unsigned threads = 0;
   std::string cache_size = "1G";

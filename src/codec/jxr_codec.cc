@@ -9,10 +9,9 @@
 // (starting one costs milliseconds, a tile's decode about as much); after any
 // failure it is stopped, never reused. A crash of the helper, or a decode that
 // exceeds its CPU-time limit (JxrCpuLimitSeconds) or the wall-clock backstop,
-// becomes a Corruption status here. The helper runs DecodeJpegXrInProcess (jxr_decode.cc), the only code
-// that links jxrlib.
+// becomes a Corruption status here. The helper runs DecodeJpegXrInProcess (jxr_decode.cc), the only
+// code that links jxrlib.
 #include <fcntl.h>
-#include "czifs/mutex.h"
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -21,18 +20,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "codec_internal.h"
-#include "jxr_helper_protocol.h"
 #include "czifs/czi_types.h"
-
+#include "czifs/mutex.h"
+#include "jxr_helper_protocol.h"
 
 namespace czifs {
 namespace {
@@ -45,18 +44,24 @@ void SwapRb(uint8_t* p, size_t pixels, int bytes_per_sample, int bytes_per_pixel
 
 std::string Describe(const JxrReport& rep, const DecodeRequest& req) {
   switch (rep.code) {
-    case kNoStream: return "JPEG-XR: cannot create a memory stream";
-    case kNoDecoder: return "JPEG-XR: cannot create a decoder";
-    case kBadHeader: return "JPEG-XR: the stream header does not parse";
-    case kNoFormat: return "JPEG-XR: no pixel format";
+    case kNoStream:
+      return "JPEG-XR: cannot create a memory stream";
+    case kNoDecoder:
+      return "JPEG-XR: cannot create a decoder";
+    case kBadHeader:
+      return "JPEG-XR: the stream header does not parse";
+    case kNoFormat:
+      return "JPEG-XR: no pixel format";
     case kSizeMismatch:
       return "JPEG-XR image is " + std::to_string(rep.width) + "x" + std::to_string(rep.height) +
              ", the subblock says " + std::to_string(req.width) + "x" + std::to_string(req.height);
-    case kUnknownFormat: return "JPEG-XR pixel format is not supported";
+    case kUnknownFormat:
+      return "JPEG-XR pixel format is not supported";
     case kTypeMismatch:
       return "JPEG-XR stream holds " + PixelTypeName(rep.pixel_type) + ", the subblock says " +
              PixelTypeName(req.pixel_type);
-    default: return "JPEG-XR: the stream does not decode";
+    default:
+      return "JPEG-XR: the stream does not decode";
   }
 }
 
@@ -225,8 +230,8 @@ Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
   bool sent = false;
   for (int attempt = 0; attempt < 2 && !sent; ++attempt) {
     CZIFS_ASSIGN_OR_RETURN(h, TakeHelper());
-    sent = WriteFully(h.fd, &head, sizeof head) &&
-           WriteFully(h.fd, req.data.data(), req.data.size());
+    sent =
+        WriteFully(h.fd, &head, sizeof head) && WriteFully(h.fd, req.data.data(), req.data.size());
     if (!sent) StopHelper(h);
   }
   if (!sent) return Status::Corruption("JPEG-XR decoder does not accept requests");
@@ -246,7 +251,8 @@ Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
   if (got == ReadResult::kEof) {
     const int wstatus = StopHelper(h);
     if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGXCPU) {
-      return Status::Corruption("JPEG-XR decoder spun on this data (stopped at its CPU-time limit)");
+      return Status::Corruption(
+          "JPEG-XR decoder spun on this data (stopped at its CPU-time limit)");
     }
     if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) != SIGKILL) {
       return Status::Corruption("JPEG-XR decoder crashed on this data (signal " +

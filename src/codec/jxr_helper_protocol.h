@@ -28,9 +28,7 @@ struct JxrRequestHeader {
 // (SIGXCPU): jxrlib decodes well over 20 MB/s, so this is generous for valid
 // data and bounds a decoder spinning on damaged data whatever the machine's
 // load. The caller's wall-clock timeout (kJxrWallTimeoutMs) is a backstop.
-inline uint64_t JxrCpuLimitSeconds(uint64_t output_bytes) {
-  return 5 + output_bytes / (16u << 20);
-}
+inline uint64_t JxrCpuLimitSeconds(uint64_t output_bytes) { return 5 + output_bytes / (16u << 20); }
 inline constexpr int kJxrWallTimeoutMs = 120'000;
 
 // JxrReport::code values.
@@ -45,7 +43,6 @@ enum JxrCode : int32_t {
   kTypeMismatch,
   kDecodeFailed,
 };
-
 
 struct JxrReport {
   int32_t code = -1;  // 0 = decoded

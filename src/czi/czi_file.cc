@@ -12,11 +12,11 @@ namespace {
 
 constexpr uint64_t kSegmentHeaderSize = 32;
 constexpr uint64_t kFileHeaderDataSize = 512;
-constexpr uint64_t kDirectoryHeaderSize = 128;       // EntryCount + 124 spare
-constexpr uint64_t kDvFixedSize = 32;                // DV entry without dimensions
+constexpr uint64_t kDirectoryHeaderSize = 128;  // EntryCount + 124 spare
+constexpr uint64_t kDvFixedSize = 32;           // DV entry without dimensions
 constexpr uint64_t kDimEntrySize = 20;
 constexpr uint64_t kAttachmentEntrySize = 128;
-constexpr uint64_t kAttachmentDirHeaderSize = 256;   // EntryCount + 252 spare
+constexpr uint64_t kAttachmentDirHeaderSize = 256;  // EntryCount + 252 spare
 constexpr uint64_t kAttachmentSegmentHeaderSize = 256;
 constexpr uint64_t kMetadataSegmentHeaderSize = 256;  // XmlSize, AttachmentSize, spare
 constexpr uint32_t kMaxAttachments = 100'000;
@@ -159,10 +159,11 @@ Status CziFile::ParseDirectory() {
   const uint64_t pos = static_cast<uint64_t>(header_.directory_position);
   CZIFS_ASSIGN_OR_RETURN(SegmentHeader seg, ReadSegmentHeader(*file_, pos, "ZISRAWDIRECTORY"));
   const uint64_t data_pos = pos + kSegmentHeaderSize;
-  if (data_pos > file_->size()) return Status::Corruption("subblock directory" + At(pos) + " past end of file");
+  if (data_pos > file_->size())
+    return Status::Corruption("subblock directory" + At(pos) + " past end of file");
   uint8_t head[kDirectoryHeaderSize];
-  CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos, sizeof head, head)
-                            .WithContext("subblock directory" + At(pos)));
+  CZIFS_RETURN_IF_ERROR(
+      file_->ReadExact(data_pos, sizeof head, head).WithContext("subblock directory" + At(pos)));
   ByteReader hr(head, sizeof head);
   int32_t count;
   (void)hr.I32(&count);
@@ -213,8 +214,7 @@ Status CziFile::ParseDirectory() {
                                 " has implausible dimension count " + std::to_string(dim_count));
     }
     for (int32_t d = 0; d < dim_count; ++d) {
-      CZIFS_RETURN_IF_ERROR(ParseDimension(r, &e, where)
-                                .WithContext("entry " + std::to_string(i)));
+      CZIFS_RETURN_IF_ERROR(ParseDimension(r, &e, where).WithContext("entry " + std::to_string(i)));
     }
     if (e.width <= 0 || e.height <= 0) {
       return Status::Corruption("subblock directory: entry " + std::to_string(i) + At(where) +
@@ -228,10 +228,9 @@ Status CziFile::ParseDirectory() {
     }
     if (e.file_position < 0 ||
         static_cast<uint64_t>(e.file_position) + kSegmentHeaderSize > file_->size()) {
-      return Status::Corruption("subblock directory: entry " + std::to_string(i) +
-                                " points past end of file (position " +
-                                std::to_string(e.file_position) + ", file size " +
-                                std::to_string(file_->size()) + ")");
+      return Status::Corruption(
+          "subblock directory: entry " + std::to_string(i) + " points past end of file (position " +
+          std::to_string(e.file_position) + ", file size " + std::to_string(file_->size()) + ")");
     }
     subblocks_.push_back(e);
   }
@@ -244,8 +243,8 @@ Status CziFile::ParseAttachmentDirectory() {
   if (!seg.ok()) return seg.status().WithContext("attachment directory");
   const uint64_t data_pos = pos + kSegmentHeaderSize;
   uint8_t head[kAttachmentDirHeaderSize];
-  CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos, sizeof head, head)
-                            .WithContext("attachment directory" + At(pos)));
+  CZIFS_RETURN_IF_ERROR(
+      file_->ReadExact(data_pos, sizeof head, head).WithContext("attachment directory" + At(pos)));
   ByteReader hr(head, sizeof head);
   int32_t count;
   (void)hr.I32(&count);
@@ -367,8 +366,8 @@ Result<SubblockExtent> CziFile::ReadSubblockHead(uint32_t index, std::string* me
       !RangeWithin(x.data_offset, x.data_size, file_->size())) {
     return Status::Corruption(where + At(pos) + ": data (" + std::to_string(x.data_size) +
                               " bytes at offset " + std::to_string(x.data_offset) +
-                              ") extends past end of file (size " +
-                              std::to_string(file_->size()) + ")");
+                              ") extends past end of file (size " + std::to_string(file_->size()) +
+                              ")");
   }
   if (metadata) {
     const uint64_t in_buf = x.metadata_offset - pos;

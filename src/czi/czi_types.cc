@@ -17,31 +17,51 @@ std::optional<Dim> DimFromLetter(char c) {
 
 std::string PixelTypeName(int32_t raw) {
   switch (raw) {
-    case 0: return "Gray8";
-    case 1: return "Gray16";
-    case 2: return "Gray32Float";
-    case 3: return "Bgr24";
-    case 4: return "Bgr48";
-    case 8: return "Bgr96Float";
-    case 9: return "Bgra32";
-    case 10: return "Gray64ComplexFloat";
-    case 11: return "Bgr192ComplexFloat";
-    case 12: return "Gray32";
-    case 13: return "Gray64Float";
-    default: return "PixelType(" + std::to_string(raw) + ")";
+    case 0:
+      return "Gray8";
+    case 1:
+      return "Gray16";
+    case 2:
+      return "Gray32Float";
+    case 3:
+      return "Bgr24";
+    case 4:
+      return "Bgr48";
+    case 8:
+      return "Bgr96Float";
+    case 9:
+      return "Bgra32";
+    case 10:
+      return "Gray64ComplexFloat";
+    case 11:
+      return "Bgr192ComplexFloat";
+    case 12:
+      return "Gray32";
+    case 13:
+      return "Gray64Float";
+    default:
+      return "PixelType(" + std::to_string(raw) + ")";
   }
 }
 
 int BytesPerPixel(int32_t raw) {
   switch (raw) {
-    case 0: return 1;
-    case 1: return 2;
-    case 2: return 4;
-    case 3: return 3;
-    case 4: return 6;
-    case 8: return 12;
-    case 9: return 4;
-    default: return 0;
+    case 0:
+      return 1;
+    case 1:
+      return 2;
+    case 2:
+      return 4;
+    case 3:
+      return 3;
+    case 4:
+      return 6;
+    case 8:
+      return 12;
+    case 9:
+      return 4;
+    default:
+      return 0;
   }
 }
 
@@ -51,9 +71,12 @@ int SamplesPerPixel(int32_t raw) {
   switch (raw) {
     case 3:
     case 4:
-    case 8: return 3;
-    case 9: return 4;
-    default: return 1;
+    case 8:
+      return 3;
+    case 9:
+      return 4;
+    default:
+      return 1;
   }
 }
 
@@ -66,12 +89,18 @@ bool IsFloatPixelType(int32_t raw) { return raw == 2 || raw == 8; }
 
 std::string CompressionName(int32_t raw) {
   switch (raw) {
-    case 0: return "uncompressed";
-    case 1: return "JPG";
-    case 2: return "LZW";
-    case 4: return "JPEG-XR";
-    case 5: return "zstd0";
-    case 6: return "zstd1";
+    case 0:
+      return "uncompressed";
+    case 1:
+      return "JPG";
+    case 2:
+      return "LZW";
+    case 4:
+      return "JPEG-XR";
+    case 5:
+      return "zstd0";
+    case 6:
+      return "zstd1";
     default:
       if (raw >= 1000) return "System-RAW(" + std::to_string(raw) + ")";
       if (raw >= 100) return "camera-RAW(" + std::to_string(raw) + ")";

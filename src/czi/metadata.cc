@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-
 #include <pugixml.hpp>
 
 #include "czifs/czi_types.h"
@@ -41,8 +40,8 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
 std::optional<double> ParseIsoTime(const std::string& text) {
   int y, mo, d, h, mi, s;
   int consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s,
-                  &consumed) != 6) {
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &consumed) !=
+      6) {
     return std::nullopt;
   }
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
@@ -74,8 +73,8 @@ ImageMetadata ParseImageMetadata(const std::string& xml) {
   pugi::xml_document doc;
   pugi::xml_parse_result res = doc.load_buffer(xml.data(), xml.size(), kParseOptions);
   if (!res) {
-    md.warning = std::string("metadata XML does not parse: ") + res.description() +
-                 " at offset " + std::to_string(res.offset);
+    md.warning = std::string("metadata XML does not parse: ") + res.description() + " at offset " +
+                 std::to_string(res.offset);
     return md;
   }
   pugi::xml_node meta = doc.child("ImageDocument").child("Metadata");

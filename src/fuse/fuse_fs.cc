@@ -1,5 +1,4 @@
 #include "fuse_fs.h"
-#include "czifs/mutex.h"
 
 #include <cxxabi.h>
 #include <spdlog/spdlog.h>
@@ -15,18 +14,26 @@
 #include <thread>
 
 #include "czifs/compose.h"
+#include "czifs/mutex.h"
 
 namespace czifs {
 
 int ToErrno(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kOk: return 0;
-    case StatusCode::kNotFound: return ENOENT;
-    case StatusCode::kResourceExhausted: return ENOMEM;
-    case StatusCode::kCancelled: return EINTR;
-    case StatusCode::kInvalidArgument: return EINVAL;
-    case StatusCode::kStale: return ESTALE;
-    default: return EIO;
+    case StatusCode::kOk:
+      return 0;
+    case StatusCode::kNotFound:
+      return ENOENT;
+    case StatusCode::kResourceExhausted:
+      return ENOMEM;
+    case StatusCode::kCancelled:
+      return EINTR;
+    case StatusCode::kInvalidArgument:
+      return EINVAL;
+    case StatusCode::kStale:
+      return ESTALE;
+    default:
+      return EIO;
   }
 }
 
@@ -49,7 +56,7 @@ struct FuseFs::Notifier {
   CondVar cv;
   std::deque<Invalidation> queue GUARDED_BY(mu);
   bool stop GUARDED_BY(mu) = false;
-  bool done GUARDED_BY(mu) = false;               // the thread has returned
+  bool done GUARDED_BY(mu) = false;  // the thread has returned
 
   void Push(std::vector<Invalidation> batch) {
     MutexLock lock(&mu);
@@ -100,14 +107,15 @@ void FuseFs::Start(fuse_session* session) {
     notifier_ = std::make_shared<Notifier>();
     notifier_->session = session;
     std::thread(Notifier::Run, notifier_).detach();
-    tree_->StartWatching([n = notifier_](std::vector<Invalidation> batch) { n->Push(std::move(batch)); });
+    tree_->StartWatching(
+        [n = notifier_](std::vector<Invalidation> batch) { n->Push(std::move(batch)); });
   }
 }
 
 FuseFs::~FuseFs() {
   Shutdown();
   read_pool_.reset();  // every queued read has replied (EINTR once shutting down)
-  pool_.reset();  // joins workers before the tree (which queued tasks point into) goes
+  pool_.reset();       // joins workers before the tree (which queued tasks point into) goes
   for (Handle* h : handles_) delete h;  // files still open when the session ended
 }
 
@@ -177,8 +185,8 @@ int FuseFs::Lookup(fuse_ino_t parent, const char* name, fuse_entry_param* e) {
   }
   Result<uint64_t> ino = parent;  // name == nullptr: the entry for `parent` itself
   if (name != nullptr) ino = tree_->Lookup(parent, name);
-  if (!ino.ok()) return ino.status().code() == StatusCode::kInvalidArgument ? ENOTDIR
-                                                                          : ToErrno(ino.status());
+  if (!ino.ok())
+    return ino.status().code() == StatusCode::kInvalidArgument ? ENOTDIR : ToErrno(ino.status());
   auto attr = tree_->GetAttr(*ino);
   if (!attr.ok()) return ToErrno(attr.status());
   std::memset(e, 0, sizeof *e);
@@ -286,9 +294,8 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
     std::counting_semaphore<>& s;
     ~Slot() { s.release(); }
   } slot{read_slots_};
-  auto n = handle && handle->file
-               ? handle->file->ReadWithContext(off, size, buf->data(), &ctx)
-               : tree_->Read(ino, off, size, buf->data(), &ctx);
+  auto n = handle && handle->file ? handle->file->ReadWithContext(off, size, buf->data(), &ctx)
+                                  : tree_->Read(ino, off, size, buf->data(), &ctx);
   if (!n.ok()) {
     if (n.status().code() != StatusCode::kCancelled) LogReadError(ino, off, n.status());
     return ToErrno(n.status());
@@ -301,9 +308,7 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
 
 namespace {
 
-void OnInterrupt(fuse_req_t, void* data) {
-  static_cast<std::atomic<bool>*>(data)->store(true);
-}
+void OnInterrupt(fuse_req_t, void* data) { static_cast<std::atomic<bool>*>(data)->store(true); }
 
 }  // namespace
 
@@ -320,8 +325,9 @@ void FuseFs::ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
     f.fh = fh;
     int err;
     try {
-      err = Read(ino, static_cast<uint64_t>(off), size, &buf,
-                 [interrupted] { return interrupted->load(); }, &f);
+      err = Read(
+          ino, static_cast<uint64_t>(off), size, &buf,
+          [interrupted] { return interrupted->load(); }, &f);
     } catch (const std::bad_alloc&) {
       spdlog::error("read: out of memory");
       err = ENOMEM;

@@ -12,7 +12,6 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
-#include "czifs/mutex.h"
 
 #include <atomic>
 #include <cstdint>
@@ -21,12 +20,13 @@
 #include <mutex>
 #include <semaphore>
 #include <set>
-#include <unordered_set>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "czifs/mount_tree.h"
+#include "czifs/mutex.h"
 #include "czifs/status.h"
 #include "czifs/thread_pool.h"
 
@@ -38,7 +38,7 @@ namespace czifs {
 int ToErrno(const Status& s);
 
 struct FuseFsOptions {
-  uint32_t blksize = 1 << 20;     // st_blksize: tells cp to use 1 MiB reads
+  uint32_t blksize = 1 << 20;  // st_blksize: tells cp to use 1 MiB reads
   uint64_t readahead_bytes = 16 << 20;
   DamagedTiles damaged = DamagedTiles::kFail;  // what reads do with tiles that do not decode
 };

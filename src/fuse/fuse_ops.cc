@@ -1,8 +1,5 @@
 // The libfuse low-level callbacks: each unpacks one request, calls FuseFs,
 // and replies; anything that would write answers EROFS.
-#include "fuse_fs.h"
-#include "czifs/mutex.h"
-
 #include <cxxabi.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -17,6 +14,8 @@
 #include <thread>
 
 #include "czifs/compose.h"
+#include "czifs/mutex.h"
+#include "fuse_fs.h"
 
 namespace czifs {
 
@@ -182,7 +181,9 @@ void OpStatFs(fuse_req_t req, fuse_ino_t) {
 }
 
 // Every operation that would change something: the file system is read-only.
-void RoSetAttr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { fuse_reply_err(req, EROFS); }
+void RoSetAttr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) {
+  fuse_reply_err(req, EROFS);
+}
 void RoMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EROFS); }
 void RoMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EROFS); }
 void RoUnlink(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }

@@ -1,5 +1,6 @@
 #include "mount.h"
 
+#include <malloc.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
@@ -9,8 +10,6 @@
 #include <sys/statfs.h>
 #include <syslog.h>
 #include <unistd.h>
-
-#include <malloc.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -82,8 +81,8 @@ DescriptorBudget PlanDescriptors(unsigned request_threads) {
   // Kept free: stdio, /dev/fuse, inotify, logs, JPEG-XR helper sockets and
   // the few descriptors each request holds briefly while resolving a path.
   const uint64_t reserve = 24 + 2ull * request_threads;
-  b.pool = static_cast<size_t>(std::clamp<uint64_t>(b.limit > reserve ? b.limit - reserve : 0,
-                                                    4, 16384));
+  b.pool = static_cast<size_t>(
+      std::clamp<uint64_t>(b.limit > reserve ? b.limit - reserve : 0, 4, 16384));
   return b;
 }
 
@@ -243,8 +242,10 @@ std::string CheckMountPointIsFree(const std::string& mountpoint) {
   if (::statfs(mountpoint.c_str(), &st) != 0 && errno == ENOTCONN) {
     return mountpoint + " is a stale mount (its daemon died). Run: fusermount3 -u " + mountpoint;
   }
-  return mountpoint + " is already a FUSE mount (" + type + "); to mount czifs there, first run: "
-         "fusermount3 -u " + mountpoint;
+  return mountpoint + " is already a FUSE mount (" + type +
+         "); to mount czifs there, first run: "
+         "fusermount3 -u " +
+         mountpoint;
 }
 
 std::string CheckMountPointAgainstSources(const std::string& mountpoint,
@@ -293,23 +294,29 @@ int CheckBeforeMounting(MountOptions& o, Checked* c) {
   struct stat st;
   if (::stat(o.mountpoint.c_str(), &st) != 0) {
     if (errno == ENOTCONN) {
-      return Fail(kMountFailed, o.mountpoint + " is a stale mount (its daemon died). Run: "
-                                "fusermount3 -u " + o.mountpoint);
+      return Fail(kMountFailed, o.mountpoint +
+                                    " is a stale mount (its daemon died). Run: "
+                                    "fusermount3 -u " +
+                                    o.mountpoint);
     }
     return Fail(kMountFailed, "mount point " + o.mountpoint + ": " + std::strerror(errno));
   }
-  if (!S_ISDIR(st.st_mode)) return Fail(kMountFailed, "mount point " + o.mountpoint + " is not a folder");
+  if (!S_ISDIR(st.st_mode))
+    return Fail(kMountFailed, "mount point " + o.mountpoint + " is not a folder");
   std::string error;
-  if (!SplitMountOptions(o.fuse_options, &o, &c->fuse_opts, &error)) return Fail(kMountUsage, error);
-  static const std::set<std::string> kLevels = {"trace", "debug", "info",     "warn",
+  if (!SplitMountOptions(o.fuse_options, &o, &c->fuse_opts, &error))
+    return Fail(kMountUsage, error);
+  static const std::set<std::string> kLevels = {"trace",   "debug", "info",     "warn",
                                                 "warning", "error", "critical", "off"};
   if (!kLevels.count(o.log_level)) {
-    return Fail(kMountUsage, "--log-level " + o.log_level + ": use trace, debug, info, warn, error or off");
+    return Fail(kMountUsage,
+                "--log-level " + o.log_level + ": use trace, debug, info, warn, error or off");
   }
   if (std::string why = CheckMountPointAgainstSources(o.mountpoint, o.sources); !why.empty()) {
     return Fail(kMountUsage, why);
   }
-  if (std::string why = CheckMountPointIsFree(o.mountpoint); !why.empty()) return Fail(kMountFailed, why);
+  if (std::string why = CheckMountPointIsFree(o.mountpoint); !why.empty())
+    return Fail(kMountFailed, why);
   if (o.threads > kMaxDecodeThreads || o.max_threads > kMaxRequestThreads) {
     return Fail(kMountUsage, "thread counts: use 1 to " + std::to_string(kMaxDecodeThreads) +
                                  " decode threads, 1 to " + std::to_string(kMaxRequestThreads) +
@@ -324,11 +331,11 @@ int CheckBeforeMounting(MountOptions& o, Checked* c) {
   c->memory = ReadMemoryLimit();
   c->cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes(c->memory);
   if (o.cache_bytes != 0 && o.cache_bytes > c->memory.bytes / 2) {
-    return Fail(kMountUsage, "--cache-size " + std::to_string(o.cache_bytes >> 20) +
-                                 " MiB is more than half of the " +
-                                 std::to_string(c->memory.bytes >> 20) + " MiB this process may use (" +
-                                 c->memory.source + "); use at most " +
-                                 std::to_string((c->memory.bytes / 2) >> 20) + " MiB");
+    return Fail(kMountUsage,
+                "--cache-size " + std::to_string(o.cache_bytes >> 20) +
+                    " MiB is more than half of the " + std::to_string(c->memory.bytes >> 20) +
+                    " MiB this process may use (" + c->memory.source + "); use at most " +
+                    std::to_string((c->memory.bytes / 2) >> 20) + " MiB");
   }
   return kChecksPassed;
 }
@@ -382,7 +389,8 @@ int RunMount(MountOptions o) {
   auto cache = MakeSubblockCache(checked.cache_bytes);
   auto tree = MountTree::Create(o.sources, cache, o.tree, o.live);
   if (!tree.ok()) return Fail(kMountBadSource, tree.status().ToString());
-  const unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned threads =
+      o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   FuseFsOptions fs_options;
   fs_options.damaged = o.tree.damaged;
   FuseFs fs(std::move(tree).value(), threads, fs_options, cache);
@@ -393,8 +401,10 @@ int RunMount(MountOptions o) {
     return kMountFailed;
   }
   if (fuse_session_mount(se, o.mountpoint.c_str()) != 0) {
-    std::fprintf(stderr, "czifs: cannot mount on %s (is /dev/fuse available, and the folder "
-                 "not already a mount point?)\n", o.mountpoint.c_str());
+    std::fprintf(stderr,
+                 "czifs: cannot mount on %s (is /dev/fuse available, and the folder "
+                 "not already a mount point?)\n",
+                 o.mountpoint.c_str());
     fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
     return kMountFailed;

@@ -23,7 +23,7 @@ struct MountOptions {
   uint64_t cache_bytes = 0;               // 0 = min(1 GiB, RAM / 4)
   std::string log_level = "info";
   std::string log_file;
-  TreeOptions tree;  // --damaged / -o damaged=, --without / -o without=
+  TreeOptions tree;          // --damaged / -o damaged=, --without / -o without=
   unsigned max_threads = 0;  // -o max_threads=: FUSE request threads; 0 = default
   LiveOptions live;          // --watch / -o watch=, --ttl / -o ttl=
 };
@@ -48,8 +48,8 @@ std::string CheckMountPointIsFree(const std::string& mountpoint);
 int RunMount(MountOptions options);
 
 // Splits -o values into czifs' own options (threads=, cache_size=,
-// log_level=, log_file=, damaged=, without=, max_threads=, watch=, ttl=) and those for libfuse; drops "rw" (always read-only).
-// Returns false with `error` set on a malformed czifs option.
+// log_level=, log_file=, damaged=, without=, max_threads=, watch=, ttl=) and those for libfuse;
+// drops "rw" (always read-only). Returns false with `error` set on a malformed czifs option.
 bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
                        std::vector<std::string>* fuse_opts, std::string* error);
 

@@ -1,5 +1,4 @@
 #include "czifs/random_access_file.h"
-#include "czifs/mutex.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -16,6 +15,8 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#include "czifs/mutex.h"
 
 namespace czifs {
 
@@ -75,7 +76,7 @@ class FdPool {
   };
   Mutex mu_;
   std::unordered_map<uint64_t, Entry> map_ GUARDED_BY(mu_);
-  std::list<uint64_t> lru_ GUARDED_BY(mu_);                  // front = newest
+  std::list<uint64_t> lru_ GUARDED_BY(mu_);  // front = newest
   size_t max_open_ GUARDED_BY(mu_) = 256;
 };
 
@@ -163,9 +164,10 @@ Status RandomAccessFile::CheckFd(const Fd& fd) const {
   const FileIdentity now = IdentityOf(st);
   if (!now.SameContent(identity_)) {
     if (!change_logged_.exchange(true)) {
-      spdlog::warn("{}: the file changed since czifs indexed it (size {} -> {}); what was read "
-                   "from the old version fails with EIO, the new version is indexed on next use",
-                   path_, identity_.size, now.size);
+      spdlog::warn(
+          "{}: the file changed since czifs indexed it (size {} -> {}); what was read "
+          "from the old version fails with EIO, the new version is indexed on next use",
+          path_, identity_.size, now.size);
     }
     Pool().Erase(pool_key_);
     return Status::IOError("the source file changed since it was indexed");
@@ -178,8 +180,8 @@ Status RandomAccessFile::CheckUnchanged() const {
   return CheckFd(*fd);
 }
 
-Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::BeginRead(
-    uint64_t offset, uint64_t length) const {
+Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::BeginRead(uint64_t offset,
+                                                                          uint64_t length) const {
   if (offset > identity_.size || length > identity_.size - offset) {
     return Status::Corruption("read of " + std::to_string(length) + " bytes at offset " +
                               std::to_string(offset) + " extends past end of file (size " +

@@ -163,9 +163,9 @@ Result<UniqueFd> SourceDir::Resolve(const std::string& rel) const {
       CZIFS_ASSIGN_OR_RETURN(std::string target, ReadLinkAt(fd));
       if (!target.empty() && target[0] == '/') {
         const std::string& root = real_path_;
-        const bool inside = target == root ||
-                            (target.size() > root.size() && target.compare(0, root.size(), root) == 0 &&
-                             (root == "/" || target[root.size()] == '/'));
+        const bool inside = target == root || (target.size() > root.size() &&
+                                               target.compare(0, root.size(), root) == 0 &&
+                                               (root == "/" || target[root.size()] == '/'));
         if (!inside) return outside();
         target.erase(0, root == "/" ? 1 : root.size());
         stack.clear();
@@ -202,7 +202,8 @@ Result<std::pair<UniqueFd, FileIdentity>> SourceDir::OpenFile(const std::string&
     CZIFS_ASSIGN_OR_RETURN(UniqueFd dir,
                            Resolve(slash == std::string::npos ? "" : rel.substr(0, slash)));
     const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
-    fd = ::openat(dir.get(), name.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
+    fd = ::openat(dir.get(), name.c_str(),
+                  O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
   }
   if (fd < 0) return PathError(Describe(rel) + ": cannot open", errno);
   UniqueFd file(fd);
@@ -227,8 +228,9 @@ Result<SourceEntry> SourceDir::Entry(const std::string& rel, const std::string& 
   return EntryAt(dir.get(), rel, name, want_file);
 }
 
-Result<SourceEntry> SourceDir::EntryAt(int dir, const std::string& rel, const std::string& name,
-                                       const std::function<bool(std::string_view)>& want_file) const {
+Result<SourceEntry> SourceDir::EntryAt(
+    int dir, const std::string& rel, const std::string& name,
+    const std::function<bool(std::string_view)>& want_file) const {
   SourceEntry e;
   e.name = name;
   const std::string path = JoinRelative(rel, name);
@@ -282,7 +284,7 @@ Result<std::vector<SourceEntry>> SourceDir::List(
       out.push_back(std::move(e).value());
     } else if (e.status().code() != StatusCode::kNotFound) {
       return e.status();  // could not look: a partial listing would drop entries
-    }  // else vanished, leads outside, or not wanted
+    }                     // else vanished, leads outside, or not wanted
   }
   std::sort(out.begin(), out.end(),
             [](const SourceEntry& a, const SourceEntry& b) { return a.name < b.name; });

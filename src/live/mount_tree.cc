@@ -1,5 +1,4 @@
 #include "czifs/mount_tree.h"
-#include "czifs/mutex.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -8,6 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+
+#include "czifs/mutex.h"
 
 // The watcher (inotify) is in mount_tree_watch.cc.
 
@@ -117,8 +118,8 @@ Status MountTree::Expand(const NodePtr& czi) {
     // memory short, storage errors) are not remembered at all.
     auto id = czi->source->Stat(czi->rel);
     czi->indexed = id.ok() ? *id : FileIdentity{};
-    czi->attempted = st.code() != StatusCode::kIOError &&
-                     st.code() != StatusCode::kResourceExhausted;
+    czi->attempted =
+        st.code() != StatusCode::kIOError && st.code() != StatusCode::kResourceExhausted;
     czi->attempted_at = Now();
     czi->expand_status = st.WithContext(where);
     // Once per file until it works: a file being written fails on every
@@ -297,7 +298,7 @@ Status MountTree::Prepare(const NodePtr& n, bool expand) {
 }
 
 Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool is_root,
-                             const std::string& name) {
+                            const std::string& name) {
   CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(source));
   if (S_ISDIR(id.mode)) {
     CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(source));
@@ -421,10 +422,18 @@ Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
     ReaderLock lock(&mu_);
     const FileIdentity& id = n->id;
     switch (n->kind) {
-      case Kind::kSourceFolder: a.mode = id.mode & 07777; break;
-      case Kind::kFile: a.mode = FileMode(id.mode); break;
-      case Kind::kCzi: a.mode = FolderMode(id.mode); break;
-      case Kind::kFolder: a.mode = n->czi != 0 ? FolderMode(id.mode) : id.mode & 07777; break;
+      case Kind::kSourceFolder:
+        a.mode = id.mode & 07777;
+        break;
+      case Kind::kFile:
+        a.mode = FileMode(id.mode);
+        break;
+      case Kind::kCzi:
+        a.mode = FolderMode(id.mode);
+        break;
+      case Kind::kFolder:
+        a.mode = n->czi != 0 ? FolderMode(id.mode) : id.mode & 07777;
+        break;
     }
     a.uid = id.uid;
     a.gid = id.gid;

@@ -1,8 +1,5 @@
 // MountTree's source folders: listing them again when due, and reconciling
 // the nodes with what the listing found (see mount_tree.h for the model).
-#include "czifs/mount_tree.h"
-#include "czifs/mutex.h"
-
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+
+#include "czifs/mount_tree.h"
+#include "czifs/mutex.h"
 
 // The watcher (inotify) is in mount_tree_watch.cc.
 
@@ -86,7 +86,8 @@ std::vector<MountTree::NodePtr> MountTree::Reconcile(const NodePtr& dir,
   return to_check;
 }
 
-Status MountTree::RefreshFolder(const NodePtr& dir, bool force, const std::set<std::string>& names) {
+Status MountTree::RefreshFolder(const NodePtr& dir, bool force,
+                                const std::set<std::string>& names) {
   if (!force && dir->ready.load() && !dir->dirty.load() && !polling_.load()) return Status::Ok();
   std::vector<Invalidation> inval;
   std::vector<NodePtr> to_check;

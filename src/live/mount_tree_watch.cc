@@ -2,7 +2,6 @@
 // folders of CZIs named as sources), events gathered and turned into
 // refreshes of just the entries that changed. See mount_tree.h.
 #include <poll.h>
-#include "czifs/mutex.h"
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -16,6 +15,7 @@
 #include <filesystem>
 
 #include "czifs/mount_tree.h"
+#include "czifs/mutex.h"
 
 namespace czifs {
 
@@ -25,21 +25,36 @@ std::string NetworkFileSystemOf(const std::string& folder) {
   struct statfs st;
   if (::statfs(folder.c_str(), &st) != 0) return "";
   switch (static_cast<uint64_t>(st.f_type)) {
-    case 0x6969: return "nfs";
-    case 0x517B: return "smb";
-    case 0xFF534D42: return "cifs";
-    case 0xFE534D42: return "smb2";
-    case 0x0BD00BD0: return "lustre";
-    case 0x00C36400: return "ceph";
-    case 0x47504653: return "gpfs";
-    case 0x19830326: return "beegfs";
-    case 0x01021997: return "9p";
-    case 0x5346414F: return "afs";
-    case 0x65735546: return "fuse";
-    case 0xAAD7AAEA: return "panfs";
-    case 0x7461636F: return "ocfs2";
-    case 0x01161970: return "gfs2";
-    default: return "";
+    case 0x6969:
+      return "nfs";
+    case 0x517B:
+      return "smb";
+    case 0xFF534D42:
+      return "cifs";
+    case 0xFE534D42:
+      return "smb2";
+    case 0x0BD00BD0:
+      return "lustre";
+    case 0x00C36400:
+      return "ceph";
+    case 0x47504653:
+      return "gpfs";
+    case 0x19830326:
+      return "beegfs";
+    case 0x01021997:
+      return "9p";
+    case 0x5346414F:
+      return "afs";
+    case 0x65735546:
+      return "fuse";
+    case 0xAAD7AAEA:
+      return "panfs";
+    case 0x7461636F:
+      return "ocfs2";
+    case 0x01161970:
+      return "gfs2";
+    default:
+      return "";
   }
 }
 
@@ -63,9 +78,10 @@ void MountTree::StartWatching(InvalidationSink sink) {
     for (const NodePtr& n : sources) {
       const std::string kind = NetworkFileSystemOf(n->source->real_path());
       if (!kind.empty()) {
-        spdlog::info("{} is on {}: changes made on other machines are invisible to inotify, so "
-                     "czifs looks again after {} s (--ttl)",
-                     n->source->path(), kind, live_.ttl_seconds);
+        spdlog::info(
+            "{} is on {}: changes made on other machines are invisible to inotify, so "
+            "czifs looks again after {} s (--ttl)",
+            n->source->path(), kind, live_.ttl_seconds);
         return;
       }
     }

@@ -1,11 +1,11 @@
 #include "czifs/compose.h"
-#include "czifs/mutex.h"
 
 #include <spdlog/spdlog.h>
 
 #include <cstring>
 
 #include "czifs/checked.h"
+#include "czifs/mutex.h"
 
 namespace czifs {
 namespace {
@@ -55,11 +55,10 @@ Result<uint64_t> SubblockReader::RawDataOffset(uint32_t index) const {
   auto extent = czi_->ReadSubblockExtent(index);
   if (!extent.ok()) return extent.status();
   if (extent->data_size < expected) {
-    return Status::Corruption(where + ": uncompressed data holds " +
-                              std::to_string(extent->data_size) + " bytes, " +
-                              std::to_string(expected) + " expected for " +
-                              std::to_string(e.stored_width) + "x" +
-                              std::to_string(e.stored_height) + " " + PixelTypeName(e.pixel_type));
+    return Status::Corruption(
+        where + ": uncompressed data holds " + std::to_string(extent->data_size) + " bytes, " +
+        std::to_string(expected) + " expected for " + std::to_string(e.stored_width) + "x" +
+        std::to_string(e.stored_height) + " " + PixelTypeName(e.pixel_type));
   }
   raw_offsets_[index].store(static_cast<int64_t>(extent->data_offset), std::memory_order_relaxed);
   return extent->data_offset;
@@ -77,23 +76,23 @@ uint64_t SubblockReader::TotalFailed() { return g_failed.load(); }
 
 Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const {
   // The failure memo is consulted on a cache miss only: hits never take its lock.
-  return cache_->GetOrCompute(SubblockKey{file_id_, index},
-                              [&]() -> Result<std::shared_ptr<const Bitmap>> {
-    {
-      MutexLock lock(&failed_mu_);
-      auto it = failed_.find(index);
-      if (it != failed_.end()) return it->second;
-    }
-    auto got = Decode(index);
-    if (!got.ok() && (got.status().code() == StatusCode::kCorruption ||
-                      got.status().code() == StatusCode::kDataLoss ||
-                      got.status().code() == StatusCode::kNotSupported)) {
-      g_failed.fetch_add(1, std::memory_order_relaxed);
-      MutexLock lock(&failed_mu_);
-      failed_.emplace(index, got.status());
-    }
-    return got;
-  });
+  return cache_->GetOrCompute(
+      SubblockKey{file_id_, index}, [&]() -> Result<std::shared_ptr<const Bitmap>> {
+        {
+          MutexLock lock(&failed_mu_);
+          auto it = failed_.find(index);
+          if (it != failed_.end()) return it->second;
+        }
+        auto got = Decode(index);
+        if (!got.ok() && (got.status().code() == StatusCode::kCorruption ||
+                          got.status().code() == StatusCode::kDataLoss ||
+                          got.status().code() == StatusCode::kNotSupported)) {
+          g_failed.fetch_add(1, std::memory_order_relaxed);
+          MutexLock lock(&failed_mu_);
+          failed_.emplace(index, got.status());
+        }
+        return got;
+      });
 }
 
 Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) const {
@@ -107,8 +106,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
   // Compressed data larger than a generous bound on the raw size is corrupt.
   if (extent->data_size > expected * 2 + (1u << 20)) {
     return Status::Corruption(where + ": " + std::to_string(extent->data_size) +
-                              " bytes of data for a " + std::to_string(expected) +
-                              "-byte bitmap");
+                              " bytes of data for a " + std::to_string(expected) + "-byte bitmap");
   }
   std::vector<uint8_t> data(extent->data_size);
   CZIFS_RETURN_IF_ERROR(
@@ -134,9 +132,10 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
   spdlog::debug("decoded {} {} of {} ({} decoded in all)", where, CompressionName(e.compression),
                 czi_->path(), total);
   if (notes.raw_data_in_compressed_label && !logged_raw_in_compressed_.exchange(true)) {
-    spdlog::warn("{}: {} is labelled {} but holds uncompressed pixels; reading them as such "
-                 "(logged once per file)",
-                 czi_->path(), where, CompressionName(e.compression));
+    spdlog::warn(
+        "{}: {} is labelled {} but holds uncompressed pixels; reading them as such "
+        "(logged once per file)",
+        czi_->path(), where, CompressionName(e.compression));
   }
   return std::make_shared<const Bitmap>(std::move(bm).value());
 }

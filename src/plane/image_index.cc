@@ -98,11 +98,11 @@ void ImageIndex::ScanDirectory(const CziFile& czi) {
       continue;
     }
     ++layer0_count_;
-    if (std::find(pixel_types_.begin(), pixel_types_.end(), e.pixel_type) ==
-        pixel_types_.end()) {
+    if (std::find(pixel_types_.begin(), pixel_types_.end(), e.pixel_type) == pixel_types_.end()) {
       pixel_types_.push_back(e.pixel_type);
     }
-    auto [it, inserted] = scene_boxes.try_emplace(e.Coord(Dim::kS), Rect{e.x, e.y, e.width, e.height});
+    auto [it, inserted] =
+        scene_boxes.try_emplace(e.Coord(Dim::kS), Rect{e.x, e.y, e.width, e.height});
     if (!inserted) {
       Rect& r = it->second;
       const int64_t x1 = std::max<int64_t>(r.x + r.width, int64_t{e.x} + e.width);
@@ -122,8 +122,8 @@ void ImageIndex::ScanDirectory(const CziFile& czi) {
     }
     if (bounds_[d].present) {
       bounds_[d].start = lo[d];
-      bounds_[d].size = static_cast<int32_t>(std::min<int64_t>(
-          int64_t{hi[d]} - lo[d] + 1, INT32_MAX));
+      bounds_[d].size =
+          static_cast<int32_t>(std::min<int64_t>(int64_t{hi[d]} - lo[d] + 1, INT32_MAX));
       digits_[d] = std::max(DigitsOf(lo[d]), DigitsOf(hi[d]));
     } else {
       digits_[d] = 1;
@@ -163,7 +163,8 @@ Result<std::vector<ImageIndex::Axis>> ImageIndex::PlaneAxes() const {
   if (total > kMaxPlanes || total > allowance) {
     std::string spans;
     for (const Axis& a : axes) {
-      if (a.size > 1) spans += " " + std::string(1, DimLetter(a.dim)) + "=" + std::to_string(a.size);
+      if (a.size > 1)
+        spans += " " + std::string(1, DimLetter(a.dim)) + "=" + std::to_string(a.size);
     }
     return Status::Corruption("the dimension indices (" + spans.substr(spans.empty() ? 0 : 1) +
                               ", " + std::to_string(scenes_.size()) + " scene(s)) make " +
@@ -197,10 +198,9 @@ void ImageIndex::MakePlanes(const CziFile& czi, const std::vector<Axis>& axes, u
             axes[a].start + static_cast<int32_t>(rest % static_cast<uint64_t>(axes[a].size));
         rest /= static_cast<uint64_t>(axes[a].size);
       }
-      std::string path = IndexName(Dim::kS, p.Coord(Dim::kS)) + "/" +
-                         IndexName(Dim::kC, p.Coord(Dim::kC)) + "/" +
-                         IndexName(Dim::kT, p.Coord(Dim::kT)) + "/" +
-                         IndexName(Dim::kZ, p.Coord(Dim::kZ));
+      std::string path =
+          IndexName(Dim::kS, p.Coord(Dim::kS)) + "/" + IndexName(Dim::kC, p.Coord(Dim::kC)) + "/" +
+          IndexName(Dim::kT, p.Coord(Dim::kT)) + "/" + IndexName(Dim::kZ, p.Coord(Dim::kZ));
       for (const Axis& a : axes) {
         if (IsSuffixDim(a.dim)) path += "_" + IndexName(a.dim, p.Coord(a.dim));
       }
@@ -209,7 +209,6 @@ void ImageIndex::MakePlanes(const CziFile& czi, const std::vector<Axis>& axes, u
       p.pixel_type = ct != channel_type.end() ? ct->second : pixel_types_.front();
     }
   }
-
 }
 
 // Layer-0 subblocks go to their planes, pyramid subblocks to their planes'

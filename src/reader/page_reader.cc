@@ -1,5 +1,4 @@
 #include "czifs/page_reader.h"
-#include "czifs/mutex.h"
 
 #include <algorithm>
 #include <atomic>
@@ -8,6 +7,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "czifs/mutex.h"
 #include "czifs/thread_pool.h"
 
 namespace czifs {
@@ -144,8 +144,7 @@ Status PageReader::PatchTileDescription(const ServedTiff& tile, uint64_t offset,
   std::string xml;
   CZIFS_RETURN_IF_ERROR(czi_->ReadSubblockHead(tile.subblock, &xml).status());
   const SubblockTags tags = ParseSubblockTags(xml);
-  const std::string text =
-      catalog_->TileDescription(czi_->subblocks()[tile.subblock], &tags);
+  const std::string text = catalog_->TileDescription(czi_->subblocks()[tile.subblock], &tags);
   if (text.size() != d1 - d0) return Status::IOError("tile description changed length");
   std::memcpy(out + (a - offset), text.data() + (a - d0), b - a);
   return Status::Ok();
@@ -234,8 +233,7 @@ Status PageReader::Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8
     row.resize(static_cast<size_t>((c1 - c0) * bpp));
     CZIFS_RETURN_IF_ERROR(ComposeRegion(canvas, static_cast<int64_t>(r),
                                         static_cast<int64_t>(r) + 1, static_cast<int64_t>(c0),
-                                        static_cast<int64_t>(c1), subblocks_, row.data(),
-                                        compose));
+                                        static_cast<int64_t>(c1), subblocks_, row.data(), compose));
     ToTiffSampleOrder(canvas.pixel_type, row);
     std::memcpy(dst, row.data() + (in_row - c0 * bpp), k);
     pos += k;

@@ -1,10 +1,9 @@
 // info.json and the text of `czifs inspect`: one summary, two renderings.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -194,8 +193,8 @@ std::string InfoText(const ReportInput& in) {
   }
   o << "\n  pixel size    ";
   auto um = [&](const std::optional<double>& v) { return v ? FormatDouble(*v) + " µm" : "?"; };
-  o << "x " << um(md.scale_x_um) << ", y " << um(md.scale_y_um) << ", z "
-    << um(md.scale_z_um) << "\n";
+  o << "x " << um(md.scale_x_um) << ", y " << um(md.scale_y_um) << ", z " << um(md.scale_z_um)
+    << "\n";
   o << "  channels      ";
   if (md.channels.empty()) o << "(no names in metadata)";
   for (size_t c = 0; c < md.channels.size(); ++c) {
@@ -203,8 +202,8 @@ std::string InfoText(const ReportInput& in) {
   }
   o << "\n  scenes        " << idx.scenes().size() << "\n";
   for (const Scene& s : idx.scenes()) {
-    o << "    " << idx.IndexName(Dim::kS, s.index) << "  x=" << s.bbox.x << " y=" << s.bbox.y
-      << " " << s.bbox.width << "x" << s.bbox.height << "\n";
+    o << "    " << idx.IndexName(Dim::kS, s.index) << "  x=" << s.bbox.x << " y=" << s.bbox.y << " "
+      << s.bbox.width << "x" << s.bbox.height << "\n";
   }
   o << "  attachments   " << czi.attachments().size() << "\n";
   for (const AttachmentEntry& a : czi.attachments()) {

@@ -83,10 +83,17 @@ tmsize_t SinkWrite(thandle_t h, void* buf, tmsize_t size) {
 toff_t SinkSeek(thandle_t h, toff_t off, int whence) {
   auto* s = static_cast<LayoutSink*>(h);
   switch (whence) {
-    case SEEK_SET: s->pos = off; break;
-    case SEEK_CUR: s->pos += off; break;
-    case SEEK_END: s->pos = (s->data_end ? *s->data_end : s->end) + off; break;
-    default: return static_cast<toff_t>(-1);
+    case SEEK_SET:
+      s->pos = off;
+      break;
+    case SEEK_CUR:
+      s->pos += off;
+      break;
+    case SEEK_END:
+      s->pos = (s->data_end ? *s->data_end : s->end) + off;
+      break;
+    default:
+      return static_cast<toff_t>(-1);
   }
   return s->pos;
 }
@@ -137,17 +144,18 @@ bool WritePages(TIFF* tif, const TiffSpec& spec, uint32_t rows_per_strip, uint64
   const int spp = SamplesPerPixel(spec.pixel_type);
   bool ok = true;
   for (uint32_t page = 0; ok && page < spec.pages; ++page) {
-    ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, spec.width) &&
-         TIFFSetField(tif, TIFFTAG_IMAGELENGTH, spec.height) &&
-         TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, BytesPerSample(spec.pixel_type) * 8) &&
-         TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, spp) &&
-         TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT,
-                      IsFloatPixelType(spec.pixel_type) ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT) &&
-         TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
-                      spp == 1 ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_RGB) &&
-         TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
-         TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_NONE) &&
-         TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rows_per_strip);
+    ok =
+        TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, spec.width) &&
+        TIFFSetField(tif, TIFFTAG_IMAGELENGTH, spec.height) &&
+        TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, BytesPerSample(spec.pixel_type) * 8) &&
+        TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, spp) &&
+        TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT,
+                     IsFloatPixelType(spec.pixel_type) ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT) &&
+        TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
+                     spp == 1 ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_RGB) &&
+        TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
+        TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_NONE) &&
+        TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rows_per_strip);
     if (ok && spec.pages > 1) ok = TIFFSetField(tif, TIFFTAG_SUBFILETYPE, 0);
     if (ok && spp == 4) {
       const uint16_t extra = EXTRASAMPLE_UNASSALPHA;
@@ -219,8 +227,8 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   // Directories and tags take far less than 64 KiB per page.
   const bool big = *total + uint64_t{spec.pages} * 65536 > kClassicTiffLimit;
   const uint64_t min_rows = (spec.height + kMaxStrips - 1) / kMaxStrips;
-  const uint32_t rows_per_strip = static_cast<uint32_t>(std::clamp<uint64_t>(
-      std::max(kTargetStripBytes / row_bytes, min_rows), 1, spec.height));
+  const uint32_t rows_per_strip = static_cast<uint32_t>(
+      std::clamp<uint64_t>(std::max(kTargetStripBytes / row_bytes, min_rows), 1, spec.height));
 
   RegisterImageJTags();
   LayoutSink sink;

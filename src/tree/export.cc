@@ -1,5 +1,4 @@
 #include "czifs/export.h"
-#include "czifs/mutex.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "czifs/mutex.h"
 #include "czifs/thread_pool.h"
 
 namespace czifs {
@@ -68,8 +68,8 @@ Result<uint64_t> ExportFile(const VirtualFile& file, const std::string& path,
       break;
     }
     if (*n == 0) {
-      st = Status::IOError("file ended at " + std::to_string(off) + " of " +
-                           std::to_string(size) + " bytes");
+      st = Status::IOError("file ended at " + std::to_string(off) + " of " + std::to_string(size) +
+                           " bytes");
       break;
     }
     st = WriteAll(fd, buf.data(), *n, path);
@@ -77,7 +77,8 @@ Result<uint64_t> ExportFile(const VirtualFile& file, const std::string& path,
     off += *n;
     progress_bytes->fetch_add(*n, std::memory_order_relaxed);
   }
-  if (::close(fd) != 0 && st.ok()) st = Status::IOError(path + ": close failed: " + std::strerror(errno));
+  if (::close(fd) != 0 && st.ok())
+    st = Status::IOError(path + ": close failed: " + std::strerror(errno));
   if (!st.ok()) {
     ::unlink(path.c_str());
     return st;
@@ -87,9 +88,13 @@ Result<uint64_t> ExportFile(const VirtualFile& file, const std::string& path,
 
 std::string FormatDuration(double s) {
   char buf[32];
-  if (s >= 3600) snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600), static_cast<int>(s / 60) % 60);
-  else if (s >= 60) snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
-  else snprintf(buf, sizeof buf, "%ds", static_cast<int>(s));
+  if (s >= 3600)
+    snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600),
+             static_cast<int>(s / 60) % 60);
+  else if (s >= 60)
+    snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
+  else
+    snprintf(buf, sizeof buf, "%ds", static_cast<int>(s));
   return buf;
 }
 
@@ -129,7 +134,8 @@ Result<ExportReport> ExportTree(const TreeNode& root, const std::string& outdir,
     const double t = elapsed();
     const double mbps = t > 0 ? bytes.load() / 1e6 / t : 0;
     const uint64_t done = planes_done.load();
-    const double frac = total_bytes ? std::min(1.0, static_cast<double>(bytes.load()) / total_bytes) : 1.0;
+    const double frac =
+        total_bytes ? std::min(1.0, static_cast<double>(bytes.load()) / total_bytes) : 1.0;
     const int width = 30;
     std::string bar(static_cast<size_t>(frac * width), '#');
     bar.resize(width, ' ');
@@ -150,7 +156,8 @@ Result<ExportReport> ExportTree(const TreeNode& root, const std::string& outdir,
   }
 
   {
-    const unsigned n = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    const unsigned n =
+        options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     ThreadPool pool(n);
     for (const Job& j : jobs) {
       pool.Submit([&, j] {

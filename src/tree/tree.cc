@@ -1,5 +1,4 @@
 #include "czifs/tree.h"
-#include "czifs/mutex.h"
 
 #include <spdlog/spdlog.h>
 
@@ -10,6 +9,8 @@
 #include <functional>
 #include <map>
 #include <set>
+
+#include "czifs/mutex.h"
 
 namespace czifs {
 namespace {
@@ -166,12 +167,12 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
                                             const TreeOptions& options) {
   auto root = std::make_shared<TreeNode>();
   root->is_dir = true;
-  AddFile(root.get(), "info.json",
-          std::make_shared<GeneratedFile>(
-              [doc]() -> Result<std::string> { return InfoJson(doc->report()); }));
-  AddFile(root.get(), "metadata.xml", std::make_shared<GeneratedFile>([doc]() -> Result<std::string> {
-            return doc->metadata_xml();
+  AddFile(root.get(), "info.json", std::make_shared<GeneratedFile>([doc]() -> Result<std::string> {
+            return InfoJson(doc->report());
           }));
+  AddFile(root.get(), "metadata.xml",
+          std::make_shared<GeneratedFile>(
+              [doc]() -> Result<std::string> { return doc->metadata_xml(); }));
   AddFile(root.get(), "planetable.csv",
           std::make_shared<GeneratedFile>([doc] { return PlaneTableCsv(doc->report()); }));
   // The catalogue's TIFFs: paths like "S0/C1/T0/Z07.tif", "tiles/...".
@@ -233,7 +234,8 @@ void FindIn(const fs::path& root, const fs::path& dir, const std::string& prefix
   const fs::path real_dir = fs::canonical(dir, ec);
   if (ec || !seen->insert(real_dir).second) return;
   std::vector<fs::directory_entry> entries;
-  for (const auto& e : fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec)) {
+  for (const auto& e :
+       fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec)) {
     entries.push_back(e);
   }
   // Real entries before links, so a folder also reached through a link keeps
@@ -275,8 +277,7 @@ Result<std::vector<SourceFile>> FindCziFiles(const std::string& folder) {
   return files;
 }
 
-Result<SourceTree> BuildSourceTree(const std::string& source,
-                                   std::shared_ptr<SubblockCache> cache,
+Result<SourceTree> BuildSourceTree(const std::string& source, std::shared_ptr<SubblockCache> cache,
                                    const TreeOptions& options) {
   SourceTree tree;
   std::error_code ec;

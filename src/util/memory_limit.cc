@@ -1,15 +1,13 @@
 #include "czifs/memory_limit.h"
 
 #include <malloc.h>
-
-#include <string>
-
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <string>
 
 namespace czifs {
 namespace {
@@ -66,7 +64,8 @@ MemoryLimit ReadMemoryLimit(const std::string& proc_cgroup, const std::string& s
     }
   }
   rlimit rl{};
-  if (::getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < best.bytes) {
+  if (::getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur < best.bytes) {
     best.bytes = rl.rlim_cur;
     best.source = "RLIMIT_AS (ulimit -v)";
   }
@@ -107,11 +106,16 @@ bool ParseByteSize(const std::string& text, uint64_t* out) {
   }
   const std::string unit = text.substr(pos);
   uint64_t mul;
-  if (unit.empty() || unit == "B") mul = 1;
-  else if (unit == "K" || unit == "k" || unit == "KiB") mul = 1ull << 10;
-  else if (unit == "M" || unit == "MiB") mul = 1ull << 20;
-  else if (unit == "G" || unit == "GiB") mul = 1ull << 30;
-  else return false;
+  if (unit.empty() || unit == "B")
+    mul = 1;
+  else if (unit == "K" || unit == "k" || unit == "KiB")
+    mul = 1ull << 10;
+  else if (unit == "M" || unit == "MiB")
+    mul = 1ull << 20;
+  else if (unit == "G" || unit == "GiB")
+    mul = 1ull << 30;
+  else
+    return false;
   if (v > (UINT64_MAX / mul)) return false;
   *out = v * mul;
   return true;

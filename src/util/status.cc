@@ -4,16 +4,26 @@ namespace czifs {
 
 const char* StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "OK";
-    case StatusCode::kCorruption: return "Corruption";
-    case StatusCode::kNotSupported: return "NotSupported";
-    case StatusCode::kNotFound: return "NotFound";
-    case StatusCode::kIOError: return "IOError";
-    case StatusCode::kResourceExhausted: return "ResourceExhausted";
-    case StatusCode::kInvalidArgument: return "InvalidArgument";
-    case StatusCode::kCancelled: return "Cancelled";
-    case StatusCode::kDataLoss: return "Damaged tile";
-    case StatusCode::kStale: return "Stale";
+    case StatusCode::kOk:
+      return "OK";
+    case StatusCode::kCorruption:
+      return "Corruption";
+    case StatusCode::kNotSupported:
+      return "NotSupported";
+    case StatusCode::kNotFound:
+      return "NotFound";
+    case StatusCode::kIOError:
+      return "IOError";
+    case StatusCode::kResourceExhausted:
+      return "ResourceExhausted";
+    case StatusCode::kInvalidArgument:
+      return "InvalidArgument";
+    case StatusCode::kCancelled:
+      return "Cancelled";
+    case StatusCode::kDataLoss:
+      return "Damaged tile";
+    case StatusCode::kStale:
+      return "Stale";
   }
   return "Unknown";
 }

@@ -1,9 +1,10 @@
 #include "czifs/thread_pool.h"
-#include "czifs/mutex.h"
 
 #include <spdlog/spdlog.h>
 
 #include <exception>
+
+#include "czifs/mutex.h"
 
 namespace czifs {
 

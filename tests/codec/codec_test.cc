@@ -13,7 +13,9 @@
 namespace czifs {
 namespace {
 
-std::vector<uint8_t> Bytes(const PixelBuffer& p) { return std::vector<uint8_t>(p.begin(), p.end()); }
+std::vector<uint8_t> Bytes(const PixelBuffer& p) {
+  return std::vector<uint8_t>(p.begin(), p.end());
+}
 
 std::vector<uint8_t> Ramp(size_t n) {
   std::vector<uint8_t> v(n);
@@ -90,8 +92,7 @@ TEST(CodecTest, ZstdFrameOfWrongSizeIsCorruption) {
   auto bm = DecodeSubblock(DecodeRequest{0, 5, 16, 16, z});
   ASSERT_FALSE(bm.ok());
   EXPECT_EQ(bm.status().code(), StatusCode::kCorruption);
-  EXPECT_NE(bm.status().message().find("256 expected"), std::string::npos)
-      << bm.status().message();
+  EXPECT_NE(bm.status().message().find("256 expected"), std::string::npos) << bm.status().message();
 }
 
 TEST(CodecTest, GarbageZstdIsCorruption) {
@@ -209,20 +210,15 @@ TEST(SubblockReaderTest, DamagedSubblockIsDecodedOnceAndItsErrorRemembered) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllCodecs, WriterRoundTripTest,
-    ::testing::Values(CodecCase{0, synth::Codec::kUncompressed, true},
-                      CodecCase{1, synth::Codec::kZstd0, true},
-                      CodecCase{1, synth::Codec::kZstd1, true},
-                      CodecCase{1, synth::Codec::kZstd1HiLo, true},
-                      CodecCase{4, synth::Codec::kZstd1HiLo, true},
-                      CodecCase{2, synth::Codec::kZstd0, true},
-                      CodecCase{8, synth::Codec::kZstd1, true},
-                      CodecCase{9, synth::Codec::kUncompressed, true},
-                      CodecCase{0, synth::Codec::kJpegXr, true},
-                      CodecCase{1, synth::Codec::kJpegXr, true},
-                      CodecCase{3, synth::Codec::kJpegXr, true},
-                      CodecCase{1, synth::Codec::kRawLabelledJpegXr, true},
-                      CodecCase{0, synth::Codec::kJpg, false},
-                      CodecCase{3, synth::Codec::kJpg, false}));
+    ::testing::Values(
+        CodecCase{0, synth::Codec::kUncompressed, true}, CodecCase{1, synth::Codec::kZstd0, true},
+        CodecCase{1, synth::Codec::kZstd1, true}, CodecCase{1, synth::Codec::kZstd1HiLo, true},
+        CodecCase{4, synth::Codec::kZstd1HiLo, true}, CodecCase{2, synth::Codec::kZstd0, true},
+        CodecCase{8, synth::Codec::kZstd1, true}, CodecCase{9, synth::Codec::kUncompressed, true},
+        CodecCase{0, synth::Codec::kJpegXr, true}, CodecCase{1, synth::Codec::kJpegXr, true},
+        CodecCase{3, synth::Codec::kJpegXr, true},
+        CodecCase{1, synth::Codec::kRawLabelledJpegXr, true},
+        CodecCase{0, synth::Codec::kJpg, false}, CodecCase{3, synth::Codec::kJpg, false}));
 
 }  // namespace
 }  // namespace czifs

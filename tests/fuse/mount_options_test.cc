@@ -1,7 +1,7 @@
-#include "fuse/mount.h"
-#include "czifs/memory_limit.h"
-
 #include <gtest/gtest.h>
+
+#include "czifs/memory_limit.h"
+#include "fuse/mount.h"
 
 namespace czifs {
 namespace {

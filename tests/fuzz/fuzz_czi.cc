@@ -1,10 +1,9 @@
 // libFuzzer target: parse → decode → compose → TIFF over arbitrary bytes.
 // Every plane, info.json and planetable.csv of the input are produced; any
 // crash, hang, sanitizer report or unbounded allocation is a bug.
+#include <spdlog/spdlog.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include <cstdint>
 #include <string>

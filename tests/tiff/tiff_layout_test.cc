@@ -1,4 +1,3 @@
-#include "czifs/imagej.h"
 #include "czifs/tiff_layout.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +7,7 @@
 
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
+#include "czifs/imagej.h"
 
 namespace czifs {
 namespace {

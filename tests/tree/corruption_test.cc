@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -92,7 +92,8 @@ std::vector<std::string> Inputs(const TempDir& dir) {
   spec.tiles_y = 2;
   spec.sizes = {{'C', 2}, {'Z', 2}};
   spec.pyramid_levels = 1;
-  for (auto codec : {synth::Codec::kZstd1HiLo, synth::Codec::kUncompressed, synth::Codec::kJpegXr}) {
+  for (auto codec :
+       {synth::Codec::kZstd1HiLo, synth::Codec::kUncompressed, synth::Codec::kJpegXr}) {
     spec.codec = codec;
     const std::string p = dir.File("w" + std::to_string(inputs.size()) + ".czi");
     testing::WriteOrDie(spec, p);
@@ -133,8 +134,8 @@ TEST(CorruptionTest, TruncatedFilesFailCleanlyAndNeverServeWrongPlaneBytes) {
       for (const auto& [name, data] : o.planes) {
         auto it = intact.planes.find(name);
         ASSERT_NE(it, intact.planes.end()) << input << " cut " << cut << ": " << name;
-        EXPECT_TRUE(it->second == data) << input << " cut at " << cut << ": " << name
-                                        << " differs from the intact file";
+        EXPECT_TRUE(it->second == data)
+            << input << " cut at " << cut << ": " << name << " differs from the intact file";
       }
     }
   }
@@ -155,7 +156,9 @@ TEST(CorruptionTest, BitFlipsAnywhereNeverCrash) {
     std::vector<uint64_t> targets;
     for (int i = 0; i < 4; ++i) targets.push_back(32 + rng() % 80);
     const uint64_t dir_pos = (*czi)->header().directory_position;
-    for (int i = 0; i < 6; ++i) targets.push_back(dir_pos + 32 + rng() % std::min<uint64_t>(2000, bytes.size() - dir_pos - 32));
+    for (int i = 0; i < 6; ++i)
+      targets.push_back(dir_pos + 32 +
+                        rng() % std::min<uint64_t>(2000, bytes.size() - dir_pos - 32));
     const auto& sbs = (*czi)->subblocks();
     for (int i = 0; i < 6 && !sbs.empty(); ++i) {
       const auto& e = sbs[rng() % sbs.size()];
@@ -202,7 +205,8 @@ TEST(CorruptionTest, SubblockClaimingHugeSizeFailsWithoutAllocating) {
   // First directory entry: X dimension entry starts after the 32-byte DV head.
   const uint64_t x_entry = (*czi)->header().directory_position + 32 + 128 + 32;
   auto put = [&](uint64_t at, int32_t v) {
-    for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<uint8_t>(static_cast<uint32_t>(v) >> (8 * i));
+    for (int i = 0; i < 4; ++i)
+      bytes[at + i] = static_cast<uint8_t>(static_cast<uint32_t>(v) >> (8 * i));
   };
   put(x_entry + 8, 100000);   // Size
   put(x_entry + 16, 100000);  // StoredSize
@@ -277,8 +281,8 @@ Result<std::vector<uint8_t>> ReadWhole(const VirtualFile& f) {
   CZIFS_ASSIGN_OR_RETURN(const uint64_t size, f.Size());
   std::vector<uint8_t> out(size);
   for (uint64_t off = 0; off < size;) {
-    CZIFS_ASSIGN_OR_RETURN(const size_t n, f.Read(off, std::min<uint64_t>(4096, size - off),
-                                                  out.data() + off));
+    CZIFS_ASSIGN_OR_RETURN(const size_t n,
+                           f.Read(off, std::min<uint64_t>(4096, size - off), out.data() + off));
     if (n == 0) break;
     off += n;
   }
@@ -305,7 +309,8 @@ TEST(DamagedTileTest, UndecodableTileFailsThePlaneNamingFilePlaneTileAndTheWayAr
 TEST(DamagedTileTest, DamagedZeroServesTheTileAsZerosAndEveryOtherPixelExactly) {
   TempDir dir;
   const DamagedMosaic d = WriteDamagedMosaic(dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20), TreeOptions{DamagedTiles::kZero});
+  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20),
+                              TreeOptions{DamagedTiles::kZero});
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
   ASSERT_NE(plane, nullptr);
@@ -337,7 +342,8 @@ TEST(DamagedTileTest, StructuralDamageFailsEvenWithDamagedZero) {
   const uint64_t data_size_field = (*czi)->subblocks()[0].file_position + 32 + 8;
   bytes[data_size_field + 3] = 0x7f;
   testing::WriteFileBytes(dir.File("b.czi"), bytes);
-  auto tree = BuildSourceTree(dir.File("b.czi"), MakeSubblockCache(1 << 20), TreeOptions{DamagedTiles::kZero});
+  auto tree = BuildSourceTree(dir.File("b.czi"), MakeSubblockCache(1 << 20),
+                              TreeOptions{DamagedTiles::kZero});
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
   ASSERT_NE(plane, nullptr);

@@ -160,11 +160,11 @@ TEST(MountTreeDocumentsTest, BeyondTheBudgetTheLeastRecentlyUsedTreesAreLetGoAnd
   auto tree = MountTree::Create({dir.File("src")}, MakeSubblockCache(1 << 20), {}, live);
   ASSERT_TRUE(tree.ok());
   std::vector<Invalidation> sent;
-  (*tree)->StartWatching([&](std::vector<Invalidation> b) {
-    sent.insert(sent.end(), b.begin(), b.end());
-  });
+  (*tree)->StartWatching(
+      [&](std::vector<Invalidation> b) { sent.insert(sent.end(), b.begin(), b.end()); });
   auto info = [&](int i) -> Result<uint64_t> {
-    CZIFS_ASSIGN_OR_RETURN(uint64_t f, (*tree)->Lookup(MountTree::kRootIno, "f" + std::to_string(i) + ".czi"));
+    CZIFS_ASSIGN_OR_RETURN(uint64_t f,
+                           (*tree)->Lookup(MountTree::kRootIno, "f" + std::to_string(i) + ".czi"));
     return (*tree)->Lookup(f, "info.json");
   };
   std::vector<uint64_t> first;

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <optional>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -89,7 +89,9 @@ std::vector<Case> Cases() {
     s.pixel_type = 0;
     s.codec = synth::Codec::kUncompressed;
     s.sizes = {{'C', 2}, {'H', 3}, {'T', 2}};
-    s.keep_plane = [](const std::map<char, int32_t>& c) { return c.at('C') == 0 || c.at('H') == 0; };
+    s.keep_plane = [](const std::map<char, int32_t>& c) {
+      return c.at('C') == 0 || c.at('H') == 0;
+    };
     cases.push_back({"sparse_airyscan_phases", s});
   }
   {
@@ -126,7 +128,8 @@ TEST_P(DocumentTreeTest, EveryPlaneHasExactSizeAndPaintedPixels) {
       std::string path = "S" + std::to_string(s) + "/C" + std::to_string(idx('C')) + "/T" +
                          std::to_string(idx('T')) + "/Z" + std::to_string(idx('Z'));
       for (char k : std::string("HIRVBA")) {
-        if (spec.sizes.count(k) && spec.sizes.at(k) > 1) path += "_" + std::string(1, k) + std::to_string(idx(k));
+        if (spec.sizes.count(k) && spec.sizes.at(k) > 1)
+          path += "_" + std::string(1, k) + std::to_string(idx(k));
       }
       path += ".tif";
       const TreeNode* node = Walk(root, path);
@@ -418,7 +421,8 @@ std::vector<uint8_t> PaintLevel(const synth::Spec& spec, uint32_t f, int64_t* w,
   *h = (y1 - y0 + f - 1) / f;
   std::vector<uint8_t> out(static_cast<size_t>(*w * *h * 2), 0);
   std::vector<synth::Tile> order(tiles.begin(), tiles.end());
-  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.m < b.m; });
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.m < b.m; });
   for (const auto& t : order) {
     const auto px = synth::TilePixels(spec, t);
     const int64_t sw = t.width / f, sh = t.height / f;
@@ -534,7 +538,8 @@ TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   const TreeNode* plane = Walk(*tree->root, "S0/C1/T0/Z2.tif");
   ASSERT_NE(plane, nullptr);
   EXPECT_EQ(std::filesystem::file_size(dir.File("out/S0/C1/T0/Z2.tif")), *plane->file->Size());
-  EXPECT_EQ(testing::ReadFileBytes(dir.File("out/S0/C1/T0/Z2.tif")), ReadAll(*plane->file, 1 << 20));
+  EXPECT_EQ(testing::ReadFileBytes(dir.File("out/S0/C1/T0/Z2.tif")),
+            ReadAll(*plane->file, 1 << 20));
 }
 
 }  // namespace
@@ -664,8 +669,9 @@ TEST(HyperstackTest, SceneStackHoldsEveryPlaneInImageJOrderWithItsDimensions) {
   int page = 0;
   do {
     const int c = page % 2, z = (page / 2) % 3, t = page / 6;
-    const TreeNode* plane = Walk(*tree->root, "S0/C" + std::to_string(c) + "/T" +
-                                                 std::to_string(t) + "/Z" + std::to_string(z) + ".tif");
+    const TreeNode* plane =
+        Walk(*tree->root, "S0/C" + std::to_string(c) + "/T" + std::to_string(t) + "/Z" +
+                              std::to_string(z) + ".tif");
     ASSERT_NE(plane, nullptr);
     uint32_t w = 0, h = 0;
     const auto expected = TiffPixels(ReadAll(*plane->file, 1 << 20), dir, &w, &h);
@@ -710,8 +716,11 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   ctx.readahead_bytes = page_bytes;  // exactly the next page
   // Read the first page's pixels (they start after the 8-byte header).
   std::vector<uint8_t> buf(page_bytes);
-  ASSERT_TRUE((*doc)->reader().Read(static_cast<uint32_t>(&st - (*doc)->catalog().tiffs().data()), 8,
-                                     buf.size(), buf.data(), &ctx).ok());
+  ASSERT_TRUE((*doc)
+                  ->reader()
+                  .Read(static_cast<uint32_t>(&st - (*doc)->catalog().tiffs().data()), 8,
+                        buf.size(), buf.data(), &ctx)
+                  .ok());
   pool.Wait();
   EXPECT_TRUE((*doc)->reader().subblocks().IsCached(next_page));
   EXPECT_FALSE((*doc)->reader().subblocks().IsCached(next_plane));

@@ -61,9 +61,10 @@ TEST_F(SourceDirTest, LinksAndDotDotLeadingOutsideFail) {
   fs::create_symlink(dir_.File("outside/secret.czi"), dir_.File("src/abs_out.czi"));
   fs::create_symlink("../outside/secret.czi", dir_.File("src/rel_out.czi"));
   fs::create_symlink(dir_.File("outside"), dir_.File("src/dir_out"));
-  fs::create_symlink("/proc/self/root" + dir_.File("outside/secret.czi"), dir_.File("src/magic.czi"));
-  for (const char* rel : {"abs_out.czi", "rel_out.czi", "dir_out/secret.czi", "../outside/secret.czi",
-                          "sub/../../outside/secret.czi", "magic.czi"}) {
+  fs::create_symlink("/proc/self/root" + dir_.File("outside/secret.czi"),
+                     dir_.File("src/magic.czi"));
+  for (const char* rel : {"abs_out.czi", "rel_out.czi", "dir_out/secret.czi",
+                          "../outside/secret.czi", "sub/../../outside/secret.czi", "magic.czi"}) {
     EXPECT_NE(ReadAll(rel).find("error"), std::string::npos) << rel;
   }
   auto listing = src_->List("", Any);

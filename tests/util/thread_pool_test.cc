@@ -44,15 +44,16 @@ TEST(ThreadPoolTest, TasksMaySubmitMoreTasksFromWorkers) {
 
 TEST(ThreadPoolTest, CancelPendingDropsQueuedTasksButNotTheRunningOne) {
   ThreadPool pool(1);
-  std::atomic<bool> release{false};
+  std::atomic<bool> started{false}, release{false};
   std::atomic<int> ran{0};
   pool.Submit([&] {
+    started.store(true);
     while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     ran.fetch_add(1);
   });
   for (int i = 0; i < 10; ++i) pool.Submit([&] { ran.fetch_add(1); });
-  // The first task may not have started yet; either it or the queue is cancelled.
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Cancel only once the first task runs (no guess at how long that takes).
+  while (!started.load()) std::this_thread::yield();
   const size_t dropped = pool.CancelPending();
   release.store(true);
   pool.Wait();

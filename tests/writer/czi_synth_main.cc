@@ -1,5 +1,5 @@
 // czi-synth: writes a synthetic CZI file (see czi_writer.h).
-//   czi-synth out.czi --pixel-type Gray16 --codec zstd1-hilo --tile 512x512 \
+//   czi-synth out.czi --pixel-type Gray16 --codec zstd1-hilo --tile 512x512
 //             --tiles 3x2 --size C=2,Z=5,T=3 --scenes 2 --pyramid 1
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -28,15 +28,17 @@ bool ParsePair(const std::string& s, char sep, int64_t* a, int64_t* b) {
 int main(int argc, char** argv) {
   CLI::App app{"czi-synth: write a synthetic CZI file for tests, demos and benchmarks"};
   std::string out, pixel_type = "Gray16", codec = "zstd1-hilo", tile = "256x256", grid = "1x1",
-              origin = "0,0", sizes = "C=1,T=1,Z=1";
+                   origin = "0,0", sizes = "C=1,T=1,Z=1";
   czifs::synth::Spec spec;
   bool no_shuffle = false, no_m = false, sparse = false, write_s = false;
   app.add_option("OUT", out, "Output .czi path")->required();
-  app.add_option("--pixel-type", pixel_type, "Gray8, Gray16, Gray32Float, Bgr24, Bgr48, "
-                                             "Bgr96Float, Bgra32, ... or the number")
+  app.add_option("--pixel-type", pixel_type,
+                 "Gray8, Gray16, Gray32Float, Bgr24, Bgr48, "
+                 "Bgr96Float, Bgra32, ... or the number")
       ->capture_default_str();
-  app.add_option("--codec", codec, "uncompressed, zstd0, zstd1, zstd1-hilo, jxr, jpg, "
-                                   "raw-as-jxr, system-raw")
+  app.add_option("--codec", codec,
+                 "uncompressed, zstd0, zstd1, zstd1-hilo, jxr, jpg, "
+                 "raw-as-jxr, system-raw")
       ->capture_default_str();
   app.add_option("--tile", tile, "Tile size WxH")->capture_default_str();
   app.add_option("--tiles", grid, "Mosaic grid COLSxROWS")->capture_default_str();
@@ -44,8 +46,7 @@ int main(int argc, char** argv) {
   app.add_option("--origin", origin, "Origin X,Y of scene 0 (may be negative)")
       ->capture_default_str();
   app.add_option("--scenes", spec.scenes, "Number of scenes")->capture_default_str();
-  app.add_option("--size", sizes, "Plane dimensions, e.g. C=2,Z=5,T=3,H=4")
-      ->capture_default_str();
+  app.add_option("--size", sizes, "Plane dimensions, e.g. C=2,Z=5,T=3,H=4")->capture_default_str();
   app.add_option("--pyramid", spec.pyramid_levels, "Pyramid levels per tile")
       ->capture_default_str();
   app.add_option("--seed", spec.seed, "Content seed")->capture_default_str();
@@ -76,7 +77,8 @@ int main(int argc, char** argv) {
   spec.sizes.clear();
   for (size_t pos = 0; pos < sizes.size();) {
     size_t comma = sizes.find(',', pos);
-    std::string item = sizes.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string item =
+        sizes.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     if (item.size() < 3 || item[1] != '=') {
       std::fprintf(stderr, "czi-synth: bad --size item '%s'\n", item.c_str());
       return 2;

@@ -60,7 +60,8 @@ float Value(const Spec& spec, int64_t x, int64_t y, uint64_t plane_hash, int32_t
 
 uint64_t PlaneHash(const Spec& spec, uint32_t scene, const std::map<char, int32_t>& coords) {
   uint64_t h = Mix(spec.seed + scene * 7919);
-  for (const auto& [k, v] : coords) h = Mix(h ^ (static_cast<uint64_t>(k) << 32) ^ static_cast<uint32_t>(v));
+  for (const auto& [k, v] : coords)
+    h = Mix(h ^ (static_cast<uint64_t>(k) << 32) ^ static_cast<uint32_t>(v));
   return h;
 }
 
@@ -70,9 +71,15 @@ void PutLe(uint8_t* p, uint64_t v, int n) {
 
 void StorePixel(int32_t pt, const float* samples, uint8_t* out) {
   switch (pt) {
-    case 0: out[0] = static_cast<uint8_t>(samples[0] * 256); break;
-    case 1: PutLe(out, static_cast<uint16_t>(samples[0] * 4096), 2); break;  // 12-bit data
-    case 2: std::memcpy(out, &samples[0], 4); break;
+    case 0:
+      out[0] = static_cast<uint8_t>(samples[0] * 256);
+      break;
+    case 1:
+      PutLe(out, static_cast<uint16_t>(samples[0] * 4096), 2);
+      break;  // 12-bit data
+    case 2:
+      std::memcpy(out, &samples[0], 4);
+      break;
     case 3:
       for (int s = 0; s < 3; ++s) out[s] = static_cast<uint8_t>(samples[s] * 256);
       break;
@@ -85,7 +92,9 @@ void StorePixel(int32_t pt, const float* samples, uint8_t* out) {
     case 9:
       for (int s = 0; s < 4; ++s) out[s] = static_cast<uint8_t>(samples[s] * 256);
       break;
-    case 12: PutLe(out, static_cast<uint32_t>(samples[0] * 1e6f), 4); break;
+    case 12:
+      PutLe(out, static_cast<uint32_t>(samples[0] * 1e6f), 4);
+      break;
     case 10: {
       float re_im[2] = {samples[0], -samples[0]};
       std::memcpy(out, re_im, 8);
@@ -176,7 +185,8 @@ Result<std::vector<uint8_t>> EncodeJpegXr(int32_t pt, uint32_t w, uint32_t h,
   }
   const size_t used = t_jxr_end;
   enc->Release(&enc);
-  if (err < 0) return Status::IOError("writer: JPEG-XR encoding failed (" + std::to_string(err) + ")");
+  if (err < 0)
+    return Status::IOError("writer: JPEG-XR encoding failed (" + std::to_string(err) + ")");
   buf.resize(used);
   return buf;
 }
@@ -205,8 +215,10 @@ struct Encoded {
 
 Result<Encoded> Encode(const Spec& spec, uint32_t w, uint32_t h, const std::vector<uint8_t>& raw) {
   switch (spec.codec) {
-    case Codec::kUncompressed: return Encoded{0, raw};
-    case Codec::kZstd0: return Encoded{5, ZstdFrame(raw)};
+    case Codec::kUncompressed:
+      return Encoded{0, raw};
+    case Codec::kZstd0:
+      return Encoded{5, ZstdFrame(raw)};
     case Codec::kZstd1:
     case Codec::kZstd1HiLo: {
       const bool hilo = spec.codec == Codec::kZstd1HiLo;
@@ -223,8 +235,10 @@ Result<Encoded> Encode(const Spec& spec, uint32_t w, uint32_t h, const std::vect
       CZIFS_ASSIGN_OR_RETURN(auto d, EncodeJpg(spec.pixel_type, w, h, raw));
       return Encoded{1, std::move(d)};
     }
-    case Codec::kRawLabelledJpegXr: return Encoded{4, raw};
-    case Codec::kSystemRaw: return Encoded{1001, raw};
+    case Codec::kRawLabelledJpegXr:
+      return Encoded{4, raw};
+    case Codec::kSystemRaw:
+      return Encoded{1001, raw};
   }
   return Status::InvalidArgument("writer: unknown codec");
 }
@@ -325,14 +339,22 @@ std::string Iso(double seconds) {
 
 std::string PixelTypeXmlName(int32_t pt) {
   switch (pt) {
-    case 0: return "Gray8";
-    case 1: return "Gray16";
-    case 2: return "Gray32Float";
-    case 3: return "Bgr24";
-    case 4: return "Bgr48";
-    case 8: return "Bgr96Float";
-    case 9: return "Bgra32";
-    default: return "Gray64ComplexFloat";
+    case 0:
+      return "Gray8";
+    case 1:
+      return "Gray16";
+    case 2:
+      return "Gray32Float";
+    case 3:
+      return "Bgr24";
+    case 4:
+      return "Bgr48";
+    case 8:
+      return "Bgr96Float";
+    case 9:
+      return "Bgra32";
+    default:
+      return "Gray64ComplexFloat";
   }
 }
 
@@ -394,20 +416,24 @@ namespace {
 
 void SceneOrigin(const Spec& spec, uint32_t scene, int32_t* x, int32_t* y) {
   const int32_t step_x = static_cast<int32_t>(std::lround(spec.tile_width * (1 - spec.overlap)));
-  const int32_t mosaic_w = step_x * static_cast<int32_t>(spec.tiles_x - 1) +
-                           static_cast<int32_t>(spec.tile_width);
-  *x = spec.origin_x + static_cast<int32_t>(scene) * (mosaic_w + 50 + 13 * static_cast<int32_t>(scene));
+  const int32_t mosaic_w =
+      step_x * static_cast<int32_t>(spec.tiles_x - 1) + static_cast<int32_t>(spec.tile_width);
+  *x = spec.origin_x +
+       static_cast<int32_t>(scene) * (mosaic_w + 50 + 13 * static_cast<int32_t>(scene));
   *y = spec.origin_y + static_cast<int32_t>(scene) * 37;
 }
 
 }  // namespace
 
 bool ParseCodec(const std::string& n, Codec* out) {
-  static const std::map<std::string, Codec> kNames = {
-      {"uncompressed", Codec::kUncompressed}, {"zstd0", Codec::kZstd0},
-      {"zstd1", Codec::kZstd1},               {"zstd1-hilo", Codec::kZstd1HiLo},
-      {"jxr", Codec::kJpegXr},                {"jpg", Codec::kJpg},
-      {"raw-as-jxr", Codec::kRawLabelledJpegXr}, {"system-raw", Codec::kSystemRaw}};
+  static const std::map<std::string, Codec> kNames = {{"uncompressed", Codec::kUncompressed},
+                                                      {"zstd0", Codec::kZstd0},
+                                                      {"zstd1", Codec::kZstd1},
+                                                      {"zstd1-hilo", Codec::kZstd1HiLo},
+                                                      {"jxr", Codec::kJpegXr},
+                                                      {"jpg", Codec::kJpg},
+                                                      {"raw-as-jxr", Codec::kRawLabelledJpegXr},
+                                                      {"system-raw", Codec::kSystemRaw}};
   auto it = kNames.find(n);
   if (it == kNames.end()) return false;
   *out = it->second;
@@ -416,18 +442,30 @@ bool ParseCodec(const std::string& n, Codec* out) {
 
 int WriterBytesPerPixel(int32_t pt) {
   switch (pt) {
-    case 0: return 1;
-    case 1: return 2;
-    case 2: return 4;
-    case 3: return 3;
-    case 4: return 6;
-    case 8: return 12;
-    case 9: return 4;
-    case 10: return 8;
-    case 11: return 24;
-    case 12: return 4;
-    case 13: return 8;
-    default: return 1;
+    case 0:
+      return 1;
+    case 1:
+      return 2;
+    case 2:
+      return 4;
+    case 3:
+      return 3;
+    case 4:
+      return 6;
+    case 8:
+      return 12;
+    case 9:
+      return 4;
+    case 10:
+      return 8;
+    case 11:
+      return 24;
+    case 12:
+      return 4;
+    case 13:
+      return 8;
+    default:
+      return 1;
   }
 }
 
@@ -473,7 +511,8 @@ std::vector<uint8_t> TilePixels(const Spec& spec, const Tile& t) {
       for (int s = 0; s < ns; ++s) {
         samples[s] = Value(spec, int64_t{t.x} + i, int64_t{t.y} + j, ph, t.m, s);
       }
-      StorePixel(spec.pixel_type, samples, px.data() + (static_cast<size_t>(j) * t.width + i) * bpp);
+      StorePixel(spec.pixel_type, samples,
+                 px.data() + (static_cast<size_t>(j) * t.width + i) * bpp);
     }
   }
   return px;
@@ -505,9 +544,8 @@ ExpectedPlane PaintExpected(const Spec& spec, uint32_t scene,
   for (const Tile& t : all) {
     if (t.scene == scene && t.coords == coords) mine.push_back(t);
   }
-  std::stable_sort(mine.begin(), mine.end(), [&](const Tile& a, const Tile& b) {
-    return spec.write_m ? a.m < b.m : false;
-  });
+  std::stable_sort(mine.begin(), mine.end(),
+                   [&](const Tile& a, const Tile& b) { return spec.write_m ? a.m < b.m : false; });
   for (const Tile& t : mine) {
     std::vector<uint8_t> px = TilePixels(spec, t);
     for (uint32_t j = 0; j < t.height; ++j) {
@@ -600,8 +638,8 @@ Status WriteSyntheticCzi(const Spec& spec, const std::string& path) {
   o.PadTo32();
   // Metadata.
   const uint64_t md_pos = o.pos();
-  const std::string xml = DocumentXml(spec, tiles.empty() ? 0 : max_x - min_x,
-                                      tiles.empty() ? 0 : max_y - min_y);
+  const std::string xml =
+      DocumentXml(spec, tiles.empty() ? 0 : max_x - min_x, tiles.empty() ? 0 : max_y - min_y);
   o.SegmentHeader("ZISRAWMETADATA", 256 + xml.size());
   o.I32(static_cast<int32_t>(xml.size()));
   o.I32(0);

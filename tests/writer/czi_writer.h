@@ -26,10 +26,10 @@ namespace czifs::synth {
 enum class Codec {
   kUncompressed,
   kZstd0,
-  kZstd1,      // zstd1 header without hi/lo packing
-  kZstd1HiLo,  // zstd1 with hi/lo byte packing (16-bit samples only)
-  kJpegXr,     // lossless JPEG-XR
-  kJpg,        // JPEG quality 95 (Gray8 / Bgr24 only; lossy)
+  kZstd1,              // zstd1 header without hi/lo packing
+  kZstd1HiLo,          // zstd1 with hi/lo byte packing (16-bit samples only)
+  kJpegXr,             // lossless JPEG-XR
+  kJpg,                // JPEG quality 95 (Gray8 / Bgr24 only; lossy)
   kRawLabelledJpegXr,  // uncompressed bytes with compression = JPEG-XR (a ZEN quirk)
   kSystemRaw,          // compression value 1001: unsupported by design
 };
@@ -83,7 +83,7 @@ int WriterBytesPerPixel(int32_t pixel_type);
 
 struct ExpectedPlane {
   int64_t x = 0, y = 0, width = 0, height = 0;  // the scene's bounding box
-  std::vector<uint8_t> pixels;                   // packed, CZI sample order
+  std::vector<uint8_t> pixels;                  // packed, CZI sample order
 };
 // Paints the expected plane (scene `scene`, plane `coords`) with a simple painter.
 ExpectedPlane PaintExpected(const Spec& spec, uint32_t scene,

@@ -58,10 +58,10 @@ class SharedLayout {
   const TiffSpec spec_;
   const bool locate_description_;
   mutable std::once_flag once_;
-  mutable std::atomic<bool> built_{false};             // set once the fields below are
+  mutable std::atomic<bool> built_{false};            // set once the fields below are
   mutable std::shared_ptr<const TiffLayout> layout_;  // written once under once_
-  mutable Status status_;                              // written once under once_
-  mutable uint64_t description_offset_ = 0;            // written once under once_
+  mutable Status status_;                             // written once under once_
+  mutable uint64_t description_offset_ = 0;           // written once under once_
 };
 
 enum class TiffKind { kPlane, kTile, kPyramid, kHyperstack };
@@ -74,13 +74,13 @@ struct Page {
 
 struct ServedTiff {
   TiffKind kind = TiffKind::kPlane;
-  std::string path;         // in the CZI's folder
-  std::string unsupported;  // why czifs cannot serve it, or ""
-  std::vector<Page> pages;  // pixel stream: page 0's rows, then page 1's, ...
-  std::shared_ptr<const SharedLayout> layout;  // null when unsupported
-  uint32_t scene = 0;                          // position in ImageIndex::scenes()
-  uint32_t subblock = 0;                       // tiles: the subblock shown
-  uint32_t level = 0;                          // pyramid levels: 1, 2, ...
+  std::string path;                               // in the CZI's folder
+  std::string unsupported;                        // why czifs cannot serve it, or ""
+  std::vector<Page> pages;                        // pixel stream: page 0's rows, then page 1's, ...
+  std::shared_ptr<const SharedLayout> layout;     // null when unsupported
+  uint32_t scene = 0;                             // position in ImageIndex::scenes()
+  uint32_t subblock = 0;                          // tiles: the subblock shown
+  uint32_t level = 0;                             // pyramid levels: 1, 2, ...
   uint32_t channels = 1, slices = 1, frames = 1;  // hyperstacks: C x Z x T = pages
 };
 

@@ -10,9 +10,9 @@
 
 #include <cstdint>
 #include <memory>
-#include <utility>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "czifs/status.h"
@@ -78,7 +78,6 @@ Result<uint64_t> BitmapBytes(int32_t pixel_type, uint64_t width, uint64_t height
 // k = lo[k] | hi[k] << 8 for k < samples into `out`, where lo and hi are the
 // two halves of the decompressed buffer.
 void InterleaveHiLo(const uint8_t* lo, const uint8_t* hi, size_t samples, uint8_t* out);
-
 
 // The versions of the compression libraries, one "name version" line each.
 std::string CodecLibraryVersions();

@@ -34,7 +34,7 @@ struct SubblockEntry {
   int32_t compression = 0;
   int64_t file_position = 0;  // offset of the subblock segment header
   int32_t file_part = 0;
-  int32_t x = 0, y = 0;  // logical position (pixels), may be negative
+  int32_t x = 0, y = 0;           // logical position (pixels), may be negative
   int32_t width = 0, height = 0;  // logical size
   int32_t stored_width = 0, stored_height = 0;
   std::array<int32_t, kDimCount> coord{};

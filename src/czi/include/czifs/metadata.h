@@ -32,7 +32,7 @@ std::optional<uint32_t> ParseColor(const std::string& text);
 
 struct ImageMetadata {
   std::optional<double> scale_x_um, scale_y_um, scale_z_um;  // pixel size in micrometres
-  std::vector<ChannelInfo> channels;  // in channel index order
+  std::vector<ChannelInfo> channels;                         // in channel index order
   std::string acquisition_date;
   std::string microscope;
   std::string warning;  // non-empty if the document could not be parsed

@@ -114,8 +114,8 @@ class SourceDir {
   // Errors: NotFound only when a path names nothing usable; running out of
   // descriptors or memory is ResourceExhausted, storage trouble IOError (and
   // then no partial listing is returned).
-  Result<std::vector<SourceEntry>> List(const std::string& rel,
-                                        const std::function<bool(std::string_view)>& want_file) const;
+  Result<std::vector<SourceEntry>> List(
+      const std::string& rel, const std::function<bool(std::string_view)>& want_file) const;
   // Resolves `rel` beneath the folder to an O_PATH descriptor of what it names.
   Result<UniqueFd> Resolve(const std::string& rel) const;
   // Looks at one name in folder `rel` as List would; NotFound if List would

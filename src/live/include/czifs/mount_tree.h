@@ -32,7 +32,6 @@
 #pragma once
 
 #include <sys/types.h>
-#include "czifs/mutex.h"
 
 #include <atomic>
 #include <cstdint>
@@ -51,6 +50,7 @@
 
 #include "czifs/compose.h"
 #include "czifs/czi_document.h"
+#include "czifs/mutex.h"
 #include "czifs/source_dir.h"
 #include "czifs/status.h"
 #include "czifs/tree.h"
@@ -112,9 +112,10 @@ class MountTree {
 
   // Opens the sources (a single CZI source is parsed now, so a bad file is
   // reported here; folders are listed on first access).
-  static Result<std::unique_ptr<MountTree>> Create(
-      const std::vector<std::string>& sources, std::shared_ptr<SubblockCache> cache,
-      const TreeOptions& options = {}, const LiveOptions& live = {});
+  static Result<std::unique_ptr<MountTree>> Create(const std::vector<std::string>& sources,
+                                                   std::shared_ptr<SubblockCache> cache,
+                                                   const TreeOptions& options = {},
+                                                   const LiveOptions& live = {});
   ~MountTree();
 
   // Sends invalidations to `sink` from now on, and starts the inotify
@@ -152,9 +153,9 @@ class MountTree {
     uint64_t ino = 0;
     Kind kind = Kind::kFolder;
     std::string name;
-    uint64_t parent = 0;                  // 0 for the root
-    uint64_t czi = 0;                     // inside a CZI's tree: the CZI's node
-    std::shared_ptr<VirtualFile> file;    // kFile
+    uint64_t parent = 0;                      // 0 for the root
+    uint64_t czi = 0;                         // inside a CZI's tree: the CZI's node
+    std::shared_ptr<VirtualFile> file;        // kFile
     std::shared_ptr<const SourceDir> source;  // kSourceFolder, kCzi
     std::string rel;                          // path below `source`
 
@@ -167,17 +168,17 @@ class MountTree {
 
     // Guarded by refresh_mu (kSourceFolder, kCzi).
     Mutex refresh_mu;
-    bool listed = false;  // kSourceFolder: children reflect a listing
-    double checked_at = 0;  // monotonic seconds of the last listing or stat
+    bool listed = false;         // kSourceFolder: children reflect a listing
+    double checked_at = 0;       // monotonic seconds of the last listing or stat
     double self_checked_at = 0;  // kSourceFolder: of the last stat of the folder itself
-    bool expanded = false;  // kCzi: children are the tree of `indexed`
-    FileIdentity indexed;   // kCzi: the version the tree (or the failure) is for
-    bool attempted = false;  // kCzi: a parse was tried for `indexed`
-    Status expand_status;    // kCzi: its outcome
+    bool expanded = false;       // kCzi: children are the tree of `indexed`
+    FileIdentity indexed;        // kCzi: the version the tree (or the failure) is for
+    bool attempted = false;      // kCzi: a parse was tried for `indexed`
+    Status expand_status;        // kCzi: its outcome
     double attempted_at = 0;
     bool failure_logged = false;  // kCzi: a failed parse was logged at error level
 
-    std::atomic<bool> dirty{false};    // the watcher saw a change; look again
+    std::atomic<bool> dirty{false};      // the watcher saw a change; look again
     std::atomic<uint64_t> last_used{0};  // kCzi: MountTree::tick_ at its last use
     // Listed (a folder) or expanded (a CZI) and nothing reported since: with
     // a watcher, requests need not take refresh_mu at all.

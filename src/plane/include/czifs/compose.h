@@ -18,7 +18,6 @@
 #pragma once
 
 #include <atomic>
-#include "czifs/mutex.h"
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +31,7 @@
 #include "czifs/czi_file.h"
 #include "czifs/image_index.h"
 #include "czifs/lru_cache.h"
+#include "czifs/mutex.h"
 
 namespace czifs {
 

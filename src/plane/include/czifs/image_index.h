@@ -43,7 +43,7 @@ struct Scene {
 };
 
 struct Plane {
-  uint32_t scene = 0;  // position in ImageIndex::scenes()
+  uint32_t scene = 0;                      // position in ImageIndex::scenes()
   std::array<int32_t, kDimCount> coord{};  // indices for S, C, T, Z and suffix dims (M unused)
   int32_t pixel_type = 0;
   std::vector<uint32_t> subblocks;  // layer-0 subblock indices in drawing order
@@ -56,9 +56,9 @@ struct Plane {
 // One pyramid level of one plane: the plane's pyramid subblocks of one
 // downscale factor, drawn like layer 0 at 1/factor of the size.
 struct PyramidPlane {
-  uint32_t level = 0;   // 1 for the smallest factor in the file, 2 for the next, ...
-  uint32_t factor = 0;  // file pixels per pixel (2, 4, ...)
-  uint32_t plane = 0;   // the full-resolution plane it shows (position in planes())
+  uint32_t level = 0;               // 1 for the smallest factor in the file, 2 for the next, ...
+  uint32_t factor = 0;              // file pixels per pixel (2, 4, ...)
+  uint32_t plane = 0;               // the full-resolution plane it shows (position in planes())
   std::vector<uint32_t> subblocks;  // drawing order
   std::string unsupported;          // why czifs cannot serve it, or ""
 };

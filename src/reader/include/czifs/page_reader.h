@@ -57,8 +57,8 @@ class PageReader : public std::enable_shared_from_this<PageReader> {
                  const std::shared_ptr<Pinned>& pinned) const;
   // Produces pixel bytes [pixel_offset, pixel_offset + n) of `page` (TIFF
   // sample order), using what Prepare pinned.
-  Status Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8_t* dst,
-              const Pinned& pinned, DamagedTiles damaged) const;
+  Status Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8_t* dst, const Pinned& pinned,
+              DamagedTiles damaged) const;
   // Queues background decodes for ctx's read-ahead bytes from row `from_row`
   // of page `page` of `tiff` on: its later pages, then (single-page TIFFs)
   // the TIFFs of its kind that follow it (cp goes file after file).

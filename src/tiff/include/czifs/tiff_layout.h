@@ -33,7 +33,7 @@ struct TiffSpec {
   int32_t pixel_type = 0;                 // CZI pixel type (must be supported)
   std::optional<double> pixels_per_um_x;  // XResolution, when the pixel size is known
   std::optional<double> pixels_per_um_y;
-  std::string description;                // ImageDescription ("ImageJ=..."), may be empty
+  std::string description;  // ImageDescription ("ImageJ=..."), may be empty
   // ImageJ's private tags on the first page (see imagej.h): 50839 holds
   // `ij_metadata`, 50838 `ij_metadata_counts`. Empty: none.
   std::vector<uint8_t> ij_metadata;

@@ -49,9 +49,9 @@ class VirtualFile {
 // damaged tiles. The mount and `czifs export` take the same options.
 struct TreeOptions {
   DamagedTiles damaged = DamagedTiles::kFail;  // --damaged
-  bool tiles = true;        // tiles/
-  bool pyramid = true;      // pyramid/
-  bool hyperstacks = true;  // S<s>/hyperstack.tif
+  bool tiles = true;                           // tiles/
+  bool pyramid = true;                         // pyramid/
+  bool hyperstacks = true;                     // S<s>/hyperstack.tif
   CatalogOptions shown() const { return {tiles, pyramid, hyperstacks}; }
 };
 
@@ -104,8 +104,7 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
 
 // Builds the tree for `source`: a CZI file, or a folder searched recursively
 // for *.czi. Files that fail to open are left out and reported.
-Result<SourceTree> BuildSourceTree(const std::string& source,
-                                   std::shared_ptr<SubblockCache> cache,
+Result<SourceTree> BuildSourceTree(const std::string& source, std::shared_ptr<SubblockCache> cache,
                                    const TreeOptions& options = {});
 
 }  // namespace czifs

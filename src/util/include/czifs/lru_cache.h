@@ -11,7 +11,6 @@
 #pragma once
 
 #include <condition_variable>
-#include "czifs/mutex.h"
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -20,6 +19,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "czifs/mutex.h"
 #include "czifs/status.h"
 
 namespace czifs {
@@ -177,7 +177,7 @@ class LruCache {
 
   mutable Mutex mu_;
   std::unordered_map<Key, Entry, Hash> map_ GUARDED_BY(mu_);
-  std::list<Key> lru_ GUARDED_BY(mu_);                                   // front = newest
+  std::list<Key> lru_ GUARDED_BY(mu_);  // front = newest
   std::unordered_map<Key, std::shared_ptr<InFlight>, Hash> in_flight_ GUARDED_BY(mu_);
   uint64_t usage_ GUARDED_BY(mu_) = 0;
   uint64_t hits_ GUARDED_BY(mu_) = 0;

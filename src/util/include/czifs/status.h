@@ -34,7 +34,9 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status Corruption(std::string msg) { return Status(StatusCode::kCorruption, std::move(msg)); }
+  static Status Corruption(std::string msg) {
+    return Status(StatusCode::kCorruption, std::move(msg));
+  }
   static Status NotSupported(std::string msg) {
     return Status(StatusCode::kNotSupported, std::move(msg));
   }
@@ -46,7 +48,9 @@ class [[nodiscard]] Status {
   static Status InvalidArgument(std::string msg) {
     return Status(StatusCode::kInvalidArgument, std::move(msg));
   }
-  static Status Cancelled(std::string msg) { return Status(StatusCode::kCancelled, std::move(msg)); }
+  static Status Cancelled(std::string msg) {
+    return Status(StatusCode::kCancelled, std::move(msg));
+  }
   static Status DataLoss(std::string msg) { return Status(StatusCode::kDataLoss, std::move(msg)); }
   static Status Stale(std::string msg) { return Status(StatusCode::kStale, std::move(msg)); }
 
@@ -67,7 +71,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok());
   }
@@ -94,9 +98,9 @@ class [[nodiscard]] Result {
 #define CZIFS_CONCAT_(a, b) CZIFS_CONCAT_INNER_(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define CZIFS_RETURN_IF_ERROR(expr)             \
-  do {                                          \
-    ::czifs::Status czifs_status_ = (expr);     \
+#define CZIFS_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::czifs::Status czifs_status_ = (expr);        \
     if (!czifs_status_.ok()) return czifs_status_; \
   } while (0)
 

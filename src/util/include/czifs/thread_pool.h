@@ -6,13 +6,14 @@
 #pragma once
 
 #include <condition_variable>
-#include "czifs/mutex.h"
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "czifs/mutex.h"
 
 namespace czifs {
 
@@ -35,12 +36,12 @@ class ThreadPool {
   void WorkerLoop();
 
   Mutex mu_;
-  CondVar work_cv_;   // signalled when a task is queued or on stop
-  CondVar idle_cv_;   // signalled when pending_ drops to zero
+  CondVar work_cv_;  // signalled when a task is queued or on stop
+  CondVar idle_cv_;  // signalled when pending_ drops to zero
   std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
-  size_t pending_ = 0;                       // queued + running; guarded by mu_
+  size_t pending_ = 0;  // queued + running; guarded by mu_
   bool stop_ GUARDED_BY(mu_) = false;
-  std::vector<std::thread> workers_;         // constant after construction
+  std::vector<std::thread> workers_;  // constant after construction
 };
 
 }  // namespace czifs
