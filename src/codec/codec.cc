@@ -78,15 +78,15 @@ Result<Bitmap> DecodeSubblock(const DecodeRequest& req, DecodeNotes* notes) {
   CZIFS_ASSIGN_OR_RETURN(const uint64_t expected,
                          BitmapBytes(req.pixel_type, req.width, req.height));
   switch (req.compression) {
-    case 0:
+    case Raw(Compression::kUncompressed):
       return CopyUncompressed(req, expected);
-    case 5:
+    case Raw(Compression::kZstd0):
       return DecodeZstd(req, expected, /*has_header=*/false);
-    case 6:
+    case Raw(Compression::kZstd1):
       return DecodeZstd(req, expected, /*has_header=*/true);
-    case 4:
-    case 1: {
-      const bool jxr = req.compression == 4;
+    case Raw(Compression::kJpegXr):
+    case Raw(Compression::kJpg): {
+      const bool jxr = req.compression == Raw(Compression::kJpegXr);
       const bool signed_ok = jxr ? HasJpegXrSignature(req.data) : HasJpgSignature(req.data);
       if (!signed_ok && req.data.size() == expected) {
         // ZEN tolerates this: the label says compressed, the bytes are raw pixels.

@@ -16,7 +16,7 @@ struct TjHandle {
 }  // namespace
 
 Result<Bitmap> DecodeJpg(const DecodeRequest& req, uint64_t expected) {
-  if (req.pixel_type != 0 && req.pixel_type != 3) {
+  if (req.pixel_type != Raw(PixelType::kGray8) && req.pixel_type != Raw(PixelType::kBgr24)) {
     return Status::NotSupported("JPG subblocks of " + PixelTypeName(req.pixel_type) +
                                 " are not supported (only Gray8 and Bgr24)");
   }
@@ -35,7 +35,7 @@ Result<Bitmap> DecodeJpg(const DecodeRequest& req, uint64_t expected) {
   }
   Bitmap bm{req.pixel_type, req.width, req.height, {}};
   bm.pixels.resize(expected);
-  const int format = req.pixel_type == 0 ? TJPF_GRAY : TJPF_BGR;
+  const int format = req.pixel_type == Raw(PixelType::kGray8) ? TJPF_GRAY : TJPF_BGR;
   if (tjDecompress2(tj.h, src, req.data.size(), bm.pixels.data(), w, 0, h, format,
                     TJFLAG_ACCURATEDCT) != 0) {
     if (tjGetErrorCode(tj.h) == TJERR_FATAL) {

@@ -13,9 +13,7 @@ class ByteReader {
   ByteReader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
 
   // Each getter returns false (and leaves `out` untouched) if fewer bytes remain.
-  bool U8(uint8_t* out) { return Get(out, 1); }
   bool I32(int32_t* out) { return GetLe(out); }
-  bool U32(uint32_t* out) { return GetLe(out); }
   bool I64(int64_t* out) { return GetLe(out); }
   bool F32(float* out) {
     uint32_t bits;

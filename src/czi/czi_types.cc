@@ -17,27 +17,27 @@ std::optional<Dim> DimFromLetter(char c) {
 
 std::string PixelTypeName(int32_t raw) {
   switch (raw) {
-    case 0:
+    case Raw(PixelType::kGray8):
       return "Gray8";
-    case 1:
+    case Raw(PixelType::kGray16):
       return "Gray16";
-    case 2:
+    case Raw(PixelType::kGray32Float):
       return "Gray32Float";
-    case 3:
+    case Raw(PixelType::kBgr24):
       return "Bgr24";
-    case 4:
+    case Raw(PixelType::kBgr48):
       return "Bgr48";
-    case 8:
+    case Raw(PixelType::kBgr96Float):
       return "Bgr96Float";
-    case 9:
+    case Raw(PixelType::kBgra32):
       return "Bgra32";
-    case 10:
+    case Raw(PixelType::kGray64ComplexFloat):
       return "Gray64ComplexFloat";
-    case 11:
+    case Raw(PixelType::kBgr192ComplexFloat):
       return "Bgr192ComplexFloat";
-    case 12:
+    case Raw(PixelType::kGray32):
       return "Gray32";
-    case 13:
+    case Raw(PixelType::kGray64Float):
       return "Gray64Float";
     default:
       return "PixelType(" + std::to_string(raw) + ")";
@@ -46,19 +46,19 @@ std::string PixelTypeName(int32_t raw) {
 
 int BytesPerPixel(int32_t raw) {
   switch (raw) {
-    case 0:
+    case Raw(PixelType::kGray8):
       return 1;
-    case 1:
+    case Raw(PixelType::kGray16):
       return 2;
-    case 2:
+    case Raw(PixelType::kGray32Float):
       return 4;
-    case 3:
+    case Raw(PixelType::kBgr24):
       return 3;
-    case 4:
+    case Raw(PixelType::kBgr48):
       return 6;
-    case 8:
+    case Raw(PixelType::kBgr96Float):
       return 12;
-    case 9:
+    case Raw(PixelType::kBgra32):
       return 4;
     default:
       return 0;
@@ -69,11 +69,11 @@ bool IsSupportedPixelType(int32_t raw) { return BytesPerPixel(raw) != 0; }
 
 int SamplesPerPixel(int32_t raw) {
   switch (raw) {
-    case 3:
-    case 4:
-    case 8:
+    case Raw(PixelType::kBgr24):
+    case Raw(PixelType::kBgr48):
+    case Raw(PixelType::kBgr96Float):
       return 3;
-    case 9:
+    case Raw(PixelType::kBgra32):
       return 4;
     default:
       return 1;
@@ -85,21 +85,23 @@ int BytesPerSample(int32_t raw) {
   return BytesPerPixel(raw) / spp;
 }
 
-bool IsFloatPixelType(int32_t raw) { return raw == 2 || raw == 8; }
+bool IsFloatPixelType(int32_t raw) {
+  return raw == Raw(PixelType::kGray32Float) || raw == Raw(PixelType::kBgr96Float);
+}
 
 std::string CompressionName(int32_t raw) {
   switch (raw) {
-    case 0:
+    case Raw(Compression::kUncompressed):
       return "uncompressed";
-    case 1:
+    case Raw(Compression::kJpg):
       return "JPG";
-    case 2:
+    case Raw(Compression::kLzw):
       return "LZW";
-    case 4:
+    case Raw(Compression::kJpegXr):
       return "JPEG-XR";
-    case 5:
+    case Raw(Compression::kZstd0):
       return "zstd0";
-    case 6:
+    case Raw(Compression::kZstd1):
       return "zstd1";
     default:
       if (raw >= 1000) return "System-RAW(" + std::to_string(raw) + ")";
@@ -109,7 +111,16 @@ std::string CompressionName(int32_t raw) {
 }
 
 bool IsSupportedCompression(int32_t raw) {
-  return raw == 0 || raw == 1 || raw == 4 || raw == 5 || raw == 6;
+  switch (raw) {
+    case Raw(Compression::kUncompressed):
+    case Raw(Compression::kJpg):
+    case Raw(Compression::kJpegXr):
+    case Raw(Compression::kZstd0):
+    case Raw(Compression::kZstd1):
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace czifs

@@ -56,6 +56,11 @@ enum class Compression : int32_t {
   kZstd1 = 6,
 };
 
+// The raw value of an enum as stored in the file (directory entries keep
+// raw values: a file may hold ones czifs does not know).
+constexpr int32_t Raw(PixelType t) { return static_cast<int32_t>(t); }
+constexpr int32_t Raw(Compression c) { return static_cast<int32_t>(c); }
+
 // Returns "zstd1", "JPEG-XR", ... or "Compression(<n>)" / "System-RAW(<n>)".
 std::string CompressionName(int32_t raw);
 bool IsSupportedCompression(int32_t raw);

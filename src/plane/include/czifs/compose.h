@@ -71,7 +71,9 @@ class SubblockReader {
   // Returns true if subblock `index` is decoded and cached now.
   bool IsCached(uint32_t index) const;
   // Returns true if ComposeRows reads this subblock's rows straight from the file.
-  static bool ReadsDirectly(const SubblockEntry& e) { return e.compression == 0; }
+  static bool ReadsDirectly(const SubblockEntry& e) {
+    return e.compression == Raw(Compression::kUncompressed);
+  }
   // Returns the file offset of an uncompressed subblock's pixels (memoized),
   // after checking the data holds width x height pixels.
   Result<uint64_t> RawDataOffset(uint32_t index) const;

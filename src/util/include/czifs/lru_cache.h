@@ -95,20 +95,6 @@ class LruCache {
     InsertLocked(key, std::move(value));
   }
 
-  // Drops every entry whose key satisfies `pred`.
-  void EraseIf(const std::function<bool(const Key&)>& pred) {
-    MutexLock lock(&mu_);
-    for (auto it = map_.begin(); it != map_.end();) {
-      if (pred(it->first)) {
-        usage_ -= it->second.charge;
-        lru_.erase(it->second.lru_pos);
-        it = map_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-
   uint64_t capacity() const { return capacity_; }
   uint64_t usage() const {
     MutexLock lock(&mu_);
@@ -121,10 +107,6 @@ class LruCache {
   uint64_t misses() const {
     MutexLock lock(&mu_);
     return misses_;
-  }
-  size_t entries() const {
-    MutexLock lock(&mu_);
-    return map_.size();
   }
 
  private:
