@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "czifs/codec.h"
@@ -41,6 +42,49 @@ CLI::Validator WithoutList() {
         return czifs::ParseWithout(value, &ignored, &why) ? std::string() : why;
       },
       "LIST");
+}
+
+// --damaged and --watch values.
+const std::map<std::string, czifs::DamagedTiles> kDamagedNames = {
+    {"fail", czifs::DamagedTiles::kFail}, {"zero", czifs::DamagedTiles::kZero}};
+const std::map<std::string, czifs::LiveOptions::Watch> kWatchNames = {
+    {"auto", czifs::LiveOptions::Watch::kAuto},
+    {"inotify", czifs::LiveOptions::Watch::kInotify},
+    {"ttl", czifs::LiveOptions::Watch::kTtl}};
+
+// Maps a name to its enum value (the names are the only values accepted).
+template <typename E>
+CLI::Validator OneOf(const std::map<std::string, E>& names) {
+  std::string list;
+  for (const auto& entry : names) list += (list.empty() ? "" : ", ") + entry.first;
+  return CLI::Validator(
+      [&names, list](std::string& value) -> std::string {
+        auto it = names.find(value);
+        if (it == names.end()) return "'" + value + "': use one of " + list;
+        value = std::to_string(static_cast<int>(it->second));
+        return "";
+      },
+      "{" + list + "}");
+}
+
+// Reads "512M", "2G", "1048576" into a byte count: the same syntax as -o cache_size=.
+CLI::Validator ByteSize() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        uint64_t bytes = 0;
+        if (!czifs::ParseByteSize(value, &bytes) || bytes == 0) {
+          return "cannot read '" + value + "' (use e.g. 512M or 2G)";
+        }
+        value = std::to_string(bytes);
+        return "";
+      },
+      "SIZE");
+}
+
+// Prints one line and returns the usage exit code.
+int Usage(const std::string& line) {
+  std::fprintf(stderr, "czifs: %s\n", line.c_str());
+  return kExitUsage;
 }
 
 std::string VersionText() {
@@ -111,7 +155,6 @@ int RunMountCommand(int argc, char** argv) {
   app.set_version_flag("-V,--version", VersionText());
   czifs::MountOptions o;
   std::vector<std::string> positional;
-  std::string cache_size;
   app.add_option("SOURCE... MOUNTPOINT", positional, "CZI files or folders, then the mount point")
       ->required()
       ->expected(2, -1);
@@ -126,28 +169,27 @@ int RunMountCommand(int argc, char** argv) {
       "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N");
   app.add_option("--threads", o.threads, "Decode threads, 1 to 1024 (default: number of cores)")
       ->check(CLI::Range(1u, czifs::kMaxDecodeThreads));
-  app.add_option("--cache-size", cache_size,
+  app.add_option("--cache-size", o.cache_bytes,
                  "Decoded-subblock cache, e.g. 512M, 2G "
-                 "(default: min(1G, RAM/4))");
+                 "(default: min(1G, RAM/4))")
+      ->transform(ByteSize());
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
   app.add_option("--log-file", o.log_file,
                  "Log here (default: stderr in the foreground, "
                  "syslog in the background)");
-  std::string damaged = "fail";
-  app.add_option("--damaged", damaged,
+  app.add_option("--damaged", o.tree.damaged,
                  "A tile whose data does not decode: fail (the plane's reads fail with EIO) or "
                  "zero (the tile is served as zeros, logged)")
-      ->check(CLI::IsMember({"fail", "zero"}))
-      ->capture_default_str();
+      ->transform(OneOf(kDamagedNames))
+      ->default_str("fail");
   std::string without;
   app.add_option("--without", without, kWithoutHelp)->check(WithoutList());
-  std::string watch = "auto";
-  app.add_option("--watch", watch,
+  app.add_option("--watch", o.live.watch,
                  "How changes in the sources are noticed: auto (inotify, or the TTL on network "
                  "file systems: NFS, SMB, Lustre, ...), inotify, or ttl")
-      ->check(CLI::IsMember({"auto", "inotify", "ttl"}))
-      ->capture_default_str();
+      ->transform(OneOf(kWatchNames))
+      ->default_str("auto");
   app.add_option("--ttl", o.live.ttl_seconds,
                  "Seconds after which a source folder or file is looked at again where inotify "
                  "does not see changes, and a file that failed to open is tried again")
@@ -164,16 +206,12 @@ int RunMountCommand(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
-  czifs::ParseWatch(watch, &o.live.watch);             // checked by CLI11
-  czifs::ParseDamagedTiles(damaged, &o.tree.damaged);  // checked by CLI11
-  std::string why;
-  czifs::ParseWithout(without, &o.tree, &why);  // checked by CLI11
-  if (!cache_size.empty() &&
-      (!czifs::ParseByteSize(cache_size, &o.cache_bytes) || o.cache_bytes == 0)) {
-    std::fprintf(stderr, "czifs: --cache-size: cannot read '%s' (use e.g. 512M or 2G)\n",
-                 cache_size.c_str());
-    return kExitUsage;
-  }
+  std::string error;
+  czifs::ParseWithout(without, &o.tree, &error);  // checked by CLI11
+  std::vector<std::string> libfuse;
+  if (!czifs::SplitMountOptions(o.fuse_options, &o, &libfuse, &error)) return Usage(error);
+  o.fuse_options = std::move(libfuse);
+  if (std::string why = czifs::CheckMountOptions(o); !why.empty()) return Usage(why);
   // The daemon changes to "/": make every path absolute first ("a/", "a/."
   // and "a" are one source, named "a").
   namespace fs = std::filesystem;
@@ -215,19 +253,20 @@ int main(int argc, char** argv) {
       "attachments/, info.json, metadata.xml, planetable.csv)");
   std::string source, outdir;
   unsigned threads = 0;
-  std::string cache_size = "1G";
+  uint64_t cache_bytes = czifs::DefaultCacheBytes(czifs::ReadMemoryLimit());
   exp->add_option("SOURCE", source, "CZI file, or folder searched recursively for *.czi")
       ->required();
   exp->add_option("OUTDIR", outdir, "Output folder")->required();
   exp->add_option("-j,--threads", threads, "Parallel workers (default: number of cores)");
-  exp->add_option("--cache-size", cache_size, "Decoded subblock cache, e.g. 512M, 2G")
-      ->capture_default_str();
-  std::string damaged = "fail";
-  exp->add_option("--damaged", damaged,
+  exp->add_option("--cache-size", cache_bytes,
+                  "Decoded subblock cache, e.g. 512M, 2G (default: min(1G, RAM/4))")
+      ->transform(ByteSize());
+  czifs::TreeOptions options;
+  exp->add_option("--damaged", options.damaged,
                   "A tile whose data does not decode: fail (its plane is not written) or zero "
                   "(the tile is written as zeros, logged)")
-      ->check(CLI::IsMember({"fail", "zero"}))
-      ->capture_default_str();
+      ->transform(OneOf(kDamagedNames))
+      ->default_str("fail");
   std::string without;
   exp->add_option("--without", without, kWithoutHelp)->check(WithoutList());
 
@@ -242,14 +281,6 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*inspect) return RunInspect(inspect_file, json);
-  uint64_t cache_bytes = 0;
-  if (!czifs::ParseByteSize(cache_size, &cache_bytes) || cache_bytes == 0) {
-    std::fprintf(stderr, "czifs: --cache-size: cannot read '%s' (use e.g. 512M or 2G)\n",
-                 cache_size.c_str());
-    return kExitUsage;
-  }
-  czifs::TreeOptions options;
-  czifs::ParseDamagedTiles(damaged, &options.damaged);  // checked by CLI11
   std::string why;
   czifs::ParseWithout(without, &options, &why);  // checked by CLI11
   return RunExport(source, outdir, threads, cache_bytes, options);

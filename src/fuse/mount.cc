@@ -88,101 +88,6 @@ DescriptorBudget PlanDescriptors(unsigned request_threads) {
 
 namespace {
 
-// Parses -o key=val as a whole number from 1 to `max`.
-bool ParseCount(const std::string& key, const std::string& val, uint64_t max, uint64_t* out,
-                std::string* error) {
-  char* end = nullptr;
-  errno = 0;
-  const long long v = std::strtoll(val.c_str(), &end, 10);
-  if (val.empty() || end != val.c_str() + val.size() || errno != 0 || v < 1 ||
-      static_cast<uint64_t>(v) > max) {
-    *error = "-o " + key + "=" + val + ": use a number from 1 to " + std::to_string(max);
-    return false;
-  }
-  *out = static_cast<uint64_t>(v);
-  return true;
-}
-
-}  // namespace
-
-bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
-                       std::vector<std::string>* fuse_opts, std::string* error) {
-  for (const std::string& value : values) {
-    size_t start = 0;
-    while (start <= value.size()) {
-      size_t comma = value.find(',', start);
-      if (comma == std::string::npos) comma = value.size();
-      const std::string opt = value.substr(start, comma - start);
-      start = comma + 1;
-      if (opt.empty() || opt == "rw" || opt == "ro") continue;
-      const size_t eq = opt.find('=');
-      const std::string key = opt.substr(0, eq);
-      const std::string val = eq == std::string::npos ? "" : opt.substr(eq + 1);
-      if (key == "threads" || key == "max_threads") {
-        const unsigned max = key == "threads" ? kMaxDecodeThreads : kMaxRequestThreads;
-        uint64_t v = 0;
-        if (!ParseCount(key, val, max, &v, error)) return false;
-        (key == "threads" ? opts->threads : opts->max_threads) = static_cast<unsigned>(v);
-      } else if (key == "cache_size") {
-        if (!ParseByteSize(val, &opts->cache_bytes) || opts->cache_bytes == 0) {
-          *error = "-o cache_size=" + val + ": use e.g. 512M or 2G";
-          return false;
-        }
-      } else if (key == "log_level") {
-        opts->log_level = val;
-      } else if (key == "log_file") {
-        opts->log_file = val;
-      } else if (key == "damaged") {
-        if (!ParseDamagedTiles(val, &opts->tree.damaged)) {
-          *error = "-o damaged=" + val + ": use damaged=fail or damaged=zero";
-          return false;
-        }
-      } else if (key == "watch") {
-        if (!ParseWatch(val, &opts->live.watch)) {
-          *error = "-o watch=" + val + ": use watch=auto, watch=inotify or watch=ttl";
-          return false;
-        }
-      } else if (key == "ttl") {
-        char* end = nullptr;
-        const double v = std::strtod(val.c_str(), &end);
-        if (val.empty() || end != val.c_str() + val.size() || !(v >= 0 && v <= 86400)) {
-          *error = "-o ttl=" + val + ": use seconds from 0 to 86400, e.g. ttl=2";
-          return false;
-        }
-        opts->live.ttl_seconds = v;
-      } else if (key == "parsed_files") {
-        uint64_t v = 0;
-        if (!ParseCount(key, val, 1000000, &v, error)) return false;
-        opts->live.max_documents = static_cast<size_t>(v);
-      } else if (key == "without") {
-        std::string why;
-        if (!ParseWithout(val, &opts->tree, &why)) {
-          *error = "-o without=" + val + ": " + why;
-          return false;
-        }
-      } else {
-        fuse_opts->push_back(opt);
-      }
-    }
-  }
-  return true;
-}
-
-bool ParseWatch(const std::string& text, LiveOptions::Watch* out) {
-  if (text == "auto") {
-    *out = LiveOptions::Watch::kAuto;
-  } else if (text == "inotify") {
-    *out = LiveOptions::Watch::kInotify;
-  } else if (text == "ttl") {
-    *out = LiveOptions::Watch::kTtl;
-  } else {
-    return false;
-  }
-  return true;
-}
-
-namespace {
-
 // True if `inner` is `outer` or lies below it (both canonical).
 bool IsAtOrBelow(const std::filesystem::path& inner, const std::filesystem::path& outer) {
   auto i = inner.begin();
@@ -277,7 +182,6 @@ constexpr int kChecksPassed = -1;
 
 // What the checks before mounting found out.
 struct Checked {
-  std::vector<std::string> fuse_opts;        // -o values for libfuse
   std::shared_ptr<spdlog::logger> log_file;  // --log-file, opened
   MemoryLimit memory;
   uint64_t cache_bytes = 0;
@@ -304,24 +208,11 @@ int CheckBeforeMounting(MountOptions& o, Checked* c) {
   if (!S_ISDIR(st.st_mode))
     return Fail(kMountFailed, "mount point " + o.mountpoint + " is not a folder");
   std::string error;
-  if (!SplitMountOptions(o.fuse_options, &o, &c->fuse_opts, &error))
-    return Fail(kMountUsage, error);
-  static const std::set<std::string> kLevels = {"trace",   "debug", "info",     "warn",
-                                                "warning", "error", "critical", "off"};
-  if (!kLevels.count(o.log_level)) {
-    return Fail(kMountUsage,
-                "--log-level " + o.log_level + ": use trace, debug, info, warn, error or off");
-  }
   if (std::string why = CheckMountPointAgainstSources(o.mountpoint, o.sources); !why.empty()) {
     return Fail(kMountUsage, why);
   }
   if (std::string why = CheckMountPointIsFree(o.mountpoint); !why.empty())
     return Fail(kMountFailed, why);
-  if (o.threads > kMaxDecodeThreads || o.max_threads > kMaxRequestThreads) {
-    return Fail(kMountUsage, "thread counts: use 1 to " + std::to_string(kMaxDecodeThreads) +
-                                 " decode threads, 1 to " + std::to_string(kMaxRequestThreads) +
-                                 " request threads");
-  }
   if (!o.log_file.empty()) {
     c->log_file = OpenLogFile(o.log_file, &error);
     if (!c->log_file) return Fail(kMountUsage, error);
@@ -394,7 +285,7 @@ int RunMount(MountOptions o) {
   FuseFsOptions fs_options;
   fs_options.damaged = o.tree.damaged;
   FuseFs fs(std::move(tree).value(), threads, fs_options, cache);
-  fuse_session* se = NewSession(o, checked.fuse_opts, &fs);
+  fuse_session* se = NewSession(o, o.fuse_options, &fs);
   if (se == nullptr) return kMountUsage;
   if (fuse_set_signal_handlers(se) != 0) {
     fuse_session_destroy(se);

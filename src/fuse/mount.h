@@ -9,28 +9,9 @@
 #include "czifs/compose.h"
 #include "czifs/mount_tree.h"
 #include "czifs/tree.h"
+#include "mount_options.h"
 
 namespace czifs {
-
-struct MountOptions {
-  std::vector<std::string> sources;
-  std::string mountpoint;
-  bool foreground = false;
-  bool debug = false;
-  bool single_thread = false;
-  std::vector<std::string> fuse_options;  // -o values, comma lists allowed
-  unsigned threads = 0;                   // decode pool; 0 = number of cores
-  uint64_t cache_bytes = 0;               // 0 = min(1 GiB, RAM / 4)
-  std::string log_level = "info";
-  std::string log_file;
-  TreeOptions tree;          // --damaged / -o damaged=, --without / -o without=
-  unsigned max_threads = 0;  // -o max_threads=: FUSE request threads; 0 = default
-  LiveOptions live;          // --watch / -o watch=, --ttl / -o ttl=
-};
-
-// The ranges thread counts must lie in (--threads, -o threads=, -o max_threads=).
-inline constexpr unsigned kMaxDecodeThreads = 1024;
-inline constexpr unsigned kMaxRequestThreads = 4096;
 
 // Exit codes of the mount command.
 inline constexpr int kMountOk = 0;
@@ -47,12 +28,6 @@ std::string CheckMountPointIsFree(const std::string& mountpoint);
 // calling process returns only once the mount is ready or has failed.
 int RunMount(MountOptions options);
 
-// Splits -o values into czifs' own options (threads=, cache_size=,
-// log_level=, log_file=, damaged=, without=, max_threads=, watch=, ttl=) and those for libfuse;
-// drops "rw" (always read-only). Returns false with `error` set on a malformed czifs option.
-bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
-                       std::vector<std::string>* fuse_opts, std::string* error);
-
 // How many descriptors the daemon may use, and how many of them hold source
 // files open (the rest: FUSE, inotify, logs, helpers, paths being resolved).
 struct DescriptorBudget {
@@ -61,9 +36,6 @@ struct DescriptorBudget {
 };
 // Raises the soft RLIMIT_NOFILE to the hard limit and plans from it.
 DescriptorBudget PlanDescriptors(unsigned request_threads);
-
-// Parses "auto", "inotify" or "ttl".
-bool ParseWatch(const std::string& text, LiveOptions::Watch* out);
 
 // Returns "" if mounting on `mountpoint` leaves the sources reachable, else
 // why not: a source at or below the mount point would be hidden by it (and
