@@ -101,6 +101,19 @@ bool ParseWithout(const std::string& list, CatalogOptions* opts, std::string* er
   return true;
 }
 
+std::string PlanePath(const ImageIndex& index, const Plane& p) {
+  std::string path = fmt::format("{}/{}/{}/{}", index.IndexName(Dim::kS, p.Coord(Dim::kS)),
+                                 index.IndexName(Dim::kC, p.Coord(Dim::kC)),
+                                 index.IndexName(Dim::kT, p.Coord(Dim::kT)),
+                                 index.IndexName(Dim::kZ, p.Coord(Dim::kZ)));
+  for (Dim d : kSuffixDims) {
+    if (index.bounds(d).present && index.bounds(d).size > 1) {
+      path += "_" + index.IndexName(d, p.Coord(d));
+    }
+  }
+  return path + ".tif";
+}
+
 bool Shows(const CatalogOptions& options, const ServedTiff& tiff) {
   switch (tiff.kind) {
     case TiffKind::kPlane:
@@ -167,7 +180,7 @@ Status Catalog::AddPlanes(const ImageIndex& index, const ImageMetadata& metadata
   for (uint32_t i = 0; i < planes.size(); ++i) {
     const Plane& p = planes[i];
     ServedTiff t;
-    t.path = p.path;
+    t.path = PlanePath(index, p);
     t.unsupported = p.unsupported;
     t.scene = p.scene;
     t.pages.push_back({PlaneCanvas(index, i), i});
@@ -229,8 +242,9 @@ void Catalog::AddTiles(const CziFile& czi, const ImageIndex& index) {
     t.kind = TiffKind::kTile;
     t.pages.push_back(
         {Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {tile.subblock}}, tile.plane});
-    t.path = fmt::format("tiles/{}/M{:0{}}.tif", p.path.substr(0, p.path.size() - 4), tile.number,
-                         digits);
+    const std::string& plane_path = tiffs_[tile.plane].path;
+    t.path = fmt::format("tiles/{}/M{:0{}}.tif", plane_path.substr(0, plane_path.size() - 4),
+                         tile.number, digits);
     t.unsupported = TileProblem(e);
     t.scene = p.scene;
     t.subblock = tile.subblock;
@@ -269,7 +283,7 @@ void Catalog::AddPyramid(const CziFile& czi, const ImageIndex& index,
     t.pages.push_back({Canvas{box.x, box.y, (box.width + f - 1) / f, (box.height + f - 1) / f,
                               pp.factor, sbs[pp.subblocks.front()].pixel_type, pp.subblocks},
                        pp.plane});
-    t.path = fmt::format("pyramid/L{}/{}", pp.level, p.path);
+    t.path = fmt::format("pyramid/L{}/{}", pp.level, tiffs_[pp.plane].path);
     t.unsupported = pp.unsupported;
     t.scene = p.scene;
     t.level = pp.level;

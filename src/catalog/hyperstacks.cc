@@ -50,7 +50,7 @@ std::string StackProblem(const ImageIndex& index, const ServedTiff& stack) {
   const auto& planes = index.planes();
   for (const Page& page : stack.pages) {
     const Plane& p = planes[page.plane];
-    if (!p.unsupported.empty()) return p.path + " cannot be served";
+    if (!p.unsupported.empty()) return PlanePath(index, p) + " cannot be served";
     if (p.pixel_type != planes[stack.pages[0].plane].pixel_type) {
       return "its planes have different pixel types";
     }

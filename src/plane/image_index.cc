@@ -198,13 +198,6 @@ void ImageIndex::MakePlanes(const CziFile& czi, const std::vector<Axis>& axes, u
             axes[a].start + static_cast<int32_t>(rest % static_cast<uint64_t>(axes[a].size));
         rest /= static_cast<uint64_t>(axes[a].size);
       }
-      std::string path =
-          IndexName(Dim::kS, p.Coord(Dim::kS)) + "/" + IndexName(Dim::kC, p.Coord(Dim::kC)) + "/" +
-          IndexName(Dim::kT, p.Coord(Dim::kT)) + "/" + IndexName(Dim::kZ, p.Coord(Dim::kZ));
-      for (const Axis& a : axes) {
-        if (IsSuffixDim(a.dim)) path += "_" + IndexName(a.dim, p.Coord(a.dim));
-      }
-      p.path = path + ".tif";
       auto ct = channel_type.find(p.Coord(Dim::kC));
       p.pixel_type = ct != channel_type.end() ? ct->second : pixel_types_.front();
     }

@@ -107,7 +107,7 @@ void Planes(const ImageIndex& idx, Json* j) {
     if (p.unsupported.empty()) ++served;
     if (p.subblocks.empty()) ++empty;
     if (!p.unsupported.empty()) {
-      unsupported.push_back({{"plane", p.path}, {"reason", p.unsupported}});
+      unsupported.push_back({{"plane", PlanePath(idx, p)}, {"reason", p.unsupported}});
     }
   }
   (*j)["planes"] = served;
@@ -218,7 +218,9 @@ std::string InfoText(const ReportInput& in) {
   if (empty) o << " (" << empty << " without subblocks: all zeros)";
   o << "\n";
   for (const Plane& p : idx.planes()) {
-    if (!p.unsupported.empty()) o << "  unsupported   " << p.path << ": " << p.unsupported << "\n";
+    if (!p.unsupported.empty()) {
+      o << "  unsupported   " << PlanePath(idx, p) << ": " << p.unsupported << "\n";
+    }
   }
   if (!md.warning.empty()) o << "  warning       " << md.warning << "\n";
   return o.str();

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "../support/test_util.h"
+#include "czifs/catalog.h"
 
 namespace czifs {
 namespace {
@@ -31,7 +32,7 @@ synth::Spec Small() {
 
 std::set<std::string> Paths(const ImageIndex& idx) {
   std::set<std::string> p;
-  for (const Plane& pl : idx.planes()) p.insert(pl.path);
+  for (const Plane& pl : idx.planes()) p.insert(PlanePath(idx, pl));
   return p;
 }
 

@@ -84,6 +84,10 @@ struct ServedTiff {
   uint32_t channels = 1, slices = 1, frames = 1;  // hyperstacks: C x Z x T = pages
 };
 
+// The path of plane `p`: S<s>/C<c>/T<t>/Z<z>.tif, with _H<h>... for each
+// other dimension that has more than one index ("S0/C1/T0/Z07.tif").
+std::string PlanePath(const ImageIndex& index, const Plane& p);
+
 // True if `options` shows `tiff`.
 bool Shows(const CatalogOptions& options, const ServedTiff& tiff);
 

@@ -47,8 +47,7 @@ struct Plane {
   std::array<int32_t, kDimCount> coord{};  // indices for S, C, T, Z and suffix dims (M unused)
   int32_t pixel_type = 0;
   std::vector<uint32_t> subblocks;  // layer-0 subblock indices in drawing order
-  std::string path;                 // "S0/C1/T0/Z07.tif"
-  std::string unsupported;          // why czifs cannot serve it, or ""
+  std::string unsupported;          // why czifs cannot serve it, or "" (names no path)
 
   int32_t Coord(Dim d) const { return coord[static_cast<int>(d)]; }
 };
@@ -60,7 +59,7 @@ struct PyramidPlane {
   uint32_t factor = 0;              // file pixels per pixel (2, 4, ...)
   uint32_t plane = 0;               // the full-resolution plane it shows (position in planes())
   std::vector<uint32_t> subblocks;  // drawing order
-  std::string unsupported;          // why czifs cannot serve it, or ""
+  std::string unsupported;          // why czifs cannot serve it, or "" (names no path)
 };
 
 class ImageIndex {
