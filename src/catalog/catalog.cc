@@ -29,13 +29,6 @@ Result<TiffSpec> SpecOf(const TiffSpec& base, const Canvas& c) {
   return spec;
 }
 
-// The metadata of plane `p`'s channel, or nullptr.
-const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, const Plane& p) {
-  const int64_t c = int64_t{p.Coord(Dim::kC)} - index.bounds(Dim::kC).start;
-  if (c < 0 || c >= static_cast<int64_t>(md.channels.size())) return nullptr;
-  return &md.channels[static_cast<size_t>(c)];
-}
-
 // The ImageJ description of plane `p` (or of a pyramid level of it) drawn
 // as `pixel_type`: calibration and its channel's display range, as ZEN
 // shows it. (Its colour would be a LUT, which ImageJ applies to composite
@@ -80,6 +73,12 @@ std::string TileProblem(const SubblockEntry& e) {
 }
 
 }  // namespace
+
+const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, const Plane& p) {
+  const int64_t c = int64_t{p.Coord(Dim::kC)} - index.bounds(Dim::kC).start;
+  if (c < 0 || c >= static_cast<int64_t>(md.channels.size())) return nullptr;
+  return &md.channels[static_cast<size_t>(c)];
+}
 
 bool ParseWithout(const std::string& list, CatalogOptions* opts, std::string* error) {
   size_t start = 0;

@@ -15,12 +15,6 @@ namespace {
 constexpr uint64_t kClassicTiffBytes = 4ull << 30;
 constexpr uint64_t kDirectoryAllowance = 65536;  // per page
 
-const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, const Plane& p) {
-  const int64_t c = int64_t{p.Coord(Dim::kC)} - index.bounds(Dim::kC).start;
-  if (c < 0 || c >= static_cast<int64_t>(md.channels.size())) return nullptr;
-  return &md.channels[static_cast<size_t>(c)];
-}
-
 // The planes of scene `s` in ImageJ's order: channel fastest, then slice
 // (Z), then frame (T).
 std::vector<uint32_t> ScenePlanes(const ImageIndex& index, uint32_t s) {

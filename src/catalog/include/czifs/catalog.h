@@ -88,6 +88,9 @@ struct ServedTiff {
 // other dimension that has more than one index ("S0/C1/T0/Z07.tif").
 std::string PlanePath(const ImageIndex& index, const Plane& p);
 
+// The metadata of plane `p`'s channel, or nullptr when the metadata has none.
+const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, const Plane& p);
+
 // True if `options` shows `tiff`.
 bool Shows(const CatalogOptions& options, const ServedTiff& tiff);
 
