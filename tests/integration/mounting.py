@@ -25,6 +25,15 @@ def force_unmount(path):
         subprocess.run(["fusermount3", "-uz", str(path)], capture_output=True)
 
 
+def default_signals():
+    """Runs in the child before exec: SIGINT and SIGQUIT back to their default.
+    A shell running this suite in the background (`bash .ci/run &`) ignores
+    them, the ignoring is inherited, and libfuse keeps an ignored SIGINT
+    ignored, so a test of Ctrl-C would wait for a daemon that never heard it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def mounted(czifs, sources, mnt, *extra, log=None):
     """Mounts in the foreground (-f) and yields the process; unmounts on exit."""
@@ -33,7 +42,8 @@ def mounted(czifs, sources, mnt, *extra, log=None):
         sources = [sources]
     cmd = [czifs, "-f"] + [str(s) for s in sources] + [str(mnt)] + list(extra)
     stderr = open(log, "w") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr,
+                            preexec_fn=default_signals)
     try:
         if not wait_for(lambda: is_mounted(mnt) or proc.poll() is not None):
             raise RuntimeError(f"{cmd} did not mount")

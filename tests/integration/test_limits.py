@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import run, SLOWDOWN
-from mounting import is_mounted, wait_for, force_unmount
+from mounting import default_signals, is_mounted, wait_for, force_unmount
 
 N_FILES = 10000
 
@@ -174,6 +174,7 @@ def test_on_slow_storage_metadata_answers_while_reads_wait_and_sigterm_ends_it_i
     # Every read of the source takes 50 ms, as on a loaded NFS server.
     env = dict(os.environ, CZIFS_TEST_READ_DELAY_MS="50")
     proc = subprocess.Popen([czifs, "-f", str(czi), str(mnt), "--threads", "2"], env=env,
+                            preexec_fn=default_signals,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     readers = []
     try:
