@@ -53,9 +53,7 @@ std::string StackProblem(const ImageIndex& index, const ServedTiff& stack) {
     return "its planes do not form a full C x Z x T grid";
   }
   const Canvas& c = stack.pages[0].canvas;
-  const uint64_t bytes = static_cast<uint64_t>(c.width) *
-                         static_cast<uint64_t>(BytesPerPixel(c.pixel_type)) *
-                         static_cast<uint64_t>(c.height) * stack.pages.size();
+  const uint64_t bytes = RowBytes(c) * static_cast<uint64_t>(c.height) * stack.pages.size();
   if (bytes + stack.pages.size() * kDirectoryAllowance > kClassicTiffBytes) {
     return fmt::format(
         "the scene ({} MiB) is larger than a classic TIFF (4 GiB), which ImageJ needs; "

@@ -22,10 +22,6 @@ std::atomic<int> g_readahead_in_flight{0};
 // budget, and every read would walk them all.
 constexpr size_t kReadAheadPages = 16;
 
-uint64_t RowBytes(const Canvas& c) {
-  return static_cast<uint64_t>(c.width) * static_cast<uint64_t>(BytesPerPixel(c.pixel_type));
-}
-
 // Adds where() to a failed status; the text is built only on failure (reads
 // are a hot path).
 template <typename Where>

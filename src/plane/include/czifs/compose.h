@@ -119,6 +119,11 @@ struct Canvas {
   std::vector<uint32_t> subblocks;  // drawing order: later ones overwrite earlier ones
 };
 
+// Bytes in one packed row of `c`.
+inline uint64_t RowBytes(const Canvas& c) {
+  return static_cast<uint64_t>(c.width) * static_cast<uint64_t>(BytesPerPixel(c.pixel_type));
+}
+
 // The canvas of plane `plane` of `index`.
 Canvas PlaneCanvas(const ImageIndex& index, uint32_t plane);
 
