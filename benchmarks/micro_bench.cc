@@ -93,7 +93,7 @@ void BM_ComposeRowsCached(benchmark::State& state, synth::Codec codec) {
   spec.tiles_y = 3;
   const std::string path = TempFile("mosaic" + std::to_string(static_cast<int>(codec)) + ".czi");
   if (!synth::WriteSyntheticCzi(spec, path).ok()) std::abort();
-  auto doc = *CziDocument::Open(path, MakeSubblockCache(512 << 20));
+  auto doc = *CziDocument::Open(path, Session::Create(512 << 20));
   const Rect box = doc->index().scenes()[0].bbox;
   const Canvas canvas = PlaneCanvas(doc->index(), 0);
   const int64_t rows = (1 << 20) / (box.width * 2);
@@ -146,7 +146,8 @@ void BM_TiffLayoutRead1MiB(benchmark::State& state) {
 BENCHMARK(BM_TiffLayoutRead1MiB);
 
 void BM_CacheHit(benchmark::State& state) {
-  auto cache = MakeSubblockCache(64 << 20);
+  auto session = Session::Create(64 << 20);
+  SubblockCache* cache = &session->cache();
   for (uint32_t i = 0; i < 64; ++i) {
     cache->Insert(SubblockKey{1, i},
                   std::make_shared<const Bitmap>(Bitmap{0, 1, 1, PixelBuffer(1)}));
@@ -159,7 +160,8 @@ void BM_CacheHit(benchmark::State& state) {
 BENCHMARK(BM_CacheHit)->Threads(1)->Threads(2);
 
 void BM_CacheInsertWithEviction(benchmark::State& state) {
-  auto cache = MakeSubblockCache(1 << 20);
+  auto session = Session::Create(1 << 20);
+  SubblockCache* cache = &session->cache();
   auto value = std::make_shared<const Bitmap>(Bitmap{0, 256, 256, PixelBuffer(65536)});
   uint32_t i = 0;
   for (auto _ : state) cache->Insert(SubblockKey{1, i++}, value);

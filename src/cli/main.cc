@@ -97,7 +97,7 @@ std::string VersionText() {
 }
 
 int RunInspect(const std::string& file, bool json) {
-  auto doc = czifs::CziDocument::Open(file, czifs::MakeSubblockCache(64 << 20));
+  auto doc = czifs::CziDocument::Open(file, czifs::Session::Create(64 << 20));
   if (!doc.ok()) {
     std::fprintf(stderr, "czifs: %s: %s\n", file.c_str(), doc.status().ToString().c_str());
     return kExitProblems;
@@ -110,7 +110,7 @@ int RunInspect(const std::string& file, bool json) {
 
 int RunExport(const std::string& source, const std::string& outdir, unsigned threads,
               uint64_t cache_bytes, const czifs::TreeOptions& options) {
-  auto tree = czifs::BuildSourceTree(source, czifs::MakeSubblockCache(cache_bytes), options);
+  auto tree = czifs::BuildSourceTree(source, czifs::Session::Create(cache_bytes), options);
   if (!tree.ok()) {
     std::fprintf(stderr, "czifs: %s\n", tree.status().ToString().c_str());
     return kExitProblems;

@@ -149,11 +149,6 @@ constexpr int kMaxDecodesPerHelper = 1000;
 // Idle helpers kept for reuse; more are stopped when returned.
 constexpr size_t kMaxIdleHelpers = 16;
 
-// Idle helpers, ready for a request. A helper is taken out while it works,
-// so each is used by one thread at a time.
-Mutex g_idle_mu;
-std::vector<Helper> g_idle GUARDED_BY(g_idle_mu);
-
 Result<Helper> SpawnHelper() {
   CZIFS_ASSIGN_OR_RETURN(const std::string path, JxrHelperPath());
   int sv[2];
@@ -195,28 +190,53 @@ int StopHelper(Helper& h) {
   return Reap(h);
 }
 
-Result<Helper> TakeHelper() {
-  {
-    MutexLock lock(&g_idle_mu);
-    if (!g_idle.empty()) {
-      Helper h = g_idle.back();
-      g_idle.pop_back();
+// Lets a helper end by itself (end of input) and reaps it.
+void EndHelper(const Helper& h) {
+  close(h.fd);
+  Reap(h);
+}
+
+}  // namespace
+
+// Idle helpers, ready for a request. A helper is taken out while it works,
+// so each is used by one thread at a time.
+struct JxrHelpers::Idle {
+  Mutex mu;
+  std::vector<Helper> helpers GUARDED_BY(mu);
+};
+
+JxrHelpers::JxrHelpers() : idle_(std::make_unique<Idle>()) {}
+
+JxrHelpers::~JxrHelpers() {
+  MutexLock lock(&idle_->mu);
+  for (const Helper& h : idle_->helpers) EndHelper(h);
+}
+
+namespace {
+
+Result<Helper> TakeHelper(JxrHelpers* helpers) {
+  if (helpers != nullptr) {
+    MutexLock lock(&helpers->idle().mu);
+    auto& idle = helpers->idle().helpers;
+    if (!idle.empty()) {
+      Helper h = idle.back();
+      idle.pop_back();
       return h;
     }
   }
   return SpawnHelper();
 }
 
-void ReturnHelper(Helper h) {
-  if (++h.decodes < kMaxDecodesPerHelper) {
-    MutexLock lock(&g_idle_mu);
-    if (g_idle.size() < kMaxIdleHelpers) {
-      g_idle.push_back(h);
+void ReturnHelper(JxrHelpers* helpers, Helper h) {
+  if (helpers != nullptr && ++h.decodes < kMaxDecodesPerHelper) {
+    MutexLock lock(&helpers->idle().mu);
+    auto& idle = helpers->idle().helpers;
+    if (idle.size() < kMaxIdleHelpers) {
+      idle.push_back(h);
       return;
     }
   }
-  close(h.fd);  // end of input: the helper exits by itself
-  Reap(h);
+  EndHelper(h);
 }
 
 }  // namespace
@@ -229,7 +249,7 @@ Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
   Helper h;
   bool sent = false;
   for (int attempt = 0; attempt < 2 && !sent; ++attempt) {
-    CZIFS_ASSIGN_OR_RETURN(h, TakeHelper());
+    CZIFS_ASSIGN_OR_RETURN(h, TakeHelper(req.jxr_helpers));
     sent =
         WriteFully(h.fd, &head, sizeof head) && WriteFully(h.fd, req.data.data(), req.data.size());
     if (!sent) StopHelper(h);
@@ -267,7 +287,7 @@ Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
     if (rep.code == kUnknownFormat) return Status::NotSupported(Describe(rep, req));
     return Status::Corruption(Describe(rep, req));
   }
-  ReturnHelper(h);
+  ReturnHelper(req.jxr_helpers, h);
   if (rep.swap_rb) {
     SwapRb(bm.pixels.data(), static_cast<size_t>(req.width) * req.height,
            BytesPerSample(req.pixel_type), BytesPerPixel(req.pixel_type));

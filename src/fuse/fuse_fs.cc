@@ -1,6 +1,7 @@
 #include "fuse_fs.h"
 
 #include <cxxabi.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -38,10 +39,10 @@ int ToErrno(const Status& s) {
 }
 
 FuseFs::FuseFs(std::unique_ptr<MountTree> tree, size_t decode_threads, FuseFsOptions options,
-               std::shared_ptr<SubblockCache> cache)
+               std::shared_ptr<Session> session)
     : tree_(std::move(tree)),
       options_(options),
-      cache_(std::move(cache)),
+      session_(std::move(session)),
       decode_threads_(decode_threads),
       read_slot_count_(std::max<size_t>(4, 2 * decode_threads)),
       read_slots_(static_cast<std::ptrdiff_t>(read_slot_count_)) {}
@@ -101,7 +102,7 @@ struct FuseFs::Notifier {
 };
 
 void FuseFs::Start(fuse_session* session) {
-  if (!pool_) pool_ = std::make_unique<ThreadPool>(decode_threads_);
+  session_->StartDecodePool(decode_threads_);
   if (!read_pool_) read_pool_ = std::make_unique<ThreadPool>(read_slot_count_);
   if (session != nullptr && !notifier_) {
     notifier_ = std::make_shared<Notifier>();
@@ -114,8 +115,8 @@ void FuseFs::Start(fuse_session* session) {
 
 FuseFs::~FuseFs() {
   Shutdown();
-  read_pool_.reset();  // every queued read has replied (EINTR once shutting down)
-  pool_.reset();       // joins workers before the tree (which queued tasks point into) goes
+  read_pool_.reset();                   // every queued read has replied (EINTR once shutting down)
+  session_->StopDecodePool();           // joins the decode workers before the tree goes
   for (Handle* h : handles_) delete h;  // files still open when the session ended
 }
 
@@ -130,7 +131,7 @@ void FuseFs::Shutdown() {
   shutting_down_->store(true);
   tree_->StopWatching();
   if (notifier_) notifier_->Stop();
-  if (pool_) pool_->CancelPending();
+  if (ThreadPool* decode = session_->decode_pool()) decode->CancelPending();
   // Queued reads see the shutdown and reply EINTR at once; they must all have
   // replied before the session goes.
   if (read_pool_) read_pool_->Wait();
@@ -280,7 +281,7 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
   if (shutting_down_->load()) return EINTR;
   buf->resize(size);
   ReadContext ctx;
-  ctx.pool = pool_.get();
+  ctx.pool = session_->decode_pool();
   auto shutdown = shutting_down_;
   ctx.cancelled = [shutdown, cancelled = std::move(cancelled)] {
     return shutdown->load() || (cancelled && cancelled());
@@ -378,14 +379,13 @@ void FuseFs::LogReadError(uint64_t ino, uint64_t off, const Status& st) {
 }
 
 std::string FuseFs::StatsJson() const {
-  return "{\"decoded_subblocks\": " + std::to_string(SubblockReader::TotalDecoded()) +
-         ", \"failed_subblocks\": " + std::to_string(SubblockReader::TotalFailed()) +
-         ", \"cache_hits\": " + std::to_string(cache_->hits()) +
-         ", \"cache_misses\": " + std::to_string(cache_->misses()) +
-         ", \"cache_bytes\": " + std::to_string(cache_->usage()) +
-         ", \"cache_capacity\": " + std::to_string(cache_->capacity()) +
-         ", \"reads\": " + std::to_string(reads_.load()) +
-         ", \"read_bytes\": " + std::to_string(read_bytes_.load()) + "}\n";
+  const SubblockCache& cache = session_->cache();
+  return fmt::format(
+      "{{\"decoded_subblocks\": {}, \"failed_subblocks\": {}, \"cache_hits\": {}, "
+      "\"cache_misses\": {}, \"cache_bytes\": {}, \"cache_capacity\": {}, \"reads\": {}, "
+      "\"read_bytes\": {}}}\n",
+      session_->decoded.load(), session_->failed.load(), cache.hits(), cache.misses(),
+      cache.usage(), cache.capacity(), reads_.load(), read_bytes_.load());
 }
 
 // ---- libfuse callbacks: thin, catch everything, always reply --------------

@@ -1,6 +1,6 @@
 // The FUSE layer: the only code that knows FUSE and errno.
 //
-// FuseFs holds the MountTree and the decode pool and implements each
+// FuseFs holds the MountTree and the Session and implements each
 // operation as a plain method returning an errno (0 = success), so tests can
 // call them without mounting. The libfuse low-level callbacks in fuse_fs.cc
 // are thin: they call these methods, catch everything and always reply.
@@ -46,12 +46,12 @@ struct FuseFsOptions {
 class FuseFs {
  public:
   FuseFs(std::unique_ptr<MountTree> tree, size_t decode_threads, FuseFsOptions options,
-         std::shared_ptr<SubblockCache> cache);
+         std::shared_ptr<Session> session);
   ~FuseFs();
 
-  // Starts the decode pool, and with a session the thread that tells the
-  // kernel what changed and the tree's watcher. Call after fuse_daemonize():
-  // fork() keeps no threads.
+  // Starts the session's decode pool and the read pool, and with a session the thread that tells
+  // the kernel what changed and the tree's watcher. Call after fuse_daemonize(): fork() keeps no
+  // threads.
   void Start(fuse_session* session = nullptr);
 
   // Fills the entry for `name` in `parent` (for `parent` itself if name is null).
@@ -91,6 +91,9 @@ class FuseFs {
   void Shutdown();
   std::string StatsJson() const;
 
+  // Set at init if the kernel lets opendir be answered ENOSYS (and skipped).
+  std::atomic<bool> skip_opendir{false};
+
   // The libfuse operation table for this class (userdata = FuseFs*).
   static const fuse_lowlevel_ops* Operations();
 
@@ -113,7 +116,7 @@ class FuseFs {
 
   const std::unique_ptr<MountTree> tree_;
   const FuseFsOptions options_;
-  const std::shared_ptr<SubblockCache> cache_;
+  const std::shared_ptr<Session> session_;
   const size_t decode_threads_;
   // File reads served at once: more only compete for the cores (a sequential
   // `cat` has a dozen read-ahead requests in flight). Request threads beyond
@@ -121,7 +124,6 @@ class FuseFs {
   const size_t read_slot_count_;
   std::counting_semaphore<> read_slots_;
   std::atomic<size_t> inline_reads_{0};  // reads served on their request thread now
-  std::unique_ptr<ThreadPool> pool_;  // set by Start(), before any request; reset in the destructor
   // File reads being served (as many threads as read_slots_); set by Start().
   std::unique_ptr<ThreadPool> read_pool_;
   std::shared_ptr<Notifier> notifier_;  // set by Start(session)

@@ -67,16 +67,16 @@ void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 // Kernels that support it are told (by ENOSYS) that opendir is not needed: a
 // listing is then two round trips (readdir, readdir at the end) instead of four.
-std::atomic<bool> g_no_opendir{false};
-
-void OpInit(void*, fuse_conn_info* conn) {
-  if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) g_no_opendir.store(true);
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+    static_cast<FuseFs*>(userdata)->skip_opendir.store(true);
+  }
   conn->want |= (FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO) & conn->capable;
 }
 
 void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, "opendir", [&] {
-    if (g_no_opendir.load()) {
+    if (Fs(req)->skip_opendir.load()) {
       fuse_reply_err(req, ENOSYS);
       return;
     }

@@ -277,14 +277,14 @@ int RunMount(MountOptions o) {
   // Until the daemon's own logger is set up, problems go to stderr.
   spdlog::set_default_logger(spdlog::stderr_color_mt("czifs-startup"));
   spdlog::set_level(spdlog::level::warn);
-  auto cache = MakeSubblockCache(checked.cache_bytes);
-  auto tree = MountTree::Create(o.sources, cache, o.tree, o.live);
+  auto session = Session::Create(checked.cache_bytes);
+  auto tree = MountTree::Create(o.sources, session, o.tree, o.live);
   if (!tree.ok()) return Fail(kMountBadSource, tree.status().ToString());
   const unsigned threads =
       o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   FuseFsOptions fs_options;
   fs_options.damaged = o.tree.damaged;
-  FuseFs fs(std::move(tree).value(), threads, fs_options, cache);
+  FuseFs fs(std::move(tree).value(), threads, fs_options, session);
   fuse_session* se = NewSession(o, o.fuse_options, &fs);
   if (se == nullptr) return kMountUsage;
   if (fuse_set_signal_handlers(se) != 0) {
@@ -306,7 +306,7 @@ int RunMount(MountOptions o) {
   SetUpLogging(o, foreground, std::move(checked.log_file));
   const unsigned request_threads = o.max_threads ? o.max_threads : std::max(16u, threads * 4);
   const DescriptorBudget fds = PlanDescriptors(request_threads);
-  RandomAccessFile::SetMaxOpenFiles(fds.pool);
+  session->descriptors()->SetMaxOpen(fds.pool);
   spdlog::info("descriptors: limit {}, up to {} source files kept open", fds.limit, fds.pool);
   spdlog::info("serving {} source(s) on {} ({} decode threads, {} MiB cache; may use {} MiB: {})",
                o.sources.size(), o.mountpoint, threads, checked.cache_bytes >> 20,

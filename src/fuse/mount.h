@@ -32,7 +32,7 @@ int RunMount(MountOptions options);
 // files open (the rest: FUSE, inotify, logs, helpers, paths being resolved).
 struct DescriptorBudget {
   uint64_t limit = 0;  // RLIMIT_NOFILE after raising the soft limit to the hard one
-  size_t pool = 0;     // RandomAccessFile::SetMaxOpenFiles
+  size_t pool = 0;     // the session's DescriptorPool::SetMaxOpen
 };
 // Raises the soft RLIMIT_NOFILE to the hard limit and plans from it.
 DescriptorBudget PlanDescriptors(unsigned request_threads);

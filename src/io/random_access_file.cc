@@ -26,61 +26,46 @@ struct RandomAccessFile::Fd {
   const int fd;
 };
 
-namespace {
+std::shared_ptr<void> DescriptorPool::Get(uint64_t key) {
+  MutexLock lock(&mu_);
+  auto it = map_.find(key);
+  if (it == map_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second.pos);
+  return it->second.fd;
+}
 
-// Process-wide LRU of open descriptors. mu guards everything in it.
-class FdPool {
- public:
-  template <typename FdT>
-  std::shared_ptr<FdT> Get(uint64_t key) {
-    MutexLock lock(&mu_);
-    auto it = map_.find(key);
-    if (it == map_.end()) return nullptr;
-    lru_.splice(lru_.begin(), lru_, it->second.pos);
-    return std::static_pointer_cast<FdT>(it->second.fd);
-  }
-  void Put(uint64_t key, std::shared_ptr<void> fd) {
-    MutexLock lock(&mu_);
-    auto it = map_.find(key);
-    if (it != map_.end()) {
-      lru_.erase(it->second.pos);
-      map_.erase(it);
-    }
-    lru_.push_front(key);
-    map_.emplace(key, Entry{std::move(fd), lru_.begin()});
-    while (map_.size() > max_open_ && !lru_.empty()) {
-      map_.erase(lru_.back());  // closed once the last reader lets go
-      lru_.pop_back();
-    }
-  }
-  void Erase(uint64_t key) {
-    MutexLock lock(&mu_);
-    auto it = map_.find(key);
-    if (it == map_.end()) return;
+void DescriptorPool::Put(uint64_t key, std::shared_ptr<void> fd) {
+  MutexLock lock(&mu_);
+  auto it = map_.find(key);
+  if (it != map_.end()) {
     lru_.erase(it->second.pos);
     map_.erase(it);
   }
-  void SetMax(size_t n) {
-    MutexLock lock(&mu_);
-    max_open_ = n == 0 ? 1 : n;
+  lru_.push_front(key);
+  map_.emplace(key, Entry{std::move(fd), lru_.begin()});
+  while (map_.size() > max_open_ && !lru_.empty()) {
+    map_.erase(lru_.back());  // closed once the last reader lets go
+    lru_.pop_back();
   }
-  size_t Size() {
-    MutexLock lock(&mu_);
-    return map_.size();
-  }
+}
 
- private:
-  struct Entry {
-    std::shared_ptr<void> fd;
-    std::list<uint64_t>::iterator pos;
-  };
-  Mutex mu_;
-  std::unordered_map<uint64_t, Entry> map_ GUARDED_BY(mu_);
-  std::list<uint64_t> lru_ GUARDED_BY(mu_);  // front = newest
-  size_t max_open_ GUARDED_BY(mu_) = 256;
-};
+void DescriptorPool::Erase(uint64_t key) {
+  MutexLock lock(&mu_);
+  auto it = map_.find(key);
+  if (it == map_.end()) return;
+  lru_.erase(it->second.pos);
+  map_.erase(it);
+}
 
-}  // namespace
+void DescriptorPool::SetMaxOpen(size_t n) {
+  MutexLock lock(&mu_);
+  max_open_ = n == 0 ? 1 : n;
+}
+
+size_t DescriptorPool::OpenCount() const {
+  MutexLock lock(&mu_);
+  return map_.size();
+}
 
 namespace {
 
@@ -94,64 +79,62 @@ long delay_ms() {
   return ms;
 }
 
-FdPool& Pool() {
-  static FdPool* pool = new FdPool();  // never destroyed: used until exit
-  return *pool;
-}
-
-std::atomic<uint64_t> g_next_key{1};
-
 }  // namespace
 
-void RandomAccessFile::SetMaxOpenFiles(size_t n) { Pool().SetMax(n); }
-size_t RandomAccessFile::OpenFileCount() { return Pool().Size(); }
-
-RandomAccessFile::RandomAccessFile(std::string path, FileIdentity id, Opener opener)
+RandomAccessFile::RandomAccessFile(std::string path, FileIdentity id, Opener opener,
+                                   std::shared_ptr<DescriptorPool> pool)
     : path_(std::move(path)),
       opener_(std::move(opener)),
       identity_(id),
-      pool_key_(g_next_key.fetch_add(1)) {}
+      pool_(pool ? std::move(pool) : std::make_shared<DescriptorPool>(1)),
+      pool_key_(pool_->NewKey()) {}
 
-RandomAccessFile::~RandomAccessFile() { Pool().Erase(pool_key_); }
+RandomAccessFile::~RandomAccessFile() { pool_->Erase(pool_key_); }
 
-Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::OpenWith(std::string path,
-                                                                     Opener opener) {
+Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::OpenWith(
+    std::string path, Opener opener, std::shared_ptr<DescriptorPool> pool) {
   CZIFS_ASSIGN_OR_RETURN(auto opened, opener());
   std::unique_ptr<RandomAccessFile> f(
-      new RandomAccessFile(std::move(path), opened.second, std::move(opener)));
-  Pool().Put(f->pool_key_, std::make_shared<Fd>(opened.first.Release()));
+      new RandomAccessFile(std::move(path), opened.second, std::move(opener), std::move(pool)));
+  f->pool_->Put(f->pool_key_, std::make_shared<Fd>(opened.first.Release()));
   return f;
 }
 
-Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::Open(const std::string& path) {
-  return OpenWith(path, [path]() -> Result<std::pair<UniqueFd, FileIdentity>> {
-    // O_NONBLOCK: opening a FIFO must not hang the thread; it is refused below.
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-    if (fd.get() < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) {
-      return Status::IOError(path + ": cannot stat: " + std::strerror(errno));
-    }
-    if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + ": not a regular file");
-    return std::make_pair(std::move(fd), IdentityOf(st));
-  });
+Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::Open(
+    const std::string& path, std::shared_ptr<DescriptorPool> pool) {
+  return OpenWith(
+      path,
+      [path]() -> Result<std::pair<UniqueFd, FileIdentity>> {
+        // O_NONBLOCK: opening a FIFO must not hang the thread; it is refused below.
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+        if (fd.get() < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
+        struct stat st;
+        if (::fstat(fd.get(), &st) != 0) {
+          return Status::IOError(path + ": cannot stat: " + std::strerror(errno));
+        }
+        if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + ": not a regular file");
+        return std::make_pair(std::move(fd), IdentityOf(st));
+      },
+      std::move(pool));
 }
 
 Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::Open(
-    std::shared_ptr<const SourceDir> dir, const std::string& rel) {
+    std::shared_ptr<const SourceDir> dir, const std::string& rel,
+    std::shared_ptr<DescriptorPool> pool) {
   std::string path = dir->Describe(rel);
-  return OpenWith(std::move(path), [dir = std::move(dir), rel] { return dir->OpenFile(rel); });
+  return OpenWith(
+      std::move(path), [dir = std::move(dir), rel] { return dir->OpenFile(rel); }, std::move(pool));
 }
 
 Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::AcquireFd() const {
-  if (auto fd = Pool().Get<Fd>(pool_key_)) return fd;
+  if (auto fd = std::static_pointer_cast<Fd>(pool_->Get(pool_key_))) return fd;
   auto opened = opener_();
   if (!opened.ok()) {
     return Status::IOError("cannot reopen (was it deleted while mounted?): " +
                            opened.status().message());
   }
   auto fd = std::make_shared<Fd>(opened->first.Release());
-  Pool().Put(pool_key_, fd);
+  pool_->Put(pool_key_, fd);
   return fd;
 }
 
@@ -169,7 +152,7 @@ Status RandomAccessFile::CheckFd(const Fd& fd) const {
           "from the old version fails with EIO, the new version is indexed on next use",
           path_, identity_.size, now.size);
     }
-    Pool().Erase(pool_key_);
+    pool_->Erase(pool_key_);
     return Status::IOError("the source file changed since it was indexed");
   }
   return Status::Ok();

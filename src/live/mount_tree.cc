@@ -26,9 +26,9 @@ uint32_t FolderMode(mode_t m) { return FileMode(m) | ((m & 0444) >> 2); }
 
 }  // namespace
 
-MountTree::MountTree(std::shared_ptr<SubblockCache> cache, const TreeOptions& options,
+MountTree::MountTree(std::shared_ptr<Session> session, const TreeOptions& options,
                      const LiveOptions& live)
-    : cache_(std::move(cache)), options_(options), live_(live) {}
+    : session_(std::move(session)), options_(options), live_(live) {}
 
 MountTree::~MountTree() { StopWatching(); }
 
@@ -110,6 +110,16 @@ void MountTree::Graft(const NodePtr& dir, uint64_t czi, const FileIdentity& id,
   SortChildren(dir.get());
 }
 
+void MountTree::Report(const TreeProblem& p, bool error) const {
+  if (live_.problem_sink) {
+    live_.problem_sink(p);
+  } else if (error) {
+    spdlog::error("{}", p.ToString());
+  } else {
+    spdlog::warn("{}", p.ToString());
+  }
+}
+
 Status MountTree::Expand(const NodePtr& czi) {
   const std::string where = czi->source->Describe(czi->rel);
   auto fail = [&](const Status& st) {
@@ -125,20 +135,20 @@ Status MountTree::Expand(const NodePtr& czi) {
     // Once per file until it works: a file being written fails on every
     // change, and a reader may try after each one.
     if (!czi->failure_logged) {
-      spdlog::error("{} (tried again once it changes)", czi->expand_status.ToString());
+      Report({where, st.ToString() + " (tried again once it changes)"}, /*error=*/true);
       czi->failure_logged = true;
     } else {
       spdlog::debug("{}", czi->expand_status.ToString());
     }
     return czi->expand_status;
   };
-  auto file = RandomAccessFile::Open(czi->source, czi->rel);
+  auto file = RandomAccessFile::Open(czi->source, czi->rel, session_->descriptors());
   if (!file.ok()) return fail(file.status());
-  auto doc = CziDocument::Open(std::move(file).value(), cache_);
+  auto doc = CziDocument::Open(std::move(file).value(), session_);
   if (!doc.ok()) return fail(doc.status());
   std::vector<TreeProblem> problems;
   auto tree = BuildDocumentTree(*doc, &problems, options_);
-  for (const auto& p : problems) spdlog::warn("{}: {}", p.where, p.message);
+  for (const auto& p : problems) Report(p, /*error=*/false);
   const FileIdentity id = (*doc)->czi().identity();
   std::vector<Invalidation> inval;
   {
@@ -325,11 +335,11 @@ Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool
 }
 
 Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::string>& sources,
-                                                     std::shared_ptr<SubblockCache> cache,
+                                                     std::shared_ptr<Session> session,
                                                      const TreeOptions& options,
                                                      const LiveOptions& live) {
   if (sources.empty()) return Status::InvalidArgument("no source given");
-  std::unique_ptr<MountTree> tree(new MountTree(std::move(cache), options, live));
+  std::unique_ptr<MountTree> tree(new MountTree(std::move(session), options, live));
   if (sources.size() == 1) {
     CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(sources[0]));
     {

@@ -103,7 +103,7 @@ Status MountTree::RefreshFolder(const NodePtr& dir, bool force,
     if (names.empty() || !dir->listed) {
       auto listing = dir->source->List(dir->rel, WantCzi);
       if (!listing.ok()) {
-        spdlog::error("{}", listing.status().ToString());
+        Report({"", listing.status().ToString()}, /*error=*/true);
         dir->dirty.store(true);  // what it shows stays; look again on next use
         return listing.status();
       }

@@ -10,10 +10,6 @@
 namespace czifs {
 namespace {
 
-std::atomic<uint64_t> g_decoded{0};
-std::atomic<uint64_t> g_failed{0};
-std::atomic<uint64_t> g_next_file_id{1};
-
 // "M=3 at x=1024 y=0, JPEG-XR 1024x1024": how a user finds the tile.
 std::string DescribeTile(const SubblockEntry& e) {
   std::string s;
@@ -26,22 +22,16 @@ std::string DescribeTile(const SubblockEntry& e) {
 
 }  // namespace
 
-std::shared_ptr<SubblockCache> MakeSubblockCache(uint64_t capacity_bytes) {
-  return std::make_shared<SubblockCache>(
-      capacity_bytes, [](const Bitmap& b) { return static_cast<uint64_t>(b.pixels.size()) + 64; });
-}
-
-SubblockReader::SubblockReader(std::shared_ptr<const CziFile> czi,
-                               std::shared_ptr<SubblockCache> cache)
+SubblockReader::SubblockReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<Session> session)
     : czi_(std::move(czi)),
-      cache_(std::move(cache)),
-      file_id_(g_next_file_id.fetch_add(1)),
+      session_(std::move(session)),
+      file_id_(session_->NewFileId()),
       raw_offsets_(new std::atomic<int64_t>[czi_->subblocks().size()]) {
   for (size_t i = 0; i < czi_->subblocks().size(); ++i) raw_offsets_[i].store(-1);
 }
 
 bool SubblockReader::IsCached(uint32_t index) const {
-  return cache_->Lookup(SubblockKey{file_id_, index}) != nullptr;
+  return session_->cache().Lookup(SubblockKey{file_id_, index}) != nullptr;
 }
 
 Result<uint64_t> SubblockReader::RawDataOffset(uint32_t index) const {
@@ -71,12 +61,9 @@ void SubblockReader::NoteDrawnAsZeros(uint32_t sb, const Status& why) const {
   }
 }
 
-uint64_t SubblockReader::TotalDecoded() { return g_decoded.load(); }
-uint64_t SubblockReader::TotalFailed() { return g_failed.load(); }
-
 Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const {
   // The failure memo is consulted on a cache miss only: hits never take its lock.
-  return cache_->GetOrCompute(
+  return session_->cache().GetOrCompute(
       SubblockKey{file_id_, index}, [&]() -> Result<std::shared_ptr<const Bitmap>> {
         {
           MutexLock lock(&failed_mu_);
@@ -87,7 +74,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const 
         if (!got.ok() && (got.status().code() == StatusCode::kCorruption ||
                           got.status().code() == StatusCode::kDataLoss ||
                           got.status().code() == StatusCode::kNotSupported)) {
-          g_failed.fetch_add(1, std::memory_order_relaxed);
+          session_->failed.fetch_add(1, std::memory_order_relaxed);
           MutexLock lock(&failed_mu_);
           failed_.emplace(index, got.status());
         }
@@ -117,6 +104,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
   req.width = static_cast<uint32_t>(e.stored_width);
   req.height = static_cast<uint32_t>(e.stored_height);
   req.data = data;
+  req.jxr_helpers = session_->jxr_helpers();
   DecodeNotes notes;
   auto bm = DecodeSubblock(req, &notes);
   if (!bm.ok()) {
@@ -128,7 +116,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
     }
     return bm.status().WithContext(tile);
   }
-  const uint64_t total = g_decoded.fetch_add(1, std::memory_order_relaxed) + 1;
+  const uint64_t total = session_->decoded.fetch_add(1, std::memory_order_relaxed) + 1;
   spdlog::debug("decoded {} {} of {} ({} decoded in all)", where, CompressionName(e.compression),
                 czi_->path(), total);
   if (notes.raw_data_in_compressed_label && !logged_raw_in_compressed_.exchange(true)) {

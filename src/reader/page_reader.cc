@@ -15,7 +15,6 @@ namespace {
 
 // Background read-ahead tasks queued at once, across all reads; more would
 // only delay the decodes that readers wait for.
-std::atomic<int> g_readahead_in_flight{0};
 
 // How many pages (or TIFFs) past the one being read read-ahead looks at:
 // small images (tiles, thumbnails) would put thousands within the byte
@@ -60,14 +59,14 @@ struct PageReader::Pinned {
 };
 
 PageReader::PageReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<const Catalog> catalog,
-                       std::shared_ptr<SubblockCache> cache)
-    : czi_(czi), catalog_(std::move(catalog)), subblocks_(czi, std::move(cache)) {}
+                       std::shared_ptr<Session> session)
+    : czi_(czi), catalog_(std::move(catalog)), subblocks_(czi, std::move(session)) {}
 
 std::shared_ptr<const PageReader> PageReader::Create(std::shared_ptr<const CziFile> czi,
                                                      std::shared_ptr<const Catalog> catalog,
-                                                     std::shared_ptr<SubblockCache> cache) {
+                                                     std::shared_ptr<Session> session) {
   return std::shared_ptr<const PageReader>(
-      new PageReader(std::move(czi), std::move(catalog), std::move(cache)));
+      new PageReader(std::move(czi), std::move(catalog), std::move(session)));
 }
 
 Result<size_t> PageReader::Read(uint32_t index, uint64_t offset, size_t len, uint8_t* out,
@@ -262,14 +261,15 @@ void PageReader::ReadAhead(uint32_t index, size_t page, int64_t from_row,
     const int64_t rows = static_cast<int64_t>(std::max<uint64_t>(1, budget / row_bytes));
     const int64_t end = std::min<int64_t>(canvas.height, from_row + rows);
     budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(end - from_row) * row_bytes);
+    std::atomic<int>& in_flight = subblocks_.session().readahead_in_flight;
     for (uint32_t sb : SubblocksToDecode(canvas, from_row, end, subblocks_)) {
       if (subblocks_.IsCached(sb)) continue;
-      if (g_readahead_in_flight.load() >= static_cast<int>(ctx.pool->size() * 2)) return;
-      g_readahead_in_flight.fetch_add(1);
+      if (in_flight.load() >= static_cast<int>(ctx.pool->size() * 2)) return;
+      in_flight.fetch_add(1);
       // The task keeps the reader: its document may leave the tree first.
       ctx.pool->Submit([self = shared_from_this(), sb] {
         (void)self->subblocks_.Get(sb);
-        g_readahead_in_flight.fetch_sub(1);
+        self->subblocks_.session().readahead_in_flight.fetch_sub(1);
       });
     }
   }

@@ -277,7 +277,7 @@ Result<std::vector<SourceFile>> FindCziFiles(const std::string& folder) {
   return files;
 }
 
-Result<SourceTree> BuildSourceTree(const std::string& source, std::shared_ptr<SubblockCache> cache,
+Result<SourceTree> BuildSourceTree(const std::string& source, std::shared_ptr<Session> session,
                                    const TreeOptions& options) {
   SourceTree tree;
   std::error_code ec;
@@ -285,7 +285,7 @@ Result<SourceTree> BuildSourceTree(const std::string& source, std::shared_ptr<Su
   const auto status = fs::status(src, ec);
   if (ec || !fs::exists(status)) return Status::NotFound(source + ": no such file or folder");
   if (fs::is_regular_file(status)) {
-    auto doc = CziDocument::Open(source, cache);
+    auto doc = CziDocument::Open(source, session);
     if (!doc.ok()) return doc.status().WithContext(source);
     tree.root = BuildDocumentTree(std::move(doc).value(), &tree.problems, options);
     return tree;
@@ -295,7 +295,7 @@ Result<SourceTree> BuildSourceTree(const std::string& source, std::shared_ptr<Su
   tree.root->is_dir = true;
   CZIFS_ASSIGN_OR_RETURN(const std::vector<SourceFile> files, FindCziFiles(source));
   for (const SourceFile& f : files) {
-    auto doc = CziDocument::Open(f.path, cache);
+    auto doc = CziDocument::Open(f.path, session);
     if (!doc.ok()) {
       tree.problems.push_back({f.path, doc.status().ToString()});
       continue;

@@ -164,7 +164,7 @@ TEST_P(WriterRoundTripTest, DecodedSubblockEqualsWrittenPixels) {
   testing::WriteOrDie(spec, dir.File("a.czi"));
   auto czi = CziFile::Open(dir.File("a.czi"));
   ASSERT_TRUE(czi.ok()) << czi.status().ToString();
-  SubblockReader reader(*czi, MakeSubblockCache(1 << 20));
+  SubblockReader reader(*czi, Session::Create(1 << 20));
   auto bm = reader.Get(0);
   ASSERT_TRUE(bm.ok()) << bm.status().ToString();
   const auto expected = synth::TilePixels(spec, synth::EnumerateTiles(spec)[0]);
@@ -196,8 +196,8 @@ TEST(SubblockReaderTest, DamagedSubblockIsDecodedOnceAndItsErrorRemembered) {
   testing::WriteFileBytes(dir.File("b.czi"), bytes);
   auto czi = CziFile::Open(dir.File("b.czi"));
   ASSERT_TRUE(czi.ok());
-  SubblockReader reader(*czi, MakeSubblockCache(1 << 20));
-  const uint64_t failed_before = SubblockReader::TotalFailed();
+  auto session = Session::Create(1 << 20);
+  SubblockReader reader(*czi, session);
   auto first = reader.Get(0);
   auto second = reader.Get(0);
   ASSERT_FALSE(first.ok());
@@ -205,7 +205,8 @@ TEST(SubblockReaderTest, DamagedSubblockIsDecodedOnceAndItsErrorRemembered) {
   EXPECT_EQ(first.status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(second.status().ToString(), first.status().ToString());
   EXPECT_NE(first.status().message().find("subblock 0"), std::string::npos);
-  EXPECT_EQ(SubblockReader::TotalFailed(), failed_before + 1);
+  EXPECT_EQ(session->failed.load(), 1u);
+  EXPECT_EQ(session->decoded.load(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(

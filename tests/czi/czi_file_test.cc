@@ -156,14 +156,16 @@ TEST(CziFileTest, KeepsAtMostTheConfiguredNumberOfDescriptorsOpen) {
   spec.tile_height = 8;
   spec.codec = synth::Codec::kUncompressed;
   std::vector<std::shared_ptr<const CziFile>> files;
-  RandomAccessFile::SetMaxOpenFiles(4);
+  auto pool = std::make_shared<DescriptorPool>(4);
   for (int i = 0; i < 20; ++i) {
     spec.seed = static_cast<uint64_t>(i + 1);
     WriteOrDie(spec, dir.File(std::to_string(i) + ".czi"));
-    auto czi = CziFile::Open(dir.File(std::to_string(i) + ".czi"));
+    auto file = RandomAccessFile::Open(dir.File(std::to_string(i) + ".czi"), pool);
+    ASSERT_TRUE(file.ok());
+    auto czi = CziFile::Open(std::move(file).value());
     ASSERT_TRUE(czi.ok());
     files.push_back(*czi);
-    EXPECT_LE(RandomAccessFile::OpenFileCount(), 4u);
+    EXPECT_LE(pool->OpenCount(), 4u);
   }
   for (int round = 0; round < 2; ++round) {
     for (int i = 0; i < 20; ++i) {
@@ -173,10 +175,9 @@ TEST(CziFileTest, KeepsAtMostTheConfiguredNumberOfDescriptorsOpen) {
       std::vector<uint8_t> px(x->data_size);
       ASSERT_TRUE(files[i]->ReadBytes(x->data_offset, px.size(), px.data()).ok());
       EXPECT_EQ(px, synth::TilePixels(spec, synth::EnumerateTiles(spec)[0])) << i;
-      EXPECT_LE(RandomAccessFile::OpenFileCount(), 4u);
+      EXPECT_LE(pool->OpenCount(), 4u);
     }
   }
-  RandomAccessFile::SetMaxOpenFiles(256);
 }
 
 TEST(CziFileTest, ReadOfAFileChangedSinceOpenFails) {

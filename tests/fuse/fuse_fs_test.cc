@@ -29,7 +29,7 @@ class FuseFsTest : public ::testing::Test {
     testing::WriteOrDie(spec, dir_.File("src/b.czi"));
     ::chmod(dir_.File("src/b.czi").c_str(), 0640);
     testing::WriteFileBytes(dir_.File("src/day1/broken.czi"), std::vector<uint8_t>(64, 0));
-    auto cache = MakeSubblockCache(1 << 20);
+    auto cache = Session::Create(1 << 20);
     auto tree = MountTree::Create({dir_.File("src")}, cache);
     ASSERT_TRUE(tree.ok()) << tree.status().ToString();
     fs_ = std::make_unique<FuseFs>(std::move(tree).value(), 2, FuseFsOptions{}, cache);

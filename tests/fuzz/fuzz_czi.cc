@@ -41,7 +41,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static auto cache = czifs::MakeSubblockCache(32 << 20);
+  static auto cache = czifs::Session::Create(32 << 20);
   const int fd = memfd_create("czifs-fuzz", MFD_CLOEXEC);
   if (fd < 0) return 0;
   if (size > 0 && write(fd, data, size) != static_cast<ssize_t>(size)) {

@@ -43,7 +43,7 @@ Fixture OpenMosaic(const TempDir& dir) {
   Fixture f;
   f.czi = CziFile::Open(dir.File("m.czi")).value();
   f.index = ImageIndex::Build(*f.czi).value();
-  f.reader = std::make_unique<SubblockReader>(f.czi, MakeSubblockCache(1 << 20));
+  f.reader = std::make_unique<SubblockReader>(f.czi, Session::Create(1 << 20));
   return f;
 }
 

@@ -32,7 +32,7 @@ class MountTreeLiveTest : public ::testing::Test {
     LiveOptions live;
     live.watch = LiveOptions::Watch::kTtl;
     live.ttl_seconds = 0;
-    auto tree = MountTree::Create({dir_.File("src")}, MakeSubblockCache(1 << 20), {}, live);
+    auto tree = MountTree::Create({dir_.File("src")}, Session::Create(1 << 20), {}, live);
     ASSERT_TRUE(tree.ok()) << tree.status().ToString();
     tree_ = std::move(tree).value();
     tree_->StartWatching([this](std::vector<Invalidation> batch) {
@@ -157,7 +157,7 @@ TEST(MountTreeDocumentsTest, BeyondTheBudgetTheLeastRecentlyUsedTreesAreLetGoAnd
   }
   LiveOptions live;
   live.max_documents = 2;
-  auto tree = MountTree::Create({dir.File("src")}, MakeSubblockCache(1 << 20), {}, live);
+  auto tree = MountTree::Create({dir.File("src")}, Session::Create(1 << 20), {}, live);
   ASSERT_TRUE(tree.ok());
   std::vector<Invalidation> sent;
   (*tree)->StartWatching(

@@ -112,7 +112,7 @@ TEST_P(DocumentTreeTest, EveryPlaneHasExactSizeAndPaintedPixels) {
   const synth::Spec& spec = GetParam().spec;
   TempDir dir;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(256 << 10));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(256 << 10));
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   EXPECT_TRUE(tree->problems.empty());
   const TreeNode& root = *tree->root;
@@ -163,7 +163,7 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
   spec.sizes = {{'C', 2}, {'T', 2}};
   spec.pyramid_levels = 1;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(doc.ok());
   auto csv = PlaneTableCsv((*doc)->report());
   ASSERT_TRUE(csv.ok()) << csv.status().ToString();
@@ -224,7 +224,7 @@ TEST(TreeTest, InfoJsonNamesDimensionsScenesAndCalibration) {
   spec.sizes = {{'C', 2}, {'Z', 3}};
   spec.channel_names = {"DAPI", "GFP"};
   WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(doc.ok());
   const std::string j = InfoJson((*doc)->report());
   EXPECT_NE(j.find("\"Z\": {\n      \"start\": 0,\n      \"size\": 3"), std::string::npos) << j;
@@ -246,7 +246,7 @@ TEST(TreeTest, FolderSourceMirrorsFoldersAndReportsBrokenFiles) {
   WriteOrDie(spec, dir.File("src/day1/b.czi"));
   testing::WriteFileBytes(dir.File("src/day1/broken.czi"), std::vector<uint8_t>(100, 1));
   testing::WriteFileBytes(dir.File("src/notes.txt"), std::vector<uint8_t>(10, 'x'));
-  auto tree = BuildSourceTree(dir.File("src"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("src"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   EXPECT_NE(Walk(*tree->root, "a.czi/S0/C0/T0/Z0.tif"), nullptr);
   EXPECT_NE(Walk(*tree->root, "day1/b.czi/info.json"), nullptr);
@@ -263,7 +263,7 @@ TEST(TreeTest, UnsupportedPlanesAreLeftOutAndReported) {
   spec.tile_height = 8;
   spec.codec = synth::Codec::kSystemRaw;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   EXPECT_EQ(Walk(*tree->root, "S0/C0/T0/Z0.tif"), nullptr);
   ASSERT_EQ(tree->problems.size(), 1u);
@@ -304,7 +304,7 @@ TEST(TileTest, EveryLayer0SubblockIsATiffOfItsOwnWithItsStagePosition) {
   spec.sizes = {{'C', 2}, {'Z', 2}};
   spec.pyramid_levels = 1;  // pyramid subblocks are not tiles
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   const auto tiles = synth::EnumerateTiles(spec);
   ASSERT_EQ(tiles.size(), 24u);
@@ -340,9 +340,9 @@ TEST(TileTest, FilesWhosePlanesAreEachOneWholeTileHaveNoTilesFolder) {
   spec.tile_height = 16;
   spec.sizes = {{'C', 2}, {'Z', 3}};
   WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(doc.ok());
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   // Each tile would be a byte-for-byte copy of its plane's pixels.
   EXPECT_EQ(tree->root->Find("tiles"), nullptr);
@@ -363,7 +363,7 @@ TEST(TileTest, TilesWithoutMAreNumberedInDrawingOrderAndUnknownStageIsNan) {
   spec.write_m = false;
   spec.subblock_metadata = false;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   for (const char* path : {"tiles/S0/C0/T0/Z0/M0.tif", "tiles/S0/C0/T0/Z0/M1.tif"}) {
     const TreeNode* node = Walk(*tree->root, path);
@@ -381,7 +381,7 @@ TEST(TileTest, TileSizeIsKnownBeforeAnyPixelOrSubblockHeaderIsRead) {
   spec.tile_height = 10;
   spec.tiles_x = 2;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto intact = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto intact = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(intact.ok());
   const TreeNode* good = Walk(*intact->root, "tiles/S0/C0/T0/Z0/M1.tif");
   ASSERT_NE(good, nullptr);
@@ -394,7 +394,7 @@ TEST(TileTest, TileSizeIsKnownBeforeAnyPixelOrSubblockHeaderIsRead) {
   ASSERT_NE(at, bytes.end());
   std::fill(bytes.begin() + 544, at, 0);
   testing::WriteFileBytes(dir.File("b.czi"), bytes);
-  auto tree = BuildSourceTree(dir.File("b.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("b.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* node = Walk(*tree->root, "tiles/S0/C0/T0/Z0/M1.tif");
   ASSERT_NE(node, nullptr);
@@ -449,7 +449,7 @@ TEST(PyramidTest, EachLevelIsComposedFromItsOwnSubblocksAtItsScale) {
   spec.origin_y = 7;
   spec.pyramid_levels = 2;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   EXPECT_TRUE(tree->problems.empty());
   for (uint32_t level = 1; level <= 2; ++level) {
@@ -483,7 +483,7 @@ TEST(PyramidTest, FilesWithoutPyramidSubblocksHaveNoPyramidFolder) {
   spec.tile_width = 8;
   spec.tile_height = 8;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   EXPECT_EQ(tree->root->Find("pyramid"), nullptr);
 }
@@ -499,13 +499,13 @@ TEST(TreeTest, WithoutLeavesOutTheNamedViewsAndKeepsThePlanes) {
   TreeOptions opts;
   std::string why;
   ASSERT_TRUE(ParseWithout("tiles,pyramid,hyperstacks", &opts, &why)) << why;
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20), opts);
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20), opts);
   ASSERT_TRUE(tree.ok());
   EXPECT_EQ(tree->root->Find("tiles"), nullptr);
   EXPECT_EQ(tree->root->Find("pyramid"), nullptr);
   EXPECT_EQ(Walk(*tree->root, "S0/hyperstack.tif"), nullptr);
   EXPECT_NE(Walk(*tree->root, "S0/C0/T0/Z0.tif"), nullptr);
-  auto all = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto all = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(all.ok());
   EXPECT_NE(all->root->Find("tiles"), nullptr);
   EXPECT_NE(all->root->Find("pyramid"), nullptr);
@@ -525,7 +525,7 @@ TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   spec.tiles_x = 2;
   spec.sizes = {{'C', 2}, {'Z', 3}};
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   ExportOptions opts;
   opts.threads = 3;
@@ -557,9 +557,9 @@ TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequential
   spec.tiles_y = 2;
   spec.sizes = {{'C', 2}, {'Z', 3}};
   WriteOrDie(spec, dir.File("a.czi"));
-  auto ref_doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(64 << 20));
+  auto ref_doc = CziDocument::Open(dir.File("a.czi"), Session::Create(64 << 20));
   // A cache of a few tiles: entries are evicted while other threads use them.
-  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(40 << 10));
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(40 << 10));
   ASSERT_TRUE(ref_doc.ok() && doc.ok());
   const uint32_t planes = static_cast<uint32_t>((*doc)->index().planes().size());
   std::vector<std::vector<uint8_t>> ref(planes);
@@ -628,7 +628,7 @@ TEST(SourceFolderTest, SymlinksAreFollowedOnlyInsideTheFolderAndEachFolderListed
   for (const auto& f : *files) rel.push_back(f.relative);
   EXPECT_EQ(rel, (std::vector<std::string>{"a.czi", "link_in.czi", "sub/b.czi"}));
   // Export sees the same files.
-  auto tree = BuildSourceTree(dir.File("src"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("src"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   std::vector<std::string> top;
   for (const auto& c : tree->root->children) top.push_back(c->name);
@@ -649,7 +649,7 @@ TEST(HyperstackTest, SceneStackHoldsEveryPlaneInImageJOrderWithItsDimensions) {
   spec.tiles_x = 2;
   spec.sizes = {{'C', 2}, {'Z', 3}, {'T', 2}};
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   const TreeNode* stack = Walk(*tree->root, "S0/hyperstack.tif");
   ASSERT_NE(stack, nullptr);
@@ -697,7 +697,7 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   spec.tile_height = 32;
   spec.sizes = {{'C', 2}, {'Z', 2}};
   WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(doc.ok());
   const ServedTiff& st = (*doc)->catalog().hyperstack(0);
   ASSERT_EQ(st.pages.size(), 4u);
@@ -733,12 +733,12 @@ TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
   spec.tile_height = 16;
   spec.sizes = {{'C', 1}, {'H', 3}};
   WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(doc.ok());
   EXPECT_NE((*doc)->catalog().hyperstack(0).unsupported.find("H dimension"), std::string::npos);
   EXPECT_NE(InfoJson((*doc)->report()).find("\"unavailable\": \"the file has a H dimension"),
             std::string::npos);
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   EXPECT_EQ(Walk(*tree->root, "S0/hyperstack.tif"), nullptr);
 }
@@ -756,7 +756,7 @@ TEST(AttachmentsTest, EachAttachmentIsAFileUnderAttachmentsWithASafeName) {
   spec.tile_height = 16;
   spec.thumbnail = true;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), MakeSubblockCache(1 << 20));
+  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   const TreeNode* thumb = Walk(*tree->root, "attachments/Thumbnail.jpg");
   ASSERT_NE(thumb, nullptr);

@@ -5,7 +5,8 @@
 //
 // Thread-safety: DecodeSubblock may be called concurrently from any number of
 // threads. zstd uses one decompression context per thread (thread_local);
-// libjxr and TurboJPEG decoder objects are created per call and never shared.
+// TurboJPEG decoder objects are created per call and never shared; JPEG-XR
+// decodes run in helper processes (JxrHelpers).
 #pragma once
 
 #include <cstdint>
@@ -52,12 +53,30 @@ struct Bitmap {
   size_t stride() const;
 };
 
+// The czifs-jxr-helper processes kept for reuse by one session: JPEG-XR is
+// decoded in them, never in the daemon (see jxr_codec.cc). Thread-safe; a
+// helper serves one decode at a time. Idle helpers end when it is destroyed.
+class JxrHelpers {
+ public:
+  JxrHelpers();
+  ~JxrHelpers();
+  JxrHelpers(const JxrHelpers&) = delete;
+  JxrHelpers& operator=(const JxrHelpers&) = delete;
+
+  struct Idle;  // jxr_codec.cc
+  Idle& idle() const { return *idle_; }
+
+ private:
+  const std::unique_ptr<Idle> idle_;
+};
+
 struct DecodeRequest {
   int32_t pixel_type = 0;
   int32_t compression = 0;
   uint32_t width = 0;   // stored width
   uint32_t height = 0;  // stored height
   std::span<const uint8_t> data;
+  JxrHelpers* jxr_helpers = nullptr;  // null: a helper is started for this decode only
 };
 
 // What the decoder had to tolerate; callers log these once per file.

@@ -1,8 +1,8 @@
 // RandomAccessFile: positional reads from one source file, through a
-// process-wide pool of open descriptors.
+// DescriptorPool shared by the files of one session.
 //
-// A folder of 10,000 CZIs must not hold 10,000 descriptors: at most
-// SetMaxOpenFiles() descriptors are open at once; the least recently used is
+// A folder of 10,000 CZIs must not hold 10,000 descriptors: at most the
+// pool's max_open descriptors are open at once; the least recently used is
 // closed and reopened on demand (through its SourceDir, so beneath its
 // source folder and never blocking). The file's identity (device, inode,
 // size, mtime, ctime) is recorded at Open(); it is checked before and after
@@ -20,21 +20,58 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
+#include "czifs/mutex.h"
 #include "czifs/source_dir.h"
 #include "czifs/status.h"
 
 namespace czifs {
 
+// The open descriptors of the files that share it, least recently used
+// closed first once more than max_open are open.
+class DescriptorPool {
+ public:
+  explicit DescriptorPool(size_t max_open = 256) : max_open_(max_open == 0 ? 1 : max_open) {}
+  DescriptorPool(const DescriptorPool&) = delete;
+  DescriptorPool& operator=(const DescriptorPool&) = delete;
+
+  // Caps the number of descriptors open at once (at least 1).
+  void SetMaxOpen(size_t n) EXCLUDES(mu_);
+  // Number of descriptors open now.
+  size_t OpenCount() const EXCLUDES(mu_);
+
+ private:
+  friend class RandomAccessFile;
+  uint64_t NewKey() { return next_key_.fetch_add(1); }
+  std::shared_ptr<void> Get(uint64_t key) EXCLUDES(mu_);
+  void Put(uint64_t key, std::shared_ptr<void> fd) EXCLUDES(mu_);
+  void Erase(uint64_t key) EXCLUDES(mu_);
+
+  struct Entry {
+    std::shared_ptr<void> fd;
+    std::list<uint64_t>::iterator pos;
+  };
+  mutable Mutex mu_;
+  std::unordered_map<uint64_t, Entry> map_ GUARDED_BY(mu_);
+  std::list<uint64_t> lru_ GUARDED_BY(mu_);  // front = newest
+  size_t max_open_ GUARDED_BY(mu_);
+  std::atomic<uint64_t> next_key_{1};
+};
+
 class RandomAccessFile {
  public:
-  // Opens `path` read-only (regular files only, never blocking) and records its identity.
-  static Result<std::unique_ptr<RandomAccessFile>> Open(const std::string& path);
+  // Opens `path` read-only (regular files only, never blocking) and records
+  // its identity. Without a pool the file keeps its one descriptor itself.
+  static Result<std::unique_ptr<RandomAccessFile>> Open(
+      const std::string& path, std::shared_ptr<DescriptorPool> pool = nullptr);
   // Opens `rel` beneath `dir` (see SourceDir) and records its identity.
   static Result<std::unique_ptr<RandomAccessFile>> Open(std::shared_ptr<const SourceDir> dir,
-                                                        const std::string& rel);
+                                                        const std::string& rel,
+                                                        std::shared_ptr<DescriptorPool> pool);
   ~RandomAccessFile();
   RandomAccessFile(const RandomAccessFile&) = delete;
   RandomAccessFile& operator=(const RandomAccessFile&) = delete;
@@ -56,17 +93,14 @@ class RandomAccessFile {
   const std::string& path() const { return path_; }
   const FileIdentity& identity() const { return identity_; }
 
-  // Caps the number of descriptors open at once across all files (default 256).
-  static void SetMaxOpenFiles(size_t n);
-  // Number of descriptors currently open (for tests).
-  static size_t OpenFileCount();
-
  private:
   struct Fd;
   // Opens the file again after its descriptor was closed.
   using Opener = std::function<Result<std::pair<UniqueFd, FileIdentity>>()>;
-  RandomAccessFile(std::string path, FileIdentity id, Opener opener);
-  static Result<std::unique_ptr<RandomAccessFile>> OpenWith(std::string path, Opener opener);
+  RandomAccessFile(std::string path, FileIdentity id, Opener opener,
+                   std::shared_ptr<DescriptorPool> pool);
+  static Result<std::unique_ptr<RandomAccessFile>> OpenWith(std::string path, Opener opener,
+                                                            std::shared_ptr<DescriptorPool> pool);
   Result<std::shared_ptr<Fd>> AcquireFd() const;
   Status CheckFd(const Fd& fd) const;
   // Checks [offset, offset + length) lies in the file as indexed, and returns
@@ -77,6 +111,7 @@ class RandomAccessFile {
   const std::string path_;
   const Opener opener_;
   const FileIdentity identity_;
+  const std::shared_ptr<DescriptorPool> pool_;
   const uint64_t pool_key_;
   mutable std::atomic<bool> change_logged_{false};
 };

@@ -98,6 +98,10 @@ struct LiveOptions {
   // (their trees are built again on next use), so memory stays bounded in a
   // folder of any size.
   size_t max_documents = 256;
+  // Where problems met in the sources go (a CZI that does not parse, a plane
+  // that cannot be served, a folder that cannot be listed): the log when
+  // empty; `czifs export` collects them. Called from any thread.
+  std::function<void(const TreeProblem&)> problem_sink;
 };
 
 // Returns the name of the network file system `folder` is on ("nfs",
@@ -113,7 +117,7 @@ class MountTree {
   // Opens the sources (a single CZI source is parsed now, so a bad file is
   // reported here; folders are listed on first access).
   static Result<std::unique_ptr<MountTree>> Create(const std::vector<std::string>& sources,
-                                                   std::shared_ptr<SubblockCache> cache,
+                                                   std::shared_ptr<Session> session,
                                                    const TreeOptions& options = {},
                                                    const LiveOptions& live = {});
   ~MountTree();
@@ -187,8 +191,7 @@ class MountTree {
   };
   using NodePtr = std::shared_ptr<Node>;
 
-  MountTree(std::shared_ptr<SubblockCache> cache, const TreeOptions& options,
-            const LiveOptions& live);
+  MountTree(std::shared_ptr<Session> session, const TreeOptions& options, const LiveOptions& live);
 
   // The node of `ino`: NotFound if never issued, Stale if dropped since.
   Result<NodePtr> Get(uint64_t ino) const;
@@ -236,6 +239,8 @@ class MountTree {
   // Drops `n` and everything below it.
   void Drop(Node* n, std::vector<Invalidation>* inval) REQUIRES(mu_);
   void Send(std::vector<Invalidation> inval);
+  // Hands `p` to the problem sink, or logs it (as an error or a warning).
+  void Report(const TreeProblem& p, bool error) const;
   bool IsAncestorFolder(const Node& dir, const FileIdentity& id) const REQUIRES_SHARED(mu_);
 
   // Watching (inotify).
@@ -244,7 +249,7 @@ class MountTree {
   void HandleEvents(const std::map<uint64_t, std::set<std::string>>& pending, bool overflow);
 
   // Constant after construction.
-  const std::shared_ptr<SubblockCache> cache_;
+  const std::shared_ptr<Session> session_;
   const TreeOptions options_;
   const LiveOptions live_;
 

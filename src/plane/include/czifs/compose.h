@@ -3,7 +3,8 @@
 //
 // Uncompressed subblocks are never decoded or cached: the rows a request
 // covers are read straight from the file into the output (the kernel's page
-// cache already holds them).
+// cache already holds them). The cache, the counters and the JPEG-XR
+// helpers are the Session's.
 //
 // A subblock that fails to decode because its data is damaged or unsupported
 // fails the same way every time (the file cannot change under us: the fd pool
@@ -30,22 +31,10 @@
 #include "czifs/codec.h"
 #include "czifs/czi_file.h"
 #include "czifs/image_index.h"
-#include "czifs/lru_cache.h"
 #include "czifs/mutex.h"
+#include "czifs/session.h"
 
 namespace czifs {
-
-struct SubblockKey {
-  uint64_t file_id;
-  uint32_t index;
-  bool operator==(const SubblockKey&) const = default;
-};
-struct SubblockKeyHash {
-  size_t operator()(const SubblockKey& k) const {
-    return std::hash<uint64_t>()(k.file_id * 0x9E3779B97F4A7C15ull ^ k.index);
-  }
-};
-using SubblockCache = LruCache<SubblockKey, Bitmap, SubblockKeyHash>;
 
 // What a plane read does with a tile whose compressed data does not decode
 // (a DataLoss status; structural damage is always an error).
@@ -59,12 +48,9 @@ inline bool MaySkip(DamagedTiles damaged, const Status& st) {
   return damaged == DamagedTiles::kZero && st.code() == StatusCode::kDataLoss;
 }
 
-// Creates a cache of decoded subblocks holding at most `capacity_bytes` of pixels.
-std::shared_ptr<SubblockCache> MakeSubblockCache(uint64_t capacity_bytes);
-
 class SubblockReader {
  public:
-  SubblockReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<SubblockCache> cache);
+  SubblockReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<Session> session);
 
   // Returns the decoded bitmap of subblock `index` (from the cache if present).
   Result<std::shared_ptr<const Bitmap>> Get(uint32_t index) const;
@@ -81,17 +67,14 @@ class SubblockReader {
   const CziFile& czi() const { return *czi_; }
   // Logs, once per subblock, that `sb` (failed with `why`) is drawn as zeros.
   void NoteDrawnAsZeros(uint32_t sb, const Status& why) const;
-  // Number of subblocks decoded by all readers in this process (not cache hits).
-  static uint64_t TotalDecoded();
-  // Number of decodes that failed (a failed subblock is not decoded again).
-  static uint64_t TotalFailed();
+  Session& session() const { return *session_; }
 
  private:
   Result<std::shared_ptr<const Bitmap>> Decode(uint32_t index) const;
 
   // Constant after construction.
   const std::shared_ptr<const CziFile> czi_;
-  const std::shared_ptr<SubblockCache> cache_;
+  const std::shared_ptr<Session> session_;
   const uint64_t file_id_;
   // Raw data offset per subblock, -1 until first needed.
   const std::unique_ptr<std::atomic<int64_t>[]> raw_offsets_;

@@ -37,7 +37,7 @@ class PageReader : public std::enable_shared_from_this<PageReader> {
  public:
   static std::shared_ptr<const PageReader> Create(std::shared_ptr<const CziFile> czi,
                                                   std::shared_ptr<const Catalog> catalog,
-                                                  std::shared_ptr<SubblockCache> cache);
+                                                  std::shared_ptr<Session> session);
 
   // Produces bytes [offset, offset + len) of served TIFF `tiff` (clipped to
   // its size) into `out`; returns the count (0 at end).
@@ -50,7 +50,7 @@ class PageReader : public std::enable_shared_from_this<PageReader> {
  private:
   struct Pinned;
   PageReader(std::shared_ptr<const CziFile> czi, std::shared_ptr<const Catalog> catalog,
-             std::shared_ptr<SubblockCache> cache);
+             std::shared_ptr<Session> session);
   // Decodes the subblocks that pixel bytes [p0, p1) of `page` need (in
   // parallel on ctx's pool) and pins them in `pinned`.
   Status Prepare(const Page& page, uint64_t p0, uint64_t p1, const ReadContext& ctx,

@@ -71,8 +71,9 @@ struct TreeNode {
 // A problem met while building: a file that did not open, a plane that cannot
 // be served. `where` is the source path, plus the plane's path when there is one.
 struct TreeProblem {
-  std::string where;
+  std::string where;  // empty if the message names the place itself
   std::string message;
+  std::string ToString() const { return where.empty() ? message : where + ": " + message; }
 };
 
 struct SourceTree {
@@ -104,7 +105,7 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
 
 // Builds the tree for `source`: a CZI file, or a folder searched recursively
 // for *.czi. Files that fail to open are left out and reported.
-Result<SourceTree> BuildSourceTree(const std::string& source, std::shared_ptr<SubblockCache> cache,
+Result<SourceTree> BuildSourceTree(const std::string& source, std::shared_ptr<Session> session,
                                    const TreeOptions& options = {});
 
 }  // namespace czifs

@@ -1,0 +1,28 @@
+#include "czifs/session.h"
+
+namespace czifs {
+
+std::shared_ptr<Session> Session::Create(uint64_t cache_bytes, size_t max_open_files) {
+  return std::shared_ptr<Session>(new Session(cache_bytes, max_open_files));
+}
+
+Session::Session(uint64_t cache_bytes, size_t max_open_files)
+    : cache_(std::make_unique<SubblockCache>(
+          cache_bytes,
+          [](const Bitmap& b) { return static_cast<uint64_t>(b.pixels.size()) + 64; })),
+      descriptors_(std::make_shared<DescriptorPool>(max_open_files)),
+      jxr_helpers_(std::make_unique<JxrHelpers>()) {}
+
+Session::~Session() { StopDecodePool(); }
+
+void Session::StartDecodePool(size_t threads) {
+  if (!decode_pool_) decode_pool_ = std::make_unique<ThreadPool>(threads);
+}
+
+void Session::StopDecodePool() {
+  if (!decode_pool_) return;
+  decode_pool_->CancelPending();
+  decode_pool_.reset();
+}
+
+}  // namespace czifs
