@@ -110,27 +110,19 @@ int RunInspect(const std::string& file, bool json) {
 
 int RunExport(const std::string& source, const std::string& outdir, unsigned threads,
               uint64_t cache_bytes, const czifs::TreeOptions& options) {
-  auto tree = czifs::BuildSourceTree(source, czifs::Session::Create(cache_bytes), options);
-  if (!tree.ok()) {
-    std::fprintf(stderr, "czifs: %s\n", tree.status().ToString().c_str());
-    return kExitProblems;
-  }
   czifs::TuneAllocator();
   czifs::ExportOptions opts;
   opts.threads = threads;
   opts.show_progress = ::isatty(STDERR_FILENO);
-  auto report = czifs::ExportTree(*tree->root, outdir, opts);
+  auto report =
+      czifs::ExportSources({source}, czifs::Session::Create(cache_bytes), options, outdir, opts);
   if (!report.ok()) {
     std::fprintf(stderr, "czifs: %s\n", report.status().ToString().c_str());
     return kExitProblems;
   }
   size_t problems = 0;
-  for (const auto& p : tree->problems) {
-    std::fprintf(stderr, "czifs: %s: %s\n", p.where.c_str(), p.message.c_str());
-    ++problems;
-  }
   for (const auto& p : report->problems) {
-    std::fprintf(stderr, "czifs: %s: %s\n", p.where.c_str(), p.message.c_str());
+    std::fprintf(stderr, "czifs: %s\n", p.ToString().c_str());
     ++problems;
   }
   std::fprintf(stderr, "czifs: wrote %llu files (%llu planes, %.1f MB) in %.2f s%s\n",

@@ -41,7 +41,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static auto cache = czifs::Session::Create(32 << 20);
+  static auto session = czifs::Session::Create(32 << 20);
   const int fd = memfd_create("czifs-fuzz", MFD_CLOEXEC);
   if (fd < 0) return 0;
   if (size > 0 && write(fd, data, size) != static_cast<ssize_t>(size)) {
@@ -49,8 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
-  auto tree = czifs::BuildSourceTree(path, cache);
-  if (tree.ok()) ReadAll(*tree->root);
+  auto doc = czifs::CziDocument::Open(path, session);
+  if (doc.ok()) ReadAll(*czifs::BuildDocumentTree(std::move(doc).value(), nullptr));
   close(fd);
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 
+#include "../support/document_tree.h"
 #include "../support/test_util.h"
 #include "czifs/tree.h"
 
@@ -42,7 +43,7 @@ struct Outcome {
 
 Outcome ReadEverything(const std::string& path) {
   Outcome o;
-  auto tree = BuildSourceTree(path, Session::Create(8 << 20));
+  auto tree = testing::OpenDocumentTree(path, Session::Create(8 << 20));
   if (!tree.ok()) {
     EXPECT_FALSE(tree.status().message().empty());
     return o;
@@ -213,7 +214,7 @@ TEST(CorruptionTest, SubblockClaimingHugeSizeFailsWithoutAllocating) {
   put(x_entry + 20 + 8, 100000);
   put(x_entry + 20 + 16, 100000);
   testing::WriteFileBytes(dir.File("b.czi"), bytes);
-  auto tree = BuildSourceTree(dir.File("b.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("b.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* s = tree->root->Find("S0");
   ASSERT_NE(s, nullptr);
@@ -292,7 +293,7 @@ Result<std::vector<uint8_t>> ReadWhole(const VirtualFile& f) {
 TEST(DamagedTileTest, UndecodableTileFailsThePlaneNamingFilePlaneTileAndTheWayAround) {
   TempDir dir;
   const DamagedMosaic d = WriteDamagedMosaic(dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
   ASSERT_NE(plane, nullptr);
@@ -309,8 +310,8 @@ TEST(DamagedTileTest, UndecodableTileFailsThePlaneNamingFilePlaneTileAndTheWayAr
 TEST(DamagedTileTest, DamagedZeroServesTheTileAsZerosAndEveryOtherPixelExactly) {
   TempDir dir;
   const DamagedMosaic d = WriteDamagedMosaic(dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20),
-                              TreeOptions{DamagedTiles::kZero});
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20),
+                                        TreeOptions{DamagedTiles::kZero});
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
   ASSERT_NE(plane, nullptr);
@@ -342,8 +343,8 @@ TEST(DamagedTileTest, StructuralDamageFailsEvenWithDamagedZero) {
   const uint64_t data_size_field = (*czi)->subblocks()[0].file_position + 32 + 8;
   bytes[data_size_field + 3] = 0x7f;
   testing::WriteFileBytes(dir.File("b.czi"), bytes);
-  auto tree = BuildSourceTree(dir.File("b.czi"), Session::Create(1 << 20),
-                              TreeOptions{DamagedTiles::kZero});
+  auto tree = testing::OpenDocumentTree(dir.File("b.czi"), Session::Create(1 << 20),
+                                        TreeOptions{DamagedTiles::kZero});
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
   ASSERT_NE(plane, nullptr);

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../support/document_tree.h"
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
 #include "czifs/export.h"
@@ -112,7 +113,7 @@ TEST_P(DocumentTreeTest, EveryPlaneHasExactSizeAndPaintedPixels) {
   const synth::Spec& spec = GetParam().spec;
   TempDir dir;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(256 << 10));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(256 << 10));
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   EXPECT_TRUE(tree->problems.empty());
   const TreeNode& root = *tree->root;
@@ -236,26 +237,6 @@ TEST(TreeTest, InfoJsonNamesDimensionsScenesAndCalibration) {
   EXPECT_NE(t.find("C=2 Z=3"), std::string::npos) << t;
 }
 
-TEST(TreeTest, FolderSourceMirrorsFoldersAndReportsBrokenFiles) {
-  TempDir dir;
-  std::filesystem::create_directories(dir.File("src/day1"));
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
-  WriteOrDie(spec, dir.File("src/a.czi"));
-  WriteOrDie(spec, dir.File("src/day1/b.czi"));
-  testing::WriteFileBytes(dir.File("src/day1/broken.czi"), std::vector<uint8_t>(100, 1));
-  testing::WriteFileBytes(dir.File("src/notes.txt"), std::vector<uint8_t>(10, 'x'));
-  auto tree = BuildSourceTree(dir.File("src"), Session::Create(1 << 20));
-  ASSERT_TRUE(tree.ok());
-  EXPECT_NE(Walk(*tree->root, "a.czi/S0/C0/T0/Z0.tif"), nullptr);
-  EXPECT_NE(Walk(*tree->root, "day1/b.czi/info.json"), nullptr);
-  EXPECT_EQ(Walk(*tree->root, "day1/broken.czi"), nullptr);
-  EXPECT_EQ(tree->root->Find("notes.txt"), nullptr);
-  ASSERT_EQ(tree->problems.size(), 1u);
-  EXPECT_NE(tree->problems[0].where.find("broken.czi"), std::string::npos);
-}
-
 TEST(TreeTest, UnsupportedPlanesAreLeftOutAndReported) {
   TempDir dir;
   synth::Spec spec;
@@ -263,7 +244,7 @@ TEST(TreeTest, UnsupportedPlanesAreLeftOutAndReported) {
   spec.tile_height = 8;
   spec.codec = synth::Codec::kSystemRaw;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   EXPECT_EQ(Walk(*tree->root, "S0/C0/T0/Z0.tif"), nullptr);
   ASSERT_EQ(tree->problems.size(), 1u);
@@ -304,7 +285,7 @@ TEST(TileTest, EveryLayer0SubblockIsATiffOfItsOwnWithItsStagePosition) {
   spec.sizes = {{'C', 2}, {'Z', 2}};
   spec.pyramid_levels = 1;  // pyramid subblocks are not tiles
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   const auto tiles = synth::EnumerateTiles(spec);
   ASSERT_EQ(tiles.size(), 24u);
@@ -342,7 +323,7 @@ TEST(TileTest, FilesWhosePlanesAreEachOneWholeTileHaveNoTilesFolder) {
   WriteOrDie(spec, dir.File("a.czi"));
   auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(doc.ok());
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   // Each tile would be a byte-for-byte copy of its plane's pixels.
   EXPECT_EQ(tree->root->Find("tiles"), nullptr);
@@ -363,7 +344,7 @@ TEST(TileTest, TilesWithoutMAreNumberedInDrawingOrderAndUnknownStageIsNan) {
   spec.write_m = false;
   spec.subblock_metadata = false;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   for (const char* path : {"tiles/S0/C0/T0/Z0/M0.tif", "tiles/S0/C0/T0/Z0/M1.tif"}) {
     const TreeNode* node = Walk(*tree->root, path);
@@ -381,7 +362,7 @@ TEST(TileTest, TileSizeIsKnownBeforeAnyPixelOrSubblockHeaderIsRead) {
   spec.tile_height = 10;
   spec.tiles_x = 2;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto intact = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto intact = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(intact.ok());
   const TreeNode* good = Walk(*intact->root, "tiles/S0/C0/T0/Z0/M1.tif");
   ASSERT_NE(good, nullptr);
@@ -394,7 +375,7 @@ TEST(TileTest, TileSizeIsKnownBeforeAnyPixelOrSubblockHeaderIsRead) {
   ASSERT_NE(at, bytes.end());
   std::fill(bytes.begin() + 544, at, 0);
   testing::WriteFileBytes(dir.File("b.czi"), bytes);
-  auto tree = BuildSourceTree(dir.File("b.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("b.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* node = Walk(*tree->root, "tiles/S0/C0/T0/Z0/M1.tif");
   ASSERT_NE(node, nullptr);
@@ -449,7 +430,7 @@ TEST(PyramidTest, EachLevelIsComposedFromItsOwnSubblocksAtItsScale) {
   spec.origin_y = 7;
   spec.pyramid_levels = 2;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   EXPECT_TRUE(tree->problems.empty());
   for (uint32_t level = 1; level <= 2; ++level) {
@@ -483,7 +464,7 @@ TEST(PyramidTest, FilesWithoutPyramidSubblocksHaveNoPyramidFolder) {
   spec.tile_width = 8;
   spec.tile_height = 8;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   EXPECT_EQ(tree->root->Find("pyramid"), nullptr);
 }
@@ -499,13 +480,13 @@ TEST(TreeTest, WithoutLeavesOutTheNamedViewsAndKeepsThePlanes) {
   TreeOptions opts;
   std::string why;
   ASSERT_TRUE(ParseWithout("tiles,pyramid,hyperstacks", &opts, &why)) << why;
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20), opts);
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20), opts);
   ASSERT_TRUE(tree.ok());
   EXPECT_EQ(tree->root->Find("tiles"), nullptr);
   EXPECT_EQ(tree->root->Find("pyramid"), nullptr);
   EXPECT_EQ(Walk(*tree->root, "S0/hyperstack.tif"), nullptr);
   EXPECT_NE(Walk(*tree->root, "S0/C0/T0/Z0.tif"), nullptr);
-  auto all = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto all = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(all.ok());
   EXPECT_NE(all->root->Find("tiles"), nullptr);
   EXPECT_NE(all->root->Find("pyramid"), nullptr);
@@ -525,21 +506,67 @@ TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   spec.tiles_x = 2;
   spec.sizes = {{'C', 2}, {'Z', 3}};
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
-  ASSERT_TRUE(tree.ok());
   ExportOptions opts;
   opts.threads = 3;
-  auto report = ExportTree(*tree->root, dir.File("out"), opts);
-  ASSERT_TRUE(report.ok());
+  auto report =
+      ExportSources({dir.File("a.czi")}, Session::Create(1 << 20), {}, dir.File("out"), opts);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_TRUE(report->problems.empty());
   EXPECT_EQ(report->planes_written, 6u);
   // 6 planes, 12 tiles, hyperstack, thumbnail, 3 metadata files
   EXPECT_EQ(report->files_written, 23u);
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
+  ASSERT_TRUE(tree.ok());
   const TreeNode* plane = Walk(*tree->root, "S0/C1/T0/Z2.tif");
   ASSERT_NE(plane, nullptr);
   EXPECT_EQ(std::filesystem::file_size(dir.File("out/S0/C1/T0/Z2.tif")), *plane->file->Size());
   EXPECT_EQ(testing::ReadFileBytes(dir.File("out/S0/C1/T0/Z2.tif")),
             ReadAll(*plane->file, 1 << 20));
+}
+
+TEST(ExportTest, AFolderIsWrittenAsTheMountShowsItAndBrokenFilesAreReported) {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  fs::create_directories(dir.File("src/day1"));
+  fs::create_directories(dir.File("outside"));
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  WriteOrDie(spec, dir.File("src/a.czi"));
+  WriteOrDie(spec, dir.File("src/day1/b.czi"));
+  WriteOrDie(spec, dir.File("outside/secret.czi"));
+  testing::WriteFileBytes(dir.File("src/day1/broken.czi"), std::vector<uint8_t>(100, 1));
+  testing::WriteFileBytes(dir.File("src/notes.txt"), std::vector<uint8_t>(10, 'x'));
+  fs::create_symlink(dir.File("src/day1/b.czi"), dir.File("src/link_in.czi"));
+  fs::create_symlink(dir.File("outside/secret.czi"), dir.File("src/link_out.czi"));
+  fs::create_symlink(dir.File("outside"), dir.File("src/dir_out"));
+  fs::create_symlink(dir.File("src"), dir.File("src/day1/loop"));  // a cycle
+  auto report = ExportSources({dir.File("src")}, Session::Create(1 << 20), {}, dir.File("out"),
+                              ExportOptions{});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  std::vector<std::string> top, day1;
+  for (const auto& e : fs::directory_iterator(dir.File("out"))) top.push_back(e.path().filename());
+  for (const auto& e : fs::directory_iterator(dir.File("out/day1"))) {
+    day1.push_back(e.path().filename());
+  }
+  std::sort(top.begin(), top.end());
+  std::sort(day1.begin(), day1.end());
+  EXPECT_EQ(top, (std::vector<std::string>{"a.czi", "day1", "link_in.czi"}));
+  EXPECT_EQ(day1, (std::vector<std::string>{"b.czi"}));
+  EXPECT_EQ(testing::ReadFileBytes(dir.File("out/link_in.czi/S0/C0/T0/Z0.tif")),
+            testing::ReadFileBytes(dir.File("out/day1/b.czi/S0/C0/T0/Z0.tif")));
+  ASSERT_EQ(report->problems.size(), 1u);
+  EXPECT_NE(report->problems[0].ToString().find("broken.czi"), std::string::npos);
+}
+
+TEST(ExportTest, ASingleFileThatDoesNotParseFailsBeforeWritingAnything) {
+  TempDir dir;
+  testing::WriteFileBytes(dir.File("broken.czi"), std::vector<uint8_t>(100, 1));
+  auto report = ExportSources({dir.File("broken.czi")}, Session::Create(1 << 20), {},
+                              dir.File("out"), ExportOptions{});
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.status().ToString().find("broken.czi"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("out")));
 }
 
 }  // namespace
@@ -603,39 +630,7 @@ TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequential
 }  // namespace czifs
 
 namespace czifs {
-namespace {
-
-TEST(SourceFolderTest, SymlinksAreFollowedOnlyInsideTheFolderAndEachFolderListedOnce) {
-  TempDir dir;
-  namespace fs = std::filesystem;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
-  fs::create_directories(dir.File("src/sub"));
-  fs::create_directories(dir.File("outside"));
-  WriteOrDie(spec, dir.File("src/a.czi"));
-  WriteOrDie(spec, dir.File("src/sub/b.czi"));
-  WriteOrDie(spec, dir.File("outside/secret.czi"));
-  fs::create_symlink(dir.File("src/sub/b.czi"), dir.File("src/link_in.czi"));
-  fs::create_symlink(dir.File("outside/secret.czi"), dir.File("src/link_out.czi"));
-  fs::create_symlink(dir.File("outside"), dir.File("src/dir_out"));
-  fs::create_symlink(dir.File("src/sub"), dir.File("src/a_dir_in"));  // sorts before "sub"
-  fs::create_symlink(dir.File("src"), dir.File("src/sub/loop"));      // a cycle
-  fs::create_symlink(dir.File("src/missing.czi"), dir.File("src/dangling.czi"));
-  auto files = FindCziFiles(dir.File("src"));
-  ASSERT_TRUE(files.ok()) << files.status().ToString();
-  std::vector<std::string> rel;
-  for (const auto& f : *files) rel.push_back(f.relative);
-  EXPECT_EQ(rel, (std::vector<std::string>{"a.czi", "link_in.czi", "sub/b.czi"}));
-  // Export sees the same files.
-  auto tree = BuildSourceTree(dir.File("src"), Session::Create(1 << 20));
-  ASSERT_TRUE(tree.ok());
-  std::vector<std::string> top;
-  for (const auto& c : tree->root->children) top.push_back(c->name);
-  EXPECT_EQ(top, (std::vector<std::string>{"a.czi", "link_in.czi", "sub"}));
-}
-
-}  // namespace
+namespace {}  // namespace
 }  // namespace czifs
 
 namespace czifs {
@@ -649,7 +644,7 @@ TEST(HyperstackTest, SceneStackHoldsEveryPlaneInImageJOrderWithItsDimensions) {
   spec.tiles_x = 2;
   spec.sizes = {{'C', 2}, {'Z', 3}, {'T', 2}};
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   const TreeNode* stack = Walk(*tree->root, "S0/hyperstack.tif");
   ASSERT_NE(stack, nullptr);
@@ -738,7 +733,7 @@ TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
   EXPECT_NE((*doc)->catalog().hyperstack(0).unsupported.find("H dimension"), std::string::npos);
   EXPECT_NE(InfoJson((*doc)->report()).find("\"unavailable\": \"the file has a H dimension"),
             std::string::npos);
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   EXPECT_EQ(Walk(*tree->root, "S0/hyperstack.tif"), nullptr);
 }
@@ -756,7 +751,7 @@ TEST(AttachmentsTest, EachAttachmentIsAFileUnderAttachmentsWithASafeName) {
   spec.tile_height = 16;
   spec.thumbnail = true;
   WriteOrDie(spec, dir.File("a.czi"));
-  auto tree = BuildSourceTree(dir.File("a.czi"), Session::Create(1 << 20));
+  auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   const TreeNode* thumb = Walk(*tree->root, "attachments/Thumbnail.jpg");
   ASSERT_NE(thumb, nullptr);

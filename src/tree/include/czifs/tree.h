@@ -1,13 +1,11 @@
-// The virtual tree: what czifs shows for a set of sources, as named folders
-// and files with exact sizes and a Read(offset, len). The mount serves it and
-// `czifs export` writes it; both go through this one model, so they agree
+// The virtual tree of one CZI: its folders and files with exact sizes and a
+// Read(offset, len). MountTree (live/) puts these under the sources' folders;
+// the mount serves that tree and `czifs export` writes it, so they agree
 // byte for byte. No FUSE here.
 //
 // Layout per CZI: info.json, metadata.xml, planetable.csv,
 // S<s>/C<c>/T<t>/Z<z>[_H<h>...].tif, S<s>/hyperstack.tif, attachments/,
-// tiles/<plane folder>/M<m>.tif and pyramid/L<n>/<plane path>. One CZI
-// source: the root is its tree.
-// A folder: the root mirrors the folder, each name.czi a folder name.czi/.
+// tiles/<plane folder>/M<m>.tif and pyramid/L<n>/<plane path>.
 //
 // Thread-safety: a built tree is immutable; Size() and Read() of its files
 // may be called concurrently.
@@ -76,36 +74,13 @@ struct TreeProblem {
   std::string ToString() const { return where.empty() ? message : where + ": " + message; }
 };
 
-struct SourceTree {
-  std::shared_ptr<TreeNode> root;
-  std::vector<TreeProblem> problems;
-};
-
 // Returns true for names ending in ".czi" (any case).
 bool IsCziFileName(const std::string& name);
-
-// A CZI file found in a source folder.
-struct SourceFile {
-  std::string relative;  // path below the folder, as shown in the tree ("day1/a.czi")
-  std::string path;      // what to open (folder + "/" + relative)
-};
-
-// Finds the *.czi files below `folder`, sorted by relative path. Symbolic
-// links are followed only when their target lies inside `folder` (so a
-// source folder never exposes files from elsewhere); a real folder reached
-// twice through links is listed once, which also cuts link cycles.
-// Unreadable subfolders are skipped.
-Result<std::vector<SourceFile>> FindCziFiles(const std::string& folder);
 
 // Returns the folder node for one document (its info.json, planes, ...).
 // Unsupported planes are left out and reported in `problems`.
 std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> doc,
                                             std::vector<TreeProblem>* problems,
                                             const TreeOptions& options = {});
-
-// Builds the tree for `source`: a CZI file, or a folder searched recursively
-// for *.czi. Files that fail to open are left out and reported.
-Result<SourceTree> BuildSourceTree(const std::string& source, std::shared_ptr<Session> session,
-                                   const TreeOptions& options = {});
 
 }  // namespace czifs

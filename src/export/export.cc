@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "czifs/mount_tree.h"
 #include "czifs/mutex.h"
 #include "czifs/thread_pool.h"
 
@@ -22,19 +23,48 @@ namespace fs = std::filesystem;
 constexpr size_t kChunkBytes = 4 << 20;
 
 struct Job {
-  const TreeNode* node;
+  std::shared_ptr<VirtualFile> file;  // holds its document while queued
   std::string path;
 };
 
-void Collect(const TreeNode& dir, const fs::path& base, std::vector<Job>* jobs,
-             std::vector<fs::path>* dirs) {
-  dirs->push_back(base);
-  for (const auto& c : dir.children) {
-    if (c->is_dir) {
-      Collect(*c, base / c->name, jobs, dirs);
-    } else {
-      jobs->push_back({c.get(), (base / c->name).string()});
+// What a walk of the tree found: folders to create, files to write.
+struct Walk {
+  MountTree* tree;
+  std::vector<fs::path> dirs;
+  std::vector<Job> jobs;
+  // Problems the tree reported (through its sink) or the walk met.
+  Mutex* mu;
+  std::vector<TreeProblem>* problems;
+
+  size_t ProblemCount() {
+    MutexLock lock(mu);
+    return problems->size();
+  }
+  // Records `st` for `where` unless the tree already said what went wrong.
+  void Fail(size_t reported_before, const fs::path& where, const Status& st) {
+    MutexLock lock(mu);
+    if (problems->size() == reported_before) problems->push_back({where.string(), st.ToString()});
+  }
+};
+
+// Collects folder `ino` of the tree as `base` and everything below it.
+void Collect(Walk* w, uint64_t ino, const fs::path& base) {
+  const size_t before = w->ProblemCount();
+  auto entries = w->tree->ReadDir(ino);
+  if (!entries.ok()) return w->Fail(before, base, entries.status());
+  w->dirs.push_back(base);
+  for (const DirEntry& e : *entries) {
+    if (e.is_dir) {
+      Collect(w, e.ino, base / e.name);
+      continue;
     }
+    const size_t before_file = w->ProblemCount();
+    auto file = w->tree->OpenFile(e.ino);
+    if (!file.ok()) {
+      w->Fail(before_file, base / e.name, file.status());
+      continue;
+    }
+    w->jobs.push_back({std::move(file).value(), (base / e.name).string()});
   }
 }
 
@@ -100,26 +130,38 @@ std::string FormatDuration(double s) {
 
 }  // namespace
 
-Result<ExportReport> ExportTree(const TreeNode& root, const std::string& outdir,
-                                const ExportOptions& options) {
-  std::vector<Job> jobs;
-  std::vector<fs::path> dirs;
-  Collect(root, fs::path(outdir), &jobs, &dirs);
-  for (const fs::path& d : dirs) {
+Result<ExportReport> ExportSources(const std::vector<std::string>& sources,
+                                   std::shared_ptr<Session> session,
+                                   const TreeOptions& tree_options, const std::string& outdir,
+                                   const ExportOptions& options) {
+  ExportReport report;
+  Mutex mu;  // guards report
+  // An export is a snapshot: sources are looked at once, never again.
+  LiveOptions live;
+  live.watch = LiveOptions::Watch::kTtl;
+  live.ttl_seconds = 1e12;
+  live.problem_sink = [&](const TreeProblem& p) {
+    MutexLock lock(&mu);
+    report.problems.push_back(p);
+  };
+  CZIFS_ASSIGN_OR_RETURN(std::unique_ptr<MountTree> tree,
+                         MountTree::Create(sources, std::move(session), tree_options, live));
+  Walk walk{tree.get(), {}, {}, &mu, &report.problems};
+  Collect(&walk, MountTree::kRootIno, fs::path(outdir));
+  const std::vector<Job>& jobs = walk.jobs;
+  for (const fs::path& d : walk.dirs) {
     std::error_code ec;
     fs::create_directories(d, ec);
     if (ec) return Status::IOError(d.string() + ": cannot create folder: " + ec.message());
   }
   uint64_t total_bytes = 0, total_planes = 0;
   for (const Job& j : jobs) {
-    if (j.node->file->IsPlane()) {
+    if (j.file->IsPlane()) {
       ++total_planes;
-      if (auto s = j.node->file->Size(); s.ok()) total_bytes += *s;
+      if (auto s = j.file->Size(); s.ok()) total_bytes += *s;
     }
   }
 
-  ExportReport report;
-  Mutex mu;  // guards report
   std::atomic<uint64_t> bytes{0}, planes_done{0};
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
@@ -161,12 +203,12 @@ Result<ExportReport> ExportTree(const TreeNode& root, const std::string& outdir,
     ThreadPool pool(n);
     for (const Job& j : jobs) {
       pool.Submit([&, j] {
-        auto r = ExportFile(*j.node->file, j.path, &bytes);
+        auto r = ExportFile(*j.file, j.path, &bytes);
         MutexLock lock(&mu);
         if (r.ok()) {
           ++report.files_written;
           report.bytes_written += *r;
-          if (j.node->file->IsPlane()) {
+          if (j.file->IsPlane()) {
             ++report.planes_written;
             planes_done.fetch_add(1);
           }
