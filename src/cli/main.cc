@@ -37,31 +37,23 @@ constexpr const char* kWithoutHelp =
 CLI::Validator WithoutList() {
   return CLI::Validator(
       [](std::string& value) -> std::string {
-        czifs::TreeOptions ignored;
+        czifs::CatalogOptions ignored;
         std::string why;
         return czifs::ParseWithout(value, &ignored, &why) ? std::string() : why;
       },
       "LIST");
 }
 
-// --damaged and --watch values.
-const std::map<std::string, czifs::DamagedTiles> kDamagedNames = {
-    {"fail", czifs::DamagedTiles::kFail}, {"zero", czifs::DamagedTiles::kZero}};
-const std::map<std::string, czifs::LiveOptions::Watch> kWatchNames = {
-    {"auto", czifs::LiveOptions::Watch::kAuto},
-    {"inotify", czifs::LiveOptions::Watch::kInotify},
-    {"ttl", czifs::LiveOptions::Watch::kTtl}};
-
 // Maps a name to its enum value (the names are the only values accepted).
-template <typename E>
-CLI::Validator OneOf(const std::map<std::string, E>& names) {
-  std::string list;
-  for (const auto& entry : names) list += (list.empty() ? "" : ", ") + entry.first;
+template <typename E, size_t N>
+CLI::Validator OneOf(const czifs::EnumNames<E, N>& names) {
+  const std::string list = czifs::EnumNameList(names);
   return CLI::Validator(
       [&names, list](std::string& value) -> std::string {
-        auto it = names.find(value);
-        if (it == names.end()) return "'" + value + "': use one of " + list;
-        value = std::to_string(static_cast<int>(it->second));
+        E parsed;
+        if (!czifs::ParseEnumName(names, value, &parsed))
+          return "'" + value + "': use one of " + list;
+        value = std::to_string(static_cast<int>(parsed));
         return "";
       },
       "{" + list + "}");
@@ -147,6 +139,7 @@ int RunMountCommand(int argc, char** argv) {
   app.set_version_flag("-V,--version", VersionText());
   czifs::MountOptions o;
   std::vector<std::string> positional;
+  std::vector<std::string> dash_o;  // -o values: czifs' own and libfuse's, split below
   app.add_option("SOURCE... MOUNTPOINT", positional, "CZI files or folders, then the mount point")
       ->required()
       ->expected(2, -1);
@@ -154,7 +147,7 @@ int RunMountCommand(int argc, char** argv) {
   app.add_flag("-d,--debug", o.debug, "Debug output from libfuse and czifs (implies -f)");
   app.add_flag("-s,--single-thread", o.single_thread, "Serve FUSE requests on one thread");
   app.add_option(
-      "-o", o.fuse_options,
+      "-o", dash_o,
       "Mount options, comma-separated: allow_other, default_permissions, ... and "
       "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
       "without=LIST (':'-separated), max_threads=N (FUSE request threads, 1 to 4096), "
@@ -173,14 +166,14 @@ int RunMountCommand(int argc, char** argv) {
   app.add_option("--damaged", o.tree.damaged,
                  "A tile whose data does not decode: fail (the plane's reads fail with EIO) or "
                  "zero (the tile is served as zeros, logged)")
-      ->transform(OneOf(kDamagedNames))
+      ->transform(OneOf(czifs::kDamagedTilesNames))
       ->default_str("fail");
   std::string without;
   app.add_option("--without", without, kWithoutHelp)->check(WithoutList());
   app.add_option("--watch", o.live.watch,
                  "How changes in the sources are noticed: auto (inotify, or the TTL on network "
                  "file systems: NFS, SMB, Lustre, ...), inotify, or ttl")
-      ->transform(OneOf(kWatchNames))
+      ->transform(OneOf(czifs::LiveOptions::kWatchNames))
       ->default_str("auto");
   app.add_option("--ttl", o.live.ttl_seconds,
                  "Seconds after which a source folder or file is looked at again where inotify "
@@ -199,10 +192,8 @@ int RunMountCommand(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   std::string error;
-  czifs::ParseWithout(without, &o.tree, &error);  // checked by CLI11
-  std::vector<std::string> libfuse;
-  if (!czifs::SplitMountOptions(o.fuse_options, &o, &libfuse, &error)) return Usage(error);
-  o.fuse_options = std::move(libfuse);
+  czifs::ParseWithout(without, &o.tree.shown, &error);  // checked by CLI11
+  if (!czifs::SplitMountOptions(dash_o, &o, &o.fuse_options, &error)) return Usage(error);
   if (std::string why = czifs::CheckMountOptions(o); !why.empty()) return Usage(why);
   // The daemon changes to "/": make every path absolute first ("a/", "a/."
   // and "a" are one source, named "a").
@@ -257,7 +248,7 @@ int main(int argc, char** argv) {
   exp->add_option("--damaged", options.damaged,
                   "A tile whose data does not decode: fail (its plane is not written) or zero "
                   "(the tile is written as zeros, logged)")
-      ->transform(OneOf(kDamagedNames))
+      ->transform(OneOf(czifs::kDamagedTilesNames))
       ->default_str("fail");
   std::string without;
   exp->add_option("--without", without, kWithoutHelp)->check(WithoutList());
@@ -274,6 +265,6 @@ int main(int argc, char** argv) {
 
   if (*inspect) return RunInspect(inspect_file, json);
   std::string why;
-  czifs::ParseWithout(without, &options, &why);  // checked by CLI11
+  czifs::ParseWithout(without, &options.shown, &why);  // checked by CLI11
   return RunExport(source, outdir, threads, cache_bytes, options);
 }

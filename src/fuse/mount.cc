@@ -234,14 +234,11 @@ int CheckBeforeMounting(MountOptions& o, Checked* c) {
 // A FUSE session for `fs` with czifs' mount options, or nullptr.
 fuse_session* NewSession(const MountOptions& o, const std::vector<std::string>& fuse_opts,
                          FuseFs* fs) {
-  // libfuse splits -o at commas; a comma inside the source path is escaped.
-  std::string fsname;
-  for (char c : o.sources[0]) {
-    if (c == ',' || c == '\\') fsname += '\\';
-    fsname += c;
-  }
-  std::string mount_opts = "ro,default_permissions,subtype=czifs,fsname=" + fsname;
-  for (const auto& f : fuse_opts) mount_opts += "," + f;
+  // libfuse splits -o at commas: commas inside values (the source path) are escaped.
+  std::vector<std::string> opts = {"ro", "default_permissions", "subtype=czifs",
+                                   "fsname=" + o.sources[0]};
+  opts.insert(opts.end(), fuse_opts.begin(), fuse_opts.end());
+  const std::string mount_opts = JoinFuseOptions(opts);
   std::vector<std::string> argv_s = {"czifs", "-o", mount_opts};
   if (o.debug) argv_s.push_back("-d");
   std::vector<char*> argv;

@@ -48,13 +48,13 @@ int ApplyOwnOption(const std::string& key, const std::string& val, MountOptions*
   } else if (key == "log_file") {
     o->log_file = val;
   } else if (key == "damaged") {
-    if (!ParseDamagedTiles(val, &o->tree.damaged)) {
-      *error = "-o damaged=" + val + ": use damaged=fail or damaged=zero";
+    if (!ParseEnumName(kDamagedTilesNames, val, &o->tree.damaged)) {
+      *error = "-o damaged=" + val + ": use one of " + EnumNameList(kDamagedTilesNames);
       return -1;
     }
   } else if (key == "watch") {
-    if (!ParseWatch(val, &o->live.watch)) {
-      *error = "-o watch=" + val + ": use watch=auto, watch=inotify or watch=ttl";
+    if (!ParseEnumName(LiveOptions::kWatchNames, val, &o->live.watch)) {
+      *error = "-o watch=" + val + ": use one of " + EnumNameList(LiveOptions::kWatchNames);
       return -1;
     }
   } else if (key == "ttl") {
@@ -71,7 +71,7 @@ int ApplyOwnOption(const std::string& key, const std::string& val, MountOptions*
     o->live.max_documents = static_cast<size_t>(v);
   } else if (key == "without") {
     std::string why;
-    if (!ParseWithout(val, &o->tree, &why)) {
+    if (!ParseWithout(val, &o->tree.shown, &why)) {
       *error = "-o without=" + val + ": " + why;
       return -1;
     }
@@ -103,6 +103,18 @@ int OnOption(void* data, const char* arg, int key, fuse_args*) {
 
 }  // namespace
 
+std::string JoinFuseOptions(const std::vector<std::string>& opts) {
+  std::string joined;
+  for (const std::string& opt : opts) {
+    if (!joined.empty()) joined += ',';
+    for (char c : opt) {
+      if (c == ',' || c == '\\') joined += '\\';
+      joined += c;
+    }
+  }
+  return joined;
+}
+
 bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
                        std::vector<std::string>* fuse_opts, std::string* error) {
   // libfuse splits the lists (commas, "\," escapes) as mount(8) would hand them over.
@@ -130,19 +142,6 @@ std::string CheckMountOptions(const MountOptions& o) {
                        kMaxDecodeThreads, kMaxRequestThreads);
   }
   return "";
-}
-
-bool ParseWatch(const std::string& text, LiveOptions::Watch* out) {
-  if (text == "auto") {
-    *out = LiveOptions::Watch::kAuto;
-  } else if (text == "inotify") {
-    *out = LiveOptions::Watch::kInotify;
-  } else if (text == "ttl") {
-    *out = LiveOptions::Watch::kTtl;
-  } else {
-    return false;
-  }
-  return true;
 }
 
 }  // namespace czifs

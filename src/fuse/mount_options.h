@@ -39,8 +39,9 @@ inline constexpr unsigned kMaxRequestThreads = 4096;
 bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,
                        std::vector<std::string>* fuse_opts, std::string* error);
 
-// Parses "auto", "inotify" or "ttl".
-bool ParseWatch(const std::string& text, LiveOptions::Watch* out);
+// Joins options into one -o value for libfuse, escaping ',' and '\\' in
+// each (the inverse of SplitMountOptions' splitting).
+std::string JoinFuseOptions(const std::vector<std::string>& opts);
 
 // Returns "" if the options hold together, else one line saying what is wrong
 // (a log level libspdlog does not know, thread counts out of range).

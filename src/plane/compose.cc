@@ -266,15 +266,4 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
   return Status::Ok();
 }
 
-bool ParseDamagedTiles(const std::string& text, DamagedTiles* out) {
-  if (text == "fail") {
-    *out = DamagedTiles::kFail;
-  } else if (text == "zero") {
-    *out = DamagedTiles::kZero;
-  } else {
-    return false;
-  }
-  return true;
-}
-
 }  // namespace czifs

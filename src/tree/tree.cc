@@ -140,6 +140,10 @@ void AddFile(TreeNode* dir, std::string name, std::shared_ptr<VirtualFile> file)
 
 }  // namespace
 
+std::shared_ptr<VirtualFile> MakeGeneratedFile(std::function<Result<std::string>()> generate) {
+  return std::make_shared<GeneratedFile>(std::move(generate));
+}
+
 bool IsCziFileName(const std::string& name) {
   std::string ext = fs::path(name).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
@@ -153,31 +157,20 @@ const TreeNode* TreeNode::Find(const std::string& child_name) const {
   return nullptr;
 }
 
-bool ParseWithout(const std::string& list, TreeOptions* opts, std::string* error) {
-  CatalogOptions shown = opts->shown();
-  if (!ParseWithout(list, &shown, error)) return false;
-  opts->tiles = shown.tiles;
-  opts->pyramid = shown.pyramid;
-  opts->hyperstacks = shown.hyperstacks;
-  return true;
-}
-
 std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> doc,
                                             std::vector<TreeProblem>* problems,
                                             const TreeOptions& options) {
   auto root = std::make_shared<TreeNode>();
   root->is_dir = true;
-  AddFile(root.get(), "info.json", std::make_shared<GeneratedFile>([doc]() -> Result<std::string> {
-            return InfoJson(doc->report());
-          }));
+  AddFile(root.get(), "info.json",
+          MakeGeneratedFile([doc]() -> Result<std::string> { return InfoJson(doc->report()); }));
   AddFile(root.get(), "metadata.xml",
-          std::make_shared<GeneratedFile>(
-              [doc]() -> Result<std::string> { return doc->metadata_xml(); }));
+          MakeGeneratedFile([doc]() -> Result<std::string> { return doc->metadata_xml(); }));
   AddFile(root.get(), "planetable.csv",
-          std::make_shared<GeneratedFile>([doc] { return PlaneTableCsv(doc->report()); }));
+          MakeGeneratedFile([doc] { return PlaneTableCsv(doc->report()); }));
   // The catalogue's TIFFs: paths like "S0/C1/T0/Z07.tif", "tiles/...".
   const auto& tiffs = doc->catalog().tiffs();
-  const CatalogOptions shown = options.shown();
+  const CatalogOptions& shown = options.shown;
   for (uint32_t i = 0; i < tiffs.size(); ++i) {
     const ServedTiff& t = tiffs[i];
     if (!Shows(shown, t)) continue;
@@ -209,7 +202,7 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
              (dot == std::string::npos ? "" : base.substr(dot));
     }
     AddFile(ChildDir(root.get(), "attachments"), name,
-            std::make_shared<GeneratedFile>([doc, a]() -> Result<std::string> {
+            MakeGeneratedFile([doc, a]() -> Result<std::string> {
               CZIFS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, doc->czi().ReadAttachment(a));
               return std::string(bytes.begin(), bytes.end());
             }));

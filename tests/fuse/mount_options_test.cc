@@ -17,11 +17,29 @@ TEST(MountOptionsTest, SplitsCzifsOptionsFromFuseOptionsAndDropsRw) {
   EXPECT_EQ(o.threads, 3u);
   EXPECT_EQ(o.max_threads, 24u);
   EXPECT_EQ(o.tree.damaged, DamagedTiles::kZero);
-  EXPECT_FALSE(o.tree.tiles);
-  EXPECT_FALSE(o.tree.hyperstacks);
-  EXPECT_TRUE(o.tree.pyramid);
+  EXPECT_FALSE(o.tree.shown.tiles);
+  EXPECT_FALSE(o.tree.shown.hyperstacks);
+  EXPECT_TRUE(o.tree.shown.pyramid);
   EXPECT_EQ(o.cache_bytes, 2ull << 30);
   EXPECT_EQ(fuse, (std::vector<std::string>{"allow_other", "nosuid"}));
+}
+
+TEST(MountOptionsTest, EscapedCommasStayInsideTheirValueOnTheWayToLibfuse) {
+  MountOptions o;
+  std::vector<std::string> fuse;
+  std::string err;
+  ASSERT_TRUE(
+      SplitMountOptions({R"(log_file=/tmp/a\,b.log,fsname=x\,y\\z,allow_other)"}, &o, &fuse, &err))
+      << err;
+  EXPECT_EQ(o.log_file, "/tmp/a,b.log");
+  EXPECT_EQ(fuse, (std::vector<std::string>{R"(fsname=x,y\z)", "allow_other"}));
+  // Joined for libfuse and split again: the same options.
+  const std::string joined = JoinFuseOptions(fuse);
+  EXPECT_EQ(joined, R"(fsname=x\,y\\z,allow_other)");
+  std::vector<std::string> again;
+  MountOptions o2;
+  ASSERT_TRUE(SplitMountOptions({joined}, &o2, &again, &err)) << err;
+  EXPECT_EQ(again, fuse);
 }
 
 TEST(MountOptionsTest, RejectsMalformedCzifsOptions) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -479,7 +480,7 @@ TEST(TreeTest, WithoutLeavesOutTheNamedViewsAndKeepsThePlanes) {
   WriteOrDie(spec, dir.File("a.czi"));
   TreeOptions opts;
   std::string why;
-  ASSERT_TRUE(ParseWithout("tiles,pyramid,hyperstacks", &opts, &why)) << why;
+  ASSERT_TRUE(ParseWithout("tiles,pyramid,hyperstacks", &opts.shown, &why)) << why;
   auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20), opts);
   ASSERT_TRUE(tree.ok());
   EXPECT_EQ(tree->root->Find("tiles"), nullptr);
@@ -491,11 +492,45 @@ TEST(TreeTest, WithoutLeavesOutTheNamedViewsAndKeepsThePlanes) {
   EXPECT_NE(all->root->Find("tiles"), nullptr);
   EXPECT_NE(all->root->Find("pyramid"), nullptr);
   EXPECT_NE(Walk(*all->root, "S0/hyperstack.tif"), nullptr);
-  TreeOptions none;
+  CatalogOptions none;
   EXPECT_TRUE(ParseWithout("", &none, &why));
   EXPECT_TRUE(none.tiles && none.pyramid && none.hyperstacks);
   EXPECT_FALSE(ParseWithout("tiles,thumbnails", &none, &why));
   EXPECT_NE(why.find("'thumbnails'"), std::string::npos);
+}
+
+TEST(GeneratedFileTest, ItsCheapSizeNeverWaitsBehindAGeneration) {
+  std::promise<void> started, release;
+  std::shared_future<void> go = release.get_future().share();
+  std::atomic<int> generations{0};
+  auto file = MakeGeneratedFile([&]() -> Result<std::string> {
+    if (generations.fetch_add(1) == 0) {
+      started.set_value();
+      go.wait();  // the first generation is slow
+    }
+    return std::string("a,b\n");
+  });
+  EXPECT_FALSE(file->SizeIfCheap().has_value());
+  std::thread reader([&] { EXPECT_EQ(*file->Size(), 4u); });
+  started.get_future().wait();
+  // While it generates: no size yet, and no waiting (waiting here would
+  // never end: the generation goes on only after this line).
+  EXPECT_FALSE(file->SizeIfCheap().has_value());
+  release.set_value();
+  reader.join();
+  EXPECT_EQ(file->SizeIfCheap(), std::optional<uint64_t>(4));
+  EXPECT_EQ(generations.load(), 1);
+}
+
+TEST(GeneratedFileTest, AFailedGenerationIsTriedAgain) {
+  int calls = 0;
+  auto file = MakeGeneratedFile([&]() -> Result<std::string> {
+    if (++calls == 1) return Status::IOError("storage hiccup");
+    return std::string("ok");
+  });
+  EXPECT_FALSE(file->Size().ok());
+  EXPECT_EQ(*file->Size(), 2u);
+  EXPECT_EQ(calls, 2);
 }
 
 TEST(ExportTest, WritesEveryFileWithItsComputedSize) {

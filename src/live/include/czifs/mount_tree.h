@@ -50,6 +50,7 @@
 
 #include "czifs/compose.h"
 #include "czifs/czi_document.h"
+#include "czifs/enum_names.h"
 #include "czifs/mutex.h"
 #include "czifs/source_dir.h"
 #include "czifs/status.h"
@@ -92,6 +93,8 @@ struct LiveOptions {
     kInotify,  // inotify wherever it can be set up
     kTtl,      // never inotify: look again after ttl_seconds
   };
+  static constexpr EnumNames<Watch, 3> kWatchNames = {
+      {{"auto", Watch::kAuto}, {"inotify", Watch::kInotify}, {"ttl", Watch::kTtl}}};
   Watch watch = Watch::kAuto;
   double ttl_seconds = 2.0;
   // Parsed CZIs kept at once; the least recently used beyond this are let go

@@ -30,6 +30,7 @@
 
 #include "czifs/codec.h"
 #include "czifs/czi_file.h"
+#include "czifs/enum_names.h"
 #include "czifs/image_index.h"
 #include "czifs/mutex.h"
 #include "czifs/session.h"
@@ -42,6 +43,9 @@ enum class DamagedTiles {
   kFail,  // the read fails, naming the tile (default)
   kZero,  // the tile is left out: its pixels stay zero (logged once per tile)
 };
+// The option values (--damaged, -o damaged=).
+inline constexpr EnumNames<DamagedTiles, 2> kDamagedTilesNames = {
+    {{"fail", DamagedTiles::kFail}, {"zero", DamagedTiles::kZero}}};
 
 // True if a read with policy `damaged` draws a subblock that failed with `st` as zeros.
 inline bool MaySkip(DamagedTiles damaged, const Status& st) {
@@ -138,8 +142,5 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
 // directly) to draw rows [row_begin, row_end).
 std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin, int64_t row_end,
                                         const SubblockReader& reader);
-
-// Parses "fail" or "zero".
-bool ParseDamagedTiles(const std::string& text, DamagedTiles* out);
 
 }  // namespace czifs

@@ -11,6 +11,7 @@
 // may be called concurrently.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,14 +48,8 @@ class VirtualFile {
 // damaged tiles. The mount and `czifs export` take the same options.
 struct TreeOptions {
   DamagedTiles damaged = DamagedTiles::kFail;  // --damaged
-  bool tiles = true;                           // tiles/
-  bool pyramid = true;                         // pyramid/
-  bool hyperstacks = true;                     // S<s>/hyperstack.tif
-  CatalogOptions shown() const { return {tiles, pyramid, hyperstacks}; }
+  CatalogOptions shown;                        // --without: tiles/, pyramid/, hyperstacks
 };
-
-// Applies a --without list (see catalog.h) to `opts`.
-bool ParseWithout(const std::string& list, TreeOptions* opts, std::string* error);
 
 struct TreeNode {
   std::string name;
@@ -76,6 +71,12 @@ struct TreeProblem {
 
 // Returns true for names ending in ".czi" (any case).
 bool IsCziFileName(const std::string& name);
+
+// A file whose content `generate` makes on first use (info.json,
+// planetable.csv, ...). Its size is cheap once generated; until then,
+// SizeIfCheap() says so at once, never waiting behind a generation. A failed
+// generation is tried again on the next use.
+std::shared_ptr<VirtualFile> MakeGeneratedFile(std::function<Result<std::string>()> generate);
 
 // Returns the folder node for one document (its info.json, planes, ...).
 // Unsupported planes are left out and reported in `problems`.
