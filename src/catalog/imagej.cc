@@ -1,5 +1,7 @@
 #include "czifs/imagej.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -133,10 +135,10 @@ std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> s
                                         uint32_t channels, uint32_t slices, uint32_t frames,
                                         bool gray) {
   const uint64_t images = uint64_t{channels} * slices * frames;
-  std::string d = "ImageJ=1.11a\nimages=" + std::to_string(images) + "\n";
-  if (channels > 1) d += "channels=" + std::to_string(channels) + "\n";
-  if (slices > 1) d += "slices=" + std::to_string(slices) + "\n";
-  if (frames > 1) d += "frames=" + std::to_string(frames) + "\n";
+  std::string d = fmt::format("ImageJ=1.11a\nimages={}\n", images);
+  if (channels > 1) d += fmt::format("channels={}\n", channels);
+  if (slices > 1) d += fmt::format("slices={}\n", slices);
+  if (frames > 1) d += fmt::format("frames={}\n", frames);
   d += "hyperstack=true\n";
   if (gray && channels > 1) d += "mode=composite\n";
   return d + CalibrationLines(calibrated, spacing_um) + "loop=false\n";

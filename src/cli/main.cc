@@ -120,8 +120,7 @@ int RunExport(const std::string& source, const std::string& outdir, unsigned thr
   std::fprintf(stderr, "czifs: wrote %llu files (%llu planes, %.1f MB) in %.2f s%s\n",
                static_cast<unsigned long long>(report->files_written),
                static_cast<unsigned long long>(report->planes_written), report->bytes_written / 1e6,
-               report->seconds,
-               problems ? (", " + std::to_string(problems) + " problem(s)").c_str() : "");
+               report->seconds, problems ? fmt::format(", {} problem(s)", problems).c_str() : "");
   return problems ? kExitProblems : 0;
 }
 

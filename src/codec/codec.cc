@@ -1,5 +1,6 @@
 #include "czifs/codec.h"
 
+#include <fmt/format.h>
 #include <zstd.h>
 
 #include <cstring>
@@ -23,10 +24,9 @@ Result<uint64_t> BitmapBytes(int32_t pixel_type, uint64_t width, uint64_t height
   }
   auto bytes = CheckedMul3<uint64_t>(width, height, static_cast<uint64_t>(bpp));
   if (!bytes || *bytes > kMaxDecodedSubblockBytes) {
-    return Status::ResourceExhausted("a " + std::to_string(width) + "x" + std::to_string(height) +
-                                     " " + PixelTypeName(pixel_type) +
-                                     " subblock exceeds the decode limit of " +
-                                     std::to_string(kMaxDecodedSubblockBytes >> 20) + " MiB");
+    return Status::ResourceExhausted(
+        fmt::format("a {}x{} {} subblock exceeds the decode limit of {} MiB", width, height,
+                    PixelTypeName(pixel_type), kMaxDecodedSubblockBytes >> 20));
   }
   return *bytes;
 }
@@ -58,10 +58,9 @@ bool HasJpgSignature(std::span<const uint8_t> d) {
 
 Result<Bitmap> CopyUncompressed(const DecodeRequest& req, uint64_t expected) {
   if (req.data.size() < expected) {
-    return Status::Corruption("uncompressed data holds " + std::to_string(req.data.size()) +
-                              " bytes, " + std::to_string(expected) + " expected for " +
-                              std::to_string(req.width) + "x" + std::to_string(req.height) + " " +
-                              PixelTypeName(req.pixel_type));
+    return Status::Corruption(
+        fmt::format("uncompressed data holds {} bytes, {} expected for {}x{} {}", req.data.size(),
+                    expected, req.width, req.height, PixelTypeName(req.pixel_type)));
   }
   Bitmap bm{req.pixel_type, req.width, req.height, {}};
   bm.pixels.assign(req.data.begin(), req.data.begin() + static_cast<ptrdiff_t>(expected));
@@ -94,9 +93,8 @@ Result<Bitmap> DecodeSubblock(const DecodeRequest& req, DecodeNotes* notes) {
         return CopyUncompressed(req, expected);
       }
       if (!signed_ok) {
-        return Status::Corruption(std::string(jxr ? "JPEG-XR" : "JPG") +
-                                  " data lacks the format signature (" +
-                                  std::to_string(req.data.size()) + " bytes)");
+        return Status::Corruption(fmt::format("{} data lacks the format signature ({} bytes)",
+                                              jxr ? "JPEG-XR" : "JPG", req.data.size()));
       }
       return jxr ? DecodeJpegXr(req, expected) : DecodeJpg(req, expected);
     }

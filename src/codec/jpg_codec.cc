@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <turbojpeg.h>
 
 #include "codec_internal.h"
@@ -29,9 +30,8 @@ Result<Bitmap> DecodeJpg(const DecodeRequest& req, uint64_t expected) {
   }
   if (w <= 0 || h <= 0 || static_cast<uint32_t>(w) != req.width ||
       static_cast<uint32_t>(h) != req.height) {
-    return Status::Corruption("JPG image is " + std::to_string(w) + "x" + std::to_string(h) +
-                              ", the subblock says " + std::to_string(req.width) + "x" +
-                              std::to_string(req.height));
+    return Status::Corruption(
+        fmt::format("JPG image is {}x{}, the subblock says {}x{}", w, h, req.width, req.height));
   }
   Bitmap bm{req.pixel_type, req.width, req.height, {}};
   bm.pixels.resize(expected);

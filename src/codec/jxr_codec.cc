@@ -12,6 +12,7 @@
 // becomes a Corruption status here. The helper runs DecodeJpegXrInProcess (jxr_decode.cc), the only
 // code that links jxrlib.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -53,8 +54,8 @@ std::string Describe(const JxrReport& rep, const DecodeRequest& req) {
     case kNoFormat:
       return "JPEG-XR: no pixel format";
     case kSizeMismatch:
-      return "JPEG-XR image is " + std::to_string(rep.width) + "x" + std::to_string(rep.height) +
-             ", the subblock says " + std::to_string(req.width) + "x" + std::to_string(req.height);
+      return fmt::format("JPEG-XR image is {}x{}, the subblock says {}x{}", rep.width, rep.height,
+                         req.width, req.height);
     case kUnknownFormat:
       return "JPEG-XR pixel format is not supported";
     case kTypeMismatch:
@@ -265,8 +266,8 @@ Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
   }
   if (got == ReadResult::kTimeout) {
     StopHelper(h);
-    return Status::Corruption("JPEG-XR decoder did not finish within " +
-                              std::to_string(kJxrWallTimeoutMs / 1000) + " s on this data");
+    return Status::Corruption(fmt::format("JPEG-XR decoder did not finish within {} s on this data",
+                                          kJxrWallTimeoutMs / 1000));
   }
   if (got == ReadResult::kEof) {
     const int wstatus = StopHelper(h);
@@ -275,11 +276,11 @@ Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
           "JPEG-XR decoder spun on this data (stopped at its CPU-time limit)");
     }
     if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) != SIGKILL) {
-      return Status::Corruption("JPEG-XR decoder crashed on this data (signal " +
-                                std::to_string(WTERMSIG(wstatus)) + ")");
+      return Status::Corruption(
+          fmt::format("JPEG-XR decoder crashed on this data (signal {})", WTERMSIG(wstatus)));
     }
-    return Status::Corruption("JPEG-XR decoder exited without a result (status " +
-                              std::to_string(WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1) + ")");
+    return Status::Corruption(fmt::format("JPEG-XR decoder exited without a result (status {})",
+                                          WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1));
   }
   if (rep.code != kOk) {
     // The helper survived, but jxrlib failed on damaged data: do not reuse it.

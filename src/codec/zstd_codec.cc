@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <zstd.h>
 
 #include <memory>
@@ -47,13 +48,13 @@ Result<Bitmap> DecodeZstd(const DecodeRequest& req, uint64_t expected, bool has_
     } else if (header_size == 3) {
       if (frame.size() < 3) return Status::Corruption("zstd1 header is truncated");
       if (frame[1] != 1) {
-        return Status::NotSupported("zstd1 header has unknown chunk type " +
-                                    std::to_string(frame[1]));
+        return Status::NotSupported(
+            fmt::format("zstd1 header has unknown chunk type {}", frame[1]));
       }
       hilo = (frame[2] & 1) != 0;
     } else {
-      return Status::Corruption("zstd1 header size " + std::to_string(header_size) +
-                                " is neither 1 nor 3");
+      return Status::Corruption(
+          fmt::format("zstd1 header size {} is neither 1 nor 3", header_size));
     }
     frame = frame.subspan(header_size);
   }
@@ -62,10 +63,9 @@ Result<Bitmap> DecodeZstd(const DecodeRequest& req, uint64_t expected, bool has_
     return Status::Corruption("data is not a zstd frame");
   }
   if (content != ZSTD_CONTENTSIZE_UNKNOWN && content != expected) {
-    return Status::Corruption("zstd frame holds " + std::to_string(content) + " bytes, " +
-                              std::to_string(expected) + " expected for " +
-                              std::to_string(req.width) + "x" + std::to_string(req.height) + " " +
-                              PixelTypeName(req.pixel_type));
+    return Status::Corruption(fmt::format("zstd frame holds {} bytes, {} expected for {}x{} {}",
+                                          content, expected, req.width, req.height,
+                                          PixelTypeName(req.pixel_type)));
   }
   if (hilo && BytesPerSample(req.pixel_type) != 2) {
     return Status::NotSupported("hi/lo byte packing on " + PixelTypeName(req.pixel_type) +
@@ -83,8 +83,8 @@ Result<Bitmap> DecodeZstd(const DecodeRequest& req, uint64_t expected, bool has_
     return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
   }
   if (n != expected) {
-    return Status::Corruption("zstd frame decoded to " + std::to_string(n) + " bytes, " +
-                              std::to_string(expected) + " expected");
+    return Status::Corruption(
+        fmt::format("zstd frame decoded to {} bytes, {} expected", n, expected));
   }
   if (hilo) InterleaveHiLo(target, target + expected / 2, expected / 2, bm.pixels.data());
   return bm;

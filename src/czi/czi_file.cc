@@ -1,5 +1,7 @@
 #include "czifs/czi_file.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <string_view>
@@ -21,7 +23,7 @@ constexpr uint64_t kAttachmentSegmentHeaderSize = 256;
 constexpr uint64_t kMetadataSegmentHeaderSize = 256;  // XmlSize, AttachmentSize, spare
 constexpr uint32_t kMaxAttachments = 100'000;
 
-std::string At(uint64_t offset) { return " at offset " + std::to_string(offset); }
+std::string At(uint64_t offset) { return fmt::format(" at offset {}", offset); }
 
 // Bytes from the file as they may appear in a message or a log line:
 // printable ASCII kept, anything else as \xNN.
@@ -81,9 +83,9 @@ Status ParseDimension(ByteReader& r, SubblockEntry* e, uint64_t where) {
   if (name.size() != 1) return Status::Ok();  // unknown multi-letter dimension: ignore
   if (name[0] == 'X' || name[0] == 'Y') {
     if (size <= 0 || stored_size <= 0) {
-      return Status::Corruption("subblock directory entry" + At(where) + ": dimension " + name +
-                                " has non-positive size " + std::to_string(size) + "/" +
-                                std::to_string(stored_size));
+      return Status::Corruption(
+          fmt::format("subblock directory entry{}: dimension {} has non-positive size {}/{}",
+                      At(where), name, size, stored_size));
     }
     if (name[0] == 'X') {
       e->x = start;
@@ -140,13 +142,12 @@ Status CziFile::Parse() {
   (void)r.I32(&update_pending);
   (void)r.I64(&header_.attachment_directory_position);
   if (header_.major != 1) {
-    return Status::NotSupported("file header: unsupported format version " +
-                                std::to_string(header_.major) + "." +
-                                std::to_string(header_.minor));
+    return Status::NotSupported(
+        fmt::format("file header: unsupported format version {}.{}", header_.major, header_.minor));
   }
   if (header_.directory_position <= 0) {
-    return Status::Corruption("file header: no subblock directory (position " +
-                              std::to_string(header_.directory_position) + ")");
+    return Status::Corruption(fmt::format("file header: no subblock directory (position {})",
+                                          header_.directory_position));
   }
   CZIFS_RETURN_IF_ERROR(ParseDirectory());
   if (header_.attachment_directory_position > 0) {
@@ -168,8 +169,8 @@ Status CziFile::ParseDirectory() {
   int32_t count;
   (void)hr.I32(&count);
   if (count < 0 || static_cast<uint32_t>(count) > kMaxSubblocks) {
-    return Status::Corruption("subblock directory" + At(pos) + ": implausible entry count " +
-                              std::to_string(count));
+    return Status::Corruption(
+        fmt::format("subblock directory{}: implausible entry count {}", At(pos), count));
   }
   // The entries are variable-length; read what the segment says it holds, capped by the file.
   uint64_t avail = file_->size() - data_pos - kDirectoryHeaderSize;
@@ -178,9 +179,9 @@ Status CziFile::ParseDirectory() {
   if (body == 0 || body > avail) body = avail;
   const uint64_t min_needed = static_cast<uint64_t>(count) * kDvFixedSize;
   if (min_needed > avail) {
-    return Status::Corruption("subblock directory" + At(pos) + ": " + std::to_string(count) +
-                              " entries cannot fit in the " + std::to_string(avail) +
-                              " bytes left in the file");
+    return Status::Corruption(
+        fmt::format("subblock directory{}: {} entries cannot fit in the {} bytes left in the file",
+                    At(pos), count, avail));
   }
   body = std::max(body, min_needed);
   // Directory size is bounded by the file size and count; still cap for sanity.
@@ -194,43 +195,45 @@ Status CziFile::ParseDirectory() {
     const uint64_t where = data_pos + kDirectoryHeaderSize + r.pos();
     std::string schema;
     if (!r.FixedString(2, &schema)) {
-      return Status::Corruption("subblock directory: entry " + std::to_string(i) + At(where) +
-                                " is truncated");
+      return Status::Corruption(
+          fmt::format("subblock directory: entry {}{} is truncated", i, At(where)));
     }
     if (schema != "DV") {
-      return Status::NotSupported("subblock directory: entry " + std::to_string(i) + At(where) +
-                                  " has schema '" + schema + "' (only \"DV\" is supported)");
+      return Status::NotSupported(
+          fmt::format("subblock directory: entry {}{} has schema '{}' (only \"DV\" is supported)",
+                      i, At(where), schema));
     }
     SubblockEntry e;
     e.index = static_cast<uint32_t>(i);
     int32_t dim_count;
     if (!r.I32(&e.pixel_type) || !r.I64(&e.file_position) || !r.I32(&e.file_part) ||
         !r.I32(&e.compression) || !r.Skip(6) || !r.I32(&dim_count)) {
-      return Status::Corruption("subblock directory: entry " + std::to_string(i) + At(where) +
-                                " is truncated");
+      return Status::Corruption(
+          fmt::format("subblock directory: entry {}{} is truncated", i, At(where)));
     }
     if (dim_count < 0 || static_cast<uint32_t>(dim_count) > kMaxDimensionsPerEntry) {
-      return Status::Corruption("subblock directory: entry " + std::to_string(i) + At(where) +
-                                " has implausible dimension count " + std::to_string(dim_count));
+      return Status::Corruption(
+          fmt::format("subblock directory: entry {}{} has implausible dimension count {}", i,
+                      At(where), dim_count));
     }
     for (int32_t d = 0; d < dim_count; ++d) {
-      CZIFS_RETURN_IF_ERROR(ParseDimension(r, &e, where).WithContext("entry " + std::to_string(i)));
+      CZIFS_RETURN_IF_ERROR(ParseDimension(r, &e, where).WithContext(fmt::format("entry {}", i)));
     }
     if (e.width <= 0 || e.height <= 0) {
-      return Status::Corruption("subblock directory: entry " + std::to_string(i) + At(where) +
-                                " lacks an X or Y dimension");
+      return Status::Corruption(
+          fmt::format("subblock directory: entry {}{} lacks an X or Y dimension", i, At(where)));
     }
     if (!CheckedAdd<int64_t>(e.x, e.width) || !CheckedAdd<int64_t>(e.y, e.height) ||
         static_cast<int64_t>(e.x) + e.width > INT32_MAX ||
         static_cast<int64_t>(e.y) + e.height > INT32_MAX) {
-      return Status::Corruption("subblock directory: entry " + std::to_string(i) +
-                                ": rectangle overflows 32-bit coordinates");
+      return Status::Corruption(
+          fmt::format("subblock directory: entry {}: rectangle overflows 32-bit coordinates", i));
     }
     if (e.file_position < 0 ||
         static_cast<uint64_t>(e.file_position) + kSegmentHeaderSize > file_->size()) {
-      return Status::Corruption(
-          "subblock directory: entry " + std::to_string(i) + " points past end of file (position " +
-          std::to_string(e.file_position) + ", file size " + std::to_string(file_->size()) + ")");
+      return Status::Corruption(fmt::format(
+          "subblock directory: entry {} points past end of file (position {}, file size {})", i,
+          e.file_position, file_->size()));
     }
     subblocks_.push_back(e);
   }
@@ -249,13 +252,13 @@ Status CziFile::ParseAttachmentDirectory() {
   int32_t count;
   (void)hr.I32(&count);
   if (count < 0 || static_cast<uint32_t>(count) > kMaxAttachments) {
-    return Status::Corruption("attachment directory" + At(pos) + ": implausible entry count " +
-                              std::to_string(count));
+    return Status::Corruption(
+        fmt::format("attachment directory{}: implausible entry count {}", At(pos), count));
   }
   const uint64_t body = static_cast<uint64_t>(count) * kAttachmentEntrySize;
   if (!RangeWithin(data_pos + kAttachmentDirHeaderSize, body, file_->size())) {
-    return Status::Corruption("attachment directory" + At(pos) + ": " + std::to_string(count) +
-                              " entries extend past end of file");
+    return Status::Corruption(
+        fmt::format("attachment directory{}: {} entries extend past end of file", At(pos), count));
   }
   std::vector<uint8_t> buf(body);
   CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos + kAttachmentDirHeaderSize, body, buf.data()));
@@ -273,8 +276,8 @@ Status CziFile::ParseAttachmentDirectory() {
     (void)r.FixedString(80, &a.name);
     if (a.file_position <= 0 ||
         static_cast<uint64_t>(a.file_position) + kSegmentHeaderSize > file_->size()) {
-      return Status::Corruption("attachment directory: entry " + std::to_string(i) +
-                                " points past end of file");
+      return Status::Corruption(
+          fmt::format("attachment directory: entry {} points past end of file", i));
     }
     attachments_.push_back(std::move(a));
   }
@@ -295,8 +298,8 @@ Result<std::string> CziFile::ReadMetadataXml() const {
   const uint64_t xml_pos = pos + kSegmentHeaderSize + kMetadataSegmentHeaderSize;
   if (xml_size < 0 || static_cast<uint64_t>(xml_size) > kMaxMetadataBytes ||
       !RangeWithin(xml_pos, static_cast<uint64_t>(xml_size), file_->size())) {
-    return Status::Corruption("metadata segment" + At(pos) + ": XML size " +
-                              std::to_string(xml_size) + " extends past end of file");
+    return Status::Corruption(
+        fmt::format("metadata segment{}: XML size {} extends past end of file", At(pos), xml_size));
   }
   std::string xml(static_cast<size_t>(xml_size), '\0');
   CZIFS_RETURN_IF_ERROR(file_->ReadExact(xml_pos, xml.size(), xml.data()));
@@ -309,13 +312,13 @@ Result<SubblockExtent> CziFile::ReadSubblockExtent(uint32_t index) const {
 
 Result<SubblockExtent> CziFile::ReadSubblockHead(uint32_t index, std::string* metadata) const {
   if (index >= subblocks_.size()) {
-    return Status::InvalidArgument("subblock " + std::to_string(index) + " does not exist");
+    return Status::InvalidArgument(fmt::format("subblock {} does not exist", index));
   }
   const SubblockEntry& e = subblocks_[index];
-  const std::string where = "subblock " + std::to_string(index);
+  const std::string where = fmt::format("subblock {}", index);
   if (e.file_part != 0) {
-    return Status::NotSupported(where + ": stored in file part " + std::to_string(e.file_part) +
-                                " (multi-part CZI files are not supported)");
+    return Status::NotSupported(fmt::format(
+        "{}: stored in file part {} (multi-part CZI files are not supported)", where, e.file_part));
   }
   const uint64_t pos = static_cast<uint64_t>(e.file_position);
   // One read for the segment header, the fixed part and (usually) the XML:
@@ -348,8 +351,8 @@ Result<SubblockExtent> CziFile::ReadSubblockHead(uint32_t index, std::string* me
     return Status::Corruption(where + At(pos) + ": negative part size in segment header");
   }
   if (dim_count < 0 || static_cast<uint32_t>(dim_count) > kMaxDimensionsPerEntry) {
-    return Status::Corruption(where + At(pos) + ": implausible dimension count " +
-                              std::to_string(dim_count) + " in segment header");
+    return Status::Corruption(fmt::format("{}{}: implausible dimension count {} in segment header",
+                                          where, At(pos), dim_count));
   }
   const uint64_t fixed =
       std::max<uint64_t>(256, 16 + kDvFixedSize + kDimEntrySize * static_cast<uint64_t>(dim_count));
@@ -364,10 +367,9 @@ Result<SubblockExtent> CziFile::ReadSubblockHead(uint32_t index, std::string* me
   x.attachment_size = static_cast<uint64_t>(attachment_size);
   if (!RangeWithin(x.metadata_offset, x.metadata_size, file_->size()) ||
       !RangeWithin(x.data_offset, x.data_size, file_->size())) {
-    return Status::Corruption(where + At(pos) + ": data (" + std::to_string(x.data_size) +
-                              " bytes at offset " + std::to_string(x.data_offset) +
-                              ") extends past end of file (size " + std::to_string(file_->size()) +
-                              ")");
+    return Status::Corruption(
+        fmt::format("{}{}: data ({} bytes at offset {}) extends past end of file (size {})", where,
+                    At(pos), x.data_size, x.data_offset, file_->size()));
   }
   if (metadata) {
     const uint64_t in_buf = x.metadata_offset - pos;
@@ -383,8 +385,8 @@ Result<SubblockExtent> CziFile::ReadSubblockHead(uint32_t index, std::string* me
 Result<std::string> CziFile::ReadSubblockMetadata(const SubblockExtent& extent) const {
   if (extent.metadata_size == 0) return std::string();
   if (extent.metadata_size > kMaxMetadataBytes) {
-    return Status::Corruption("subblock metadata of " + std::to_string(extent.metadata_size) +
-                              " bytes is implausibly large");
+    return Status::Corruption(
+        fmt::format("subblock metadata of {} bytes is implausibly large", extent.metadata_size));
   }
   std::string xml(extent.metadata_size, '\0');
   CZIFS_RETURN_IF_ERROR(file_->ReadExact(extent.metadata_offset, xml.size(), xml.data()));
@@ -397,9 +399,9 @@ Status CziFile::ReadBytes(uint64_t offset, uint64_t length, void* out) const {
 
 Result<std::vector<uint8_t>> CziFile::ReadAttachment(uint32_t index) const {
   if (index >= attachments_.size()) {
-    return Status::InvalidArgument("attachment " + std::to_string(index) + " does not exist");
+    return Status::InvalidArgument(fmt::format("attachment {} does not exist", index));
   }
-  const std::string where = "attachment " + std::to_string(index);
+  const std::string where = fmt::format("attachment {}", index);
   const uint64_t pos = static_cast<uint64_t>(attachments_[index].file_position);
   auto seg = ReadSegmentHeader(*file_, pos, "ZISRAWATTACH");
   if (!seg.ok()) return seg.status().WithContext(where);
@@ -411,8 +413,8 @@ Result<std::vector<uint8_t>> CziFile::ReadAttachment(uint32_t index) const {
   const uint64_t data_pos = pos + kSegmentHeaderSize + kAttachmentSegmentHeaderSize;
   if (size < 0 || static_cast<uint64_t>(size) > kMaxMetadataBytes ||
       !RangeWithin(data_pos, static_cast<uint64_t>(size), file_->size())) {
-    return Status::Corruption(where + At(pos) + ": data size " + std::to_string(size) +
-                              " extends past end of file");
+    return Status::Corruption(
+        fmt::format("{}{}: data size {} extends past end of file", where, At(pos), size));
   }
   std::vector<uint8_t> data(static_cast<size_t>(size));
   CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos, data.size(), data.data()));

@@ -1,5 +1,7 @@
 #include "czifs/czi_types.h"
 
+#include <fmt/format.h>
+
 namespace czifs {
 
 char DimLetter(Dim d) {
@@ -40,7 +42,7 @@ std::string PixelTypeName(int32_t raw) {
     case Raw(PixelType::kGray64Float):
       return "Gray64Float";
     default:
-      return "PixelType(" + std::to_string(raw) + ")";
+      return fmt::format("PixelType({})", raw);
   }
 }
 
@@ -104,9 +106,9 @@ std::string CompressionName(int32_t raw) {
     case Raw(Compression::kZstd1):
       return "zstd1";
     default:
-      if (raw >= 1000) return "System-RAW(" + std::to_string(raw) + ")";
-      if (raw >= 100) return "camera-RAW(" + std::to_string(raw) + ")";
-      return "Compression(" + std::to_string(raw) + ")";
+      if (raw >= 1000) return fmt::format("System-RAW({})", raw);
+      if (raw >= 100) return fmt::format("camera-RAW({})", raw);
+      return fmt::format("Compression({})", raw);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "czifs/metadata.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -73,8 +75,8 @@ ImageMetadata ParseImageMetadata(const std::string& xml) {
   pugi::xml_document doc;
   pugi::xml_parse_result res = doc.load_buffer(xml.data(), xml.size(), kParseOptions);
   if (!res) {
-    md.warning = std::string("metadata XML does not parse: ") + res.description() + " at offset " +
-                 std::to_string(res.offset);
+    md.warning =
+        fmt::format("metadata XML does not parse: {} at offset {}", res.description(), res.offset);
     return md;
   }
   pugi::xml_node meta = doc.child("ImageDocument").child("Metadata");

@@ -1,6 +1,7 @@
 #include "czifs/export.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -98,8 +99,7 @@ Result<uint64_t> ExportFile(const VirtualFile& file, const std::string& path,
       break;
     }
     if (*n == 0) {
-      st = Status::IOError("file ended at " + std::to_string(off) + " of " + std::to_string(size) +
-                           " bytes");
+      st = Status::IOError(fmt::format("file ended at {} of {} bytes", off, size));
       break;
     }
     st = WriteAll(fd, buf.data(), *n, path);
@@ -117,16 +117,71 @@ Result<uint64_t> ExportFile(const VirtualFile& file, const std::string& path,
 }
 
 std::string FormatDuration(double s) {
-  char buf[32];
-  if (s >= 3600)
-    snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600),
-             static_cast<int>(s / 60) % 60);
-  else if (s >= 60)
-    snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
-  else
-    snprintf(buf, sizeof buf, "%ds", static_cast<int>(s));
-  return buf;
+  const int t = static_cast<int>(s);
+  if (s >= 3600) return fmt::format("{}h{:02}m", t / 3600, t / 60 % 60);
+  if (s >= 60) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  return fmt::format("{}s", t);
 }
+
+// A progress line on stderr, redrawn five times a second from its own
+// thread: files and bytes written of all the export will write.
+class ProgressLine {
+ public:
+  ProgressLine(uint64_t total_files, uint64_t total_bytes)
+      : total_files_(total_files), total_bytes_(total_bytes) {}
+  ~ProgressLine() { Finish(); }
+
+  std::atomic<uint64_t> files{0}, bytes{0};  // written so far
+
+  double Elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  void Start() {
+    thread_ = std::thread([this] {
+      MutexLock lock(&mu_);
+      while (!finished_) {
+        if (!cv_.WaitFor(&mu_, std::chrono::milliseconds(200))) Draw(false);
+      }
+    });
+  }
+  // Stops redrawing and draws the final line (if started).
+  void Finish() {
+    if (!thread_.joinable()) return;
+    {
+      MutexLock lock(&mu_);
+      finished_ = true;
+    }
+    cv_.SignalAll();
+    thread_.join();
+    Draw(true);
+  }
+
+ private:
+  void Draw(bool last) const {
+    const double t = Elapsed();
+    const uint64_t done = bytes.load();
+    const double frac =
+        total_bytes_ ? std::min(1.0, static_cast<double>(done) / total_bytes_) : 1.0;
+    constexpr size_t kWidth = 30;
+    std::string bar(static_cast<size_t>(frac * kWidth), '#');
+    bar.resize(kWidth, ' ');
+    const std::string eta = frac > 0 && !last ? FormatDuration(t / frac - t) : FormatDuration(t);
+    std::fputs(fmt::format("\r[{}] {}/{} files  {:.1f}/{:.1f} MB  {:.1f} MB/s  {} {}   ", bar,
+                           files.load(), total_files_, done / 1e6, total_bytes_ / 1e6,
+                           t > 0 ? done / 1e6 / t : 0.0, last ? "took" : "ETA", eta)
+                   .c_str(),
+               stderr);
+    if (last) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+
+  const uint64_t total_files_, total_bytes_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  Mutex mu_;
+  CondVar cv_;
+  bool finished_ GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -154,64 +209,25 @@ Result<ExportReport> ExportSources(const std::vector<std::string>& sources,
     fs::create_directories(d, ec);
     if (ec) return Status::IOError(d.string() + ": cannot create folder: " + ec.message());
   }
-  uint64_t total_bytes = 0, total_planes = 0;
+  uint64_t total_bytes = 0;
   for (const Job& j : jobs) {
-    if (j.file->IsPlane()) {
-      ++total_planes;
-      if (auto s = j.file->Size(); s.ok()) total_bytes += *s;
-    }
+    if (auto size = j.file->Size(); size.ok()) total_bytes += *size;
   }
-
-  std::atomic<uint64_t> bytes{0}, planes_done{0};
-  const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-
-  Mutex progress_mu;
-  CondVar progress_cv;
-  bool finished = false;  // guarded by progress_mu
-  std::thread progress;
-  auto draw = [&](bool last) {
-    const double t = elapsed();
-    const double mbps = t > 0 ? bytes.load() / 1e6 / t : 0;
-    const uint64_t done = planes_done.load();
-    const double frac =
-        total_bytes ? std::min(1.0, static_cast<double>(bytes.load()) / total_bytes) : 1.0;
-    const int width = 30;
-    std::string bar(static_cast<size_t>(frac * width), '#');
-    bar.resize(width, ' ');
-    std::string eta = frac > 0 && !last ? FormatDuration(t / frac - t) : FormatDuration(t);
-    fprintf(stderr, "\r[%s] %llu/%llu planes  %.1f MB/s  %s %s   ", bar.c_str(),
-            static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_planes),
-            mbps, last ? "took" : "ETA", eta.c_str());
-    if (last) fputc('\n', stderr);
-    fflush(stderr);
-  };
-  if (options.show_progress) {
-    progress = std::thread([&] {
-      MutexLock lock(&progress_mu);
-      while (!finished) {
-        if (!progress_cv.WaitFor(&progress_mu, std::chrono::milliseconds(200))) draw(false);
-      }
-    });
-  }
-
+  ProgressLine progress(jobs.size(), total_bytes);
+  if (options.show_progress) progress.Start();
   {
     const unsigned n =
         options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     ThreadPool pool(n);
     for (const Job& j : jobs) {
       pool.Submit([&, j] {
-        auto r = ExportFile(*j.file, j.path, &bytes);
+        auto r = ExportFile(*j.file, j.path, &progress.bytes);
         MutexLock lock(&mu);
         if (r.ok()) {
           ++report.files_written;
           report.bytes_written += *r;
-          if (j.file->IsPlane()) {
-            ++report.planes_written;
-            planes_done.fetch_add(1);
-          }
+          if (j.file->IsPlane()) ++report.planes_written;
+          progress.files.fetch_add(1);
         } else {
           report.problems.push_back({j.path, r.status().ToString()});
         }
@@ -219,16 +235,8 @@ Result<ExportReport> ExportSources(const std::vector<std::string>& sources,
     }
     pool.Wait();
   }
-  if (progress.joinable()) {
-    {
-      MutexLock lock(&progress_mu);
-      finished = true;
-    }
-    progress_cv.SignalAll();
-    progress.join();
-    draw(true);
-  }
-  report.seconds = elapsed();
+  progress.Finish();
+  report.seconds = progress.Elapsed();
   std::sort(report.problems.begin(), report.problems.end(),
             [](const auto& a, const auto& b) { return a.where < b.where; });
   return report;

@@ -1,5 +1,6 @@
 #include "mount.h"
 
+#include <fmt/format.h>
 #include <malloc.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -222,11 +223,10 @@ int CheckBeforeMounting(MountOptions& o, Checked* c) {
   c->memory = ReadMemoryLimit();
   c->cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes(c->memory);
   if (o.cache_bytes != 0 && o.cache_bytes > c->memory.bytes / 2) {
-    return Fail(kMountUsage,
-                "--cache-size " + std::to_string(o.cache_bytes >> 20) +
-                    " MiB is more than half of the " + std::to_string(c->memory.bytes >> 20) +
-                    " MiB this process may use (" + c->memory.source + "); use at most " +
-                    std::to_string((c->memory.bytes / 2) >> 20) + " MiB");
+    return Fail(kMountUsage, fmt::format("--cache-size {} MiB is more than half of the {} MiB this "
+                                         "process may use ({}); use at most {} MiB",
+                                         o.cache_bytes >> 20, c->memory.bytes >> 20,
+                                         c->memory.source, (c->memory.bytes / 2) >> 20));
   }
   return kChecksPassed;
 }

@@ -22,7 +22,7 @@ bool ParseCount(const std::string& key, const std::string& val, uint64_t max, ui
   const long long v = std::strtoll(val.c_str(), &end, 10);
   if (val.empty() || end != val.c_str() + val.size() || errno != 0 || v < 1 ||
       static_cast<uint64_t>(v) > max) {
-    *error = "-o " + key + "=" + val + ": use a number from 1 to " + std::to_string(max);
+    *error = fmt::format("-o {}={}: use a number from 1 to {}", key, val, max);
     return false;
   }
   *out = static_cast<uint64_t>(v);

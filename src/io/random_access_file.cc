@@ -1,6 +1,7 @@
 #include "czifs/random_access_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -166,9 +167,9 @@ Status RandomAccessFile::CheckUnchanged() const {
 Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::BeginRead(uint64_t offset,
                                                                           uint64_t length) const {
   if (offset > identity_.size || length > identity_.size - offset) {
-    return Status::Corruption("read of " + std::to_string(length) + " bytes at offset " +
-                              std::to_string(offset) + " extends past end of file (size " +
-                              std::to_string(identity_.size) + ")");
+    return Status::Corruption(
+        fmt::format("read of {} bytes at offset {} extends past end of file (size {})", length,
+                    offset, identity_.size));
   }
   CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
   CZIFS_RETURN_IF_ERROR(CheckFd(*fd));
@@ -184,12 +185,12 @@ Status PreadFully(int fd, uint8_t* dst, uint64_t length, uint64_t offset) {
     const ssize_t n = ::pread(fd, dst + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status::IOError("read at offset " + std::to_string(offset + done) + ": " +
-                             std::strerror(errno));
+      return Status::IOError(
+          fmt::format("read at offset {}: {}", offset + done, std::strerror(errno)));
     }
     if (n == 0) {
-      return Status::IOError("unexpected end of file at offset " + std::to_string(offset + done) +
-                             " (file shrank while open?)");
+      return Status::IOError(fmt::format(
+          "unexpected end of file at offset {} (file shrank while open?)", offset + done));
     }
     done += static_cast<uint64_t>(n);
   }
@@ -213,7 +214,7 @@ Status RandomAccessFile::ReadRows(uint64_t offset, size_t row_bytes, size_t rows
     const ssize_t got = ::preadv(fd->fd, iov, static_cast<int>(n), static_cast<off_t>(at));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
-      return Status::IOError("read at offset " + std::to_string(at) + ": " + std::strerror(errno));
+      return Status::IOError(fmt::format("read at offset {}: {}", at, std::strerror(errno)));
     }
     const size_t whole = static_cast<size_t>(got) / row_bytes;
     if (whole < n) {

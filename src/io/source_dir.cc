@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -194,7 +195,7 @@ Result<std::pair<UniqueFd, FileIdentity>> SourceDir::OpenFile(const std::string&
   // Reopen the very inode resolved above for reading. Through /proc the
   // open cannot land on anything else; O_NONBLOCK so that even then a FIFO
   // could not hold the thread.
-  const std::string proc = "/proc/self/fd/" + std::to_string(path_fd.get());
+  const std::string proc = fmt::format("/proc/self/fd/{}", path_fd.get());
   int fd = ::open(proc.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
     // No /proc: open the name again, without following a link.

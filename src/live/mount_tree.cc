@@ -1,5 +1,6 @@
 #include "czifs/mount_tree.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,9 +44,9 @@ Result<MountTree::NodePtr> MountTree::Get(uint64_t ino) const {
   auto it = nodes_.find(ino);
   if (it != nodes_.end()) return it->second;
   if (ino != 0 && ino < next_ino_) {
-    return Status::Stale("inode " + std::to_string(ino) + " belonged to an older version");
+    return Status::Stale(fmt::format("inode {} belonged to an older version", ino));
   }
-  return Status::NotFound("no inode " + std::to_string(ino));
+  return Status::NotFound(fmt::format("no inode {}", ino));
 }
 
 MountTree::NodePtr MountTree::NewNode(Kind kind, std::string name, const NodePtr& parent,
@@ -371,7 +372,7 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
     }
     if (base.empty()) base = "root";  // "/"
     std::string name = base;
-    for (int k = 2; used.count(name); ++k) name = base + "~" + std::to_string(k);
+    for (int k = 2; used.count(name); ++k) name = fmt::format("{}~{}", base, k);
     used.insert(name);
     CZIFS_RETURN_IF_ERROR(tree->AddSource(root, s, false, name));
   }

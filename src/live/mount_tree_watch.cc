@@ -1,6 +1,7 @@
 // MountTree's watcher: inotify on the listed source folders (and on the
 // folders of CZIs named as sources), events gathered and turned into
 // refreshes of just the entries that changed. See mount_tree.h.
+#include <fmt/format.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -128,7 +129,7 @@ void MountTree::AddWatch(const NodePtr& n) {
   int wd = -1;
   const int ifd = inotify_fd_.load();
   if (fd.ok() && ifd >= 0) {
-    const std::string proc = "/proc/self/fd/" + std::to_string(fd->get());
+    const std::string proc = fmt::format("/proc/self/fd/{}", fd->get());
     wd = ::inotify_add_watch(ifd, proc.c_str(),
                              IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
                                  IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |

@@ -1,5 +1,6 @@
 #include "czifs/compose.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cstring>
@@ -13,10 +14,9 @@ namespace {
 // "M=3 at x=1024 y=0, JPEG-XR 1024x1024": how a user finds the tile.
 std::string DescribeTile(const SubblockEntry& e) {
   std::string s;
-  if (e.Has(Dim::kM)) s += "M=" + std::to_string(e.Coord(Dim::kM)) + " ";
-  s += "at x=" + std::to_string(e.x) + " y=" + std::to_string(e.y) + ", " +
-       CompressionName(e.compression) + " " + std::to_string(e.stored_width) + "x" +
-       std::to_string(e.stored_height);
+  if (e.Has(Dim::kM)) s += fmt::format("M={} ", e.Coord(Dim::kM));
+  s += fmt::format("at x={} y={}, {} {}x{}", e.x, e.y, CompressionName(e.compression),
+                   e.stored_width, e.stored_height);
   return s;
 }
 
@@ -38,17 +38,16 @@ Result<uint64_t> SubblockReader::RawDataOffset(uint32_t index) const {
   const int64_t known = raw_offsets_[index].load(std::memory_order_relaxed);
   if (known >= 0) return static_cast<uint64_t>(known);
   const SubblockEntry& e = czi_->subblocks().at(index);
-  const std::string where = "subblock " + std::to_string(index);
+  const std::string where = fmt::format("subblock {}", index);
   CZIFS_ASSIGN_OR_RETURN(const uint64_t expected,
                          BitmapBytes(e.pixel_type, static_cast<uint64_t>(e.stored_width),
                                      static_cast<uint64_t>(e.stored_height)));
   auto extent = czi_->ReadSubblockExtent(index);
   if (!extent.ok()) return extent.status();
   if (extent->data_size < expected) {
-    return Status::Corruption(
-        where + ": uncompressed data holds " + std::to_string(extent->data_size) + " bytes, " +
-        std::to_string(expected) + " expected for " + std::to_string(e.stored_width) + "x" +
-        std::to_string(e.stored_height) + " " + PixelTypeName(e.pixel_type));
+    return Status::Corruption(fmt::format(
+        "{}: uncompressed data holds {} bytes, {} expected for {}x{} {}", where, extent->data_size,
+        expected, e.stored_width, e.stored_height, PixelTypeName(e.pixel_type)));
   }
   raw_offsets_[index].store(static_cast<int64_t>(extent->data_offset), std::memory_order_relaxed);
   return extent->data_offset;
@@ -83,7 +82,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const 
 }
 
 Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) const {
-  const std::string where = "subblock " + std::to_string(index);
+  const std::string where = fmt::format("subblock {}", index);
   const SubblockEntry& e = czi_->subblocks().at(index);
   CZIFS_ASSIGN_OR_RETURN(const uint64_t expected,
                          BitmapBytes(e.pixel_type, static_cast<uint64_t>(e.stored_width),
@@ -92,8 +91,8 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
   if (!extent.ok()) return extent.status();
   // Compressed data larger than a generous bound on the raw size is corrupt.
   if (extent->data_size > expected * 2 + (1u << 20)) {
-    return Status::Corruption(where + ": " + std::to_string(extent->data_size) +
-                              " bytes of data for a " + std::to_string(expected) + "-byte bitmap");
+    return Status::Corruption(fmt::format("{}: {} bytes of data for a {}-byte bitmap", where,
+                                          extent->data_size, expected));
   }
   std::vector<uint8_t> data(extent->data_size);
   CZIFS_RETURN_IF_ERROR(
@@ -212,7 +211,7 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
         // The tile spans the whole region: one read for all rows.
         CZIFS_RETURN_IF_ERROR(reader.czi()
                                   .ReadBytes(src, static_cast<uint64_t>(y1 - y0) * copy_bytes, dst)
-                                  .WithContext("subblock " + std::to_string(sb)));
+                                  .WithContext(fmt::format("subblock {}", sb)));
       } else {
         // One read for all the rows of this tile the request covers (on slow
         // storage a read per row costs a round trip per row), then a copy per
@@ -223,13 +222,13 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
           // Whole tile rows: scattered straight into place, one call, one copy.
           CZIFS_RETURN_IF_ERROR(reader.czi()
                                     .ReadRows(src, copy_bytes, rows, dst, out_stride)
-                                    .WithContext("subblock " + std::to_string(sb)));
+                                    .WithContext(fmt::format("subblock {}", sb)));
         } else if (span <= kMaxCoalescedRead && span <= 4 * rows * copy_bytes + (64 << 10)) {
           thread_local std::vector<uint8_t> scratch;
           if (scratch.size() < span) scratch.resize(span);
           CZIFS_RETURN_IF_ERROR(reader.czi()
                                     .ReadBytes(src, span, scratch.data())
-                                    .WithContext("subblock " + std::to_string(sb)));
+                                    .WithContext(fmt::format("subblock {}", sb)));
           for (uint64_t r = 0; r < rows; ++r) {
             std::memcpy(dst + r * out_stride, scratch.data() + r * src_row_bytes, copy_bytes);
           }
@@ -239,7 +238,7 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
                 reader.czi()
                     .ReadBytes(src + static_cast<uint64_t>(y - y0) * src_row_bytes, copy_bytes,
                                dst + static_cast<size_t>(y - y0) * out_stride)
-                    .WithContext("subblock " + std::to_string(sb)));
+                    .WithContext(fmt::format("subblock {}", sb)));
           }
         }
       }

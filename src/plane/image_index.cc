@@ -1,5 +1,7 @@
 #include "czifs/image_index.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -152,8 +154,8 @@ Result<std::vector<ImageIndex::Axis>> ImageIndex::PlaneAxes() const {
   for (const Axis& a : axes) {
     auto m = CheckedMul<uint64_t>(per_scene, static_cast<uint64_t>(a.size));
     if (!m || *m > kMaxPlanes) {
-      return Status::Corruption("dimension " + std::string(1, DimLetter(a.dim)) + " spans " +
-                                std::to_string(a.size) + " indices: implausible plane count");
+      return Status::Corruption(fmt::format(
+          "dimension {} spans {} indices: implausible plane count", DimLetter(a.dim), a.size));
     }
     per_scene = *m;
   }
@@ -163,14 +165,12 @@ Result<std::vector<ImageIndex::Axis>> ImageIndex::PlaneAxes() const {
   if (total > kMaxPlanes || total > allowance) {
     std::string spans;
     for (const Axis& a : axes) {
-      if (a.size > 1)
-        spans += " " + std::string(1, DimLetter(a.dim)) + "=" + std::to_string(a.size);
+      if (a.size > 1) spans += fmt::format(" {}={}", DimLetter(a.dim), a.size);
     }
-    return Status::Corruption("the dimension indices (" + spans.substr(spans.empty() ? 0 : 1) +
-                              ", " + std::to_string(scenes_.size()) + " scene(s)) make " +
-                              std::to_string(total) + " planes for only " +
-                              std::to_string(layer0_count_) +
-                              " subblocks: the directory is corrupt");
+    return Status::Corruption(
+        fmt::format("the dimension indices ({}, {} scene(s)) make {} planes for only {} subblocks: "
+                    "the directory is corrupt",
+                    spans.substr(spans.empty() ? 0 : 1), scenes_.size(), total, layer0_count_));
   }
 
   return axes;
@@ -218,9 +218,9 @@ Result<std::map<std::pair<uint32_t, uint32_t>, PyramidPlane>> ImageIndex::Assign
     for (const Axis& a : axes) {
       const int64_t off = int64_t{e.Coord(a.dim)} - a.start;
       if (off < 0 || off >= a.size) {  // cannot happen with the bounds above; never index blindly
-        return Status::Corruption("subblock " + std::to_string(e.index) + ": index " +
-                                  std::to_string(e.Coord(a.dim)) + " of dimension " +
-                                  std::string(1, DimLetter(a.dim)) + " is outside its bounds");
+        return Status::Corruption(
+            fmt::format("subblock {}: index {} of dimension {} is outside its bounds", e.index,
+                        e.Coord(a.dim), DimLetter(a.dim)));
       }
       k = k * static_cast<uint64_t>(a.size) + static_cast<uint64_t>(off);
     }
@@ -270,13 +270,13 @@ void ImageIndex::SetDrawingOrder(const CziFile& czi,
     }
     for (uint32_t sb : list) {
       if (sbs[sb].pixel_type != pixel_type) {
-        return "subblock " + std::to_string(sb) + " has pixel type " +
-               PixelTypeName(sbs[sb].pixel_type) + ", others " + PixelTypeName(pixel_type) +
-               " (mixed pixel types in one plane)";
+        return fmt::format(
+            "subblock {} has pixel type {}, others {} (mixed pixel types in one plane)", sb,
+            PixelTypeName(sbs[sb].pixel_type), PixelTypeName(pixel_type));
       }
       if (!IsSupportedCompression(sbs[sb].compression)) {
-        return "subblock " + std::to_string(sb) + ": compression " +
-               CompressionName(sbs[sb].compression) + " is not supported";
+        return fmt::format("subblock {}: compression {} is not supported", sb,
+                           CompressionName(sbs[sb].compression));
       }
     }
     return "";

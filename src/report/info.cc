@@ -1,4 +1,6 @@
 // info.json and the text of `czifs inspect`: one summary, two renderings.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -61,7 +63,7 @@ void PyramidAndTiles(const ReportInput& in, Json* j) {
   for (uint32_t level : levels) {
     pyramid.push_back({{"level", level},
                        {"factor", idx.pyramid_factors()[level - 1]},
-                       {"folder", "pyramid/L" + std::to_string(level)}});
+                       {"folder", fmt::format("pyramid/L{}", level)}});
   }
   (*j)["pyramid"] = std::move(pyramid);
   (*j)["tiles"] = tiles;
@@ -132,8 +134,7 @@ std::string InfoJson(const ReportInput& in) {
   Json j;
   j["file"] = BaseName(czi.path());
   j["file_size"] = czi.file_size();
-  j["format_version"] =
-      std::to_string(czi.header().major) + "." + std::to_string(czi.header().minor);
+  j["format_version"] = fmt::format("{}.{}", czi.header().major, czi.header().minor);
   j["dimensions"] = Dimensions(idx);
   j["scenes"] = Scenes(idx);
   Json types = Json::array();

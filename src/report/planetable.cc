@@ -1,4 +1,6 @@
 // planetable.csv, computed as czitools' get_planetable does, plus czifs columns.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -54,15 +56,13 @@ Result<std::string> PlaneTableCsv(const ReportInput& in) {
     if (r.tags.acquisition_time && t0) {
       time = std::round((*r.tags.acquisition_time - *t0) * 1000.0) / 1000.0;
     }
-    out += std::to_string(i) + "," + std::to_string(r.s) + "," + std::to_string(r.m) + "," +
-           std::to_string(r.t) + "," + std::to_string(r.c) + "," + std::to_string(r.z) + ",";
+    out += fmt::format("{},{},{},{},{},{},", i, r.s, r.m, r.t, r.c, r.z);
     out += FormatDouble(r.tags.stage_x_um.value_or(0.0)) + "," +
            FormatDouble(r.tags.stage_y_um.value_or(0.0)) + "," +
            FormatDouble(r.tags.focus_um.value_or(0.0)) + "," + FormatDouble(time) + ",";
-    out += std::to_string(e.x) + "," + std::to_string(e.y) + "," + std::to_string(e.width) + "," +
-           std::to_string(e.height) + ",";
-    out += std::to_string(e.index) + "," +
-           (e.Has(Dim::kM) ? std::to_string(e.Coord(Dim::kM)) : std::string()) + ",";
+    out += fmt::format("{},{},{},{},", e.x, e.y, e.width, e.height);
+    out += fmt::format("{},{},", e.index,
+                       (e.Has(Dim::kM) ? std::to_string(e.Coord(Dim::kM)) : std::string()));
     out += PixelTypeName(e.pixel_type) + "," + CompressionName(e.compression) + ",";
     const int32_t p = plane_of[e.index];
     if (p >= 0 && in.index.planes()[p].unsupported.empty()) out += in.catalog.tiffs()[p].path;

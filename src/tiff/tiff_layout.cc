@@ -1,5 +1,6 @@
 #include "czifs/tiff_layout.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <tiffio.h>
 
@@ -198,20 +199,18 @@ Status CheckSpec(const TiffSpec& spec) {
                                 " has no TIFF representation in czifs");
   }
   if (spec.width == 0 || spec.height == 0) {
-    return Status::InvalidArgument("empty plane (" + std::to_string(spec.width) + "x" +
-                                   std::to_string(spec.height) + ")");
+    return Status::InvalidArgument(fmt::format("empty plane ({}x{})", spec.width, spec.height));
   }
   if (spec.pages == 0) return Status::InvalidArgument("a TIFF of zero pages");
   const uint64_t row_bytes = uint64_t{spec.width} * static_cast<uint64_t>(bpp);
   auto page_bytes = CheckedMul<uint64_t>(row_bytes, spec.height);
   auto total = page_bytes ? CheckedMul<uint64_t>(*page_bytes, spec.pages) : std::nullopt;
   if (!total || *total > (1ull << 46)) {
-    return Status::ResourceExhausted("plane of " + std::to_string(spec.width) + "x" +
-                                     std::to_string(spec.height) + " is too large");
+    return Status::ResourceExhausted(
+        fmt::format("plane of {}x{} is too large", spec.width, spec.height));
   }
   if (row_bytes > kMaxRowBytes) {
-    return Status::ResourceExhausted("plane rows of " + std::to_string(row_bytes) +
-                                     " bytes are too wide");
+    return Status::ResourceExhausted(fmt::format("plane rows of {} bytes are too wide", row_bytes));
   }
   return Status::Ok();
 }
@@ -251,9 +250,9 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   const bool ok = WritePages(tif, spec, rows_per_strip, row_bytes, *page_bytes, header, &sink);
   if (!ok) {
     TIFFClose(tif);
-    return Status::IOError("libtiff failed to lay out a " + std::to_string(spec.width) + "x" +
-                           std::to_string(spec.height) + " " + PixelTypeName(spec.pixel_type) +
-                           " image of " + std::to_string(spec.pages) + " page(s)");
+    return Status::IOError(fmt::format("libtiff failed to lay out a {}x{} {} image of {} page(s)",
+                                       spec.width, spec.height, PixelTypeName(spec.pixel_type),
+                                       spec.pages));
   }
   TIFFClose(tif);
 
@@ -303,8 +302,8 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
     }
   }
   if (pixel_pos != *total) {
-    return Status::IOError("TIFF layout holds " + std::to_string(pixel_pos) +
-                           " pixel bytes, expected " + std::to_string(*total));
+    return Status::IOError(
+        fmt::format("TIFF layout holds {} pixel bytes, expected {}", pixel_pos, *total));
   }
   layout->pixel_bytes_ = pixel_pos;
   return std::shared_ptr<const TiffLayout>(std::move(layout));

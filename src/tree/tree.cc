@@ -1,5 +1,6 @@
 #include "czifs/tree.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -198,8 +199,8 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
     const std::string base = name;
     for (int k = 2; !used.insert(name).second; ++k) {
       const size_t dot = base.find('.');
-      name = base.substr(0, dot) + "_" + std::to_string(k) +
-             (dot == std::string::npos ? "" : base.substr(dot));
+      name = fmt::format("{}_{}{}", base.substr(0, dot), k,
+                         dot == std::string::npos ? "" : base.substr(dot));
     }
     AddFile(ChildDir(root.get(), "attachments"), name,
             MakeGeneratedFile([doc, a]() -> Result<std::string> {

@@ -59,8 +59,8 @@ class Session {
   uint64_t NewFileId() { return next_file_id_.fetch_add(1, std::memory_order_relaxed); }
 
   // Counters for .czifs-stats and the tests.
-  std::atomic<uint64_t> decoded{0};  // subblocks decoded (not cache hits)
-  std::atomic<uint64_t> failed{0};   // decodes that failed (not retried)
+  std::atomic<uint64_t> decoded{0};         // subblocks decoded (not cache hits)
+  std::atomic<uint64_t> failed{0};          // decodes that failed (not retried)
   std::atomic<int> readahead_in_flight{0};  // read-ahead tasks queued or running
 
  private:
