@@ -43,6 +43,7 @@ Result<MountTree::NodePtr> MountTree::Get(uint64_t ino) const {
   ReaderLock lock(&mu_);
   auto it = nodes_.find(ino);
   if (it != nodes_.end()) return it->second;
+  if (gone_.count(ino)) return Status::NotFound(fmt::format("inode {}: its source is gone", ino));
   if (ino != 0 && ino < next_ino_) {
     return Status::Stale(fmt::format("inode {} belonged to an older version", ino));
   }
@@ -74,20 +75,29 @@ void MountTree::SortChildren(Node* dir) {
   for (size_t i = 0; i < named.size(); ++i) dir->children[i] = named[i].second;
 }
 
-void MountTree::Drop(Node* n, std::vector<Invalidation>* inval) {
-  DropChildren(n, inval);
+void MountTree::Drop(Node* n, Fate fate, std::vector<Invalidation>* inval) {
+  DropChildren(n, fate, inval);
   n->attached = false;
+  if (fate == Fate::kGone) {
+    n->gone = true;
+    gone_.insert(n->ino);
+    gone_order_.push_back(n->ino);
+    if (gone_order_.size() > kMaxGone) {
+      gone_.erase(gone_order_.front());
+      gone_order_.pop_front();
+    }
+  }
   if (n->exposed.load()) inval->push_back({n->ino, ""});
   nodes_.erase(n->ino);  // `n` may be freed here: touch nothing after
 }
 
-void MountTree::DropChildren(Node* n, std::vector<Invalidation>* inval) {
+void MountTree::DropChildren(Node* n, Fate fate, std::vector<Invalidation>* inval) {
   for (uint64_t c : n->children) {
     auto it = nodes_.find(c);
     if (it == nodes_.end()) continue;
     NodePtr child = it->second;
     if (child->exposed.load()) inval->push_back({n->ino, child->name});
-    Drop(child.get(), inval);
+    Drop(child.get(), fate, inval);
   }
   n->children.clear();
 }
@@ -154,7 +164,7 @@ Status MountTree::Expand(const NodePtr& czi) {
   std::vector<Invalidation> inval;
   {
     WriterLock lock(&mu_);
-    DropChildren(czi.get(), &inval);
+    DropChildren(czi.get(), Fate::kChanged, &inval);
     if (!czi->attached) return Status::Stale(where + ": changed while being indexed");
     czi->id = id;
     Graft(czi, czi->ino, id, *tree);
@@ -174,11 +184,11 @@ Status MountTree::Expand(const NodePtr& czi) {
   return Status::Ok();
 }
 
-void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id,
+void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate,
                            std::vector<Invalidation>* inval) {
   {
     WriterLock lock(&mu_);
-    DropChildren(czi.get(), inval);
+    DropChildren(czi.get(), fate, inval);
     if (id) czi->id = *id;
     if (czi->exposed.load()) inval->push_back({czi->ino, ""});
   }
@@ -223,7 +233,7 @@ void MountTree::ReleaseDocuments(uint64_t keep) {
     }
     if (!czi->expanded) continue;
     std::vector<Invalidation> inval;
-    ForgetTree(czi, nullptr, &inval);
+    ForgetTree(czi, nullptr, Fate::kChanged, &inval);  // let go, not gone
     refresh.unlock();
     spdlog::debug("{}: let go of its parsed tree (more than {} open)",
                   czi->source->Describe(czi->rel), live_.max_documents);
@@ -261,7 +271,7 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
       const bool changed = is_file ? !id->SameContent(czi->indexed) : czi->expanded;
       if (czi->attempted && changed) {
         // Another version (or none): its old tree goes, the new one is built on use.
-        ForgetTree(czi, is_file ? &*id : nullptr, &inval);
+        ForgetTree(czi, is_file ? &*id : nullptr, is_file ? Fate::kChanged : Fate::kGone, &inval);
       } else if (!czi->attempted && is_file && !czi->id.SameAttributes(*id)) {
         WriterLock lock(&mu_);
         czi->id = *id;
@@ -304,7 +314,10 @@ Status MountTree::Prepare(const NodePtr& n, bool expand) {
       break;
   }
   ReaderLock lock(&mu_);
-  if (!n->attached) return Status::Stale(n->name + ": its source changed");
+  if (!n->attached) {
+    return n->gone ? Status::NotFound(n->name + ": its source is gone")
+                   : Status::Stale(n->name + ": its source changed");
+  }
   return Status::Ok();
 }
 

@@ -47,7 +47,7 @@ std::vector<MountTree::NodePtr> MountTree::Reconcile(const NodePtr& dir,
   auto drop = [&](const NodePtr& child) REQUIRES(mu_) {
     if (child->exposed.load()) inval->push_back({dir->ino, child->name});
     std::erase(dir->children, child->ino);
-    Drop(child.get(), inval);
+    Drop(child.get(), Fate::kGone, inval);
     current.erase(child->name);
     changed = true;
   };

@@ -84,6 +84,8 @@ TEST_F(MountTreeLiveTest, OwnersAndModesFollowTheSources) {
 TEST_F(MountTreeLiveTest, FilesThatComeAndGoAreListedAndForgotten) {
   auto a = Resolve("a.czi");
   ASSERT_TRUE(a.ok());
+  auto a_plane = Resolve("a.czi/S0/C0/T0/Z0.tif");
+  ASSERT_TRUE(a_plane.ok());
   EXPECT_EQ(tree_->Lookup(MountTree::kRootIno, "b.czi").status().code(), StatusCode::kNotFound);
   fs::create_directories(dir_.File("src/day2"));
   testing::WriteOrDie(SmallSpec(2), dir_.File("src/day2/b.czi"));
@@ -94,8 +96,24 @@ TEST_F(MountTreeLiveTest, FilesThatComeAndGoAreListedAndForgotten) {
   ASSERT_TRUE(listing.ok());
   ASSERT_EQ(listing->size(), 1u);
   EXPECT_EQ((*listing)[0].name, "day2");
-  EXPECT_EQ(tree_->GetAttr(*a).status().code(), StatusCode::kStale);
+  // A removed file's inodes answer as a removed file's would (ENOENT), not
+  // Stale: the kernel would look the path up again and fail with ESTALE.
+  EXPECT_EQ(tree_->GetAttr(*a).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(tree_->GetAttr(*a_plane).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(tree_->Lookup(*a, "S0").status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(Sent(MountTree::kRootIno, "a.czi"));
+}
+
+TEST_F(MountTreeLiveTest, BelowAFileRemovedBeforeItsFolderIsListedAgainEverythingIsNotFound) {
+  auto folder = Resolve("a.czi/S0/C0");
+  ASSERT_TRUE(folder.ok());
+  auto plane = Resolve("a.czi/S0/C0/T0/Z0.tif");
+  ASSERT_TRUE(plane.ok());
+  fs::remove(dir_.File("src/a.czi"));
+  // A path walk that goes on inside the file's tree: the file is looked at
+  // again, found gone, and its tree answers NotFound.
+  EXPECT_EQ(tree_->Lookup(*folder, "T0").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(tree_->GetAttr(*plane).status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(MountTreeLiveTest, AChangedFileGetsANewTreeAndTheOldInodesAreStale) {

@@ -36,6 +36,7 @@
 #include <atomic>
 #include <cstdint>
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,6 +47,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "czifs/compose.h"
@@ -170,6 +172,7 @@ class MountTree {
     FileIdentity id;                 // owner, group, mode, times shown
     std::vector<uint64_t> children;  // sorted by name
     bool attached = true;            // false once dropped from the tree
+    bool gone = false;               // dropped because its source is gone
 
     std::atomic<int> wd{-1};  // kSourceFolder: its inotify watch, or -1
 
@@ -196,7 +199,8 @@ class MountTree {
 
   MountTree(std::shared_ptr<Session> session, const TreeOptions& options, const LiveOptions& live);
 
-  // The node of `ino`: NotFound if never issued, Stale if dropped since.
+  // The node of `ino`: NotFound if never issued or its source is gone, Stale
+  // if dropped since for another reason.
   Result<NodePtr> Get(uint64_t ino) const;
   NodePtr NewNode(Kind kind, std::string name, const NodePtr& parent, const FileIdentity& id)
       REQUIRES(mu_);
@@ -228,19 +232,24 @@ class MountTree {
                                  std::vector<Invalidation>* inval);
   // Builds a CZI's tree under `czi`. REQUIRES: czi->refresh_mu held.
   Status Expand(const NodePtr& czi);
+  // Why nodes leave the table: their source changed (their inode numbers
+  // answer Stale, and the kernel looks the path up again), or is gone (they
+  // answer NotFound, as a removed file's would).
+  enum class Fate { kChanged, kGone };
   // Drops `czi`'s tree (its nodes leave the table, the kernel is told) so it
   // is built again on next use; shows `id` from now on if given.
   // REQUIRES: czi->refresh_mu held.
-  void ForgetTree(const NodePtr& czi, const FileIdentity* id, std::vector<Invalidation>* inval);
+  void ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate,
+                  std::vector<Invalidation>* inval);
   // Lets go of the least recently used parsed CZIs beyond max_documents
   // (never `keep`). Takes their refresh_mu only if free.
   void ReleaseDocuments(uint64_t keep);
   void Graft(const NodePtr& dir, uint64_t czi, const FileIdentity& id, const TreeNode& tree)
       REQUIRES(mu_);
   // Drops `ino`'s children from the table.
-  void DropChildren(Node* n, std::vector<Invalidation>* inval) REQUIRES(mu_);
+  void DropChildren(Node* n, Fate fate, std::vector<Invalidation>* inval) REQUIRES(mu_);
   // Drops `n` and everything below it.
-  void Drop(Node* n, std::vector<Invalidation>* inval) REQUIRES(mu_);
+  void Drop(Node* n, Fate fate, std::vector<Invalidation>* inval) REQUIRES(mu_);
   void Send(std::vector<Invalidation> inval);
   // Hands `p` to the problem sink, or logs it (as an error or a warning).
   void Report(const TreeProblem& p, bool error) const;
@@ -258,6 +267,11 @@ class MountTree {
 
   mutable SharedMutex mu_;
   std::unordered_map<uint64_t, NodePtr> nodes_ GUARDED_BY(mu_);
+  // Inode numbers of the last kMaxGone nodes whose source is gone (older
+  // ones answer Stale).
+  static constexpr size_t kMaxGone = 1 << 16;
+  std::unordered_set<uint64_t> gone_ GUARDED_BY(mu_);
+  std::deque<uint64_t> gone_order_ GUARDED_BY(mu_);
   uint64_t next_ino_ GUARDED_BY(mu_) = 1;
 
   std::atomic<bool> polling_{true};  // no watcher: TTL decides when to look again
