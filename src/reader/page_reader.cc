@@ -69,6 +69,20 @@ std::shared_ptr<const PageReader> PageReader::Create(std::shared_ptr<const CziFi
       new PageReader(std::move(czi), std::move(catalog), std::move(session)));
 }
 
+namespace {
+
+// The rows [first, end) of `canvas` that pixel bytes [p0, p1) of its page touch.
+struct RowRange {
+  int64_t first = 0, end = 0;
+};
+RowRange RowsOf(const Canvas& canvas, uint64_t p0, uint64_t p1) {
+  const uint64_t row_bytes = RowBytes(canvas);
+  return {static_cast<int64_t>(p0 / row_bytes),
+          static_cast<int64_t>((p1 + row_bytes - 1) / row_bytes)};
+}
+
+}  // namespace
+
 Result<size_t> PageReader::Read(uint32_t index, uint64_t offset, size_t len, uint8_t* out,
                                 const ReadContext* given) const {
   static const ReadContext kAlone;
@@ -100,8 +114,7 @@ Result<size_t> PageReader::Read(uint32_t index, uint64_t offset, size_t len, uin
     const Status prepared = Prepare(t.pages[k], a, b, ctx, pin);
     CZIFS_RETURN_IF_ERROR(InContext(WithDamagedHint(prepared, ctx.damaged), page_where(k)));
     pins.push_back(std::move(pin));
-    const uint64_t row_bytes = RowBytes(t.pages[k].canvas);
-    end_row = static_cast<int64_t>((b + row_bytes - 1) / row_bytes);
+    end_row = RowsOf(t.pages[k].canvas, a, b).end;
   }
   if (!pins.empty() && ctx.pool && ctx.readahead_bytes > 0) {
     ReadAhead(index, first_page + pins.size() - 1, end_row, ctx);
@@ -148,11 +161,8 @@ Status PageReader::PatchTileDescription(const ServedTiff& tile, uint64_t offset,
 Status PageReader::Prepare(const Page& page, uint64_t p0, uint64_t p1, const ReadContext& ctx,
                            const std::shared_ptr<Pinned>& pinned) const {
   if (!ctx.pool || p1 <= p0) return Status::Ok();
-  const Canvas& canvas = page.canvas;
-  const uint64_t row_bytes = RowBytes(canvas);
-  const int64_t first_row = static_cast<int64_t>(p0 / row_bytes);
-  const int64_t end_row = static_cast<int64_t>((p1 + row_bytes - 1) / row_bytes);
-  std::vector<uint32_t> need = SubblocksToDecode(canvas, first_row, end_row, subblocks_);
+  const RowRange rows = RowsOf(page.canvas, p0, p1);
+  std::vector<uint32_t> need = SubblocksToDecode(page.canvas, rows.first, rows.end, subblocks_);
   std::erase_if(need, [&](uint32_t sb) { return subblocks_.IsCached(sb); });
   if (need.size() <= 1) return Status::Ok();  // this thread decodes it while filling
   // Concurrent reads of the same rows (the kernel's read-ahead sends several
