@@ -166,6 +166,7 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(const CziFile& czi, const 
   CZIFS_RETURN_IF_ERROR(cat->AddPlanes(index, metadata));
   cat->AddTiles(czi, index);
   cat->AddPyramid(czi, index, metadata);
+  cat->frame_timing_ = FindFrameTiming(czi, index, metadata);
   cat->AddHyperstacks(index, metadata);
   return std::shared_ptr<const Catalog>(std::move(cat));
 }

@@ -113,7 +113,7 @@ void Catalog::AddHyperstacks(const ImageIndex& index, const ImageMetadata& metad
       spec.pages = static_cast<uint32_t>(t.pages.size());
       spec.description = ImageJHyperstackDescription(
           base_.pixels_per_um_x.has_value(), metadata.scale_z_um, t.channels, t.slices, t.frames,
-          SamplesPerPixel(spec.pixel_type) == 1);
+          SamplesPerPixel(spec.pixel_type) == 1, frame_timing_.interval_s);
       ImageJExtras extras = StackExtras(index, metadata, t);
       if (!extras.empty()) {
         ImageJTags tags = EncodeImageJExtras(extras);

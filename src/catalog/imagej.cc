@@ -133,7 +133,7 @@ std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um,
 
 std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> spacing_um,
                                         uint32_t channels, uint32_t slices, uint32_t frames,
-                                        bool gray) {
+                                        bool gray, std::optional<double> frame_interval_s) {
   const uint64_t images = uint64_t{channels} * slices * frames;
   std::string d = fmt::format("ImageJ=1.11a\nimages={}\n", images);
   if (channels > 1) d += fmt::format("channels={}\n", channels);
@@ -141,7 +141,10 @@ std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> s
   if (frames > 1) d += fmt::format("frames={}\n", frames);
   d += "hyperstack=true\n";
   if (gray && channels > 1) d += "mode=composite\n";
-  return d + CalibrationLines(calibrated, spacing_um) + "loop=false\n";
+  d += CalibrationLines(calibrated, spacing_um) + "loop=false\n";
+  // ImageJ's time unit is seconds unless a tunit= line says otherwise.
+  if (frames > 1 && frame_interval_s) d += fmt::format("finterval={}\n", *frame_interval_s);
+  return d;
 }
 
 std::string FixedWidth(std::optional<double> v, size_t width) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <pugixml.hpp>
+#include <sstream>
 
 #include "czifs/czi_types.h"
 
@@ -69,6 +70,42 @@ std::optional<double> ParseIsoTime(const std::string& text) {
   return static_cast<double>(days * 86400 + h * 3600 + mi * 60 + s - offset_s) + frac;
 }
 
+namespace {
+
+// Reads ZEN's frame interval and the T offsets (both in seconds; ZEN keeps
+// times in seconds whatever unit it displays them in).
+void ParseFrameTiming(const pugi::xml_node& meta, ImageMetadata* md) {
+  pugi::xml_node t = meta.child("Information").child("Image").child("Dimensions").child("T");
+  pugi::xml_node positions = t.child("Positions");
+  auto increment = ToDouble(positions.child("Interval").child_value("Increment"));
+  if (increment && *increment > 0) md->frame_interval_s = increment;
+  std::istringstream offsets(positions.child("List").child_value("Offsets"));
+  for (std::string word; offsets >> word;) {
+    auto v = ToDouble(word.c_str());
+    if (!v) {
+      md->frame_offsets_s.clear();
+      break;
+    }
+    md->frame_offsets_s.push_back(*v);
+  }
+  if (md->frame_interval_s) return;
+  // The acquisition blocks' time series setups (not the autofocus helper's).
+  for (pugi::xml_node block :
+       meta.child("Experiment").child("ExperimentBlocks").children("AcquisitionBlock")) {
+    pugi::xml_node span = block.child("SubDimensionSetups")
+                              .child("TimeSeriesSetup")
+                              .child("Interval")
+                              .child("TimeSpan");
+    auto v = ToDouble(span.child_value("Value"));
+    if (v && *v > 0) {
+      md->frame_interval_s = v;
+      return;
+    }
+  }
+}
+
+}  // namespace
+
 ImageMetadata ParseImageMetadata(const std::string& xml) {
   ImageMetadata md;
   if (xml.empty()) return md;
@@ -116,6 +153,7 @@ ImageMetadata ParseImageMetadata(const std::string& xml) {
     ++i;
   }
   md.acquisition_date = image.child_value("AcquisitionDateAndTime");
+  ParseFrameTiming(meta, &md);
   pugi::xml_node mic = meta.child("Information").child("Instrument").child("Microscopes");
   md.microscope = mic.child("Microscope").attribute("Name").as_string();
   return md;

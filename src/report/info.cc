@@ -74,6 +74,14 @@ Json Calibration(const ImageMetadata& md) {
   return {{"x", value(md.scale_x_um)}, {"y", value(md.scale_y_um)}, {"z", value(md.scale_z_um)}};
 }
 
+// {"frames": 3, "interval_s": 60, "source": "ZEN's time series interval"};
+// interval_s is null when there is none, and source says why.
+Json Time(const FrameTiming& t) {
+  return {{"frames", t.frames},
+          {"interval_s", t.interval_s ? Json(*t.interval_s) : Json(nullptr)},
+          {"source", t.source}};
+}
+
 Json Channels(const ImageMetadata& md) {
   Json channels = Json::array();
   for (size_t c = 0; c < md.channels.size(); ++c) {
@@ -147,6 +155,7 @@ std::string InfoJson(const ReportInput& in) {
   j["layer0_subblocks"] = idx.layer0_subblock_count();
   PyramidAndTiles(in, &j);
   j["pixel_size_um"] = Calibration(in.metadata);
+  j["time"] = Time(in.catalog.frame_timing());
   j["channels"] = Channels(in.metadata);
   j["acquisition_date"] = in.metadata.acquisition_date;
   Json attachments = Json::array();
@@ -196,6 +205,10 @@ std::string InfoText(const ReportInput& in) {
   auto um = [&](const std::optional<double>& v) { return v ? FormatDouble(*v) + " µm" : "?"; };
   o << "x " << um(md.scale_x_um) << ", y " << um(md.scale_y_um) << ", z " << um(md.scale_z_um)
     << "\n";
+  const FrameTiming& time = in.catalog.frame_timing();
+  o << "  time          " << time.frames << " time point(s)";
+  if (time.interval_s) o << fmt::format(", {:.6g} s apart", *time.interval_s);
+  o << " (" << time.source << ")\n";
   o << "  channels      ";
   if (md.channels.empty()) o << "(no names in metadata)";
   for (size_t c = 0; c < md.channels.size(); ++c) {

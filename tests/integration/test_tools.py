@@ -244,3 +244,64 @@ def test_tifffile_reads_imagej_ranges_and_luts_of_the_hyperstack(tools_mount):
         assert lut.shape == (3, 256)
         assert tuple(int(v) for v in lut[:, 255]) == rgb
         assert tuple(int(v) for v in lut[:, 0]) == (0, 0, 0)
+
+
+TIME_MACRO = r"""
+paths = split(getArgument(), "|");
+for (i = 0; i < paths.length; i++) {
+  open(paths[i]);
+  Stack.getUnits(x, y, z, time, value);
+  getDimensions(w, h, c, s, f);
+  print("RESULT " + i + " frames=" + f + " finterval=" + d2s(Stack.getFrameInterval(), 6) +
+        " tunit=" + time);
+  close();
+}
+"""
+
+
+def test_imagej_reads_the_frame_interval_of_time_series_hyperstacks(czifs, czi_synth, corpus,
+                                                                    tmp_path):
+    """Speeds and rates measured in Fiji need the time between frames: from
+    ZEN's interval, the TimeStamps attachment, or, for a file we wrote, the
+    time stamps we gave it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    expected = {"CellDivision_T3_Z6_CH1_X300_Y200_DCV_ZSTD.czi": 60.0,  # ZEN's interval
+                "Airyscan.czi": None,                                  # TimeStamps attachment
+                "timed.czi": 33.4}                                     # written below
+    for name in expected:
+        if name != "timed.czi":
+            shutil.copy(corpus / name, src / name)
+    r = run([czi_synth, str(src / "timed.czi"), "--size", "T=2,Z=3", "--tile", "32x32",
+             "--time-stamps", "1000,1033.4"])
+    assert r.returncode == 0, r.stderr
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, src, mnt):
+        infos = {n: json.loads((mnt / n / "info.json").read_text()) for n in expected}
+        # Airyscan's ZEN interval is 0 ("as fast as possible"): its stamps say 0.523 s.
+        assert infos["Airyscan.czi"]["time"]["source"] == "the TimeStamps attachment"
+        assert infos["Airyscan.czi"]["time"]["interval_s"] == pytest.approx(0.5233, abs=1e-3)
+        expected["Airyscan.czi"] = infos["Airyscan.czi"]["time"]["interval_s"]
+        names = list(expected)
+        lines, r = run_imagej(tmp_path, TIME_MACRO,
+                              [mnt / n / "S0" / "hyperstack.tif" for n in names])
+    assert len(lines) == len(names), r.stdout + r.stderr
+    for line in lines:
+        i, *fields = line.split(" ")
+        got = dict(f.split("=", 1) for f in fields)
+        name = names[int(i)]
+        assert int(got["frames"]) == infos[name]["time"]["frames"] > 1, (name, got)
+        assert float(got["finterval"]) == pytest.approx(expected[name], abs=1e-5), (name, got)
+        assert got["tunit"] == "sec", (name, got)
+
+
+def test_a_file_without_timing_says_so_and_gets_no_frame_interval(czifs, czi_synth, tmp_path):
+    czi = tmp_path / "one.czi"
+    r = run([czi_synth, str(czi), "--size", "T=1,Z=2", "--tile", "32x32"])
+    assert r.returncode == 0, r.stderr
+    info = json.loads(run([czifs, "inspect", "--json", str(czi)]).stdout)
+    assert info["time"] == {"frames": 1, "interval_s": None, "source": "one time point"}
+    out = tmp_path / "o"
+    assert run([czifs, "export", str(czi), str(out)]).returncode == 0
+    with tifffile.TiffFile(out / "S0" / "hyperstack.tif") as t:
+        assert "finterval" not in t.imagej_metadata

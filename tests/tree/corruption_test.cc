@@ -311,7 +311,7 @@ TEST(DamagedTileTest, DamagedZeroServesTheTileAsZerosAndEveryOtherPixelExactly) 
   TempDir dir;
   const DamagedMosaic d = WriteDamagedMosaic(dir.File("a.czi"));
   auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20),
-                                        TreeOptions{DamagedTiles::kZero});
+                                        TreeOptions{.damaged = DamagedTiles::kZero, .shown = {}});
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
   ASSERT_NE(plane, nullptr);
@@ -344,7 +344,7 @@ TEST(DamagedTileTest, StructuralDamageFailsEvenWithDamagedZero) {
   bytes[data_size_field + 3] = 0x7f;
   testing::WriteFileBytes(dir.File("b.czi"), bytes);
   auto tree = testing::OpenDocumentTree(dir.File("b.czi"), Session::Create(1 << 20),
-                                        TreeOptions{DamagedTiles::kZero});
+                                        TreeOptions{.damaged = DamagedTiles::kZero, .shown = {}});
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
   ASSERT_NE(plane, nullptr);

@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-m", no_m, "Write no M index");
   app.add_flag("--write-s", write_s, "Write an S dimension even for one scene");
   app.add_flag("--sparse", sparse, "Leave out every third plane (by index sum)");
+  app.add_option("--time-stamps", spec.time_stamps_s,
+                 "Seconds of each time point, e.g. 0,33.4: a TimeStamps attachment")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
 
   if (!ParsePixelType(pixel_type, &spec.pixel_type)) {

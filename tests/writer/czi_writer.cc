@@ -646,37 +646,55 @@ Status WriteSyntheticCzi(const Spec& spec, const std::string& path) {
   o.Zeros(248);
   o.Bytes(xml.data(), xml.size());
   o.PadTo32();
-  // Attachments: a JPG thumbnail.
-  uint64_t attdir_pos = 0;
+  // Attachments: a JPG thumbnail, time stamps.
+  struct Attachment {
+    std::string content_type, name;
+    std::vector<uint8_t> data;
+  };
+  std::vector<Attachment> attachments;
   if (spec.thumbnail) {
     std::vector<uint8_t> gray(64 * 64);
     for (size_t i = 0; i < gray.size(); ++i) gray[i] = static_cast<uint8_t>((i % 64) * 4);
-    Spec thumb_spec;
-    thumb_spec.pixel_type = 0;
     CZIFS_ASSIGN_OR_RETURN(std::vector<uint8_t> jpg, EncodeJpg(0, 64, 64, gray));
-    const uint64_t att_pos = o.pos();
-    o.SegmentHeader("ZISRAWATTACH", 256 + jpg.size());
-    o.I64(static_cast<int64_t>(jpg.size()));
+    attachments.push_back({"JPG", "Thumbnail", std::move(jpg)});
+  }
+  if (!spec.time_stamps_s.empty()) {
+    const int32_t count = static_cast<int32_t>(spec.time_stamps_s.size());
+    const int32_t size = 8 + 8 * count;
+    std::vector<uint8_t> data(static_cast<size_t>(size));
+    std::memcpy(data.data(), &size, 4);
+    std::memcpy(data.data() + 4, &count, 4);
+    std::memcpy(data.data() + 8, spec.time_stamps_s.data(), 8 * spec.time_stamps_s.size());
+    attachments.push_back({"CZTIMS", "TimeStamps", std::move(data)});
+  }
+  // An attachment entry (128 bytes): in the segment and in the directory.
+  auto entry = [&](const Attachment& a, uint64_t pos) {
+    o.Bytes("A1", 2);
+    o.Zeros(10);
+    o.I64(static_cast<int64_t>(pos));
+    o.I32(0);
+    o.Zeros(16);
+    o.Fixed(a.content_type, 8);
+    o.Fixed(a.name, 80);
+  };
+  std::vector<uint64_t> att_pos;
+  for (const Attachment& a : attachments) {
+    att_pos.push_back(o.pos());
+    o.SegmentHeader("ZISRAWATTACH", 256 + a.data.size());
+    o.I64(static_cast<int64_t>(a.data.size()));
     o.Zeros(8);
-    // Entry copy (128 bytes).
-    auto entry = [&](uint64_t pos) {
-      o.Bytes("A1", 2);
-      o.Zeros(10);
-      o.I64(static_cast<int64_t>(pos));
-      o.I32(0);
-      o.Zeros(16);
-      o.Fixed("JPG", 8);
-      o.Fixed("Thumbnail", 80);
-    };
-    entry(att_pos);
+    entry(a, att_pos.back());
     o.Zeros(112);
-    o.Bytes(jpg.data(), jpg.size());
+    o.Bytes(a.data.data(), a.data.size());
     o.PadTo32();
+  }
+  uint64_t attdir_pos = 0;
+  if (!attachments.empty()) {
     attdir_pos = o.pos();
-    o.SegmentHeader("ZISRAWATTDIR", 256 + 128);
-    o.I32(1);
+    o.SegmentHeader("ZISRAWATTDIR", 256 + 128 * attachments.size());
+    o.I32(static_cast<int32_t>(attachments.size()));
     o.Zeros(252);
-    entry(att_pos);
+    for (size_t k = 0; k < attachments.size(); ++k) entry(attachments[k], att_pos[k]);
     o.PadTo32();
   }
   // Patch the file header.

@@ -60,6 +60,8 @@ struct Spec {
   std::vector<std::string> channel_names;
   bool subblock_metadata = true;  // stage position / time XML per subblock
   bool thumbnail = true;          // a JPG "Thumbnail" attachment
+  // Seconds of each time point: a "TimeStamps" attachment (CZTIMS) if not empty.
+  std::vector<double> time_stamps_s;
 };
 
 // One layer-0 tile as written.

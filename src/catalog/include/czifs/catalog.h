@@ -22,6 +22,7 @@
 #include "czifs/image_index.h"
 #include "czifs/metadata.h"
 #include "czifs/tiff_layout.h"
+#include "czifs/timing.h"
 
 namespace czifs {
 
@@ -109,6 +110,8 @@ class Catalog {
   // The tile showing layer-0 subblock `sb` alone, or -1 (also when the file
   // has no tiles/: every tile is exactly its plane).
   int64_t TileOf(uint32_t sb) const { return tile_of_subblock_.at(sb); }
+  // The time between the file's time points (hyperstacks carry it).
+  const FrameTiming& frame_timing() const { return frame_timing_; }
   // A tile's description with its subblock's values (`tags` null:
   // placeholders); every tile of one shape gets one of the same length.
   std::string TileDescription(const SubblockEntry& e, const SubblockTags* tags) const;
@@ -123,6 +126,7 @@ class Catalog {
   std::vector<ServedTiff> tiffs_;
   std::vector<int64_t> tile_of_subblock_;  // tiff per subblock, or -1
   size_t first_stack_ = 0;
+  FrameTiming frame_timing_;
   TiffSpec base_;  // what every TIFF has in common (calibration, ...)
 };
 

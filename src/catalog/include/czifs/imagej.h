@@ -20,10 +20,12 @@ std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um,
                               std::optional<std::pair<double, double>> range = std::nullopt);
 
 // The same for a hyperstack of channels x slices x frames pages (C fastest);
-// `gray`: several channels are shown as a composite.
+// `gray`: several channels are shown as a composite; `frame_interval_s`:
+// the time between frames, when known (ImageJ's unit is seconds).
 std::string ImageJHyperstackDescription(bool calibrated, std::optional<double> spacing_um,
                                         uint32_t channels, uint32_t slices, uint32_t frames,
-                                        bool gray);
+                                        bool gray,
+                                        std::optional<double> frame_interval_s = std::nullopt);
 
 // ImageJ's private metadata, which ImageJ applies on opening: a display
 // range and a colour (0xRRGGBB, shown as a black-to-colour LUT) per

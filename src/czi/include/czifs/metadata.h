@@ -35,6 +35,12 @@ struct ImageMetadata {
   std::vector<ChannelInfo> channels;                         // in channel index order
   std::string acquisition_date;
   std::string microscope;
+  // ZEN's frame interval in seconds, when it says one above zero: the T
+  // dimension's Increment, else the time series setup's Interval (0 means
+  // "as fast as possible": then there is none here).
+  std::optional<double> frame_interval_s;
+  // The T dimension's offsets in seconds from the first frame, when listed.
+  std::vector<double> frame_offsets_s;
   std::string warning;  // non-empty if the document could not be parsed
 };
 
