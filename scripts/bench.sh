@@ -3,7 +3,7 @@
 # Workloads (about 2.7 GB) are generated once into build/bench-data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --tests
 dpkg-query -W -f='${Status}' python3-matplotlib 2>/dev/null | grep -q "install ok installed" ||
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib >/dev/null
 bash scripts/build.sh -DCZIFS_BUILD_BENCHMARKS=ON >/dev/null

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Installs what czifs needs to build, run and test (Debian 12, as root).
+# Installs what czifs needs to build and run (Debian 12, as root); with
+# --tests also what its tests and checks use.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
+# Build and run; python3-tifffile for the demo's look at one plane.
 PACKAGES=(
   cmake ninja-build g++ pkg-config git
   libfuse3-dev fuse3 libzstd-dev libtiff-dev libspdlog-dev libpugixml-dev
   libjxr-dev libturbojpeg0-dev libjpeg62-turbo-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libfmt-dev clang-format
-  python3 python3-pytest python3-numpy python3-tifffile procps
-  clang libclang-rt-14-dev man-db
-  imagej default-jre-headless xvfb xauth python3-pandas systemd
+  nlohmann-json3-dev libfmt-dev python3 python3-tifffile
 )
+if [ "${1:-}" = "--tests" ]; then
+  PACKAGES+=(
+    libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-14-dev
+    python3-pytest python3-numpy python3-pandas procps man-db rsync
+    imagej default-jre-headless xvfb xauth systemd
+  )
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,8 +11,8 @@
 # sanitizer passes (for a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
-bash scripts/build.sh
+bash scripts/install-deps.sh --tests
+bash scripts/build.sh -DCZIFS_BUILD_TESTS=ON
 # A relative path (CI passes ../shared/data/czi) is relative to the project
 # root; tests run from build folders, so hand them an absolute one.
 export CZIFS_TEST_DATA="$(realpath -m "${CZIFS_TEST_DATA:-../shared/data/czi}")"

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -100,27 +102,58 @@ int RunInspect(const std::string& file, bool json) {
   return 0;
 }
 
+// Set by SIGINT/SIGTERM during an export: files being written are dropped,
+// complete ones kept; the signal's number, for the exit code.
+std::atomic<bool> g_export_stop{false};
+std::atomic<int> g_export_signal{0};
+
+void OnExportSignal(int sig) {
+  g_export_signal.store(sig);
+  g_export_stop.store(true);
+}
+
+void CatchExportSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = OnExportSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
 int RunExport(const std::string& source, const std::string& outdir, unsigned threads,
-              uint64_t cache_bytes, const czifs::TreeOptions& options) {
+              uint64_t cache_bytes, bool overwrite, const czifs::TreeOptions& options) {
   czifs::TuneAllocator();
   czifs::ExportOptions opts;
   opts.threads = threads;
   opts.show_progress = ::isatty(STDERR_FILENO);
+  opts.overwrite = overwrite;
+  opts.stop = &g_export_stop;
+  CatchExportSignals();
   auto report =
       czifs::ExportSources({source}, czifs::Session::Create(cache_bytes), options, outdir, opts);
   if (!report.ok()) {
     std::fprintf(stderr, "czifs: %s\n", report.status().ToString().c_str());
     return kExitProblems;
   }
-  size_t problems = 0;
-  for (const auto& p : report->problems) {
-    std::fprintf(stderr, "czifs: %s\n", p.ToString().c_str());
-    ++problems;
+  for (const auto& p : report->problems) std::fprintf(stderr, "czifs: %s\n", p.ToString().c_str());
+  const size_t problems = report->problems.size();
+  std::string line =
+      fmt::format("wrote {} files ({} planes, {:.1f} MB) in {:.2f} s", report->files_written,
+                  report->planes_written, report->bytes_written / 1e6, report->seconds);
+  if (report->files_skipped) {
+    line += fmt::format("; {} already complete, kept", report->files_skipped);
   }
-  std::fprintf(stderr, "czifs: wrote %llu files (%llu planes, %.1f MB) in %.2f s%s\n",
-               static_cast<unsigned long long>(report->files_written),
-               static_cast<unsigned long long>(report->planes_written), report->bytes_written / 1e6,
-               report->seconds, problems ? fmt::format(", {} problem(s)", problems).c_str() : "");
+  if (problems) line += fmt::format("; {} problem(s)", problems);
+  std::fprintf(stderr, "czifs: %s\n", line.c_str());
+  if (report->stopped) {
+    const uint64_t left = report->files_total - report->files_written - report->files_skipped;
+    std::fprintf(stderr,
+                 "czifs: interrupted: %llu of %llu files not written (no incomplete file is "
+                 "left under its name); run the same command again to finish\n",
+                 static_cast<unsigned long long>(left),
+                 static_cast<unsigned long long>(report->files_total));
+    return 128 + g_export_signal.load();
+  }
   return problems ? kExitProblems : 0;
 }
 
@@ -251,6 +284,10 @@ int main(int argc, char** argv) {
       ->default_str("fail");
   std::string without;
   exp->add_option("--without", without, kWithoutHelp)->check(WithoutList());
+  bool overwrite = false;
+  exp->add_flag("--overwrite", overwrite,
+                "Write every file again (default: files an earlier, interrupted run of the "
+                "same export finished are kept)");
 
   try {
     app.parse(argc, argv);
@@ -265,5 +302,5 @@ int main(int argc, char** argv) {
   if (*inspect) return RunInspect(inspect_file, json);
   std::string why;
   czifs::ParseWithout(without, &options.shown, &why);  // checked by CLI11
-  return RunExport(source, outdir, threads, cache_bytes, options);
+  return RunExport(source, outdir, threads, cache_bytes, overwrite, options);
 }

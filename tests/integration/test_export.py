@@ -1,0 +1,117 @@
+"""`czifs export` cannot lie: an interrupted export leaves no incomplete file
+under a final name, a re-run finishes it, and the result equals the mount
+(names, bytes, modes, times) for diff -r and rsync."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import run, SLOWDOWN
+from mounting import default_signals, mounted
+
+
+def snapshot(root):
+    """Every path below `root` (and root as "."): mode, size, mtime, owner, bytes."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in ["."] + dirs + files:
+            p = dirpath if name == "." else os.path.join(dirpath, name)
+            st = os.lstat(p)
+            data = None
+            if name in files:
+                with open(p, "rb") as f:
+                    data = f.read()
+            out[os.path.relpath(p, root)] = (st.st_mode, st.st_mtime_ns, st.st_uid, st.st_gid,
+                                             data)
+    return out
+
+
+@pytest.fixture(scope="module")
+def big(czi_synth, czifs, tmp_path_factory):
+    """A file whose export takes long enough to interrupt, and its reference export."""
+    d = tmp_path_factory.mktemp("export")
+    czi = d / "big.czi"
+    r = run([czi_synth, str(czi), "--size", "Z=8,C=2", "--tile", "1024x1024", "--tiles", "2x2",
+             "--codec", "zstd1"])
+    assert r.returncode == 0, r.stderr
+    os.chmod(czi, 0o640)  # a mode other than the default, to see it carried over
+    ref = d / "ref"
+    r = run([czifs, "export", str(czi), str(ref)])
+    assert r.returncode == 0, r.stderr
+    return czi, ref, snapshot(ref)
+
+
+def export_until(czifs, czi, out, final_files):
+    """Starts an export and sends SIGINT once `final_files` files have their
+    final names (0: once it created the output folder); returns the
+    process's exit code and stderr."""
+    p = subprocess.Popen([czifs, "export", "-j", "2", str(czi), str(out)], stderr=subprocess.PIPE,
+                         text=True, preexec_fn=default_signals)
+    deadline = time.monotonic() + 120 * SLOWDOWN
+    while not out.exists() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    while final_files and p.poll() is None and time.monotonic() < deadline:
+        done = sum(1 for _, _, fs in os.walk(out) for f in fs if not f.endswith(".czifs-partial"))
+        if done >= final_files:
+            break
+        time.sleep(0.01)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120 * SLOWDOWN)
+    return p.returncode, err
+
+
+@pytest.mark.parametrize("when", [0, 3, 40], ids=["once-started", "after-3-files", "after-40-files"])
+def test_sigint_leaves_only_complete_files_and_a_rerun_finishes_the_export(czifs, big, tmp_path,
+                                                                          when):
+    czi, ref, want = big
+    out = tmp_path / "out"
+    rc, err = export_until(czifs, czi, out, when)
+    if rc == 0:
+        pytest.fail(f"the export finished before SIGINT: make the file bigger\n{err}")
+    assert rc == 128 + signal.SIGINT, err
+    assert "interrupted" in err and "run the same command again" in err, err
+    got = snapshot(out) if out.exists() else {}
+    for rel, (mode, mtime, uid, gid, data) in got.items():
+        assert not rel.endswith(".czifs-partial"), f"partial file left: {rel}"
+        if data is not None:
+            assert rel in want and data == want[rel][4], f"{rel}: incomplete or wrong bytes"
+    r = run([czifs, "export", str(czi), str(out)])
+    assert r.returncode == 0, r.stderr
+    if when:
+        assert "already complete, kept" in r.stderr, r.stderr
+    assert snapshot(out) == want
+
+
+def test_overwrite_writes_every_file_again(czifs, big, tmp_path):
+    czi, ref, want = big
+    out = tmp_path / "out"
+    assert run([czifs, "export", str(czi), str(out)]).returncode == 0
+    victim = out / "S0" / "C1" / "T0" / "Z3.tif"
+    os.chmod(victim.parent, 0o755)
+    os.chmod(victim, 0o644)
+    with open(victim, "r+b") as f:  # same size and time, other bytes: only --overwrite sees it
+        f.seek(1000)
+        f.write(b"\xff" * 16)
+    os.utime(victim, ns=(want["S0/C1/T0/Z3.tif"][1],) * 2)
+    r = run([czifs, "export", "--overwrite", str(czi), str(out)])
+    assert r.returncode == 0, r.stderr
+    assert "already complete" not in r.stderr
+    assert snapshot(out) == want
+
+
+def test_an_export_equals_the_mount_for_diff_and_rsync(czifs, big, tmp_path):
+    czi, ref, want = big
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, czi, mnt):
+        assert snapshot(mnt) == want
+        r = run(["diff", "-r", str(mnt), str(ref)])
+        assert r.returncode == 0, r.stdout
+        if not shutil.which("rsync"):
+            if os.environ.get("CI"):
+                pytest.fail("rsync is not installed (scripts/install-deps.sh --tests installs it)")
+            pytest.skip("rsync is not installed")
+        r = run(["rsync", "-a", "--dry-run", "--itemize-changes", f"{mnt}/", f"{ref}/"])
+        assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
