@@ -125,7 +125,8 @@ std::string ImageJDescription(bool calibrated, std::optional<double> spacing_um,
   std::string d = "ImageJ=1.11a\n" + CalibrationLines(calibrated, spacing_um);
   if (range) {
     char buf[96];
-    snprintf(buf, sizeof buf, "min=%.10g\nmax=%.10g\n", range->first, range->second);
+    // + 0.0 turns -0 (a rounded tiny negative) into 0: ImageJ would show "min=-0".
+    snprintf(buf, sizeof buf, "min=%.10g\nmax=%.10g\n", range->first + 0.0, range->second + 0.0);
     d += buf;
   }
   return d;

@@ -90,16 +90,39 @@ std::string VersionText() {
   return s;
 }
 
-int RunInspect(const std::string& file, bool json) {
-  auto doc = czifs::CziDocument::Open(file, czifs::Session::Create(64 << 20));
-  if (!doc.ok()) {
-    std::fprintf(stderr, "czifs: %s: %s\n", file.c_str(), doc.status().ToString().c_str());
-    return kExitProblems;
+// Summarizes each file (text: one after the other; JSON: one object, or an
+// array of them for several files). A file that does not open is reported
+// and the others still summarized.
+int RunInspect(const std::vector<std::string>& files, bool json) {
+  auto session = czifs::Session::Create(64 << 20);
+  int rc = 0;
+  std::vector<std::string> objects;
+  for (const std::string& file : files) {
+    auto doc = czifs::CziDocument::Open(file, session);
+    if (!doc.ok()) {
+      std::fprintf(stderr, "czifs: %s: %s\n", file.c_str(), doc.status().ToString().c_str());
+      rc = kExitProblems;
+      continue;
+    }
+    if (json) {
+      objects.push_back(czifs::InfoJson((*doc)->report()));
+    } else {
+      if (&file != &files.front()) std::fputs("\n", stdout);
+      std::fputs(czifs::InfoText((*doc)->report()).c_str(), stdout);
+    }
   }
-  std::fputs(
-      json ? czifs::InfoJson((*doc)->report()).c_str() : czifs::InfoText((*doc)->report()).c_str(),
-      stdout);
-  return 0;
+  if (json && files.size() == 1 && objects.size() == 1) {
+    std::fputs(objects[0].c_str(), stdout);
+  } else if (json) {
+    std::string array = "[\n";
+    for (size_t i = 0; i < objects.size(); ++i) {
+      std::string o = objects[i];
+      while (!o.empty() && o.back() == '\n') o.pop_back();
+      array += o + (i + 1 < objects.size() ? ",\n" : "\n");
+    }
+    std::fputs((array + "]\n").c_str(), stdout);
+  }
+  return rc;
 }
 
 // Set by SIGINT/SIGTERM during an export: files being written are dropped,
@@ -162,7 +185,7 @@ int RunExport(const std::string& source, const std::string& outdir, unsigned thr
 constexpr const char* kUsage =
     "czifs: Zeiss CZI files as folders of TIFF images.\n"
     "  czifs [options] SOURCE... MOUNTPOINT   mount (SOURCE: a .czi file or a folder)\n"
-    "  czifs inspect FILE.czi [--json]        summarize a file\n"
+    "  czifs inspect FILE.czi... [--json]     summarize files\n"
     "  czifs export SOURCE OUTDIR [-j N]      write the tree to disk\n"
     "Unmount with: fusermount3 -u MOUNTPOINT";
 
@@ -248,7 +271,7 @@ int main(int argc, char** argv) {
   if (!subcommand) return RunMountCommand(argc, argv);
   CLI::App app{
       "czifs: Zeiss CZI files as folders of TIFF images.\n"
-      "  czifs inspect FILE.czi [--json]\n"
+      "  czifs inspect FILE.czi... [--json]\n"
       "  czifs export SOURCE OUTDIR [-j N]"};
   app.set_version_flag("-V,--version", VersionText());
   app.require_subcommand(1);
@@ -257,9 +280,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   auto* inspect = app.add_subcommand("inspect", "Summarize a CZI file");
-  std::string inspect_file;
+  std::vector<std::string> inspect_files;
   bool json = false;
-  inspect->add_option("FILE", inspect_file, "CZI file")->required();
+  inspect->add_option("FILE", inspect_files, "CZI files")->required();
   inspect->add_flag("--json", json, "Print the summary as JSON (the tree's info.json)");
 
   auto* exp = app.add_subcommand(
@@ -299,7 +322,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
-  if (*inspect) return RunInspect(inspect_file, json);
+  if (*inspect) return RunInspect(inspect_files, json);
   std::string why;
   czifs::ParseWithout(without, &options.shown, &why);  // checked by CLI11
   return RunExport(source, outdir, threads, cache_bytes, overwrite, options);

@@ -120,6 +120,15 @@ Result<std::shared_ptr<const CziFile>> CziFile::Open(std::unique_ptr<RandomAcces
 }
 
 Status CziFile::Parse() {
+  // Every CZI starts with its file header segment: anything else is not one.
+  constexpr std::string_view kMagic = "ZISRAWFILE";
+  std::string start(std::min<uint64_t>(kMagic.size(), file_->size()), '\0');
+  CZIFS_RETURN_IF_ERROR(file_->ReadExact(0, start.size(), start.data()));
+  if (start.empty()) return Status::Corruption("not a CZI file (it is empty)");
+  if (start != kMagic) {
+    return Status::Corruption(
+        fmt::format("not a CZI file (it starts with '{}', not '{}')", Printable(start), kMagic));
+  }
   CZIFS_ASSIGN_OR_RETURN(SegmentHeader seg, ReadSegmentHeader(*file_, 0, "ZISRAWFILE"));
   (void)seg;
   uint8_t raw[kFileHeaderDataSize];

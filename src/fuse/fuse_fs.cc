@@ -161,6 +161,10 @@ void FillStatsAttr(struct stat* st) {
   st->st_nlink = 1;
   st->st_uid = ::getuid();
   st->st_gid = ::getgid();
+  // The counters are of now: so is the file.
+  ::clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+  st->st_ctim = st->st_mtim;
+  st->st_atim = st->st_mtim;
 }
 
 }  // namespace

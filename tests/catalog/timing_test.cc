@@ -99,6 +99,11 @@ TEST(FrameTimingTest, DamagedTimeStampsAreIgnored) {
   EXPECT_EQ(ParseTimeStamps(two), (std::vector<double>{1.5, 4.0}));
 }
 
+TEST(ImageJDescriptionTest, ADisplayRangeStartingAtMinusZeroSaysZero) {
+  const std::string d = ImageJDescription(true, std::nullopt, std::make_pair(-0.0, 255.0));
+  EXPECT_NE(d.find("min=0\nmax=255\n"), std::string::npos) << d;
+}
+
 TEST(FrameTimingTest, TheHyperstackTellsImageJTheFrameInterval) {
   EXPECT_NE(ImageJHyperstackDescription(true, 0.5, 1, 2, 3, true, 33.4).find("finterval=33.4\n"),
             std::string::npos);

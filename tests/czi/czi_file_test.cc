@@ -282,3 +282,23 @@ TEST(MetadataTest, ParsesIsoTimesWithFractionsAndOffsets) {
 
 }  // namespace
 }  // namespace czifs
+
+namespace czifs {
+namespace {
+
+TEST(CziFileTest, AFileThatIsNotACziSaysSo) {
+  testing::TempDir dir;
+  testing::WriteFileBytes(dir.File("notes.czi"), {'h', 'e', 'l', 'l', 'o', '\n'});
+  testing::WriteFileBytes(dir.File("empty.czi"), {});
+  auto text = CziFile::Open(dir.File("notes.czi"));
+  ASSERT_FALSE(text.ok());
+  EXPECT_NE(text.status().message().find("not a CZI file (it starts with 'hello\\x0a'"),
+            std::string::npos)
+      << text.status().ToString();
+  auto empty = CziFile::Open(dir.File("empty.czi"));
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("not a CZI file (it is empty)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace czifs

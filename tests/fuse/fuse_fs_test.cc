@@ -136,8 +136,10 @@ TEST_F(FuseFsTest, InterruptedReadIsEintr) {
 
 TEST_F(FuseFsTest, HiddenStatsFileCountsDecodesAndIsNotListed) {
   fuse_entry_param e;
+  const time_t before = ::time(nullptr);
   ASSERT_EQ(fs_->Lookup(MountTree::kRootIno, FuseFs::kStatsName, &e), 0);
   EXPECT_EQ(e.ino, FuseFs::kStatsIno);
+  EXPECT_GE(e.attr.st_mtime, before);  // dated now, not 1970
   fuse_file_info fi{};
   fi.flags = O_RDONLY;
   ASSERT_EQ(fs_->Open(e.ino, &fi), 0);

@@ -208,3 +208,16 @@ def test_calibration_reaches_tifffile_in_micrometres(czifs, czi_synth, tmp_path)
         assert t.imagej_metadata["spacing"] == pytest.approx(0.5)
         num, den = t.pages[0].tags["XResolution"].value
         assert num / den == pytest.approx(10.0)  # 0.1 µm pixels
+
+
+def test_inspect_takes_several_files_and_reports_the_bad_one(czifs, corpus, tmp_path):
+    bad = tmp_path / "notes.czi"
+    bad.write_text("not a microscope image\n")
+    files = [corpus / "10x10.czi", bad, corpus / "100x100.czi"]
+    r = run([czifs, "inspect"] + [str(f) for f in files])
+    assert r.returncode == 1
+    assert r.stdout.count("file size") == 2
+    assert "notes.czi" in r.stderr and "not a CZI file" in r.stderr, r.stderr
+    r = run([czifs, "inspect", "--json", str(files[0]), str(files[2])])
+    assert r.returncode == 0, r.stderr
+    assert [d["file"] for d in json.loads(r.stdout)] == ["10x10.czi", "100x100.czi"]
