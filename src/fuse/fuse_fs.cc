@@ -169,6 +169,17 @@ void FillStatsAttr(struct stat* st) {
 
 }  // namespace
 
+void FuseFs::StatFs(struct statvfs* st) const {
+  std::memset(st, 0, sizeof *st);
+  const MountTree::Usage usage = tree_->ServedUsage();
+  st->f_bsize = 4096;
+  st->f_frsize = 4096;
+  st->f_blocks = (usage.bytes + st->f_frsize - 1) / st->f_frsize;
+  st->f_files = usage.files;
+  st->f_namemax = 255;
+  st->f_flag = ST_RDONLY;
+}
+
 bool FuseFs::CheapEntry(fuse_ino_t ino, fuse_entry_param* e) {
   auto attr = tree_->GetAttr(ino, /*cheap_only=*/true);
   if (!attr.ok()) return false;

@@ -12,6 +12,7 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <sys/statvfs.h>
 
 #include <atomic>
 #include <cstdint>
@@ -63,6 +64,9 @@ class FuseFs {
               const fuse_file_info* fi = nullptr);
   // True while the tree's watcher tells the kernel of changes.
   bool Watching() const { return tree_->watching(); }
+  // Fills `st` for statfs: read-only, sized by what the mount serves (df
+  // shows the bytes of the files known so far, all used).
+  void StatFs(struct statvfs* st) const;
   // Fills `listing` with a folder's entries, "." and ".." first.
   int ListDir(fuse_ino_t ino, std::vector<DirEntry>* listing);
   int Open(fuse_ino_t ino, fuse_file_info* fi);

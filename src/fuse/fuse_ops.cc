@@ -171,13 +171,11 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void OpStatFs(fuse_req_t req, fuse_ino_t) {
-  struct statvfs st;
-  std::memset(&st, 0, sizeof st);
-  st.f_bsize = 4096;
-  st.f_frsize = 4096;
-  st.f_namemax = 255;
-  st.f_flag = ST_RDONLY;
-  fuse_reply_statfs(req, &st);
+  Guard(req, "statfs", [&] {
+    struct statvfs st;
+    Fs(req)->StatFs(&st);
+    fuse_reply_statfs(req, &st);
+  });
 }
 
 // Every operation that would change something: the file system is read-only.

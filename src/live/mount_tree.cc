@@ -435,6 +435,17 @@ Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
   return Status::NotFound(std::string(name));
 }
 
+MountTree::Usage MountTree::ServedUsage() const {
+  Usage usage;
+  ReaderLock lock(&mu_);
+  for (const auto& [ino, n] : nodes_) {
+    if (n->kind != Kind::kFile) continue;
+    ++usage.files;
+    if (auto size = n->file->SizeIfCheap()) usage.bytes += *size;
+  }
+  return usage;
+}
+
 Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
   CZIFS_ASSIGN_OR_RETURN(NodePtr n, Get(ino));
   CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));

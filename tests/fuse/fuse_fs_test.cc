@@ -203,3 +203,24 @@ TEST(FuseErrnoTest, StatusCodesMapToErrno) {
 
 }  // namespace
 }  // namespace czifs
+
+namespace czifs {
+namespace {
+
+TEST_F(FuseFsTest, StatfsIsReadOnlyAndSizedByTheFilesServedSoFar) {
+  struct statvfs before;
+  fs_->StatFs(&before);
+  EXPECT_TRUE(before.f_flag & ST_RDONLY);
+  EXPECT_EQ(before.f_bfree, 0u);
+  fuse_entry_param e;
+  ASSERT_EQ(fs_->Lookup(MountTree::kRootIno, "b.czi", &e), 0);
+  std::vector<DirEntry> listing;
+  ASSERT_EQ(fs_->ListDir(e.ino, &listing), 0);  // opens the CZI: its files are known
+  struct statvfs after;
+  fs_->StatFs(&after);
+  EXPECT_GT(after.f_files, before.f_files);
+  EXPECT_GT(after.f_blocks * after.f_frsize, 1000u);
+}
+
+}  // namespace
+}  // namespace czifs

@@ -146,6 +146,13 @@ class MountTree {
   // Returns the file behind `ino` for reading; it stays that version's file
   // however the source changes later.
   Result<std::shared_ptr<VirtualFile>> OpenFile(uint64_t ino);
+  // What the tree serves now: the bytes of every file whose size is known
+  // without work (the CZIs opened so far), and the number of files.
+  struct Usage {
+    uint64_t bytes = 0;
+    uint64_t files = 0;
+  };
+  Usage ServedUsage() const;
   // Reads a file; returns bytes produced (0 at end).
   Result<size_t> Read(uint64_t ino, uint64_t offset, size_t len, uint8_t* out,
                       const ReadContext* ctx = nullptr);
