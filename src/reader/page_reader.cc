@@ -116,7 +116,11 @@ Result<size_t> PageReader::Read(uint32_t index, uint64_t offset, size_t len, uin
     pins.push_back(std::move(pin));
     end_row = RowsOf(t.pages[k].canvas, a, b).end;
   }
-  if (!pins.empty() && ctx.pool && ctx.readahead_bytes > 0) {
+  // Read-ahead follows reads of pixel data, not reads that start in the
+  // header or directory (a reader after the tags, whose buffered read also
+  // takes in the first rows, must not set off decoding the whole image).
+  const bool starts_in_pixels = layout.PixelRange(offset, 1).second > 0;
+  if (!pins.empty() && starts_in_pixels && ctx.pool && ctx.readahead_bytes > 0) {
     ReadAhead(index, first_page + pins.size() - 1, end_row, ctx);
   }
   // The layout asks for pixels in [p0, p1) only: always a pinned page.

@@ -756,6 +756,33 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   EXPECT_FALSE((*doc)->reader().subblocks().IsCached(next_plane));
 }
 
+TEST(ReadAheadTest, AReadThatStartsInTheHeaderSetsOffNoReadAhead) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 32;
+  spec.tile_height = 32;
+  spec.sizes = {{'C', 1}, {'Z', 3}};
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto session = Session::Create(1 << 20);
+  auto doc = CziDocument::Open(dir.File("a.czi"), session);
+  ASSERT_TRUE(doc.ok());
+  ThreadPool pool(2);
+  ReadContext ctx;
+  ctx.pool = &pool;
+  ctx.cancelled = [] { return false; };
+  ctx.readahead_bytes = 16 << 20;
+  // A buffered reader after the tags reads from 0, taking in the first rows:
+  // only plane 0's own tile is decoded, not the next planes'.
+  std::vector<uint8_t> buf(64 << 10);
+  ASSERT_TRUE((*doc)->reader().Read(0, 0, buf.size(), buf.data(), &ctx).ok());
+  pool.Wait();
+  EXPECT_EQ(session->decoded.load(), 1u);
+  // A read of pixel data does read ahead (here: the next planes' tiles).
+  ASSERT_TRUE((*doc)->reader().Read(0, 100, 16, buf.data(), &ctx).ok());
+  pool.Wait();
+  EXPECT_GT(session->decoded.load(), 1u);
+}
+
 TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
   TempDir dir;
   synth::Spec spec;
