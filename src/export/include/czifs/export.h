@@ -32,12 +32,12 @@ struct ExportOptions {
 };
 
 struct ExportReport {
-  uint64_t files_total = 0;    // files the tree holds (written, skipped or failed)
+  uint64_t files_total = 0;  // files the tree holds (written, skipped or failed)
   uint64_t files_written = 0;
   uint64_t files_skipped = 0;  // complete from an earlier run
   uint64_t planes_written = 0;
   uint64_t bytes_written = 0;
-  bool stopped = false;        // `stop` was set before the end
+  bool stopped = false;  // `stop` was set before the end
   double seconds = 0;
   std::vector<TreeProblem> problems;  // one per file that could not be written
 };
