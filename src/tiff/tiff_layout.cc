@@ -13,6 +13,32 @@
 #include "czifs/czi_types.h"
 
 namespace czifs {
+
+// A memory "file" that keeps every byte libtiff writes except the placeholder
+// pixel buffer, whose writes are only recorded.
+struct LayoutSink {
+  const uint8_t* placeholder = nullptr;
+  uint64_t pos = 0;
+  uint64_t end = 0;
+  struct Write {
+    uint64_t offset;
+    std::vector<uint8_t> bytes;
+  };
+
+  std::vector<Write> literal_writes;
+  struct PixelWrite {
+    uint64_t offset;
+    uint64_t length;
+  };
+  std::vector<PixelWrite> pixel_writes;
+  // While set, the "end of file" libtiff sees (it appends each new strip
+  // there): where the current page's pixel data goes.
+  std::optional<uint64_t> data_end;
+  // If set, where libtiff is told the file ends when it writes the
+  // directory (no strip being written): the directory goes there.
+  std::optional<uint64_t> dir_at;
+};
+
 namespace {
 
 // Strips of about this size, so readers issue few requests; never more than
@@ -26,27 +52,6 @@ constexpr uint64_t kMaxRowBytes = 64ull << 20;
 const uint8_t kPixelPlaceholder[16] = {};
 // Classic TIFF addresses 4 GiB; leave room for the directory.
 constexpr uint64_t kClassicTiffLimit = (1ull << 32) - (16ull << 20);
-
-// A memory "file" that keeps every byte libtiff writes except the placeholder
-// pixel buffer, whose writes are only recorded.
-struct LayoutSink {
-  const uint8_t* placeholder = nullptr;
-  uint64_t pos = 0;
-  uint64_t end = 0;
-  struct Write {
-    uint64_t offset;
-    std::vector<uint8_t> bytes;
-  };
-  std::vector<Write> literal_writes;
-  struct PixelWrite {
-    uint64_t offset;
-    uint64_t length;
-  };
-  std::vector<PixelWrite> pixel_writes;
-  // While set, the "end of file" libtiff sees (it appends each new strip
-  // there): where the current page's pixel data goes.
-  std::optional<uint64_t> data_end;
-};
 
 // libtiff reads back what it wrote when it links a new directory to the
 // previous one (the directory's entry count at the last directory offset).
@@ -91,7 +96,7 @@ toff_t SinkSeek(thandle_t h, toff_t off, int whence) {
       s->pos += off;
       break;
     case SEEK_END:
-      s->pos = (s->data_end ? *s->data_end : s->end) + off;
+      s->pos = (s->data_end ? *s->data_end : s->dir_at ? *s->dir_at : s->end) + off;
       break;
     default:
       return static_cast<toff_t>(-1);
@@ -217,51 +222,94 @@ Status CheckSpec(const TiffSpec& spec) {
 
 }  // namespace
 
-Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
-  CZIFS_RETURN_IF_ERROR(CheckSpec(spec));
-  const uint64_t row_bytes =
-      uint64_t{spec.width} * static_cast<uint64_t>(BytesPerPixel(spec.pixel_type));
-  const std::optional<uint64_t> page_bytes = uint64_t{spec.height} * row_bytes;
-  const std::optional<uint64_t> total = *page_bytes * spec.pages;  // checked above
-  // Directories and tags take far less than 64 KiB per page.
-  const bool big = *total + uint64_t{spec.pages} * 65536 > kClassicTiffLimit;
-  const uint64_t min_rows = (spec.height + kMaxStrips - 1) / kMaxStrips;
-  const uint32_t rows_per_strip = static_cast<uint32_t>(
-      std::clamp<uint64_t>(std::max(kTargetStripBytes / row_bytes, min_rows), 1, spec.height));
+namespace {
 
+// How the pages' strips are cut, and where things go.
+struct Geometry {
+  bool big = false;
+  uint32_t rows_per_strip = 0;
+  uint64_t row_bytes = 0, page_bytes = 0, total = 0;
+  uint64_t header = 0;             // 8 (classic) or 16 (BigTIFF)
+  uint64_t pixel_start = 0;        // file offset of page 0's first pixel byte
+  std::optional<uint64_t> dir_at;  // where the (single) directory goes, if not after the pixels
+};
+
+// Lets libtiff write the TIFF of `spec` into a sink laid out as `g` says.
+Result<LayoutSink> RunLibtiff(const TiffSpec& spec, const Geometry& g) {
   RegisterImageJTags();
   LayoutSink sink;
   sink.placeholder = kPixelPlaceholder;
-  // Pixel data of all pages comes first and contiguous, right after the
-  // header, as ImageJ writes it (ImageJ reads a stack's pages at
-  // first offset + k * page size); the directories follow (libtiff appends
-  // them at the end of what it believes the file to be).
-  const uint64_t header = big ? 16 : 8;
-  sink.end = header + *total;
-
+  sink.end = g.pixel_start + g.total;
+  sink.dir_at = g.dir_at;
   TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
   TIFFOpenOptionsSetErrorHandlerExtR(opts, OnTiffError, nullptr);
   TIFFOpenOptionsSetWarningHandlerExtR(opts, OnTiffWarning, nullptr);
-  TIFF* tif = TIFFClientOpenExt("czifs-layout", big ? "wl8" : "wl", &sink, SinkRead, SinkWrite,
+  TIFF* tif = TIFFClientOpenExt("czifs-layout", g.big ? "wl8" : "wl", &sink, SinkRead, SinkWrite,
                                 SinkSeek, SinkClose, SinkSize, SinkMap, SinkUnmap, opts);
   TIFFOpenOptionsFree(opts);
   if (tif == nullptr) return Status::IOError("libtiff could not start a layout");
-
-  const bool ok = WritePages(tif, spec, rows_per_strip, row_bytes, *page_bytes, header, &sink);
+  const bool ok =
+      WritePages(tif, spec, g.rows_per_strip, g.row_bytes, g.page_bytes, g.pixel_start, &sink);
+  TIFFClose(tif);
   if (!ok) {
-    TIFFClose(tif);
     return Status::IOError(fmt::format("libtiff failed to lay out a {}x{} {} image of {} page(s)",
                                        spec.width, spec.height, PixelTypeName(spec.pixel_type),
                                        spec.pages));
   }
-  TIFFClose(tif);
+  return sink;
+}
 
+Geometry PlanGeometry(const TiffSpec& spec) {
+  Geometry g;
+  g.row_bytes = uint64_t{spec.width} * static_cast<uint64_t>(BytesPerPixel(spec.pixel_type));
+  g.page_bytes = uint64_t{spec.height} * g.row_bytes;
+  g.total = g.page_bytes * spec.pages;  // checked by CheckSpec
+  // Directories and tags take far less than 64 KiB per page.
+  g.big = g.total + uint64_t{spec.pages} * 65536 > kClassicTiffLimit;
+  const uint64_t min_rows = (spec.height + kMaxStrips - 1) / kMaxStrips;
+  g.rows_per_strip = static_cast<uint32_t>(
+      std::clamp<uint64_t>(std::max(kTargetStripBytes / g.row_bytes, min_rows), 1, spec.height));
+  g.header = g.big ? 16 : 8;
+  g.pixel_start = g.header;
+  return g;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
+  CZIFS_RETURN_IF_ERROR(CheckSpec(spec));
+  Geometry g = PlanGeometry(spec);
+  // A stack's pixel data comes first and contiguous, right after the
+  // header, as ImageJ writes it (ImageJ reads a stack's pages at first
+  // offset + k * page size); its directories follow.
+  CZIFS_ASSIGN_OR_RETURN(LayoutSink sink, RunLibtiff(spec, g));
+  if (spec.pages == 1) {
+    // One image: header, directory and tags first, then the pixels, so a
+    // reader after the tags reads the file's first bytes only. The first
+    // run measured the directory; this one puts it right after the header.
+    const uint64_t directory = sink.end - (g.pixel_start + g.total);
+    Geometry first = g;
+    first.dir_at = g.header;
+    first.pixel_start = (g.header + directory + 15) / 16 * 16;
+    auto laid = RunLibtiff(spec, first);
+    if (laid.ok() && laid->end == first.pixel_start + first.total) {
+      auto layout = FromSink(std::move(laid).value(), g.big, spec.pages, g.total);
+      if (layout.ok()) return layout;
+    }
+    spdlog::debug("directory-first layout of a {}x{} image failed; directory after the pixels",
+                  spec.width, spec.height);
+  }
+  return FromSink(std::move(sink), g.big, spec.pages, g.total);
+}
+
+Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromSink(LayoutSink sink, bool big,
+                                                               uint32_t pages, uint64_t total) {
   // Turn the write log into pieces: pixel writes are kept as references into
   // the pixel stream, everything between them becomes literal bytes.
   auto layout = std::shared_ptr<TiffLayout>(new TiffLayout());
   layout->size_ = sink.end;
   layout->big_tiff_ = big;
-  layout->pages_ = spec.pages;
+  layout->pages_ = pages;
   std::sort(sink.pixel_writes.begin(), sink.pixel_writes.end(),
             [](const auto& a, const auto& b) { return a.offset < b.offset; });
   // Pieces: pixel writes in file order, the gaps between them literal.
@@ -301,9 +349,9 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
       ++it;
     }
   }
-  if (pixel_pos != *total) {
+  if (pixel_pos != total) {
     return Status::IOError(
-        fmt::format("TIFF layout holds {} pixel bytes, expected {}", pixel_pos, *total));
+        fmt::format("TIFF layout holds {} pixel bytes, expected {}", pixel_pos, total));
   }
   layout->pixel_bytes_ = pixel_pos;
   return std::shared_ptr<const TiffLayout>(std::move(layout));

@@ -109,6 +109,42 @@ TEST(TiffLayoutTest, PlanesOver4GiBUseBigTiffWithoutMaterializingPixels) {
   EXPECT_EQ(head[2], 43);  // BigTIFF magic
 }
 
+// Where the pixel stream starts: the first file byte that is a pixel byte.
+uint64_t FirstPixelByte(const TiffLayout& layout) {
+  for (uint64_t at = 0; at < layout.size(); ++at) {
+    if (layout.PixelRange(at, 1).second > 0) return at;
+  }
+  return layout.size();
+}
+
+TEST(TiffLayoutTest, OneImageHasHeaderDirectoryAndTagsBeforeItsPixels) {
+  for (const uint32_t side : {10u, 3000u, 40000u}) {  // one strip, many strips, BigTIFF
+    TiffSpec spec;
+    spec.width = side;
+    spec.height = side;
+    spec.pixel_type = side == 40000u ? 2 : 1;
+    spec.description = std::string(3000, 'd');
+    auto layout = TiffLayout::Build(spec);
+    ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+    const uint64_t first = FirstPixelByte(**layout);
+    // Everything after the first pixel byte is pixels: no tag lives there.
+    EXPECT_EQ((*layout)->size() - first, (*layout)->pixel_bytes()) << side;
+    EXPECT_TRUE((*layout)->FindLiteral(spec.description).value_or(UINT64_MAX) < first) << side;
+  }
+}
+
+TEST(TiffLayoutTest, AStackKeepsItsPixelsContiguousRightAfterTheHeader) {
+  TiffSpec spec;
+  spec.width = 20;
+  spec.height = 10;
+  spec.pixel_type = 1;
+  spec.pages = 3;
+  auto layout = TiffLayout::Build(spec);
+  ASSERT_TRUE(layout.ok());
+  EXPECT_EQ(FirstPixelByte(**layout), 8u);  // ImageJ reads page k at 8 + k * page size
+  EXPECT_EQ((*layout)->PixelRange(8, (*layout)->pixel_bytes()).second, (*layout)->pixel_bytes());
+}
+
 TEST(TiffLayoutTest, SmallPlanesUseClassicTiff) {
   TiffSpec spec;
   spec.width = 10;

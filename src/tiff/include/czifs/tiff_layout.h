@@ -27,6 +27,8 @@
 
 namespace czifs {
 
+struct LayoutSink;  // tiff_layout.cc: what libtiff wrote
+
 struct TiffSpec {
   uint32_t width = 0;
   uint32_t height = 0;
@@ -77,6 +79,9 @@ class TiffLayout {
     bool pixels;
     uint64_t source;  // pixel-stream offset, or offset into literal_
   };
+  // The layout of what libtiff wrote into `sink`.
+  static Result<std::shared_ptr<const TiffLayout>> FromSink(LayoutSink sink, bool big,
+                                                            uint32_t pages, uint64_t total);
   // The piece holding file offset `offset` (< size_).
   std::vector<Piece>::const_iterator PieceAt(uint64_t offset) const;
 
