@@ -1,6 +1,7 @@
 #include "czifs/export.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -82,6 +83,19 @@ void Collect(Walk* w, uint64_t ino, const fs::path& base) {
   }
 }
 
+// An output folder that was there before (a home, /tmp, an earlier run of
+// this export) keeps its own mode, owner and times: only folders the export
+// makes take the mount's.
+void KeepAttributesOfAnExistingOutdir(const std::string& outdir, std::vector<Folder>* folders) {
+  struct stat before;
+  if (folders->empty() || ::stat(outdir.c_str(), &before) != 0 || !S_ISDIR(before.st_mode)) return;
+  NodeAttr& root = folders->front().attr;
+  root.mode = before.st_mode & 07777;
+  root.uid = before.st_uid;
+  root.gid = before.st_gid;
+  root.mtime = before.st_mtim;
+}
+
 // Writes the jobs on a pool; counts into `report` (guarded by `mu`).
 void WriteJobs(const std::vector<Job>& jobs, const ExportOptions& options, ProgressLine* progress,
                Mutex* mu, ExportReport* report) {
@@ -126,6 +140,7 @@ Result<ExportReport> ExportSources(const std::vector<std::string>& sources,
                          MountTree::Create(sources, std::move(session), tree_options, live));
   Walk walk{tree.get(), options.overwrite, {}, {}, 0, &mu, &report.problems};
   Collect(&walk, MountTree::kRootIno, fs::path(outdir));
+  KeepAttributesOfAnExistingOutdir(outdir, &walk.folders);
   report.files_skipped = walk.skipped;
   report.files_total = walk.skipped + walk.jobs.size();
   for (const Folder& f : walk.folders) CZIFS_RETURN_IF_ERROR(PrepareFolder(f.path, f.attr));

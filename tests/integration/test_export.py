@@ -115,3 +115,21 @@ def test_an_export_equals_the_mount_for_diff_and_rsync(czifs, big, tmp_path):
             pytest.skip("rsync is not installed")
         r = run(["rsync", "-a", "--dry-run", "--itemize-changes", f"{mnt}/", f"{ref}/"])
         assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
+
+
+def test_an_existing_output_folder_keeps_its_own_mode_and_times(czifs, czi_synth, tmp_path):
+    """`czifs export a.czi ~` must not give a home (or /tmp) the CZI's mode."""
+    czi = tmp_path / "small.czi"
+    assert run([czi_synth, str(czi), "--tile", "32x32"]).returncode == 0
+    os.chmod(czi, 0o400)  # its folder in the mount: 0500
+    out = tmp_path / "home"
+    out.mkdir()
+    os.chmod(out, 0o1777)
+    os.utime(out, ns=(1_000_000_000_000_000_000,) * 2)
+    r = run([czifs, "export", str(czi), str(out)])
+    assert r.returncode == 0, r.stderr
+    st = os.stat(out)
+    assert oct(st.st_mode & 0o7777) == oct(0o1777)
+    assert st.st_mtime_ns == 1_000_000_000_000_000_000
+    assert (out / "S0" / "C0" / "T0" / "Z0.tif").is_file()
+    assert oct(os.stat(out / "S0").st_mode & 0o777) == oct(0o500)  # made by the export
