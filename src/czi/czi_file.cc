@@ -119,18 +119,27 @@ Result<std::shared_ptr<const CziFile>> CziFile::Open(std::unique_ptr<RandomAcces
   return std::shared_ptr<const CziFile>(std::move(czi));
 }
 
+namespace {
+
+// Why `file`, whose file header segment could not be read (`st`), is not a
+// CZI, if it does not start like one; else `st`. Read only on failure, so
+// opening a good file costs no extra read.
+Status ExplainBadStart(const RandomAccessFile& file, Status st) {
+  constexpr std::string_view kMagic = "ZISRAWFILE";
+  std::string start(std::min<uint64_t>(kMagic.size(), file.size()), '\0');
+  if (!file.ReadExact(0, start.size(), start.data()).ok()) return st;
+  if (start.empty()) return Status::Corruption("not a CZI file (it is empty)");
+  if (start == kMagic) return st;
+  return Status::Corruption(
+      fmt::format("not a CZI file (it starts with '{}', not '{}')", Printable(start), kMagic));
+}
+
+}  // namespace
+
 Status CziFile::Parse() {
   // Every CZI starts with its file header segment: anything else is not one.
-  constexpr std::string_view kMagic = "ZISRAWFILE";
-  std::string start(std::min<uint64_t>(kMagic.size(), file_->size()), '\0');
-  CZIFS_RETURN_IF_ERROR(file_->ReadExact(0, start.size(), start.data()));
-  if (start.empty()) return Status::Corruption("not a CZI file (it is empty)");
-  if (start != kMagic) {
-    return Status::Corruption(
-        fmt::format("not a CZI file (it starts with '{}', not '{}')", Printable(start), kMagic));
-  }
-  CZIFS_ASSIGN_OR_RETURN(SegmentHeader seg, ReadSegmentHeader(*file_, 0, "ZISRAWFILE"));
-  (void)seg;
+  auto seg = ReadSegmentHeader(*file_, 0, "ZISRAWFILE");
+  if (!seg.ok()) return ExplainBadStart(*file_, seg.status());
   uint8_t raw[kFileHeaderDataSize];
   uint64_t want = std::min<uint64_t>(kFileHeaderDataSize, file_->size() - kSegmentHeaderSize);
   if (want < 80) return Status::Corruption("file header is truncated (file too short)");
