@@ -228,10 +228,26 @@ int FuseFs::GetAttr(fuse_ino_t ino, struct stat* st, double* timeout, const fuse
     return 0;
   }
   auto attr = tree_->GetAttr(ino);
-  if (!attr.ok()) return ToErrno(attr.status());
+  if (!attr.ok()) {
+    if (attr.status().code() != StatusCode::kStale) return ToErrno(attr.status());
+    // Still open on its version (`cat` calls fstat after open): that
+    // version's attributes; its reads say EIO where the bytes are gone.
+    auto open = OpenVersionAttr(ino);
+    if (!open) return ToErrno(attr.status());
+    FillStat(*open, st);
+    return 0;
+  }
   FillStat(*attr, st);
   if (timeout) *timeout = attr->timeout;
   return 0;
+}
+
+std::optional<NodeAttr> FuseFs::OpenVersionAttr(uint64_t ino) {
+  MutexLock lock(&handles_mu_);
+  for (const Handle* h : handles_) {
+    if (h->ino == ino && h->file) return h->attr;
+  }
+  return std::nullopt;
 }
 
 int FuseFs::ListDir(fuse_ino_t ino, std::vector<DirEntry>* listing) {
@@ -267,7 +283,7 @@ int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
   // An inode's content never changes: a changed source gets new inodes, and
   // the kernel is told to drop the old ones' pages.
   fi->keep_cache = 1;
-  fi->fh = NewHandle(Handle{"", std::move(file).value(), *attr});
+  fi->fh = NewHandle(Handle{"", std::move(file).value(), *attr, ino});
   return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <semaphore>
 #include <set>
 #include <string>
@@ -108,7 +109,11 @@ class FuseFs {
     std::string stats;                  // .czifs-stats: the snapshot taken at open
     std::shared_ptr<VirtualFile> file;  // anything else: the version opened
     NodeAttr attr;                      // and its attributes then
+    uint64_t ino = 0;
   };
+  // The attributes an open handle of `ino` holds: an `fstat` of a file open
+  // on a version that changed since (the kernel sends no handle with it).
+  std::optional<NodeAttr> OpenVersionAttr(uint64_t ino);
   // Tells the kernel, from its own thread, what the tree says changed.
   struct Notifier;
   // Makes a handle for fuse_file_info::fh; freed by Release, or by the

@@ -313,7 +313,9 @@ def test_after_a_change_every_plane_is_the_new_files_or_an_error_never_old_never
         t0 = time.monotonic()
         wait_for(lambda: not problems(), limit * SLOWDOWN, step=0.1)
         assert not problems(), f"{time.monotonic() - t0:.1f} s after the change: {problems()[:3]}"
-        # A reader holding the file open: the old version, consistently, or EIO.
+        # A reader holding the file open: the old version, consistently, or
+        # EIO. fstat (which `cat` and Python's read() call) describes it too.
+        assert os.fstat(held.fileno()).st_size == len(old_ref["S0/C0/T0/Z1.tif"])
         try:
             rest = held.read()
             assert head + rest == old_ref["S0/C0/T0/Z1.tif"], "old and new bytes mixed"
