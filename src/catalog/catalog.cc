@@ -156,6 +156,10 @@ std::optional<uint64_t> SharedLayout::SizeIfBuilt() const {
   return layout_->size();
 }
 
+uint64_t SharedLayout::GapBytesIfBuilt() const {
+  return built_.load(std::memory_order_acquire) ? layout_->gap_bytes() : 0;
+}
+
 Result<std::shared_ptr<const Catalog>> Catalog::Build(const CziFile& czi, const ImageIndex& index,
                                                       const ImageMetadata& metadata) {
   std::shared_ptr<Catalog> cat(new Catalog());

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -15,22 +16,47 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr size_t kChunkBytes = 4 << 20;
+constexpr size_t kHoleBlock = 4096;  // a multiple of every file system's block
 
 Status Errno(const std::string& what, const std::string& path) {
   return Status::IOError(fmt::format("{}: {}: {}", path, what, std::strerror(errno)));
 }
 
-Status WriteAll(int fd, const uint8_t* p, size_t n, const std::string& path) {
+Status WriteAll(int fd, const uint8_t* p, size_t n, uint64_t at, const std::string& path) {
   while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
+    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(at));
     if (w < 0) {
       if (errno == EINTR) continue;
       return Errno("write failed", path);
     }
     p += w;
+    at += static_cast<uint64_t>(w);
     n -= static_cast<size_t>(w);
   }
   return Status::Ok();
+}
+
+bool AllZero(const uint8_t* p, size_t n) {
+  return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
+}
+
+// Writes `n` bytes that belong at file offset `at`, leaving holes where
+// whole blocks are zeros (the gap before a TIFF's pixels, empty mosaic
+// areas), as `cp --sparse` would.
+Status WriteSparse(int fd, const uint8_t* p, size_t n, uint64_t at, const std::string& path) {
+  size_t run = 0;  // bytes of data waiting to be written, ending at `i`
+  size_t i = 0;
+  while (i < n) {
+    const size_t block = std::min(kHoleBlock, n - i);
+    if (block == kHoleBlock && AllZero(p + i, block)) {
+      CZIFS_RETURN_IF_ERROR(WriteAll(fd, p + i - run, run, at + i - run, path));
+      run = 0;
+    } else {
+      run += block;
+    }
+    i += block;
+  }
+  return WriteAll(fd, p + n - run, run, at + n - run, path);
 }
 
 // Copies `file` into `fd`; Cancelled once `*stop` is set.
@@ -45,10 +71,12 @@ Result<uint64_t> CopyInto(const VirtualFile& file, int fd, const std::string& pa
     CZIFS_ASSIGN_OR_RETURN(const size_t n,
                            file.Read(off, std::min<uint64_t>(kChunkBytes, size - off), buf.data()));
     if (n == 0) return Status::IOError(fmt::format("file ended at {} of {} bytes", off, size));
-    CZIFS_RETURN_IF_ERROR(WriteAll(fd, buf.data(), n, path));
+    CZIFS_RETURN_IF_ERROR(WriteSparse(fd, buf.data(), n, off, path));
     off += n;
     progress_bytes->fetch_add(n, std::memory_order_relaxed);
   }
+  // The size, also where the file ends in a hole.
+  if (::ftruncate(fd, static_cast<off_t>(off)) != 0) return Errno("cannot set the size", path);
   return off;
 }
 

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -146,7 +147,9 @@ void FuseFs::FillStat(const NodeAttr& a, struct stat* st) const {
   st->st_gid = a.gid;
   st->st_size = static_cast<off_t>(a.size);
   st->st_blksize = options_.blksize;
-  st->st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  // Blocks: the bytes that are not a known gap of zeros, as for a sparse
+  // file; cp (--sparse=auto) then leaves a TIFF's gap a hole, and du counts data.
+  st->st_blocks = static_cast<blkcnt_t>((a.size - std::min(a.gap, a.size) + 511) / 512);
   st->st_mtim = a.mtime;
   st->st_ctim = a.ctime;
   st->st_atim = a.mtime;

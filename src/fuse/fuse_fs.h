@@ -40,7 +40,10 @@ namespace czifs {
 int ToErrno(const Status& s);
 
 struct FuseFsOptions {
-  uint32_t blksize = 1 << 20;  // st_blksize: tells cp to use 1 MiB reads
+  // st_blksize. Python's buffered files read this much at once, so a
+  // reader of a TIFF's tags (tifffile) would take in pixel bytes past the
+  // header's gap with more; cp and cat read max(128 KiB, this) anyway.
+  uint32_t blksize = 4096;
   uint64_t readahead_bytes = 16 << 20;
   DamagedTiles damaged = DamagedTiles::kFail;  // what reads do with tiles that do not decode
 };

@@ -484,6 +484,7 @@ Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
   } else {
     CZIFS_ASSIGN_OR_RETURN(a.size, n->file->Size());
   }
+  if (!a.is_dir) a.gap = n->file->GapBytes();
   n->exposed.store(true);
   return a;
 }

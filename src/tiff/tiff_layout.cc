@@ -34,9 +34,11 @@ struct LayoutSink {
   // While set, the "end of file" libtiff sees (it appends each new strip
   // there): where the current page's pixel data goes.
   std::optional<uint64_t> data_end;
-  // If set, where libtiff is told the file ends when it writes the
-  // directory (no strip being written): the directory goes there.
+  // If set, where libtiff is told the file ends when it writes a directory
+  // (no strip being written): the first directory goes there, each next one
+  // after the last bytes of tags written (literal_end).
   std::optional<uint64_t> dir_at;
+  uint64_t literal_end = 0;
 };
 
 namespace {
@@ -45,6 +47,20 @@ namespace {
 // kMaxStrips of them, so the StripOffsets array of a huge plane stays small.
 constexpr uint64_t kTargetStripBytes = 1 << 20;
 constexpr uint64_t kMaxStrips = 65536;
+// Where the pixels start at the earliest: past what the kernel reads around
+// a reader of the header (128 KiB: an mmap's read-around, as libtiff maps
+// files; 16 KiB for a small read()), so reading the tags decodes nothing.
+// Tags longer than the first read (a stack's directories) get twice the
+// kernel's largest read-ahead window after them: a reader walking them has
+// the kernel read up to two windows ahead. The gap is zeros.
+constexpr uint64_t kPixelStart = 128 << 10;
+constexpr uint64_t kFirstRead = 16 << 10;
+constexpr uint64_t kReadAheadReach = 256 << 10;
+
+uint64_t PixelStartAfter(uint64_t tags_end) {
+  if (tags_end <= kFirstRead) return kPixelStart;
+  return (tags_end + 4095) / 4096 * 4096 + kReadAheadReach;
+}
 // Widest row we compose at once.
 constexpr uint64_t kMaxRowBytes = 64ull << 20;
 // libtiff is handed this address for pixel data; the sink recognises it and
@@ -80,6 +96,7 @@ tmsize_t SinkWrite(thandle_t h, void* buf, tmsize_t size) {
     if (s->data_end) *s->data_end = s->pos + static_cast<uint64_t>(size);
   } else {
     s->literal_writes.push_back({s->pos, std::vector<uint8_t>(p, p + size)});
+    s->literal_end = std::max(s->literal_end, s->pos + static_cast<uint64_t>(size));
   }
   s->pos += static_cast<uint64_t>(size);
   s->end = std::max(s->end, s->pos);
@@ -96,7 +113,10 @@ toff_t SinkSeek(thandle_t h, toff_t off, int whence) {
       s->pos += off;
       break;
     case SEEK_END:
-      s->pos = (s->data_end ? *s->data_end : s->dir_at ? *s->dir_at : s->end) + off;
+      s->pos = (s->data_end ? *s->data_end
+                : s->dir_at ? std::max(*s->dir_at, s->literal_end)
+                            : s->end) +
+               off;
       break;
     default:
       return static_cast<toff_t>(-1);
@@ -279,31 +299,34 @@ Geometry PlanGeometry(const TiffSpec& spec) {
 Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
   CZIFS_RETURN_IF_ERROR(CheckSpec(spec));
   Geometry g = PlanGeometry(spec);
-  // A stack's pixel data comes first and contiguous, right after the
-  // header, as ImageJ writes it (ImageJ reads a stack's pages at first
-  // offset + k * page size); its directories follow.
+  // The first run measures the directories (libtiff puts them after the
+  // pixels); the second puts them right after the header and the pixels
+  // after a gap (PixelStartAfter), so a reader of the tags reads the
+  // file's first bytes only. A stack's pixels stay contiguous, page after
+  // page, as ImageJ reads them (first offset + k * page size).
   CZIFS_ASSIGN_OR_RETURN(LayoutSink sink, RunLibtiff(spec, g));
-  if (spec.pages == 1) {
-    // One image: header, directory and tags first, then the pixels, so a
-    // reader after the tags reads the file's first bytes only. The first
-    // run measured the directory; this one puts it right after the header.
-    const uint64_t directory = sink.end - (g.pixel_start + g.total);
-    Geometry first = g;
-    first.dir_at = g.header;
-    first.pixel_start = (g.header + directory + 15) / 16 * 16;
-    auto laid = RunLibtiff(spec, first);
-    if (laid.ok() && laid->end == first.pixel_start + first.total) {
-      auto layout = FromSink(std::move(laid).value(), g.big, spec.pages, g.total);
-      if (layout.ok()) return layout;
-    }
-    spdlog::debug("directory-first layout of a {}x{} image failed; directory after the pixels",
-                  spec.width, spec.height);
+  const uint64_t directories = sink.end - (g.pixel_start + g.total);
+  Geometry first = g;
+  first.dir_at = g.header;
+  // Each directory may move by a byte (libtiff starts them at even offsets).
+  first.pixel_start = PixelStartAfter(g.header + directories + 2ull * spec.pages);
+  auto laid = RunLibtiff(spec, first);
+  if (laid.ok() && laid->end == first.pixel_start + first.total &&
+      laid->literal_end <= first.pixel_start) {
+    const uint64_t tags_end = laid->literal_end;
+    auto layout = FromSink(std::move(laid).value(), g.big, spec.pages, g.total, tags_end);
+    if (layout.ok()) return layout;
   }
+  spdlog::debug(
+      "directory-first layout of a {}x{} image of {} page(s) failed; directories after "
+      "the pixels",
+      spec.width, spec.height, spec.pages);
   return FromSink(std::move(sink), g.big, spec.pages, g.total);
 }
 
 Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromSink(LayoutSink sink, bool big,
-                                                               uint32_t pages, uint64_t total) {
+                                                               uint32_t pages, uint64_t total,
+                                                               uint64_t zeros_from) {
   // Turn the write log into pieces: pixel writes are kept as references into
   // the pixel stream, everything between them becomes literal bytes.
   auto layout = std::shared_ptr<TiffLayout>(new TiffLayout());
@@ -318,13 +341,24 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromSink(LayoutSink sink, 
   uint64_t literal_bytes = 0;
   auto add_literal = [&](uint64_t from, uint64_t to) {
     if (from >= to) return;
-    layout->pieces_.push_back({from, to - from, false, literal_bytes});
+    if (zeros_from < to) {  // the padding before the pixels: no bytes kept
+      if (from < zeros_from) {
+        layout->pieces_.push_back({from, zeros_from - from, PieceKind::kLiteral, literal_bytes});
+        literal_bytes += zeros_from - from;
+      }
+      const uint64_t z = std::max(from, zeros_from);
+      layout->pieces_.push_back({z, to - z, PieceKind::kZeros, 0});
+      layout->gap_bytes_ += to - z;
+      zeros_from = UINT64_MAX;  // one run of padding, before the first pixel
+      return;
+    }
+    layout->pieces_.push_back({from, to - from, PieceKind::kLiteral, literal_bytes});
     literal_bytes += to - from;
   };
   for (const auto& pw : sink.pixel_writes) {
     if (pw.offset < cursor) return Status::IOError("libtiff wrote overlapping strips");
     add_literal(cursor, pw.offset);
-    layout->pieces_.push_back({pw.offset, pw.length, true, pixel_pos});
+    layout->pieces_.push_back({pw.offset, pw.length, PieceKind::kPixels, pixel_pos});
     pixel_pos += pw.length;
     cursor = pw.offset + pw.length;
   }
@@ -339,8 +373,8 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromSink(LayoutSink sink, 
     if (end > layout->size_) return Status::IOError("libtiff wrote past the end of the file");
     auto it = layout->PieceAt(at);
     while (at < end) {
-      if (it == layout->pieces_.end() || it->pixels) {
-        return Status::IOError("libtiff wrote tag data over pixel data");
+      if (it == layout->pieces_.end() || it->kind != PieceKind::kLiteral) {
+        return Status::IOError("libtiff wrote tag data over pixel data or padding");
       }
       const uint64_t n = std::min(end, it->offset + it->length) - at;
       std::memcpy(layout->literal_.data() + it->source + (at - it->offset),
@@ -355,6 +389,13 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromSink(LayoutSink sink, 
   }
   layout->pixel_bytes_ = pixel_pos;
   return std::shared_ptr<const TiffLayout>(std::move(layout));
+}
+
+uint64_t TiffLayout::pixel_offset() const {
+  for (const Piece& p : pieces_) {
+    if (p.kind == PieceKind::kPixels) return p.offset;
+  }
+  return size_;
 }
 
 std::vector<TiffLayout::Piece>::const_iterator TiffLayout::PieceAt(uint64_t offset) const {
@@ -374,10 +415,16 @@ Status TiffLayout::Read(uint64_t offset, size_t len, uint8_t* out, const PixelFi
     const uint64_t in_piece = pos - it->offset;
     const uint64_t n = std::min(end, it->offset + it->length) - pos;
     uint8_t* dst = out + (pos - offset);
-    if (it->pixels) {
-      CZIFS_RETURN_IF_ERROR(fill(it->source + in_piece, static_cast<size_t>(n), dst));
-    } else {
-      std::memcpy(dst, literal_.data() + it->source + in_piece, n);
+    switch (it->kind) {
+      case PieceKind::kPixels:
+        CZIFS_RETURN_IF_ERROR(fill(it->source + in_piece, static_cast<size_t>(n), dst));
+        break;
+      case PieceKind::kLiteral:
+        std::memcpy(dst, literal_.data() + it->source + in_piece, n);
+        break;
+      case PieceKind::kZeros:
+        std::memset(dst, 0, n);
+        break;
     }
     pos += n;
     ++it;
@@ -388,7 +435,7 @@ Status TiffLayout::Read(uint64_t offset, size_t len, uint8_t* out, const PixelFi
 
 std::optional<uint64_t> TiffLayout::FindLiteral(std::string_view text) const {
   for (const Piece& p : pieces_) {
-    if (p.pixels) continue;
+    if (p.kind != PieceKind::kLiteral) continue;
     const auto* begin = reinterpret_cast<const char*>(literal_.data() + p.source);
     const std::string_view piece(begin, static_cast<size_t>(p.length));
     const size_t at = piece.find(text);
@@ -403,7 +450,7 @@ std::pair<uint64_t, uint64_t> TiffLayout::PixelRange(uint64_t offset, size_t len
   if (offset >= size_) return {0, 0};
   for (auto it = PieceAt(offset); it != pieces_.end() && it->offset < end; ++it) {
     const Piece& p = *it;
-    if (!p.pixels) continue;
+    if (p.kind != PieceKind::kPixels) continue;
     const uint64_t a = std::max(offset, p.offset), b = std::min(end, p.offset + p.length);
     first = std::min(first, p.source + (a - p.offset));
     last = std::max(last, p.source + (b - p.offset));

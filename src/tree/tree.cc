@@ -83,6 +83,7 @@ class TiffFile : public VirtualFile {
                                  const ReadContext* ctx) const override {
     return doc_->reader().Read(tiff_, offset, len, out, ctx);
   }
+  uint64_t GapBytes() const override { return Tiff().layout->GapBytesIfBuilt(); }
   bool IsPlane() const override { return Tiff().kind == TiffKind::kPlane; }
 
  private:

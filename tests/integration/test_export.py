@@ -133,3 +133,32 @@ def test_an_existing_output_folder_keeps_its_own_mode_and_times(czifs, czi_synth
     assert st.st_mtime_ns == 1_000_000_000_000_000_000
     assert (out / "S0" / "C0" / "T0" / "Z0.tif").is_file()
     assert oct(os.stat(out / "S0").st_mode & 0o777) == oct(0o500)  # made by the export
+
+
+def first_hole(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.lseek(fd, 0, os.SEEK_HOLE)
+    finally:
+        os.close(fd)
+
+
+def test_the_zeros_before_a_tiffs_pixels_take_no_disk_space_in_an_export_or_a_cp(
+        czifs, big, tmp_path):
+    """The gap between a TIFF's tags and its pixels (128 KiB, so a reader of
+    the tags decodes nothing) is a hole in an export, and in a `cp` from the
+    mount (the mount reports it in st_blocks, as a sparse file would)."""
+    czi, ref, _ = big
+    rel = os.path.join("S0", "C0", "T0", "Z0.tif")
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, czi, mnt):
+        shown = (mnt / rel).stat()
+        assert shown.st_blocks * 512 <= shown.st_size - (64 << 10)
+        copy = tmp_path / "copy.tif"
+        assert run(["cp", str(mnt / rel), str(copy)]).returncode == 0
+    for f in (ref / rel, copy):
+        data = f.read_bytes()
+        assert data == (ref / rel).read_bytes()
+        assert data[64 << 10:128 << 10] == bytes(64 << 10)  # the gap reads as zeros
+        assert first_hole(f) < 128 << 10, f"{f}: no hole in the first 128 KiB"
+        assert f.stat().st_blocks * 512 < f.stat().st_size

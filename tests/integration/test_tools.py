@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from conftest import run, SLOWDOWN
-from mounting import mounted
+from mounting import mounted, stats
 
 # One file per pixel type ImageJ meets in practice.
 FILES = ["CellDivision_T3_Z5_CH2_X240_Y170_comp1.czi",  # Gray16, zstd
@@ -305,3 +305,34 @@ def test_a_file_without_timing_says_so_and_gets_no_frame_interval(czifs, czi_syn
     assert run([czifs, "export", str(czi), str(out)]).returncode == 0
     with tifffile.TiffFile(out / "S0" / "hyperstack.tif") as t:
         assert "finterval" not in t.imagej_metadata
+
+
+def test_reading_the_tags_of_every_tiff_in_the_corpus_decodes_no_subblock(czifs, corpus, tmp_path):
+    """File browsers, `tiffinfo`, tifffile and PIL read headers first: the
+    tags of every plane, tile, pyramid level and hyperstack come without
+    decoding pixels (they sit before a gap the kernel's read-ahead does not
+    cross)."""
+    need("tiffinfo")
+    from PIL import Image, UnidentifiedImageError
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, corpus, mnt):
+        tiffs = sorted(mnt.rglob("*.tif"))
+        kinds = {k: sum(f"/{k}/" in str(p) for p in tiffs) for k in ("tiles", "pyramid")}
+        assert len(tiffs) > 300 and all(kinds.values()), (len(tiffs), kinds)
+        before = stats(mnt)
+        pil_opened = 0
+        for p in tiffs:
+            with tifffile.TiffFile(p) as t:
+                assert all(page.tags["ImageWidth"].value > 0 for page in t.pages), p
+            r = run(["tiffinfo", str(p)])
+            assert r.returncode == 0 and "Image Width" in r.stdout, (p, r.stderr)
+            try:
+                with Image.open(p) as im:
+                    assert im.size[0] > 0 and dict(im.tag_v2)
+                    pil_opened += 1
+            except UnidentifiedImageError:  # PIL has no mode for 48-bit colour or float RGB
+                pass
+        after = stats(mnt)
+    assert pil_opened > len(tiffs) // 2
+    decoded = after["decoded_subblocks"] - before["decoded_subblocks"]
+    assert decoded == 0, f"reading the tags of {len(tiffs)} TIFFs decoded {decoded} subblocks"

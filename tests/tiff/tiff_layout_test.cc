@@ -133,16 +133,60 @@ TEST(TiffLayoutTest, OneImageHasHeaderDirectoryAndTagsBeforeItsPixels) {
   }
 }
 
-TEST(TiffLayoutTest, AStackKeepsItsPixelsContiguousRightAfterTheHeader) {
+TEST(TiffLayoutTest, AStackHasItsDirectoriesFirstAndItsPagesContiguous) {
   TiffSpec spec;
   spec.width = 20;
   spec.height = 10;
   spec.pixel_type = 1;
   spec.pages = 3;
+  spec.description = "ImageJ=1.11a\nimages=3\n";
   auto layout = TiffLayout::Build(spec);
   ASSERT_TRUE(layout.ok());
-  EXPECT_EQ(FirstPixelByte(**layout), 8u);  // ImageJ reads page k at 8 + k * page size
-  EXPECT_EQ((*layout)->PixelRange(8, (*layout)->pixel_bytes()).second, (*layout)->pixel_bytes());
+  const TiffLayout& l = **layout;
+  const uint64_t first = FirstPixelByte(l);
+  // ImageJ reads page k at first + k * page size: one run of pixels to the end.
+  EXPECT_EQ(l.size() - first, l.pixel_bytes());
+  EXPECT_EQ(l.PixelRange(first, l.pixel_bytes()).second, l.pixel_bytes());
+  EXPECT_LT(l.FindLiteral(spec.description).value_or(UINT64_MAX), first);
+  // Every page reads back through libtiff.
+  const std::vector<uint8_t> pixels = Pattern(l.pixel_bytes());
+  testing::TempDir dir;
+  testing::WriteFileBytes(dir.File("s.tif"), Materialize(l, pixels, 4096));
+  TIFF* tif = TIFFOpen(dir.File("s.tif").c_str(), "r");
+  ASSERT_NE(tif, nullptr);
+  EXPECT_EQ(TIFFNumberOfDirectories(tif), 3);
+  const size_t page = 20 * 10 * 2;  // Gray16
+  std::vector<uint8_t> got(page);
+  ASSERT_EQ(TIFFSetDirectory(tif, 2), 1);
+  ASSERT_EQ(TIFFReadEncodedStrip(tif, 0, got.data(), static_cast<tmsize_t>(page)),
+            static_cast<tmsize_t>(page));
+  EXPECT_EQ(got, std::vector<uint8_t>(pixels.begin() + 2 * page, pixels.end()));
+  TIFFClose(tif);
+}
+
+TEST(TiffLayoutTest, ReadingTheTagsAsTheKernelDoesTouchesNoPixel) {
+  // The kernel reads 128 KiB around a reader of the header (mmap), and up
+  // to two read-ahead windows past a reader walking a stack's directories.
+  for (const uint32_t pages : {1u, 3u, 2000u}) {
+    TiffSpec spec;
+    spec.width = 64;
+    spec.height = 64;
+    spec.pixel_type = 1;
+    spec.pages = pages;
+    spec.description = std::string(500, 'd');
+    auto layout = TiffLayout::Build(spec);
+    ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+    const uint64_t first = FirstPixelByte(**layout);
+    EXPECT_EQ((*layout)->pixel_offset(), first);
+    EXPECT_EQ((*layout)->PixelRange(0, 128 << 10).second, 0u) << pages;
+    // Where the tags end: the last byte before the pixels that is not zero.
+    std::vector<uint8_t> head(first);
+    size_t produced = 0;
+    ASSERT_TRUE((*layout)->Read(0, first, head.data(), nullptr, &produced).ok());
+    uint64_t tags_end = first;
+    while (tags_end > 0 && head[tags_end - 1] == 0) --tags_end;
+    EXPECT_GE(first, tags_end + (pages > 100 ? (256u << 10) : 0u)) << pages;
+  }
 }
 
 TEST(TiffLayoutTest, SmallPlanesUseClassicTiff) {

@@ -744,12 +744,12 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   ctx.pool = &pool;
   ctx.cancelled = [] { return false; };
   ctx.readahead_bytes = page_bytes;  // exactly the next page
-  // Read the first page's pixels (they start after the 8-byte header).
+  // Read the first page's pixels.
   std::vector<uint8_t> buf(page_bytes);
   ASSERT_TRUE((*doc)
                   ->reader()
-                  .Read(static_cast<uint32_t>(&st - (*doc)->catalog().tiffs().data()), 8,
-                        buf.size(), buf.data(), &ctx)
+                  .Read(static_cast<uint32_t>(&st - (*doc)->catalog().tiffs().data()),
+                        (*layout)->pixel_offset(), buf.size(), buf.data(), &ctx)
                   .ok());
   pool.Wait();
   EXPECT_TRUE((*doc)->reader().subblocks().IsCached(next_page));
@@ -771,15 +771,19 @@ TEST(ReadAheadTest, AReadThatStartsInTheHeaderSetsOffNoReadAhead) {
   ctx.pool = &pool;
   ctx.cancelled = [] { return false; };
   ctx.readahead_bytes = 16 << 20;
-  // A buffered reader after the tags reads from 0, taking in the first rows:
-  // only plane 0's own tile is decoded, not the next planes'.
-  std::vector<uint8_t> buf(64 << 10);
+  auto layout = (*doc)->catalog().tiffs()[0].layout->Get();
+  ASSERT_TRUE(layout.ok());
+  // The header and tags alone: nothing decoded.
+  std::vector<uint8_t> buf((*layout)->pixel_offset() + (64 << 10));
+  ASSERT_TRUE((*doc)->reader().Read(0, 0, (*layout)->pixel_offset(), buf.data(), &ctx).ok());
+  pool.Wait();
+  EXPECT_EQ(session->decoded.load(), 0u);
+  // A read from 0 that takes in the first rows too: only plane 0's own tile
+  // is decoded, not the next planes'.
   ASSERT_TRUE((*doc)->reader().Read(0, 0, buf.size(), buf.data(), &ctx).ok());
   pool.Wait();
   EXPECT_EQ(session->decoded.load(), 1u);
   // A read of pixel data (a plane's last bytes) does read ahead: the next planes' tiles.
-  auto layout = (*doc)->catalog().tiffs()[0].layout->Get();
-  ASSERT_TRUE(layout.ok());
   const uint64_t last = (*layout)->size() - 16;
   ASSERT_GT((*layout)->PixelRange(last, 16).second, 0u);
   ASSERT_TRUE((*doc)->reader().Read(0, last, 16, buf.data(), &ctx).ok());

@@ -50,6 +50,8 @@ class SharedLayout {
   Result<std::shared_ptr<const TiffLayout>> Get() const;
   // The file size if the layout exists already (no work).
   std::optional<uint64_t> SizeIfBuilt() const;
+  // TiffLayout::gap_bytes() if the layout exists already, else 0.
+  uint64_t GapBytesIfBuilt() const;
   // Where the description's text starts (REQUIRES: Get() succeeded, locate_description).
   uint64_t description_offset() const { return description_offset_; }
   const TiffSpec& spec() const { return spec_; }

@@ -64,6 +64,7 @@ struct NodeAttr {
   uint64_t ino = 0;
   bool is_dir = false;
   uint64_t size = 0;
+  uint64_t gap = 0;   // bytes of it that are a gap of zeros (VirtualFile::GapBytes)
   uint32_t mode = 0;  // permission bits
   uid_t uid = 0;
   gid_t gid = 0;

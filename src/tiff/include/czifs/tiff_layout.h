@@ -54,6 +54,10 @@ class TiffLayout {
   uint64_t size() const { return size_; }
   uint32_t pages() const { return pages_; }
   uint64_t pixel_bytes() const { return pixel_bytes_; }
+  // The file offset of the first pixel byte (bytes before it are tags and zeros).
+  uint64_t pixel_offset() const;
+  // Bytes of the gap of zeros between the tags and the pixels.
+  uint64_t gap_bytes() const { return gap_bytes_; }
   bool big_tiff() const { return big_tiff_; }
 
   // Fills `len` bytes of the pixel stream starting at `pixel_offset` into `out`.
@@ -73,15 +77,18 @@ class TiffLayout {
               size_t* produced) const;
 
  private:
+  enum class PieceKind { kLiteral, kPixels, kZeros };
   struct Piece {
     uint64_t offset;  // in the file
     uint64_t length;
-    bool pixels;
-    uint64_t source;  // pixel-stream offset, or offset into literal_
+    PieceKind kind;
+    uint64_t source;  // pixel-stream offset, or offset into literal_ (kZeros: unused)
   };
-  // The layout of what libtiff wrote into `sink`.
+  // The layout of what libtiff wrote into `sink`; bytes [zeros_from, the
+  // first pixel) are padding that libtiff never writes.
   static Result<std::shared_ptr<const TiffLayout>> FromSink(LayoutSink sink, bool big,
-                                                            uint32_t pages, uint64_t total);
+                                                            uint32_t pages, uint64_t total,
+                                                            uint64_t zeros_from = UINT64_MAX);
   // The piece holding file offset `offset` (< size_).
   std::vector<Piece>::const_iterator PieceAt(uint64_t offset) const;
 
@@ -89,6 +96,7 @@ class TiffLayout {
   std::vector<uint8_t> literal_;
   uint64_t size_ = 0;
   uint64_t pixel_bytes_ = 0;
+  uint64_t gap_bytes_ = 0;
   bool big_tiff_ = false;
   uint32_t pages_ = 1;
 };

@@ -39,6 +39,9 @@ class VirtualFile {
                                          const ReadContext* ctx) const {
     return Read(offset, len, out);
   }
+  // Bytes known to be a gap of zeros (a TIFF's, before its pixels), once the
+  // size is known; 0 if none or not known yet. No work.
+  virtual uint64_t GapBytes() const { return 0; }
   // True for TIFF planes (used for progress reporting).
   virtual bool IsPlane() const { return false; }
 };
