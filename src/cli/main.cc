@@ -168,6 +168,12 @@ int RunExport(const std::string& source, const std::string& outdir, unsigned thr
   }
   if (problems) line += fmt::format("; {} problem(s)", problems);
   std::fprintf(stderr, "czifs: %s\n", line.c_str());
+  if (report->stopped && report->files_total == 0) {
+    std::fprintf(stderr,
+                 "czifs: interrupted while looking at the source: nothing written; run the "
+                 "same command again to export\n");
+    return 128 + g_export_signal.load();
+  }
   if (report->stopped) {
     const uint64_t left = report->files_total - report->files_written - report->files_skipped;
     std::fprintf(stderr,

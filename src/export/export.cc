@@ -34,7 +34,8 @@ struct Folder {
 struct Walk {
   MountTree* tree;
   bool overwrite;
-  std::vector<Folder> folders;  // parents before children
+  const std::atomic<bool>* stop;  // set: stop walking (nothing written yet)
+  std::vector<Folder> folders;    // parents before children
   std::vector<Job> jobs;
   uint64_t skipped = 0;  // complete from an earlier run
   // Problems the tree reported (through its sink) or the walk met.
@@ -69,6 +70,7 @@ void CollectFile(Walk* w, const DirEntry& e, const fs::path& base) {
 
 // Collects folder `ino` of the tree as `base` and everything below it.
 void Collect(Walk* w, uint64_t ino, const fs::path& base) {
+  if (w->stop && w->stop->load()) return;
   const size_t before = w->ProblemCount();
   auto attr = w->tree->GetAttr(ino);
   auto entries = attr.ok() ? w->tree->ReadDir(ino) : attr.status();
@@ -81,6 +83,27 @@ void Collect(Walk* w, uint64_t ino, const fs::path& base) {
       CollectFile(w, e, base);
     }
   }
+}
+
+// A folder source must not hold the output: a later run would list the
+// export as part of its own source, and export it again inside itself.
+Status CheckOutdirOutsideSources(const std::vector<std::string>& sources,
+                                 const std::string& outdir) {
+  std::error_code ec;
+  const fs::path out = fs::weakly_canonical(outdir, ec);
+  if (ec) return Status::Ok();  // MountTree or the writes report what is wrong
+  for (const std::string& s : sources) {
+    const fs::path src = fs::canonical(s, ec);
+    if (ec || !fs::is_directory(src, ec)) continue;
+    auto [src_end, out_it] = std::mismatch(src.begin(), src.end(), out.begin(), out.end());
+    if (src_end == src.end()) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: the output folder is inside the source folder {} (a later export would read "
+          "its own output); choose a folder outside it",
+          outdir, s));
+    }
+  }
+  return Status::Ok();
 }
 
 // An output folder that was there before (a home, /tmp, an earlier run of
@@ -126,6 +149,7 @@ Result<ExportReport> ExportSources(const std::vector<std::string>& sources,
                                    std::shared_ptr<Session> session,
                                    const TreeOptions& tree_options, const std::string& outdir,
                                    const ExportOptions& options) {
+  CZIFS_RETURN_IF_ERROR(CheckOutdirOutsideSources(sources, outdir));
   ExportReport report;
   Mutex mu;  // guards report
   // An export is a snapshot: sources are looked at once, never again.
@@ -138,8 +162,12 @@ Result<ExportReport> ExportSources(const std::vector<std::string>& sources,
   };
   CZIFS_ASSIGN_OR_RETURN(std::unique_ptr<MountTree> tree,
                          MountTree::Create(sources, std::move(session), tree_options, live));
-  Walk walk{tree.get(), options.overwrite, {}, {}, 0, &mu, &report.problems};
+  Walk walk{tree.get(), options.overwrite, options.stop, {}, {}, 0, &mu, &report.problems};
   Collect(&walk, MountTree::kRootIno, fs::path(outdir));
+  if (options.stop && options.stop->load()) {  // while looking: nothing made, nothing written
+    report.stopped = true;
+    return report;
+  }
   KeepAttributesOfAnExistingOutdir(outdir, &walk.folders);
   report.files_skipped = walk.skipped;
   report.files_total = walk.skipped + walk.jobs.size();

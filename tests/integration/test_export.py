@@ -162,3 +162,15 @@ def test_the_zeros_before_a_tiffs_pixels_take_no_disk_space_in_an_export_or_a_cp
         assert data[64 << 10:128 << 10] == bytes(64 << 10)  # the gap reads as zeros
         assert first_hole(f) < 128 << 10, f"{f}: no hole in the first 128 KiB"
         assert f.stat().st_blocks * 512 < f.stat().st_size
+
+
+def test_an_output_folder_inside_the_source_folder_is_refused_with_one_line(czifs, big, tmp_path):
+    czi, _, _ = big
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(czi, src / "a.czi")
+    r = run([czifs, "export", str(src), str(src / "out")])
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "inside the source folder" in lines[0], r.stderr
+    assert not (src / "out").exists()

@@ -604,6 +604,44 @@ TEST(ExportTest, ASingleFileThatDoesNotParseFailsBeforeWritingAnything) {
   EXPECT_FALSE(std::filesystem::exists(dir.File("out")));
 }
 
+TEST(ExportTest, AnOutputFolderInsideTheSourceFolderIsRefusedBeforeAnythingIsWritten) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  std::filesystem::create_directories(dir.File("src"));
+  WriteOrDie(spec, dir.File("src/a.czi"));
+  for (const char* out : {"src/out", "src", "src/./deeper/out"}) {
+    auto report = ExportSources({dir.File("src")}, Session::Create(1 << 20), {}, dir.File(out),
+                                ExportOptions{});
+    ASSERT_FALSE(report.ok()) << out;
+    EXPECT_EQ(report.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(report.status().ToString().find("inside the source folder"), std::string::npos);
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.File("src/out")));
+  // A sibling whose name starts the same is outside.
+  EXPECT_TRUE(ExportSources({dir.File("src")}, Session::Create(1 << 20), {}, dir.File("src2"),
+                            ExportOptions{})
+                  .ok());
+}
+
+TEST(ExportTest, StoppedWhileLookingAtTheSourceItMakesAndWritesNothing) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  WriteOrDie(spec, dir.File("a.czi"));
+  std::atomic<bool> stop{true};
+  ExportOptions opts;
+  opts.stop = &stop;
+  auto report =
+      ExportSources({dir.File("a.czi")}, Session::Create(1 << 20), {}, dir.File("out"), opts);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->stopped);
+  EXPECT_EQ(report->files_written, 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("out")));
+}
+
 }  // namespace
 }  // namespace czifs
 
