@@ -91,8 +91,10 @@ bool ParseWithout(const std::string& list, CatalogOptions* opts, std::string* er
       opts->pyramid = false;
     } else if (name == "hyperstacks" || name == "hyperstack") {
       opts->hyperstacks = false;
+    } else if (name == "zarr") {
+      opts->zarr = false;
     } else if (!name.empty()) {
-      *error = "unknown name '" + name + "' (use tiles, pyramid, hyperstacks)";
+      *error = "unknown name '" + name + "' (use tiles, pyramid, hyperstacks, zarr)";
       return false;
     }
     start = comma + 1;
@@ -123,6 +125,8 @@ bool Shows(const CatalogOptions& options, const ServedTiff& tiff) {
       return options.pyramid;
     case TiffKind::kHyperstack:
       return options.hyperstacks;
+    case TiffKind::kZarrChunk:
+      return options.zarr;
   }
   return false;
 }
@@ -172,6 +176,7 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(const CziFile& czi, const 
   cat->AddPyramid(czi, index, metadata);
   cat->frame_timing_ = FindFrameTiming(czi, index, metadata);
   cat->AddHyperstacks(index, metadata);
+  cat->AddZarr(czi, index);
   return std::shared_ptr<const Catalog>(std::move(cat));
 }
 

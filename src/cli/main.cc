@@ -32,8 +32,8 @@ constexpr int kExitProblems = 1;
 constexpr int kExitUsage = 2;
 
 constexpr const char* kWithoutHelp =
-    "Leave out derived views that repeat the planes' pixels: tiles, pyramid, hyperstacks "
-    "(comma-separated), e.g. to export planes only";
+    "Leave out derived views that repeat the planes' pixels: tiles, pyramid, hyperstacks, "
+    "zarr (comma-separated), e.g. to export planes only";
 
 // Checks a --without list.
 CLI::Validator WithoutList() {

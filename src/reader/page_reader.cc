@@ -71,12 +71,12 @@ std::shared_ptr<const PageReader> PageReader::Create(std::shared_ptr<const CziFi
 
 namespace {
 
-// The rows [first, end) of `canvas` that pixel bytes [p0, p1) of its page touch.
+// The rows [first, end) of `page`'s canvas that its pixel bytes [p0, p1) touch.
 struct RowRange {
   int64_t first = 0, end = 0;
 };
-RowRange RowsOf(const Canvas& canvas, uint64_t p0, uint64_t p1) {
-  const uint64_t row_bytes = RowBytes(canvas);
+RowRange RowsOf(const Page& page, uint64_t p0, uint64_t p1) {
+  const uint64_t row_bytes = PageRowBytes(page);
   return {static_cast<int64_t>(p0 / row_bytes),
           static_cast<int64_t>((p1 + row_bytes - 1) / row_bytes)};
 }
@@ -114,7 +114,7 @@ Result<size_t> PageReader::Read(uint32_t index, uint64_t offset, size_t len, uin
     const Status prepared = Prepare(t.pages[k], a, b, ctx, pin);
     CZIFS_RETURN_IF_ERROR(InContext(WithDamagedHint(prepared, ctx.damaged), page_where(k)));
     pins.push_back(std::move(pin));
-    end_row = RowsOf(t.pages[k].canvas, a, b).end;
+    end_row = RowsOf(t.pages[k], a, b).end;
   }
   // Read-ahead follows reads of pixel data, not reads that start in the
   // header or directory (a reader after the tags, whose buffered read also
@@ -165,7 +165,7 @@ Status PageReader::PatchTileDescription(const ServedTiff& tile, uint64_t offset,
 Status PageReader::Prepare(const Page& page, uint64_t p0, uint64_t p1, const ReadContext& ctx,
                            const std::shared_ptr<Pinned>& pinned) const {
   if (!ctx.pool || p1 <= p0) return Status::Ok();
-  const RowRange rows = RowsOf(page.canvas, p0, p1);
+  const RowRange rows = RowsOf(page, p0, p1);
   std::vector<uint32_t> need = SubblocksToDecode(page.canvas, rows.first, rows.end, subblocks_);
   std::erase_if(need, [&](uint32_t sb) { return subblocks_.IsCached(sb); });
   if (need.size() <= 1) return Status::Ok();  // this thread decodes it while filling
@@ -218,6 +218,7 @@ Status PageReader::Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8
     return subblocks_.Get(sb);
   };
   ComposeOptions compose{&source, damaged};
+  if (page.sample >= 0) return FillSample(page, pixel_offset, n, dst, compose);
   // Whole rows are composed straight into the reply; only a partial first or
   // last row goes through a one-row scratch buffer.
   thread_local std::vector<uint8_t> row;
@@ -252,6 +253,29 @@ Status PageReader::Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8
   return Status::Ok();
 }
 
+Status PageReader::FillSample(const Page& page, uint64_t pixel_offset, size_t n, uint8_t* dst,
+                              const ComposeOptions& compose) const {
+  // Rows of whole pixels into scratch, in TIFF sample order; then one
+  // sample of each pixel out.
+  const Canvas& canvas = page.canvas;
+  const uint64_t out_row = PageRowBytes(page);
+  const size_t bps = static_cast<size_t>(BytesPerSample(canvas.pixel_type));
+  const size_t bpp = static_cast<size_t>(BytesPerPixel(canvas.pixel_type));
+  const size_t skip = static_cast<size_t>(page.sample) * bps;
+  thread_local std::vector<uint8_t> rows;
+  const int64_t first = static_cast<int64_t>(pixel_offset / out_row);
+  const int64_t end = static_cast<int64_t>((pixel_offset + n + out_row - 1) / out_row);
+  rows.resize(static_cast<size_t>(end - first) * RowBytes(canvas));
+  CZIFS_RETURN_IF_ERROR(ComposeRows(canvas, first, end, subblocks_, rows.data(), compose));
+  ToTiffSampleOrder(canvas.pixel_type, rows);
+  const uint64_t base = static_cast<uint64_t>(first) * out_row;
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t at = pixel_offset + i - base;  // in the sample stream of these rows
+    dst[i] = rows[static_cast<size_t>(at / bps) * bpp + skip + static_cast<size_t>(at % bps)];
+  }
+  return Status::Ok();
+}
+
 void PageReader::ReadAhead(uint32_t index, size_t page, int64_t from_row,
                            const ReadContext& ctx) const {
   uint64_t budget = ctx.readahead_bytes;
@@ -270,7 +294,7 @@ void PageReader::ReadAhead(uint32_t index, size_t page, int64_t from_row,
       next = &tiffs[p].pages[0];
     }
     const Canvas& canvas = next->canvas;
-    const uint64_t row_bytes = RowBytes(canvas);
+    const uint64_t row_bytes = PageRowBytes(*next);
     if (from_row >= canvas.height) continue;
     const int64_t rows = static_cast<int64_t>(std::max<uint64_t>(1, budget / row_bytes));
     const int64_t end = std::min<int64_t>(canvas.height, from_row + rows);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "czifs/report.h"
+#include "czifs/zarr_json.h"
 
 namespace czifs {
 namespace {
@@ -110,6 +111,30 @@ Json Hyperstacks(const ReportInput& in) {
   return stacks;
 }
 
+// One entry per OME-Zarr image: its folder, shape and scale per level, or
+// why the scene has none.
+Json ZarrImages(const ReportInput& in) {
+  Json images = Json::array();
+  for (const ZarrImage& img : in.catalog.zarr_images()) {
+    Json e = {{"scene", in.index.scenes()[img.scene].index}, {"name", img.name}};
+    if (!img.unsupported.empty()) {
+      e["unavailable"] = img.unsupported;
+    } else {
+      Json levels = Json::array();
+      for (const ZarrLevel& l : img.levels) {
+        levels.push_back({{"path", l.path},
+                          {"shape", ZarrShape(img, l)},
+                          {"chunks", {1, 1, 1, l.chunk_height, l.chunk_width}},
+                          {"scale", ZarrScale(in, l)}});
+      }
+      e["axes"] = "tczyx";
+      e["levels"] = std::move(levels);
+    }
+    images.push_back(std::move(e));
+  }
+  return images;
+}
+
 void Planes(const ImageIndex& idx, Json* j) {
   uint64_t served = 0, empty = 0;
   Json unsupported = Json::array();
@@ -164,6 +189,7 @@ std::string InfoJson(const ReportInput& in) {
   }
   j["attachments"] = std::move(attachments);
   j["hyperstacks"] = Hyperstacks(in);
+  j["zarr"] = ZarrImages(in);
   Planes(idx, &j);
   if (!in.metadata.warning.empty()) j["metadata_warning"] = in.metadata.warning;
   // Names and strings read from the file may hold invalid UTF-8: replace it.

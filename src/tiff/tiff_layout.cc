@@ -299,6 +299,13 @@ Geometry PlanGeometry(const TiffSpec& spec) {
 Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
   CZIFS_RETURN_IF_ERROR(CheckSpec(spec));
   Geometry g = PlanGeometry(spec);
+  if (spec.raw) {
+    auto layout = std::shared_ptr<TiffLayout>(new TiffLayout());
+    layout->size_ = layout->pixel_bytes_ = g.total;
+    layout->pages_ = spec.pages;
+    layout->pieces_.push_back({0, g.total, PieceKind::kPixels, 0});
+    return std::shared_ptr<const TiffLayout>(std::move(layout));
+  }
   // The first run measures the directories (libtiff puts them after the
   // pixels); the second puts them right after the header and the pixels
   // after a gap (PixelStartAfter), so a reader of the tags reads the

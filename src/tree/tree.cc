@@ -12,6 +12,7 @@
 #include <set>
 
 #include "czifs/mutex.h"
+#include "czifs/zarr_json.h"
 
 namespace czifs {
 namespace {
@@ -191,6 +192,24 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
       rest.erase(0, slash + 1);
     }
     AddFile(dir, rest, std::make_shared<TiffFile>(doc, i, options.damaged));
+  }
+  // Each OME-Zarr image's JSON (its chunks are among the catalogue's files).
+  if (shown.zarr) {
+    for (const ZarrImage& img : doc->catalog().zarr_images()) {
+      if (!img.unsupported.empty()) continue;  // info.json says why
+      TreeNode* dir = ChildDir(root.get(), img.name);
+      AddFile(dir, ".zgroup",
+              MakeGeneratedFile([] { return Result<std::string>(ZarrGroupJson()); }));
+      AddFile(dir, ".zattrs", MakeGeneratedFile([doc, &img]() -> Result<std::string> {
+                return ZarrAttrsJson(doc->report(), img);
+              }));
+      for (const ZarrLevel& level : img.levels) {
+        AddFile(ChildDir(dir, level.path), ".zarray",
+                MakeGeneratedFile([&img, &level, doc]() -> Result<std::string> {
+                  return ZarrArrayJson(img, level);
+                }));
+      }
+    }
   }
   // attachments/: each attachment as a file (Thumbnail.jpg opens anywhere).
   const auto& attachments = doc->czi().attachments();

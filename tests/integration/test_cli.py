@@ -75,8 +75,9 @@ def test_export_of_one_file_puts_its_tree_at_outdir(czifs, corpus, tmp_path):
     assert (tmp_path / "o" / "info.json").is_file()
     assert (tmp_path / "o" / "S0" / "C1" / "T2" / "Z0.tif").is_file()
     assert "\r" not in r.stderr, "no progress bar on a pipe"
-    # + thumbnail, 3 metadata files; no hyperstack (H) and no tiles/ (each tile is its plane)
-    assert "wrote 14 files (6 planes" in r.stderr
+    # + thumbnail, 3 metadata files, S0.ome.zarr (3 JSON files, a chunk per plane); no
+    # hyperstack (H) and no tiles/ (each tile is its plane)
+    assert "wrote 23 files (6 planes" in r.stderr
 
 
 def damaged_copies(src, tmp_path):
@@ -106,15 +107,18 @@ def test_without_leaves_out_tiles_pyramid_and_hyperstacks_in_export_and_mount(
     assert run([czifs, "export", str(czi), str(full)]).returncode == 0
     assert {"tiles", "pyramid"} <= {p.name for p in full.iterdir()}
     assert (full / "S0" / "hyperstack.tif").is_file()
-    r = run([czifs, "export", "--without", "tiles,pyramid,hyperstacks", str(czi), str(lean)])
+    assert (full / "S0.ome.zarr" / ".zattrs").is_file()
+    r = run([czifs, "export", "--without", "tiles,pyramid,hyperstacks,zarr", str(czi), str(lean)])
     assert r.returncode == 0, r.stderr
     tifs = sorted(str(p.relative_to(lean)) for p in lean.rglob("*.tif"))
     assert tifs == ["S0/C0/T0/Z0.tif", "S0/C1/T0/Z0.tif"]
+    assert not (lean / "S0.ome.zarr").exists()
     assert (lean / "S0/C1/T0/Z0.tif").read_bytes() == (full / "S0/C1/T0/Z0.tif").read_bytes()
     mnt = tmp_path / "mnt"
-    with mounted(czifs, czi, mnt, "-o", "without=tiles:pyramid"):
+    with mounted(czifs, czi, mnt, "-o", "without=tiles:pyramid:zarr"):
         names = {p.name for p in mnt.iterdir()}
         assert "tiles" not in names and "pyramid" not in names and "S0" in names
+        assert "S0.ome.zarr" not in names
         assert (mnt / "S0" / "hyperstack.tif").is_file()
     r = run([czifs, "export", "--without", "planes", str(czi), str(tmp_path / "x")])
     assert r.returncode == 2 and "planes" in r.stderr

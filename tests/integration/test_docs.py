@@ -26,7 +26,8 @@ def recipes():
 
 
 def test_the_usage_guide_has_its_recipes():
-    assert {"shell", "python-planes", "python-scene", "python-tiles"} <= set(recipes())
+    assert {"shell", "python-planes", "python-scene", "python-tiles", "python-zarr"} <= \
+        set(recipes())
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def run_python(code, mnt):
                           timeout=120 * SLOWDOWN)
 
 
-@pytest.mark.parametrize("name", ["python-planes", "python-scene", "python-tiles"])
+@pytest.mark.parametrize("name", ["python-planes", "python-scene", "python-tiles", "python-zarr"])
 def test_python_recipe_runs_as_written(czifs, run42, tmp_path, name):
     code = recipes()[name]
     with mounted(czifs, run42[0], tmp_path / "mnt") as _:

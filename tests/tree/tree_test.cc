@@ -548,8 +548,9 @@ TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_TRUE(report->problems.empty());
   EXPECT_EQ(report->planes_written, 6u);
-  // 6 planes, 12 tiles, hyperstack, thumbnail, 3 metadata files
-  EXPECT_EQ(report->files_written, 23u);
+  // 6 planes, 12 tiles, hyperstack, thumbnail, 3 metadata files; the
+  // OME-Zarr image: .zgroup, .zattrs, 0/.zarray and a chunk per plane.
+  EXPECT_EQ(report->files_written, 32u);
   auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   const TreeNode* plane = Walk(*tree->root, "S0/C1/T0/Z2.tif");

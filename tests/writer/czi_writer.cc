@@ -484,6 +484,7 @@ std::vector<Tile> EnumerateTiles(const Spec& spec) {
       std::iota(m.begin(), m.end(), 0);
       if (spec.shuffle) std::shuffle(m.begin(), m.end(), rng);
       for (uint32_t k = 0; k < n; ++k) {
+        if (spec.skip_positions.count(k)) continue;
         Tile t;
         t.scene = s;
         t.coords = coords;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,8 @@ struct Spec {
   bool shuffle = true;   // file order differs from M order
   // Sizes of plane dimensions, by letter: C, T, Z, H, I, R, V, B, A (missing = not written).
   std::map<char, int32_t> sizes = {{'C', 1}, {'T', 1}, {'Z', 1}};
+  // Grid positions (row * tiles_x + column) left without a tile: a mosaic with a gap.
+  std::set<uint32_t> skip_positions;
   int pyramid_levels = 0;  // extra downscaled subblocks per tile (factors 2, 4, ...)
   // Plane filter: return false to write no subblocks for a plane (sparse files).
   std::function<bool(const std::map<char, int32_t>&)> keep_plane;

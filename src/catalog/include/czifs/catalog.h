@@ -32,6 +32,7 @@ struct CatalogOptions {
   bool tiles = true;        // tiles/
   bool pyramid = true;      // pyramid/
   bool hyperstacks = true;  // S<s>/hyperstack.tif
+  bool zarr = true;         // S<s>.ome.zarr/
 };
 
 // Applies a --without list: "tiles", "pyramid", "hyperstacks", separated by
@@ -67,12 +68,43 @@ class SharedLayout {
   mutable uint64_t description_offset_ = 0;           // written once under once_
 };
 
-enum class TiffKind { kPlane, kTile, kPyramid, kHyperstack };
+// kZarrChunk: not a TIFF but one chunk of an OME-Zarr array, its raw bytes.
+enum class TiffKind { kPlane, kTile, kPyramid, kHyperstack, kZarrChunk };
 
 // One page of a served TIFF: what it draws and the plane it shows.
 struct Page {
   Canvas canvas;
   uint32_t plane = 0;  // position in ImageIndex::planes()
+  // Colour zarr chunks: only this sample of each pixel (0, 1, 2, 3 for R,
+  // G, B, A); -1: whole pixels.
+  int32_t sample = -1;
+};
+
+// Bytes in one row of `page`'s pixel stream.
+inline uint64_t PageRowBytes(const Page& page) {
+  if (page.sample < 0) return RowBytes(page.canvas);
+  return static_cast<uint64_t>(page.canvas.width) *
+         static_cast<uint64_t>(BytesPerSample(page.canvas.pixel_type));
+}
+
+// One resolution of an OME-Zarr image: array `path` ("0", "1", ...) of
+// shape [T, C x samples, Z, height, width], in chunks of [1, 1, 1, chunk, chunk].
+struct ZarrLevel {
+  std::string path;
+  uint32_t factor = 1;  // file pixels per array pixel
+  int64_t width = 0, height = 0;
+  int64_t chunk_width = 0, chunk_height = 0;
+};
+
+// One OME-Zarr image: a scene, and one index of each of H, I, R, V, B, A.
+struct ZarrImage {
+  std::string name;         // "S0.ome.zarr", "S0_H03.ome.zarr"
+  std::string unsupported;  // why the scene has none, or ""
+  uint32_t scene = 0;       // position in ImageIndex::scenes()
+  int32_t pixel_type = 0;   // of its planes (a sample's type is the dtype)
+  uint32_t frames = 1, channels = 1, slices = 1, samples = 1;  // T, C, Z; samples per pixel
+  std::vector<uint32_t> channel_planes;  // a plane of each channel (its metadata)
+  std::vector<ZarrLevel> levels;         // full resolution first
 };
 
 struct ServedTiff {
@@ -112,6 +144,8 @@ class Catalog {
   // The tile showing layer-0 subblock `sb` alone, or -1 (also when the file
   // has no tiles/: every tile is exactly its plane).
   int64_t TileOf(uint32_t sb) const { return tile_of_subblock_.at(sb); }
+  // The OME-Zarr images (their chunks are tiffs() of kind kZarrChunk).
+  const std::vector<ZarrImage>& zarr_images() const { return zarr_; }
   // The time between the file's time points (hyperstacks carry it).
   const FrameTiming& frame_timing() const { return frame_timing_; }
   // A tile's description with its subblock's values (`tags` null:
@@ -124,8 +158,12 @@ class Catalog {
   void AddTiles(const CziFile& czi, const ImageIndex& index);
   void AddPyramid(const CziFile& czi, const ImageIndex& index, const ImageMetadata& metadata);
   void AddHyperstacks(const ImageIndex& index, const ImageMetadata& metadata);
+  void AddZarr(const CziFile& czi, const ImageIndex& index);
+  void AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
+                     const ZarrLevel& level, const std::vector<Page>& pages);
 
   std::vector<ServedTiff> tiffs_;
+  std::vector<ZarrImage> zarr_;
   std::vector<int64_t> tile_of_subblock_;  // tiff per subblock, or -1
   size_t first_stack_ = 0;
   FrameTiming frame_timing_;

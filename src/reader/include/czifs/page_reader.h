@@ -59,6 +59,9 @@ class PageReader : public std::enable_shared_from_this<PageReader> {
   // sample order), using what Prepare pinned.
   Status Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8_t* dst, const Pinned& pinned,
               DamagedTiles damaged) const;
+  // Fill for a page of one sample per pixel (colour zarr chunks).
+  Status FillSample(const Page& page, uint64_t pixel_offset, size_t n, uint8_t* dst,
+                    const ComposeOptions& compose) const;
   // Queues background decodes for ctx's read-ahead bytes from row `from_row`
   // of page `page` of `tiff` on: its later pages, then (single-page TIFFs)
   // the TIFFs of its kind that follow it (cp goes file after file).

@@ -44,6 +44,8 @@ struct TiffSpec {
   // other; the description goes on the first. The pixel stream is page 0's
   // rows, then page 1's, ...
   uint32_t pages = 1;
+  // No TIFF at all: the file is the pixel stream alone (a zarr chunk).
+  bool raw = false;
 };
 
 class TiffLayout {

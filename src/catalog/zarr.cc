@@ -1,0 +1,210 @@
+// The OME-Zarr images of a CZI: one per scene (and per index of H, I, R, V,
+// B, A), arrays of [T, C x samples, Z, Y, X] cut into chunks of one plane's
+// rectangle, each chunk a served file of raw little-endian samples. The
+// full resolution from the planes, lower ones from the file's own pyramid
+// levels where a level covers every plane of the image.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "czifs/catalog.h"
+
+namespace czifs {
+namespace {
+
+constexpr int64_t kChunkSide = 1024;
+
+// "" or "_H03_I1": the plane's indices of the suffix dimensions that vary.
+std::string SuffixOf(const ImageIndex& index, const Plane& p) {
+  std::string s;
+  for (Dim d : kSuffixDims) {
+    if (index.bounds(d).present && index.bounds(d).size > 1)
+      s += "_" + index.IndexName(d, p.Coord(d));
+  }
+  return s;
+}
+
+uint32_t Count(const ImageIndex& index, Dim d) {
+  return static_cast<uint32_t>(std::max(1, index.bounds(d).size));
+}
+
+uint32_t Position(const ImageIndex& index, const Plane& p, Dim d) {
+  return static_cast<uint32_t>(std::max(0, p.Coord(d) - index.bounds(d).start));
+}
+
+// The gray pixel type of one sample of `pixel_type` (the array's dtype).
+int32_t SampleType(int32_t pixel_type) {
+  if (SamplesPerPixel(pixel_type) == 1) return pixel_type;
+  const bool real = IsFloatPixelType(pixel_type);
+  switch (BytesPerSample(pixel_type)) {
+    case 1:
+      return static_cast<int32_t>(PixelType::kGray8);
+    case 2:
+      return static_cast<int32_t>(PixelType::kGray16);
+    case 4:
+      return static_cast<int32_t>(real ? PixelType::kGray32Float : PixelType::kGray32);
+    default:
+      return static_cast<int32_t>(PixelType::kGray64Float);
+  }
+}
+
+// Why the planes `members` cannot form one image, or "".
+std::string ImageProblem(const ImageIndex& index, const std::vector<uint32_t>& members) {
+  const auto& planes = index.planes();
+  for (uint32_t m : members) {
+    const Plane& p = planes[m];
+    if (!p.unsupported.empty()) return PlanePath(index, p) + " cannot be served";
+    if (p.pixel_type != planes[members[0]].pixel_type)
+      return "its planes have different pixel types";
+  }
+  return "";
+}
+
+// The pyramid levels that cover every plane of `members` at one factor:
+// level number → (factor, the pyramid plane of each member, in order).
+std::map<uint32_t, std::pair<uint32_t, std::vector<const PyramidPlane*>>> CompleteLevels(
+    const ImageIndex& index, const std::vector<uint32_t>& members) {
+  std::map<uint32_t, std::map<uint32_t, const PyramidPlane*>> by_level;  // level → plane → pp
+  for (const PyramidPlane& pp : index.pyramid_planes()) {
+    if (pp.unsupported.empty()) by_level[pp.level][pp.plane] = &pp;
+  }
+  std::map<uint32_t, std::pair<uint32_t, std::vector<const PyramidPlane*>>> out;
+  for (const auto& [level, of_plane] : by_level) {
+    std::vector<const PyramidPlane*> list;
+    for (uint32_t m : members) {
+      auto it = of_plane.find(m);
+      if (it == of_plane.end() || it->second->factor != of_plane.begin()->second->factor) break;
+      list.push_back(it->second);
+    }
+    if (list.size() == members.size()) out[level] = {list.front()->factor, std::move(list)};
+  }
+  return out;
+}
+
+ZarrLevel MakeLevel(std::string path, uint32_t factor, const Rect& box) {
+  ZarrLevel l;
+  l.path = std::move(path);
+  l.factor = factor;
+  l.width = (box.width + factor - 1) / factor;
+  l.height = (box.height + factor - 1) / factor;
+  l.chunk_width = std::min(kChunkSide, l.width);
+  l.chunk_height = std::min(kChunkSide, l.height);
+  return l;
+}
+
+}  // namespace
+
+void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index) {
+  const auto& planes = index.planes();
+  std::map<std::pair<uint32_t, std::string>, std::vector<uint32_t>> groups;
+  for (uint32_t i = 0; i < planes.size(); ++i) {
+    groups[{planes[i].scene, SuffixOf(index, planes[i])}].push_back(i);
+  }
+  for (const auto& [key, members] : groups) {
+    ZarrImage img;
+    img.scene = key.first;
+    img.name = index.IndexName(Dim::kS, index.scenes()[key.first].index) + key.second + ".ome.zarr";
+    img.frames = Count(index, Dim::kT);
+    img.channels = Count(index, Dim::kC);
+    img.slices = Count(index, Dim::kZ);
+    img.pixel_type = planes[members[0]].pixel_type;
+    img.unsupported = ImageProblem(index, members);
+    if (!img.unsupported.empty()) {
+      zarr_.push_back(std::move(img));
+      continue;
+    }
+    img.samples = static_cast<uint32_t>(SamplesPerPixel(img.pixel_type));
+    img.channel_planes.assign(img.channels, members[0]);
+    for (auto it = members.rbegin(); it != members.rend(); ++it) {
+      img.channel_planes[Position(index, planes[*it], Dim::kC)] = *it;
+    }
+    const Rect& box = index.scenes()[img.scene].bbox;
+    // Each level's canvas of each member plane.
+    std::vector<std::vector<Page>> level_pages(1);
+    img.levels.push_back(MakeLevel("0", 1, box));
+    for (uint32_t m : members) level_pages[0].push_back({PlaneCanvas(index, m), m});
+    for (const auto& [level, found] : CompleteLevels(index, members)) {
+      const auto& [factor, pps] = found;
+      img.levels.push_back(MakeLevel(std::to_string(level), factor, box));
+      const ZarrLevel& l = img.levels.back();
+      std::vector<Page> pages;
+      for (const PyramidPlane* pp : pps) {
+        const int32_t type = czi.subblocks()[pp->subblocks.front()].pixel_type;
+        pages.push_back(
+            {Canvas{box.x, box.y, l.width, l.height, factor, type, pp->subblocks}, pp->plane});
+      }
+      level_pages.push_back(std::move(pages));
+    }
+    for (size_t l = 0; l < img.levels.size(); ++l) {
+      AddZarrChunks(czi, index, img, img.levels[l], level_pages[l]);
+    }
+    zarr_.push_back(std::move(img));
+  }
+}
+
+void Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
+                            const ZarrLevel& level, const std::vector<Page>& pages) {
+  TiffSpec spec;
+  spec.raw = true;
+  spec.width = static_cast<uint32_t>(level.chunk_width);
+  spec.height = static_cast<uint32_t>(level.chunk_height);
+  spec.pixel_type = SampleType(image.pixel_type);
+  auto layout = std::make_shared<SharedLayout>(std::move(spec));
+  // The page of each (t, c, z); absent planes are chunks left out (zeros).
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, const Page*> at;
+  for (const Page& p : pages) {
+    const Plane& plane = index.planes()[p.plane];
+    at[{Position(index, plane, Dim::kT), Position(index, plane, Dim::kC),
+        Position(index, plane, Dim::kZ)}] = &p;
+  }
+  const int64_t cols = (level.width + level.chunk_width - 1) / level.chunk_width;
+  const int64_t rows = (level.height + level.chunk_height - 1) / level.chunk_height;
+  const int64_t step_x = level.chunk_width * level.factor,
+                step_y = level.chunk_height * level.factor;
+  // Chunk order: t, c, sample, z, then rows of chunks (read-ahead follows it).
+  for (uint32_t t = 0; t < image.frames; ++t) {
+    for (uint32_t c = 0; c < image.channels; ++c) {
+      for (uint32_t s = 0; s < image.samples; ++s) {
+        for (uint32_t z = 0; z < image.slices; ++z) {
+          auto it = at.find({t, c, z});
+          if (it == at.end()) continue;
+          const Page& plane = *it->second;
+          const uint32_t c_index = c * image.samples + s;
+          for (int64_t cy = 0; cy < rows; ++cy) {
+            for (int64_t cx = 0; cx < cols; ++cx) {
+              Canvas chunk{plane.canvas.x + cx * step_x,
+                           plane.canvas.y + cy * step_y,
+                           level.chunk_width,
+                           level.chunk_height,
+                           plane.canvas.downscale,
+                           plane.canvas.pixel_type,
+                           {}};
+              for (uint32_t sb : plane.canvas.subblocks) {
+                const Rect r = Placement(chunk, czi.subblocks()[sb]);
+                if (r.x < chunk.width && r.y < chunk.height && r.x + r.width > 0 &&
+                    r.y + r.height > 0) {
+                  chunk.subblocks.push_back(sb);
+                }
+              }
+              if (chunk.subblocks.empty()) continue;  // all zeros: readers fill it
+              ServedTiff f;
+              f.kind = TiffKind::kZarrChunk;
+              f.path = fmt::format("{}/{}/{}/{}/{}/{}/{}", image.name, level.path, t, c_index, z,
+                                   cy, cx);
+              f.scene = image.scene;
+              f.level = static_cast<uint32_t>(&level - image.levels.data());
+              f.pages.push_back({std::move(chunk), plane.plane,
+                                 image.samples > 1 ? static_cast<int32_t>(s) : -1});
+              f.layout = layout;
+              tiffs_.push_back(std::move(f));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace czifs

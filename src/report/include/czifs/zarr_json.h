@@ -1,0 +1,25 @@
+// The JSON files of an OME-Zarr image (OME-NGFF 0.4 on Zarr v2): .zgroup,
+// .zattrs (multiscales with axes t, c, z, y, x and their units, a scale per
+// level; omero channels) and each level's .zarray (raw chunks, no compressor).
+//
+// Thread-safety: pure functions of immutable inputs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "czifs/report.h"
+
+namespace czifs {
+
+std::string ZarrGroupJson();
+std::string ZarrArrayJson(const ZarrImage& image, const ZarrLevel& level);
+std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image);
+// [T, C x samples, Z, height, width] of `level`.
+std::vector<int64_t> ZarrShape(const ZarrImage& image, const ZarrLevel& level);
+// Size of one array element along t, c, z, y, x: seconds between frames,
+// 1, micrometres (or 1 where the file has no calibration).
+std::vector<double> ZarrScale(const ReportInput& in, const ZarrLevel& level);
+
+}  // namespace czifs

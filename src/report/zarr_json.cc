@@ -1,0 +1,136 @@
+// The JSON files of an OME-Zarr image (OME-NGFF 0.4 on Zarr v2): .zgroup,
+// .zattrs (multiscales, omero) and each level's .zarray.
+#include "czifs/zarr_json.h"
+
+#include <nlohmann/json.hpp>
+
+namespace czifs {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string Dump(const Json& j) {
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+bool Calibrated(const ImageMetadata& md) { return md.scale_x_um && md.scale_y_um; }
+
+// Zarr v2's dtype of one sample: "|u1", "<u2", "<f4", ...
+std::string Dtype(int32_t pixel_type) {
+  const int bytes = BytesPerSample(pixel_type);
+  const char kind = IsFloatPixelType(pixel_type) ? 'f' : 'u';
+  return std::string(bytes == 1 ? "|" : "<") + kind + std::to_string(bytes);
+}
+
+// The sample value range of a gray pixel type, for omero's window.
+std::pair<double, double> FullRange(int32_t pixel_type) {
+  if (IsFloatPixelType(pixel_type)) return {0.0, 1.0};
+  const int bits = 8 * BytesPerSample(pixel_type);
+  return {0.0, bits >= 64 ? 1.8446744073709552e19 : static_cast<double>((1ull << bits) - 1)};
+}
+
+std::string Hex(uint32_t rgb) {
+  static const char* digits = "0123456789ABCDEF";
+  std::string s(6, '0');
+  for (int i = 5; i >= 0; --i, rgb >>= 4) s[static_cast<size_t>(i)] = digits[rgb & 15];
+  return s;
+}
+
+Json Axes(const ReportInput& in) {
+  Json t = {{"name", "t"}, {"type", "time"}};
+  if (in.catalog.frame_timing().interval_s) t["unit"] = "second";
+  Json z = {{"name", "z"}, {"type", "space"}};
+  Json y = {{"name", "y"}, {"type", "space"}};
+  Json x = {{"name", "x"}, {"type", "space"}};
+  if (in.metadata.scale_z_um) z["unit"] = "micrometer";
+  if (Calibrated(in.metadata)) {
+    y["unit"] = "micrometer";
+    x["unit"] = "micrometer";
+  }
+  return Json::array({t, {{"name", "c"}, {"type", "channel"}}, z, y, x});
+}
+
+// omero: each channel's name, colour and display window; colour images
+// get one entry per sample (red, green, blue, alpha).
+Json Omero(const ReportInput& in, const ZarrImage& image) {
+  Json channels = Json::array();
+  const int32_t sample_type = image.samples > 1 ? -1 : image.pixel_type;
+  static const char* kSampleNames[] = {"R", "G", "B", "A"};
+  static const uint32_t kSampleColors[] = {0xFF0000, 0x00FF00, 0x0000FF, 0xFFFFFF};
+  for (uint32_t c = 0; c < image.channels; ++c) {
+    const ChannelInfo* ch =
+        ChannelOf(in.index, in.metadata, in.index.planes()[image.channel_planes[c]]);
+    for (uint32_t s = 0; s < image.samples; ++s) {
+      std::string label = ch && !ch->name.empty() ? ch->name : "C" + std::to_string(c);
+      if (image.samples > 1) label += std::string(" ") + kSampleNames[s];
+      const auto [lo, hi] = FullRange(sample_type >= 0 ? sample_type : image.pixel_type);
+      std::pair<double, double> shown{lo, hi};
+      if (const auto range =
+              ch && sample_type >= 0 ? DisplayRange(*ch, sample_type) : std::nullopt) {
+        shown = *range;
+      }
+      uint32_t rgb = image.samples > 1 ? kSampleColors[s] : 0xFFFFFF;
+      if (const auto color = ch && image.samples == 1 ? ParseColor(ch->color) : std::nullopt) {
+        rgb = *color;
+      }
+      channels.push_back(
+          {{"label", label},
+           {"color", Hex(rgb)},
+           {"active", true},
+           {"window", {{"min", lo}, {"max", hi}, {"start", shown.first}, {"end", shown.second}}}});
+    }
+  }
+  return {{"name", image.name},
+          {"version", "0.4"},
+          {"channels", std::move(channels)},
+          {"rdefs", {{"model", "color"}}}};
+}
+
+}  // namespace
+
+std::vector<double> ZarrScale(const ReportInput& in, const ZarrLevel& level) {
+  const double f = static_cast<double>(level.factor);
+  const ImageMetadata& md = in.metadata;
+  return {in.catalog.frame_timing().interval_s.value_or(1.0), 1.0, md.scale_z_um.value_or(1.0),
+          Calibrated(md) ? *md.scale_y_um * f : f, Calibrated(md) ? *md.scale_x_um * f : f};
+}
+
+std::vector<int64_t> ZarrShape(const ZarrImage& image, const ZarrLevel& level) {
+  return {image.frames, int64_t{image.channels} * image.samples, image.slices, level.height,
+          level.width};
+}
+
+std::string ZarrGroupJson() { return Dump({{"zarr_format", 2}}); }
+
+std::string ZarrArrayJson(const ZarrImage& image, const ZarrLevel& level) {
+  Json j;
+  j["zarr_format"] = 2;
+  j["shape"] = ZarrShape(image, level);
+  j["chunks"] = {1, 1, 1, level.chunk_height, level.chunk_width};
+  j["dtype"] = Dtype(image.pixel_type);
+  j["compressor"] = nullptr;
+  j["fill_value"] = 0;
+  j["order"] = "C";
+  j["filters"] = nullptr;
+  j["dimension_separator"] = "/";
+  return Dump(j);
+}
+
+std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image) {
+  Json datasets = Json::array();
+  for (const ZarrLevel& level : image.levels) {
+    datasets.push_back({{"path", level.path},
+                        {"coordinateTransformations",
+                         Json::array({{{"type", "scale"}, {"scale", ZarrScale(in, level)}}})}});
+  }
+  Json multiscale = {{"version", "0.4"},
+                     {"name", image.name},
+                     {"axes", Axes(in)},
+                     {"datasets", std::move(datasets)}};
+  Json j;
+  j["multiscales"] = Json::array({std::move(multiscale)});
+  j["omero"] = Omero(in, image);
+  return Dump(j);
+}
+
+}  // namespace czifs

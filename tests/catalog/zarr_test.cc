@@ -1,0 +1,141 @@
+// The OME-Zarr images of the catalogue: chunk geometry, chunks left out
+// where no subblock lies, colour as one zarr channel per sample, levels
+// from the file's own pyramid, and what a chunk file holds.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "../support/test_util.h"
+#include "czifs/catalog.h"
+#include "czifs/czi_document.h"
+#include "czifs/czi_types.h"
+#include "czifs/zarr_json.h"
+
+namespace czifs {
+namespace {
+
+using testing::TempDir;
+using testing::WriteOrDie;
+
+std::shared_ptr<const CziDocument> OpenOrDie(const synth::Spec& spec, const TempDir& dir) {
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(64 << 20));
+  EXPECT_TRUE(doc.ok()) << doc.status().ToString();
+  return doc.ok() ? *doc : nullptr;
+}
+
+// The served chunk files, by path.
+std::map<std::string, uint32_t> Chunks(const Catalog& catalog) {
+  std::map<std::string, uint32_t> out;
+  for (uint32_t i = 0; i < catalog.tiffs().size(); ++i) {
+    if (catalog.tiffs()[i].kind == TiffKind::kZarrChunk) out[catalog.tiffs()[i].path] = i;
+  }
+  return out;
+}
+
+std::vector<uint8_t> ReadWhole(const CziDocument& doc, uint32_t tiff, size_t size) {
+  std::vector<uint8_t> out(size);
+  auto n = doc.reader().Read(tiff, 0, size, out.data());
+  EXPECT_TRUE(n.ok() && *n == size) << (n.ok() ? "" : n.status().ToString());
+  return out;
+}
+
+TEST(ZarrTest, AMosaicIsCutIntoChunksOf1024AndChunksNoTileTouchesAreLeftOut) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 1000;
+  spec.tile_height = 700;
+  spec.tiles_x = 4;
+  spec.tiles_y = 1;
+  spec.overlap = 0;
+  spec.skip_positions = {1, 2};  // a gap in the mosaic: x 1000..2999
+  auto doc = OpenOrDie(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  const auto& images = doc->catalog().zarr_images();
+  ASSERT_EQ(images.size(), 1u);
+  const ZarrLevel& l0 = images[0].levels.at(0);
+  EXPECT_EQ(images[0].name, "S0.ome.zarr");
+  EXPECT_EQ(ZarrShape(images[0], l0), (std::vector<int64_t>{1, 1, 1, 700, 4000}));
+  EXPECT_EQ(l0.chunk_width, 1024);
+  EXPECT_EQ(l0.chunk_height, 700);  // the plane, when smaller than a chunk
+  std::vector<std::string> paths;
+  for (const auto& [path, i] : Chunks(doc->catalog())) paths.push_back(path);
+  // Chunk 1 (x 1024..2047) lies in the gap: left out, zarr reads it as zeros.
+  EXPECT_EQ(paths, (std::vector<std::string>{"S0.ome.zarr/0/0/0/0/0/0", "S0.ome.zarr/0/0/0/0/0/2",
+                                             "S0.ome.zarr/0/0/0/0/0/3"}));
+}
+
+TEST(ZarrTest, AnEdgeChunkIsFullSizeWithZerosBeyondThePlane) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 1100;
+  spec.tile_height = 40;
+  spec.pixel_type = static_cast<int32_t>(PixelType::kGray16);
+  auto doc = OpenOrDie(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  const auto chunks = Chunks(doc->catalog());
+  ASSERT_EQ(chunks.size(), 2u);
+  const uint32_t edge = chunks.at("S0.ome.zarr/0/0/0/0/0/1");
+  auto layout = doc->catalog().tiffs()[edge].layout->Get();
+  ASSERT_TRUE(layout.ok());
+  EXPECT_EQ((*layout)->size(), 1024u * 40 * 2);  // raw samples, no header
+  const auto bytes = ReadWhole(*doc, edge, (*layout)->size());
+  // The plane's columns 1024..1099 of row 0, then zeros to 2047.
+  auto plane_layout = doc->catalog().tiffs()[0].layout->Get();
+  ASSERT_TRUE(plane_layout.ok());
+  std::vector<uint8_t> row(1100 * 2);
+  ASSERT_TRUE(doc->reader().Read(0, (*plane_layout)->pixel_offset(), row.size(), row.data()).ok());
+  EXPECT_EQ(std::memcmp(bytes.data(), row.data() + 1024 * 2, 76 * 2), 0);
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin() + 76 * 2, bytes.begin() + 1024 * 2),
+            std::vector<uint8_t>((1024 - 76) * 2, 0));
+}
+
+TEST(ZarrTest, ColourBecomesOneZarrChannelPerSampleInRgbOrder) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 30;
+  spec.tile_height = 20;
+  spec.pixel_type = static_cast<int32_t>(PixelType::kBgr24);
+  spec.codec = synth::Codec::kZstd1;
+  spec.sizes = {{'C', 2}};
+  auto doc = OpenOrDie(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  const ZarrImage& image = doc->catalog().zarr_images().at(0);
+  EXPECT_EQ(ZarrShape(image, image.levels[0]), (std::vector<int64_t>{1, 6, 1, 20, 30}));
+  EXPECT_NE(ZarrArrayJson(image, image.levels[0]).find("\"|u1\""), std::string::npos);
+  // Channel 1's plane in TIFF order (R,G,B per pixel) against its three chunks.
+  const auto chunks = Chunks(doc->catalog());
+  const auto& tiffs = doc->catalog().tiffs();
+  uint32_t plane = 0;
+  while (tiffs[plane].path != "S0/C1/T0/Z0.tif") ++plane;
+  auto layout = tiffs[plane].layout->Get();
+  ASSERT_TRUE(layout.ok());
+  std::vector<uint8_t> rgb(30 * 20 * 3);
+  auto n = doc->reader().Read(plane, (*layout)->pixel_offset(), rgb.size(), rgb.data());
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  for (int s = 0; s < 3; ++s) {
+    const auto got =
+        ReadWhole(*doc, chunks.at("S0.ome.zarr/0/0/" + std::to_string(3 + s) + "/0/0/0"), 30 * 20);
+    for (size_t p = 0; p < got.size(); ++p) ASSERT_EQ(got[p], rgb[p * 3 + s]) << s << " " << p;
+  }
+}
+
+TEST(ZarrTest, LowerLevelsComeFromTheFilesOwnPyramid) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 64;
+  spec.tile_height = 48;
+  spec.tiles_x = 2;
+  spec.pyramid_levels = 2;
+  auto doc = OpenOrDie(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  const ZarrImage& image = doc->catalog().zarr_images().at(0);
+  ASSERT_EQ(image.levels.size(), 3u);
+  EXPECT_EQ(image.levels[1].path, "1");
+  EXPECT_EQ(image.levels[1].factor, 2u);
+  EXPECT_EQ(image.levels[2].factor, 4u);
+  EXPECT_EQ(image.levels[1].width, (image.levels[0].width + 1) / 2);
+}
+
+}  // namespace
+}  // namespace czifs

@@ -1,0 +1,160 @@
+"""Every scene as a live OME-Zarr image: zarr and dask read the same pixels
+as the plane TIFFs (golden MD5s), the metadata validates against the
+OME-NGFF 0.4 schema, and listing decodes nothing."""
+import json
+
+import jsonschema
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from conftest import (corpus_dir, golden_files, load_golden, plane_relpath, czi_order_md5, run,
+                      SLOWDOWN)
+from mounting import mounted, stats
+
+
+SCHEMA = corpus_dir().parent / "ngff" / "0.4" / "image.schema"
+
+
+@pytest.fixture(scope="module")
+def corpus_mount(czifs, corpus, tmp_path_factory):
+    mnt = tmp_path_factory.mktemp("z") / "mnt"
+    with mounted(czifs, corpus, mnt, "--cache-size", "64M"):
+        yield mnt
+
+
+def image_of(golden, plane):
+    """(zarr image folder name, t, first c, z) of a golden plane."""
+    rel = plane_relpath(golden, plane)
+    scene = rel.split("/")[0]
+    stem = rel.rsplit("/", 1)[1][:-len(".tif")]
+    suffix = stem[stem.index("_"):] if "_" in stem else ""
+    b = golden["bounds"]
+
+    def pos(dim):
+        return plane[dim] - (b[dim][0] if dim in b else 0)
+    return f"{scene}{suffix}.ome.zarr", pos("T"), pos("C"), pos("Z")
+
+
+def as_czi_pixels(chunk):
+    """(samples, H, W) of one channel in R,G,B(,A) → the plane as libCZI
+    composes it (H, W[, samples]) for czi_order_md5."""
+    if chunk.shape[0] == 1:
+        return chunk[0]
+    return np.moveaxis(chunk, 0, -1)
+
+
+@pytest.mark.parametrize("golden_path", golden_files(), ids=lambda p: p.name[:-5])
+def test_every_plane_read_through_zarr_matches_golden(corpus_mount, golden_path):
+    g = load_golden(golden_path)
+    folder = corpus_mount / g["file"]
+    info = json.loads((folder / "info.json").read_text())
+    available = {e["name"]: e for e in info["zarr"] if "unavailable" not in e}
+    checked = 0
+    for plane in g["planes"]:
+        name, t, c, z = image_of(g, plane)
+        if name not in available:
+            reason = next(e["unavailable"] for e in info["zarr"] if e["name"] == name)
+            assert reason, name
+            continue
+        arr = zarr.open(str(folder / name), mode="r")["0"]
+        samples = arr.shape[1] // max(1, len({p["C"] for p in g["planes"]}))
+        pixels = as_czi_pixels(arr[t, c * samples:(c + 1) * samples, z])
+        assert czi_order_md5(pixels) == plane["md5"], f"{g['file']}: {name} t={t} c={c} z={z}"
+        checked += 1
+    assert checked > 0 or not available
+
+
+def test_every_zattrs_validates_against_the_ngff_schema_and_matches_info_json(corpus_mount):
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    images = sorted(corpus_mount.glob("*.czi/*.ome.zarr"))
+    assert len(images) >= len(golden_files())
+    for image in images:
+        attrs = json.loads((image / ".zattrs").read_text())
+        validator.validate(attrs)
+        ms = attrs["multiscales"][0]
+        assert [a["name"] for a in ms["axes"]] == ["t", "c", "z", "y", "x"]
+        info = json.loads((image.parent / "info.json").read_text())
+        entry = next(e for e in info["zarr"] if e["name"] == image.name)
+        assert [d["path"] for d in ms["datasets"]] == [l["path"] for l in entry["levels"]]
+        for d, level in zip(ms["datasets"], entry["levels"]):
+            assert d["coordinateTransformations"][0]["scale"] == level["scale"]
+            arr = zarr.open(str(image / d["path"]), mode="r")
+            assert list(arr.shape) == level["shape"]
+        calibrated = info["pixel_size_um"]["x"] is not None
+        assert (ms["axes"][4].get("unit") == "micrometer") == calibrated, image
+        timed = info["time"]["interval_s"] is not None
+        assert (ms["axes"][0].get("unit") == "second") == timed, image
+        channels = attrs["omero"]["channels"]
+        assert len(channels) == entry["levels"][0]["shape"][1]
+
+
+def test_pyramid_levels_equal_the_pyramid_tiffs(corpus_mount):
+    checked = 0
+    for folder in sorted(corpus_mount.glob("*.czi")):
+        if not (folder / "pyramid").is_dir():
+            continue
+        for image in sorted(folder.glob("*.ome.zarr")):
+            scene = image.name.split(".")[0].split("_")[0]
+            root = zarr.open(str(image), mode="r")
+            for d in json.loads((image / ".zattrs").read_text())["multiscales"][0]["datasets"][1:]:
+                arr = root[d["path"]]
+                tiffs = sorted((folder / "pyramid" / f"L{d['path']}" / scene).rglob("*.tif"))
+                assert tiffs, (image, d["path"])
+                for p in tiffs:
+                    c = int(p.parent.parent.name[1:])
+                    t = int(p.parent.name[1:])
+                    z = int(p.stem[1:].split("_")[0])
+                    want = tifffile.imread(p)
+                    got = arr[t, c, z] if arr.shape[1] == 1 or want.ndim == 2 else \
+                        np.moveaxis(arr[t, c * 3:(c + 1) * 3, z], 0, -1)
+                    assert np.array_equal(got, want), p
+                    checked += 1
+    assert checked > 0
+
+
+def test_listing_and_reading_the_json_of_a_20000_pixel_mosaic_decodes_nothing(
+        czifs, czi_synth, tmp_path):
+    czi = tmp_path / "big.czi"
+    r = run([czi_synth, str(czi), "--codec", "zstd1", "--tile", "2224x2224", "--tiles", "10x10"])
+    assert r.returncode == 0, r.stderr
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, czi, mnt):
+        r = run(["ls", "-lR", str(mnt / "S0.ome.zarr")])
+        assert r.returncode == 0
+        assert r.stdout.count(".tif") == 0 and r.stdout.count("\n") > 400  # 20 x 20 chunks
+        arr = zarr.open(str(mnt / "S0.ome.zarr"), mode="r")["0"]
+        assert arr.shape[3] >= 20000 and arr.shape[4] >= 20000
+        assert arr.chunks == (1, 1, 1, 1024, 1024)
+        assert stats(mnt)["decoded_subblocks"] == 0
+        # One chunk decodes the tile it lies in, and read-ahead a few of
+        # the next chunks' tiles: nowhere near the plane's 100.
+        chunk = arr[0, 0, 0, :1024, :1024]
+        assert 1 <= stats(mnt)["decoded_subblocks"] <= 10
+        plane = zarr.open(tifffile.imread(mnt / "S0/C0/T0/Z0.tif", aszarr=True), mode="r")
+        assert plane.shape == arr.shape[3:]
+        assert np.array_equal(chunk, plane[:1024, :1024])
+
+
+def test_dask_distributed_computes_projections_equal_to_numpy_over_the_planes(
+        czifs, czi_synth, tmp_path):
+    import dask.array as da
+    import distributed
+    czi = tmp_path / "stack.czi"
+    r = run([czi_synth, str(czi), "--codec", "zstd1", "--tile", "700x500", "--tiles", "3x2",
+             "--size", "C=2,Z=5"])
+    assert r.returncode == 0, r.stderr
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, czi, mnt):
+        planes = np.stack([np.stack([tifffile.imread(mnt / f"S0/C{c}/T0/Z{z}.tif")
+                                     for z in range(5)]) for c in range(2)])
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster):
+            arr = da.from_zarr(str(mnt / "S0.ome.zarr" / "0"))
+            max_z = arr.max(axis=2).compute(timeout=120 * SLOWDOWN)
+            mean = arr[0, 1, 2].mean().compute(timeout=120 * SLOWDOWN)
+        assert np.array_equal(max_z[0], planes.max(axis=1))
+        assert mean == pytest.approx(planes[1, 2].mean())
