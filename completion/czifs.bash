@@ -16,8 +16,8 @@ _czifs() {
   if [[ "$cur" == -* ]]; then
     case "$sub" in
       inspect) COMPREPLY=($(compgen -W "--json --log-level -h --help" -- "$cur")) ;;
-      export) COMPREPLY=($(compgen -W "-j --threads --cache-size --damaged --without --overwrite --log-level -h --help" -- "$cur")) ;;
-      *) COMPREPLY=($(compgen -W "-f --foreground -d --debug -s --single-thread -o --threads --cache-size --damaged --without --watch --ttl --parsed-files --log-level --log-file -V --version -h --help" -- "$cur")) ;;
+      export) COMPREPLY=($(compgen -W "-j --threads --cache-size --damaged --without --overwrite --zarr-chunk --log-level -h --help" -- "$cur")) ;;
+      *) COMPREPLY=($(compgen -W "-f --foreground -d --debug -s --single-thread -o --threads --cache-size --damaged --without --watch --ttl --parsed-files --zarr-chunk --log-level --log-file -V --version -h --help" -- "$cur")) ;;
     esac
     return
   fi

@@ -165,7 +165,8 @@ uint64_t SharedLayout::GapBytesIfBuilt() const {
 }
 
 Result<std::shared_ptr<const Catalog>> Catalog::Build(const CziFile& czi, const ImageIndex& index,
-                                                      const ImageMetadata& metadata) {
+                                                      const ImageMetadata& metadata,
+                                                      const CatalogOptions& options) {
   std::shared_ptr<Catalog> cat(new Catalog());
   if (metadata.scale_x_um && metadata.scale_y_um) {
     cat->base_.pixels_per_um_x = 1.0 / *metadata.scale_x_um;
@@ -176,7 +177,7 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(const CziFile& czi, const 
   cat->AddPyramid(czi, index, metadata);
   cat->frame_timing_ = FindFrameTiming(czi, index, metadata);
   cat->AddHyperstacks(index, metadata);
-  cat->AddZarr(czi, index);
+  cat->AddZarr(czi, index, options.zarr_chunk);
   return std::shared_ptr<const Catalog>(std::move(cat));
 }
 

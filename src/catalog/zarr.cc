@@ -14,8 +14,6 @@
 namespace czifs {
 namespace {
 
-constexpr int64_t kChunkSide = 1024;
-
 // "" or "_H03_I1": the plane's indices of the suffix dimensions that vary.
 std::string SuffixOf(const ImageIndex& index, const Plane& p) {
   std::string s;
@@ -83,20 +81,20 @@ std::map<uint32_t, std::pair<uint32_t, std::vector<const PyramidPlane*>>> Comple
   return out;
 }
 
-ZarrLevel MakeLevel(std::string path, uint32_t factor, const Rect& box) {
+ZarrLevel MakeLevel(std::string path, uint32_t factor, const Rect& box, int64_t chunk) {
   ZarrLevel l;
   l.path = std::move(path);
   l.factor = factor;
   l.width = (box.width + factor - 1) / factor;
   l.height = (box.height + factor - 1) / factor;
-  l.chunk_width = std::min(kChunkSide, l.width);
-  l.chunk_height = std::min(kChunkSide, l.height);
+  l.chunk_width = std::min(chunk, l.width);
+  l.chunk_height = std::min(chunk, l.height);
   return l;
 }
 
 }  // namespace
 
-void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index) {
+void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index, uint32_t chunk) {
   const auto& planes = index.planes();
   std::map<std::pair<uint32_t, std::string>, std::vector<uint32_t>> groups;
   for (uint32_t i = 0; i < planes.size(); ++i) {
@@ -123,11 +121,11 @@ void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index) {
     const Rect& box = index.scenes()[img.scene].bbox;
     // Each level's canvas of each member plane.
     std::vector<std::vector<Page>> level_pages(1);
-    img.levels.push_back(MakeLevel("0", 1, box));
+    img.levels.push_back(MakeLevel("0", 1, box, chunk));
     for (uint32_t m : members) level_pages[0].push_back({PlaneCanvas(index, m), m});
     for (const auto& [level, found] : CompleteLevels(index, members)) {
       const auto& [factor, pps] = found;
-      img.levels.push_back(MakeLevel(std::to_string(level), factor, box));
+      img.levels.push_back(MakeLevel(std::to_string(level), factor, box, chunk));
       const ZarrLevel& l = img.levels.back();
       std::vector<Page> pages;
       for (const PyramidPlane* pp : pps) {

@@ -35,6 +35,17 @@ constexpr const char* kWithoutHelp =
     "Leave out derived views that repeat the planes' pixels: tiles, pyramid, hyperstacks, "
     "zarr (comma-separated), e.g. to export planes only";
 
+// --zarr-chunk, for the mount and export alike.
+void AddZarrChunkOption(CLI::App* app, czifs::CatalogOptions* shown) {
+  using czifs::CatalogOptions;
+  app->add_option("--zarr-chunk", shown->zarr_chunk,
+                  fmt::format("Side of an OME-Zarr chunk in pixels, {} to {} (planes smaller than "
+                              "it are one chunk)",
+                              CatalogOptions::kMinZarrChunk, CatalogOptions::kMaxZarrChunk))
+      ->check(CLI::Range(CatalogOptions::kMinZarrChunk, CatalogOptions::kMaxZarrChunk))
+      ->capture_default_str();
+}
+
 // Checks a --without list.
 CLI::Validator WithoutList() {
   return CLI::Validator(
@@ -212,7 +223,7 @@ int RunMountCommand(int argc, char** argv) {
       "Mount options, comma-separated: allow_other, default_permissions, ... and "
       "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
       "without=LIST (':'-separated), max_threads=N (FUSE request threads, 1 to 4096), "
-      "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N");
+      "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N, zarr_chunk=N");
   app.add_option("--threads", o.threads, "Decode threads, 1 to 1024 (default: number of cores)")
       ->check(CLI::Range(1u, czifs::kMaxDecodeThreads));
   app.add_option("--cache-size", o.cache_bytes,
@@ -231,6 +242,7 @@ int RunMountCommand(int argc, char** argv) {
       ->default_str("fail");
   std::string without;
   app.add_option("--without", without, kWithoutHelp)->check(WithoutList());
+  AddZarrChunkOption(&app, &o.tree.shown);
   app.add_option("--watch", o.live.watch,
                  "How changes in the sources are noticed: auto (inotify, or the TTL on network "
                  "file systems: NFS, SMB, Lustre, ...), inotify, or ttl")
@@ -313,6 +325,7 @@ int main(int argc, char** argv) {
       ->default_str("fail");
   std::string without;
   exp->add_option("--without", without, kWithoutHelp)->check(WithoutList());
+  AddZarrChunkOption(exp, &options.shown);
   bool overwrite = false;
   exp->add_flag("--overwrite", overwrite,
                 "Write every file again (default: files an earlier, interrupted run of the "

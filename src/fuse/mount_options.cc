@@ -69,6 +69,15 @@ int ApplyOwnOption(const std::string& key, const std::string& val, MountOptions*
     uint64_t v = 0;
     if (!ParseCount(key, val, 1000000, &v, error)) return -1;
     o->live.max_documents = static_cast<size_t>(v);
+  } else if (key == "zarr_chunk") {
+    uint64_t v = 0;
+    if (!ParseCount(key, val, CatalogOptions::kMaxZarrChunk, &v, error)) return -1;
+    if (v < CatalogOptions::kMinZarrChunk) {
+      *error = fmt::format("-o zarr_chunk={}: use a number from {} to {}", val,
+                           CatalogOptions::kMinZarrChunk, CatalogOptions::kMaxZarrChunk);
+      return -1;
+    }
+    o->tree.shown.zarr_chunk = static_cast<uint32_t>(v);
   } else if (key == "without") {
     std::string why;
     if (!ParseWithout(val, &o->tree.shown, &why)) {

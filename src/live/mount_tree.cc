@@ -155,7 +155,7 @@ Status MountTree::Expand(const NodePtr& czi) {
   };
   auto file = RandomAccessFile::Open(czi->source, czi->rel, session_->descriptors());
   if (!file.ok()) return fail(file.status());
-  auto doc = CziDocument::Open(std::move(file).value(), session_);
+  auto doc = CziDocument::Open(std::move(file).value(), session_, options_.shown);
   if (!doc.ok()) return fail(doc.status());
   std::vector<TreeProblem> problems;
   auto tree = BuildDocumentTree(*doc, &problems, options_);

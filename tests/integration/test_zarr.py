@@ -2,6 +2,7 @@
 as the plane TIFFs (golden MD5s), the metadata validates against the
 OME-NGFF 0.4 schema, and listing decodes nothing."""
 import json
+import os
 
 import jsonschema
 import numpy as np
@@ -158,3 +159,26 @@ def test_dask_distributed_computes_projections_equal_to_numpy_over_the_planes(
             mean = arr[0, 1, 2].mean().compute(timeout=120 * SLOWDOWN)
         assert np.array_equal(max_z[0], planes.max(axis=1))
         assert mean == pytest.approx(planes[1, 2].mean())
+
+
+def test_the_chunk_size_is_an_option_and_a_wrong_one_is_refused_before_mounting(
+        czifs, czi_synth, tmp_path):
+    czi = tmp_path / "m.czi"
+    r = run([czi_synth, str(czi), "--codec", "zstd1", "--tile", "300x200", "--tiles", "2x2"])
+    assert r.returncode == 0, r.stderr
+    for opts, side in ((["--zarr-chunk", "128"], 128), (["-o", "zarr_chunk=100"], 100)):
+        mnt = tmp_path / f"mnt{side}"
+        with mounted(czifs, czi, mnt, *opts):
+            arr = zarr.open(str(mnt / "S0.ome.zarr"), mode="r")["0"]
+            assert arr.chunks == (1, 1, 1, side, side)
+            assert np.array_equal(arr[0, 0, 0], tifffile.imread(mnt / "S0/C0/T0/Z0.tif"))
+    for opts in (["--zarr-chunk", "10"], ["-o", "zarr_chunk=99999"], ["-o", "zarr_chunk=x"]):
+        mnt = tmp_path / "refused"
+        mnt.mkdir(exist_ok=True)
+        r = run([czifs, str(czi), str(mnt), *opts])
+        assert r.returncode != 0 and "zarr" in r.stderr.splitlines()[0], r.stderr
+        assert not os.path.ismount(mnt)
+    out = tmp_path / "out"
+    r = run([czifs, "export", "--zarr-chunk", "256", str(czi), str(out)])
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "S0.ome.zarr/0/.zarray").read_text())["chunks"] == [1, 1, 1, 256, 256]

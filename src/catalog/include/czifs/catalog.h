@@ -33,6 +33,10 @@ struct CatalogOptions {
   bool pyramid = true;      // pyramid/
   bool hyperstacks = true;  // S<s>/hyperstack.tif
   bool zarr = true;         // S<s>.ome.zarr/
+  // Side of a zarr chunk in pixels (--zarr-chunk); a plane smaller than it
+  // is one chunk.
+  uint32_t zarr_chunk = kDefaultZarrChunk;
+  static constexpr uint32_t kDefaultZarrChunk = 1024, kMinZarrChunk = 64, kMaxZarrChunk = 8192;
 };
 
 // Applies a --without list: "tiles", "pyramid", "hyperstacks", separated by
@@ -133,7 +137,8 @@ class Catalog {
  public:
   // Names and lays out what `czi` serves; reads no pixels.
   static Result<std::shared_ptr<const Catalog>> Build(const CziFile& czi, const ImageIndex& index,
-                                                      const ImageMetadata& metadata);
+                                                      const ImageMetadata& metadata,
+                                                      const CatalogOptions& options = {});
 
   // The planes first (tiffs()[i] is plane i of the index), then the raw
   // tiles in plane and drawing order, the pyramid levels, and one
@@ -158,7 +163,7 @@ class Catalog {
   void AddTiles(const CziFile& czi, const ImageIndex& index);
   void AddPyramid(const CziFile& czi, const ImageIndex& index, const ImageMetadata& metadata);
   void AddHyperstacks(const ImageIndex& index, const ImageMetadata& metadata);
-  void AddZarr(const CziFile& czi, const ImageIndex& index);
+  void AddZarr(const CziFile& czi, const ImageIndex& index, uint32_t chunk);
   void AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
                      const ZarrLevel& level, const std::vector<Page>& pages);
 

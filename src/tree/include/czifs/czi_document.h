@@ -22,10 +22,12 @@ class CziDocument {
  public:
   // Parses `path` and lays out every plane's TIFF. Decodes nothing.
   static Result<std::shared_ptr<const CziDocument>> Open(const std::string& path,
-                                                         std::shared_ptr<Session> session);
+                                                         std::shared_ptr<Session> session,
+                                                         const CatalogOptions& options = {});
   // The same for a file already opened (e.g. beneath a source folder).
   static Result<std::shared_ptr<const CziDocument>> Open(std::unique_ptr<RandomAccessFile> file,
-                                                         std::shared_ptr<Session> session);
+                                                         std::shared_ptr<Session> session,
+                                                         const CatalogOptions& options = {});
 
   const CziFile& czi() const { return *czi_; }
   const ImageIndex& index() const { return index_; }
