@@ -3,7 +3,8 @@
 // and a pyramid level have one page; a scene's hyperstack has one per plane.
 // Naming lives here (ImageIndex gives coordinates only): planes
 // S<s>/C<c>/T<t>/Z<z>[_H<h>...].tif, tiles/<plane>/M<m>.tif,
-// pyramid/L<n>/<plane>.tif, S<s>/hyperstack.tif.
+// pyramid/L<n>/<plane>.tif, S<s>/hyperstack.tif, and the OME-Zarr chunks
+// S<s>.ome.zarr/<level>/<t>/<c>/<z>/<y>/<x> (zarr.cc).
 //
 // Thread-safety: immutable after Build() except the layouts, each built
 // once on first use (SharedLayout); all methods may be called concurrently.
@@ -113,13 +114,14 @@ struct ZarrImage {
 
 struct ServedTiff {
   TiffKind kind = TiffKind::kPlane;
-  std::string path;                               // in the CZI's folder
-  std::string unsupported;                        // why czifs cannot serve it, or ""
-  std::vector<Page> pages;                        // pixel stream: page 0's rows, then page 1's, ...
-  std::shared_ptr<const SharedLayout> layout;     // null when unsupported
-  uint32_t scene = 0;                             // position in ImageIndex::scenes()
-  uint32_t subblock = 0;                          // tiles: the subblock shown
-  uint32_t level = 0;                             // pyramid levels: 1, 2, ...
+  std::string path;                            // in the CZI's folder
+  std::string unsupported;                     // why czifs cannot serve it, or ""
+  std::vector<Page> pages;                     // pixel stream: page 0's rows, then page 1's, ...
+  std::shared_ptr<const SharedLayout> layout;  // null when unsupported
+  uint32_t scene = 0;                          // position in ImageIndex::scenes()
+  uint32_t subblock = 0;                       // tiles: the subblock shown
+  // Pyramid levels: 1, 2, ...; zarr chunks: the position in their image's levels.
+  uint32_t level = 0;
   uint32_t channels = 1, slices = 1, frames = 1;  // hyperstacks: C x Z x T = pages
 };
 
