@@ -9,6 +9,8 @@
 #include "czifs/catalog.h"
 #include "czifs/czi_document.h"
 #include "czifs/czi_types.h"
+#include "czifs/page_reader.h"
+#include "czifs/thread_pool.h"
 #include "czifs/zarr_json.h"
 
 namespace czifs {
@@ -135,6 +137,34 @@ TEST(ZarrTest, LowerLevelsComeFromTheFilesOwnPyramid) {
   EXPECT_EQ(image.levels[1].factor, 2u);
   EXPECT_EQ(image.levels[2].factor, 4u);
   EXPECT_EQ(image.levels[1].width, (image.levels[0].width + 1) / 2);
+}
+
+TEST(ZarrTest, ReadingAChunkReadsAheadTheNextChunkAlongX) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 1024;
+  spec.tile_height = 100;
+  spec.tiles_x = 3;
+  spec.overlap = 0;
+  spec.codec = synth::Codec::kZstd1;
+  spec.sizes = {{'Z', 2}};
+  auto doc = OpenOrDie(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  const auto chunks = Chunks(doc->catalog());
+  const auto& tiffs = doc->catalog().tiffs();
+  const uint32_t first = chunks.at("S0.ome.zarr/0/0/0/0/0/0");
+  const uint32_t next_x = tiffs[chunks.at("S0.ome.zarr/0/0/0/0/0/1")].pages[0].canvas.subblocks[0];
+  const uint32_t next_z = tiffs[chunks.at("S0.ome.zarr/0/0/0/1/0/0")].pages[0].canvas.subblocks[0];
+  ThreadPool pool(2);
+  ReadContext ctx;
+  ctx.pool = &pool;
+  ctx.cancelled = [] { return false; };
+  ctx.readahead_bytes = 1024 * 100 * 2;  // one chunk's worth
+  std::vector<uint8_t> buf(1024 * 100 * 2);
+  ASSERT_TRUE(doc->reader().Read(first, 0, buf.size(), buf.data(), &ctx).ok());
+  pool.Wait();
+  EXPECT_TRUE(doc->reader().subblocks().IsCached(next_x));
+  EXPECT_FALSE(doc->reader().subblocks().IsCached(next_z));
 }
 
 }  // namespace
