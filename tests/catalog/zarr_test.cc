@@ -167,5 +167,24 @@ TEST(ZarrTest, ReadingAChunkReadsAheadTheNextChunkAlongX) {
   EXPECT_FALSE(doc->reader().subblocks().IsCached(next_z));
 }
 
+TEST(ZarrTest, AScenesPlanesOfDifferentPixelTypesGetNoImageAndInfoJsonSaysWhy) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 16;
+  spec.tile_height = 16;
+  spec.codec = synth::Codec::kZstd1;
+  spec.sizes = {{'C', 2}};
+  spec.channel_pixel_types = {{1, static_cast<int32_t>(PixelType::kGray8)}};
+  auto doc = OpenOrDie(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  const ZarrImage& image = doc->catalog().zarr_images().at(0);
+  EXPECT_EQ(image.unsupported, "its planes have different pixel types");
+  EXPECT_TRUE(Chunks(doc->catalog()).empty());
+  const std::string info = InfoJson(doc->report());
+  EXPECT_NE(info.find("\"unavailable\": \"its planes have different pixel types\""),
+            std::string::npos)
+      << info;
+}
+
 }  // namespace
 }  // namespace czifs

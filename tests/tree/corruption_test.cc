@@ -327,6 +327,32 @@ TEST(DamagedTileTest, DamagedZeroServesTheTileAsZerosAndEveryOtherPixelExactly) 
   EXPECT_NE(intact.pixels, expected);
 }
 
+TEST(DamagedTileTest, AZarrChunkFollowsTheDamagedTilePolicyAsThePlaneDoes) {
+  TempDir dir;
+  const DamagedMosaic d = WriteDamagedMosaic(dir.File("a.czi"));
+  for (const DamagedTiles policy : {DamagedTiles::kFail, DamagedTiles::kZero}) {
+    auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20),
+                                          TreeOptions{.damaged = policy, .shown = {}});
+    ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+    // The plane is smaller than a chunk: one chunk, the plane's pixels exactly.
+    const TreeNode* chunk = tree->root->Find("S0.ome.zarr");
+    for (const char* part : {"0", "0", "0", "0", "0", "0"}) {
+      ASSERT_NE(chunk, nullptr);
+      chunk = chunk->Find(part);
+    }
+    ASSERT_NE(chunk, nullptr);
+    auto got = ReadWhole(*chunk->file);
+    if (policy == DamagedTiles::kFail) {
+      ASSERT_FALSE(got.ok());
+      EXPECT_EQ(got.status().code(), StatusCode::kDataLoss) << got.status().ToString();
+      EXPECT_NE(got.status().ToString().find("S0.ome.zarr/0/0/0/0/0/0"), std::string::npos);
+    } else {
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      EXPECT_TRUE(*got == PaintWithZeroTile(d));
+    }
+  }
+}
+
 TEST(DamagedTileTest, StructuralDamageFailsEvenWithDamagedZero) {
   TempDir dir;
   synth::Spec spec;

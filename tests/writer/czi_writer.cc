@@ -566,16 +566,26 @@ Status WriteSyntheticCzi(const Spec& spec, const std::string& path) {
   o.Zeros(512);
   std::vector<DirEntry> dir;
   const std::vector<Tile> tiles = EnumerateTiles(spec);
-  const int bpp = WriterBytesPerPixel(spec.pixel_type);
   int64_t min_x = INT64_MAX, min_y = INT64_MAX, max_x = INT64_MIN, max_y = INT64_MIN;
   const bool write_s = spec.write_s || spec.scenes > 1;
   for (size_t ti = 0; ti < tiles.size(); ++ti) {
     const Tile& t = tiles[ti];
+    // The tile's own pixel type, where its channel has another.
+    Spec other;
+    const auto c = t.coords.find('C');
+    const auto typed = c == t.coords.end() ? spec.channel_pixel_types.end()
+                                           : spec.channel_pixel_types.find(c->second);
+    if (typed != spec.channel_pixel_types.end()) {
+      other = spec;
+      other.pixel_type = typed->second;
+    }
+    const Spec& ts = typed != spec.channel_pixel_types.end() ? other : spec;
+    const int bpp = WriterBytesPerPixel(ts.pixel_type);
     min_x = std::min<int64_t>(min_x, t.x);
     min_y = std::min<int64_t>(min_y, t.y);
     max_x = std::max<int64_t>(max_x, int64_t{t.x} + t.width);
     max_y = std::max<int64_t>(max_y, int64_t{t.y} + t.height);
-    const std::vector<uint8_t> full = TilePixels(spec, t);
+    const std::vector<uint8_t> full = TilePixels(ts, t);
     for (int level = 0; level <= spec.pyramid_levels; ++level) {
       const uint32_t f = 1u << level;
       const uint32_t sw = std::max(1u, t.width / f), sh = std::max(1u, t.height / f);
@@ -591,9 +601,9 @@ Status WriteSyntheticCzi(const Spec& spec, const std::string& path) {
           }
         }
       }
-      CZIFS_ASSIGN_OR_RETURN(Encoded enc, Encode(spec, sw, sh, raw));
+      CZIFS_ASSIGN_OR_RETURN(Encoded enc, Encode(ts, sw, sh, raw));
       DirEntry e;
-      e.pixel_type = spec.pixel_type;
+      e.pixel_type = ts.pixel_type;
       e.compression = enc.compression;
       e.position = static_cast<int64_t>(o.pos());
       e.dims.emplace_back('X', t.x, t.width, sw);

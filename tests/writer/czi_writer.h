@@ -41,6 +41,8 @@ bool ParseCodec(const std::string& name, Codec* out);
 
 struct Spec {
   int32_t pixel_type = 1;  // CZI PixelType value
+  // Channels (C index) of another pixel type than `pixel_type`.
+  std::map<int32_t, int32_t> channel_pixel_types;
   Codec codec = Codec::kZstd1HiLo;
   uint32_t tile_width = 256, tile_height = 256;
   uint32_t tiles_x = 1, tiles_y = 1;  // mosaic grid per scene
