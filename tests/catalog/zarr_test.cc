@@ -186,5 +186,28 @@ TEST(ZarrTest, AScenesPlanesOfDifferentPixelTypesGetNoImageAndInfoJsonSaysWhy) {
       << info;
 }
 
+TEST(ZarrTest, EachIndexOfAnotherDimensionIsAnImageOfItsOwnNamedAsThePlanes) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 16;
+  spec.tile_height = 16;
+  spec.codec = synth::Codec::kZstd1;
+  spec.sizes = {{'C', 2}, {'Z', 2}, {'H', 3}};
+  auto doc = OpenOrDie(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  std::vector<std::string> names;
+  for (const ZarrImage& img : doc->catalog().zarr_images()) {
+    EXPECT_EQ(img.unsupported, "");
+    EXPECT_EQ(ZarrShape(img, img.levels[0]), (std::vector<int64_t>{1, 2, 2, 16, 16}));
+    names.push_back(img.name);
+  }
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"S0_H0.ome.zarr", "S0_H1.ome.zarr", "S0_H2.ome.zarr"}));
+  // Image H1's chunk (c 1, z 0) shows plane S0/C1/T0/Z0_H1.tif.
+  const auto& tiffs = doc->catalog().tiffs();
+  const ServedTiff& chunk = tiffs[Chunks(doc->catalog()).at("S0_H1.ome.zarr/0/0/1/0/0/0")];
+  EXPECT_EQ(tiffs[chunk.pages[0].plane].path, "S0/C1/T0/Z0_H1.tif");
+}
+
 }  // namespace
 }  // namespace czifs
