@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "czifs/catalog.h"
+#include "czifs/checked.h"
 
 namespace czifs {
 namespace {
@@ -130,20 +131,32 @@ void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index, uint32_t chun
       std::vector<Page> pages;
       for (const PyramidPlane* pp : pps) {
         const int32_t type = czi.subblocks()[pp->subblocks.front()].pixel_type;
+        if (type != img.pixel_type) break;  // an overview of another type: not this image's
         pages.push_back(
             {Canvas{box.x, box.y, l.width, l.height, factor, type, pp->subblocks}, pp->plane});
       }
+      if (pages.size() != pps.size()) {
+        img.levels.pop_back();
+        continue;
+      }
       level_pages.push_back(std::move(pages));
     }
+    const size_t first_chunk = tiffs_.size();
     for (size_t l = 0; l < img.levels.size(); ++l) {
-      AddZarrChunks(czi, index, img, img.levels[l], level_pages[l]);
+      const Status added = AddZarrChunks(czi, index, img, img.levels[l], level_pages[l]);
+      if (!added.ok()) {  // the image goes; the file's planes stay
+        tiffs_.resize(first_chunk);
+        img.unsupported = added.message();
+        img.levels.clear();
+        break;
+      }
     }
     zarr_.push_back(std::move(img));
   }
 }
 
-void Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
-                            const ZarrLevel& level, const std::vector<Page>& pages) {
+Status Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
+                              const ZarrLevel& level, const std::vector<Page>& pages) {
   TiffSpec spec;
   spec.raw = true;
   spec.width = static_cast<uint32_t>(level.chunk_width);
@@ -157,52 +170,54 @@ void Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const Z
     at[{Position(index, plane, Dim::kT), Position(index, plane, Dim::kC),
         Position(index, plane, Dim::kZ)}] = &p;
   }
-  const int64_t cols = (level.width + level.chunk_width - 1) / level.chunk_width;
-  const int64_t rows = (level.height + level.chunk_height - 1) / level.chunk_height;
-  const int64_t step_x = level.chunk_width * level.factor,
-                step_y = level.chunk_height * level.factor;
-  // Chunk order: t, c, sample, z, then rows of chunks (read-ahead follows it).
-  for (uint32_t t = 0; t < image.frames; ++t) {
-    for (uint32_t c = 0; c < image.channels; ++c) {
-      for (uint32_t s = 0; s < image.samples; ++s) {
-        for (uint32_t z = 0; z < image.slices; ++z) {
-          auto it = at.find({t, c, z});
-          if (it == at.end()) continue;
-          const Page& plane = *it->second;
-          const uint32_t c_index = c * image.samples + s;
-          for (int64_t cy = 0; cy < rows; ++cy) {
-            for (int64_t cx = 0; cx < cols; ++cx) {
-              Canvas chunk{plane.canvas.x + cx * step_x,
-                           plane.canvas.y + cy * step_y,
-                           level.chunk_width,
-                           level.chunk_height,
-                           plane.canvas.downscale,
-                           plane.canvas.pixel_type,
-                           {}};
-              for (uint32_t sb : plane.canvas.subblocks) {
-                const Rect r = Placement(chunk, czi.subblocks()[sb]);
-                if (r.x < chunk.width && r.y < chunk.height && r.x + r.width > 0 &&
-                    r.y + r.height > 0) {
-                  chunk.subblocks.push_back(sb);
-                }
-              }
-              if (chunk.subblocks.empty()) continue;  // all zeros: readers fill it
-              ServedTiff f;
-              f.kind = TiffKind::kZarrChunk;
-              f.path = fmt::format("{}/{}/{}/{}/{}/{}/{}", image.name, level.path, t, c_index, z,
-                                   cy, cx);
-              f.scene = image.scene;
-              f.level = static_cast<uint32_t>(&level - image.levels.data());
-              f.pages.push_back({std::move(chunk), plane.plane,
-                                 image.samples > 1 ? static_cast<int32_t>(s) : -1});
-              f.layout = layout;
-              tiffs_.push_back(std::move(f));
-            }
-          }
-        }
+  const int64_t cw = level.chunk_width, ch = level.chunk_height;
+  const int64_t cols = (level.width + cw - 1) / cw, rows = (level.height + ch - 1) / ch;
+  const auto floor_div = [](int64_t a, int64_t b) { return a / b - ((a % b != 0) && (a < 0)); };
+  // Chunk order: t, c, z, sample, then rows of chunks (read-ahead follows it).
+  for (const auto& [tcz, page] : at) {
+    const auto [t, c, z] = tcz;
+    const Canvas& canvas = page->canvas;
+    // The chunks each subblock touches, from where it lands on the plane:
+    // work follows the subblocks, not the (maybe huge, mostly empty) grid.
+    std::map<std::pair<int64_t, int64_t>, std::vector<uint32_t>> touched;  // (row, column)
+    for (uint32_t sb : canvas.subblocks) {
+      const Rect r = Placement(canvas, czi.subblocks()[sb]);
+      const int64_t x0 = std::max<int64_t>(0, floor_div(r.x, cw));
+      const int64_t x1 = std::min(cols - 1, floor_div(r.x + r.width - 1, cw));
+      const int64_t y0 = std::max<int64_t>(0, floor_div(r.y, ch));
+      const int64_t y1 = std::min(rows - 1, floor_div(r.y + r.height - 1, ch));
+      if (x0 > x1 || y0 > y1) continue;
+      const auto n = CheckedMul<uint64_t>(static_cast<uint64_t>(x1 - x0 + 1),
+                                          static_cast<uint64_t>(y1 - y0 + 1));
+      zarr_chunks_ += n.value_or(kMaxZarrChunks + 1);
+      if (!n || zarr_chunks_ > kMaxZarrChunks) {
+        return Status::ResourceExhausted(
+            fmt::format("more than {} zarr chunks in the file; a larger --zarr-chunk makes fewer",
+                        kMaxZarrChunks));
+      }
+      for (int64_t cy = y0; cy <= y1; ++cy) {
+        for (int64_t cx = x0; cx <= x1; ++cx) touched[{cy, cx}].push_back(sb);
+      }
+    }
+    for (uint32_t s = 0; s < image.samples; ++s) {
+      for (const auto& [rc, subblocks] : touched) {
+        const auto [cy, cx] = rc;
+        ServedTiff f;
+        f.kind = TiffKind::kZarrChunk;
+        f.path = fmt::format("{}/{}/{}/{}/{}/{}/{}", image.name, level.path, t,
+                             c * image.samples + s, z, cy, cx);
+        f.scene = image.scene;
+        f.level = static_cast<uint32_t>(&level - image.levels.data());
+        f.pages.push_back(
+            {Canvas{canvas.x + cx * cw * canvas.downscale, canvas.y + cy * ch * canvas.downscale,
+                    cw, ch, canvas.downscale, canvas.pixel_type, subblocks},
+             page->plane, image.samples > 1 ? static_cast<int32_t>(s) : -1});
+        f.layout = layout;
+        tiffs_.push_back(std::move(f));
       }
     }
   }
+  return Status::Ok();
 }
 
 }  // namespace czifs

@@ -166,8 +166,12 @@ class Catalog {
   void AddPyramid(const CziFile& czi, const ImageIndex& index, const ImageMetadata& metadata);
   void AddHyperstacks(const ImageIndex& index, const ImageMetadata& metadata);
   void AddZarr(const CziFile& czi, const ImageIndex& index, uint32_t chunk);
-  void AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
-                     const ZarrLevel& level, const std::vector<Page>& pages);
+  // ResourceExhausted past kMaxZarrChunks in the file (a bogus scene size
+  // must not fill memory).
+  Status AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
+                       const ZarrLevel& level, const std::vector<Page>& pages);
+  static constexpr uint64_t kMaxZarrChunks = 4u << 20;
+  uint64_t zarr_chunks_ = 0;
 
   std::vector<ServedTiff> tiffs_;
   std::vector<ZarrImage> zarr_;
