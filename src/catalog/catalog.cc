@@ -102,17 +102,20 @@ bool ParseWithout(const std::string& list, CatalogOptions* opts, std::string* er
   return true;
 }
 
-std::string PlanePath(const ImageIndex& index, const Plane& p) {
-  std::string path = fmt::format("{}/{}/{}/{}", index.IndexName(Dim::kS, p.Coord(Dim::kS)),
-                                 index.IndexName(Dim::kC, p.Coord(Dim::kC)),
-                                 index.IndexName(Dim::kT, p.Coord(Dim::kT)),
-                                 index.IndexName(Dim::kZ, p.Coord(Dim::kZ)));
+std::string PlaneSuffix(const ImageIndex& index, const Plane& p) {
+  std::string s;
   for (Dim d : kSuffixDims) {
-    if (index.bounds(d).present && index.bounds(d).size > 1) {
-      path += "_" + index.IndexName(d, p.Coord(d));
-    }
+    if (index.bounds(d).present && index.bounds(d).size > 1)
+      s += "_" + index.IndexName(d, p.Coord(d));
   }
-  return path + ".tif";
+  return s;
+}
+
+std::string PlanePath(const ImageIndex& index, const Plane& p) {
+  return fmt::format("{}/{}/{}/{}{}.tif", index.IndexName(Dim::kS, p.Coord(Dim::kS)),
+                     index.IndexName(Dim::kC, p.Coord(Dim::kC)),
+                     index.IndexName(Dim::kT, p.Coord(Dim::kT)),
+                     index.IndexName(Dim::kZ, p.Coord(Dim::kZ)), PlaneSuffix(index, p));
 }
 
 bool Shows(const CatalogOptions& options, const ServedTiff& tiff) {

@@ -15,16 +15,6 @@
 namespace czifs {
 namespace {
 
-// "" or "_H03_I1": the plane's indices of the suffix dimensions that vary.
-std::string SuffixOf(const ImageIndex& index, const Plane& p) {
-  std::string s;
-  for (Dim d : kSuffixDims) {
-    if (index.bounds(d).present && index.bounds(d).size > 1)
-      s += "_" + index.IndexName(d, p.Coord(d));
-  }
-  return s;
-}
-
 uint32_t Count(const ImageIndex& index, Dim d) {
   return static_cast<uint32_t>(std::max(1, index.bounds(d).size));
 }
@@ -99,7 +89,7 @@ void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index, uint32_t chun
   const auto& planes = index.planes();
   std::map<std::pair<uint32_t, std::string>, std::vector<uint32_t>> groups;
   for (uint32_t i = 0; i < planes.size(); ++i) {
-    groups[{planes[i].scene, SuffixOf(index, planes[i])}].push_back(i);
+    groups[{planes[i].scene, PlaneSuffix(index, planes[i])}].push_back(i);
   }
   for (const auto& [key, members] : groups) {
     ZarrImage img;

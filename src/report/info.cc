@@ -124,7 +124,7 @@ Json ZarrImages(const ReportInput& in) {
       for (const ZarrLevel& l : img.levels) {
         levels.push_back({{"path", l.path},
                           {"shape", ZarrShape(img, l)},
-                          {"chunks", {1, 1, 1, l.chunk_height, l.chunk_width}},
+                          {"chunks", ZarrChunks(l)},
                           {"scale", ZarrScale(in, l)}});
       }
       e["axes"] = "tczyx";

@@ -100,13 +100,17 @@ std::vector<int64_t> ZarrShape(const ZarrImage& image, const ZarrLevel& level) {
           level.width};
 }
 
+std::vector<int64_t> ZarrChunks(const ZarrLevel& level) {
+  return {1, 1, 1, level.chunk_height, level.chunk_width};
+}
+
 std::string ZarrGroupJson() { return Dump({{"zarr_format", 2}}); }
 
 std::string ZarrArrayJson(const ZarrImage& image, const ZarrLevel& level) {
   Json j;
   j["zarr_format"] = 2;
   j["shape"] = ZarrShape(image, level);
-  j["chunks"] = {1, 1, 1, level.chunk_height, level.chunk_width};
+  j["chunks"] = ZarrChunks(level);
   j["dtype"] = Dtype(image.pixel_type);
   j["compressor"] = nullptr;
   j["fill_value"] = 0;

@@ -128,6 +128,9 @@ struct ServedTiff {
 // The path of plane `p`: S<s>/C<c>/T<t>/Z<z>.tif, with _H<h>... for each
 // other dimension that has more than one index ("S0/C1/T0/Z07.tif").
 std::string PlanePath(const ImageIndex& index, const Plane& p);
+// "" or "_H03_I1": plane `p`'s indices of the suffix dimensions that vary
+// (the end of its file name, and of its OME-Zarr image's name).
+std::string PlaneSuffix(const ImageIndex& index, const Plane& p);
 
 // The metadata of plane `p`'s channel, or nullptr when the metadata has none.
 const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, const Plane& p);

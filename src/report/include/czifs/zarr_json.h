@@ -18,6 +18,8 @@ std::string ZarrArrayJson(const ZarrImage& image, const ZarrLevel& level);
 std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image);
 // [T, C x samples, Z, height, width] of `level`.
 std::vector<int64_t> ZarrShape(const ZarrImage& image, const ZarrLevel& level);
+// [1, 1, 1, chunk height, chunk width] of `level`.
+std::vector<int64_t> ZarrChunks(const ZarrLevel& level);
 // Size of one array element along t, c, z, y, x: seconds between frames,
 // 1, micrometres (or 1 where the file has no calibration).
 std::vector<double> ZarrScale(const ReportInput& in, const ZarrLevel& level);
