@@ -111,6 +111,22 @@ std::string PlaneSuffix(const ImageIndex& index, const Plane& p) {
   return s;
 }
 
+uint32_t DimSize(const ImageIndex& index, Dim d) {
+  return static_cast<uint32_t>(std::max(1, index.bounds(d).size));
+}
+
+std::string PlanesProblem(const ImageIndex& index, const std::vector<uint32_t>& members) {
+  const auto& planes = index.planes();
+  for (uint32_t m : members) {
+    const Plane& p = planes[m];
+    if (!p.unsupported.empty()) return PlanePath(index, p) + " cannot be served";
+    if (p.pixel_type != planes[members[0]].pixel_type) {
+      return "its planes have different pixel types";
+    }
+  }
+  return "";
+}
+
 std::string PlanePath(const ImageIndex& index, const Plane& p) {
   return fmt::format("{}/{}/{}/{}{}.tif", index.IndexName(Dim::kS, p.Coord(Dim::kS)),
                      index.IndexName(Dim::kC, p.Coord(Dim::kC)),

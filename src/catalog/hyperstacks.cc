@@ -41,14 +41,9 @@ std::string StackProblem(const ImageIndex& index, const ServedTiff& stack) {
           DimLetter(d));
     }
   }
-  const auto& planes = index.planes();
-  for (const Page& page : stack.pages) {
-    const Plane& p = planes[page.plane];
-    if (!p.unsupported.empty()) return PlanePath(index, p) + " cannot be served";
-    if (p.pixel_type != planes[stack.pages[0].plane].pixel_type) {
-      return "its planes have different pixel types";
-    }
-  }
+  std::vector<uint32_t> members;
+  for (const Page& page : stack.pages) members.push_back(page.plane);
+  if (std::string problem = PlanesProblem(index, members); !problem.empty()) return problem;
   if (uint64_t{stack.channels} * stack.slices * stack.frames != stack.pages.size()) {
     return "its planes do not form a full C x Z x T grid";
   }
@@ -92,16 +87,15 @@ ImageJExtras StackExtras(const ImageIndex& index, const ImageMetadata& md,
 void Catalog::AddHyperstacks(const ImageIndex& index, const ImageMetadata& metadata) {
   first_stack_ = tiffs_.size();
   const auto& scenes = index.scenes();
-  auto count = [&](Dim d) { return static_cast<uint32_t>(std::max(1, index.bounds(d).size)); };
   for (uint32_t s = 0; s < scenes.size(); ++s) {
     ServedTiff t;
     t.kind = TiffKind::kHyperstack;
     t.path = index.IndexName(Dim::kS, scenes[s].index) + "/hyperstack.tif";
     t.scene = s;
     for (uint32_t i : ScenePlanes(index, s)) t.pages.push_back(tiffs_[i].pages[0]);
-    t.channels = count(Dim::kC);
-    t.slices = count(Dim::kZ);
-    t.frames = count(Dim::kT);
+    t.channels = DimSize(index, Dim::kC);
+    t.slices = DimSize(index, Dim::kZ);
+    t.frames = DimSize(index, Dim::kT);
     t.unsupported =
         t.pages.empty() ? "its planes do not form a full C x Z x T grid" : StackProblem(index, t);
     if (t.unsupported.empty()) {

@@ -15,10 +15,6 @@
 namespace czifs {
 namespace {
 
-uint32_t Count(const ImageIndex& index, Dim d) {
-  return static_cast<uint32_t>(std::max(1, index.bounds(d).size));
-}
-
 uint32_t Position(const ImageIndex& index, const Plane& p, Dim d) {
   return static_cast<uint32_t>(std::max(0, p.Coord(d) - index.bounds(d).start));
 }
@@ -37,18 +33,6 @@ int32_t SampleType(int32_t pixel_type) {
     default:
       return static_cast<int32_t>(PixelType::kGray64Float);
   }
-}
-
-// Why the planes `members` cannot form one image, or "".
-std::string ImageProblem(const ImageIndex& index, const std::vector<uint32_t>& members) {
-  const auto& planes = index.planes();
-  for (uint32_t m : members) {
-    const Plane& p = planes[m];
-    if (!p.unsupported.empty()) return PlanePath(index, p) + " cannot be served";
-    if (p.pixel_type != planes[members[0]].pixel_type)
-      return "its planes have different pixel types";
-  }
-  return "";
 }
 
 // The pyramid levels that cover every plane of `members` at one factor:
@@ -95,11 +79,11 @@ void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index, uint32_t chun
     ZarrImage img;
     img.scene = key.first;
     img.name = index.IndexName(Dim::kS, index.scenes()[key.first].index) + key.second + ".ome.zarr";
-    img.frames = Count(index, Dim::kT);
-    img.channels = Count(index, Dim::kC);
-    img.slices = Count(index, Dim::kZ);
+    img.frames = DimSize(index, Dim::kT);
+    img.channels = DimSize(index, Dim::kC);
+    img.slices = DimSize(index, Dim::kZ);
     img.pixel_type = planes[members[0]].pixel_type;
-    img.unsupported = ImageProblem(index, members);
+    img.unsupported = PlanesProblem(index, members);
     if (!img.unsupported.empty()) {
       zarr_.push_back(std::move(img));
       continue;
@@ -162,7 +146,6 @@ Status Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const
   }
   const int64_t cw = level.chunk_width, ch = level.chunk_height;
   const int64_t cols = (level.width + cw - 1) / cw, rows = (level.height + ch - 1) / ch;
-  const auto floor_div = [](int64_t a, int64_t b) { return a / b - ((a % b != 0) && (a < 0)); };
   // Chunk order: t, c, z, sample, then rows of chunks (read-ahead follows it).
   for (const auto& [tcz, page] : at) {
     const auto [t, c, z] = tcz;
@@ -172,10 +155,10 @@ Status Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const
     std::map<std::pair<int64_t, int64_t>, std::vector<uint32_t>> touched;  // (row, column)
     for (uint32_t sb : canvas.subblocks) {
       const Rect r = Placement(canvas, czi.subblocks()[sb]);
-      const int64_t x0 = std::max<int64_t>(0, floor_div(r.x, cw));
-      const int64_t x1 = std::min(cols - 1, floor_div(r.x + r.width - 1, cw));
-      const int64_t y0 = std::max<int64_t>(0, floor_div(r.y, ch));
-      const int64_t y1 = std::min(rows - 1, floor_div(r.y + r.height - 1, ch));
+      const int64_t x0 = std::max<int64_t>(0, FloorDiv(r.x, cw));
+      const int64_t x1 = std::min(cols - 1, FloorDiv(r.x + r.width - 1, cw));
+      const int64_t y0 = std::max<int64_t>(0, FloorDiv(r.y, ch));
+      const int64_t y1 = std::min(rows - 1, FloorDiv(r.y + r.height - 1, ch));
       if (x0 > x1 || y0 > y1) continue;
       const auto n = CheckedMul<uint64_t>(static_cast<uint64_t>(x1 - x0 + 1),
                                           static_cast<uint64_t>(y1 - y0 + 1));

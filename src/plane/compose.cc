@@ -141,9 +141,8 @@ Canvas PlaneCanvas(const ImageIndex& index, uint32_t plane_index) {
 }
 
 Rect Placement(const Canvas& c, const SubblockEntry& e) {
-  const auto floor_div = [](int64_t a, int64_t b) { return a / b - ((a % b != 0) && (a < 0)); };
   const int64_t f = c.downscale;
-  return Rect{floor_div(int64_t{e.x} - c.x, f), floor_div(int64_t{e.y} - c.y, f),
+  return Rect{FloorDiv(int64_t{e.x} - c.x, f), FloorDiv(int64_t{e.y} - c.y, f),
               int64_t{e.stored_width}, int64_t{e.stored_height}};
 }
 

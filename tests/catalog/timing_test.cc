@@ -12,14 +12,11 @@ namespace czifs {
 namespace {
 
 using testing::TempDir;
-using testing::WriteOrDie;
 
 FrameTiming TimingOf(const synth::Spec& spec) {
   TempDir dir;
-  WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
-  EXPECT_TRUE(doc.ok()) << doc.status().ToString();
-  return doc.ok() ? (*doc)->catalog().frame_timing() : FrameTiming{};
+  auto doc = testing::WriteAndOpen(spec, dir);
+  return doc ? doc->catalog().frame_timing() : FrameTiming{};
 }
 
 synth::Spec TimeSeries(int32_t frames) {

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "../support/document_tree.h"
 #include "../support/test_util.h"
 #include "czifs/catalog.h"
 #include "czifs/czi_document.h"
@@ -17,14 +18,7 @@ namespace czifs {
 namespace {
 
 using testing::TempDir;
-using testing::WriteOrDie;
-
-std::shared_ptr<const CziDocument> OpenOrDie(const synth::Spec& spec, const TempDir& dir) {
-  WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(64 << 20));
-  EXPECT_TRUE(doc.ok()) << doc.status().ToString();
-  return doc.ok() ? *doc : nullptr;
-}
+using testing::WriteAndOpen;
 
 // The served chunk files, by path.
 std::map<std::string, uint32_t> Chunks(const Catalog& catalog) {
@@ -51,7 +45,7 @@ TEST(ZarrTest, AMosaicIsCutIntoChunksOf1024AndChunksNoTileTouchesAreLeftOut) {
   spec.tiles_y = 1;
   spec.overlap = 0;
   spec.skip_positions = {1, 2};  // a gap in the mosaic: x 1000..2999
-  auto doc = OpenOrDie(spec, dir);
+  auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
   const auto& images = doc->catalog().zarr_images();
   ASSERT_EQ(images.size(), 1u);
@@ -73,7 +67,7 @@ TEST(ZarrTest, AnEdgeChunkIsFullSizeWithZerosBeyondThePlane) {
   spec.tile_width = 1100;
   spec.tile_height = 40;
   spec.pixel_type = static_cast<int32_t>(PixelType::kGray16);
-  auto doc = OpenOrDie(spec, dir);
+  auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
   const auto chunks = Chunks(doc->catalog());
   ASSERT_EQ(chunks.size(), 2u);
@@ -100,7 +94,7 @@ TEST(ZarrTest, ColourBecomesOneZarrChannelPerSampleInRgbOrder) {
   spec.pixel_type = static_cast<int32_t>(PixelType::kBgr24);
   spec.codec = synth::Codec::kZstd1;
   spec.sizes = {{'C', 2}};
-  auto doc = OpenOrDie(spec, dir);
+  auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
   const ZarrImage& image = doc->catalog().zarr_images().at(0);
   EXPECT_EQ(ZarrShape(image, image.levels[0]), (std::vector<int64_t>{1, 6, 1, 20, 30}));
@@ -129,7 +123,7 @@ TEST(ZarrTest, LowerLevelsComeFromTheFilesOwnPyramid) {
   spec.tile_height = 48;
   spec.tiles_x = 2;
   spec.pyramid_levels = 2;
-  auto doc = OpenOrDie(spec, dir);
+  auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
   const ZarrImage& image = doc->catalog().zarr_images().at(0);
   ASSERT_EQ(image.levels.size(), 3u);
@@ -148,7 +142,7 @@ TEST(ZarrTest, ReadingAChunkReadsAheadTheNextChunkAlongX) {
   spec.overlap = 0;
   spec.codec = synth::Codec::kZstd1;
   spec.sizes = {{'Z', 2}};
-  auto doc = OpenOrDie(spec, dir);
+  auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
   const auto chunks = Chunks(doc->catalog());
   const auto& tiffs = doc->catalog().tiffs();
@@ -175,7 +169,7 @@ TEST(ZarrTest, AScenesPlanesOfDifferentPixelTypesGetNoImageAndInfoJsonSaysWhy) {
   spec.codec = synth::Codec::kZstd1;
   spec.sizes = {{'C', 2}};
   spec.channel_pixel_types = {{1, static_cast<int32_t>(PixelType::kGray8)}};
-  auto doc = OpenOrDie(spec, dir);
+  auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
   const ZarrImage& image = doc->catalog().zarr_images().at(0);
   EXPECT_EQ(image.unsupported, "its planes have different pixel types");
@@ -193,7 +187,7 @@ TEST(ZarrTest, EachIndexOfAnotherDimensionIsAnImageOfItsOwnNamedAsThePlanes) {
   spec.tile_height = 16;
   spec.codec = synth::Codec::kZstd1;
   spec.sizes = {{'C', 2}, {'Z', 2}, {'H', 3}};
-  auto doc = OpenOrDie(spec, dir);
+  auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
   std::vector<std::string> names;
   for (const ZarrImage& img : doc->catalog().zarr_images()) {

@@ -9,6 +9,7 @@
 #include "czifs/czi_document.h"
 #include "czifs/session.h"
 #include "czifs/tree.h"
+#include "test_util.h"
 
 namespace czifs::testing {
 
@@ -24,6 +25,18 @@ inline Result<DocumentTree> OpenDocumentTree(const std::string& path,
   DocumentTree tree;
   tree.root = BuildDocumentTree(std::move(doc), &tree.problems, options);
   return tree;
+}
+
+// Writes `spec` to a.czi in `dir` and opens it with a cache of
+// `cache_bytes`; nullptr (and a failed test) when either fails.
+inline std::shared_ptr<const CziDocument> WriteAndOpen(const synth::Spec& spec, const TempDir& dir,
+                                                       uint64_t cache_bytes = 1 << 20) {
+  Status written = synth::WriteSyntheticCzi(spec, dir.File("a.czi"));
+  EXPECT_TRUE(written.ok()) << written.ToString();
+  if (!written.ok()) return nullptr;
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(cache_bytes));
+  EXPECT_TRUE(doc.ok()) << doc.status().ToString();
+  return doc.ok() ? *doc : nullptr;
 }
 
 }  // namespace czifs::testing

@@ -164,10 +164,9 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
   spec.tiles_y = 1;
   spec.sizes = {{'C', 2}, {'T', 2}};
   spec.pyramid_levels = 1;
-  WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
-  ASSERT_TRUE(doc.ok());
-  auto csv = PlaneTableCsv((*doc)->report());
+  auto doc = testing::WriteAndOpen(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  auto csv = PlaneTableCsv(doc->report());
   ASSERT_TRUE(csv.ok()) << csv.status().ToString();
   std::stringstream ss(*csv);
   std::string line;
@@ -225,16 +224,15 @@ TEST(TreeTest, InfoJsonNamesDimensionsScenesAndCalibration) {
   spec.scenes = 2;
   spec.sizes = {{'C', 2}, {'Z', 3}};
   spec.channel_names = {"DAPI", "GFP"};
-  WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
-  ASSERT_TRUE(doc.ok());
-  const std::string j = InfoJson((*doc)->report());
+  auto doc = testing::WriteAndOpen(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  const std::string j = InfoJson(doc->report());
   EXPECT_NE(j.find("\"Z\": {\n      \"start\": 0,\n      \"size\": 3"), std::string::npos) << j;
   EXPECT_NE(j.find("\"name\": \"GFP\""), std::string::npos);
   EXPECT_NE(j.find("\"x\": 0.1"), std::string::npos);
   EXPECT_NE(j.find("\"planes\": 12"), std::string::npos);
   EXPECT_NE(j.find("\"Thumbnail\""), std::string::npos);
-  const std::string t = InfoText((*doc)->report());
+  const std::string t = InfoText(doc->report());
   EXPECT_NE(t.find("C=2 Z=3"), std::string::npos) << t;
 }
 
@@ -321,17 +319,16 @@ TEST(TileTest, FilesWhosePlanesAreEachOneWholeTileHaveNoTilesFolder) {
   spec.tile_width = 24;
   spec.tile_height = 16;
   spec.sizes = {{'C', 2}, {'Z', 3}};
-  WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
-  ASSERT_TRUE(doc.ok());
+  auto doc = testing::WriteAndOpen(spec, dir);
+  ASSERT_NE(doc, nullptr);
   auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   // Each tile would be a byte-for-byte copy of its plane's pixels.
   EXPECT_EQ(tree->root->Find("tiles"), nullptr);
-  for (uint32_t sb = 0; sb < (*doc)->czi().subblocks().size(); ++sb) {
-    EXPECT_EQ((*doc)->catalog().TileOf(sb), -1);
+  for (uint32_t sb = 0; sb < doc->czi().subblocks().size(); ++sb) {
+    EXPECT_EQ(doc->catalog().TileOf(sb), -1);
   }
-  auto csv = PlaneTableCsv((*doc)->report());
+  auto csv = PlaneTableCsv(doc->report());
   ASSERT_TRUE(csv.ok());
   EXPECT_NE(csv->find(",S0/C1/T0/Z2.tif,\n"), std::string::npos) << *csv;  // empty tile column
 }
@@ -765,13 +762,12 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   spec.tile_width = 32;
   spec.tile_height = 32;
   spec.sizes = {{'C', 2}, {'Z', 2}};
-  WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
-  ASSERT_TRUE(doc.ok());
-  const ServedTiff& st = (*doc)->catalog().hyperstack(0);
+  auto doc = testing::WriteAndOpen(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  const ServedTiff& st = doc->catalog().hyperstack(0);
   ASSERT_EQ(st.pages.size(), 4u);
   // Pages: C0Z0, C1Z0, C0Z1, C1Z1; planes in index order: C0Z0, C0Z1, C1Z0, C1Z1.
-  const auto& planes = (*doc)->index().planes();
+  const auto& planes = doc->index().planes();
   const uint32_t next_page = planes[st.pages[1].plane].subblocks.at(0);
   const uint32_t next_plane = planes[st.pages[0].plane + 1].subblocks.at(0);
   ASSERT_NE(next_page, next_plane);
@@ -785,14 +781,14 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   ctx.readahead_bytes = page_bytes;  // exactly the next page
   // Read the first page's pixels.
   std::vector<uint8_t> buf(page_bytes);
-  ASSERT_TRUE((*doc)
+  ASSERT_TRUE((doc)
                   ->reader()
-                  .Read(static_cast<uint32_t>(&st - (*doc)->catalog().tiffs().data()),
+                  .Read(static_cast<uint32_t>(&st - doc->catalog().tiffs().data()),
                         (*layout)->pixel_offset(), buf.size(), buf.data(), &ctx)
                   .ok());
   pool.Wait();
-  EXPECT_TRUE((*doc)->reader().subblocks().IsCached(next_page));
-  EXPECT_FALSE((*doc)->reader().subblocks().IsCached(next_plane));
+  EXPECT_TRUE(doc->reader().subblocks().IsCached(next_page));
+  EXPECT_FALSE(doc->reader().subblocks().IsCached(next_plane));
 }
 
 TEST(ReadAheadTest, AReadThatStartsInTheHeaderSetsOffNoReadAhead) {
@@ -836,11 +832,10 @@ TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
   spec.tile_width = 16;
   spec.tile_height = 16;
   spec.sizes = {{'C', 1}, {'H', 3}};
-  WriteOrDie(spec, dir.File("a.czi"));
-  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20));
-  ASSERT_TRUE(doc.ok());
-  EXPECT_NE((*doc)->catalog().hyperstack(0).unsupported.find("H dimension"), std::string::npos);
-  EXPECT_NE(InfoJson((*doc)->report()).find("\"unavailable\": \"the file has a H dimension"),
+  auto doc = testing::WriteAndOpen(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  EXPECT_NE(doc->catalog().hyperstack(0).unsupported.find("H dimension"), std::string::npos);
+  EXPECT_NE(InfoJson(doc->report()).find("\"unavailable\": \"the file has a H dimension"),
             std::string::npos);
   auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());

@@ -26,5 +26,13 @@ TEST(CheckedTest, RangeWithinRejectsRangesPastTheLimit) {
   EXPECT_FALSE(RangeWithin(5, std::numeric_limits<uint64_t>::max(), 10));
 }
 
+TEST(CheckedTest, FloorDivRoundsTowardsMinusInfinity) {
+  EXPECT_EQ(FloorDiv(7, 2), 3);
+  EXPECT_EQ(FloorDiv(-7, 2), -4);
+  EXPECT_EQ(FloorDiv(-8, 2), -4);
+  EXPECT_EQ(FloorDiv(-1, 1024), -1);
+  EXPECT_EQ(FloorDiv(0, 3), 0);
+}
+
 }  // namespace
 }  // namespace czifs

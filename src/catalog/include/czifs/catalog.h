@@ -132,6 +132,13 @@ std::string PlanePath(const ImageIndex& index, const Plane& p);
 // (the end of its file name, and of its OME-Zarr image's name).
 std::string PlaneSuffix(const ImageIndex& index, const Plane& p);
 
+// How many indices dimension `d` has in the file (1 when it has none).
+uint32_t DimSize(const ImageIndex& index, Dim d);
+// Why the planes `members` cannot be served as one image (a hyperstack, an
+// OME-Zarr array): one of them cannot be served, or their pixel types
+// differ; "" when they can.
+std::string PlanesProblem(const ImageIndex& index, const std::vector<uint32_t>& members);
+
 // The metadata of plane `p`'s channel, or nullptr when the metadata has none.
 const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, const Plane& p);
 

@@ -35,6 +35,9 @@ std::optional<T> CheckedMul3(T a, T b, T c) {
   return CheckedMul(*ab, c);
 }
 
+// a / b rounded towards minus infinity (b > 0): FloorDiv(-1, 4) == -1.
+inline int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && (a < 0)); }
+
 // Returns true if [offset, offset+length) lies within [0, limit).
 inline bool RangeWithin(uint64_t offset, uint64_t length, uint64_t limit) {
   return offset <= limit && length <= limit - offset;
