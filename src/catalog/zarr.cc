@@ -56,7 +56,8 @@ std::map<uint32_t, std::pair<uint32_t, std::vector<const PyramidPlane*>>> Comple
   return out;
 }
 
-ZarrLevel MakeLevel(std::string path, uint32_t factor, const Rect& box, int64_t chunk) {
+ZarrLevel MakeLevel(std::string path, uint32_t factor, const Rect& box, int64_t chunk,
+                    uint32_t slices) {
   ZarrLevel l;
   l.path = std::move(path);
   l.factor = factor;
@@ -64,6 +65,8 @@ ZarrLevel MakeLevel(std::string path, uint32_t factor, const Rect& box, int64_t 
   l.height = (box.height + factor - 1) / factor;
   l.chunk_width = std::min(chunk, l.width);
   l.chunk_height = std::min(chunk, l.height);
+  const int64_t planes_per_chunk = chunk * chunk / (l.chunk_width * l.chunk_height);
+  l.chunk_depth = static_cast<uint32_t>(std::clamp<int64_t>(planes_per_chunk, 1, slices));
   return l;
 }
 
@@ -96,11 +99,11 @@ void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index, uint32_t chun
     const Rect& box = index.scenes()[img.scene].bbox;
     // Each level's canvas of each member plane.
     std::vector<std::vector<Page>> level_pages(1);
-    img.levels.push_back(MakeLevel("0", 1, box, chunk));
+    img.levels.push_back(MakeLevel("0", 1, box, chunk, img.slices));
     for (uint32_t m : members) level_pages[0].push_back({PlaneCanvas(index, m), m});
     for (const auto& [level, found] : CompleteLevels(index, members)) {
       const auto& [factor, pps] = found;
-      img.levels.push_back(MakeLevel(std::to_string(level), factor, box, chunk));
+      img.levels.push_back(MakeLevel(std::to_string(level), factor, box, chunk, img.slices));
       const ZarrLevel& l = img.levels.back();
       std::vector<Page> pages;
       for (const PyramidPlane* pp : pps) {
@@ -136,25 +139,61 @@ Status Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const
   spec.width = static_cast<uint32_t>(level.chunk_width);
   spec.height = static_cast<uint32_t>(level.chunk_height);
   spec.pixel_type = SampleType(image.pixel_type);
+  spec.pages = level.chunk_depth;
   auto layout = std::make_shared<SharedLayout>(std::move(spec));
-  // The page of each (t, c, z); absent planes are chunks left out (zeros).
-  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, const Page*> at;
+  // The pages of each chunk's (t, c, z / depth), by z; absent planes are
+  // pages of zeros, chunks no page touches are left out.
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, std::map<uint32_t, const Page*>> at;
   for (const Page& p : pages) {
     const Plane& plane = index.planes()[p.plane];
-    at[{Position(index, plane, Dim::kT), Position(index, plane, Dim::kC),
-        Position(index, plane, Dim::kZ)}] = &p;
+    const uint32_t z = Position(index, plane, Dim::kZ);
+    at[{Position(index, plane, Dim::kT), Position(index, plane, Dim::kC), z / level.chunk_depth}]
+      [z] = &p;
   }
+  // Chunk order: t, c, z, sample, then rows of chunks (read-ahead follows it).
+  for (const auto& [tcz, by_z] : at) {
+    const auto [t, c, zc] = tcz;
+    CZIFS_ASSIGN_OR_RETURN(ChunkSubblocks touched, ChunksTouched(czi, level, by_z));
+    for (uint32_t s = 0; s < image.samples; ++s) {
+      for (const auto& [rc, of_z] : touched) {
+        const auto [cy, cx] = rc;
+        ServedTiff f;
+        f.kind = TiffKind::kZarrChunk;
+        f.path = fmt::format("{}/{}/{}/{}/{}/{}/{}", image.name, level.path, t,
+                             c * image.samples + s, zc, cy, cx);
+        f.scene = image.scene;
+        f.level = static_cast<uint32_t>(&level - image.levels.data());
+        const Page& any = *by_z.begin()->second;
+        for (uint32_t k = 0; k < level.chunk_depth; ++k) {
+          const auto it = by_z.find(zc * level.chunk_depth + k);
+          const Page& page = it == by_z.end() ? any : *it->second;
+          const Canvas& canvas = page.canvas;
+          const auto sbs = of_z.find(zc * level.chunk_depth + k);
+          f.pages.push_back(
+              {Canvas{canvas.x + cx * level.chunk_width * canvas.downscale,
+                      canvas.y + cy * level.chunk_height * canvas.downscale, level.chunk_width,
+                      level.chunk_height, canvas.downscale, canvas.pixel_type,
+                      sbs == of_z.end() ? std::vector<uint32_t>{} : sbs->second},
+               page.plane, image.samples > 1 ? static_cast<int32_t>(s) : -1});
+        }
+        f.layout = layout;
+        tiffs_.push_back(std::move(f));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Catalog::ChunkSubblocks> Catalog::ChunksTouched(
+    const CziFile& czi, const ZarrLevel& level, const std::map<uint32_t, const Page*>& by_z) {
   const int64_t cw = level.chunk_width, ch = level.chunk_height;
   const int64_t cols = (level.width + cw - 1) / cw, rows = (level.height + ch - 1) / ch;
-  // Chunk order: t, c, z, sample, then rows of chunks (read-ahead follows it).
-  for (const auto& [tcz, page] : at) {
-    const auto [t, c, z] = tcz;
-    const Canvas& canvas = page->canvas;
-    // The chunks each subblock touches, from where it lands on the plane:
-    // work follows the subblocks, not the (maybe huge, mostly empty) grid.
-    std::map<std::pair<int64_t, int64_t>, std::vector<uint32_t>> touched;  // (row, column)
-    for (uint32_t sb : canvas.subblocks) {
-      const Rect r = Placement(canvas, czi.subblocks()[sb]);
+  // The chunks each subblock touches, from where it lands on the plane:
+  // work follows the subblocks, not the (maybe huge, mostly empty) grid.
+  ChunkSubblocks touched;
+  for (const auto& [z, page] : by_z) {
+    for (uint32_t sb : page->canvas.subblocks) {
+      const Rect r = Placement(page->canvas, czi.subblocks()[sb]);
       const int64_t x0 = std::max<int64_t>(0, FloorDiv(r.x, cw));
       const int64_t x1 = std::min(cols - 1, FloorDiv(r.x + r.width - 1, cw));
       const int64_t y0 = std::max<int64_t>(0, FloorDiv(r.y, ch));
@@ -169,28 +208,11 @@ Status Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const
                         kMaxZarrChunks));
       }
       for (int64_t cy = y0; cy <= y1; ++cy) {
-        for (int64_t cx = x0; cx <= x1; ++cx) touched[{cy, cx}].push_back(sb);
-      }
-    }
-    for (uint32_t s = 0; s < image.samples; ++s) {
-      for (const auto& [rc, subblocks] : touched) {
-        const auto [cy, cx] = rc;
-        ServedTiff f;
-        f.kind = TiffKind::kZarrChunk;
-        f.path = fmt::format("{}/{}/{}/{}/{}/{}/{}", image.name, level.path, t,
-                             c * image.samples + s, z, cy, cx);
-        f.scene = image.scene;
-        f.level = static_cast<uint32_t>(&level - image.levels.data());
-        f.pages.push_back(
-            {Canvas{canvas.x + cx * cw * canvas.downscale, canvas.y + cy * ch * canvas.downscale,
-                    cw, ch, canvas.downscale, canvas.pixel_type, subblocks},
-             page->plane, image.samples > 1 ? static_cast<int32_t>(s) : -1});
-        f.layout = layout;
-        tiffs_.push_back(std::move(f));
+        for (int64_t cx = x0; cx <= x1; ++cx) touched[{cy, cx}][z].push_back(sb);
       }
     }
   }
-  return Status::Ok();
+  return touched;
 }
 
 }  // namespace czifs

@@ -40,7 +40,7 @@ void AddZarrChunkOption(CLI::App* app, czifs::CatalogOptions* shown) {
   using czifs::CatalogOptions;
   app->add_option("--zarr-chunk", shown->zarr_chunk,
                   fmt::format("Side of an OME-Zarr chunk in pixels, {} to {} (planes smaller than "
-                              "it are one chunk)",
+                              "a chunk are stacked along z, to about N x N pixels a chunk)",
                               CatalogOptions::kMinZarrChunk, CatalogOptions::kMaxZarrChunk))
       ->check(CLI::Range(CatalogOptions::kMinZarrChunk, CatalogOptions::kMaxZarrChunk))
       ->capture_default_str();

@@ -101,7 +101,7 @@ std::vector<int64_t> ZarrShape(const ZarrImage& image, const ZarrLevel& level) {
 }
 
 std::vector<int64_t> ZarrChunks(const ZarrLevel& level) {
-  return {1, 1, 1, level.chunk_height, level.chunk_width};
+  return {1, 1, level.chunk_depth, level.chunk_height, level.chunk_width};
 }
 
 std::string ZarrGroupJson() { return Dump({{"zarr_format", 2}}); }

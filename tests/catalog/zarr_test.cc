@@ -1,6 +1,7 @@
 // The OME-Zarr images of the catalogue: chunk geometry, chunks left out
 // where no subblock lies, colour as one zarr channel per sample, levels
 // from the file's own pyramid, and what a chunk file holds.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -86,6 +87,41 @@ TEST(ZarrTest, AnEdgeChunkIsFullSizeWithZerosBeyondThePlane) {
             std::vector<uint8_t>((1024 - 76) * 2, 0));
 }
 
+TEST(ZarrTest, PlanesSmallerThanAChunkAreStackedAlongZWithZerosPastTheLastPlane) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 300;
+  spec.tile_height = 200;  // 1024 * 1024 / (300 * 200): 17 planes per chunk
+  spec.pixel_type = static_cast<int32_t>(PixelType::kGray16);
+  spec.codec = synth::Codec::kZstd1;
+  spec.sizes = {{'C', 2}, {'Z', 20}};
+  auto doc = WriteAndOpen(spec, dir, 64 << 20);
+  ASSERT_NE(doc, nullptr);
+  const ZarrLevel& level = doc->catalog().zarr_images().at(0).levels.at(0);
+  EXPECT_EQ(level.chunk_depth, 17u);
+  EXPECT_EQ(ZarrChunks(level), (std::vector<int64_t>{1, 1, 17, 200, 300}));
+  const auto chunks = Chunks(doc->catalog());
+  ASSERT_EQ(chunks.size(), 4u);  // 2 channels x 2 chunks along Z
+  std::map<std::string, uint32_t> by_path;
+  for (uint32_t i = 0; i < doc->catalog().tiffs().size(); ++i) {
+    by_path[doc->catalog().tiffs()[i].path] = i;
+  }
+  const uint64_t plane_bytes = 300 * 200 * 2;
+  const auto second = ReadWhole(*doc, chunks.at("S0.ome.zarr/0/0/1/1/0/0"), 17 * plane_bytes);
+  for (uint32_t k = 0; k < 17; ++k) {  // C1, Z17..Z19, then zeros
+    std::vector<uint8_t> expected(plane_bytes, 0);
+    if (17 + k < 20) {
+      const uint32_t plane = by_path.at(fmt::format("S0/C1/T0/Z{}.tif", 17 + k));
+      auto layout = doc->catalog().tiffs()[plane].layout->Get();
+      ASSERT_TRUE(layout.ok());
+      ASSERT_TRUE(
+          doc->reader().Read(plane, (*layout)->pixel_offset(), plane_bytes, expected.data()).ok());
+    }
+    EXPECT_EQ(std::memcmp(second.data() + k * plane_bytes, expected.data(), plane_bytes), 0)
+        << "page " << k;
+  }
+}
+
 TEST(ZarrTest, ColourBecomesOneZarrChannelPerSampleInRgbOrder) {
   TempDir dir;
   synth::Spec spec;
@@ -137,7 +173,7 @@ TEST(ZarrTest, ReadingAChunkReadsAheadTheNextChunkAlongX) {
   TempDir dir;
   synth::Spec spec;
   spec.tile_width = 1024;
-  spec.tile_height = 100;
+  spec.tile_height = 1024;  // a full chunk: one plane deep
   spec.tiles_x = 3;
   spec.overlap = 0;
   spec.codec = synth::Codec::kZstd1;
@@ -153,8 +189,8 @@ TEST(ZarrTest, ReadingAChunkReadsAheadTheNextChunkAlongX) {
   ReadContext ctx;
   ctx.pool = &pool;
   ctx.cancelled = [] { return false; };
-  ctx.readahead_bytes = 1024 * 100 * 2;  // one chunk's worth
-  std::vector<uint8_t> buf(1024 * 100 * 2);
+  ctx.readahead_bytes = 1024 * 1024 * 2;  // one chunk's worth
+  std::vector<uint8_t> buf(1024 * 1024 * 2);
   ASSERT_TRUE(doc->reader().Read(first, 0, buf.size(), buf.data(), &ctx).ok());
   pool.Wait();
   EXPECT_TRUE(doc->reader().subblocks().IsCached(next_x));

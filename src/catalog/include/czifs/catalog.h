@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -99,6 +100,10 @@ struct ZarrLevel {
   uint32_t factor = 1;  // file pixels per array pixel
   int64_t width = 0, height = 0;
   int64_t chunk_width = 0, chunk_height = 0;
+  // Z planes per chunk: planes smaller than a chunk are stacked along Z
+  // until a chunk holds about as many pixels as a full one (a folder
+  // walk then meets far fewer chunk folders, a reader far fewer files).
+  uint32_t chunk_depth = 1;
 };
 
 // One OME-Zarr image: a scene, and one index of each of H, I, R, V, B, A.
@@ -176,8 +181,14 @@ class Catalog {
   void AddPyramid(const CziFile& czi, const ImageIndex& index, const ImageMetadata& metadata);
   void AddHyperstacks(const ImageIndex& index, const ImageMetadata& metadata);
   void AddZarr(const CziFile& czi, const ImageIndex& index, uint32_t chunk);
-  // ResourceExhausted past kMaxZarrChunks in the file (a bogus scene size
-  // must not fill memory).
+  // (chunk row, chunk column) → z → the subblocks of that plane it touches.
+  using ChunkSubblocks =
+      std::map<std::pair<int64_t, int64_t>, std::map<uint32_t, std::vector<uint32_t>>>;
+  // The chunks of `level` the pages `by_z` (one chunk's depth of planes)
+  // touch. Both are ResourceExhausted past kMaxZarrChunks in the file (a
+  // bogus scene size must not fill memory).
+  Result<ChunkSubblocks> ChunksTouched(const CziFile& czi, const ZarrLevel& level,
+                                       const std::map<uint32_t, const Page*>& by_z);
   Status AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
                        const ZarrLevel& level, const std::vector<Page>& pages);
   static constexpr uint64_t kMaxZarrChunks = 4u << 20;
