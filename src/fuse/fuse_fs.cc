@@ -46,7 +46,7 @@ FuseFs::FuseFs(std::unique_ptr<MountTree> tree, size_t decode_threads, FuseFsOpt
       session_(std::move(session)),
       decode_threads_(decode_threads),
       read_slot_count_(std::max<size_t>(4, 2 * decode_threads)),
-      read_slots_(static_cast<std::ptrdiff_t>(read_slot_count_)) {}
+      free_slots_(read_slot_count_) {}
 
 // The kernel must not be told from inside a request (it may hold the very
 // folder lock the notification needs), so invalidations are queued here and
@@ -129,7 +129,7 @@ uint64_t FuseFs::NewHandle(Handle h) {
 }
 
 void FuseFs::Shutdown() {
-  shutting_down_->store(true);
+  shutdown_->Raise();
   tree_->StopWatching();
   if (notifier_) notifier_->Stop();
   if (ThreadPool* decode = session_->decode_pool()) decode->CancelPending();
@@ -303,7 +303,7 @@ void FuseFs::Release(fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
-                 std::function<bool()> cancelled, const fuse_file_info* fi) {
+                 const std::shared_ptr<Interrupt>& interrupt, const fuse_file_info* fi) {
   const Handle* handle = fi && fi->fh ? reinterpret_cast<const Handle*>(fi->fh) : nullptr;
   if (ino == kStatsIno) {
     const std::string s = handle ? handle->stats : StatsJson();
@@ -312,23 +312,21 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
                 s.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(off, s.size()) + n));
     return 0;
   }
-  if (shutting_down_->load()) return EINTR;
+  if (shutdown_->raised()) return EINTR;
   buf->resize(size);
   ReadContext ctx;
   ctx.pool = session_->decode_pool();
-  auto shutdown = shutting_down_;
-  ctx.cancelled = [shutdown, cancelled = std::move(cancelled)] {
-    return shutdown->load() || (cancelled && cancelled());
-  };
+  // Raised by the session's end or by the request's interrupt.
+  ctx.interrupt = Interrupt::ChildOf(shutdown_);
+  Interrupt::Subscription forwarded;
+  if (interrupt) forwarded = interrupt->OnRaise([i = ctx.interrupt] { i->Raise(); });
   ctx.readahead_bytes = options_.readahead_bytes;
   ctx.damaged = options_.damaged;
-  while (!read_slots_.try_acquire_for(std::chrono::milliseconds(20))) {
-    if (ctx.cancelled()) return EINTR;
-  }
+  if (!AcquireReadSlot(*ctx.interrupt)) return EINTR;
   struct Slot {
-    std::counting_semaphore<>& s;
-    ~Slot() { s.release(); }
-  } slot{read_slots_};
+    FuseFs* fs;
+    ~Slot() { fs->ReleaseReadSlot(); }
+  } slot{this};
   auto n = handle && handle->file ? handle->file->ReadWithContext(off, size, buf->data(), &ctx)
                                   : tree_->Read(ino, off, size, buf->data(), &ctx);
   if (!n.ok()) {
@@ -343,13 +341,33 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
 
 namespace {
 
-void OnInterrupt(fuse_req_t, void* data) { static_cast<std::atomic<bool>*>(data)->store(true); }
+void OnInterrupt(fuse_req_t, void* data) { static_cast<Interrupt*>(data)->Raise(); }
 
 }  // namespace
 
+bool FuseFs::AcquireReadSlot(Interrupt& interrupt) {
+  Interrupt::Subscription woken = interrupt.OnRaise([this] {
+    MutexLock lock(&slots_mu_);
+    slots_cv_.SignalAll();
+  });
+  MutexLock lock(&slots_mu_);
+  while (free_slots_ == 0) {
+    if (interrupt.raised()) return false;
+    slots_cv_.Wait(&slots_mu_);
+  }
+  --free_slots_;
+  return true;
+}
+
+void FuseFs::ReleaseReadSlot() {
+  MutexLock lock(&slots_mu_);
+  ++free_slots_;
+  slots_cv_.Signal();
+}
+
 void FuseFs::ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                           const fuse_file_info* fi) {
-  auto interrupted = std::make_shared<std::atomic<bool>>(false);
+  auto interrupted = std::make_shared<Interrupt>();
   fuse_req_interrupt_func(req, OnInterrupt, interrupted.get());
   // The handle stays valid until release, which the kernel sends only after
   // every read of the open file has been answered.
@@ -360,9 +378,7 @@ void FuseFs::ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
     f.fh = fh;
     int err;
     try {
-      err = Read(
-          ino, static_cast<uint64_t>(off), size, &buf,
-          [interrupted] { return interrupted->load(); }, &f);
+      err = Read(ino, static_cast<uint64_t>(off), size, &buf, interrupted, &f);
     } catch (const std::bad_alloc&) {
       spdlog::error("read: out of memory");
       err = ENOMEM;

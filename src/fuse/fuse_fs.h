@@ -20,13 +20,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <semaphore>
 #include <set>
 #include <string>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "czifs/interrupt.h"
 #include "czifs/mount_tree.h"
 #include "czifs/mutex.h"
 #include "czifs/status.h"
@@ -74,10 +74,12 @@ class FuseFs {
   // Fills `listing` with a folder's entries, "." and ".." first.
   int ListDir(fuse_ino_t ino, std::vector<DirEntry>* listing);
   int Open(fuse_ino_t ino, fuse_file_info* fi);
-  // Reads up to `size` bytes into `buf` (resized); `cancelled` reports an
-  // interrupt. `fi` is the open file (the stats file reads its snapshot).
+  // Reads up to `size` bytes into `buf` (resized); `interrupt` (may be
+  // null) is the request's: raising it, or the end of the session, makes
+  // the read give up with EINTR at once. `fi` is the open file (the stats
+  // file reads its snapshot).
   int Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
-           std::function<bool()> cancelled, const fuse_file_info* fi = nullptr);
+           const std::shared_ptr<Interrupt>& interrupt, const fuse_file_info* fi = nullptr);
   // Serves a read and replies: on the calling request thread while fewer
   // than the read slots do so, else on the read pool, so that request
   // threads stay free for lookups, listings and .czifs-stats however slow
@@ -125,6 +127,10 @@ class FuseFs {
   // Logs a failed read once per inode and problem (a viewer retrying a
   // damaged plane a hundred times makes one error line); repeats go to debug.
   void LogReadError(uint64_t ino, uint64_t off, const Status& st);
+  // Takes one of the read slots, waiting for one; false (and none taken) if
+  // `interrupt` is raised first.
+  bool AcquireReadSlot(Interrupt& interrupt) EXCLUDES(slots_mu_);
+  void ReleaseReadSlot() EXCLUDES(slots_mu_);
 
   const std::unique_ptr<MountTree> tree_;
   const FuseFsOptions options_;
@@ -134,14 +140,18 @@ class FuseFs {
   // `cat` has a dozen read-ahead requests in flight). Request threads beyond
   // these wait here, so a lookup or readdir still finds a free thread.
   const size_t read_slot_count_;
-  std::counting_semaphore<> read_slots_;
+  // Lock order: an Interrupt's lock, then slots_mu_ (its waker takes it).
+  Mutex slots_mu_;
+  CondVar slots_cv_;
+  size_t free_slots_ GUARDED_BY(slots_mu_);
   std::atomic<size_t> inline_reads_{0};  // reads served on their request thread now
   // File reads being served (as many threads as read_slots_); set by Start().
   std::unique_ptr<ThreadPool> read_pool_;
   std::shared_ptr<Notifier> notifier_;  // set by Start(session)
   Mutex handles_mu_;
   std::unordered_set<Handle*> handles_ GUARDED_BY(handles_mu_);  // open file handles
-  std::shared_ptr<std::atomic<bool>> shutting_down_ = std::make_shared<std::atomic<bool>>(false);
+  // Raised by Shutdown(); every read's interrupt is its child.
+  const std::shared_ptr<Interrupt> shutdown_ = std::make_shared<Interrupt>();
   std::atomic<uint64_t> reads_{0}, read_bytes_{0};
   Mutex logged_mu_;
   std::set<std::pair<uint64_t, std::string>> logged_ GUARDED_BY(logged_mu_);  // bounded

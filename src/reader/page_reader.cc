@@ -46,13 +46,20 @@ struct PageReader::Pinned {
   std::unordered_map<uint32_t, std::shared_ptr<const Bitmap>> got GUARDED_BY(mu);
   Status error GUARDED_BY(mu);
 
-  // Waits until every subblock is in, or the requester gave up (checked
-  // every 20 ms: the flag has no way to wake this thread).
-  Status Await(const ReadContext& ctx) {
+  // Waits until every subblock is in, or the requester gave up (the
+  // interrupt wakes this thread).
+  Status Await(const ReadContext& ctx) EXCLUDES(mu) {
+    Interrupt::Subscription woken;  // destroyed after `lock` is released
+    if (ctx.interrupt) {
+      woken = ctx.interrupt->OnRaise([this] {
+        MutexLock lock(&mu);
+        cv.SignalAll();
+      });
+    }
     MutexLock lock(&mu);
     while (remaining > 0) {
-      cv.WaitFor(&mu, std::chrono::milliseconds(20));
-      if (ctx.cancelled && ctx.cancelled()) return Status::Cancelled("read interrupted");
+      if (ctx.cancelled()) return Status::Cancelled("read interrupted");
+      cv.Wait(&mu);
     }
     return error;
   }
@@ -184,11 +191,11 @@ Status PageReader::Prepare(const Page& page, uint64_t p0, uint64_t p1, const Rea
   // tree (its source changed): they own what they use.
   auto list = std::make_shared<const std::vector<uint32_t>>(std::move(need));
   auto next = std::make_shared<std::atomic<size_t>>(0);
-  auto work = [self = shared_from_this(), list, next, pinned, cancelled = ctx.cancelled,
+  auto work = [self = shared_from_this(), list, next, pinned, interrupt = ctx.interrupt,
                damaged = ctx.damaged] {
     for (size_t k; (k = next->fetch_add(1)) < list->size();) {
       Result<std::shared_ptr<const Bitmap>> r = Status::Cancelled("read interrupted");
-      if (!cancelled || !cancelled()) r = self->subblocks_.Get((*list)[k]);
+      if (!interrupt || !interrupt->raised()) r = self->subblocks_.Get((*list)[k]);
       MutexLock lock(&pinned->mu);
       if (r.ok()) {
         pinned->got[(*list)[k]] = std::move(r).value();

@@ -188,7 +188,6 @@ TEST(ZarrTest, ReadingAChunkReadsAheadTheNextChunkAlongX) {
   ThreadPool pool(2);
   ReadContext ctx;
   ctx.pool = &pool;
-  ctx.cancelled = [] { return false; };
   ctx.readahead_bytes = 1024 * 1024 * 2;  // one chunk's worth
   std::vector<uint8_t> buf(1024 * 1024 * 2);
   ASSERT_TRUE(doc->reader().Read(first, 0, buf.size(), buf.data(), &ctx).ok());

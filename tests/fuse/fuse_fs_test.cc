@@ -132,7 +132,9 @@ TEST_F(FuseFsTest, ReadsEqualTheTreeAndStopAtTheEnd) {
 TEST_F(FuseFsTest, InterruptedReadIsEintr) {
   const fuse_ino_t plane = Resolve("day1/a.czi/S0/C1/T0/Z2.tif");
   std::vector<uint8_t> buf;
-  EXPECT_EQ(fs_->Read(plane, 0, 1 << 20, &buf, [] { return true; }), EINTR);
+  auto interrupt = std::make_shared<Interrupt>();
+  interrupt->Raise();
+  EXPECT_EQ(fs_->Read(plane, 0, 1 << 20, &buf, interrupt), EINTR);
 }
 
 TEST_F(FuseFsTest, HiddenStatsFileCountsDecodesAndIsNotListed) {

@@ -16,6 +16,7 @@
 
 #include "czifs/catalog.h"
 #include "czifs/compose.h"
+#include "czifs/interrupt.h"
 
 namespace czifs {
 
@@ -25,9 +26,11 @@ class ThreadPool;
 // with tiles that do not decode.
 struct ReadContext {
   ThreadPool* pool = nullptr;  // decodes a read's subblocks in parallel; null: this thread only
-  // Returns true once the requester gave up; may be called from pool threads
-  // after the read returned, so it must own what it looks at.
-  std::function<bool()> cancelled;
+  // Raised once the requester gave up (null: never); waiting for decodes
+  // subscribes to it, so a raise wakes the read at once. Pool threads may
+  // look at it after the read returned: shared.
+  std::shared_ptr<Interrupt> interrupt;
+  bool cancelled() const { return interrupt && interrupt->raised(); }
   // Decode the subblocks of this many bytes past the read, in the background.
   uint64_t readahead_bytes = 0;
   DamagedTiles damaged = DamagedTiles::kFail;
