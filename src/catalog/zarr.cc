@@ -65,7 +65,8 @@ ZarrLevel MakeLevel(std::string path, uint32_t factor, const Rect& box, int64_t 
   l.height = (box.height + factor - 1) / factor;
   l.chunk_width = std::min(chunk, l.width);
   l.chunk_height = std::min(chunk, l.height);
-  const int64_t planes_per_chunk = chunk * chunk / (l.chunk_width * l.chunk_height);
+  const int64_t planes_per_chunk =
+      chunk * chunk / std::max<int64_t>(1, l.chunk_width * l.chunk_height);  // 0 x 0: damaged
   l.chunk_depth = static_cast<uint32_t>(std::clamp<int64_t>(planes_per_chunk, 1, slices));
   return l;
 }
