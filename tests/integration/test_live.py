@@ -80,6 +80,8 @@ def test_other_users_get_exactly_what_the_sources_allow(czifs, czi_synth, shared
         # Denied: a root 0600 CZI, and a CZI in a 0700 folder.
         for path in (mnt / "root_private.czi" / "info.json",
                      mnt / "root_private.czi" / "S0" / "C0" / "T0" / "Z0.tif",
+                     mnt / "root_private.czi" / "S0.ome.zarr" / ".zattrs",
+                     mnt / "root_private.czi" / "S0.ome.zarr" / "0" / "0" / "0" / "0" / "0" / "0",
                      mnt / "private_dir" / "x.czi" / "info.json"):
             r = as_nobody("cat", path)
             assert r.returncode != 0 and "Permission denied" in r.stderr, (path, r.stderr)
@@ -92,6 +94,14 @@ def test_other_users_get_exactly_what_the_sources_allow(czifs, czi_synth, shared
                                capture_output=True, timeout=60)
             assert r.returncode == 0 and r.stdout == data, rel
         assert as_nobody("cat", mnt / "public.czi" / "info.json").returncode == 0
+        # The OME-Zarr chunks follow the same rule as the planes.
+        chunk = pathlib.Path("S0.ome.zarr/0/0/0/0/0/0")
+        r = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                            "cat", str(mnt / "nobody_private.czi" / chunk)],
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0 and r.stdout == (shared_dir / "ref" / chunk).read_bytes()
+        st = os.stat(mnt / "nobody_private.czi" / chunk)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (NOBODY, 0o600)
         # ls -l shows the sources' owners and modes.
         st = os.stat(mnt / "nobody_private.czi")
         assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (NOBODY, NOBODY, 0o700)
