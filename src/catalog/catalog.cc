@@ -196,7 +196,7 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(const CziFile& czi, const 
   cat->AddPyramid(czi, index, metadata);
   cat->frame_timing_ = FindFrameTiming(czi, index, metadata);
   cat->AddHyperstacks(index, metadata);
-  cat->AddZarr(czi, index, options.zarr_chunk);
+  cat->AddZarr(czi, index, options);
   return std::shared_ptr<const Catalog>(std::move(cat));
 }
 

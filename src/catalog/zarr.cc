@@ -73,7 +73,9 @@ ZarrLevel MakeLevel(std::string path, uint32_t factor, const Rect& box, int64_t 
 
 }  // namespace
 
-void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index, uint32_t chunk) {
+void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index, const CatalogOptions& options) {
+  const uint32_t chunk = options.zarr_chunk;
+  max_zarr_chunks_ = options.max_zarr_chunks;
   const auto& planes = index.planes();
   std::map<std::pair<uint32_t, std::string>, std::vector<uint32_t>> groups;
   for (uint32_t i = 0; i < planes.size(); ++i) {
@@ -155,6 +157,8 @@ Status Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const
   for (const auto& [tcz, by_z] : at) {
     const auto [t, c, zc] = tcz;
     CZIFS_ASSIGN_OR_RETURN(ChunkSubblocks touched, ChunksTouched(czi, level, by_z));
+    zarr_chunks_ += touched.size() * image.samples;  // files
+    if (zarr_chunks_ > max_zarr_chunks_) return TooManyChunks();
     for (uint32_t s = 0; s < image.samples; ++s) {
       for (const auto& [rc, of_z] : touched) {
         const auto [cy, cx] = rc;
@@ -185,6 +189,11 @@ Status Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const
   return Status::Ok();
 }
 
+Status Catalog::TooManyChunks() const {
+  return Status::ResourceExhausted(fmt::format(
+      "more than {} zarr chunks in the file; a larger --zarr-chunk makes fewer", max_zarr_chunks_));
+}
+
 Result<Catalog::ChunkSubblocks> Catalog::ChunksTouched(
     const CziFile& czi, const ZarrLevel& level, const std::map<uint32_t, const Page*>& by_z) {
   const int64_t cw = level.chunk_width, ch = level.chunk_height;
@@ -200,17 +209,14 @@ Result<Catalog::ChunkSubblocks> Catalog::ChunksTouched(
       const int64_t y0 = std::max<int64_t>(0, FloorDiv(r.y, ch));
       const int64_t y1 = std::min(rows - 1, FloorDiv(r.y + r.height - 1, ch));
       if (x0 > x1 || y0 > y1) continue;
+      // Checked before the map grows: one bogus subblock may span millions.
       const auto n = CheckedMul<uint64_t>(static_cast<uint64_t>(x1 - x0 + 1),
                                           static_cast<uint64_t>(y1 - y0 + 1));
-      zarr_chunks_ += n.value_or(kMaxZarrChunks + 1);
-      if (!n || zarr_chunks_ > kMaxZarrChunks) {
-        return Status::ResourceExhausted(
-            fmt::format("more than {} zarr chunks in the file; a larger --zarr-chunk makes fewer",
-                        kMaxZarrChunks));
-      }
+      if (!n || *n > max_zarr_chunks_) return TooManyChunks();
       for (int64_t cy = y0; cy <= y1; ++cy) {
         for (int64_t cx = x0; cx <= x1; ++cx) touched[{cy, cx}][z].push_back(sb);
       }
+      if (zarr_chunks_ + touched.size() > max_zarr_chunks_) return TooManyChunks();
     }
   }
   return touched;

@@ -20,6 +20,7 @@ namespace {
 
 using testing::TempDir;
 using testing::WriteAndOpen;
+using testing::WriteOrDie;
 
 // The served chunk files, by path.
 std::map<std::string, uint32_t> Chunks(const Catalog& catalog) {
@@ -194,6 +195,35 @@ TEST(ZarrTest, ReadingAChunkReadsAheadTheNextChunkAlongX) {
   pool.Wait();
   EXPECT_TRUE(doc->reader().subblocks().IsCached(next_x));
   EXPECT_FALSE(doc->reader().subblocks().IsCached(next_z));
+}
+
+TEST(ZarrTest, PastTheChunkLimitTheImagesAreLeftOutTheirReasonShownAndThePlanesStay) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 100;
+  spec.tile_height = 100;
+  spec.tiles_x = 4;
+  spec.overlap = 0;
+  spec.codec = synth::Codec::kZstd1;
+  spec.sizes = {{'C', 2}};
+  WriteOrDie(spec, dir.File("a.czi"));
+  CatalogOptions options;
+  options.zarr_chunk = 64;  // a 400 x 100 plane: 7 x 2 chunks, 28 for the file
+  options.max_zarr_chunks = 20;
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20), options);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  const ZarrImage& image = (*doc)->catalog().zarr_images().at(0);
+  EXPECT_NE(image.unsupported.find("more than 20 zarr chunks"), std::string::npos)
+      << image.unsupported;
+  EXPECT_TRUE(image.levels.empty());
+  EXPECT_TRUE(Chunks((*doc)->catalog()).empty());  // none of the first channel's stay either
+  EXPECT_NE(InfoJson((*doc)->report()).find("more than 20 zarr chunks"), std::string::npos);
+  std::vector<uint8_t> head(8);
+  EXPECT_TRUE((*doc)->reader().Read(0, 0, head.size(), head.data()).ok());  // a plane
+  options.max_zarr_chunks = 28;                                             // exactly enough
+  auto enough = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20), options);
+  ASSERT_TRUE(enough.ok());
+  EXPECT_EQ(Chunks((*enough)->catalog()).size(), 28u);
 }
 
 TEST(ZarrTest, AScenesPlanesOfDifferentPixelTypesGetNoImageAndInfoJsonSaysWhy) {

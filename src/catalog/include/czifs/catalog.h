@@ -35,10 +35,14 @@ struct CatalogOptions {
   bool pyramid = true;      // pyramid/
   bool hyperstacks = true;  // S<s>/hyperstack.tif
   bool zarr = true;         // S<s>.ome.zarr/
-  // Side of a zarr chunk in pixels (--zarr-chunk); a plane smaller than it
-  // is one chunk.
+  // Side of a zarr chunk in pixels (--zarr-chunk); planes smaller than a
+  // chunk are stacked along Z up to about as many pixels.
   uint32_t zarr_chunk = kDefaultZarrChunk;
   static constexpr uint32_t kDefaultZarrChunk = 1024, kMinZarrChunk = 64, kMaxZarrChunk = 8192;
+  // Zarr chunks one file may have (a bogus scene size must not fill
+  // memory: ~250 bytes each); past it its images are left out, the planes
+  // stay. No option sets it; tests lower it.
+  uint64_t max_zarr_chunks = 4u << 20;
 };
 
 // Applies a --without list: "tiles", "pyramid", "hyperstacks", separated by
@@ -180,18 +184,19 @@ class Catalog {
   void AddTiles(const CziFile& czi, const ImageIndex& index);
   void AddPyramid(const CziFile& czi, const ImageIndex& index, const ImageMetadata& metadata);
   void AddHyperstacks(const ImageIndex& index, const ImageMetadata& metadata);
-  void AddZarr(const CziFile& czi, const ImageIndex& index, uint32_t chunk);
+  void AddZarr(const CziFile& czi, const ImageIndex& index, const CatalogOptions& options);
   // (chunk row, chunk column) → z → the subblocks of that plane it touches.
   using ChunkSubblocks =
       std::map<std::pair<int64_t, int64_t>, std::map<uint32_t, std::vector<uint32_t>>>;
   // The chunks of `level` the pages `by_z` (one chunk's depth of planes)
-  // touch. Both are ResourceExhausted past kMaxZarrChunks in the file (a
-  // bogus scene size must not fill memory).
+  // touch. Both are ResourceExhausted past max_zarr_chunks_ chunk files in
+  // the file (the map never holds more than twice that).
   Result<ChunkSubblocks> ChunksTouched(const CziFile& czi, const ZarrLevel& level,
                                        const std::map<uint32_t, const Page*>& by_z);
   Status AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
                        const ZarrLevel& level, const std::vector<Page>& pages);
-  static constexpr uint64_t kMaxZarrChunks = 4u << 20;
+  Status TooManyChunks() const;
+  uint64_t max_zarr_chunks_ = 0;
   uint64_t zarr_chunks_ = 0;
 
   std::vector<ServedTiff> tiffs_;
