@@ -145,7 +145,7 @@ class FuseFs {
   CondVar slots_cv_;
   size_t free_slots_ GUARDED_BY(slots_mu_);
   std::atomic<size_t> inline_reads_{0};  // reads served on their request thread now
-  // File reads being served (as many threads as read_slots_); set by Start().
+  // File reads being served (read_slot_count_ threads); set by Start().
   std::unique_ptr<ThreadPool> read_pool_;
   std::shared_ptr<Notifier> notifier_;  // set by Start(session)
   Mutex handles_mu_;
