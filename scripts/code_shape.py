@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Checks the shape of src/: no file over 600 lines, no function over 100
-lines, no module folder over 15 % of the code. Prints the figures; exits 1
+lines, no module folder over 15 % of the code, every source file named in
+docs/architecture.md (where a newcomer reads what each one does). Prints the figures; exits 1
 on a breach. Functions are found with clang's AST (clang -Xclang
 -ast-dump=json would be exact but slow); here a brace matcher over the
 formatted sources is enough: a function body starts at a line ending in '{'
@@ -51,6 +52,7 @@ def functions(path):
 
 def main():
     root = Path(__file__).resolve().parent.parent / "src"
+    architecture = (root.parent / "docs" / "architecture.md").read_text()
     bad = []
     folder_lines = {}
     total = 0
@@ -62,6 +64,8 @@ def main():
         module = path.relative_to(root).parts[0]
         folder_lines[module] = folder_lines.get(module, 0) + n
         rel = path.relative_to(root.parent)
+        if not re.search(r"\b" + re.escape(path.stem) + r"\b", architecture):
+            bad.append(f"{rel}: not named in docs/architecture.md")
         if n > MAX_FILE_LINES:
             bad.append(f"{rel}: {n} lines (limit {MAX_FILE_LINES})")
         for name, line, length in functions(path):
