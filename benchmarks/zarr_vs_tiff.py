@@ -49,6 +49,21 @@ def whole_zarr(czifs, czi, mnt):
         return arr.nbytes / (time.perf_counter() - t0) / 1e9
 
 
+def whole_chunks_one_by_one(czifs, czi, mnt):
+    """The plane's chunk files read in order by this one process (no dask):
+    what czifs serves chunks at, apart from dask's own costs."""
+    with Mount([czifs, "-f", czi, mnt], mnt):
+        root = os.path.join(mnt, "S0.ome.zarr", "0", "0", "0", "0")
+        paths = [os.path.join(root, y, x) for y in sorted(os.listdir(root), key=int)
+                 for x in sorted(os.listdir(os.path.join(root, y)), key=int)]
+        t0 = time.perf_counter()
+        n = 0
+        for p in paths:
+            with open(p, "rb") as f:
+                n += len(f.read())
+        return n / (time.perf_counter() - t0) / 1e9
+
+
 def chunk_latencies(czifs, czi, mnt, n):
     """Milliseconds to read n chunk files chosen at random: cold, then warm."""
     with Mount([czifs, "-f", czi, mnt], mnt):
@@ -89,7 +104,7 @@ def main():
                            capture_output=True, text=True, check=True).stdout
     ideal_gbs = float(ideal.strip()) / 1e3  # it prints MB/s
     import distributed
-    tiff, zarr = [], []
+    tiff, zarr, seq = [], [], []
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster):
@@ -97,13 +112,17 @@ def main():
             cat_all([czi])()
             tiff.append(whole_tiff(czifs, czi, mnt))
             zarr.append(whole_zarr(czifs, czi, mnt))
+            cat_all([czi])()
+            seq.append(whole_chunks_one_by_one(czifs, czi, mnt))
     lat = chunk_latencies(czifs, czi, mnt, a.chunks)
-    t, z = statistics.median(tiff), statistics.median(zarr)
+    t, z, q = statistics.median(tiff), statistics.median(zarr), statistics.median(seq)
     print(f"{os.cpu_count()} cores; 20000x20000 Gray16 zstd1 mosaic plane; medians of {a.repeat}")
     print(f"ideal zstd decode, 1 thread  {ideal_gbs:.2f} GB/s")
     print(f"one TIFF (cat)               {t:.2f} GB/s  {t / ideal_gbs:.2f} x ideal")
     print(f"zarr chunks, dask 2 workers  {z:.2f} GB/s  {z / ideal_gbs:.2f} x ideal  "
           f"{z / t:.2f} x TIFF")
+    print(f"zarr chunks, one by one      {q:.2f} GB/s  {q / ideal_gbs:.2f} x ideal  "
+          f"{q / t:.2f} x TIFF")
     for kind in ("cold", "warm"):
         print(f"chunk read {kind}: p50 {pct(lat[kind], 50):.1f} ms  p99 {pct(lat[kind], 99):.1f} ms "
               f"({len(lat[kind])} chunks of 2 MiB)")
