@@ -22,13 +22,18 @@ using testing::TempDir;
 using testing::WriteAndOpen;
 using testing::WriteOrDie;
 
-// The served chunk files, by path.
-std::map<std::string, uint32_t> Chunks(const Catalog& catalog) {
+// The served files of one kind, by path.
+std::map<std::string, uint32_t> ByPath(const Catalog& catalog, TiffKind kind) {
   std::map<std::string, uint32_t> out;
   for (uint32_t i = 0; i < catalog.tiffs().size(); ++i) {
-    if (catalog.tiffs()[i].kind == TiffKind::kZarrChunk) out[catalog.tiffs()[i].path] = i;
+    if (catalog.tiffs()[i].kind == kind) out[catalog.tiffs()[i].path] = i;
   }
   return out;
+}
+
+// The served chunk files, by path.
+std::map<std::string, uint32_t> Chunks(const Catalog& catalog) {
+  return ByPath(catalog, TiffKind::kZarrChunk);
 }
 
 std::vector<uint8_t> ReadWhole(const CziDocument& doc, uint32_t tiff, size_t size) {
@@ -103,16 +108,13 @@ TEST(ZarrTest, PlanesSmallerThanAChunkAreStackedAlongZWithZerosPastTheLastPlane)
   EXPECT_EQ(ZarrChunks(level), (std::vector<int64_t>{1, 1, 17, 200, 300}));
   const auto chunks = Chunks(doc->catalog());
   ASSERT_EQ(chunks.size(), 4u);  // 2 channels x 2 chunks along Z
-  std::map<std::string, uint32_t> by_path;
-  for (uint32_t i = 0; i < doc->catalog().tiffs().size(); ++i) {
-    by_path[doc->catalog().tiffs()[i].path] = i;
-  }
+  const auto planes = ByPath(doc->catalog(), TiffKind::kPlane);
   const uint64_t plane_bytes = 300 * 200 * 2;
   const auto second = ReadWhole(*doc, chunks.at("S0.ome.zarr/0/0/1/1/0/0"), 17 * plane_bytes);
   for (uint32_t k = 0; k < 17; ++k) {  // C1, Z17..Z19, then zeros
     std::vector<uint8_t> expected(plane_bytes, 0);
     if (17 + k < 20) {
-      const uint32_t plane = by_path.at(fmt::format("S0/C1/T0/Z{}.tif", 17 + k));
+      const uint32_t plane = planes.at(fmt::format("S0/C1/T0/Z{}.tif", 17 + k));
       auto layout = doc->catalog().tiffs()[plane].layout->Get();
       ASSERT_TRUE(layout.ok());
       ASSERT_TRUE(
