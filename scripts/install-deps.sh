@@ -13,7 +13,7 @@ PACKAGES=(
 if [ "${1:-}" = "--tests" ]; then
   PACKAGES+=(
     libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-14-dev
-    python3-pytest python3-numpy python3-pandas python3-pil libtiff-tools procps man-db rsync
+    python3-pytest python3-numpy python3-pandas python3-pil libtiff-tools procps man-db rsync acl passwd
     python3-zarr python3-dask python3-distributed python3-jsonschema
     imagej default-jre-headless xvfb xauth systemd
   )

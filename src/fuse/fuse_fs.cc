@@ -290,6 +290,47 @@ int FuseFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
   return 0;
 }
 
+int FuseFs::GetXattr(fuse_ino_t ino, const char* name, std::string* value) {
+  if (ino == kStatsIno) return ENODATA;
+  const std::string_view n(name);
+  AclKind kind;
+  if (n == AclXattrName(AclKind::kAccess)) {
+    kind = AclKind::kAccess;
+  } else if (n == AclXattrName(AclKind::kDefault)) {
+    kind = AclKind::kDefault;
+  } else {
+    return ENODATA;
+  }
+  auto acl = tree_->Acl(ino, kind);
+  if (!acl.ok()) {
+    // The kernel refuses the access it was checking: a source whose ACL
+    // cannot be read is never served as if it had none.
+    if (acl.status().code() == StatusCode::kNotFound) {
+      spdlog::debug("ACL of inode {}: {}", ino, acl.status().ToString());
+    } else {
+      spdlog::warn("ACL of inode {}: {}", ino, acl.status().ToString());
+    }
+    return ToErrno(acl.status());
+  }
+  if (acl->empty()) return ENODATA;
+  *value = std::move(acl).value();
+  return 0;
+}
+
+int FuseFs::ListXattr(fuse_ino_t ino, std::string* names) {
+  names->clear();
+  if (ino == kStatsIno) return 0;
+  for (AclKind kind : {AclKind::kAccess, AclKind::kDefault}) {
+    std::string value;
+    const int err = GetXattr(ino, AclXattrName(kind), &value);
+    if (err == ENODATA) continue;
+    if (err) return err;
+    names->append(AclXattrName(kind));
+    names->push_back('\0');
+  }
+  return 0;
+}
+
 void FuseFs::Release(fuse_ino_t ino, fuse_file_info* fi) {
   if (fi && fi->fh) {
     auto* h = reinterpret_cast<Handle*>(fi->fh);

@@ -88,6 +88,11 @@ class FuseFs {
                     const fuse_file_info* fi);
   // Frees what Open attached to `fi`.
   void Release(fuse_ino_t ino, fuse_file_info* fi);
+  // The extended attribute `name` of `ino`: only the POSIX ACLs exist (the
+  // source's, see MountTree::Acl); ENODATA for any other name or no ACL.
+  int GetXattr(fuse_ino_t ino, const char* name, std::string* value);
+  // The names of the extended attributes `ino` has, each NUL-terminated.
+  int ListXattr(fuse_ino_t ino, std::string* names);
   // Fills `e` for a readdirplus entry if its attributes are cheap; else
   // returns false (the kernel looks the entry up when it needs it).
   bool CheapEntry(fuse_ino_t ino, fuse_entry_param* e);

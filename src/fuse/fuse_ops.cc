@@ -72,6 +72,42 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
     static_cast<FuseFs*>(userdata)->skip_opendir.store(true);
   }
   conn->want |= (FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO) & conn->capable;
+  // The kernel checks every access against the sources' ACLs, which it asks
+  // for with getxattr and keeps until the attributes time out or are
+  // invalidated. Without this (an old kernel), ACLs are not honoured: said once.
+  if (conn->capable & FUSE_CAP_POSIX_ACL) {
+    conn->want |= FUSE_CAP_POSIX_ACL;
+  } else {
+    spdlog::warn("this kernel's FUSE has no POSIX ACL support: only mode bits are checked");
+  }
+}
+
+// Answers a getxattr/listxattr of `size` bytes: the size alone when asked
+// for it (size 0), ERANGE when it does not fit.
+void ReplyXattr(fuse_req_t req, int err, const std::string& value, size_t size) {
+  if (err) {
+    fuse_reply_err(req, err);
+  } else if (size == 0) {
+    fuse_reply_xattr(req, value.size());
+  } else if (value.size() > size) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, value.data(), value.size());
+  }
+}
+
+void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Guard(req, "getxattr", [&] {
+    std::string value;
+    ReplyXattr(req, Fs(req)->GetXattr(ino, name, &value), value, size);
+  });
+}
+
+void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Guard(req, "listxattr", [&] {
+    std::string names;
+    ReplyXattr(req, Fs(req)->ListXattr(ino, &names), names, size);
+  });
 }
 
 void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -217,8 +253,10 @@ fuse_lowlevel_ops MakeOps() {
   ops.read = OpRead;
   ops.release = OpRelease;
   ops.statfs = OpStatFs;
-  // No getxattr/listxattr: libfuse answers ENOSYS and the kernel stops asking,
-  // which spares `ls -l` two round trips per file (SELinux label, ACLs).
+  // getxattr serves the POSIX ACLs only; the kernel keeps them with the
+  // attributes, so `ls -l` and permission checks do not ask each time.
+  ops.getxattr = OpGetXattr;
+  ops.listxattr = OpListXattr;
   ops.setattr = RoSetAttr;
   ops.mknod = RoMknod;
   ops.mkdir = RoMkdir;

@@ -220,6 +220,11 @@ Result<FileIdentity> SourceDir::Stat(const std::string& rel) const {
   return FstatIdentity(fd.get());
 }
 
+Result<std::string> SourceDir::Acl(const std::string& rel, AclKind kind) const {
+  CZIFS_ASSIGN_OR_RETURN(UniqueFd fd, Resolve(rel));
+  return ReadAcl(fd.get(), kind, Describe(rel));
+}
+
 Result<SourceEntry> SourceDir::Entry(const std::string& rel, const std::string& name,
                                      const std::function<bool(std::string_view)>& want_file) const {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {

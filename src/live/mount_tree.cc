@@ -19,11 +19,16 @@ namespace {
 namespace fs = std::filesystem;
 
 // A CZI's folder and what is in it show the CZI's permission bits: files
-// without x (they are images), folders with x wherever r is set (so whoever
-// may read the CZI may enter its folders). Write bits stay: the mount is
-// read-only anyway, and a `cp -r` copy is then an ordinary deletable tree.
-uint32_t FileMode(mode_t m) { return m & 0666; }
-uint32_t FolderMode(mode_t m) { return FileMode(m) | ((m & 0444) >> 2); }
+// without x (they are images), folders with x exactly where r is set (so
+// whoever may read the CZI may enter its folders). Write bits stay: the
+// mount is read-only anyway, and a `cp -r` copy is then an ordinary
+// deletable tree. The CZI's ACL is shown the same way (acl.h), group bits
+// of x alone included.
+uint32_t WithGroupBits(mode_t source, uint32_t shown) {
+  return (shown & ~070u) | ShownGroupBits(source, shown);
+}
+uint32_t FileMode(mode_t m) { return WithGroupBits(m, m & 0666); }
+uint32_t FolderMode(mode_t m) { return WithGroupBits(m, (m & 0666) | ((m & 0444) >> 2)); }
 
 }  // namespace
 
@@ -509,6 +514,21 @@ Result<std::shared_ptr<VirtualFile>> MountTree::OpenFile(uint64_t ino) {
   CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));
   n->exposed.store(true);
   return n->file;
+}
+
+Result<std::string> MountTree::Acl(uint64_t ino, AclKind kind) {
+  CZIFS_ASSIGN_OR_RETURN(NodePtr n, Get(ino));
+  CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));
+  if (n->kind == Kind::kSourceFolder) return n->source->Acl(n->rel, kind);
+  if (n->kind == Kind::kFolder && n->czi == 0) return std::string();  // czifs' own root
+  if (kind == AclKind::kDefault) return std::string();  // nothing is ever created here
+  NodePtr czi = n;
+  if (n->kind != Kind::kCzi) {
+    CZIFS_ASSIGN_OR_RETURN(czi, Get(n->czi));
+  }
+  CZIFS_ASSIGN_OR_RETURN(std::string acl, czi->source->Acl(czi->rel, AclKind::kAccess));
+  if (acl.empty()) return acl;
+  return n->kind == Kind::kFile ? AclForImages(acl) : AclForFolders(acl);
 }
 
 Result<size_t> MountTree::Read(uint64_t ino, uint64_t offset, size_t len, uint8_t* out,

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "czifs/acl.h"
 #include "czifs/status.h"
 
 namespace czifs {
@@ -116,6 +117,9 @@ class SourceDir {
   // then no partial listing is returned).
   Result<std::vector<SourceEntry>> List(
       const std::string& rel, const std::function<bool(std::string_view)>& want_file) const;
+  // The ACL of `rel` ("" = the folder itself) as the kernel stores it, ""
+  // if none (see acl.h), resolved beneath.
+  Result<std::string> Acl(const std::string& rel, AclKind kind) const;
   // Resolves `rel` beneath the folder to an O_PATH descriptor of what it names.
   Result<UniqueFd> Resolve(const std::string& rel) const;
   // Looks at one name in folder `rel` as List would; NotFound if List would

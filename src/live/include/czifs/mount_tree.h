@@ -147,6 +147,13 @@ class MountTree {
   // Returns the file behind `ino` for reading; it stays that version's file
   // however the source changes later.
   Result<std::shared_ptr<VirtualFile>> OpenFile(uint64_t ino);
+  // The ACL the kernel checks each access to `ino` against ("" = none; the
+  // kernel's form, see acl.h): a mirrored folder's own (access and default);
+  // in a CZI's tree the CZI file's access ACL, as its mode is shown (files
+  // without x, folders with x where r is set); czifs' own folders have none.
+  // Read from the source at each call: the kernel keeps it until the
+  // attributes time out or are invalidated.
+  Result<std::string> Acl(uint64_t ino, AclKind kind);
   // What the tree serves now: the bytes of every file whose size is known
   // without work (the CZIs opened so far), and the number of files.
   struct Usage {
