@@ -30,6 +30,13 @@ uint32_t WithGroupBits(mode_t source, uint32_t shown) {
 uint32_t FileMode(mode_t m) { return WithGroupBits(m, m & 0666); }
 uint32_t FolderMode(mode_t m) { return WithGroupBits(m, (m & 0666) | ((m & 0444) >> 2)); }
 
+// The number of nodes Graft adds for `tree`.
+uint64_t CountNodes(const TreeNode& tree) {
+  uint64_t n = 0;
+  for (const auto& child : tree.children) n += 1 + (child->is_dir ? CountNodes(*child) : 0);
+  return n;
+}
+
 }  // namespace
 
 MountTree::MountTree(std::shared_ptr<Session> session, const TreeOptions& options,
@@ -56,7 +63,7 @@ Result<MountTree::NodePtr> MountTree::Get(uint64_t ino) const {
 }
 
 MountTree::NodePtr MountTree::NewNode(Kind kind, std::string name, const NodePtr& parent,
-                                      const FileIdentity& id) {
+                                      const FileIdentity& id, uint64_t ino) {
   auto n = std::make_shared<Node>();
   n->kind = kind;
   n->name = std::move(name);
@@ -66,7 +73,7 @@ MountTree::NodePtr MountTree::NewNode(Kind kind, std::string name, const NodePtr
     n->czi = parent->kind == Kind::kCzi ? parent->ino : parent->czi;
     n->source = parent->source;
   }
-  n->ino = next_ino_++;
+  n->ino = ino != 0 ? ino : next_ino_++;
   nodes_.emplace(n->ino, n);
   if (parent) parent->children.push_back(n->ino);
   return n;
@@ -113,12 +120,13 @@ void MountTree::Send(std::vector<Invalidation> inval) {
   if (sink_) sink_(std::move(inval));
 }
 
-void MountTree::Graft(const NodePtr& dir, uint64_t czi, const FileIdentity& id,
-                      const TreeNode& tree) {
+void MountTree::Graft(const NodePtr& dir, const FileIdentity& id, const TreeNode& tree,
+                      uint64_t* next) {
   for (const auto& child : tree.children) {
-    NodePtr n = NewNode(child->is_dir ? Kind::kFolder : Kind::kFile, child->name, dir, id);
+    NodePtr n =
+        NewNode(child->is_dir ? Kind::kFolder : Kind::kFile, child->name, dir, id, (*next)++);
     if (child->is_dir) {
-      Graft(n, czi, id, *child);
+      Graft(n, id, *child, next);
     } else {
       n->file = child->file;
     }
@@ -166,13 +174,36 @@ Status MountTree::Expand(const NodePtr& czi) {
   auto tree = BuildDocumentTree(*doc, &problems, options_);
   for (const auto& p : problems) Report(p, /*error=*/false);
   const FileIdentity id = (*doc)->czi().identity();
+  const uint64_t count = CountNodes(*tree);
   std::vector<Invalidation> inval;
   {
     WriterLock lock(&mu_);
     DropChildren(czi.get(), Fate::kChanged, &inval);
     if (!czi->attached) return Status::Stale(where + ": changed while being indexed");
     czi->id = id;
-    Graft(czi, czi->ino, id, *tree);
+    // The same version as a tree let go: the same numbers (the tree is
+    // built the same way from the same bytes), and what the kernel holds
+    // of them stays true.
+    uint64_t first = next_ino_;
+    std::vector<bool> exposed;
+    if (auto it = released_.find(czi->released_first); it != released_.end()) {
+      if (it->second.count == count && it->second.version.SameContent(id)) {
+        first = it->first;
+        exposed = std::move(it->second.exposed);
+        released_.erase(it);
+        czi->released_first = 0;
+      } else {
+        DropReleased(czi.get(), &inval);
+      }
+    }
+    uint64_t next = first;
+    Graft(czi, id, *tree, &next);
+    if (first == next_ino_) next_ino_ = next;
+    for (size_t i = 0; i < exposed.size(); ++i) {
+      if (exposed[i]) nodes_.at(first + i)->exposed.store(true);
+    }
+    czi->tree_first = first;
+    czi->tree_count = count;
   }
   czi->expanded = true;
   czi->attempted = true;
@@ -194,6 +225,7 @@ void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate
   {
     WriterLock lock(&mu_);
     DropChildren(czi.get(), fate, inval);
+    DropReleased(czi.get(), inval);
     if (id) czi->id = *id;
     if (czi->exposed.load()) inval->push_back({czi->ino, ""});
   }
@@ -202,6 +234,80 @@ void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate
   czi->ready.store(false);
   MutexLock lock(&expanded_mu_);
   expanded_.erase(czi->ino);
+}
+
+bool MountTree::ReleaseTree(const NodePtr& czi) {
+  {
+    WriterLock lock(&mu_);
+    // Requests pin before they look (Acquire): seen here, or they see the
+    // tree gone and build it again.
+    if (czi->users.load() > 0) return false;
+    Released r{czi->ino, czi->tree_count, czi->indexed, std::vector<bool>(czi->tree_count)};
+    for (uint64_t i = 0; i < czi->tree_count; ++i) {
+      auto it = nodes_.find(czi->tree_first + i);
+      r.exposed[i] = it != nodes_.end() && it->second->exposed.load();
+    }
+    // The numbers stay valid (the kernel is told nothing): they build the
+    // tree again when used.
+    std::vector<Invalidation> none;
+    DropChildren(czi.get(), Fate::kChanged, &none);
+    DropReleased(czi.get(), &none);
+    if (r.count > 0) {
+      czi->released_first = czi->tree_first;
+      released_.emplace(czi->tree_first, std::move(r));
+    }
+  }
+  czi->expanded = false;
+  czi->attempted = false;
+  czi->ready.store(false);
+  return true;
+}
+
+void MountTree::DropReleased(Node* czi, std::vector<Invalidation>* inval) {
+  auto it = released_.find(czi->released_first);
+  czi->released_first = 0;
+  if (it == released_.end()) return;
+  for (size_t i = 0; i < it->second.exposed.size(); ++i) {
+    if (it->second.exposed[i]) inval->push_back({it->first + i, ""});
+  }
+  released_.erase(it);
+}
+
+uint64_t MountTree::ReleasedOwner(uint64_t ino) const {
+  ReaderLock lock(&mu_);
+  auto it = released_.upper_bound(ino);
+  if (it == released_.begin()) return 0;
+  --it;
+  return ino < it->first + it->second.count ? it->second.czi : 0;
+}
+
+Result<MountTree::InUse> MountTree::Acquire(uint64_t ino) {
+  // A tree let go between two checks here is built again; a few rounds
+  // cover any interleaving short of a budget smaller than the requests.
+  constexpr int kRounds = 8;
+  for (int round = 0; round < kRounds; ++round) {
+    auto n = Get(ino);
+    if (!n.ok()) {
+      const uint64_t owner = n.status().code() == StatusCode::kStale ? ReleasedOwner(ino) : 0;
+      if (owner == 0) return n.status();
+      CZIFS_ASSIGN_OR_RETURN(NodePtr czi, Get(owner));
+      CZIFS_RETURN_IF_ERROR(RefreshCzi(czi, /*force=*/false, /*expand=*/true));
+      continue;
+    }
+    InUse use;
+    use.node = std::move(n).value();
+    if (use.node->kind == Kind::kCzi) {
+      use.czi = use.node;
+    } else if (use.node->czi != 0) {
+      CZIFS_ASSIGN_OR_RETURN(use.czi, Get(use.node->czi));
+    }
+    if (use.czi) use.czi->users.fetch_add(1);
+    {
+      ReaderLock lock(&mu_);
+      if (use.node->attached) return use;
+    }
+  }
+  return Status::Stale(fmt::format("inode {}: its tree was let go again and again", ino));
 }
 
 void MountTree::ReleaseDocuments(uint64_t keep) {
@@ -237,12 +343,14 @@ void MountTree::ReleaseDocuments(uint64_t keep) {
       continue;
     }
     if (!czi->expanded) continue;
-    std::vector<Invalidation> inval;
-    ForgetTree(czi, nullptr, Fate::kChanged, &inval);  // let go, not gone
+    if (!ReleaseTree(czi)) {  // in use right now: keep it, try later
+      MutexLock lock(&expanded_mu_);
+      expanded_.insert(victim);
+      continue;
+    }
     refresh.unlock();
     spdlog::debug("{}: let go of its parsed tree (more than {} open)",
                   czi->source->Describe(czi->rel), live_.max_documents);
-    Send(std::move(inval));
   }
 }
 
@@ -277,10 +385,17 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
       if (czi->attempted && changed) {
         // Another version (or none): its old tree goes, the new one is built on use.
         ForgetTree(czi, is_file ? &*id : nullptr, is_file ? Fate::kChanged : Fate::kGone, &inval);
-      } else if (!czi->attempted && is_file && !czi->id.SameAttributes(*id)) {
+      } else if (!czi->attempted) {
         WriterLock lock(&mu_);
-        czi->id = *id;
-        if (czi->exposed.load()) inval.push_back({czi->ino, ""});
+        // A tree let go whose file changed since: its numbers go for good.
+        auto it = released_.find(czi->released_first);
+        if (it != released_.end() && !(is_file && id->SameContent(it->second.version))) {
+          DropReleased(czi.get(), &inval);
+        }
+        if (is_file && !czi->id.SameAttributes(*id)) {
+          czi->id = *id;
+          if (czi->exposed.load()) inval.push_back({czi->ino, ""});
+        }
       }
     }
     if (expand && !czi->expanded) {
@@ -410,7 +525,8 @@ Status MountTree::PrepareFolder(const NodePtr& dir) {
 }
 
 Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
-  CZIFS_ASSIGN_OR_RETURN(NodePtr dir, Get(parent));
+  CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(parent));
+  const NodePtr& dir = use.node;
   if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
   for (int attempt = 0; attempt < 2; ++attempt) {
     CZIFS_RETURN_IF_ERROR(PrepareFolder(dir));
@@ -452,7 +568,8 @@ MountTree::Usage MountTree::ServedUsage() const {
 }
 
 Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
-  CZIFS_ASSIGN_OR_RETURN(NodePtr n, Get(ino));
+  CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(ino));
+  const NodePtr& n = use.node;
   CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));
   NodeAttr a;
   a.ino = ino;
@@ -495,7 +612,8 @@ Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
 }
 
 Result<std::vector<DirEntry>> MountTree::ReadDir(uint64_t ino) {
-  CZIFS_ASSIGN_OR_RETURN(NodePtr dir, Get(ino));
+  CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(ino));
+  const NodePtr& dir = use.node;
   if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
   CZIFS_RETURN_IF_ERROR(PrepareFolder(dir));
   std::vector<DirEntry> out;
@@ -509,7 +627,8 @@ Result<std::vector<DirEntry>> MountTree::ReadDir(uint64_t ino) {
 }
 
 Result<std::shared_ptr<VirtualFile>> MountTree::OpenFile(uint64_t ino) {
-  CZIFS_ASSIGN_OR_RETURN(NodePtr n, Get(ino));
+  CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(ino));
+  const NodePtr& n = use.node;
   if (n->kind != Kind::kFile) return Status::InvalidArgument("is a folder");
   CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));
   n->exposed.store(true);
@@ -517,7 +636,8 @@ Result<std::shared_ptr<VirtualFile>> MountTree::OpenFile(uint64_t ino) {
 }
 
 Result<std::string> MountTree::Acl(uint64_t ino, AclKind kind) {
-  CZIFS_ASSIGN_OR_RETURN(NodePtr n, Get(ino));
+  CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(ino));
+  const NodePtr& n = use.node;
   CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));
   if (n->kind == Kind::kSourceFolder) return n->source->Acl(n->rel, kind);
   if (n->kind == Kind::kFolder && n->czi == 0) return std::string();  // czifs' own root

@@ -201,3 +201,55 @@ def test_on_slow_storage_metadata_answers_while_reads_wait_and_sigterm_ends_it_i
         if proc.poll() is None:
             proc.kill()
         force_unmount(mnt)
+
+
+@pytest.mark.parametrize("parsed_files", [1, 3])
+def test_parsed_files_smaller_than_the_files_in_use_fails_no_reader(
+        czifs, czi_synth, tmp_path, parsed_files):
+    """8 readers over 500 files with --parsed-files 1 (or 3): trees are let go
+    between a lookup and the next request all the time; every read is exact."""
+    import random
+    import threading
+    from mounting import mounted
+    kinds = {}
+    for k, size in enumerate(("Z=2", "C=2", "T=2", "Z=3", "C=3")):
+        tmpl = tmp_path / f"t{k}.czi"
+        assert run([czi_synth, str(tmpl), "--tile", "24x16", "--size", size]).returncode == 0
+        ref = tmp_path / f"ref{k}"
+        assert run([czifs, "export", str(tmpl), str(ref)]).returncode == 0
+        kinds[k] = {rel: (ref / rel).read_bytes()
+                    for rel in ("S0/C0/T0/Z0.tif", "metadata.xml", "S0.ome.zarr/0/0/0/0/0/0")}
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(500):
+        shutil.copyfile(tmp_path / f"t{i % 5}.czi", src / f"f{i:03d}.czi")
+    mnt = tmp_path / "mnt"
+    bad, reads = [], [0]
+    lock = threading.Lock()
+
+    def reader(seed):
+        rng = random.Random(seed)
+        names = list(range(500))
+        rng.shuffle(names)
+        for i in names[:200]:
+            for rel, want in kinds[i % 5].items():
+                path = mnt / f"f{i:03d}.czi" / rel
+                try:
+                    got = path.read_bytes()
+                    ok = got == want
+                except OSError as e:
+                    ok, got = False, e
+                with lock:
+                    reads[0] += 1
+                    if not ok:
+                        bad.append((str(path), got if isinstance(got, OSError) else "wrong bytes"))
+
+    with mounted(czifs, src, mnt, "--parsed-files", str(parsed_files), "--watch", "ttl",
+                 "--ttl", "0.5"):
+        threads = [threading.Thread(target=reader, args=(s,)) for s in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert reads[0] == 8 * 200 * 3
+    assert not bad, f"{len(bad)} of {reads[0]} reads failed: {bad[:5]}"

@@ -203,6 +203,16 @@ class MountTree {
     double attempted_at = 0;
     bool failure_logged = false;  // kCzi: a failed parse was logged at error level
 
+    // kCzi, guarded by MountTree::mu_: the inode numbers of its tree,
+    // [tree_first, tree_first + tree_count), and while the tree is let go
+    // (ReleaseTree) the key of its Released record (0 = none).
+    uint64_t tree_first = 0;
+    uint64_t tree_count = 0;
+    uint64_t released_first = 0;
+    // kCzi: requests working inside its tree now (Acquire); a tree in use
+    // is never let go.
+    std::atomic<int> users{0};
+
     std::atomic<bool> dirty{false};      // the watcher saw a change; look again
     std::atomic<uint64_t> last_used{0};  // kCzi: MountTree::tick_ at its last use
     // Listed (a folder) or expanded (a CZI) and nothing reported since: with
@@ -217,8 +227,27 @@ class MountTree {
   // The node of `ino`: NotFound if never issued or its source is gone, Stale
   // if dropped since for another reason.
   Result<NodePtr> Get(uint64_t ino) const;
-  NodePtr NewNode(Kind kind, std::string name, const NodePtr& parent, const FileIdentity& id)
-      REQUIRES(mu_);
+  // A node a request works on, with its CZI's tree held in use (never let
+  // go) until the request ends.
+  struct InUse {
+    NodePtr node;
+    NodePtr czi;  // the CZI whose tree holds `node`, if any
+    InUse() = default;
+    InUse(InUse&& o) noexcept : node(std::move(o.node)), czi(std::move(o.czi)) {}
+    InUse& operator=(InUse&&) = delete;
+    ~InUse() {
+      if (czi) czi->users.fetch_sub(1);
+    }
+  };
+  // Get, for a request: a number of a tree that was let go (not changed)
+  // builds that tree again, under the same numbers, so an inode the kernel
+  // holds stays answerable however small --parsed-files is.
+  Result<InUse> Acquire(uint64_t ino);
+  // The CZI node whose let-go tree had inode `ino`, or 0.
+  uint64_t ReleasedOwner(uint64_t ino) const;
+  // `ino` = 0: the next free number.
+  NodePtr NewNode(Kind kind, std::string name, const NodePtr& parent, const FileIdentity& id,
+                  uint64_t ino = 0) REQUIRES(mu_);
   void SortChildren(Node* dir) REQUIRES(mu_);
   // Adds `source` as the root itself, or under the root as `name`.
   Status AddSource(const NodePtr& root, const std::string& source, bool is_root,
@@ -257,9 +286,17 @@ class MountTree {
   void ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate,
                   std::vector<Invalidation>* inval);
   // Lets go of the least recently used parsed CZIs beyond max_documents
-  // (never `keep`). Takes their refresh_mu only if free.
+  // (never `keep`, never one in use). Takes their refresh_mu only if free.
   void ReleaseDocuments(uint64_t keep);
-  void Graft(const NodePtr& dir, uint64_t czi, const FileIdentity& id, const TreeNode& tree)
+  // Lets go of `czi`'s tree, keeping its inode numbers (a Released record)
+  // for when it is built again; false if it is in use.
+  // REQUIRES: czi->refresh_mu held.
+  bool ReleaseTree(const NodePtr& czi);
+  // Forgets `czi`'s let-go tree: another version is there now; the kernel
+  // is told to drop what it holds of those numbers (they answer Stale).
+  void DropReleased(Node* czi, std::vector<Invalidation>* inval) REQUIRES(mu_);
+  // Adds `tree`'s nodes below `dir`, numbered from *next on.
+  void Graft(const NodePtr& dir, const FileIdentity& id, const TreeNode& tree, uint64_t* next)
       REQUIRES(mu_);
   // Drops `ino`'s children from the table.
   void DropChildren(Node* n, Fate fate, std::vector<Invalidation>* inval) REQUIRES(mu_);
@@ -288,6 +325,16 @@ class MountTree {
   std::unordered_set<uint64_t> gone_ GUARDED_BY(mu_);
   std::deque<uint64_t> gone_order_ GUARDED_BY(mu_);
   uint64_t next_ino_ GUARDED_BY(mu_) = 1;
+  // Trees let go to stay within max_documents, by their first inode number:
+  // built again under the same numbers when one is used, if the CZI is the
+  // same version then.
+  struct Released {
+    uint64_t czi = 0;
+    uint64_t count = 0;
+    FileIdentity version;
+    std::vector<bool> exposed;  // which numbers the kernel was given
+  };
+  std::map<uint64_t, Released> released_ GUARDED_BY(mu_);
 
   std::atomic<bool> polling_{true};  // no watcher: TTL decides when to look again
   std::atomic<uint64_t> tick_{0};    // use counter for Node::last_used
