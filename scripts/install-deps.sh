@@ -8,7 +8,7 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config git
   libfuse3-dev fuse3 libzstd-dev libtiff-dev libspdlog-dev libpugixml-dev
   libjxr-dev libturbojpeg0-dev libjpeg62-turbo-dev libcli11-dev
-  nlohmann-json3-dev libfmt-dev python3 python3-tifffile
+  nlohmann-json3-dev libfmt-dev libxxhash-dev python3 python3-tifffile
 )
 if [ "${1:-}" = "--tests" ]; then
   PACKAGES+=(

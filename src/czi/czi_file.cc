@@ -171,7 +171,30 @@ Status CziFile::Parse() {
   if (header_.attachment_directory_position > 0) {
     CZIFS_RETURN_IF_ERROR(ParseAttachmentDirectory());
   }
-  return Status::Ok();
+  return file_->SetFingerprint(FingerprintRanges());
+}
+
+std::vector<ByteRange> CziFile::FingerprintRanges() const {
+  // Each segment that stands for the content as parsed: the file header,
+  // the subblock and attachment directories and the metadata, whole (its
+  // header says how long; a header that does not parse: its 32 bytes).
+  std::vector<ByteRange> ranges;
+  const std::pair<int64_t, std::string_view> segments[] = {
+      {0, "ZISRAWFILE"},
+      {header_.directory_position, "ZISRAWDIRECTORY"},
+      {header_.metadata_position, "ZISRAWMETADATA"},
+      {header_.attachment_directory_position, "ZISRAWATTDIR"}};
+  for (const auto& [pos, id] : segments) {
+    if (pos < 0 || (pos == 0 && !ranges.empty())) continue;
+    const uint64_t at = static_cast<uint64_t>(pos);
+    uint64_t length = kSegmentHeaderSize;
+    auto seg = ReadSegmentHeader(*file_, at, id);
+    if (seg.ok()) {
+      length += static_cast<uint64_t>(seg->used_size > 0 ? seg->used_size : seg->allocated_size);
+    }
+    ranges.push_back({at, length});  // clipped to the file by SetFingerprint
+  }
+  return ranges;
 }
 
 Status CziFile::ParseDirectory() {

@@ -79,7 +79,8 @@ struct FuseFs::Notifier {
     while (std::optional<Invalidation> inv = self->Next()) {
       // ENOENT: the kernel holds nothing for it, which is fine.
       if (inv->name.empty()) {
-        fuse_lowlevel_notify_inval_inode(self->session, inv->ino, 0, 0);
+        // A negative offset: attributes (and ACL) only, the pages stay.
+        fuse_lowlevel_notify_inval_inode(self->session, inv->ino, inv->attributes_only ? -1 : 0, 0);
       } else {
         fuse_lowlevel_notify_inval_entry(self->session, inv->ino, inv->name.c_str(),
                                          inv->name.size());

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -82,13 +83,45 @@ long delay_ms() {
 
 }  // namespace
 
+namespace {
+
+// pread until `length` bytes are in; end of file before that is an error.
+Status PreadFully(int fd, uint8_t* dst, uint64_t length, uint64_t offset) {
+  for (uint64_t done = 0; done < length;) {
+    const ssize_t n = ::pread(fd, dst + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(
+          fmt::format("read at offset {}: {}", offset + done, std::strerror(errno)));
+    }
+    if (n == 0) {
+      return Status::IOError(fmt::format(
+          "unexpected end of file at offset {} (file shrank while open?)", offset + done));
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+int64_t Nanoseconds(const timespec& t) {
+  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+}  // namespace
+
+bool SameButCtime(const FileIdentity& a, const FileIdentity& b) {
+  return a.dev == b.dev && a.ino == b.ino && a.size == b.size &&
+         Nanoseconds(a.mtime) == Nanoseconds(b.mtime);
+}
+
 RandomAccessFile::RandomAccessFile(std::string path, FileIdentity id, Opener opener,
                                    std::shared_ptr<DescriptorPool> pool)
     : path_(std::move(path)),
       opener_(std::move(opener)),
       identity_(id),
       pool_(pool ? std::move(pool) : std::make_shared<DescriptorPool>(1)),
-      pool_key_(pool_->NewKey()) {}
+      pool_key_(pool_->NewKey()),
+      accepted_ctime_ns_(Nanoseconds(id.ctime)) {}
 
 RandomAccessFile::~RandomAccessFile() { pool_->Erase(pool_key_); }
 
@@ -139,14 +172,83 @@ Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::AcquireFd() cons
   return fd;
 }
 
+Result<uint64_t> RandomAccessFile::Digest(int fd) const {
+  XXH3_state_t* state = XXH3_createState();
+  if (state == nullptr) return Status::ResourceExhausted("no memory for a digest");
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> owned(state, XXH3_freeState);
+  XXH3_64bits_reset(state);
+  std::vector<uint8_t> buf(1 << 20);
+  for (const ByteRange& r : fingerprint_ranges_) {
+    for (uint64_t done = 0; done < r.length;) {
+      const uint64_t n = std::min<uint64_t>(buf.size(), r.length - done);
+      CZIFS_RETURN_IF_ERROR(PreadFully(fd, buf.data(), n, r.offset + done));
+      XXH3_64bits_update(state, buf.data(), n);
+      done += n;
+    }
+  }
+  return XXH3_64bits_digest(state);
+}
+
+Status RandomAccessFile::SetFingerprint(std::vector<ByteRange> ranges) {
+  for (ByteRange& r : ranges) {
+    r.offset = std::min(r.offset, identity_.size);
+    r.length = std::min(r.length, identity_.size - r.offset);
+  }
+  fingerprint_ranges_ = std::move(ranges);
+  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
+  CZIFS_RETURN_IF_ERROR(CheckFd(*fd));
+  CZIFS_ASSIGN_OR_RETURN(fingerprint_, Digest(fd->fd));
+  return CheckFd(*fd);  // bytes from one version only
+}
+
+Result<bool> RandomAccessFile::Accepts(const FileIdentity& now, int fd) const {
+  if (!SameButCtime(now, identity_)) return false;
+  if (Nanoseconds(now.ctime) == accepted_ctime_ns_.load()) return true;
+  if (fingerprint_ranges_.empty()) return false;
+  MutexLock lock(&verify_mu_);
+  // The file as it is now (a chmod storm may move the ctime while we digest:
+  // then digest again).
+  constexpr int kTries = 8;
+  for (int i = 0; i < kTries; ++i) {
+    struct stat before, after;
+    if (::fstat(fd, &before) != 0)
+      return Status::IOError(std::string("cannot stat: ") + std::strerror(errno));
+    const FileIdentity was = IdentityOf(before);
+    if (!SameButCtime(was, identity_)) return false;
+    if (Nanoseconds(was.ctime) == accepted_ctime_ns_.load()) return true;  // verified meanwhile
+    CZIFS_ASSIGN_OR_RETURN(uint64_t digest, Digest(fd));
+    if (::fstat(fd, &after) != 0)
+      return Status::IOError(std::string("cannot stat: ") + std::strerror(errno));
+    const FileIdentity is = IdentityOf(after);
+    if (!SameButCtime(is, identity_)) return false;
+    if (Nanoseconds(is.ctime) != Nanoseconds(was.ctime)) continue;  // moved meanwhile
+    if (digest != fingerprint_) return false;
+    accepted_ctime_ns_.store(Nanoseconds(is.ctime));
+    spdlog::debug("{}: only its attributes changed (same size, mtime and fingerprint): kept",
+                  path_);
+    return true;
+  }
+  return Status::IOError("its status kept changing while its fingerprint was checked");
+}
+
+Result<bool> RandomAccessFile::IsSameVersion(const FileIdentity& now) const {
+  if (!SameButCtime(now, identity_)) return false;
+  if (Nanoseconds(now.ctime) == accepted_ctime_ns_.load()) return true;
+  CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
+  return Accepts(now, fd->fd);
+}
+
 Status RandomAccessFile::CheckFd(const Fd& fd) const {
-  // The file must still be the one we indexed: same inode, size, mtime, ctime.
+  // The file must still be the one we indexed: same inode, size, mtime, and
+  // ctime, or a ctime that moved without changing the fingerprint.
   struct stat st;
   if (::fstat(fd.fd, &st) != 0) {
     return Status::IOError(std::string("cannot stat: ") + std::strerror(errno));
   }
   const FileIdentity now = IdentityOf(st);
-  if (!now.SameContent(identity_)) {
+  auto same = Accepts(now, fd.fd);
+  if (!same.ok()) return same.status();
+  if (!*same) {
     if (!change_logged_.exchange(true)) {
       spdlog::warn(
           "{}: the file changed since czifs indexed it (size {} -> {}); what was read "
@@ -176,28 +278,6 @@ Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::BeginRead(uint64
   if (delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms()));
   return fd;
 }
-
-namespace {
-
-// pread until `length` bytes are in; end of file before that is an error.
-Status PreadFully(int fd, uint8_t* dst, uint64_t length, uint64_t offset) {
-  for (uint64_t done = 0; done < length;) {
-    const ssize_t n = ::pread(fd, dst + done, length - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::IOError(
-          fmt::format("read at offset {}: {}", offset + done, std::strerror(errno)));
-    }
-    if (n == 0) {
-      return Status::IOError(fmt::format(
-          "unexpected end of file at offset {} (file shrank while open?)", offset + done));
-    }
-    done += static_cast<uint64_t>(n);
-  }
-  return Status::Ok();
-}
-
-}  // namespace
 
 Status RandomAccessFile::ReadRows(uint64_t offset, size_t row_bytes, size_t rows, uint8_t* out,
                                   size_t out_stride) const {

@@ -187,7 +187,8 @@ Status MountTree::Expand(const NodePtr& czi) {
     uint64_t first = next_ino_;
     std::vector<bool> exposed;
     if (auto it = released_.find(czi->released_first); it != released_.end()) {
-      if (it->second.count == count && it->second.version.SameContent(id)) {
+      if (it->second.count == count && SameButCtime(it->second.version, id) &&
+          it->second.fingerprint == (*doc)->czi().fingerprint()) {
         first = it->first;
         exposed = std::move(it->second.exposed);
         released_.erase(it);
@@ -208,6 +209,7 @@ Status MountTree::Expand(const NodePtr& czi) {
   czi->expanded = true;
   czi->attempted = true;
   czi->indexed = id;
+  czi->doc = *doc;
   czi->failure_logged = false;
   czi->ready.store(true);
   czi->expand_status = Status::Ok();
@@ -231,6 +233,7 @@ void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate
   }
   czi->expanded = false;
   czi->attempted = false;
+  czi->doc.reset();
   czi->ready.store(false);
   MutexLock lock(&expanded_mu_);
   expanded_.erase(czi->ino);
@@ -242,7 +245,8 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
     // Requests pin before they look (Acquire): seen here, or they see the
     // tree gone and build it again.
     if (czi->users.load() > 0) return false;
-    Released r{czi->ino, czi->tree_count, czi->indexed, std::vector<bool>(czi->tree_count)};
+    Released r{czi->ino, czi->tree_count, czi->indexed,
+               czi->doc ? czi->doc->czi().fingerprint() : 0, std::vector<bool>(czi->tree_count)};
     for (uint64_t i = 0; i < czi->tree_count; ++i) {
       auto it = nodes_.find(czi->tree_first + i);
       r.exposed[i] = it != nodes_.end() && it->second->exposed.load();
@@ -259,6 +263,7 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
   }
   czi->expanded = false;
   czi->attempted = false;
+  czi->doc.reset();
   czi->ready.store(false);
   return true;
 }
@@ -271,6 +276,18 @@ void MountTree::DropReleased(Node* czi, std::vector<Invalidation>* inval) {
     if (it->second.exposed[i]) inval->push_back({it->first + i, ""});
   }
   released_.erase(it);
+}
+
+void MountTree::ShowNewAttributes(Node* czi, const FileIdentity& id,
+                                  std::vector<Invalidation>* inval) {
+  czi->id = id;
+  if (czi->exposed.load()) inval->push_back({czi->ino, "", /*attributes_only=*/true});
+  for (uint64_t i = 0; i < czi->tree_count; ++i) {
+    auto it = nodes_.find(czi->tree_first + i);
+    if (it == nodes_.end()) continue;
+    it->second->id = id;
+    if (it->second->exposed.load()) inval->push_back({it->first, "", /*attributes_only=*/true});
+  }
 }
 
 uint64_t MountTree::ReleasedOwner(uint64_t ino) const {
@@ -381,21 +398,31 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
       const bool is_file = id.ok() && S_ISREG(id->mode);
       // A tree of another version (or of a file now gone) goes; a failure
       // stands for its version until the TTL says try again.
-      const bool changed = is_file ? !id->SameContent(czi->indexed) : czi->expanded;
+      bool changed = is_file ? !id->SameContent(czi->indexed) : czi->expanded;
+      if (changed && is_file && czi->doc && SameButCtime(*id, czi->indexed)) {
+        // Only the ctime moved: the same version if its fingerprint says so.
+        auto same = czi->doc->czi().IsSameVersion(*id);
+        changed = !same.ok() || !*same;
+      }
       if (czi->attempted && changed) {
         // Another version (or none): its old tree goes, the new one is built on use.
         ForgetTree(czi, is_file ? &*id : nullptr, is_file ? Fate::kChanged : Fate::kGone, &inval);
       } else if (!czi->attempted) {
         WriterLock lock(&mu_);
         // A tree let go whose file changed since: its numbers go for good.
+        // (A moved ctime alone is for the fingerprint to settle at Expand.)
         auto it = released_.find(czi->released_first);
-        if (it != released_.end() && !(is_file && id->SameContent(it->second.version))) {
+        if (it != released_.end() && !(is_file && SameButCtime(*id, it->second.version))) {
           DropReleased(czi.get(), &inval);
         }
         if (is_file && !czi->id.SameAttributes(*id)) {
           czi->id = *id;
           if (czi->exposed.load()) inval.push_back({czi->ino, ""});
         }
+      } else if (is_file && !czi->id.SameAttributes(*id)) {
+        WriterLock lock(&mu_);
+        ShowNewAttributes(czi.get(), *id, &inval);
+        if (czi->expanded) czi->indexed = *id;
       }
     }
     if (expand && !czi->expanded) {

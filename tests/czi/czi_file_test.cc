@@ -1,6 +1,13 @@
 #include "czifs/czi_file.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include "../support/test_util.h"
 #include "czifs/metadata.h"
@@ -194,6 +201,64 @@ TEST(CziFileTest, ReadOfAFileChangedSinceOpenFails) {
   auto x = (*czi)->ReadSubblockExtent(0);
   ASSERT_FALSE(x.ok());
   EXPECT_NE(x.status().message().find("changed"), std::string::npos) << x.status().ToString();
+}
+
+// Writes `bytes` over `path` in place and puts its mtime back: a same-size
+// rewrite only the ctime betrays.
+void RewriteKeepingMtime(const std::string& path, const std::string& bytes) {
+  struct stat before;
+  ASSERT_EQ(::stat(path.c_str(), &before), 0);
+  FILE* f = std::fopen(path.c_str(), "r+b");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(std::fwrite(bytes.data(), 1, bytes.size(), f), bytes.size());
+  std::fclose(f);
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(CziFileTest, AChangeOfModeOwnerOrLinksAloneKeepsTheFileReadable) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok());
+  EXPECT_NE((*czi)->fingerprint(), 0u);
+  ASSERT_EQ(::chmod(dir.File("a.czi").c_str(), 0600), 0);
+  ASSERT_EQ(::link(dir.File("a.czi").c_str(), dir.File("b.czi").c_str()), 0);
+  // The same bytes written again with the mtime put back: the same content.
+  RewriteKeepingMtime(dir.File("a.czi"), Slurp(dir.File("a.czi")));
+  auto x = (*czi)->ReadSubblockExtent(0);
+  EXPECT_TRUE(x.ok()) << x.status().ToString();
+  auto now = StatIdentity(dir.File("a.czi"));
+  ASSERT_TRUE(now.ok());
+  EXPECT_FALSE(now->SameContent((*czi)->identity()));  // the ctime moved...
+  EXPECT_TRUE(*(*czi)->IsSameVersion(*now));           // ...the version did not
+}
+
+TEST(CziFileTest, ASameSizeRewriteWithTheMtimePutBackIsAnotherVersion) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 8;
+  spec.tile_height = 8;
+  spec.seed = 1;
+  WriteOrDie(spec, dir.File("a.czi"));
+  spec.seed = 2;  // another acquisition of the same shape: another file GUID
+  WriteOrDie(spec, dir.File("b.czi"));
+  ASSERT_EQ(Slurp(dir.File("a.czi")).size(), Slurp(dir.File("b.czi")).size());
+  auto czi = CziFile::Open(dir.File("a.czi"));
+  ASSERT_TRUE(czi.ok());
+  RewriteKeepingMtime(dir.File("a.czi"), Slurp(dir.File("b.czi")));
+  auto x = (*czi)->ReadSubblockExtent(0);
+  ASSERT_FALSE(x.ok());
+  EXPECT_NE(x.status().message().find("changed"), std::string::npos) << x.status().ToString();
+  EXPECT_FALSE(*(*czi)->IsSameVersion(*StatIdentity(dir.File("a.czi"))));
 }
 
 TEST(MetadataTest, ChannelNamesFallBackToDisplaySettings) {

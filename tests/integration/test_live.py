@@ -334,6 +334,83 @@ def test_after_a_change_every_plane_is_the_new_files_or_an_error_never_old_never
         held.close()
 
 
+def metadata_changes(v):
+    """Changes of a file's status alone, as admins and backups make them."""
+    import pwd
+    hard = v.with_name("v.hardlink")
+    return [
+        lambda: os.chmod(v, 0o644),                      # to the same mode
+        lambda: os.chmod(v, 0o640),
+        lambda: os.chmod(v, 0o644),
+        lambda: os.chown(v, NOBODY, NOBODY),
+        lambda: os.chown(v, 0, 0),
+        lambda: subprocess.run(["setfacl", "-m", f"u:{NOBODY}:r", str(v)], check=True),
+        lambda: subprocess.run(["setfacl", "-b", str(v)], check=True),
+        lambda: os.utime(v, ns=(time.time_ns(), os.stat(v).st_mtime_ns)),  # touch -a
+        lambda: os.link(v, hard),                        # an rsnapshot-style hard link
+        lambda: os.unlink(hard),
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=list(MODES))
+def test_a_change_of_owner_mode_acl_atime_or_links_keeps_every_reader_going(
+        czifs, czi_synth, tmp_path, mode):
+    """chmod, chown, setfacl, touch -a and hard links change only the ctime:
+    the version stays (same inodes), 1,000 reads of files held open and opened
+    anew meanwhile all give the exact bytes, and the new mode is shown."""
+    import random
+    extra, limit = MODES[mode]
+    src = tmp_path / "src"
+    src.mkdir()
+    v = src / "v.czi"
+    synth(czi_synth, v, "--codec", "uncompressed", "--tile", "96x64", "--tiles", "2x1",
+          "--size", "Z=4,C=2")
+    os.chmod(v, 0o644)
+    ref_dir = tmp_path / "ref"
+    assert run([czifs, "export", str(v), str(ref_dir)]).returncode == 0
+    rels = ["S0/C0/T0/Z1.tif", "S0/C1/T0/Z3.tif", "S0/hyperstack.tif", "planetable.csv",
+            "metadata.xml", "S0.ome.zarr/0/0/1/0/0/0", "tiles/S0/C0/T0/Z2/M1.tif"]
+    ref = {rel: (ref_dir / rel).read_bytes() for rel in rels}
+    mnt = tmp_path / "mnt"
+    changes = metadata_changes(v)
+    with mounted(czifs, src, mnt, "--cache-size", "1M", *extra):
+        folder = mnt / "v.czi"
+        inos = {rel: os.stat(folder / rel).st_ino for rel in rels}
+        held = {rel: os.open(folder / rel, os.O_RDONLY) for rel in rels}
+        rng = random.Random(7)
+        bad = []
+        try:
+            for i in range(1000):
+                if i % 10 == 0:
+                    changes[(i // 10) % len(changes)]()
+                rel = rng.choice(rels)
+                want = ref[rel]
+                off = rng.randrange(0, len(want))
+                n = min(len(want) - off, rng.choice([1, 4096, 65536]))
+                if i % 2:  # a file held open since before the changes
+                    fd = held[rel]
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # ask czifs, not the page cache
+                    try:
+                        got = os.pread(fd, n, off)
+                    except OSError as e:
+                        got = e
+                else:  # opened anew
+                    got, err = read(folder / rel)
+                    got = err if err is not None else got[off:off + n]
+                if got != want[off:off + n]:
+                    bad.append((i, rel, got if not isinstance(got, bytes) else "wrong bytes"))
+        finally:
+            for fd in held.values():
+                os.close(fd)
+        assert not bad, f"{len(bad)} of 1000 reads failed: {bad[:5]}"
+        # The same version all along: the same inodes, and its new mode shown.
+        assert {rel: os.stat(folder / rel).st_ino for rel in rels} == inos
+        os.chmod(v, 0o640)
+        assert wait_for(lambda: stat.S_IMODE(os.stat(folder / rels[0]).st_mode) == 0o640,
+                        limit * SLOWDOWN)
+        assert {rel: os.stat(folder / rel).st_ino for rel in rels} == inos
+
+
 def test_source_named_on_the_command_line_follows_its_changes(czifs, czi_synth, tmp_path):
     old, new = tmp_path / "old.czi", tmp_path / "new.czi"
     synth(czi_synth, old, "--tile", "64x48", "--size", "Z=2", "--seed", "1")

@@ -88,6 +88,11 @@ class CziFile {
   const std::vector<SubblockEntry>& subblocks() const { return subblocks_; }
   const std::vector<AttachmentEntry>& attachments() const { return attachments_; }
 
+  // The digest of the bytes that stand for its content (header,
+  // directories, metadata), and whether `now` is still this version (see
+  // RandomAccessFile::IsSameVersion).
+  uint64_t fingerprint() const { return file_->fingerprint(); }
+  Result<bool> IsSameVersion(const FileIdentity& now) const { return file_->IsSameVersion(now); }
   // Returns an IOError if the file changed since it was opened.
   Status CheckUnchanged() const { return file_->CheckUnchanged(); }
   // Returns the XML metadata document, or "" if the file has none.
@@ -115,6 +120,8 @@ class CziFile {
   Status Parse();
   Status ParseDirectory();
   Status ParseAttachmentDirectory();
+  // The file's fingerprint (see RandomAccessFile): its segments that were parsed.
+  std::vector<ByteRange> FingerprintRanges() const;
 
   // Constant after Open().
   std::unique_ptr<RandomAccessFile> file_;

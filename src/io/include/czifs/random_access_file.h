@@ -9,6 +9,14 @@
 // every read, so a read that meets the file replaced, truncated or modified
 // fails with IOError rather than mixing old and new bytes.
 //
+// A change of the ctime alone (chmod, chown, an ACL, a hard link, touch -a;
+// but also a same-size rewrite that put the mtime back) is told apart by the
+// file's fingerprint (SetFingerprint): the bytes that stand for its content
+// (for a CZI its header, directories and metadata), digested at open and
+// again when only the ctime moved. Unchanged: the new ctime is accepted and
+// reads go on. A rewrite that keeps size, mtime and those bytes while
+// changing others is not noticed (docs/reliability.md).
+//
 // Thread-safety: all methods may be called concurrently. The pool's mutex
 // guards its LRU list; a descriptor in use by a read is pinned by a
 // shared_ptr and closed only when no read holds it.
@@ -24,6 +32,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "czifs/mutex.h"
 #include "czifs/source_dir.h"
@@ -62,6 +71,16 @@ class DescriptorPool {
   std::atomic<uint64_t> next_key_{1};
 };
 
+// A run of bytes of a file.
+struct ByteRange {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+// True if `a` and `b` may be one version of a file: device, inode, size and
+// mtime equal (the ctime is for the fingerprint to settle).
+bool SameButCtime(const FileIdentity& a, const FileIdentity& b);
+
 class RandomAccessFile {
  public:
   // Opens `path` read-only (regular files only, never blocking) and records
@@ -89,8 +108,19 @@ class RandomAccessFile {
   // Returns an IOError (and logs once) if the file is no longer the one opened.
   Status CheckUnchanged() const;
 
+  // Digests `ranges` (clipped to the file) as the file's fingerprint (see
+  // above). REQUIRES: called once, before the file is shared.
+  Status SetFingerprint(std::vector<ByteRange> ranges);
+  // The digest of the fingerprint (0 if none was set).
+  uint64_t fingerprint() const { return fingerprint_; }
+  // Whether `now` (this file's identity as just seen) is still the version
+  // opened: the same, or the same but for its ctime with the fingerprint's
+  // bytes unchanged (that ctime is accepted from then on).
+  Result<bool> IsSameVersion(const FileIdentity& now) const;
+
   uint64_t size() const { return identity_.size; }
   const std::string& path() const { return path_; }
+  // Who the file was when opened.
   const FileIdentity& identity() const { return identity_; }
 
  private:
@@ -106,6 +136,11 @@ class RandomAccessFile {
   // Checks [offset, offset + length) lies in the file as indexed, and returns
   // a descriptor of the file checked unchanged.
   Result<std::shared_ptr<Fd>> BeginRead(uint64_t offset, uint64_t length) const;
+  // The digest of the fingerprint's ranges as read through `fd` now.
+  Result<uint64_t> Digest(int fd) const;
+  // `now` is this version: its ctime is the accepted one, or only the ctime
+  // moved and the fingerprint is unchanged (read through `fd`).
+  Result<bool> Accepts(const FileIdentity& now, int fd) const EXCLUDES(verify_mu_);
 
   // Constant after construction.
   const std::string path_;
@@ -114,6 +149,13 @@ class RandomAccessFile {
   const std::shared_ptr<DescriptorPool> pool_;
   const uint64_t pool_key_;
   mutable std::atomic<bool> change_logged_{false};
+  // Set by SetFingerprint before the file is shared; constant after.
+  std::vector<ByteRange> fingerprint_ranges_;
+  uint64_t fingerprint_ = 0;
+  // The ctime of the last metadata-only change accepted (ns since the epoch).
+  mutable std::atomic<int64_t> accepted_ctime_ns_{0};
+  // One verification at a time (the others then find its answer).
+  mutable Mutex verify_mu_;
 };
 
 }  // namespace czifs

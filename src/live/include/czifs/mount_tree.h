@@ -19,7 +19,10 @@
 // where there is no watcher (network file systems, --watch=ttl, or no
 // StartWatching), on first use after `ttl_seconds`. A CZI whose identity
 // (device, inode, size, mtime, ctime) changed gets a new tree (new inode
-// numbers below its folder) on next use; the old nodes are dropped at once
+// numbers below its folder) on next use; a change of the ctime alone (chmod,
+// chown, an ACL, a hard link, touch -a) whose CZI fingerprint is unchanged
+// keeps the version (its tree, numbers, open files) and shows the new owner,
+// mode and ACL; the old nodes of a new version are dropped at once
 // (their inode numbers answer Stale) and the kernel is told to forget them
 // through the InvalidationSink. An open file keeps reading the version it
 // opened (the old bytes, or EIO once those are gone). A CZI that failed to
@@ -85,6 +88,9 @@ struct DirEntry {
 struct Invalidation {
   uint64_t ino = 0;
   std::string name;
+  // With `name` empty: the attributes (and ACL) only; the cached data stays
+  // true (the file's owner, mode or ACL changed, not its content).
+  bool attributes_only = false;
 };
 // Receives invalidations; called from request and watcher threads, so it
 // must only queue them (telling the kernel from inside a request deadlocks).
@@ -201,7 +207,8 @@ class MountTree {
     bool attempted = false;      // kCzi: a parse was tried for `indexed`
     Status expand_status;        // kCzi: its outcome
     double attempted_at = 0;
-    bool failure_logged = false;  // kCzi: a failed parse was logged at error level
+    bool failure_logged = false;             // kCzi: a failed parse was logged at error level
+    std::shared_ptr<const CziDocument> doc;  // kCzi: the version its tree shows, while expanded
 
     // kCzi, guarded by MountTree::mu_: the inode numbers of its tree,
     // [tree_first, tree_first + tree_count), and while the tree is let go
@@ -295,6 +302,10 @@ class MountTree {
   // Forgets `czi`'s let-go tree: another version is there now; the kernel
   // is told to drop what it holds of those numbers (they answer Stale).
   void DropReleased(Node* czi, std::vector<Invalidation>* inval) REQUIRES(mu_);
+  // Shows a CZI's new owner, mode and ctime (its content is the same):
+  // the kernel is told to ask for the attributes of its tree again.
+  void ShowNewAttributes(Node* czi, const FileIdentity& id, std::vector<Invalidation>* inval)
+      REQUIRES(mu_);
   // Adds `tree`'s nodes below `dir`, numbered from *next on.
   void Graft(const NodePtr& dir, const FileIdentity& id, const TreeNode& tree, uint64_t* next)
       REQUIRES(mu_);
@@ -332,6 +343,7 @@ class MountTree {
     uint64_t czi = 0;
     uint64_t count = 0;
     FileIdentity version;
+    uint64_t fingerprint = 0;
     std::vector<bool> exposed;  // which numbers the kernel was given
   };
   std::map<uint64_t, Released> released_ GUARDED_BY(mu_);
