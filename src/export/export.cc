@@ -59,9 +59,20 @@ void CollectFile(Walk* w, const DirEntry& e, const fs::path& base) {
   const size_t before = w->ProblemCount();
   auto attr = w->tree->GetAttr(e.ino);
   if (!attr.ok()) return w->Fail(before, path, attr.status());
-  if (!w->overwrite && IsComplete(path.string(), *attr)) {
-    ++w->skipped;
-    return;
+  if (!w->overwrite) {
+    switch (WhatIsThere(path.string(), *attr)) {
+      case Existing::kComplete:
+        ++w->skipped;
+        return;
+      case Existing::kNotOurs:
+        return w->Fail(
+            before, path,
+            Status::InvalidArgument("is there and was not written by czifs export: left as it is "
+                                    "(--overwrite writes over it)"));
+      case Existing::kNone:
+      case Existing::kOtherVersion:
+        break;
+    }
   }
   auto file = w->tree->OpenFile(e.ino);
   if (!file.ok()) return w->Fail(before, path, file.status());

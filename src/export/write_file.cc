@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,6 +81,15 @@ Result<uint64_t> CopyInto(const VirtualFile& file, int fd, const std::string& pa
   return off;
 }
 
+std::string MarkerValue(const NodeAttr& attr) { return fmt::format("v1 {:016x}", attr.version); }
+
+// Marks open file `fd` as this export's (best effort: a file system
+// without user extended attributes cannot hold the mark).
+void Mark(int fd, const NodeAttr& attr) {
+  const std::string value = MarkerValue(attr);
+  (void)::fsetxattr(fd, kExportMarker, value.data(), value.size(), 0);
+}
+
 // The mode, owner (as root) and times of `attr`, on open file `fd`.
 Status ApplyAttributes(int fd, const NodeAttr& attr, const std::string& path) {
   if (::geteuid() == 0 && ::fchown(fd, attr.uid, attr.gid) != 0) return Errno("chown", path);
@@ -96,11 +106,24 @@ std::string PartialName(const std::string& path) {
   return (p.parent_path() / ("." + p.filename().string() + ".czifs-partial")).string();
 }
 
-bool IsComplete(const std::string& path, const NodeAttr& attr) {
+Existing WhatIsThere(const std::string& path, const NodeAttr& attr) {
   struct stat st;
-  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-         static_cast<uint64_t>(st.st_size) == attr.size && st.st_mtim.tv_sec == attr.mtime.tv_sec &&
-         st.st_mtim.tv_nsec == attr.mtime.tv_nsec;
+  if (::lstat(path.c_str(), &st) != 0)
+    return errno == ENOENT ? Existing::kNone : Existing::kNotOurs;
+  if (!S_ISREG(st.st_mode)) return Existing::kNotOurs;
+  const bool same_size_and_time = static_cast<uint64_t>(st.st_size) == attr.size &&
+                                  st.st_mtim.tv_sec == attr.mtime.tv_sec &&
+                                  st.st_mtim.tv_nsec == attr.mtime.tv_nsec;
+  char value[64];
+  const ssize_t n = ::lgetxattr(path.c_str(), kExportMarker, value, sizeof value);
+  if (n < 0) {
+    if (errno == ENOTSUP || errno == ENOSYS) {  // nothing here can be marked
+      return same_size_and_time ? Existing::kComplete : Existing::kOtherVersion;
+    }
+    return Existing::kNotOurs;
+  }
+  const bool same_version = std::string_view(value, static_cast<size_t>(n)) == MarkerValue(attr);
+  return same_version && same_size_and_time ? Existing::kComplete : Existing::kOtherVersion;
 }
 
 Result<uint64_t> WriteFileAtomically(const VirtualFile& file, const std::string& path,
@@ -112,6 +135,7 @@ Result<uint64_t> WriteFileAtomically(const VirtualFile& file, const std::string&
   if (fd < 0) return Errno("cannot create", partial);
   Result<uint64_t> written = CopyInto(file, fd, path, stop, progress_bytes);
   Status st = written.status();
+  if (st.ok()) Mark(fd, attr);
   if (st.ok()) st = ApplyAttributes(fd, attr, path);
   if (::close(fd) != 0 && st.ok()) st = Errno("close failed", partial);
   if (st.ok() && ::rename(partial.c_str(), path.c_str()) != 0) st = Errno("cannot rename", partial);

@@ -19,9 +19,21 @@ namespace czifs {
 // The temporary name `path` is written under until complete.
 std::string PartialName(const std::string& path);
 
-// True if `path` is a regular file of `attr`'s size and modification time:
-// what a finished export of this version of the file left.
-bool IsComplete(const std::string& path, const NodeAttr& attr);
+// Each exported file carries the extended attribute user.czifs.export, the
+// version of its CZI (NodeAttr::version): an earlier export is recognised by
+// it, and a file without it is someone else's. On a file system without user
+// extended attributes nothing is marked, and a file of the same size and
+// mtime counts as complete, as before markers.
+inline constexpr const char* kExportMarker = "user.czifs.export";
+
+enum class Existing {
+  kNone,          // nothing there: write it
+  kComplete,      // an earlier export of this version: keep it
+  kOtherVersion,  // an earlier export of another version (or unfinished): write it again
+  kNotOurs,       // something czifs export did not make: leave it (unless --overwrite)
+};
+// What is at `path` now, for a file the mount shows with `attr`.
+Existing WhatIsThere(const std::string& path, const NodeAttr& attr);
 
 // Writes `file` as `path`; returns the bytes written. Cancelled (and no
 // file left behind) once `*stop` is true; any error removes the partial data.

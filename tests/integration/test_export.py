@@ -174,3 +174,71 @@ def test_an_output_folder_inside_the_source_folder_is_refused_with_one_line(czif
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "inside the source folder" in lines[0], r.stderr
     assert not (src / "out").exists()
+
+
+def small_pair(czi_synth, d):
+    """Two files of one shape and size from two acquisitions (other GUIDs, other pixels)."""
+    a, b = d / "a.czi", d / "b.czi"
+    for path, seed in ((a, "1"), (b, "2")):
+        r = run([czi_synth, str(path), "--codec", "uncompressed", "--tile", "64x48",
+                 "--size", "Z=3", "--seed", seed])
+        assert r.returncode == 0, r.stderr
+    assert os.path.getsize(a) == os.path.getsize(b)
+    return a, b
+
+
+def test_a_rerun_after_a_same_size_rewrite_with_the_mtime_put_back_writes_the_new_version(
+        czifs, czi_synth, tmp_path):
+    a, b = small_pair(czi_synth, tmp_path)
+    src = tmp_path / "src"
+    src.mkdir()
+    v = src / "v.czi"
+    shutil.copyfile(a, v)
+    out = tmp_path / "out"
+    assert run([czifs, "export", str(src), str(out)]).returncode == 0
+    st = os.stat(v)
+    with open(v, "r+b") as f:
+        f.write(b.read_bytes())
+    os.utime(v, ns=(st.st_atime_ns, st.st_mtime_ns))
+    r = run([czifs, "export", str(src), str(out)])
+    assert r.returncode == 0, r.stderr
+    assert "already complete" not in r.stderr, r.stderr
+    want = tmp_path / "want"
+    assert run([czifs, "export", str(b), str(want)]).returncode == 0
+    assert (out / "v.czi" / "S0" / "C0" / "T0" / "Z1.tif").read_bytes() == \
+        (want / "S0" / "C0" / "T0" / "Z1.tif").read_bytes()
+
+
+def test_a_rerun_after_a_chmod_of_the_source_keeps_every_file(czifs, czi_synth, tmp_path):
+    a, _ = small_pair(czi_synth, tmp_path)
+    out = tmp_path / "out"
+    assert run([czifs, "export", str(a), str(out)]).returncode == 0
+    n = sum(len(files) for _, _, files in os.walk(out))
+    os.chmod(a, 0o600)
+    os.chmod(a, 0o644)  # the ctime moved, the content did not
+    r = run([czifs, "export", str(a), str(out)])
+    assert r.returncode == 0, r.stderr
+    assert f"{n} already complete, kept" in r.stderr, r.stderr
+
+
+def test_files_export_did_not_make_are_left_as_they_are_unless_overwrite(
+        czifs, czi_synth, tmp_path):
+    a, _ = small_pair(czi_synth, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "info.json").write_text("my own notes\n")
+    (out / "planetable.csv").write_text("a,b\n1,2\n")
+    r = run([czifs, "export", str(a), str(out)])
+    assert r.returncode == 1, r.stderr
+    for name in ("info.json", "planetable.csv"):
+        line = [x for x in r.stderr.splitlines() if name in x]
+        assert len(line) == 1 and "was not written by czifs export" in line[0], r.stderr
+    assert (out / "info.json").read_text() == "my own notes\n"
+    assert (out / "planetable.csv").read_text() == "a,b\n1,2\n"
+    assert (out / "S0" / "C0" / "T0" / "Z0.tif").exists()  # everything else is written
+    r = run([czifs, "export", "--overwrite", str(a), str(out)])
+    assert r.returncode == 0, r.stderr
+    assert (out / "info.json").read_text().startswith("{")
+    # Now all of it is export's own: a rerun keeps it.
+    r = run([czifs, "export", str(a), str(out)])
+    assert r.returncode == 0 and "already complete, kept" in r.stderr, r.stderr

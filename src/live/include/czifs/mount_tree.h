@@ -75,6 +75,9 @@ struct NodeAttr {
   timespec ctime{};
   uint32_t nlink = 1;
   double timeout = 0;  // how long the kernel may keep entry and attributes
+  // Inside a CZI's tree: a tag of the CZI's version (its fingerprint, size
+  // and mtime; see RandomAccessFile), unchanged by a chmod; else 0.
+  uint64_t version = 0;
 };
 
 struct DirEntry {
@@ -209,6 +212,7 @@ class MountTree {
     double attempted_at = 0;
     bool failure_logged = false;             // kCzi: a failed parse was logged at error level
     std::shared_ptr<const CziDocument> doc;  // kCzi: the version its tree shows, while expanded
+    std::atomic<uint64_t> version{0};        // kCzi: NodeAttr::version of its tree
 
     // kCzi, guarded by MountTree::mu_: the inode numbers of its tree,
     // [tree_first, tree_first + tree_count), and while the tree is let go
