@@ -342,6 +342,11 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*inspect) return RunInspect(inspect_files, json);
+  if (exp->count("--cache-size") > 0) {
+    std::string note;
+    cache_bytes = czifs::CheckedCacheBytes(cache_bytes, &note);
+    if (!note.empty()) std::fprintf(stderr, "czifs: %s\n", note.c_str());
+  }
   std::string why;
   czifs::ParseWithout(without, &options.shown, &why);  // checked by CLI11
   return RunExport(source, outdir, threads, cache_bytes, overwrite, options);

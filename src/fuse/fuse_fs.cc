@@ -27,7 +27,8 @@ int ToErrno(const Status& s) {
     case StatusCode::kNotFound:
       return ENOENT;
     case StatusCode::kResourceExhausted:
-      return ENOMEM;
+      // Out of descriptors is EMFILE/ENFILE, as the system said; else memory.
+      return s.sys_errno() == EMFILE || s.sys_errno() == ENFILE ? s.sys_errno() : ENOMEM;
     case StatusCode::kCancelled:
       return EINTR;
     case StatusCode::kInvalidArgument:

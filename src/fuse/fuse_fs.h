@@ -35,8 +35,9 @@
 namespace czifs {
 
 // Maps a Status to the errno FUSE returns: NotFound → ENOENT,
-// ResourceExhausted → ENOMEM, Cancelled → EINTR, InvalidArgument → EINVAL,
-// Stale → ESTALE (the kernel then looks the path up afresh), anything else → EIO.
+// ResourceExhausted → EMFILE/ENFILE when out of descriptors, else ENOMEM, Cancelled → EINTR,
+// InvalidArgument → EINVAL, Stale → ESTALE (the kernel then looks the path up afresh), anything
+// else → EIO.
 int ToErrno(const Status& s);
 
 struct FuseFsOptions {

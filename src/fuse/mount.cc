@@ -193,6 +193,13 @@ int Fail(int code, const std::string& line) {
   return code;
 }
 
+// True if `folder` has no entries (or cannot be listed: then nothing is said).
+bool FolderIsEmpty(const std::string& folder) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(folder, ec);
+  return ec || it == std::filesystem::directory_iterator();
+}
+
 // Checks everything a user can get wrong, before anything is mounted.
 // Returns kChecksPassed, or the exit code after printing one line.
 int CheckBeforeMounting(MountOptions& o, Checked* c) {
@@ -214,6 +221,10 @@ int CheckBeforeMounting(MountOptions& o, Checked* c) {
   }
   if (std::string why = CheckMountPointIsFree(o.mountpoint); !why.empty())
     return Fail(kMountFailed, why);
+  if (!FolderIsEmpty(o.mountpoint)) {
+    std::fprintf(stderr, "czifs: warning: %s is not empty: its files are hidden while mounted\n",
+                 o.mountpoint.c_str());
+  }
   if (!o.log_file.empty()) {
     c->log_file = OpenLogFile(o.log_file, &error);
     if (!c->log_file) return Fail(kMountUsage, error);
@@ -221,7 +232,12 @@ int CheckBeforeMounting(MountOptions& o, Checked* c) {
   // The cache is the daemon's one big allocation: it must fit the memory this
   // process may really use (a cgroup or ulimit -v may allow far less than RAM).
   c->memory = ReadMemoryLimit();
-  c->cache_bytes = o.cache_bytes ? o.cache_bytes : DefaultCacheBytes(c->memory);
+  c->cache_bytes = DefaultCacheBytes(c->memory);
+  if (o.cache_bytes != 0) {
+    std::string note;
+    c->cache_bytes = o.cache_bytes = CheckedCacheBytes(o.cache_bytes, &note);
+    if (!note.empty()) std::fprintf(stderr, "czifs: %s\n", note.c_str());
+  }
   if (o.cache_bytes != 0 && o.cache_bytes > c->memory.bytes / 2) {
     return Fail(kMountUsage, fmt::format("--cache-size {} MiB is more than half of the {} MiB this "
                                          "process may use ({}); use at most {} MiB",

@@ -164,6 +164,10 @@ Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::AcquireFd() cons
   if (auto fd = std::static_pointer_cast<Fd>(pool_->Get(pool_key_))) return fd;
   auto opened = opener_();
   if (!opened.ok()) {
+    // Out of descriptors or memory is not the file's fault: said as it is.
+    if (opened.status().code() == StatusCode::kResourceExhausted) {
+      return opened.status().WithContext("cannot reopen");
+    }
     return Status::IOError("cannot reopen (was it deleted while mounted?): " +
                            opened.status().message());
   }

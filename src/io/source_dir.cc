@@ -36,7 +36,7 @@ Status PathError(const std::string& what, int err) {
     case EMFILE:
     case ENFILE:
     case ENOMEM:
-      return Status::ResourceExhausted(what + ": " + Errno(err));
+      return Status::ResourceExhausted(what + ": " + Errno(err)).WithErrno(err);
     default:
       return Status::IOError(what + ": " + Errno(err));
   }

@@ -1,5 +1,6 @@
 #include "czifs/mount_tree.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 #include "czifs/mutex.h"
@@ -171,8 +173,11 @@ Status MountTree::Expand(const NodePtr& czi) {
     czi->attempted_at = Now();
     czi->expand_status = st.WithContext(where);
     // Once per file until it works: a file being written fails on every
-    // change, and a reader may try after each one.
-    if (!czi->failure_logged) {
+    // change, and a reader may try after each one. A single CZI source
+    // parsed at start says it in the error Create returns, not here too.
+    if (creating_.load()) {
+      czi->failure_logged = true;
+    } else if (!czi->failure_logged) {
       Report({where, st.ToString() + " (tried again once it changes)"}, /*error=*/true);
       czi->failure_logged = true;
     } else {
@@ -486,6 +491,14 @@ Status MountTree::Prepare(const NodePtr& n, bool expand) {
 Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool is_root,
                             const std::string& name) {
   CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(source));
+  // A source this user cannot read would mount as a folder that answers
+  // "Permission denied" to everyone: refused now.
+  const int need = S_ISDIR(id.mode) ? (R_OK | X_OK) : R_OK;
+  if (::faccessat(AT_FDCWD, source.c_str(), need, AT_EACCESS) != 0) {
+    return Status::InvalidArgument(fmt::format("{}: cannot be {} by this user ({})", source,
+                                               S_ISDIR(id.mode) ? "listed" : "read",
+                                               std::strerror(errno)));
+  }
   if (S_ISDIR(id.mode)) {
     CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(source));
     WriterLock lock(&mu_);
@@ -516,6 +529,11 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
                                                      const LiveOptions& live) {
   if (sources.empty()) return Status::InvalidArgument("no source given");
   std::unique_ptr<MountTree> tree(new MountTree(std::move(session), options, live));
+  tree->creating_.store(true);
+  struct Created {
+    MountTree* t;
+    ~Created() { t->creating_.store(false); }
+  } created{tree.get()};
   if (sources.size() == 1) {
     CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(sources[0]));
     {

@@ -1,5 +1,6 @@
 #include "czifs/memory_limit.h"
 
+#include <fmt/format.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -77,6 +78,22 @@ MemoryLimit ReadMemoryLimit() {
   std::stringstream text;
   text << in.rdbuf();
   return ReadMemoryLimit(text.str(), "/sys/fs/cgroup");
+}
+
+uint64_t CheckedCacheBytes(uint64_t requested, std::string* note) {
+  note->clear();
+  if (requested < kMinCacheBytes) {
+    *note = fmt::format("--cache-size {} bytes is below the least czifs runs with: using {} MiB",
+                        requested, kMinCacheBytes >> 20);
+    return kMinCacheBytes;
+  }
+  if (requested < kSmallCacheBytes) {
+    *note = fmt::format(
+        "--cache-size {} KiB holds few tiles: readers may decode the same tiles again and "
+        "again (the default is min(1 GiB, RAM/4))",
+        requested >> 10);
+  }
+  return requested;
 }
 
 uint64_t DefaultCacheBytes(const MemoryLimit& limit) {

@@ -2,7 +2,9 @@
 #include "fuse/fuse_fs.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -202,6 +204,30 @@ TEST(FuseErrnoTest, StatusCodesMapToErrno) {
   EXPECT_EQ(ToErrno(Status::IOError("x")), EIO);
   EXPECT_EQ(ToErrno(Status::ResourceExhausted("x")), ENOMEM);
   EXPECT_EQ(ToErrno(Status::Cancelled("x")), EINTR);
+  EXPECT_EQ(ToErrno(Status::ResourceExhausted("x").WithErrno(EMFILE).WithContext("y")), EMFILE);
+  EXPECT_EQ(ToErrno(Status::ResourceExhausted("x").WithErrno(ENFILE)), ENFILE);
+}
+
+// Each test runs in a process of its own (gtest_discover_tests), so the
+// limit set here ends with it.
+TEST_F(FuseFsTest, OutOfDescriptorsReachesTheReaderAsEmfile) {
+  const fuse_ino_t b = Resolve("b.czi");
+  struct rlimit old;
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  // No descriptor is free from here on.
+  std::vector<int> held;
+  for (int fd; (fd = ::dup(0)) >= 0;) {
+    held.push_back(fd);
+    if (held.size() > 100000) break;
+  }
+  struct rlimit now = {static_cast<rlim_t>(held.empty() ? 3 : held.back() + 1), old.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &now), 0);
+  fuse_entry_param e;
+  const int err = fs_->Lookup(b, "info.json", &e);
+  for (int fd : held) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_EQ(err, EMFILE);
+  EXPECT_EQ(fs_->Lookup(b, "info.json", &e), 0);  // and once there are some again, it works
 }
 
 }  // namespace

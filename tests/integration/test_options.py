@@ -105,3 +105,81 @@ def test_a_dead_mount_is_recognised_even_after_it_was_used(czifs, sample, tmp_pa
         assert "stale mount" in r.stderr and f"fusermount3 -u {mnt}" in r.stderr
     finally:
         force_unmount(mnt)
+
+
+NOBODY = 65534
+
+
+def as_nobody(*cmd):
+    return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                           *map(str, cmd)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_a_source_the_mounting_user_cannot_read_is_one_line_and_nothing_is_mounted(
+        czifs, czi_synth, kind):
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="czifs-unreadable-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        private = os.path.join(d, "private")
+        os.mkdir(private)
+        czi = os.path.join(private if kind == "folder" else d, "a.czi")
+        assert run([czi_synth, czi, "--tile", "32x32"]).returncode == 0
+        if kind == "folder":
+            os.chmod(private, 0o700)
+            source = private
+        else:
+            os.chmod(czi, 0o600)
+            source = czi
+        mnt = os.path.join(d, "mnt")
+        os.mkdir(mnt)
+        os.chown(mnt, NOBODY, NOBODY)
+        for args in ([source, mnt], ["export", source, os.path.join(d, "out")]):
+            r = as_nobody(czifs, *args)
+            lines = [l for l in r.stderr.splitlines() if l.strip()]
+            assert r.returncode != 0 and len(lines) == 1, (args, r.returncode, r.stderr)
+            assert "Permission denied" in lines[0] and source in lines[0], r.stderr
+            assert not is_mounted(mnt)
+    finally:
+        force_unmount(os.path.join(d, "mnt"))
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_tiny_cache_is_raised_to_the_least_with_one_line(czifs, sample, tmp_path):
+    mnt = tmp_path / "mnt"
+    log = tmp_path / "log.txt"
+    with mounted(czifs, sample, mnt, "--cache-size", "1", log=log):
+        assert (mnt / "S0" / "C0" / "T0" / "Z0.tif").read_bytes()[:2] == b"II"
+    lines = [l for l in log.read_text().splitlines() if "cache-size" in l]
+    assert len(lines) == 1 and "using 1 MiB" in lines[0], log.read_text()
+    r = run([czifs, "export", "--cache-size", "1", str(sample), str(tmp_path / "out")])
+    assert r.returncode == 0 and "using 1 MiB" in r.stderr, r.stderr
+
+
+def test_mounting_over_a_folder_with_files_says_they_are_hidden(czifs, sample, tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    (mnt / "notes.txt").write_text("mine")
+    log = tmp_path / "log.txt"
+    with mounted(czifs, sample, mnt, log=log):
+        assert not (mnt / "notes.txt").exists()
+    assert (mnt / "notes.txt").read_text() == "mine"
+    lines = [l for l in log.read_text().splitlines() if "not empty" in l]
+    assert len(lines) == 1 and "hidden" in lines[0], log.read_text()
+    empty = tmp_path / "empty"
+    with mounted(czifs, sample, empty, log=log):
+        pass
+    assert "not empty" not in log.read_text()
+
+
+def test_a_single_source_that_does_not_parse_is_said_once(czifs, tmp_path):
+    bad = tmp_path / "bad.czi"
+    bad.write_bytes(b"ZISRAWFILE" + b"\0" * 100)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = run([czifs, str(bad), str(mnt)], timeout=30)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode != 0 and len(lines) == 1 and "bad.czi" in lines[0], r.stderr
+    assert not is_mounted(mnt)

@@ -352,8 +352,9 @@ class MountTree {
   };
   std::map<uint64_t, Released> released_ GUARDED_BY(mu_);
 
-  std::atomic<bool> polling_{true};  // no watcher: TTL decides when to look again
-  std::atomic<uint64_t> tick_{0};    // use counter for Node::last_used
+  std::atomic<bool> polling_{true};    // no watcher: TTL decides when to look again
+  std::atomic<bool> creating_{false};  // in Create: failures are returned, not logged too
+  std::atomic<uint64_t> tick_{0};      // use counter for Node::last_used
 
   Mutex expanded_mu_;
   std::set<uint64_t> expanded_ GUARDED_BY(expanded_mu_);  // CZI nodes with a tree (may be stale)

@@ -23,6 +23,14 @@ MemoryLimit ReadMemoryLimit();
 
 // The cache czifs uses by default: a quarter of what the process may use,
 // at most 1 GiB.
+// The least cache czifs runs with (smaller requests are raised to it),
+// and the size below which it says that readers may decode tiles again and
+// again (a 1024x1024 16-bit tile is 2 MiB; a row of a mosaic's tiles must fit).
+inline constexpr uint64_t kMinCacheBytes = 1ull << 20;
+inline constexpr uint64_t kSmallCacheBytes = 64ull << 20;
+// The cache to use for a request of `requested` bytes, and in `note` the one
+// line to say about it ("" if none).
+uint64_t CheckedCacheBytes(uint64_t requested, std::string* note);
 uint64_t DefaultCacheBytes(const MemoryLimit& limit);
 
 // Makes glibc keep large freed blocks (decoded tiles) for reuse instead of

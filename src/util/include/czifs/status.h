@@ -61,11 +61,20 @@ class [[nodiscard]] Status {
   std::string ToString() const;
   // Returns a copy whose message is prefixed with `context + ": "`.
   Status WithContext(const std::string& context) const;
+  // The system's own errno behind it (EMFILE, ENFILE, ...), so the FUSE
+  // layer can answer with it; 0 if none was recorded.
+  int sys_errno() const { return sys_errno_; }
+  Status WithErrno(int e) const {
+    Status s = *this;
+    s.sys_errno_ = e;
+    return s;
+  }
 
  private:
   Status(StatusCode code, std::string msg) : code_(code), message_(std::move(msg)) {}
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  int sys_errno_ = 0;
 };
 
 template <typename T>
