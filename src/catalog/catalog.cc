@@ -59,6 +59,7 @@ bool TilesDiffer(const CziFile& czi, const ImageIndex& index) {
 
 // Why a lone subblock cannot be a TIFF, or "".
 std::string TileProblem(const SubblockEntry& e) {
+  if (e.size_damaged) return "its directory entry claims a size the file cannot hold";
   if (auto fits = SpecOf({}, Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {}});
       !fits.ok()) {
     return fits.status().message();

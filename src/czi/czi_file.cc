@@ -171,7 +171,43 @@ Status CziFile::Parse() {
   if (header_.attachment_directory_position > 0) {
     CZIFS_RETURN_IF_ERROR(ParseAttachmentDirectory());
   }
+  CheckSizesAgainstRoom();
   return file_->SetFingerprint(FingerprintRanges());
+}
+
+void CziFile::CheckSizesAgainstRoom() {
+  // Every segment starts where the one before it ends at the latest.
+  std::vector<uint64_t> starts;
+  starts.reserve(subblocks_.size() + attachments_.size() + 4);
+  for (const SubblockEntry& e : subblocks_)
+    starts.push_back(static_cast<uint64_t>(e.file_position));
+  for (const AttachmentEntry& a : attachments_) {
+    starts.push_back(static_cast<uint64_t>(a.file_position));
+  }
+  for (int64_t p : {header_.directory_position, header_.metadata_position,
+                    header_.attachment_directory_position}) {
+    if (p > 0) starts.push_back(static_cast<uint64_t>(p));
+  }
+  std::sort(starts.begin(), starts.end());
+  const uint64_t end = file_->size();
+  for (SubblockEntry& e : subblocks_) {
+    const int bpp = BytesPerPixel(e.pixel_type);
+    if (bpp == 0 || e.file_part != 0) continue;  // unsupported anyway / another file's
+    const uint64_t at = static_cast<uint64_t>(e.file_position);  // < end: checked
+    const auto next = std::upper_bound(starts.begin(), starts.end(), at);
+    const uint64_t room = (next == starts.end() ? end : std::min(end, *next)) - at;
+    const uint64_t ratio = e.compression == 0 ? 1 : kMaxCompressionRatio;
+    // Stored sizes are positive int32s: the product fits in 64 bits.
+    const uint64_t need = static_cast<uint64_t>(e.stored_width) *
+                          static_cast<uint64_t>(e.stored_height) * static_cast<uint64_t>(bpp);
+    if (need / ratio <= room) continue;
+    e.size_damaged = true;
+    size_problems_.emplace(
+        e.index, fmt::format("subblock directory entry {} claims {}x{} {} pixels ({} bytes{}), "
+                             "but the file has {} bytes for it at offset {}: a damaged entry",
+                             e.index, e.stored_width, e.stored_height, PixelTypeName(e.pixel_type),
+                             need, e.compression == 0 ? "" : ", compressed", room, at));
+  }
 }
 
 std::vector<ByteRange> CziFile::FingerprintRanges() const {

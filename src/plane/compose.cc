@@ -81,9 +81,15 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Get(uint32_t index) const 
       });
 }
 
+Status SubblockReader::SizeDamage(uint32_t index) const {
+  auto it = czi_->size_problems().find(index);
+  return Status::DataLoss(it == czi_->size_problems().end() ? "a damaged entry" : it->second);
+}
+
 Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) const {
   const std::string where = fmt::format("subblock {}", index);
   const SubblockEntry& e = czi_->subblocks().at(index);
+  if (e.size_damaged) return SizeDamage(index);
   CZIFS_ASSIGN_OR_RETURN(const uint64_t expected,
                          BitmapBytes(e.pixel_type, static_cast<uint64_t>(e.stored_width),
                                      static_cast<uint64_t>(e.stored_height)));
@@ -153,7 +159,8 @@ std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin,
   for (uint32_t sb : canvas.subblocks) {
     const SubblockEntry& e = sbs[sb];
     const Rect at = Placement(canvas, e);
-    if (SubblockReader::ReadsDirectly(e) || at.y >= row_end || at.y + at.height <= row_begin) {
+    if (SubblockReader::ReadsDirectly(e) || e.size_damaged || at.y >= row_end ||
+        at.y + at.height <= row_begin) {
       continue;
     }
     out.push_back(sb);
@@ -163,6 +170,11 @@ std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin,
 
 namespace {
 // The largest read that serves several rows of an uncompressed tile at once.
+
+// Zeros `bytes` of each of `rows` rows `stride` apart from `dst`.
+void ZeroRows(uint8_t* dst, int64_t rows, size_t stride, size_t bytes) {
+  for (int64_t r = 0; r < rows; ++r) std::memset(dst + static_cast<size_t>(r) * stride, 0, bytes);
+}
 constexpr uint64_t kMaxCoalescedRead = 8 << 20;
 }  // namespace
 
@@ -203,6 +215,13 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
     const size_t src_skip = static_cast<size_t>(x0 - left) * bpp;
     uint8_t* dst = out + static_cast<size_t>(y0 - row_begin) * out_stride +
                    static_cast<size_t>(x0 - col_begin) * bpp;
+    if (e.size_damaged) {  // as a tile that does not decode
+      const Status why = reader.SizeDamage(sb);
+      if (!MaySkip(options.damaged, why)) return why;
+      reader.NoteDrawnAsZeros(sb, why);
+      ZeroRows(dst, y1 - y0, out_stride, copy_bytes);
+      continue;
+    }
     if (SubblockReader::ReadsDirectly(e)) {
       CZIFS_ASSIGN_OR_RETURN(const uint64_t data, reader.RawDataOffset(sb));
       const uint64_t src = data + static_cast<uint64_t>(y0 - top) * src_row_bytes + src_skip;
@@ -248,9 +267,7 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
     if (!got.ok() && MaySkip(options.damaged, got.status())) {
       reader.NoteDrawnAsZeros(sb, got.status());
       // A damaged tile drawn as a tile of zeros (later tiles still draw over it).
-      for (int64_t y = y0; y < y1; ++y) {
-        std::memset(dst + static_cast<size_t>(y - y0) * out_stride, 0, copy_bytes);
-      }
+      ZeroRows(dst, y1 - y0, out_stride, copy_bytes);
       continue;
     }
     CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const Bitmap> bm, std::move(got));

@@ -71,12 +71,26 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
   return idx;
 }
 
+namespace {
+
+// Makes `r` the smallest rectangle holding `r` and `add`.
+void Grow(Rect* r, const Rect& add) {
+  const int64_t x1 = std::max(r->x + r->width, add.x + add.width);
+  const int64_t y1 = std::max(r->y + r->height, add.y + add.height);
+  r->x = std::min(r->x, add.x);
+  r->y = std::min(r->y, add.y);
+  r->width = x1 - r->x;
+  r->height = y1 - r->y;
+}
+
+}  // namespace
+
 // Dimension bounds over all subblocks; scene boxes over layer 0; pixel
 // types, compressions and pyramid factors.
 void ImageIndex::ScanDirectory(const CziFile& czi) {
   const auto& sbs = czi.subblocks();
   std::array<int32_t, kDimCount> lo{}, hi{};
-  std::map<int32_t, Rect> scene_boxes;
+  std::map<int32_t, Rect> scene_boxes, damaged_boxes;
   std::set<uint32_t> factors;
   std::array<bool, kDimCount> missing_somewhere{};
   for (const SubblockEntry& e : sbs) {
@@ -103,17 +117,16 @@ void ImageIndex::ScanDirectory(const CziFile& czi) {
     if (std::find(pixel_types_.begin(), pixel_types_.end(), e.pixel_type) == pixel_types_.end()) {
       pixel_types_.push_back(e.pixel_type);
     }
-    auto [it, inserted] =
-        scene_boxes.try_emplace(e.Coord(Dim::kS), Rect{e.x, e.y, e.width, e.height});
-    if (!inserted) {
-      Rect& r = it->second;
-      const int64_t x1 = std::max<int64_t>(r.x + r.width, int64_t{e.x} + e.width);
-      const int64_t y1 = std::max<int64_t>(r.y + r.height, int64_t{e.y} + e.height);
-      r.x = std::min<int64_t>(r.x, e.x);
-      r.y = std::min<int64_t>(r.y, e.y);
-      r.width = x1 - r.x;
-      r.height = y1 - r.y;
-    }
+    // A size the file cannot hold does not stretch the scene: only its
+    // corner counts, so its plane still exists (and reads fail, or are zeros).
+    const Rect rect = e.size_damaged ? Rect{e.x, e.y, 1, 1} : Rect{e.x, e.y, e.width, e.height};
+    auto& boxes = e.size_damaged ? damaged_boxes : scene_boxes;
+    auto [it, inserted] = boxes.try_emplace(e.Coord(Dim::kS), rect);
+    if (!inserted) Grow(&it->second, rect);
+  }
+  for (const auto& [s, box] : damaged_boxes) {
+    auto [it, inserted] = scene_boxes.try_emplace(s, box);
+    if (!inserted) Grow(&it->second, box);
   }
   pyramid_factors_.assign(factors.begin(), factors.end());
   for (int d = 0; d < kDimCount; ++d) {

@@ -171,6 +171,20 @@ std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> d
           MakeGeneratedFile([doc]() -> Result<std::string> { return doc->metadata_xml(); }));
   AddFile(root.get(), "planetable.csv",
           MakeGeneratedFile([doc] { return PlaneTableCsv(doc->report()); }));
+  // Directory entries claiming sizes the file cannot hold: said once per
+  // entry when the tree is built (at most the first 20, then how many more).
+  if (problems) {
+    const auto& bad = doc->czi().size_problems();
+    size_t n = 0;
+    for (const auto& [index, what] : bad) {
+      if (++n > 20) {
+        problems->push_back({doc->czi().path(),
+                             fmt::format("{} more such entries (damaged tiles)", bad.size() - 20)});
+        break;
+      }
+      problems->push_back({doc->czi().path(), what + " (read as a damaged tile)"});
+    }
+  }
   // The catalogue's TIFFs: paths like "S0/C1/T0/Z07.tif", "tiles/...".
   const auto& tiffs = doc->catalog().tiffs();
   const CatalogOptions& shown = options.shown;

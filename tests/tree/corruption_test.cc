@@ -2,6 +2,7 @@
 // The library must return errors, never crash, hang or allocate without
 // bound, and a truncated file must never yield plane bytes that differ from
 // the intact file's.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 
 #include "../support/document_tree.h"
 #include "../support/test_util.h"
+#include "czifs/czi_file.h"
 #include "czifs/tree.h"
 
 namespace czifs {
@@ -192,41 +194,6 @@ TEST(CorruptionTest, BitFlipsAnywhereNeverCrash) {
   EXPECT_GT(variants, 100);
 }
 
-TEST(CorruptionTest, SubblockClaimingHugeSizeFailsWithoutAllocating) {
-  TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
-  spec.codec = synth::Codec::kZstd0;
-  spec.thumbnail = false;
-  testing::WriteOrDie(spec, dir.File("a.czi"));
-  auto bytes = testing::ReadFileBytes(dir.File("a.czi"));
-  auto czi = CziFile::Open(dir.File("a.czi"));
-  ASSERT_TRUE(czi.ok());
-  // First directory entry: X dimension entry starts after the 32-byte DV head.
-  const uint64_t x_entry = (*czi)->header().directory_position + 32 + 128 + 32;
-  auto put = [&](uint64_t at, int32_t v) {
-    for (int i = 0; i < 4; ++i)
-      bytes[at + i] = static_cast<uint8_t>(static_cast<uint32_t>(v) >> (8 * i));
-  };
-  put(x_entry + 8, 100000);   // Size
-  put(x_entry + 16, 100000);  // StoredSize
-  put(x_entry + 20 + 8, 100000);
-  put(x_entry + 20 + 16, 100000);
-  testing::WriteFileBytes(dir.File("b.czi"), bytes);
-  auto tree = testing::OpenDocumentTree(dir.File("b.czi"), Session::Create(1 << 20));
-  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
-  const TreeNode* s = tree->root->Find("S0");
-  ASSERT_NE(s, nullptr);
-  const TreeNode* plane = s->Find("C0")->Find("T0")->Find("Z0.tif");
-  ASSERT_NE(plane, nullptr);
-  std::vector<uint8_t> buf(1 << 16);
-  // Skip the header: ask for pixel bytes.
-  auto n = plane->file->Read(1 << 20, buf.size(), buf.data());
-  ASSERT_FALSE(n.ok());
-  EXPECT_EQ(n.status().code(), StatusCode::kResourceExhausted) << n.status().ToString();
-}
-
 // A 2x2 Gray16 zstd mosaic with overlap whose tile at mosaic index `bad_m`
 // has a damaged zstd frame (its magic number), written to `path`.
 struct DamagedMosaic {
@@ -325,6 +292,92 @@ TEST(DamagedTileTest, DamagedZeroServesTheTileAsZerosAndEveryOtherPixelExactly) 
   // The damaged tile really is missing: some pixels differ from the intact plane.
   const synth::ExpectedPlane intact = synth::PaintExpected(d.spec, 0, d.tiles[0].coords);
   EXPECT_NE(intact.pixels, expected);
+}
+
+// Makes directory entry `index` of the CZI in `bytes` claim a logical and
+// stored size of `w` x `h`.
+void ClaimSize(std::vector<uint8_t>* bytes, const CziFile& czi, uint32_t index, int32_t w,
+               int32_t h) {
+  auto le32 = [&](uint64_t at) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) v = (v << 8) | (*bytes)[at + i];
+    return v;
+  };
+  auto put = [&](uint64_t at, int32_t v) {
+    for (int i = 0; i < 4; ++i)
+      (*bytes)[at + i] = static_cast<uint8_t>(static_cast<uint32_t>(v) >> (8 * i));
+  };
+  uint64_t at = static_cast<uint64_t>(czi.header().directory_position) + 32 + 128;
+  for (uint32_t k = 0; k < index; ++k) at += 32 + 20 * le32(at + 28);
+  const uint32_t dims = le32(at + 28);
+  for (uint32_t d = 0; d < dims; ++d) {
+    const uint64_t dim = at + 32 + 20 * d;
+    const char name = static_cast<char>((*bytes)[dim]);
+    if (name == 'X' || name == 'Y') {
+      put(dim + 8, name == 'X' ? w : h);   // size
+      put(dim + 16, name == 'X' ? w : h);  // stored size
+    }
+  }
+}
+
+TEST(DamagedTileTest, AnEntryClaimingASizeTheFileCannotHoldIsADamagedTileNotAHugePlane) {
+  TempDir dir;
+  DamagedMosaic d = WriteDamagedMosaic(dir.File("intact.czi"));
+  d.bad_m = 3;  // the last tile drawn: it spoils all it claims, nothing draws over it
+  testing::WriteOrDie(d.spec, dir.File("intact.czi"));
+  auto czi = CziFile::Open(dir.File("intact.czi"));
+  ASSERT_TRUE(czi.ok());
+  EXPECT_TRUE((*czi)->size_problems().empty());
+  auto bytes = testing::ReadFileBytes(dir.File("intact.czi"));
+  uint32_t bad = 0;
+  for (const SubblockEntry& e : (*czi)->subblocks()) {
+    if (e.Coord(Dim::kM) == d.bad_m) bad = e.index;
+  }
+  ClaimSize(&bytes, **czi, bad, 100000, 100000);
+  testing::WriteFileBytes(dir.File("a.czi"), bytes);
+  auto intact = testing::OpenDocumentTree(dir.File("intact.czi"), Session::Create(1 << 20));
+  ASSERT_TRUE(intact.ok());
+  const auto intact_size =
+      *intact->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif")->file->Size();
+  for (DamagedTiles policy : {DamagedTiles::kFail, DamagedTiles::kZero}) {
+    auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20),
+                                          TreeOptions{.damaged = policy, .shown = {}});
+    ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+    // Said once, with the file and the entry.
+    ASSERT_EQ(tree->problems.size(), 1u);
+    EXPECT_NE(tree->problems[0].ToString().find(
+                  fmt::format("subblock directory entry {} claims 100000x100000", bad)),
+              std::string::npos)
+        << tree->problems[0].ToString();
+    // The plane is the intact file's size (not 100000 x 100000), no tile file
+    // is made of the entry, and the zarr image has the intact number of chunks.
+    const TreeNode* plane = tree->root->Find("S0")->Find("C0")->Find("T0")->Find("Z0.tif");
+    ASSERT_NE(plane, nullptr);
+    EXPECT_EQ(*plane->file->Size(), intact_size);
+    EXPECT_EQ(tree->root->Find("tiles")->Find("S0")->Find("C0")->Find("T0")->Find("Z0")->Find(
+                  fmt::format("M{}.tif", d.bad_m)),
+              nullptr);
+    auto got = ReadWhole(*plane->file);
+    if (policy == DamagedTiles::kFail) {
+      ASSERT_FALSE(got.ok());
+      EXPECT_EQ(got.status().code(), StatusCode::kDataLoss) << got.status().ToString();
+      EXPECT_NE(got.status().message().find("claims 100000x100000"), std::string::npos);
+    } else {
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      // Drawn as zeros from its corner over all it claims (within the plane).
+      const synth::ExpectedPlane box = synth::PaintExpected(d.spec, 0, d.tiles[0].coords);
+      std::vector<uint8_t> expected = box.pixels;
+      for (const synth::Tile& t : d.tiles) {
+        if (t.m != d.bad_m) continue;
+        for (uint32_t y = t.y - box.y; y < box.height; ++y) {
+          std::memset(expected.data() + (y * box.width + (t.x - box.x)) * 2, 0,
+                      (box.width - (t.x - box.x)) * 2);
+        }
+      }
+      uint32_t w = 0, h = 0;
+      EXPECT_TRUE(testing::TiffPixels(*got, dir, &w, &h) == expected);
+    }
+  }
 }
 
 TEST(DamagedTileTest, AZarrChunkFollowsTheDamagedTilePolicyAsThePlaneDoes) {

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,10 @@ namespace czifs {
 inline constexpr uint32_t kMaxSubblocks = 50'000'000;
 inline constexpr uint32_t kMaxDimensionsPerEntry = 64;
 inline constexpr uint64_t kMaxMetadataBytes = 256ull << 20;
+// No codec czifs reads packs pixels tighter than this (zstd's densest form,
+// a run-length block, is 4 bytes for 128 KiB: 32768:1; JPEG and JPEG-XR are
+// far below): a compressed subblock of w x h needs at least w*h*bpp / this.
+inline constexpr uint64_t kMaxCompressionRatio = 65536;
 
 // One entry of the subblock directory.
 struct SubblockEntry {
@@ -39,6 +44,9 @@ struct SubblockEntry {
   int32_t stored_width = 0, stored_height = 0;
   std::array<int32_t, kDimCount> coord{};
   uint16_t present = 0;  // bit i set: Dim(i) present in the entry
+  // Its stored size needs more bytes than the file has for it (see
+  // CziFile::SizeProblems): a damaged tile, never a size to trust.
+  bool size_damaged = false;
 
   bool Has(Dim d) const { return (present >> static_cast<int>(d)) & 1; }
   int32_t Coord(Dim d) const { return Has(d) ? coord[static_cast<int>(d)] : 0; }
@@ -93,6 +101,12 @@ class CziFile {
   // RandomAccessFile::IsSameVersion).
   uint64_t fingerprint() const { return file_->fingerprint(); }
   Result<bool> IsSameVersion(const FileIdentity& now) const { return file_->IsSameVersion(now); }
+  // The directory entries whose stored size the file cannot hold (their
+  // pixels need more bytes than lie between their position and the next
+  // segment, even compressed at kMaxCompressionRatio), by entry index, with
+  // what they claim: each is a damaged tile (SubblockEntry::size_damaged),
+  // left out of scene boxes and tiles/.
+  const std::map<uint32_t, std::string>& size_problems() const { return size_problems_; }
   // Returns an IOError if the file changed since it was opened.
   Status CheckUnchanged() const { return file_->CheckUnchanged(); }
   // Returns the XML metadata document, or "" if the file has none.
@@ -120,6 +134,8 @@ class CziFile {
   Status Parse();
   Status ParseDirectory();
   Status ParseAttachmentDirectory();
+  // Marks the entries whose stored size the file cannot hold.
+  void CheckSizesAgainstRoom();
   // The file's fingerprint (see RandomAccessFile): its segments that were parsed.
   std::vector<ByteRange> FingerprintRanges() const;
 
@@ -128,6 +144,7 @@ class CziFile {
   FileHeader header_;
   std::vector<SubblockEntry> subblocks_;
   std::vector<AttachmentEntry> attachments_;
+  std::map<uint32_t, std::string> size_problems_;
 };
 
 }  // namespace czifs

@@ -69,6 +69,8 @@ class SubblockReader {
   Result<uint64_t> RawDataOffset(uint32_t index) const;
 
   const CziFile& czi() const { return *czi_; }
+  // The DataLoss a subblock whose stored size the file cannot hold reads as.
+  Status SizeDamage(uint32_t index) const;
   // Logs, once per subblock, that `sb` (failed with `why`) is drawn as zeros.
   void NoteDrawnAsZeros(uint32_t sb, const Status& why) const;
   Session& session() const { return *session_; }
