@@ -46,7 +46,8 @@ if [ "${CZIFS_SKIP_SANITIZERS:-0}" != 1 ]; then
     CZIFS_TEST_SLOWDOWN=8 CZIFS_LOAD_SECONDS=20 /usr/bin/python3 -m pytest -q \
       ../tests/integration/test_mount.py ../tests/integration/test_load.py \
       ../tests/integration/test_damage.py ../tests/integration/test_live.py \
-      -k "parallel or sixteen or signals or changed or after_a_change or added or slowly" \
+      ../tests/integration/test_limits.py \
+      -k "parallel or sixteen or signals or changed or after_a_change or added or slowly or parsed_files or keeps_every_reader" \
       --czifs=./czifs --czi-synth=./czi-synth)
   unset TSAN_OPTIONS
   if ls build-tsan/tsan.* >/dev/null 2>&1; then
