@@ -1,11 +1,15 @@
-// MountTree's source folders: listing them again when due, and reconciling
-// the nodes with what the listing found (see mount_tree.h for the model).
+// MountTree's sources: adding them at start (Create), listing source
+// folders again when due, and reconciling the nodes with what the listing found (see mount_tree.h
+// for the model).
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 #include "czifs/mount_tree.h"
@@ -15,6 +19,8 @@
 
 namespace czifs {
 namespace {
+
+namespace fs = std::filesystem;
 
 bool WantCzi(std::string_view name) { return IsCziFileName(std::string(name)); }
 
@@ -153,6 +159,92 @@ void MountTree::RefreshFolderAttributes(const NodePtr& dir) {
   // mtime makes it ask again, and that listing must look at the source.
   dir->id = *self;
   dir->dirty.store(true);
+}
+
+Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool is_root,
+                            const std::string& name) {
+  CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(source));
+  // A source this user cannot read would mount as a folder that answers
+  // "Permission denied" to everyone: refused now.
+  const int need = S_ISDIR(id.mode) ? (R_OK | X_OK) : R_OK;
+  if (::faccessat(AT_FDCWD, source.c_str(), need, AT_EACCESS) != 0) {
+    return Status::InvalidArgument(fmt::format("{}: cannot be {} by this user ({})", source,
+                                               S_ISDIR(id.mode) ? "listed" : "read",
+                                               std::strerror(errno)));
+  }
+  if (S_ISDIR(id.mode)) {
+    CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(source));
+    WriterLock lock(&mu_);
+    NodePtr n = is_root ? root : NewNode(Kind::kSourceFolder, name, root, id);
+    n->source = std::move(dir);
+    return Status::Ok();
+  }
+  if (!S_ISREG(id.mode)) return Status::InvalidArgument(source + ": not a file or folder");
+  // A file named on the command line: its folder is the source, the file the only entry.
+  std::error_code ec;
+  const fs::path real = fs::canonical(source, ec);
+  if (ec) return Status::NotFound(source + ": " + ec.message());
+  CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(real.parent_path().string()));
+  NodePtr n;
+  {
+    WriterLock lock(&mu_);
+    n = is_root ? root : NewNode(Kind::kCzi, name, root, id);
+    n->source = std::move(dir);
+    n->rel = real.filename().string();
+  }
+  // A single CZI is parsed now, so a bad file is reported at mount time.
+  return is_root ? RefreshCzi(n, /*force=*/true, /*expand=*/true) : Status::Ok();
+}
+
+Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::string>& sources,
+                                                     std::shared_ptr<Session> session,
+                                                     const TreeOptions& options,
+                                                     const LiveOptions& live) {
+  if (sources.empty()) return Status::InvalidArgument("no source given");
+  std::unique_ptr<MountTree> tree(new MountTree(std::move(session), options, live));
+  tree->creating_.store(true);
+  struct Created {
+    MountTree* t;
+    ~Created() { t->creating_.store(false); }
+  } created{tree.get()};
+  if (sources.size() == 1) {
+    CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(sources[0]));
+    {
+      WriterLock lock(&tree->mu_);
+      tree->NewNode(S_ISDIR(id.mode) ? Kind::kSourceFolder : Kind::kCzi, "", nullptr, id);
+    }
+    CZIFS_ASSIGN_OR_RETURN(NodePtr root, tree->Get(kRootIno));
+    CZIFS_RETURN_IF_ERROR(tree->AddSource(root, sources[0], /*is_root=*/true, ""));
+    return tree;
+  }
+  FileIdentity id;
+  id.uid = ::getuid();
+  id.gid = ::getgid();
+  id.mode = S_IFDIR | 0755;
+  ::clock_gettime(CLOCK_REALTIME, &id.mtime);
+  id.ctime = id.mtime;
+  NodePtr root;
+  {
+    WriterLock lock(&tree->mu_);
+    root = tree->NewNode(Kind::kFolder, "", nullptr, id);
+  }
+  // Each source under its own last name; two sources with one name: in
+  // command-line order, the second is name~2, the third name~3, ...
+  std::set<std::string> used;
+  for (const auto& s : sources) {
+    std::string base = fs::path(s).lexically_normal().filename().string();
+    if (base.empty() || base == "." || base == "..") {
+      base = fs::path(s).lexically_normal().parent_path().filename().string();
+    }
+    if (base.empty()) base = "root";  // "/"
+    std::string name = base;
+    for (int k = 2; used.count(name); ++k) name = fmt::format("{}~{}", base, k);
+    used.insert(name);
+    CZIFS_RETURN_IF_ERROR(tree->AddSource(root, s, false, name));
+  }
+  WriterLock lock(&tree->mu_);
+  tree->SortChildren(root.get());
+  return tree;
 }
 
 }  // namespace czifs
