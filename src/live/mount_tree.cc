@@ -482,16 +482,36 @@ Result<std::string> MountTree::Acl(uint64_t ino, AclKind kind) {
   CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(ino));
   const NodePtr& n = use.node;
   CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));
-  if (n->kind == Kind::kSourceFolder) return n->source->Acl(n->rel, kind);
+  if (n->kind == Kind::kSourceFolder) return SourceAcl(n, kind);
   if (n->kind == Kind::kFolder && n->czi == 0) return std::string();  // czifs' own root
   if (kind == AclKind::kDefault) return std::string();  // nothing is ever created here
   NodePtr czi = n;
   if (n->kind != Kind::kCzi) {
     CZIFS_ASSIGN_OR_RETURN(czi, Get(n->czi));
   }
-  CZIFS_ASSIGN_OR_RETURN(std::string acl, czi->source->Acl(czi->rel, AclKind::kAccess));
+  CZIFS_ASSIGN_OR_RETURN(std::string acl, SourceAcl(czi, AclKind::kAccess));
   if (acl.empty()) return acl;
   return n->kind == Kind::kFile ? AclForImages(acl) : AclForFolders(acl);
+}
+
+Result<std::string> MountTree::SourceAcl(const NodePtr& n, AclKind kind) {
+  const int k = static_cast<int>(kind);
+  timespec ctime;
+  {
+    ReaderLock lock(&mu_);
+    ctime = n->id.ctime;
+    const Node::AclCache& c = n->acl[k];
+    if (c.valid && c.ctime.tv_sec == ctime.tv_sec && c.ctime.tv_nsec == ctime.tv_nsec) {
+      return c.value;
+    }
+  }
+  // Every file of a CZI's tree asks (ls -l asks for each): read once per
+  // status of the source. A setfacl moves its ctime, so a value read under
+  // an older ctime is read again once the node shows the new one.
+  CZIFS_ASSIGN_OR_RETURN(std::string acl, n->source->Acl(n->rel, kind));
+  WriterLock lock(&mu_);
+  n->acl[k] = {true, ctime, acl};
+  return acl;
 }
 
 Result<size_t> MountTree::Read(uint64_t ino, uint64_t offset, size_t len, uint8_t* out,

@@ -213,6 +213,14 @@ class MountTree {
     bool failure_logged = false;             // kCzi: a failed parse was logged at error level
     std::shared_ptr<const CziDocument> doc;  // kCzi: the version its tree shows, while expanded
     std::atomic<uint64_t> version{0};        // kCzi: NodeAttr::version of its tree
+    // kSourceFolder, kCzi, guarded by MountTree::mu_: the source's ACLs
+    // (access, default) as read while the node showed ctime `ctime`.
+    struct AclCache {
+      bool valid = false;
+      timespec ctime{};
+      std::string value;
+    };
+    AclCache acl[2];
 
     // kCzi, guarded by MountTree::mu_: the inode numbers of its tree,
     // [tree_first, tree_first + tree_count), and while the tree is let go
@@ -310,6 +318,9 @@ class MountTree {
   // the kernel is told to ask for the attributes of its tree again.
   void ShowNewAttributes(Node* czi, const FileIdentity& id, std::vector<Invalidation>* inval)
       REQUIRES(mu_);
+  // The ACL of kind `kind` of `n`'s source (a folder or a CZI file), read
+  // once per ctime the node shows.
+  Result<std::string> SourceAcl(const NodePtr& n, AclKind kind);
   // Adds `tree`'s nodes below `dir`, numbered from *next on.
   void Graft(const NodePtr& dir, const FileIdentity& id, const TreeNode& tree, uint64_t* next)
       REQUIRES(mu_);
