@@ -211,6 +211,12 @@ TEST(FuseErrnoTest, StatusCodesMapToErrno) {
 // Each test runs in a process of its own (gtest_discover_tests), so the
 // limit set here ends with it.
 TEST_F(FuseFsTest, OutOfDescriptorsReachesTheReaderAsEmfile) {
+#ifdef CZIFS_TEST_UBSAN
+  // UBSan checks a new dynamic type by writing memory into a pipe: with
+  // every descriptor taken it reports a false "invalid vptr". The same
+  // errno path is checked below the tree by SourceDirTest in every build.
+  GTEST_SKIP() << "UBSan needs a free descriptor for its own checks";
+#endif
   const fuse_ino_t b = Resolve("b.czi");
   struct rlimit old;
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);

@@ -115,6 +115,23 @@ TEST_F(SourceDirTest, ListingFiltersFilesByNameAndGivesIdentities) {
   EXPECT_TRUE((*listing)[1].is_dir);
 }
 
+// Each test runs in a process of its own (gtest_discover_tests): the
+// descriptors taken here go with it.
+TEST_F(SourceDirTest, OutOfDescriptorsIsResourceExhaustedCarryingEmfileNeverNotFound) {
+  std::vector<int> held;
+  for (int fd; held.size() < 1'000'000 && (fd = ::dup(0)) >= 0;) held.push_back(fd);
+  auto opened = src_->OpenFile("a.czi");
+  auto listed = src_->List("", Any);
+  for (int fd : held) ::close(fd);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kResourceExhausted) << opened.status().ToString();
+  EXPECT_EQ(opened.status().sys_errno(), EMFILE);
+  EXPECT_EQ(opened.status().WithContext("x").sys_errno(), EMFILE);
+  ASSERT_FALSE(listed.ok());
+  EXPECT_EQ(listed.status().sys_errno(), EMFILE);
+  EXPECT_EQ(ReadAll("a.czi"), "inside");  // and with descriptors again, it works
+}
+
 TEST(FileIdentityTest, ASameSizeRewriteWithItsMtimeRestoredIsAnotherFile) {
   TempDir dir;
   Write(dir.File("f"), "aaaa");
