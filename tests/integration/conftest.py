@@ -97,3 +97,18 @@ def czi_order_md5(arr):
         a = a.copy()
         a[..., [0, 2]] = a[..., [2, 0]]
     return hashlib.md5(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()).hexdigest()
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder other users can reach (pytest's tmp_path is private to root);
+    whatever is mounted on its mnt* folders is unmounted after the test."""
+    import shutil
+    import tempfile
+    from mounting import force_unmount
+    d = pathlib.Path(tempfile.mkdtemp(prefix="czifs-share-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    yield d
+    for mnt in d.glob("mnt*"):
+        force_unmount(mnt)
+    shutil.rmtree(d, ignore_errors=True)

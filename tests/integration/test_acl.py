@@ -16,12 +16,11 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 from conftest import run, SLOWDOWN
-from mounting import mounted, force_unmount, wait_for
+from mounting import mounted, wait_for
 
 GROUP = "czifs_t_lab"
 ANN, BOB, EVE = "czifs_t_ann", "czifs_t_bob", "czifs_t_eve"  # ann is in the lab, bob and eve not
@@ -64,16 +63,6 @@ def users():
     yield {u: pwd.getpwnam(u).pw_uid for u in USERS} | {GROUP: grp.getgrnam(GROUP).gr_gid}
     for kind, name in reversed(made):
         subprocess.run(["userdel" if kind == "user" else "groupdel", name], capture_output=True)
-
-
-@pytest.fixture
-def share():
-    d = pathlib.Path(tempfile.mkdtemp(prefix="czifs-acl-", dir="/tmp"))
-    os.chmod(d, 0o755)
-    yield d
-    for mnt in d.glob("mnt*"):
-        force_unmount(mnt)
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def probe(user, paths):
@@ -126,8 +115,8 @@ def check_same(src, mnt, cases, users_=USERS):
             assert got[p] == got[source], (user, str(p), "mount", got[p], "source", got[source])
 
 
-def test_every_acl_case_through_the_mount_as_in_the_source(czifs, czi_synth, share, users):
-    src = share / "src"
+def test_every_acl_case_through_the_mount_as_in_the_source(czifs, czi_synth, shared_dir, users):
+    src = shared_dir / "src"
     src.mkdir()
     os.chmod(src, 0o755)
     lab = users[GROUP]
@@ -158,7 +147,7 @@ def test_every_acl_case_through_the_mount_as_in_the_source(czifs, czi_synth, sha
     setfacl("-m", f"u:{BOB}:r,g:{GROUP}:r", src / "acl_only" / "shared.czi")
     cases = ["deny_bob.czi", "group_below_mask.czi", "no_bob", "no_bob/inside.czi", "inherit",
              "inherit/made_later.czi", "acl_only", "acl_only/shared.czi"]
-    mnt = share / "mnt"
+    mnt = shared_dir / "mnt"
     with mounted(czifs, src, mnt, "-o", "allow_other"):
         check_same(src, mnt, cases)
         # And the cases are what they claim to be (the source says so).
@@ -181,15 +170,15 @@ def test_every_acl_case_through_the_mount_as_in_the_source(czifs, czi_synth, sha
 
 
 def test_getfacl_through_the_mount_shows_the_source_acl_as_the_mode_is_shown(
-        czifs, czi_synth, share, users):
-    src = share / "src"
+        czifs, czi_synth, shared_dir, users):
+    src = shared_dir / "src"
     src.mkdir()
     synth(czi_synth, src / "a.czi")
     os.chmod(src / "a.czi", 0o640)
     setfacl("-m", f"u:{BOB}:r,g:{GROUP}:rw", src / "a.czi")
     setfacl("-m", f"u:{BOB}:rx", src)
     setfacl("-d", "-m", f"u:{BOB}:r", src)
-    mnt = share / "mnt"
+    mnt = shared_dir / "mnt"
     with mounted(czifs, src, mnt, "-o", "allow_other"):
         def acl(p, *flags):
             r = run(["getfacl", "-cpn", *flags, str(p)])
@@ -215,13 +204,13 @@ def test_getfacl_through_the_mount_shows_the_source_acl_as_the_mode_is_shown(
 
 
 @pytest.mark.parametrize("mode", ["inotify", "ttl"])
-def test_an_acl_changed_in_the_source_reaches_the_mount(czifs, czi_synth, share, users, mode):
-    src = share / "src"
+def test_an_acl_changed_in_the_source_reaches_the_mount(czifs, czi_synth, shared_dir, users, mode):
+    src = shared_dir / "src"
     (src / "dir").mkdir(parents=True)
     os.chmod(src / "dir", 0o755)
     synth(czi_synth, src / "dir" / "a.czi")
     os.chmod(src / "dir" / "a.czi", 0o600)
-    mnt = share / "mnt"
+    mnt = shared_dir / "mnt"
     extra = ["--watch", "ttl", "--ttl", "1"] if mode == "ttl" else []
     plane = mnt / "dir" / "a.czi" / "S0" / "C0" / "T0" / "Z0.tif"
     with mounted(czifs, src, mnt, "-o", "allow_other", *extra):
@@ -251,12 +240,12 @@ def random_acl(rng, users):
 
 
 def test_random_modes_and_acls_readable_through_the_mount_exactly_as_in_the_source(
-        czifs, czi_synth, share, users):
+        czifs, czi_synth, shared_dir, users):
     rng = random.Random(int(os.environ.get("CZIFS_ACL_SEED", "20261203")))
-    src = share / "src"
+    src = shared_dir / "src"
     src.mkdir()
     os.chmod(src, 0o755)
-    synth(czi_synth, share / "template.czi")
+    synth(czi_synth, shared_dir / "template.czi")
     owners = [0, users[ANN], users[BOB]]
     groups = [0, users[GROUP]]
     cases = []
@@ -272,13 +261,13 @@ def test_random_modes_and_acls_readable_through_the_mount_exactly_as_in_the_sour
     for i in range(300):
         folder = folders[0] if i < 240 else folders[1 + (i - 240) // 5]
         rel = f"{folder}/f{i:03d}.czi" if folder else f"f{i:03d}.czi"
-        shutil.copyfile(share / "template.czi", src / rel)
+        shutil.copyfile(shared_dir / "template.czi", src / rel)
         os.chown(src / rel, rng.choice(owners), rng.choice(groups))
         os.chmod(src / rel, rng.randrange(0, 0o1000))
         if rng.random() < 0.75:
             setfacl("-m", random_acl(rng, users), src / rel)
         cases.append(rel)
-    mnt = share / "mnt"
+    mnt = shared_dir / "mnt"
     with mounted(czifs, src, mnt, "-o", "allow_other"):
         for user in USERS:
             paths, truth = [], {}

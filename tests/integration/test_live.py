@@ -8,14 +8,13 @@ import pathlib
 import shutil
 import stat
 import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
 from conftest import load_golden, plane_relpath, czi_order_md5, run, SLOWDOWN
-from mounting import mounted, is_mounted, wait_for, force_unmount
+from mounting import mounted, is_mounted, wait_for
 
 NOBODY = 65534
 # inotify: changes show within 2 s. TTL (as on NFS): within the TTL plus a lookup.
@@ -46,17 +45,6 @@ def read(path):
 def as_nobody(*cmd, **kw):
     return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
                            *map(str, cmd)], capture_output=True, text=True, timeout=60, **kw)
-
-
-@pytest.fixture
-def shared_dir():
-    """A folder other users can reach (pytest's tmp_path is private to root)."""
-    d = pathlib.Path(tempfile.mkdtemp(prefix="czifs-share-", dir="/tmp"))
-    os.chmod(d, 0o755)
-    yield d
-    for mnt in d.glob("mnt*"):
-        force_unmount(mnt)
-    shutil.rmtree(d, ignore_errors=True)
 
 
 # ---- 1. owners and modes ---------------------------------------------------
