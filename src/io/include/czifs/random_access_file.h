@@ -154,7 +154,9 @@ class RandomAccessFile {
   uint64_t fingerprint_ = 0;
   // The ctime of the last metadata-only change accepted (ns since the epoch).
   mutable std::atomic<int64_t> accepted_ctime_ns_{0};
-  // One verification at a time (the others then find its answer).
+  // One verification at a time (the others then find its answer). Lock
+  // order: a leaf (MountTree may hold a CZI's refresh_mu, never mu_; it
+  // takes no other lock, the descriptor pool's is released before it).
   mutable Mutex verify_mu_;
 };
 

@@ -31,7 +31,9 @@
 // Thread-safety: all methods may be called concurrently.
 // Lock order: Node::refresh_mu of a folder, then of a CZI below it (never
 // upwards), then mu_; another CZI's refresh_mu only by try_lock;
-// expanded_mu_, watch_mu_ and the sink's mutex are never held with another.
+// expanded_mu_, watch_mu_ and the sink's mutex are never held with another;
+// a CZI's refresh_mu may be held while its file checks a moved ctime
+// (RandomAccessFile's verify_mu_, a leaf), never mu_.
 #pragma once
 
 #include <sys/types.h>
