@@ -253,8 +253,11 @@ fuse_lowlevel_ops MakeOps() {
   ops.read = OpRead;
   ops.release = OpRelease;
   ops.statfs = OpStatFs;
-  // getxattr serves the POSIX ACLs only; the kernel keeps them with the
-  // attributes, so `ls -l` and permission checks do not ask each time.
+  // getxattr serves the POSIX ACLs (the kernel keeps them with the
+  // attributes, so permission checks do not ask each time); any other name is
+  // ENODATA at once. That costs `ls -l` a round trip per file (it asks for
+  // security.selinux), which ENOSYS would spare, but ENOSYS turns getxattr off
+  // for the whole mount, ACLs included (docs/performance.md).
   ops.getxattr = OpGetXattr;
   ops.listxattr = OpListXattr;
   ops.setattr = RoSetAttr;
