@@ -4,8 +4,9 @@
 #include <sys/xattr.h>
 
 #include <cerrno>
-#include <cstring>
 #include <vector>
+
+#include "czifs/source_dir.h"
 
 namespace czifs {
 namespace {
@@ -62,13 +63,7 @@ Result<std::string> ReadAcl(int fd, AclKind kind, std::string_view where) {
       return acl;
     }
     if (errno == ENODATA || errno == ENOTSUP || errno == ENOSYS) return std::string();
-    if (errno != ERANGE) {
-      const int e = errno;
-      const std::string what = fmt::format("{}: cannot read its ACL: {}", where, std::strerror(e));
-      if (e == ENOENT) return Status::NotFound(what);
-      if (e == EMFILE || e == ENFILE || e == ENOMEM) return Status::ResourceExhausted(what);
-      return Status::IOError(what);
-    }
+    if (errno != ERANGE) return PathError(fmt::format("{}: cannot read its ACL", where), errno);
     const ssize_t size = ::getxattr(proc.c_str(), AclXattrName(kind), nullptr, 0);
     if (size < 0) continue;  // changed in between: try again
     buf.resize(static_cast<size_t>(size) + kEntry);

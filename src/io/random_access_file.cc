@@ -109,11 +109,6 @@ int64_t Nanoseconds(const timespec& t) {
 
 }  // namespace
 
-bool SameButCtime(const FileIdentity& a, const FileIdentity& b) {
-  return a.dev == b.dev && a.ino == b.ino && a.size == b.size &&
-         Nanoseconds(a.mtime) == Nanoseconds(b.mtime);
-}
-
 RandomAccessFile::RandomAccessFile(std::string path, FileIdentity id, Opener opener,
                                    std::shared_ptr<DescriptorPool> pool)
     : path_(std::move(path)),
@@ -206,7 +201,7 @@ Status RandomAccessFile::SetFingerprint(std::vector<ByteRange> ranges) {
 }
 
 Result<bool> RandomAccessFile::Accepts(const FileIdentity& now, int fd) const {
-  if (!SameButCtime(now, identity_)) return false;
+  if (!now.SameButCtime(identity_)) return false;
   if (Nanoseconds(now.ctime) == accepted_ctime_ns_.load()) return true;
   if (fingerprint_ranges_.empty()) return false;
   MutexLock lock(&verify_mu_);
@@ -218,13 +213,13 @@ Result<bool> RandomAccessFile::Accepts(const FileIdentity& now, int fd) const {
     if (::fstat(fd, &before) != 0)
       return Status::IOError(std::string("cannot stat: ") + std::strerror(errno));
     const FileIdentity was = IdentityOf(before);
-    if (!SameButCtime(was, identity_)) return false;
+    if (!was.SameButCtime(identity_)) return false;
     if (Nanoseconds(was.ctime) == accepted_ctime_ns_.load()) return true;  // verified meanwhile
     CZIFS_ASSIGN_OR_RETURN(uint64_t digest, Digest(fd));
     if (::fstat(fd, &after) != 0)
       return Status::IOError(std::string("cannot stat: ") + std::strerror(errno));
     const FileIdentity is = IdentityOf(after);
-    if (!SameButCtime(is, identity_)) return false;
+    if (!is.SameButCtime(identity_)) return false;
     if (Nanoseconds(is.ctime) != Nanoseconds(was.ctime)) continue;  // moved meanwhile
     if (digest != fingerprint_) return false;
     accepted_ctime_ns_.store(Nanoseconds(is.ctime));
@@ -236,7 +231,7 @@ Result<bool> RandomAccessFile::Accepts(const FileIdentity& now, int fd) const {
 }
 
 Result<bool> RandomAccessFile::IsSameVersion(const FileIdentity& now) const {
-  if (!SameButCtime(now, identity_)) return false;
+  if (!now.SameButCtime(identity_)) return false;
   if (Nanoseconds(now.ctime) == accepted_ctime_ns_.load()) return true;
   CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
   return Accepts(now, fd->fd);

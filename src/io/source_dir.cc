@@ -17,15 +17,14 @@ namespace {
 // As the kernel's own limit on links followed in one lookup.
 constexpr int kMaxLinks = 40;
 
+std::string Errno(int err) { return std::strerror(err); }
+
+}  // namespace
+
 bool SameTime(const timespec& a, const timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-std::string Errno(int err) { return std::strerror(err); }
-
-// A path that names nothing (NotFound) is not the same as a system that
-// could not look (out of descriptors or memory, storage errors): the first
-// makes an entry disappear, the others must never.
 Status PathError(const std::string& what, int err) {
   switch (err) {
     case ENOENT:
@@ -41,6 +40,8 @@ Status PathError(const std::string& what, int err) {
       return Status::IOError(what + ": " + Errno(err));
   }
 }
+
+namespace {
 
 // Splits "a/b//c" into {"a", "b", "c"}.
 std::deque<std::string> Components(std::string_view path) {
@@ -76,9 +77,12 @@ void UniqueFd::Reset() {
   fd_ = -1;
 }
 
+bool FileIdentity::SameButCtime(const FileIdentity& o) const {
+  return dev == o.dev && ino == o.ino && size == o.size && SameTime(mtime, o.mtime);
+}
+
 bool FileIdentity::SameContent(const FileIdentity& o) const {
-  return dev == o.dev && ino == o.ino && size == o.size && SameTime(mtime, o.mtime) &&
-         SameTime(ctime, o.ctime);
+  return SameButCtime(o) && SameTime(ctime, o.ctime);
 }
 
 bool FileIdentity::SameAttributes(const FileIdentity& o) const {

@@ -206,7 +206,7 @@ Status MountTree::Expand(const NodePtr& czi) {
     uint64_t first = next_ino_;
     std::vector<bool> exposed;
     if (auto it = released_.find(czi->released_first); it != released_.end()) {
-      if (it->second.count == count && SameButCtime(it->second.version, id) &&
+      if (it->second.count == count && it->second.version.SameButCtime(id) &&
           it->second.fingerprint == (*doc)->czi().fingerprint()) {
         first = it->first;
         exposed = std::move(it->second.exposed);
@@ -287,7 +287,7 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
       // A tree of another version (or of a file now gone) goes; a failure
       // stands for its version until the TTL says try again.
       bool changed = is_file ? !id->SameContent(czi->indexed) : czi->expanded;
-      if (changed && is_file && czi->doc && SameButCtime(*id, czi->indexed)) {
+      if (changed && is_file && czi->doc && id->SameButCtime(czi->indexed)) {
         // Only the ctime moved: the same version if its fingerprint says so.
         auto same = czi->doc->czi().IsSameVersion(*id);
         changed = !same.ok() || !*same;
@@ -300,7 +300,7 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
         // A tree let go whose file changed since: its numbers go for good.
         // (A moved ctime alone is for the fingerprint to settle at Expand.)
         auto it = released_.find(czi->released_first);
-        if (it != released_.end() && !(is_file && SameButCtime(*id, it->second.version))) {
+        if (it != released_.end() && !(is_file && id->SameButCtime(it->second.version))) {
           DropReleased(czi.get(), &inval);
         }
         if (is_file && !czi->id.SameAttributes(*id)) {
@@ -501,7 +501,7 @@ Result<std::string> MountTree::SourceAcl(const NodePtr& n, AclKind kind) {
     ReaderLock lock(&mu_);
     ctime = n->id.ctime;
     const Node::AclCache& c = n->acl[k];
-    if (c.valid && c.ctime.tv_sec == ctime.tv_sec && c.ctime.tv_nsec == ctime.tv_nsec) {
+    if (c.valid && SameTime(c.ctime, ctime)) {
       return c.value;
     }
   }

@@ -6,8 +6,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 
 #include "../support/test_util.h"
 #include "czifs/metadata.h"
@@ -188,11 +186,18 @@ TEST(CziFileTest, KeepsAtMostTheConfiguredNumberOfDescriptorsOpen) {
   }
 }
 
-TEST(CziFileTest, ReadOfAFileChangedSinceOpenFails) {
-  TempDir dir;
+// One 8x8 tile: the smallest file the tests of a changing file need.
+synth::Spec TinySpec(uint64_t seed = 1) {
   synth::Spec spec;
   spec.tile_width = 8;
   spec.tile_height = 8;
+  spec.seed = seed;
+  return spec;
+}
+
+TEST(CziFileTest, ReadOfAFileChangedSinceOpenFails) {
+  TempDir dir;
+  synth::Spec spec = TinySpec();
   WriteOrDie(spec, dir.File("a.czi"));
   auto czi = CziFile::Open(dir.File("a.czi"));
   ASSERT_TRUE(czi.ok());
@@ -205,7 +210,7 @@ TEST(CziFileTest, ReadOfAFileChangedSinceOpenFails) {
 
 // Writes `bytes` over `path` in place and puts its mtime back: a same-size
 // rewrite only the ctime betrays.
-void RewriteKeepingMtime(const std::string& path, const std::string& bytes) {
+void RewriteKeepingMtime(const std::string& path, const std::vector<uint8_t>& bytes) {
   struct stat before;
   ASSERT_EQ(::stat(path.c_str(), &before), 0);
   FILE* f = std::fopen(path.c_str(), "r+b");
@@ -216,24 +221,16 @@ void RewriteKeepingMtime(const std::string& path, const std::string& bytes) {
   ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 TEST(CziFileTest, AChangeOfModeOwnerOrLinksAloneKeepsTheFileReadable) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
-  WriteOrDie(spec, dir.File("a.czi"));
+  WriteOrDie(TinySpec(), dir.File("a.czi"));
   auto czi = CziFile::Open(dir.File("a.czi"));
   ASSERT_TRUE(czi.ok());
   EXPECT_NE((*czi)->fingerprint(), 0u);
   ASSERT_EQ(::chmod(dir.File("a.czi").c_str(), 0600), 0);
   ASSERT_EQ(::link(dir.File("a.czi").c_str(), dir.File("b.czi").c_str()), 0);
   // The same bytes written again with the mtime put back: the same content.
-  RewriteKeepingMtime(dir.File("a.czi"), Slurp(dir.File("a.czi")));
+  RewriteKeepingMtime(dir.File("a.czi"), testing::ReadFileBytes(dir.File("a.czi")));
   auto x = (*czi)->ReadSubblockExtent(0);
   EXPECT_TRUE(x.ok()) << x.status().ToString();
   auto now = StatIdentity(dir.File("a.czi"));
@@ -244,17 +241,13 @@ TEST(CziFileTest, AChangeOfModeOwnerOrLinksAloneKeepsTheFileReadable) {
 
 TEST(CziFileTest, ASameSizeRewriteWithTheMtimePutBackIsAnotherVersion) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
-  spec.seed = 1;
-  WriteOrDie(spec, dir.File("a.czi"));
-  spec.seed = 2;  // another acquisition of the same shape: another file GUID
-  WriteOrDie(spec, dir.File("b.czi"));
-  ASSERT_EQ(Slurp(dir.File("a.czi")).size(), Slurp(dir.File("b.czi")).size());
+  WriteOrDie(TinySpec(1), dir.File("a.czi"));
+  WriteOrDie(TinySpec(2), dir.File("b.czi"));  // another acquisition: another file GUID
+  const auto b = testing::ReadFileBytes(dir.File("b.czi"));
+  ASSERT_EQ(testing::ReadFileBytes(dir.File("a.czi")).size(), b.size());
   auto czi = CziFile::Open(dir.File("a.czi"));
   ASSERT_TRUE(czi.ok());
-  RewriteKeepingMtime(dir.File("a.czi"), Slurp(dir.File("b.czi")));
+  RewriteKeepingMtime(dir.File("a.czi"), b);
   auto x = (*czi)->ReadSubblockExtent(0);
   ASSERT_FALSE(x.ok());
   EXPECT_NE(x.status().message().find("changed"), std::string::npos) << x.status().ToString();

@@ -202,7 +202,8 @@ struct DamagedMosaic {
   int32_t bad_m = 2;
 };
 
-DamagedMosaic WriteDamagedMosaic(const std::string& path) {
+// The mosaic's shape, without writing or damaging anything.
+DamagedMosaic MosaicSpec() {
   DamagedMosaic d;
   d.spec.tile_width = 40;
   d.spec.tile_height = 24;
@@ -211,6 +212,11 @@ DamagedMosaic WriteDamagedMosaic(const std::string& path) {
   d.spec.codec = synth::Codec::kZstd1;
   d.spec.thumbnail = false;
   d.tiles = synth::EnumerateTiles(d.spec);
+  return d;
+}
+
+DamagedMosaic WriteDamagedMosaic(const std::string& path) {
+  DamagedMosaic d = MosaicSpec();
   testing::WriteOrDie(d.spec, path);
   auto bytes = testing::ReadFileBytes(path);
   auto czi = CziFile::Open(path);
@@ -322,7 +328,7 @@ void ClaimSize(std::vector<uint8_t>* bytes, const CziFile& czi, uint32_t index, 
 
 TEST(DamagedTileTest, AnEntryClaimingASizeTheFileCannotHoldIsADamagedTileNotAHugePlane) {
   TempDir dir;
-  DamagedMosaic d = WriteDamagedMosaic(dir.File("intact.czi"));
+  DamagedMosaic d = MosaicSpec();
   d.bad_m = 3;  // the last tile drawn: it spoils all it claims, nothing draws over it
   testing::WriteOrDie(d.spec, dir.File("intact.czi"));
   auto czi = CziFile::Open(dir.File("intact.czi"));

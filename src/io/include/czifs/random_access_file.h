@@ -77,10 +77,6 @@ struct ByteRange {
   uint64_t length = 0;
 };
 
-// True if `a` and `b` may be one version of a file: device, inode, size and
-// mtime equal (the ctime is for the fingerprint to settle).
-bool SameButCtime(const FileIdentity& a, const FileIdentity& b);
-
 class RandomAccessFile {
  public:
   // Opens `path` read-only (regular files only, never blocking) and records

@@ -75,11 +75,23 @@ struct FileIdentity {
 
   // True if both describe the same content (device, inode, size, mtime, ctime).
   bool SameContent(const FileIdentity& o) const;
+  // True if both may be one version: device, inode, size and mtime equal
+  // (a moved ctime alone is for the file's fingerprint to settle; see
+  // RandomAccessFile).
+  bool SameButCtime(const FileIdentity& o) const;
   // True if owner, group and mode are equal too.
   bool SameAttributes(const FileIdentity& o) const;
 };
 
 FileIdentity IdentityOf(const struct stat& st);
+
+bool SameTime(const timespec& a, const timespec& b);
+
+// The status of a system call on `what` that failed with `err`. A path that
+// names nothing (NotFound) is not the same as a system that could not look
+// (ResourceExhausted carrying EMFILE/ENFILE/ENOMEM, or IOError): the first
+// makes an entry disappear, the others must never.
+Status PathError(const std::string& what, int err);
 
 // Returns the identity of `path` (symbolic links followed).
 Result<FileIdentity> StatIdentity(const std::string& path);
