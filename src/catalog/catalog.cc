@@ -12,11 +12,6 @@
 namespace czifs {
 namespace {
 
-// Tile shapes laid out when a file is opened (a mosaic has one or a
-// handful), so listings know tile sizes without a round trip per tile;
-// others are laid out on first use.
-constexpr size_t kEagerTileShapes = 16;
-
 // `base` with the canvas's size and pixel type.
 Result<TiffSpec> SpecOf(const TiffSpec& base, const Canvas& c) {
   if (c.width <= 0 || c.height <= 0 || c.width > UINT32_MAX || c.height > UINT32_MAX) {
@@ -40,24 +35,8 @@ std::string PlaneDescription(const ImageIndex& index, const ImageMetadata& md, b
                            ch ? DisplayRange(*ch, pixel_type) : std::nullopt);
 }
 
-// True if some tile differs from its plane. A file whose every plane is one
-// subblock covering the scene (a plain Z stack, a time series) would get a
-// second copy of each plane, and scripts globbing *.tif twice the work.
-bool TilesDiffer(const CziFile& czi, const ImageIndex& index) {
-  for (const Plane& p : index.planes()) {
-    const Rect& box = index.scenes()[p.scene].bbox;
-    for (uint32_t sb : p.subblocks) {
-      const SubblockEntry& e = czi.subblocks()[sb];
-      if (p.subblocks.size() > 1 || e.x != box.x || e.y != box.y || e.width != box.width ||
-          e.height != box.height) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
+}  // namespace
 
-// Why a lone subblock cannot be a TIFF, or "".
 std::string TileProblem(const SubblockEntry& e) {
   if (e.size_damaged) return "its directory entry claims a size the file cannot hold";
   if (auto fits = SpecOf({}, Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {}});
@@ -72,8 +51,6 @@ std::string TileProblem(const SubblockEntry& e) {
   }
   return "";
 }
-
-}  // namespace
 
 const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, const Plane& p) {
   const int64_t c = int64_t{p.Coord(Dim::kC)} - index.bounds(Dim::kC).start;
@@ -118,12 +95,11 @@ uint32_t DimSize(const ImageIndex& index, Dim d) {
 
 std::string PlanesProblem(const ImageIndex& index, const std::vector<uint32_t>& members) {
   const auto& planes = index.planes();
+  const auto& unsupported = index.unsupported_planes();
+  const int32_t type = members.empty() ? 0 : planes[members[0]].pixel_type;
   for (uint32_t m : members) {
-    const Plane& p = planes[m];
-    if (!p.unsupported.empty()) return PlanePath(index, p) + " cannot be served";
-    if (p.pixel_type != planes[members[0]].pixel_type) {
-      return "its planes have different pixel types";
-    }
+    if (unsupported.count(m)) return PlanePath(index, planes[m]) + " cannot be served";
+    if (planes[m].pixel_type != type) return "its planes have different pixel types";
   }
   return "";
 }
@@ -184,165 +160,247 @@ uint64_t SharedLayout::GapBytesIfBuilt() const {
   return built_.load(std::memory_order_acquire) ? layout_->gap_bytes() : 0;
 }
 
-Result<std::shared_ptr<const Catalog>> Catalog::Build(const CziFile& czi, const ImageIndex& index,
-                                                      const ImageMetadata& metadata,
+Result<std::shared_ptr<const Catalog>> Catalog::Build(std::shared_ptr<const CziFile> czi,
+                                                      std::shared_ptr<const ImageIndex> index,
+                                                      std::shared_ptr<const ImageMetadata> metadata,
                                                       const CatalogOptions& options) {
   std::shared_ptr<Catalog> cat(new Catalog());
-  if (metadata.scale_x_um && metadata.scale_y_um) {
-    cat->base_.pixels_per_um_x = 1.0 / *metadata.scale_x_um;
-    cat->base_.pixels_per_um_y = 1.0 / *metadata.scale_y_um;
+  cat->czi_ = std::move(czi);
+  cat->index_ = std::move(index);
+  cat->metadata_ = std::move(metadata);
+  cat->options_ = options;
+  if (cat->metadata_->scale_x_um && cat->metadata_->scale_y_um) {
+    cat->base_.pixels_per_um_x = 1.0 / *cat->metadata_->scale_x_um;
+    cat->base_.pixels_per_um_y = 1.0 / *cat->metadata_->scale_y_um;
   }
-  CZIFS_RETURN_IF_ERROR(cat->AddPlanes(index, metadata));
-  cat->AddTiles(czi, index);
-  cat->AddPyramid(czi, index, metadata);
-  cat->frame_timing_ = FindFrameTiming(czi, index, metadata);
-  cat->AddHyperstacks(index, metadata);
-  cat->AddZarr(czi, index, options);
+  // A scene too large for one TIFF cannot be served at all.
+  for (const Scene& s : cat->index_->scenes()) {
+    auto spec = SpecOf({}, Canvas{s.bbox.x, s.bbox.y, s.bbox.width, s.bbox.height, 1, 0, {}});
+    if (!spec.ok()) return spec.status().WithContext(fmt::format("scene {}", s.index));
+  }
+  cat->ScanTiles();
+  cat->frame_timing_ = FindFrameTiming(*cat->czi_, *cat->index_, *cat->metadata_);
+  cat->AddZarr();
   return std::shared_ptr<const Catalog>(std::move(cat));
 }
 
-Status Catalog::AddPlanes(const ImageIndex& index, const ImageMetadata& metadata) {
-  const bool calibrated = base_.pixels_per_um_x.has_value();
-  // Planes of one scene, pixel type and channel share a layout.
-  std::map<std::tuple<uint32_t, int32_t, int32_t>, std::shared_ptr<const SharedLayout>> shared;
-  const auto& planes = index.planes();
-  tiffs_.reserve(planes.size());
-  for (uint32_t i = 0; i < planes.size(); ++i) {
-    const Plane& p = planes[i];
-    ServedTiff t;
-    t.path = PlanePath(index, p);
-    t.unsupported = p.unsupported;
-    t.scene = p.scene;
-    t.pages.push_back({PlaneCanvas(index, i), i});
-    if (p.unsupported.empty()) {
-      auto key = std::make_tuple(p.scene, p.pixel_type, p.Coord(Dim::kC));
-      auto it = shared.find(key);
-      if (it == shared.end()) {
-        auto spec = SpecOf(base_, t.pages[0].canvas);
-        if (!spec.ok()) {
-          return spec.status().WithContext(fmt::format("scene {}", index.scenes()[p.scene].index));
-        }
-        spec->description = PlaneDescription(index, metadata, calibrated, p, p.pixel_type);
-        auto layout = std::make_shared<SharedLayout>(std::move(spec).value());
-        auto laid_out = layout->Get();  // planes are laid out at open
-        if (!laid_out.ok()) return laid_out.status();
-        it = shared.emplace(key, std::move(layout)).first;
-      }
-      t.layout = it->second;
-    }
-    tiffs_.push_back(std::move(t));
-  }
-  return Status::Ok();
+std::shared_ptr<const SharedLayout> Catalog::LayoutOf(const LayoutKey& key,
+                                                      const std::function<Result<TiffSpec>()>& spec,
+                                                      bool locate_description) const {
+  MutexLock lock(&layouts_mu_);
+  auto it = layouts_.find(key);
+  if (it != layouts_.end()) return it->second;
+  auto made = spec();
+  if (!made.ok()) return nullptr;
+  auto layout = std::make_shared<const SharedLayout>(std::move(made).value(), locate_description);
+  layouts_.emplace(key, layout);
+  return layout;
 }
 
-void Catalog::AddTiles(const CziFile& czi, const ImageIndex& index) {
-  const auto& sbs = czi.subblocks();
-  const auto& planes = index.planes();
-  tile_of_subblock_.assign(sbs.size(), -1);
-  if (!TilesDiffer(czi, index)) return;
-  // Each layer-0 subblock alone, named by its M index when the plane's
-  // subblocks have distinct ones, else by its drawing position.
-  struct Tile {
-    uint32_t subblock, plane;
-    int64_t number;
-  };
-  std::vector<Tile> tiles;
-  int64_t widest = 0;
-  for (uint32_t i = 0; i < planes.size(); ++i) {
-    const auto& list = planes[i].subblocks;
-    std::set<int32_t> ms;
-    for (uint32_t sb : list) {
-      if (sbs[sb].Has(Dim::kM)) ms.insert(sbs[sb].Coord(Dim::kM));
-    }
-    const bool by_m = ms.size() == list.size() && (ms.empty() || *ms.begin() >= 0);
-    for (size_t k = 0; k < list.size(); ++k) {
-      const int64_t number = by_m ? sbs[list[k]].Coord(Dim::kM) : static_cast<int64_t>(k);
-      widest = std::max(widest, number);
-      tiles.push_back({list[k], i, number});
-    }
+Result<std::shared_ptr<const SharedLayout>> Catalog::BuiltLayoutOf(
+    const LayoutKey& key, const std::function<Result<TiffSpec>()>& spec,
+    bool locate_description) const {
+  auto layout = LayoutOf(key, spec, locate_description);
+  if (!layout) {
+    auto made = spec();  // says why
+    return made.ok() ? Status::IOError("no layout") : made.status();
   }
-  const size_t digits = std::to_string(widest).size();
+  CZIFS_RETURN_IF_ERROR(layout->Get().status());  // laid out now: its size is known
+  return layout;
+}
+
+Result<ServedTiff> Catalog::Describe(const TiffId& id) const {
+  switch (id.kind) {
+    case TiffKind::kPlane:
+      if (id.index >= index_->planes().size()) break;
+      return DescribePlane(id.index);
+    case TiffKind::kTile:
+      if (id.index >= czi_->subblocks().size()) break;
+      return DescribeTile(id.index);
+    case TiffKind::kPyramid:
+      if (id.index >= index_->pyramid_planes().size()) break;
+      return DescribePyramid(id.index);
+    case TiffKind::kHyperstack:
+      if (id.index >= index_->scenes().size()) break;
+      return DescribeHyperstack(id.index);
+    case TiffKind::kZarrChunk:
+      if (id.index >= zarr_.size()) break;
+      return DescribeChunk(id);
+  }
+  return Status::NotFound(
+      fmt::format("no served file {} of kind {}", id.index, static_cast<int>(id.kind)));
+}
+
+Result<ServedTiff> Catalog::DescribePlane(uint32_t i) const {
+  const ImageIndex& index = *index_;
+  const Plane p = index.planes()[i];
+  ServedTiff t;
+  t.id = {TiffKind::kPlane, i};
+  t.path = PlanePath(index, p);
+  t.unsupported = p.unsupported;
+  t.scene = p.scene;
+  t.pages.push_back({PlaneCanvas(index, i), i});
+  if (!t.unsupported.empty()) return t;
+  // Planes of one scene, pixel type and channel share a layout.
+  const bool calibrated = base_.pixels_per_um_x.has_value();
+  CZIFS_ASSIGN_OR_RETURN(
+      t.layout,
+      BuiltLayoutOf({0, p.scene, p.pixel_type, p.Coord(Dim::kC), 0}, [&]() -> Result<TiffSpec> {
+        CZIFS_ASSIGN_OR_RETURN(TiffSpec spec, SpecOf(base_, t.pages[0].canvas));
+        spec.description = PlaneDescription(index, *metadata_, calibrated, p, p.pixel_type);
+        return spec;
+      }));
+  return t;
+}
+
+Result<ServedTiff> Catalog::DescribeTile(uint32_t sb) const {
+  const SubblockEntry e = czi_->subblocks()[sb];
+  const int32_t plane = index_->plane_of_subblock()[sb];
+  ServedTiff t;
+  t.id = {TiffKind::kTile, sb};
+  t.kind = TiffKind::kTile;
+  t.subblock = sb;
+  t.unsupported = NoTile(sb);
+  if (plane < 0) return t;  // no plane: unsupported says so
+  t.scene = index_->planes()[static_cast<uint32_t>(plane)].scene;
+  t.pages.push_back(
+      {Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {sb}}, static_cast<uint32_t>(plane)});
+  t.path = TilePathOf(sb);
+  if (!t.unsupported.empty()) return t;
   // Tiles of one shape share a layout; the description is the same length
   // for all of them, and each read puts the tile's own text in place.
-  std::map<std::tuple<int64_t, int64_t, int32_t>, std::shared_ptr<const SharedLayout>> shapes;
-  for (const Tile& tile : tiles) {
-    const SubblockEntry& e = sbs[tile.subblock];
-    const Plane& p = planes[tile.plane];
-    ServedTiff t;
-    t.kind = TiffKind::kTile;
-    t.pages.push_back(
-        {Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {tile.subblock}}, tile.plane});
-    const std::string& plane_path = tiffs_[tile.plane].path;
-    t.path = fmt::format("tiles/{}/M{:0{}}.tif", plane_path.substr(0, plane_path.size() - 4),
-                         tile.number, digits);
-    t.unsupported = TileProblem(e);
-    t.scene = p.scene;
-    t.subblock = tile.subblock;
-    if (t.unsupported.empty()) {
-      auto key = std::make_tuple(e.width, e.height, e.pixel_type);
-      auto it = shapes.find(key);
-      if (it == shapes.end()) {
-        TiffSpec spec = SpecOf(base_, t.pages[0].canvas).value();
-        // Placeholders ('#') where the stage position goes: unique in the
-        // file, so the layout can find the description.
-        spec.description = TileDescription(e, nullptr);
-        auto layout = std::make_shared<SharedLayout>(std::move(spec), true);
-        if (shapes.size() < kEagerTileShapes) (void)layout->Get();
-        it = shapes.emplace(key, std::move(layout)).first;
-      }
-      t.layout = it->second;
-    }
-    tile_of_subblock_[tile.subblock] = static_cast<int64_t>(tiffs_.size());
-    tiffs_.push_back(std::move(t));
-  }
+  CZIFS_ASSIGN_OR_RETURN(t.layout, BuiltLayoutOf(
+                                       {1, e.width, e.height, e.pixel_type, 0},
+                                       [&]() -> Result<TiffSpec> {
+                                         CZIFS_ASSIGN_OR_RETURN(TiffSpec spec,
+                                                                SpecOf(base_, t.pages[0].canvas));
+                                         // Placeholders ('#') where the stage position goes:
+                                         // unique in the file, so the layout can find it.
+                                         spec.description = TileDescription(e, nullptr);
+                                         return spec;
+                                       },
+                                       /*locate_description=*/true));
+  return t;
 }
 
-void Catalog::AddPyramid(const CziFile& czi, const ImageIndex& index,
-                         const ImageMetadata& metadata) {
-  const auto& sbs = czi.subblocks();
-  const bool calibrated = base_.pixels_per_um_x.has_value();
-  std::map<std::tuple<uint32_t, uint32_t, int32_t, int32_t>, std::shared_ptr<const SharedLayout>>
-      shared;
+Result<ServedTiff> Catalog::DescribePyramid(uint32_t i) const {
+  const ImageIndex& index = *index_;
+  const PyramidPlane& pp = index.pyramid_planes()[i];
+  const Plane p = index.planes()[pp.plane];
+  const Rect& box = index.scenes()[p.scene].bbox;
+  const int64_t f = pp.factor;
+  ServedTiff t;
+  t.id = {TiffKind::kPyramid, i};
+  t.kind = TiffKind::kPyramid;
   // Canvas = the scene's box at 1/factor, pixel size x factor.
-  for (const PyramidPlane& pp : index.pyramid_planes()) {
-    const Plane& p = index.planes()[pp.plane];
-    const Rect& box = index.scenes()[p.scene].bbox;
-    const int64_t f = pp.factor;
-    ServedTiff t;
-    t.kind = TiffKind::kPyramid;
-    t.pages.push_back({Canvas{box.x, box.y, (box.width + f - 1) / f, (box.height + f - 1) / f,
-                              pp.factor, sbs[pp.subblocks.front()].pixel_type, pp.subblocks},
-                       pp.plane});
-    t.path = fmt::format("pyramid/L{}/{}", pp.level, tiffs_[pp.plane].path);
-    t.unsupported = pp.unsupported;
-    t.scene = p.scene;
-    t.level = pp.level;
-    const Canvas& canvas = t.pages[0].canvas;
-    if (t.unsupported.empty()) {
-      auto key = std::make_tuple(p.scene, pp.level, canvas.pixel_type, p.Coord(Dim::kC));
-      auto it = shared.find(key);
-      if (it == shared.end()) {
-        auto spec = SpecOf(base_, canvas);
-        if (spec.ok()) {
-          if (spec->pixels_per_um_x) *spec->pixels_per_um_x /= static_cast<double>(f);
-          if (spec->pixels_per_um_y) *spec->pixels_per_um_y /= static_cast<double>(f);
-          spec->description = PlaneDescription(index, metadata, calibrated, p, canvas.pixel_type);
-        }
-        auto layout = spec.ok() ? std::make_shared<SharedLayout>(std::move(spec).value()) : nullptr;
-        // An overview that cannot be laid out is left out; the planes stay.
-        auto laid_out =
-            layout ? layout->Get() : Result<std::shared_ptr<const TiffLayout>>(spec.status());
-        if (!laid_out.ok()) {
-          t.unsupported = laid_out.status().message();
-          tiffs_.push_back(std::move(t));
-          continue;
-        }
-        it = shared.emplace(key, std::move(layout)).first;
-      }
-      t.layout = it->second;
-    }
-    tiffs_.push_back(std::move(t));
+  t.pages.push_back(
+      {Canvas{box.x, box.y, (box.width + f - 1) / f, (box.height + f - 1) / f, pp.factor,
+              czi_->subblocks().pixel_type(pp.subblocks.front()), pp.subblocks},
+       pp.plane});
+  t.path = fmt::format("pyramid/L{}/{}", pp.level, PlanePath(index, p));
+  t.unsupported = pp.unsupported;
+  t.scene = p.scene;
+  t.level = pp.level;
+  if (!t.unsupported.empty()) return t;
+  const Canvas& canvas = t.pages[0].canvas;
+  const bool calibrated = base_.pixels_per_um_x.has_value();
+  auto layout = BuiltLayoutOf(
+      {2, p.scene, pp.level, canvas.pixel_type, p.Coord(Dim::kC)}, [&]() -> Result<TiffSpec> {
+        CZIFS_ASSIGN_OR_RETURN(TiffSpec spec, SpecOf(base_, canvas));
+        if (spec.pixels_per_um_x) *spec.pixels_per_um_x /= static_cast<double>(f);
+        if (spec.pixels_per_um_y) *spec.pixels_per_um_y /= static_cast<double>(f);
+        spec.description = PlaneDescription(index, *metadata_, calibrated, p, canvas.pixel_type);
+        return spec;
+      });
+  // An overview that cannot be laid out is left out; the planes stay.
+  if (!layout.ok()) {
+    t.unsupported = layout.status().message();
+  } else {
+    t.layout = std::move(layout).value();
   }
+  return t;
+}
+
+std::optional<TiffId> Catalog::Next(const TiffId& id) const {
+  TiffId next = id;
+  switch (id.kind) {
+    case TiffKind::kPlane:
+      if (id.index + 1 >= index_->planes().size()) return std::nullopt;
+      ++next.index;
+      return next;
+    case TiffKind::kTile: {
+      // The next subblock of its plane in drawing order, then the next plane's first.
+      const int32_t p = index_->plane_of_subblock()[id.index];
+      if (p < 0) return std::nullopt;
+      const auto planes = index_->planes();
+      for (uint32_t q = static_cast<uint32_t>(p); q < planes.size(); ++q) {
+        const auto list = planes[q].subblocks;
+        auto it = list.begin();
+        if (q == static_cast<uint32_t>(p)) {
+          it = std::find(list.begin(), list.end(), id.index);
+          if (it != list.end()) ++it;
+        }
+        if (it != list.end()) return TiffId{TiffKind::kTile, *it};
+        if (q > static_cast<uint32_t>(p) + 16) break;  // read-ahead goes no further anyway
+      }
+      return std::nullopt;
+    }
+    case TiffKind::kPyramid:
+      if (id.index + 1 >= index_->pyramid_planes().size()) return std::nullopt;
+      ++next.index;
+      return next;
+    case TiffKind::kHyperstack:
+      return std::nullopt;
+    case TiffKind::kZarrChunk: {
+      // Along the row of chunks, then the next row.
+      const ZarrLevel& l = zarr_[id.index].levels[id.level];
+      const auto cols = static_cast<uint32_t>((l.width + l.chunk_width - 1) / l.chunk_width);
+      const auto rows = static_cast<uint32_t>((l.height + l.chunk_height - 1) / l.chunk_height);
+      if (++next.x < cols) return next;
+      next.x = 0;
+      if (++next.y < rows) return next;
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string Catalog::PlanePathOf(uint32_t p) const {
+  return PlanePath(*index_, index_->planes()[p]);
+}
+
+std::string Catalog::TilePathOf(uint32_t sb) const {
+  const int32_t p = index_->plane_of_subblock()[sb];
+  if (p < 0 || !tiles_differ_) return "";
+  const std::string plane = PlanePathOf(static_cast<uint32_t>(p));
+  return fmt::format("tiles/{}/M{:0{}}.tif", plane.substr(0, plane.size() - 4),
+                     TileNumber(static_cast<uint32_t>(p), sb), tile_digits_);
+}
+
+uint64_t Catalog::TileCount() const {
+  uint64_t n = 0;
+  if (!tiles_differ_) return 0;
+  for (uint32_t sb = 0; sb < czi_->subblocks().size(); ++sb) n += NoTile(sb).empty();
+  return n;
+}
+
+std::vector<uint32_t> Catalog::ServedPyramidLevels() const {
+  std::set<uint32_t> levels;
+  for (const PyramidPlane& pp : index_->pyramid_planes()) {
+    if (pp.unsupported.empty()) levels.insert(pp.level);
+  }
+  return {levels.begin(), levels.end()};
+}
+
+size_t Catalog::MemoryBytes() const {
+  size_t n = sizeof(*this) + tiles_by_m_.capacity() / 8;
+  for (const ZarrImage& img : zarr_) {
+    n += sizeof(img) + img.levels.capacity() * sizeof(ZarrLevel) +
+         img.channel_planes.capacity() * sizeof(uint32_t) + img.unsupported.capacity();
+  }
+  MutexLock lock(&layouts_mu_);
+  n += layouts_.size() * 4096;  // a layout's header and directory, about
+  return n;
 }
 
 std::string Catalog::TileDescription(const SubblockEntry& e, const SubblockTags* tags) const {

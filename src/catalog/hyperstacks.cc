@@ -16,19 +16,21 @@ constexpr uint64_t kClassicTiffBytes = 4ull << 30;
 constexpr uint64_t kDirectoryAllowance = 65536;  // per page
 
 // The planes of scene `s` in ImageJ's order: channel fastest, then slice
-// (Z), then frame (T).
+// (Z), then frame (T). A scene's planes are consecutive.
 std::vector<uint32_t> ScenePlanes(const ImageIndex& index, uint32_t s) {
-  const auto& planes = index.planes();
-  std::vector<uint32_t> members;
-  for (uint32_t i = 0; i < planes.size(); ++i) {
-    if (planes[i].scene == s) members.push_back(i);
+  const auto planes = index.planes();
+  const uint64_t run = index.RunLength(0);
+  std::vector<std::tuple<int32_t, int32_t, int32_t, uint32_t>> order;  // T, Z, C, plane
+  order.reserve(run);
+  for (uint64_t i = s * run; i < (s + 1) * run; ++i) {
+    const Plane p = planes[i];
+    order.emplace_back(p.Coord(Dim::kT), p.Coord(Dim::kZ), p.Coord(Dim::kC),
+                       static_cast<uint32_t>(i));
   }
-  std::sort(members.begin(), members.end(), [&](uint32_t a, uint32_t b) {
-    const Plane& x = planes[a];
-    const Plane& y = planes[b];
-    return std::make_tuple(x.Coord(Dim::kT), x.Coord(Dim::kZ), x.Coord(Dim::kC)) <
-           std::make_tuple(y.Coord(Dim::kT), y.Coord(Dim::kZ), y.Coord(Dim::kC));
-  });
+  std::sort(order.begin(), order.end());
+  std::vector<uint32_t> members;
+  members.reserve(order.size());
+  for (const auto& o : order) members.push_back(std::get<3>(o));
   return members;
 }
 
@@ -84,41 +86,42 @@ ImageJExtras StackExtras(const ImageIndex& index, const ImageMetadata& md,
 
 }  // namespace
 
-void Catalog::AddHyperstacks(const ImageIndex& index, const ImageMetadata& metadata) {
-  first_stack_ = tiffs_.size();
+Result<ServedTiff> Catalog::DescribeHyperstack(uint32_t s) const {
+  const ImageIndex& index = *index_;
   const auto& scenes = index.scenes();
-  for (uint32_t s = 0; s < scenes.size(); ++s) {
-    ServedTiff t;
-    t.kind = TiffKind::kHyperstack;
-    t.path = index.IndexName(Dim::kS, scenes[s].index) + "/hyperstack.tif";
-    t.scene = s;
-    for (uint32_t i : ScenePlanes(index, s)) t.pages.push_back(tiffs_[i].pages[0]);
-    t.channels = DimSize(index, Dim::kC);
-    t.slices = DimSize(index, Dim::kZ);
-    t.frames = DimSize(index, Dim::kT);
-    t.unsupported =
-        t.pages.empty() ? "its planes do not form a full C x Z x T grid" : StackProblem(index, t);
-    if (t.unsupported.empty()) {
-      TiffSpec spec = base_;
-      const Rect& box = scenes[s].bbox;
-      spec.width = static_cast<uint32_t>(box.width);
-      spec.height = static_cast<uint32_t>(box.height);
-      spec.pixel_type = t.pages[0].canvas.pixel_type;
-      spec.pages = static_cast<uint32_t>(t.pages.size());
-      spec.description = ImageJHyperstackDescription(
-          base_.pixels_per_um_x.has_value(), metadata.scale_z_um, t.channels, t.slices, t.frames,
-          SamplesPerPixel(spec.pixel_type) == 1, frame_timing_.interval_s);
-      ImageJExtras extras = StackExtras(index, metadata, t);
-      if (!extras.empty()) {
-        ImageJTags tags = EncodeImageJExtras(extras);
-        spec.ij_metadata = std::move(tags.bytes);
-        spec.ij_metadata_counts = std::move(tags.counts);
-      }
-      // Laid out on first use (a stack of 10,000 pages takes a moment).
-      t.layout = std::make_shared<SharedLayout>(std::move(spec));
+  ServedTiff t;
+  t.id = {TiffKind::kHyperstack, s};
+  t.kind = TiffKind::kHyperstack;
+  t.path = index.IndexName(Dim::kS, scenes[s].index) + "/hyperstack.tif";
+  t.scene = s;
+  for (uint32_t i : ScenePlanes(index, s)) t.pages.push_back({PlaneCanvas(index, i), i});
+  t.channels = DimSize(index, Dim::kC);
+  t.slices = DimSize(index, Dim::kZ);
+  t.frames = DimSize(index, Dim::kT);
+  t.unsupported =
+      t.pages.empty() ? "its planes do not form a full C x Z x T grid" : StackProblem(index, t);
+  if (!t.unsupported.empty()) return t;
+  // Laid out on first use (a stack of 10,000 pages takes a moment).
+  t.layout = LayoutOf({3, s, 0, 0, 0}, [&]() -> Result<TiffSpec> {
+    TiffSpec spec = base_;
+    const Rect& box = scenes[s].bbox;
+    spec.width = static_cast<uint32_t>(box.width);
+    spec.height = static_cast<uint32_t>(box.height);
+    spec.pixel_type = t.pages[0].canvas.pixel_type;
+    spec.pages = static_cast<uint32_t>(t.pages.size());
+    spec.description = ImageJHyperstackDescription(
+        base_.pixels_per_um_x.has_value(), metadata_->scale_z_um, t.channels, t.slices, t.frames,
+        SamplesPerPixel(spec.pixel_type) == 1, frame_timing_.interval_s);
+    ImageJExtras extras = StackExtras(index, *metadata_, t);
+    if (!extras.empty()) {
+      ImageJTags tags = EncodeImageJExtras(extras);
+      spec.ij_metadata = std::move(tags.bytes);
+      spec.ij_metadata_counts = std::move(tags.counts);
     }
-    tiffs_.push_back(std::move(t));
-  }
+    return spec;
+  });
+  if (!t.layout) t.unsupported = "its TIFF cannot be laid out";
+  return t;
 }
 
 }  // namespace czifs

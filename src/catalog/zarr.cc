@@ -15,10 +15,6 @@
 namespace czifs {
 namespace {
 
-uint32_t Position(const ImageIndex& index, const Plane& p, Dim d) {
-  return static_cast<uint32_t>(std::max(0, p.Coord(d) - index.bounds(d).start));
-}
-
 // The gray pixel type of one sample of `pixel_type` (the array's dtype).
 int32_t SampleType(int32_t pixel_type) {
   if (SamplesPerPixel(pixel_type) == 1) return pixel_type;
@@ -71,118 +67,173 @@ ZarrLevel MakeLevel(std::string path, uint32_t factor, const Rect& box, int64_t 
   return l;
 }
 
+// The chunk grid of `level`: columns and rows.
+std::pair<int64_t, int64_t> Grid(const ZarrLevel& level) {
+  return {(level.width + level.chunk_width - 1) / level.chunk_width,
+          (level.height + level.chunk_height - 1) / level.chunk_height};
+}
+
+// The chunks [x0, x1] x [y0, y1] that subblock `e` touches on `canvas`
+// (empty when x0 > x1 or y0 > y1).
+struct Cells {
+  int64_t x0, x1, y0, y1;
+  bool empty() const { return x0 > x1 || y0 > y1; }
+  uint64_t count() const {
+    return empty() ? 0 : static_cast<uint64_t>(x1 - x0 + 1) * static_cast<uint64_t>(y1 - y0 + 1);
+  }
+};
+Cells CellsOf(const ZarrLevel& level, const Canvas& canvas, const SubblockEntry& e) {
+  const int64_t cw = level.chunk_width, ch = level.chunk_height;
+  const auto [cols, rows] = Grid(level);
+  const Rect r = Placement(canvas, e);
+  return {std::max<int64_t>(0, FloorDiv(r.x, cw)),
+          std::min(cols - 1, FloorDiv(r.x + r.width - 1, cw)),
+          std::max<int64_t>(0, FloorDiv(r.y, ch)),
+          std::min(rows - 1, FloorDiv(r.y + r.height - 1, ch))};
+}
+
+uint32_t ZGroups(const ZarrImage& image, const ZarrLevel& level) {
+  return (image.slices + level.chunk_depth - 1) / level.chunk_depth;
+}
+
 }  // namespace
 
-void Catalog::AddZarr(const CziFile& czi, const ImageIndex& index, const CatalogOptions& options) {
-  const uint32_t chunk = options.zarr_chunk;
-  max_zarr_chunks_ = options.max_zarr_chunks;
-  const auto& planes = index.planes();
-  std::map<std::pair<uint32_t, std::string>, std::vector<uint32_t>> groups;
-  for (uint32_t i = 0; i < planes.size(); ++i) {
-    groups[{planes[i].scene, PlaneSuffix(index, planes[i])}].push_back(i);
-  }
-  for (const auto& [key, members] : groups) {
-    ZarrImage img;
-    img.scene = key.first;
-    img.name = index.IndexName(Dim::kS, index.scenes()[key.first].index) + key.second + ".ome.zarr";
-    img.frames = DimSize(index, Dim::kT);
-    img.channels = DimSize(index, Dim::kC);
-    img.slices = DimSize(index, Dim::kZ);
-    img.pixel_type = planes[members[0]].pixel_type;
-    img.unsupported = PlanesProblem(index, members);
-    if (!img.unsupported.empty()) {
-      zarr_.push_back(std::move(img));
-      continue;
-    }
-    img.samples = static_cast<uint32_t>(SamplesPerPixel(img.pixel_type));
-    img.channel_planes.assign(img.channels, members[0]);
-    for (auto it = members.rbegin(); it != members.rend(); ++it) {
-      img.channel_planes[Position(index, planes[*it], Dim::kC)] = *it;
-    }
-    const Rect& box = index.scenes()[img.scene].bbox;
-    // Each level's canvas of each member plane.
-    std::vector<std::vector<Page>> level_pages(1);
-    img.levels.push_back(MakeLevel("0", 1, box, chunk, img.slices));
-    for (uint32_t m : members) level_pages[0].push_back({PlaneCanvas(index, m), m});
-    for (const auto& [level, found] : CompleteLevels(index, members)) {
-      const auto& [factor, pps] = found;
-      img.levels.push_back(MakeLevel(std::to_string(level), factor, box, chunk, img.slices));
-      const ZarrLevel& l = img.levels.back();
-      std::vector<Page> pages;
-      for (const PyramidPlane* pp : pps) {
-        const int32_t type = czi.subblocks()[pp->subblocks.front()].pixel_type;
-        if (type != img.pixel_type) break;  // an overview of another type: not this image's
-        pages.push_back(
-            {Canvas{box.x, box.y, l.width, l.height, factor, type, pp->subblocks}, pp->plane});
+void Catalog::AddZarr() {
+  const ImageIndex& index = *index_;
+  const uint32_t chunk = options_.zarr_chunk;
+  const auto planes = index.planes();
+  if (planes.empty()) return;
+  const uint64_t combinations = index.RunLength(3);
+  for (uint32_t s = 0; s < index.scenes().size(); ++s) {
+    for (uint64_t k = 0; k < combinations; ++k) {
+      ZarrImage img;
+      img.scene = s;
+      img.suffix = k;
+      img.name = index.IndexName(Dim::kS, index.scenes()[s].index) +
+                 PlaneSuffix(index, planes[index.PlaneAt(s, 0, 0, 0, k)]) + ".ome.zarr";
+      img.frames = DimSize(index, Dim::kT);
+      img.channels = DimSize(index, Dim::kC);
+      img.slices = DimSize(index, Dim::kZ);
+      std::vector<uint32_t> members;  // C, then T, then Z: plane order
+      for (uint32_t c = 0; c < img.channels; ++c) {
+        for (uint32_t t = 0; t < img.frames; ++t) {
+          for (uint32_t z = 0; z < img.slices; ++z) {
+            members.push_back(static_cast<uint32_t>(index.PlaneAt(s, c, t, z, k)));
+          }
+        }
       }
-      if (pages.size() != pps.size()) {
-        img.levels.pop_back();
+      img.pixel_type = planes[members[0]].pixel_type;
+      img.unsupported = PlanesProblem(index, members);
+      if (!img.unsupported.empty()) {
+        zarr_.push_back(std::move(img));
         continue;
       }
-      level_pages.push_back(std::move(pages));
-    }
-    const size_t first_chunk = tiffs_.size();
-    for (size_t l = 0; l < img.levels.size(); ++l) {
-      const Status added = AddZarrChunks(czi, index, img, img.levels[l], level_pages[l]);
-      if (!added.ok()) {  // the image goes; the file's planes stay
-        tiffs_.resize(first_chunk);
-        img.unsupported = added.message();
-        img.levels.clear();
-        break;
+      img.samples = static_cast<uint32_t>(SamplesPerPixel(img.pixel_type));
+      for (uint32_t c = 0; c < img.channels; ++c) {
+        img.channel_planes.push_back(static_cast<uint32_t>(index.PlaneAt(s, c, 0, 0, k)));
       }
+      const Rect& box = index.scenes()[s].bbox;
+      img.levels.push_back(MakeLevel("0", 1, box, chunk, img.slices));
+      for (const auto& [level, found] : CompleteLevels(index, members)) {
+        const auto& [factor, pps] = found;
+        const bool same_type = std::all_of(pps.begin(), pps.end(), [&](const PyramidPlane* pp) {
+          return czi_->subblocks().pixel_type(pp->subblocks.front()) == img.pixel_type;
+        });
+        if (!same_type) continue;  // an overview of another type: not this image's
+        img.levels.push_back(MakeLevel(std::to_string(level), factor, box, chunk, img.slices));
+        img.levels.back().pyramid = level;
+      }
+      if (Status fits = CheckChunkCount(img); !fits.ok()) {  // the image goes; the planes stay
+        img.unsupported = fits.message();
+        img.levels.clear();
+      }
+      zarr_.push_back(std::move(img));
     }
-    zarr_.push_back(std::move(img));
   }
 }
 
-Status Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
-                              const ZarrLevel& level, const std::vector<Page>& pages) {
-  TiffSpec spec;
-  spec.raw = true;
-  spec.width = static_cast<uint32_t>(level.chunk_width);
-  spec.height = static_cast<uint32_t>(level.chunk_height);
-  spec.pixel_type = SampleType(image.pixel_type);
-  spec.pages = level.chunk_depth;
-  auto layout = std::make_shared<SharedLayout>(std::move(spec));
-  // The pages of each chunk's (t, c, z / depth), by z; absent planes are
-  // pages of zeros, chunks no page touches are left out.
-  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, std::map<uint32_t, const Page*>> at;
-  for (const Page& p : pages) {
-    const Plane& plane = index.planes()[p.plane];
-    const uint32_t z = Position(index, plane, Dim::kZ);
-    at[{Position(index, plane, Dim::kT), Position(index, plane, Dim::kC), z / level.chunk_depth}]
-      [z] = &p;
+std::optional<Page> Catalog::LevelPage(const ZarrImage& image, uint32_t level, uint32_t t,
+                                       uint32_t c, uint32_t z) const {
+  const ZarrLevel& l = image.levels[level];
+  const auto plane = static_cast<uint32_t>(index_->PlaneAt(image.scene, c, t, z, image.suffix));
+  if (l.pyramid == 0) return Page{PlaneCanvas(*index_, plane), plane};
+  const int64_t pp = PyramidOf(l.pyramid, plane);
+  if (pp < 0) return std::nullopt;
+  const PyramidPlane& p = index_->pyramid_planes()[static_cast<size_t>(pp)];
+  const Rect& box = index_->scenes()[image.scene].bbox;
+  return Page{Canvas{box.x, box.y, l.width, l.height, l.factor, image.pixel_type, p.subblocks},
+              plane};
+}
+
+std::vector<Page> Catalog::GroupPages(const ZarrImage& image, uint32_t level, uint32_t t,
+                                      uint32_t c, uint32_t zc) const {
+  // The pages of one chunk's depth of planes; past the last Z, pages of
+  // zeros (the first page's canvas without subblocks).
+  const uint32_t depth = image.levels[level].chunk_depth;
+  std::vector<Page> pages;
+  for (uint32_t k = 0; k < depth; ++k) {
+    const uint32_t z = zc * depth + k;
+    std::optional<Page> page;
+    if (z < image.slices) page = LevelPage(image, level, t, c, z);
+    if (!page && !pages.empty()) {
+      page = pages.front();
+      page->canvas.subblocks.clear();
+    }
+    if (!page) return {};  // no first plane: nothing here
+    pages.push_back(std::move(*page));
   }
-  // Chunk order: t, c, z, sample, then rows of chunks (read-ahead follows it).
-  for (const auto& [tcz, by_z] : at) {
-    const auto [t, c, zc] = tcz;
-    CZIFS_ASSIGN_OR_RETURN(ChunkSubblocks touched, ChunksTouched(czi, level, by_z));
-    zarr_chunks_ += touched.size() * image.samples;  // files
-    if (zarr_chunks_ > max_zarr_chunks_) return TooManyChunks();
-    for (uint32_t s = 0; s < image.samples; ++s) {
-      for (const auto& [rc, of_z] : touched) {
-        const auto [cy, cx] = rc;
-        ServedTiff f;
-        f.kind = TiffKind::kZarrChunk;
-        f.path = fmt::format("{}/{}/{}/{}/{}/{}/{}", image.name, level.path, t,
-                             c * image.samples + s, zc, cy, cx);
-        f.scene = image.scene;
-        f.level = static_cast<uint32_t>(&level - image.levels.data());
-        const Page& any = *by_z.begin()->second;
-        for (uint32_t k = 0; k < level.chunk_depth; ++k) {
-          const auto it = by_z.find(zc * level.chunk_depth + k);
-          const Page& page = it == by_z.end() ? any : *it->second;
-          const Canvas& canvas = page.canvas;
-          const auto sbs = of_z.find(zc * level.chunk_depth + k);
-          f.pages.push_back(
-              {Canvas{canvas.x + cx * level.chunk_width * canvas.downscale,
-                      canvas.y + cy * level.chunk_height * canvas.downscale, level.chunk_width,
-                      level.chunk_height, canvas.downscale, canvas.pixel_type,
-                      sbs == of_z.end() ? std::vector<uint32_t>{} : sbs->second},
-               page.plane, image.samples > 1 ? static_cast<int32_t>(s) : -1});
+  return pages;
+}
+
+std::vector<std::pair<uint32_t, uint32_t>> Catalog::ChunksTouched(
+    const ZarrLevel& level, const std::vector<Page>& pages) const {
+  // Work follows the subblocks, not the (maybe huge, mostly empty) grid.
+  std::vector<std::pair<uint32_t, uint32_t>> cells;  // (row, column)
+  for (const Page& page : pages) {
+    for (uint32_t sb : page.canvas.subblocks) {
+      const Cells c = CellsOf(level, page.canvas, czi_->subblocks()[sb]);
+      for (int64_t y = c.y0; y <= c.y1; ++y) {
+        for (int64_t x = c.x0; x <= c.x1; ++x) {
+          cells.emplace_back(static_cast<uint32_t>(y), static_cast<uint32_t>(x));
         }
-        f.layout = layout;
-        tiffs_.push_back(std::move(f));
+      }
+    }
+  }
+  std::sort(cells.begin(), cells.end());
+  cells.erase(std::unique(cells.begin(), cells.end()), cells.end());
+  return cells;
+}
+
+Status Catalog::CheckChunkCount(const ZarrImage& image) const {
+  // An upper bound first (each subblock's cells, no memory); only past the
+  // limit the exact count, group by group.
+  const uint64_t limit = options_.max_zarr_chunks;
+  uint64_t bound = 0;
+  for (uint32_t l = 0; l < image.levels.size() && bound <= limit; ++l) {
+    for (uint32_t t = 0; t < image.frames; ++t) {
+      for (uint32_t c = 0; c < image.channels; ++c) {
+        for (uint32_t z = 0; z < image.slices; ++z) {
+          const auto page = LevelPage(image, l, t, c, z);
+          if (!page) continue;
+          for (uint32_t sb : page->canvas.subblocks) {
+            const Cells cells = CellsOf(image.levels[l], page->canvas, czi_->subblocks()[sb]);
+            bound += cells.count() * image.samples;
+            if (cells.count() > limit) return TooManyChunks();
+          }
+        }
+      }
+    }
+  }
+  if (bound <= limit) return Status::Ok();
+  uint64_t n = 0;
+  for (uint32_t l = 0; l < image.levels.size(); ++l) {
+    for (uint32_t t = 0; t < image.frames; ++t) {
+      for (uint32_t c = 0; c < image.channels; ++c) {
+        for (uint32_t zc = 0; zc < ZGroups(image, image.levels[l]); ++zc) {
+          n +=
+              ChunksTouched(image.levels[l], GroupPages(image, l, t, c, zc)).size() * image.samples;
+          if (n > limit) return TooManyChunks();
+        }
       }
     }
   }
@@ -190,36 +241,155 @@ Status Catalog::AddZarrChunks(const CziFile& czi, const ImageIndex& index, const
 }
 
 Status Catalog::TooManyChunks() const {
-  return Status::ResourceExhausted(fmt::format(
-      "more than {} zarr chunks in the file; a larger --zarr-chunk makes fewer", max_zarr_chunks_));
+  return Status::ResourceExhausted(
+      fmt::format("more than {} zarr chunks in the image; a larger --zarr-chunk makes fewer",
+                  options_.max_zarr_chunks));
 }
 
-Result<Catalog::ChunkSubblocks> Catalog::ChunksTouched(
-    const CziFile& czi, const ZarrLevel& level, const std::map<uint32_t, const Page*>& by_z) {
-  const int64_t cw = level.chunk_width, ch = level.chunk_height;
-  const int64_t cols = (level.width + cw - 1) / cw, rows = (level.height + ch - 1) / ch;
-  // The chunks each subblock touches, from where it lands on the plane:
-  // work follows the subblocks, not the (maybe huge, mostly empty) grid.
-  ChunkSubblocks touched;
-  for (const auto& [z, page] : by_z) {
-    for (uint32_t sb : page->canvas.subblocks) {
-      const Rect r = Placement(page->canvas, czi.subblocks()[sb]);
-      const int64_t x0 = std::max<int64_t>(0, FloorDiv(r.x, cw));
-      const int64_t x1 = std::min(cols - 1, FloorDiv(r.x + r.width - 1, cw));
-      const int64_t y0 = std::max<int64_t>(0, FloorDiv(r.y, ch));
-      const int64_t y1 = std::min(rows - 1, FloorDiv(r.y + r.height - 1, ch));
-      if (x0 > x1 || y0 > y1) continue;
-      // Checked before the map grows: one bogus subblock may span millions.
-      const auto n = CheckedMul<uint64_t>(static_cast<uint64_t>(x1 - x0 + 1),
-                                          static_cast<uint64_t>(y1 - y0 + 1));
-      if (!n || *n > max_zarr_chunks_) return TooManyChunks();
-      for (int64_t cy = y0; cy <= y1; ++cy) {
-        for (int64_t cx = x0; cx <= x1; ++cx) touched[{cy, cx}][z].push_back(sb);
-      }
-      if (zarr_chunks_ + touched.size() > max_zarr_chunks_) return TooManyChunks();
-    }
+Result<ServedTiff> Catalog::DescribeChunk(const TiffId& id) const {
+  const ZarrImage& image = zarr_[id.index];
+  if (id.level >= image.levels.size() || id.t >= image.frames ||
+      id.c >= image.channels * image.samples) {
+    return Status::NotFound(
+        fmt::format("no chunk {}/{}/{} in {}", id.level, id.t, id.c, image.name));
   }
-  return touched;
+  const ZarrLevel& level = image.levels[id.level];
+  const uint32_t c = id.c / image.samples, sample = id.c % image.samples;
+  ServedTiff f;
+  f.id = id;
+  f.kind = TiffKind::kZarrChunk;
+  f.path =
+      fmt::format("{}/{}/{}/{}/{}/{}/{}", image.name, level.path, id.t, id.c, id.z, id.y, id.x);
+  f.scene = image.scene;
+  f.level = id.level;
+  for (const Page& page : GroupPages(image, id.level, id.t, c, id.z)) {
+    const Canvas& canvas = page.canvas;
+    Canvas chunk{canvas.x + int64_t{id.x} * level.chunk_width * canvas.downscale,
+                 canvas.y + int64_t{id.y} * level.chunk_height * canvas.downscale,
+                 level.chunk_width,
+                 level.chunk_height,
+                 canvas.downscale,
+                 canvas.pixel_type,
+                 {}};
+    for (uint32_t sb : canvas.subblocks) {
+      const Cells cells = CellsOf(level, canvas, czi_->subblocks()[sb]);
+      if (!cells.empty() && id.x >= cells.x0 && id.x <= cells.x1 && id.y >= cells.y0 &&
+          id.y <= cells.y1) {
+        chunk.subblocks.push_back(sb);
+      }
+    }
+    f.pages.push_back(
+        {std::move(chunk), page.plane, image.samples > 1 ? static_cast<int32_t>(sample) : -1});
+  }
+  if (f.pages.empty()) return Status::NotFound(f.path + ": no such chunk");
+  f.layout = LayoutOf({4, id.index, id.level, 0, 0}, [&]() -> Result<TiffSpec> {
+    TiffSpec spec;
+    spec.raw = true;
+    spec.width = static_cast<uint32_t>(level.chunk_width);
+    spec.height = static_cast<uint32_t>(level.chunk_height);
+    spec.pixel_type = SampleType(image.pixel_type);
+    spec.pages = level.chunk_depth;
+    return spec;
+  });
+  CZIFS_RETURN_IF_ERROR(f.layout->Get().status());
+  return f;
+}
+
+Result<std::vector<CatalogEntry>> Catalog::ListZarr(const FolderKey& key) const {
+  if (key.image >= zarr_.size()) return Status::NotFound("no such OME-Zarr image");
+  const ZarrImage& image = zarr_[key.image];
+  std::vector<CatalogEntry> out;
+  auto folder = [&](uint32_t number, FolderKind kind, auto set) {
+    FolderKey child = key;
+    child.kind = kind;
+    set(&child);
+    CatalogEntry e;
+    e.name = std::to_string(number);
+    e.is_dir = true;
+    e.folder = child;
+    out.push_back(std::move(e));
+  };
+  // Whether group (t, c, zc) of the key's level has a chunk: at full
+  // resolution any subblock does (planes lie in their scene's box).
+  auto group_has_chunks = [&](uint32_t t, uint32_t c, uint32_t zc) {
+    const auto pages = GroupPages(image, key.level, t, c, zc);
+    if (image.levels[key.level].pyramid == 0) {
+      return std::any_of(pages.begin(), pages.end(),
+                         [](const Page& p) { return !p.canvas.subblocks.empty(); });
+    }
+    return !ChunksTouched(image.levels[key.level], pages).empty();
+  };
+  if (key.kind != FolderKind::kZarrImage && key.level >= image.levels.size()) {
+    return Status::NotFound("no such OME-Zarr level");
+  }
+  switch (key.kind) {
+    case FolderKind::kZarrImage:
+      for (uint32_t l = 0; l < image.levels.size(); ++l) {
+        FolderKey child = key;
+        child.kind = FolderKind::kZarrLevel;
+        child.level = l;
+        CatalogEntry e;
+        e.name = image.levels[l].path;
+        e.is_dir = true;
+        e.folder = child;
+        out.push_back(std::move(e));
+      }
+      break;
+    case FolderKind::kZarrLevel:
+      for (uint32_t t = 0; t < image.frames; ++t) {
+        bool any = false;
+        for (uint32_t c = 0; c < image.channels && !any; ++c) {
+          for (uint32_t zc = 0; zc < ZGroups(image, image.levels[key.level]) && !any; ++zc) {
+            any = group_has_chunks(t, c, zc);
+          }
+        }
+        if (any) folder(t, FolderKind::kZarrT, [t](FolderKey* k) { k->t = t; });
+      }
+      break;
+    case FolderKind::kZarrT:
+      for (uint32_t c = 0; c < image.channels; ++c) {
+        bool any = false;
+        for (uint32_t zc = 0; zc < ZGroups(image, image.levels[key.level]) && !any; ++zc) {
+          any = group_has_chunks(key.t, c, zc);
+        }
+        for (uint32_t s = 0; any && s < image.samples; ++s) {
+          const uint32_t cs = c * image.samples + s;
+          folder(cs, FolderKind::kZarrC, [cs](FolderKey* k) { k->c = cs; });
+        }
+      }
+      break;
+    case FolderKind::kZarrC:
+      for (uint32_t zc = 0; zc < ZGroups(image, image.levels[key.level]); ++zc) {
+        if (group_has_chunks(key.t, key.c / image.samples, zc)) {
+          folder(zc, FolderKind::kZarrZ, [zc](FolderKey* k) { k->z = zc; });
+        }
+      }
+      break;
+    case FolderKind::kZarrZ:
+    case FolderKind::kZarrY: {
+      const auto cells =
+          ChunksTouched(image.levels[key.level],
+                        GroupPages(image, key.level, key.t, key.c / image.samples, key.z));
+      uint32_t last_row = UINT32_MAX;
+      for (const auto& [y, x] : cells) {
+        if (key.kind == FolderKind::kZarrZ && y != last_row) {
+          folder(y, FolderKind::kZarrY, [y = y](FolderKey* k) { k->y = y; });
+          last_row = y;
+        } else if (key.kind == FolderKind::kZarrY && y == key.y) {
+          CatalogEntry e;
+          e.name = std::to_string(x);
+          e.tiff = {TiffKind::kZarrChunk, key.image, key.level, key.t, key.c, key.z, y, x};
+          out.push_back(std::move(e));
+        }
+      }
+      break;
+    }
+    default:
+      return Status::NotFound("not an OME-Zarr folder");
+  }
+  std::sort(out.begin(), out.end(),
+            [](const CatalogEntry& a, const CatalogEntry& b) { return a.name < b.name; });
+  return out;
 }
 
 }  // namespace czifs

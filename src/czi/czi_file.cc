@@ -179,8 +179,9 @@ void CziFile::CheckSizesAgainstRoom() {
   // Every segment starts where the one before it ends at the latest.
   std::vector<uint64_t> starts;
   starts.reserve(subblocks_.size() + attachments_.size() + 4);
-  for (const SubblockEntry& e : subblocks_)
-    starts.push_back(static_cast<uint64_t>(e.file_position));
+  for (size_t i = 0; i < subblocks_.size(); ++i) {
+    starts.push_back(static_cast<uint64_t>(subblocks_.file_position(i)));
+  }
   for (const AttachmentEntry& a : attachments_) {
     starts.push_back(static_cast<uint64_t>(a.file_position));
   }
@@ -190,7 +191,7 @@ void CziFile::CheckSizesAgainstRoom() {
   }
   std::sort(starts.begin(), starts.end());
   const uint64_t end = file_->size();
-  for (SubblockEntry& e : subblocks_) {
+  for (const SubblockEntry& e : subblocks_) {
     const int bpp = BytesPerPixel(e.pixel_type);
     if (bpp == 0 || e.file_part != 0) continue;  // unsupported anyway / another file's
     const uint64_t at = static_cast<uint64_t>(e.file_position);  // < end: checked
@@ -201,7 +202,7 @@ void CziFile::CheckSizesAgainstRoom() {
     const uint64_t need = static_cast<uint64_t>(e.stored_width) *
                           static_cast<uint64_t>(e.stored_height) * static_cast<uint64_t>(bpp);
     if (need / ratio <= room) continue;
-    e.size_damaged = true;
+    subblocks_.MarkSizeDamaged(e.index);
     size_problems_.emplace(
         e.index, fmt::format("subblock directory entry {} claims {}x{} {} pixels ({} bytes{}), "
                              "but the file has {} bytes for it at offset {}: a damaged entry",
@@ -267,7 +268,7 @@ Status CziFile::ParseDirectory() {
   CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos + kDirectoryHeaderSize, body, buf.data())
                             .WithContext("subblock directory" + At(pos)));
   ByteReader r(buf.data(), buf.size());
-  subblocks_.reserve(count);
+  subblocks_.Reserve(static_cast<size_t>(count));
   for (int32_t i = 0; i < count; ++i) {
     const uint64_t where = data_pos + kDirectoryHeaderSize + r.pos();
     std::string schema;
@@ -312,8 +313,9 @@ Status CziFile::ParseDirectory() {
           "subblock directory: entry {} points past end of file (position {}, file size {})", i,
           e.file_position, file_->size()));
     }
-    subblocks_.push_back(e);
+    CZIFS_RETURN_IF_ERROR(subblocks_.Append(e));
   }
+  subblocks_.ShrinkToFit();
   return Status::Ok();
 }
 

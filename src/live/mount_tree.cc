@@ -46,13 +46,6 @@ uint64_t VersionTag(const FileIdentity& id, uint64_t fingerprint) {
   return h == 0 ? 1 : h;
 }
 
-// The number of nodes Graft adds for `tree`.
-uint64_t CountNodes(const TreeNode& tree) {
-  uint64_t n = 0;
-  for (const auto& child : tree.children) n += 1 + (child->is_dir ? CountNodes(*child) : 0);
-  return n;
-}
-
 }  // namespace
 
 MountTree::MountTree(std::shared_ptr<Session> session, const TreeOptions& options,
@@ -136,20 +129,6 @@ void MountTree::Send(std::vector<Invalidation> inval) {
   if (sink_) sink_(std::move(inval));
 }
 
-void MountTree::Graft(const NodePtr& dir, const FileIdentity& id, const TreeNode& tree,
-                      uint64_t* next) {
-  for (const auto& child : tree.children) {
-    NodePtr n =
-        NewNode(child->is_dir ? Kind::kFolder : Kind::kFile, child->name, dir, id, (*next)++);
-    if (child->is_dir) {
-      Graft(n, id, *child, next);
-    } else {
-      n->file = child->file;
-    }
-  }
-  SortChildren(dir.get());
-}
-
 void MountTree::Report(const TreeProblem& p, bool error) const {
   if (live_.problem_sink) {
     live_.problem_sink(p);
@@ -189,41 +168,32 @@ Status MountTree::Expand(const NodePtr& czi) {
   if (!file.ok()) return fail(file.status());
   auto doc = CziDocument::Open(std::move(file).value(), session_, options_.shown);
   if (!doc.ok()) return fail(doc.status());
-  std::vector<TreeProblem> problems;
-  auto tree = BuildDocumentTree(*doc, &problems, options_);
-  for (const auto& p : problems) Report(p, /*error=*/false);
+  auto tree = std::make_shared<const DocumentTree>(*doc, options_);
   const FileIdentity id = (*doc)->czi().identity();
-  const uint64_t count = CountNodes(*tree);
   std::vector<Invalidation> inval;
+  bool rebuilt = false;  // a let-go tree of this version, built again
   {
     WriterLock lock(&mu_);
     DropChildren(czi.get(), Fate::kChanged, &inval);
     if (!czi->attached) return Status::Stale(where + ": changed while being indexed");
     czi->id = id;
-    // The same version as a tree let go: the same numbers (the tree is
-    // built the same way from the same bytes), and what the kernel holds
-    // of them stays true.
-    uint64_t first = next_ino_;
-    std::vector<bool> exposed;
-    if (auto it = released_.find(czi->released_first); it != released_.end()) {
-      if (it->second.count == count && it->second.version.SameButCtime(id) &&
-          it->second.fingerprint == (*doc)->czi().fingerprint()) {
-        first = it->first;
-        exposed = std::move(it->second.exposed);
-        released_.erase(it);
-        czi->released_first = 0;
-      } else {
-        DropReleased(czi.get(), &inval);
-      }
+    // The same version as a tree let go: its folders get the same numbers
+    // as they are listed again (the tree is built the same way from the
+    // same bytes), and what the kernel holds of them stays true.
+    if (czi->released) {
+      const bool same = czi->released->version.SameButCtime(id) &&
+                        czi->released->fingerprint == (*doc)->czi().fingerprint();
+      if (!same) DropReleased(czi.get(), &inval);
+      czi->released.reset();
+      rebuilt = same;
     }
-    uint64_t next = first;
-    Graft(czi, id, *tree, &next);
-    if (first == next_ino_) next_ino_ = next;
-    for (size_t i = 0; i < exposed.size(); ++i) {
-      if (exposed[i]) nodes_.at(first + i)->exposed.store(true);
-    }
-    czi->tree_first = first;
-    czi->tree_count = count;
+    czi->tree = tree;
+    czi->materialized = false;
+    czi->key = FolderKey{};
+  }
+  // Said once per version (not again when a let-go tree is built again).
+  if (!rebuilt) {
+    for (const auto& p : tree->Problems()) Report(p, /*error=*/false);
   }
   czi->expanded = true;
   czi->attempted = true;
@@ -242,6 +212,65 @@ Status MountTree::Expand(const NodePtr& czi) {
   return Status::Ok();
 }
 
+Status MountTree::Materialize(const NodePtr& dir) {
+  NodePtr czi = dir;
+  std::shared_ptr<const DocumentTree> tree;
+  FolderKey key;
+  {
+    ReaderLock lock(&mu_);
+    if (dir->materialized) return Status::Ok();
+    if (dir->kind != Kind::kCzi) {
+      auto it = nodes_.find(dir->czi);
+      if (it == nodes_.end()) return Status::Stale(dir->name + ": its CZI changed");
+      czi = it->second;
+    }
+    tree = czi->tree;
+    key = dir->key;
+  }
+  if (!tree) return Status::Stale(dir->name + ": its tree was let go");
+  auto listed = tree->List(key);
+  if (!listed.ok()) return listed.status().WithContext(czi->source->Describe(czi->rel));
+  std::vector<TreeEntry> entries = std::move(listed).value();
+  WriterLock lock(&mu_);
+  if (dir->materialized) return Status::Ok();  // another request was first
+  if (!dir->attached || czi->tree != tree) return Status::Stale(dir->name + ": its tree changed");
+  if (entries.empty()) {
+    dir->materialized = true;
+    return Status::Ok();
+  }
+  // The block this folder had before its tree was let go, or a new one.
+  uint64_t start = 0;
+  const Block* before = nullptr;
+  if (auto f = czi->folder_block.find(dir->ino); f != czi->folder_block.end()) {
+    auto b = blocks_.find(f->second);
+    if (b != blocks_.end() && b->second.count == entries.size()) {
+      start = f->second;
+      before = &b->second;
+    }
+  }
+  if (start == 0) {
+    start = next_ino_;
+    next_ino_ += entries.size();
+    blocks_[start] = Block{czi->ino, dir->ino, entries.size(), {}};
+    czi->blocks.push_back(start);
+    czi->folder_block[dir->ino] = start;
+  }
+  for (size_t k = 0; k < entries.size(); ++k) {
+    TreeEntry& e = entries[k];
+    NodePtr n =
+        NewNode(e.is_dir ? Kind::kFolder : Kind::kFile, std::move(e.name), dir, czi->id, start + k);
+    n->czi = czi->ino;
+    if (e.is_dir) {
+      n->key = e.folder;
+    } else {
+      n->file = std::move(e.file);
+    }
+    if (before && k < before->exposed.size() && before->exposed[k]) n->exposed.store(true);
+  }
+  dir->materialized = true;
+  return Status::Ok();
+}
+
 void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate,
                            std::vector<Invalidation>* inval) {
   {
@@ -250,6 +279,8 @@ void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate
     DropReleased(czi.get(), inval);
     if (id) czi->id = *id;
     if (czi->exposed.load()) inval->push_back({czi->ino, ""});
+    czi->tree.reset();
+    czi->materialized = false;
   }
   czi->expanded = false;
   czi->attempted = false;
@@ -299,8 +330,7 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
         WriterLock lock(&mu_);
         // A tree let go whose file changed since: its numbers go for good.
         // (A moved ctime alone is for the fingerprint to settle at Expand.)
-        auto it = released_.find(czi->released_first);
-        if (it != released_.end() && !(is_file && id->SameButCtime(it->second.version))) {
+        if (czi->released && !(is_file && id->SameButCtime(czi->released->version))) {
           DropReleased(czi.get(), &inval);
         }
         if (is_file && !czi->id.SameAttributes(*id)) {
@@ -362,6 +392,10 @@ Status MountTree::PrepareFolder(const NodePtr& dir) {
   // new version between Prepare and now: build it once more.
   if (dir->kind == Kind::kCzi && !dir->ready.load()) {
     CZIFS_RETURN_IF_ERROR(RefreshCzi(dir, /*force=*/false, /*expand=*/true));
+  }
+  // A folder of a CZI's tree: its entries become nodes on first use.
+  if (dir->kind == Kind::kCzi || (dir->kind == Kind::kFolder && dir->czi != 0)) {
+    return Materialize(dir);
   }
   return Status::Ok();
 }

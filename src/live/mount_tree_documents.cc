@@ -18,21 +18,22 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
     // Requests pin before they look (Acquire): seen here, or they see the
     // tree gone and build it again.
     if (czi->users.load() > 0) return false;
-    Released r{czi->ino, czi->tree_count, czi->indexed,
-               czi->doc ? czi->doc->czi().fingerprint() : 0, std::vector<bool>(czi->tree_count)};
-    for (uint64_t i = 0; i < czi->tree_count; ++i) {
-      auto it = nodes_.find(czi->tree_first + i);
-      r.exposed[i] = it != nodes_.end() && it->second->exposed.load();
+    // Which numbers the kernel holds, per block, for when they go for good.
+    for (uint64_t start : czi->blocks) {
+      Block& b = blocks_.at(start);
+      b.exposed.assign(b.count, false);
+      for (uint64_t k = 0; k < b.count; ++k) {
+        auto it = nodes_.find(start + k);
+        b.exposed[k] = it != nodes_.end() && it->second->exposed.load();
+      }
     }
     // The numbers stay valid (the kernel is told nothing): they build the
     // tree again when used.
     std::vector<Invalidation> none;
     DropChildren(czi.get(), Fate::kChanged, &none);
-    DropReleased(czi.get(), &none);
-    if (r.count > 0) {
-      czi->released_first = czi->tree_first;
-      released_.emplace(czi->tree_first, std::move(r));
-    }
+    czi->released = Node::Released{czi->indexed, czi->doc ? czi->doc->czi().fingerprint() : 0};
+    czi->tree.reset();
+    czi->materialized = false;
   }
   czi->expanded = false;
   czi->attempted = false;
@@ -42,33 +43,65 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
 }
 
 void MountTree::DropReleased(Node* czi, std::vector<Invalidation>* inval) {
-  auto it = released_.find(czi->released_first);
-  czi->released_first = 0;
-  if (it == released_.end()) return;
-  for (size_t i = 0; i < it->second.exposed.size(); ++i) {
-    if (it->second.exposed[i]) inval->push_back({it->first + i, ""});
+  for (uint64_t start : czi->blocks) {
+    auto it = blocks_.find(start);
+    if (it == blocks_.end()) continue;
+    for (size_t k = 0; k < it->second.exposed.size(); ++k) {
+      if (it->second.exposed[k]) inval->push_back({start + k, ""});
+    }
+    blocks_.erase(it);
   }
-  released_.erase(it);
+  czi->blocks.clear();
+  czi->folder_block.clear();
+  czi->released.reset();
 }
 
 void MountTree::ShowNewAttributes(Node* czi, const FileIdentity& id,
                                   std::vector<Invalidation>* inval) {
   czi->id = id;
   if (czi->exposed.load()) inval->push_back({czi->ino, "", /*attributes_only=*/true});
-  for (uint64_t i = 0; i < czi->tree_count; ++i) {
-    auto it = nodes_.find(czi->tree_first + i);
-    if (it == nodes_.end()) continue;
-    it->second->id = id;
-    if (it->second->exposed.load()) inval->push_back({it->first, "", /*attributes_only=*/true});
+  for (uint64_t start : czi->blocks) {
+    const uint64_t count = blocks_.at(start).count;
+    for (uint64_t k = 0; k < count; ++k) {
+      auto it = nodes_.find(start + k);
+      if (it == nodes_.end()) continue;
+      it->second->id = id;
+      if (it->second->exposed.load()) inval->push_back({it->first, "", /*attributes_only=*/true});
+    }
   }
 }
 
 uint64_t MountTree::ReleasedOwner(uint64_t ino) const {
   ReaderLock lock(&mu_);
-  auto it = released_.upper_bound(ino);
-  if (it == released_.begin()) return 0;
+  auto it = blocks_.upper_bound(ino);
+  if (it == blocks_.begin()) return 0;
   --it;
   return ino < it->first + it->second.count ? it->second.czi : 0;
+}
+
+Status MountTree::Rematerialize(uint64_t ino) {
+  // The folders from `ino` up to the first that is a node, then down again.
+  std::vector<uint64_t> chain;
+  for (uint64_t at = ino; chain.size() < 64;) {
+    uint64_t folder = 0;
+    {
+      ReaderLock lock(&mu_);
+      if (nodes_.count(at)) break;
+      auto it = blocks_.upper_bound(at);
+      if (it == blocks_.begin()) break;
+      --it;
+      if (at >= it->first + it->second.count) break;
+      folder = it->second.folder;
+    }
+    chain.push_back(folder);
+    at = folder;
+  }
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    auto dir = Get(*it);
+    if (!dir.ok()) return dir.status();
+    CZIFS_RETURN_IF_ERROR(Materialize(*dir));
+  }
+  return Status::Ok();
 }
 
 Result<MountTree::InUse> MountTree::Acquire(uint64_t ino) {
@@ -82,6 +115,12 @@ Result<MountTree::InUse> MountTree::Acquire(uint64_t ino) {
       if (owner == 0) return n.status();
       CZIFS_ASSIGN_OR_RETURN(NodePtr czi, Get(owner));
       CZIFS_RETURN_IF_ERROR(RefreshCzi(czi, /*force=*/false, /*expand=*/true));
+      // Its folders are listed again, from the CZI's own down to `ino`'s,
+      // under this request's pin (a tree let go again meanwhile: next round).
+      czi->users.fetch_add(1);
+      const Status again = Rematerialize(ino);
+      czi->users.fetch_sub(1);
+      if (!again.ok() && again.code() != StatusCode::kStale) return again;
       continue;
     }
     InUse use;

@@ -134,15 +134,15 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
 }
 
 Canvas PlaneCanvas(const ImageIndex& index, uint32_t plane_index) {
-  const Plane& plane = index.planes().at(plane_index);
-  const Rect& box = index.scenes().at(plane.scene).bbox;
+  const Plane plane = index.planes()[plane_index];
+  const Rect& box = index.scenes()[plane.scene].bbox;
   Canvas c;
   c.x = box.x;
   c.y = box.y;
   c.width = box.width;
   c.height = box.height;
   c.pixel_type = plane.pixel_type;
-  c.subblocks = plane.subblocks;
+  c.subblocks.assign(plane.subblocks.begin(), plane.subblocks.end());
   return c;
 }
 

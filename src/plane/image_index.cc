@@ -63,12 +63,68 @@ Result<ImageIndex> ImageIndex::Build(const CziFile& czi) {
   idx.plane_of_subblock_.assign(czi.subblocks().size(), -1);
   idx.ScanDirectory(czi);
   if (idx.scenes_.empty()) return idx;
-  CZIFS_ASSIGN_OR_RETURN(const std::vector<Axis> axes, idx.PlaneAxes());
-  const uint64_t per_scene = PlanesPerScene(axes);
-  idx.MakePlanes(czi, axes, per_scene);
-  CZIFS_ASSIGN_OR_RETURN(auto levels, idx.AssignSubblocks(czi, axes, per_scene));
+  CZIFS_ASSIGN_OR_RETURN(idx.axes_, idx.PlaneAxes());
+  idx.planes_per_scene_ = PlanesPerScene(idx.axes_);
+  idx.plane_count_ = idx.planes_per_scene_ * idx.scenes_.size();
+  idx.MakePlanes(czi);
+  CZIFS_ASSIGN_OR_RETURN(auto levels, idx.AssignSubblocks(czi));
+  idx.ListPlaneSubblocks();
   idx.SetDrawingOrder(czi, std::move(levels));
   return idx;
+}
+
+size_t PlaneTable::size() const { return static_cast<size_t>(index_->plane_count_); }
+
+Plane PlaneTable::operator[](size_t i) const { return index_->MakePlane(i); }
+
+Plane ImageIndex::MakePlane(size_t i) const {
+  Plane p;
+  p.scene = static_cast<uint32_t>(i / planes_per_scene_);
+  p.coord[static_cast<int>(Dim::kS)] = scenes_[p.scene].index;
+  uint64_t rest = i % planes_per_scene_;
+  for (size_t a = axes_.size(); a-- > 0;) {
+    const auto size = static_cast<uint64_t>(axes_[a].size);
+    p.coord[static_cast<int>(axes_[a].dim)] = axes_[a].start + static_cast<int32_t>(rest % size);
+    rest /= size;
+  }
+  p.pixel_type = plane_pixel_type_[i];
+  p.subblocks = std::span<const uint32_t>(plane_subblocks_.data() + plane_first_[i],
+                                          plane_first_[i + 1] - plane_first_[i]);
+  if (auto it = plane_unsupported_.find(static_cast<uint32_t>(i)); it != plane_unsupported_.end()) {
+    p.unsupported = it->second;
+  }
+  return p;
+}
+
+uint64_t ImageIndex::RunLength(int depth) const {
+  uint64_t n = planes_per_scene_;
+  for (int d = 0; d < depth && d < 3; ++d) n /= static_cast<uint64_t>(axes_[d].size);
+  return n;
+}
+
+uint64_t ImageIndex::PlaneAt(uint32_t s, uint32_t c, uint32_t t, uint32_t z, uint64_t k) const {
+  // axes_ starts with C, T, Z (always there), then the other dimensions.
+  const uint64_t ct = uint64_t{c} * static_cast<uint64_t>(axes_[1].size) + t;
+  const uint64_t ctz = ct * static_cast<uint64_t>(axes_[2].size) + z;
+  return s * planes_per_scene_ + ctz * RunLength(3) + k;
+}
+
+uint64_t ImageIndex::ServableIn(uint64_t first, uint64_t end) const {
+  const auto a = plane_unsupported_.lower_bound(static_cast<uint32_t>(first));
+  const auto b = plane_unsupported_.lower_bound(static_cast<uint32_t>(end));
+  return end - first - static_cast<uint64_t>(std::distance(a, b));
+}
+
+size_t ImageIndex::MemoryBytes() const {
+  size_t n = sizeof(*this) + plane_first_.capacity() * sizeof(uint32_t) +
+             plane_subblocks_.capacity() * sizeof(uint32_t) +
+             plane_pixel_type_.capacity() * sizeof(int32_t) +
+             plane_of_subblock_.capacity() * sizeof(int32_t) + scenes_.capacity() * sizeof(Scene);
+  for (const auto& [plane, why] : plane_unsupported_) n += 64 + why.capacity();
+  for (const PyramidPlane& pp : pyramid_planes_) {
+    n += sizeof(pp) + pp.subblocks.capacity() * sizeof(uint32_t) + pp.unsupported.capacity();
+  }
+  return n;
 }
 
 namespace {
@@ -189,38 +245,39 @@ Result<std::vector<ImageIndex::Axis>> ImageIndex::PlaneAxes() const {
   return axes;
 }
 
-// Every plane of the grid, with its coordinates, path and pixel type.
-void ImageIndex::MakePlanes(const CziFile& czi, const std::vector<Axis>& axes, uint64_t per_scene) {
+// The default pixel type of every plane (its channel's; SetDrawingOrder
+// takes its first subblock's where it has one).
+void ImageIndex::MakePlanes(const CziFile& czi) {
   const auto& sbs = czi.subblocks();
-  const uint64_t total = per_scene * scenes_.size();
   // Default pixel type per channel, for planes without subblocks.
   std::map<int32_t, int32_t> channel_type;
-  for (const SubblockEntry& e : sbs) {
-    if (e.IsLayer0()) channel_type.try_emplace(e.Coord(Dim::kC), e.pixel_type);
+  for (size_t i = 0; i < sbs.size(); ++i) {
+    if (sbs.is_layer0(i)) channel_type.try_emplace(sbs.coord(i, Dim::kC), sbs.pixel_type(i));
   }
-
-  planes_.resize(total);
-  for (uint32_t s = 0; s < scenes_.size(); ++s) {
-    for (uint64_t k = 0; k < per_scene; ++k) {
-      Plane& p = planes_[s * per_scene + k];
-      p.scene = s;
-      p.coord[static_cast<int>(Dim::kS)] = scenes_[s].index;
-      uint64_t rest = k;
-      for (size_t a = axes.size(); a-- > 0;) {
-        p.coord[static_cast<int>(axes[a].dim)] =
-            axes[a].start + static_cast<int32_t>(rest % static_cast<uint64_t>(axes[a].size));
-        rest /= static_cast<uint64_t>(axes[a].size);
-      }
-      auto ct = channel_type.find(p.Coord(Dim::kC));
-      p.pixel_type = ct != channel_type.end() ? ct->second : pixel_types_.front();
+  plane_pixel_type_.assign(plane_count_, pixel_types_.front());
+  int64_t c_axis = -1;
+  uint64_t c_stride = 1;  // planes between two C indices within a scene
+  for (size_t a = axes_.size(); a-- > 0;) {
+    if (axes_[a].dim == Dim::kC) {
+      c_axis = static_cast<int64_t>(a);
+      break;
     }
+    c_stride *= static_cast<uint64_t>(axes_[a].size);
+  }
+  if (c_axis < 0) return;
+  const Axis& c = axes_[static_cast<size_t>(c_axis)];
+  for (uint64_t i = 0; i < plane_count_; ++i) {
+    const int32_t ci =
+        c.start + static_cast<int32_t>((i / c_stride) % static_cast<uint64_t>(c.size));
+    auto ct = channel_type.find(ci);
+    if (ct != channel_type.end()) plane_pixel_type_[i] = ct->second;
   }
 }
 
-// Layer-0 subblocks go to their planes, pyramid subblocks to their planes'
-// levels (returned by (level, plane)).
+// Layer-0 subblocks go to their planes (plane_of_subblock_), pyramid
+// subblocks to their planes' levels (returned by (level, plane)).
 Result<std::map<std::pair<uint32_t, uint32_t>, PyramidPlane>> ImageIndex::AssignSubblocks(
-    const CziFile& czi, const std::vector<Axis>& axes, uint64_t per_scene) {
+    const CziFile& czi) {
   const auto& sbs = czi.subblocks();
   std::map<int32_t, uint32_t> scene_pos;
   for (uint32_t s = 0; s < scenes_.size(); ++s) scene_pos[scenes_[s].index] = s;
@@ -228,7 +285,7 @@ Result<std::map<std::pair<uint32_t, uint32_t>, PyramidPlane>> ImageIndex::Assign
     auto scene = scene_pos.find(e.Coord(Dim::kS));
     if (scene == scene_pos.end()) return int64_t{-1};  // a scene without layer 0
     uint64_t k = 0;
-    for (const Axis& a : axes) {
+    for (const Axis& a : axes_) {
       const int64_t off = int64_t{e.Coord(a.dim)} - a.start;
       if (off < 0 || off >= a.size) {  // cannot happen with the bounds above; never index blindly
         return Status::Corruption(
@@ -237,7 +294,7 @@ Result<std::map<std::pair<uint32_t, uint32_t>, PyramidPlane>> ImageIndex::Assign
       }
       k = k * static_cast<uint64_t>(a.size) + static_cast<uint64_t>(off);
     }
-    return static_cast<int64_t>(scene->second * per_scene + k);
+    return static_cast<int64_t>(scene->second * planes_per_scene_ + k);
   };
   std::map<std::pair<uint32_t, uint32_t>, PyramidPlane> levels;  // (level, plane)
   for (const SubblockEntry& e : sbs) {
@@ -246,7 +303,6 @@ Result<std::map<std::pair<uint32_t, uint32_t>, PyramidPlane>> ImageIndex::Assign
     CZIFS_ASSIGN_OR_RETURN(const int64_t pi, plane_of(e));
     if (pi < 0) continue;
     if (e.IsLayer0()) {
-      planes_[static_cast<size_t>(pi)].subblocks.push_back(e.index);
       plane_of_subblock_[e.index] = static_cast<int32_t>(pi);
       continue;
     }
@@ -262,46 +318,66 @@ Result<std::map<std::pair<uint32_t, uint32_t>, PyramidPlane>> ImageIndex::Assign
   return levels;
 }
 
+// Every plane's layer-0 subblocks in file order, in one array (counted
+// first, so it is allocated once at its size).
+void ImageIndex::ListPlaneSubblocks() {
+  plane_first_.assign(plane_count_ + 1, 0);
+  for (const int32_t p : plane_of_subblock_) {
+    if (p >= 0) ++plane_first_[static_cast<size_t>(p) + 1];
+  }
+  for (size_t i = 1; i < plane_first_.size(); ++i) plane_first_[i] += plane_first_[i - 1];
+  plane_subblocks_.resize(plane_first_.back());
+  std::vector<uint32_t> next(plane_first_.begin(), plane_first_.end() - 1);
+  for (uint32_t sb = 0; sb < plane_of_subblock_.size(); ++sb) {
+    const int32_t p = plane_of_subblock_[sb];
+    if (p >= 0) plane_subblocks_[next[static_cast<size_t>(p)]++] = sb;
+  }
+}
+
 // Sorts every plane's and level's subblocks into drawing order and says
 // which cannot be served.
 void ImageIndex::SetDrawingOrder(const CziFile& czi,
                                  std::map<std::pair<uint32_t, uint32_t>, PyramidPlane> levels) {
   const auto& sbs = czi.subblocks();
   // Drawing order: no M first, then ascending M; ties keep file order.
-  auto drawing_order = [&](std::vector<uint32_t>& list) {
-    std::stable_sort(list.begin(), list.end(), [&](uint32_t a, uint32_t b) {
-      const SubblockEntry& ea = sbs[a];
-      const SubblockEntry& eb = sbs[b];
-      if (ea.Has(Dim::kM) != eb.Has(Dim::kM)) return !ea.Has(Dim::kM);
-      return ea.Coord(Dim::kM) < eb.Coord(Dim::kM);
-    });
+  auto before = [&](uint32_t a, uint32_t b) {
+    if (sbs.has(a, Dim::kM) != sbs.has(b, Dim::kM)) return !sbs.has(a, Dim::kM);
+    return sbs.coord(a, Dim::kM) < sbs.coord(b, Dim::kM);
+  };
+  auto drawing_order = [&](std::span<uint32_t> list) {
+    if (!std::is_sorted(list.begin(), list.end(), before)) {
+      std::stable_sort(list.begin(), list.end(), before);
+    }
   };
   // Why a list of subblocks cannot be drawn as one image of `pixel_type`, or "".
-  auto unsupported = [&](const std::vector<uint32_t>& list, int32_t pixel_type) -> std::string {
+  auto unsupported = [&](std::span<const uint32_t> list, int32_t pixel_type) -> std::string {
     if (!IsSupportedPixelType(pixel_type)) {
       return "pixel type " + PixelTypeName(pixel_type) + " is not supported";
     }
     for (uint32_t sb : list) {
-      if (sbs[sb].pixel_type != pixel_type) {
+      if (sbs.pixel_type(sb) != pixel_type) {
         return fmt::format(
             "subblock {} has pixel type {}, others {} (mixed pixel types in one plane)", sb,
-            PixelTypeName(sbs[sb].pixel_type), PixelTypeName(pixel_type));
+            PixelTypeName(sbs.pixel_type(sb)), PixelTypeName(pixel_type));
       }
-      if (!IsSupportedCompression(sbs[sb].compression)) {
+      if (!IsSupportedCompression(sbs.compression(sb))) {
         return fmt::format("subblock {}: compression {} is not supported", sb,
-                           CompressionName(sbs[sb].compression));
+                           CompressionName(sbs.compression(sb)));
       }
     }
     return "";
   };
-  for (Plane& p : planes_) {
-    drawing_order(p.subblocks);
-    if (!p.subblocks.empty()) p.pixel_type = sbs[p.subblocks.front()].pixel_type;
-    p.unsupported = unsupported(p.subblocks, p.pixel_type);
+  for (uint64_t i = 0; i < plane_count_; ++i) {
+    const std::span<uint32_t> list(plane_subblocks_.data() + plane_first_[i],
+                                   plane_first_[i + 1] - plane_first_[i]);
+    drawing_order(list);
+    if (!list.empty()) plane_pixel_type_[i] = sbs.pixel_type(list.front());
+    std::string why = unsupported(list, plane_pixel_type_[i]);
+    if (!why.empty()) plane_unsupported_.emplace(static_cast<uint32_t>(i), std::move(why));
   }
   for (auto& [key, pp] : levels) {
     drawing_order(pp.subblocks);
-    pp.unsupported = unsupported(pp.subblocks, sbs[pp.subblocks.front()].pixel_type);
+    pp.unsupported = unsupported(pp.subblocks, sbs.pixel_type(pp.subblocks.front()));
     pyramid_planes_.push_back(std::move(pp));
   }
 }

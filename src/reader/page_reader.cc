@@ -90,11 +90,10 @@ RowRange RowsOf(const Page& page, uint64_t p0, uint64_t p1) {
 
 }  // namespace
 
-Result<size_t> PageReader::Read(uint32_t index, uint64_t offset, size_t len, uint8_t* out,
+Result<size_t> PageReader::Read(const ServedTiff& t, uint64_t offset, size_t len, uint8_t* out,
                                 const ReadContext* given) const {
   static const ReadContext kAlone;
   const ReadContext& ctx = given ? *given : kAlone;
-  const ServedTiff& t = catalog_->tiffs().at(index);
   auto where = [&] { return czi_->path() + ": " + t.path; };
   if (!t.unsupported.empty()) return Status::NotSupported(t.unsupported).WithContext(where());
   auto laid_out = t.layout->Get();
@@ -107,8 +106,8 @@ Result<size_t> PageReader::Read(uint32_t index, uint64_t offset, size_t len, uin
   const uint64_t first_page = p0 / page_bytes;
   auto page_where = [&](uint64_t k) {
     return [&, k] {
-      const std::string& plane = catalog_->tiffs()[t.pages[k].plane].path;
-      return t.pages.size() > 1 ? where() + " (" + plane + ")" : where();
+      return t.pages.size() > 1 ? where() + " (" + catalog_->PlanePathOf(t.pages[k].plane) + ")"
+                                : where();
     };
   };
   // Each page the read touches, prepared in turn (its subblocks decoded in parallel).
@@ -128,7 +127,7 @@ Result<size_t> PageReader::Read(uint32_t index, uint64_t offset, size_t len, uin
   // takes in the first rows, must not set off decoding the whole image).
   const bool starts_in_pixels = layout.PixelRange(offset, 1).second > 0;
   if (!pins.empty() && starts_in_pixels && ctx.pool && ctx.readahead_bytes > 0) {
-    ReadAhead(index, first_page + pins.size() - 1, end_row, ctx);
+    ReadAhead(t, first_page + pins.size() - 1, end_row, ctx);
   }
   // The layout asks for pixels in [p0, p1) only: always a pinned page.
   auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
@@ -283,22 +282,26 @@ Status PageReader::FillSample(const Page& page, uint64_t pixel_offset, size_t n,
   return Status::Ok();
 }
 
-void PageReader::ReadAhead(uint32_t index, size_t page, int64_t from_row,
+void PageReader::ReadAhead(const ServedTiff& t, size_t page, int64_t from_row,
                            const ReadContext& ctx) const {
   uint64_t budget = ctx.readahead_bytes;
-  const auto& tiffs = catalog_->tiffs();
-  const ServedTiff& t = tiffs[index];
+  std::optional<TiffId> id = t.id;
+  ServedTiff described;  // the file after t, for single-page ones
   for (size_t k = 0; budget > 0 && k <= kReadAheadPages; ++k, from_row = 0) {
     // The k-th page a sequential reader reads after this one.
     const Page* next = nullptr;
     if (t.pages.size() > 1) {
       if (page + k >= t.pages.size()) break;
       next = &t.pages[page + k];
+    } else if (k == 0) {
+      next = &t.pages[0];
     } else {
-      const size_t p = index + k;
-      if (p >= tiffs.size() || tiffs[p].kind != t.kind) break;
-      if (!tiffs[p].unsupported.empty()) continue;
-      next = &tiffs[p].pages[0];
+      id = catalog_->Next(*id);
+      if (!id) break;
+      auto d = catalog_->Describe(*id);
+      if (!d.ok() || !d->unsupported.empty() || d->pages.empty()) continue;
+      described = std::move(d).value();
+      next = &described.pages[0];
     }
     const Canvas& canvas = next->canvas;
     const uint64_t row_bytes = PageRowBytes(*next);

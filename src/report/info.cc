@@ -53,21 +53,14 @@ void PyramidAndTiles(const ReportInput& in, Json* j) {
   const ImageIndex& idx = in.index;
   (*j)["pyramid_levels"] = idx.pyramid_factors().size();
   (*j)["pyramid_factors"] = idx.pyramid_factors();
-  std::set<uint32_t> levels;
-  int64_t tiles = 0;
-  for (const ServedTiff& t : in.catalog.tiffs()) {
-    if (!t.unsupported.empty()) continue;
-    if (t.kind == TiffKind::kPyramid) levels.insert(t.level);
-    if (t.kind == TiffKind::kTile) ++tiles;
-  }
   Json pyramid = Json::array();
-  for (uint32_t level : levels) {
+  for (uint32_t level : in.catalog.ServedPyramidLevels()) {
     pyramid.push_back({{"level", level},
                        {"factor", idx.pyramid_factors()[level - 1]},
                        {"folder", fmt::format("pyramid/L{}", level)}});
   }
   (*j)["pyramid"] = std::move(pyramid);
-  (*j)["tiles"] = tiles;
+  (*j)["tiles"] = in.catalog.TileCount();
 }
 
 Json Calibration(const ImageMetadata& md) {
@@ -96,7 +89,13 @@ Json Channels(const ImageMetadata& md) {
 Json Hyperstacks(const ReportInput& in) {
   Json stacks = Json::array();
   for (uint32_t s = 0; s < in.index.scenes().size(); ++s) {
-    const ServedTiff& st = in.catalog.hyperstack(s);
+    auto described = in.catalog.Describe({TiffKind::kHyperstack, s});
+    ServedTiff st;
+    if (described.ok()) {
+      st = std::move(described).value();
+    } else {
+      st.unsupported = described.status().message();
+    }
     Json e = {{"scene", in.index.scenes()[s].index}};
     if (st.unsupported.empty()) {
       e["file"] = st.path;

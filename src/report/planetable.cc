@@ -65,12 +65,11 @@ Result<std::string> PlaneTableCsv(const ReportInput& in) {
                        (e.Has(Dim::kM) ? std::to_string(e.Coord(Dim::kM)) : std::string()));
     out += PixelTypeName(e.pixel_type) + "," + CompressionName(e.compression) + ",";
     const int32_t p = plane_of[e.index];
-    if (p >= 0 && in.index.planes()[p].unsupported.empty()) out += in.catalog.tiffs()[p].path;
-    out += ",";
-    const int64_t tile = in.catalog.TileOf(e.index);
-    if (tile >= 0 && in.catalog.tiffs()[tile].unsupported.empty()) {
-      out += in.catalog.tiffs()[tile].path;
+    if (p >= 0 && in.index.planes()[p].unsupported.empty()) {
+      out += in.catalog.PlanePathOf(static_cast<uint32_t>(p));
     }
+    out += ",";
+    if (TileProblem(e).empty()) out += in.catalog.TilePathOf(e.index);
     out += "\n";
   }
   return out;

@@ -14,19 +14,28 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(std::unique_ptr<Ran
                                                              const CatalogOptions& options) {
   std::shared_ptr<CziDocument> doc(new CziDocument());
   CZIFS_ASSIGN_OR_RETURN(doc->czi_, CziFile::Open(std::move(file)));
-  CZIFS_ASSIGN_OR_RETURN(doc->index_, ImageIndex::Build(*doc->czi_));
+  CZIFS_ASSIGN_OR_RETURN(ImageIndex index, ImageIndex::Build(*doc->czi_));
+  doc->index_ = std::make_shared<const ImageIndex>(std::move(index));
   auto xml = doc->czi_->ReadMetadataXml();
+  auto metadata = std::make_shared<ImageMetadata>();
   if (xml.ok()) {
     doc->metadata_xml_ = std::move(xml).value();
-    doc->metadata_ = ParseImageMetadata(doc->metadata_xml_);
+    *metadata = ParseImageMetadata(doc->metadata_xml_);
   } else {
     // Pixels stay reachable without metadata; the problem shows in info.json.
-    doc->metadata_.warning = xml.status().ToString();
+    metadata->warning = xml.status().ToString();
   }
+  doc->metadata_ = std::move(metadata);
   CZIFS_ASSIGN_OR_RETURN(doc->catalog_,
-                         Catalog::Build(*doc->czi_, doc->index_, doc->metadata_, options));
+                         Catalog::Build(doc->czi_, doc->index_, doc->metadata_, options));
   doc->reader_ = PageReader::Create(doc->czi_, doc->catalog_, std::move(session));
   return std::shared_ptr<const CziDocument>(std::move(doc));
+}
+
+size_t CziDocument::MemoryBytes() const {
+  return sizeof(*this) + czi_->subblocks().MemoryBytes().total() + index_->MemoryBytes() +
+         catalog_->MemoryBytes() +
+         metadata_xml_.capacity() * 2;  // the XML, and what it parsed into
 }
 
 }  // namespace czifs

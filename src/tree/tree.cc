@@ -66,14 +66,13 @@ class GeneratedFile : public VirtualFile {
 // or a hyperstack.
 class TiffFile : public VirtualFile {
  public:
-  TiffFile(std::shared_ptr<const CziDocument> doc, uint32_t tiff, DamagedTiles damaged)
-      : doc_(std::move(doc)), tiff_(tiff), damaged_(damaged) {}
+  TiffFile(std::shared_ptr<const CziDocument> doc, ServedTiff tiff, DamagedTiles damaged)
+      : doc_(std::move(doc)), tiff_(std::move(tiff)), damaged_(damaged) {}
   Result<uint64_t> Size() const override {
     CZIFS_ASSIGN_OR_RETURN(auto layout, Tiff().layout->Get());
     return layout->size();
   }
-  // Planes and pyramid levels are laid out at open, the first few tile
-  // shapes too; other tile shapes and hyperstacks on first use.
+  // Laid out when listed (one layout per shape), hyperstacks on first use.
   std::optional<uint64_t> SizeIfCheap() const override { return Tiff().layout->SizeIfBuilt(); }
   Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
     ReadContext ctx;
@@ -88,9 +87,9 @@ class TiffFile : public VirtualFile {
   bool IsPlane() const override { return Tiff().kind == TiffKind::kPlane; }
 
  private:
-  const ServedTiff& Tiff() const { return doc_->catalog().tiffs()[tiff_]; }
+  const ServedTiff& Tiff() const { return tiff_; }
   const std::shared_ptr<const CziDocument> doc_;
-  const uint32_t tiff_;
+  const ServedTiff tiff_;
   const DamagedTiles damaged_;  // for reads without a context (tests, tools)
 };
 
@@ -115,30 +114,25 @@ std::string AttachmentFileName(const AttachmentEntry& a) {
   return ext.empty() ? name : name + "." + ext;
 }
 
-TreeNode* ChildDir(TreeNode* parent, const std::string& name) {
-  for (auto& c : parent->children) {
-    if (c->name == name && c->is_dir) return c.get();
-  }
-  auto node = std::make_shared<TreeNode>();
-  node->name = name;
-  node->is_dir = true;
-  parent->children.push_back(node);
-  return node.get();
+void AddFile(std::vector<TreeEntry>* out, std::string name, std::shared_ptr<VirtualFile> file) {
+  TreeEntry e;
+  e.name = std::move(name);
+  e.file = std::move(file);
+  out->push_back(std::move(e));
 }
 
-void SortTree(TreeNode* n) {
-  std::sort(n->children.begin(), n->children.end(),
-            [](const auto& a, const auto& b) { return a->name < b->name; });
-  for (auto& c : n->children) {
-    if (c->is_dir) SortTree(c.get());
+// Fills `node` with the tree below `folder`, folder by folder.
+void BuildNode(const DocumentTree& tree, const FolderKey& folder, TreeNode* node) {
+  auto entries = tree.List(folder);
+  if (!entries.ok()) return;
+  for (TreeEntry& e : *entries) {
+    auto child = std::make_shared<TreeNode>();
+    child->name = std::move(e.name);
+    child->is_dir = e.is_dir;
+    child->file = std::move(e.file);
+    if (child->is_dir) BuildNode(tree, e.folder, child.get());
+    node->children.push_back(std::move(child));
   }
-}
-
-void AddFile(TreeNode* dir, std::string name, std::shared_ptr<VirtualFile> file) {
-  auto node = std::make_shared<TreeNode>();
-  node->name = std::move(name);
-  node->file = std::move(file);
-  dir->children.push_back(std::move(node));
 }
 
 }  // namespace
@@ -160,89 +154,134 @@ const TreeNode* TreeNode::Find(const std::string& child_name) const {
   return nullptr;
 }
 
+DocumentTree::DocumentTree(std::shared_ptr<const CziDocument> doc, const TreeOptions& options)
+    : doc_(std::move(doc)), options_(options) {}
+
+std::vector<TreeProblem> DocumentTree::Problems() const {
+  std::vector<TreeProblem> problems;
+  // Directory entries claiming sizes the file cannot hold: at most the
+  // first 20, then how many more.
+  const auto& bad = doc_->czi().size_problems();
+  size_t n = 0;
+  for (const auto& [index, what] : bad) {
+    if (++n > 20) {
+      problems.push_back({doc_->czi().path(),
+                          fmt::format("{} more such entries (damaged tiles)", bad.size() - 20)});
+      break;
+    }
+    problems.push_back({doc_->czi().path(), what + " (read as a damaged tile)"});
+  }
+  // A plane's problem is said once, not again for each of its tiles; a
+  // scene without a hyperstack says why in info.json.
+  const ImageIndex& index = doc_->index();
+  for (const auto& [plane, why] : index.unsupported_planes()) {
+    problems.push_back({doc_->czi().path() + ": " + doc_->catalog().PlanePathOf(plane), why});
+  }
+  if (options_.shown.pyramid) {
+    for (const PyramidPlane& pp : index.pyramid_planes()) {
+      if (pp.unsupported.empty()) continue;
+      problems.push_back({fmt::format("{}: pyramid/L{}/{}", doc_->czi().path(), pp.level,
+                                      doc_->catalog().PlanePathOf(pp.plane)),
+                          pp.unsupported});
+    }
+  }
+  return problems;
+}
+
+void DocumentTree::AddGenerated(const FolderKey& folder, std::vector<TreeEntry>* out) const {
+  auto doc = doc_;
+  switch (folder.kind) {
+    case FolderKind::kRoot:
+      AddFile(out, "info.json", MakeGeneratedFile([doc]() -> Result<std::string> {
+                return InfoJson(doc->report());
+              }));
+      AddFile(out, "metadata.xml",
+              MakeGeneratedFile([doc]() -> Result<std::string> { return doc->metadata_xml(); }));
+      AddFile(out, "planetable.csv",
+              MakeGeneratedFile([doc] { return PlaneTableCsv(doc->report()); }));
+      if (!doc->czi().attachments().empty()) {
+        TreeEntry e;
+        e.name = "attachments";
+        e.is_dir = true;
+        e.folder.kind = FolderKind::kAttachments;
+        out->push_back(std::move(e));
+      }
+      break;
+    case FolderKind::kZarrImage: {
+      const ZarrImage* img = &doc->catalog().zarr_images()[folder.image];
+      AddFile(out, ".zgroup",
+              MakeGeneratedFile([] { return Result<std::string>(ZarrGroupJson()); }));
+      AddFile(out, ".zattrs", MakeGeneratedFile([doc, img]() -> Result<std::string> {
+                return ZarrAttrsJson(doc->report(), *img);
+              }));
+      break;
+    }
+    case FolderKind::kZarrLevel: {
+      const ZarrImage* img = &doc->catalog().zarr_images()[folder.image];
+      const ZarrLevel* level = &img->levels[folder.level];
+      AddFile(out, ".zarray", MakeGeneratedFile([doc, img, level]() -> Result<std::string> {
+                return ZarrArrayJson(*img, *level);
+              }));
+      break;
+    }
+    case FolderKind::kAttachments: {
+      // Each attachment as a file (Thumbnail.jpg opens anywhere).
+      const auto& attachments = doc->czi().attachments();
+      std::set<std::string> used;
+      for (uint32_t a = 0; a < attachments.size(); ++a) {
+        std::string name = AttachmentFileName(attachments[a]);
+        const std::string base = name;
+        for (int k = 2; !used.insert(name).second; ++k) {
+          const size_t dot = base.find('.');
+          name = fmt::format("{}_{}{}", base.substr(0, dot), k,
+                             dot == std::string::npos ? "" : base.substr(dot));
+        }
+        AddFile(out, name, MakeGeneratedFile([doc, a]() -> Result<std::string> {
+                  CZIFS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, doc->czi().ReadAttachment(a));
+                  return std::string(bytes.begin(), bytes.end());
+                }));
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+Result<std::vector<TreeEntry>> DocumentTree::List(const FolderKey& folder) const {
+  std::vector<TreeEntry> out;
+  AddGenerated(folder, &out);
+  if (folder.kind != FolderKind::kAttachments) {
+    CZIFS_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries,
+                           doc_->catalog().List(folder, options_.shown));
+    for (CatalogEntry& e : entries) {
+      TreeEntry t;
+      t.name = std::move(e.name);
+      t.is_dir = e.is_dir;
+      t.folder = e.folder;
+      if (!e.is_dir) {
+        CZIFS_ASSIGN_OR_RETURN(ServedTiff tiff, doc_->catalog().Describe(e.tiff));
+        if (!tiff.unsupported.empty()) continue;  // said once (Problems) or in info.json
+        t.file = std::make_shared<TiffFile>(doc_, std::move(tiff), options_.damaged);
+      }
+      out.push_back(std::move(t));
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const TreeEntry& a, const TreeEntry& b) { return a.name < b.name; });
+  return out;
+}
+
 std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> doc,
                                             std::vector<TreeProblem>* problems,
                                             const TreeOptions& options) {
+  DocumentTree tree(std::move(doc), options);
+  if (problems) {
+    for (TreeProblem& p : tree.Problems()) problems->push_back(std::move(p));
+  }
   auto root = std::make_shared<TreeNode>();
   root->is_dir = true;
-  AddFile(root.get(), "info.json",
-          MakeGeneratedFile([doc]() -> Result<std::string> { return InfoJson(doc->report()); }));
-  AddFile(root.get(), "metadata.xml",
-          MakeGeneratedFile([doc]() -> Result<std::string> { return doc->metadata_xml(); }));
-  AddFile(root.get(), "planetable.csv",
-          MakeGeneratedFile([doc] { return PlaneTableCsv(doc->report()); }));
-  // Directory entries claiming sizes the file cannot hold: said once per
-  // entry when the tree is built (at most the first 20, then how many more).
-  if (problems) {
-    const auto& bad = doc->czi().size_problems();
-    size_t n = 0;
-    for (const auto& [index, what] : bad) {
-      if (++n > 20) {
-        problems->push_back({doc->czi().path(),
-                             fmt::format("{} more such entries (damaged tiles)", bad.size() - 20)});
-        break;
-      }
-      problems->push_back({doc->czi().path(), what + " (read as a damaged tile)"});
-    }
-  }
-  // The catalogue's TIFFs: paths like "S0/C1/T0/Z07.tif", "tiles/...".
-  const auto& tiffs = doc->catalog().tiffs();
-  const CatalogOptions& shown = options.shown;
-  for (uint32_t i = 0; i < tiffs.size(); ++i) {
-    const ServedTiff& t = tiffs[i];
-    if (!Shows(shown, t)) continue;
-    if (!t.unsupported.empty()) {
-      // A plane's problem is reported once, not again for each of its tiles;
-      // a scene without a hyperstack says why in info.json.
-      if (problems && (t.kind == TiffKind::kPlane || t.kind == TiffKind::kPyramid)) {
-        problems->push_back({doc->czi().path() + ": " + t.path, t.unsupported});
-      }
-      continue;
-    }
-    TreeNode* dir = root.get();
-    std::string rest = t.path;
-    for (size_t slash; (slash = rest.find('/')) != std::string::npos;) {
-      dir = ChildDir(dir, rest.substr(0, slash));
-      rest.erase(0, slash + 1);
-    }
-    AddFile(dir, rest, std::make_shared<TiffFile>(doc, i, options.damaged));
-  }
-  // Each OME-Zarr image's JSON (its chunks are among the catalogue's files).
-  if (shown.zarr) {
-    for (const ZarrImage& img : doc->catalog().zarr_images()) {
-      if (!img.unsupported.empty()) continue;  // info.json says why
-      TreeNode* dir = ChildDir(root.get(), img.name);
-      AddFile(dir, ".zgroup",
-              MakeGeneratedFile([] { return Result<std::string>(ZarrGroupJson()); }));
-      AddFile(dir, ".zattrs", MakeGeneratedFile([doc, &img]() -> Result<std::string> {
-                return ZarrAttrsJson(doc->report(), img);
-              }));
-      for (const ZarrLevel& level : img.levels) {
-        AddFile(ChildDir(dir, level.path), ".zarray",
-                MakeGeneratedFile([&img, &level, doc]() -> Result<std::string> {
-                  return ZarrArrayJson(img, level);
-                }));
-      }
-    }
-  }
-  // attachments/: each attachment as a file (Thumbnail.jpg opens anywhere).
-  const auto& attachments = doc->czi().attachments();
-  std::set<std::string> used;
-  for (uint32_t a = 0; a < attachments.size(); ++a) {
-    std::string name = AttachmentFileName(attachments[a]);
-    const std::string base = name;
-    for (int k = 2; !used.insert(name).second; ++k) {
-      const size_t dot = base.find('.');
-      name = fmt::format("{}_{}{}", base.substr(0, dot), k,
-                         dot == std::string::npos ? "" : base.substr(dot));
-    }
-    AddFile(ChildDir(root.get(), "attachments"), name,
-            MakeGeneratedFile([doc, a]() -> Result<std::string> {
-              CZIFS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, doc->czi().ReadAttachment(a));
-              return std::string(bytes.begin(), bytes.end());
-            }));
-  }
-  SortTree(root.get());
+  BuildNode(tree, FolderKey{}, root.get());
   return root;
 }
 

@@ -23,20 +23,23 @@ using testing::WriteAndOpen;
 using testing::WriteOrDie;
 
 // The served files of one kind, by path.
-std::map<std::string, uint32_t> ByPath(const Catalog& catalog, TiffKind kind) {
-  std::map<std::string, uint32_t> out;
-  for (uint32_t i = 0; i < catalog.tiffs().size(); ++i) {
-    if (catalog.tiffs()[i].kind == kind) out[catalog.tiffs()[i].path] = i;
-  }
-  return out;
+std::map<std::string, ServedTiff> ByPath(const Catalog& catalog, TiffKind kind) {
+  return testing::ServedFiles(catalog, kind);
 }
 
 // The served chunk files, by path.
-std::map<std::string, uint32_t> Chunks(const Catalog& catalog) {
+std::map<std::string, ServedTiff> Chunks(const Catalog& catalog) {
   return ByPath(catalog, TiffKind::kZarrChunk);
 }
 
-std::vector<uint8_t> ReadWhole(const CziDocument& doc, uint32_t tiff, size_t size) {
+// Served file `kind` `index` as the catalogue describes it.
+ServedTiff Described(const CziDocument& doc, TiffKind kind, uint32_t index) {
+  auto t = doc.catalog().Describe({kind, index});
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return t.ok() ? *t : ServedTiff{};
+}
+
+std::vector<uint8_t> ReadWhole(const CziDocument& doc, const ServedTiff& tiff, size_t size) {
   std::vector<uint8_t> out(size);
   auto n = doc.reader().Read(tiff, 0, size, out.data());
   EXPECT_TRUE(n.ok() && *n == size) << (n.ok() ? "" : n.status().ToString());
@@ -78,16 +81,18 @@ TEST(ZarrTest, AnEdgeChunkIsFullSizeWithZerosBeyondThePlane) {
   ASSERT_NE(doc, nullptr);
   const auto chunks = Chunks(doc->catalog());
   ASSERT_EQ(chunks.size(), 2u);
-  const uint32_t edge = chunks.at("S0.ome.zarr/0/0/0/0/0/1");
-  auto layout = doc->catalog().tiffs()[edge].layout->Get();
+  const ServedTiff& edge = chunks.at("S0.ome.zarr/0/0/0/0/0/1");
+  auto layout = edge.layout->Get();
   ASSERT_TRUE(layout.ok());
   EXPECT_EQ((*layout)->size(), 1024u * 40 * 2);  // raw samples, no header
   const auto bytes = ReadWhole(*doc, edge, (*layout)->size());
   // The plane's columns 1024..1099 of row 0, then zeros to 2047.
-  auto plane_layout = doc->catalog().tiffs()[0].layout->Get();
+  const ServedTiff plane = Described(*doc, TiffKind::kPlane, 0);
+  auto plane_layout = plane.layout->Get();
   ASSERT_TRUE(plane_layout.ok());
   std::vector<uint8_t> row(1100 * 2);
-  ASSERT_TRUE(doc->reader().Read(0, (*plane_layout)->pixel_offset(), row.size(), row.data()).ok());
+  ASSERT_TRUE(
+      doc->reader().Read(plane, (*plane_layout)->pixel_offset(), row.size(), row.data()).ok());
   EXPECT_EQ(std::memcmp(bytes.data(), row.data() + 1024 * 2, 76 * 2), 0);
   EXPECT_EQ(std::vector<uint8_t>(bytes.begin() + 76 * 2, bytes.begin() + 1024 * 2),
             std::vector<uint8_t>((1024 - 76) * 2, 0));
@@ -114,8 +119,8 @@ TEST(ZarrTest, PlanesSmallerThanAChunkAreStackedAlongZWithZerosPastTheLastPlane)
   for (uint32_t k = 0; k < 17; ++k) {  // C1, Z17..Z19, then zeros
     std::vector<uint8_t> expected(plane_bytes, 0);
     if (17 + k < 20) {
-      const uint32_t plane = planes.at(fmt::format("S0/C1/T0/Z{}.tif", 17 + k));
-      auto layout = doc->catalog().tiffs()[plane].layout->Get();
+      const ServedTiff& plane = planes.at(fmt::format("S0/C1/T0/Z{}.tif", 17 + k));
+      auto layout = plane.layout->Get();
       ASSERT_TRUE(layout.ok());
       ASSERT_TRUE(
           doc->reader().Read(plane, (*layout)->pixel_offset(), plane_bytes, expected.data()).ok());
@@ -140,10 +145,8 @@ TEST(ZarrTest, ColourBecomesOneZarrChannelPerSampleInRgbOrder) {
   EXPECT_NE(ZarrArrayJson(image, image.levels[0]).find("\"|u1\""), std::string::npos);
   // Channel 1's plane in TIFF order (R,G,B per pixel) against its three chunks.
   const auto chunks = Chunks(doc->catalog());
-  const auto& tiffs = doc->catalog().tiffs();
-  uint32_t plane = 0;
-  while (tiffs[plane].path != "S0/C1/T0/Z0.tif") ++plane;
-  auto layout = tiffs[plane].layout->Get();
+  const ServedTiff plane = ByPath(doc->catalog(), TiffKind::kPlane).at("S0/C1/T0/Z0.tif");
+  auto layout = plane.layout->Get();
   ASSERT_TRUE(layout.ok());
   std::vector<uint8_t> rgb(30 * 20 * 3);
   auto n = doc->reader().Read(plane, (*layout)->pixel_offset(), rgb.size(), rgb.data());
@@ -184,10 +187,9 @@ TEST(ZarrTest, ReadingAChunkReadsAheadTheNextChunkAlongX) {
   auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
   const auto chunks = Chunks(doc->catalog());
-  const auto& tiffs = doc->catalog().tiffs();
-  const uint32_t first = chunks.at("S0.ome.zarr/0/0/0/0/0/0");
-  const uint32_t next_x = tiffs[chunks.at("S0.ome.zarr/0/0/0/0/0/1")].pages[0].canvas.subblocks[0];
-  const uint32_t next_z = tiffs[chunks.at("S0.ome.zarr/0/0/0/1/0/0")].pages[0].canvas.subblocks[0];
+  const ServedTiff& first = chunks.at("S0.ome.zarr/0/0/0/0/0/0");
+  const uint32_t next_x = chunks.at("S0.ome.zarr/0/0/0/0/0/1").pages[0].canvas.subblocks[0];
+  const uint32_t next_z = chunks.at("S0.ome.zarr/0/0/0/1/0/0").pages[0].canvas.subblocks[0];
   ThreadPool pool(2);
   ReadContext ctx;
   ctx.pool = &pool;
@@ -221,8 +223,11 @@ TEST(ZarrTest, PastTheChunkLimitTheImagesAreLeftOutTheirReasonShownAndThePlanesS
   EXPECT_TRUE(Chunks((*doc)->catalog()).empty());  // none of the first channel's stay either
   EXPECT_NE(InfoJson((*doc)->report()).find("more than 20 zarr chunks"), std::string::npos);
   std::vector<uint8_t> head(8);
-  EXPECT_TRUE((*doc)->reader().Read(0, 0, head.size(), head.data()).ok());  // a plane
-  options.max_zarr_chunks = 28;                                             // exactly enough
+  EXPECT_TRUE((*doc)
+                  ->reader()
+                  .Read(Described(**doc, TiffKind::kPlane, 0), 0, head.size(), head.data())
+                  .ok());        // a plane
+  options.max_zarr_chunks = 28;  // exactly enough
   auto enough = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20), options);
   ASSERT_TRUE(enough.ok());
   EXPECT_EQ(Chunks((*enough)->catalog()).size(), 28u);
@@ -265,9 +270,8 @@ TEST(ZarrTest, EachIndexOfAnotherDimensionIsAnImageOfItsOwnNamedAsThePlanes) {
   EXPECT_EQ(names,
             (std::vector<std::string>{"S0_H0.ome.zarr", "S0_H1.ome.zarr", "S0_H2.ome.zarr"}));
   // Image H1's chunk (c 1, z 0) shows plane S0/C1/T0/Z0_H1.tif.
-  const auto& tiffs = doc->catalog().tiffs();
-  const ServedTiff& chunk = tiffs[Chunks(doc->catalog()).at("S0_H1.ome.zarr/0/0/1/0/0/0")];
-  EXPECT_EQ(tiffs[chunk.pages[0].plane].path, "S0/C1/T0/Z0_H1.tif");
+  const ServedTiff chunk = Chunks(doc->catalog()).at("S0_H1.ome.zarr/0/0/1/0/0/0");
+  EXPECT_EQ(doc->catalog().PlanePathOf(chunk.pages[0].plane), "S0/C1/T0/Z0_H1.tif");
 }
 
 }  // namespace

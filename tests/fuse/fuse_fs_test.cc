@@ -249,8 +249,15 @@ TEST_F(FuseFsTest, StatfsIsReadOnlyAndSizedByTheFilesServedSoFar) {
   EXPECT_EQ(before.f_bfree, 0u);
   fuse_entry_param e;
   ASSERT_EQ(fs_->Lookup(MountTree::kRootIno, "b.czi", &e), 0);
+  // Opens the CZI and lists the folder of one time point: its planes are known.
+  for (const char* name : {"S0", "C0", "T0"}) {
+    std::vector<DirEntry> listing;
+    ASSERT_EQ(fs_->ListDir(e.ino, &listing), 0);
+    ASSERT_EQ(fs_->Lookup(e.ino, name, &e), 0) << name;
+  }
   std::vector<DirEntry> listing;
-  ASSERT_EQ(fs_->ListDir(e.ino, &listing), 0);  // opens the CZI: its files are known
+  ASSERT_EQ(fs_->ListDir(e.ino, &listing), 0);
+  ASSERT_FALSE(listing.empty());
   struct statvfs after;
   fs_->StatFs(&after);
   EXPECT_GT(after.f_files, before.f_files);

@@ -2,6 +2,7 @@
 // built without a MountTree: for tests of the tree itself.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,29 @@ struct DocumentTree {
   std::shared_ptr<TreeNode> root;
   std::vector<TreeProblem> problems;  // planes left out, and why
 };
+
+// Every served file of `kind` the catalogue lists (all of its folders
+// walked), by path.
+inline void AddServedFiles(const Catalog& catalog, const FolderKey& folder, TiffKind kind,
+                           std::map<std::string, ServedTiff>* out) {
+  auto entries = catalog.List(folder, CatalogOptions{});
+  EXPECT_TRUE(entries.ok()) << entries.status().ToString();
+  if (!entries.ok()) return;
+  for (const CatalogEntry& e : *entries) {
+    if (e.is_dir) {
+      AddServedFiles(catalog, e.folder, kind, out);
+    } else if (e.tiff.kind == kind) {
+      auto tiff = catalog.Describe(e.tiff);
+      EXPECT_TRUE(tiff.ok()) << tiff.status().ToString();
+      if (tiff.ok()) out->emplace(tiff->path, std::move(tiff).value());
+    }
+  }
+}
+inline std::map<std::string, ServedTiff> ServedFiles(const Catalog& catalog, TiffKind kind) {
+  std::map<std::string, ServedTiff> out;
+  AddServedFiles(catalog, FolderKey{}, kind, &out);
+  return out;
+}
 
 inline Result<DocumentTree> OpenDocumentTree(const std::string& path,
                                              std::shared_ptr<Session> session,

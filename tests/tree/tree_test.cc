@@ -326,7 +326,7 @@ TEST(TileTest, FilesWhosePlanesAreEachOneWholeTileHaveNoTilesFolder) {
   // Each tile would be a byte-for-byte copy of its plane's pixels.
   EXPECT_EQ(tree->root->Find("tiles"), nullptr);
   for (uint32_t sb = 0; sb < doc->czi().subblocks().size(); ++sb) {
-    EXPECT_EQ(doc->catalog().TileOf(sb), -1);
+    EXPECT_EQ(doc->catalog().TilePathOf(sb), "");
   }
   auto csv = PlaneTableCsv(doc->report());
   ASSERT_TRUE(csv.ok());
@@ -662,9 +662,13 @@ TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequential
   ASSERT_TRUE(ref_doc.ok() && doc.ok());
   const uint32_t planes = static_cast<uint32_t>((*doc)->index().planes().size());
   std::vector<std::vector<uint8_t>> ref(planes);
+  std::vector<ServedTiff> tiffs(planes);
   for (uint32_t p = 0; p < planes; ++p) {
-    ref[p].resize(*(*ref_doc)->catalog().tiffs()[p].layout->SizeIfBuilt());
-    auto n = (*ref_doc)->reader().Read(p, 0, ref[p].size(), ref[p].data());
+    auto tiff = (*doc)->catalog().Describe({TiffKind::kPlane, p});
+    ASSERT_TRUE(tiff.ok());
+    tiffs[p] = *tiff;
+    ref[p].resize(*tiffs[p].layout->SizeIfBuilt());
+    auto n = (*ref_doc)->reader().Read(tiffs[p], 0, ref[p].size(), ref[p].data());
     ASSERT_TRUE(n.ok() && *n == ref[p].size());
   }
   ThreadPool pool(3);
@@ -682,7 +686,7 @@ TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequential
         const uint64_t off = rng() % ref[p].size();
         const size_t len = std::min<uint64_t>(1 + rng() % 40000, ref[p].size() - off);
         buf.assign(len, 0xAB);
-        auto n = (*doc)->reader().Read(p, off, len, buf.data(), &ctx);
+        auto n = (*doc)->reader().Read(tiffs[p], off, len, buf.data(), &ctx);
         if (!n.ok() || *n != len) {
           failures.fetch_add(1);
         } else if (!std::equal(buf.begin(), buf.end(), ref[p].begin() + off)) {
@@ -764,12 +768,16 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   spec.sizes = {{'C', 2}, {'Z', 2}};
   auto doc = testing::WriteAndOpen(spec, dir);
   ASSERT_NE(doc, nullptr);
-  const ServedTiff& st = doc->catalog().hyperstack(0);
+  auto stack = doc->catalog().Describe({TiffKind::kHyperstack, 0});
+  ASSERT_TRUE(stack.ok());
+  const ServedTiff& st = *stack;
   ASSERT_EQ(st.pages.size(), 4u);
   // Pages: C0Z0, C1Z0, C0Z1, C1Z1; planes in index order: C0Z0, C0Z1, C1Z0, C1Z1.
   const auto& planes = doc->index().planes();
-  const uint32_t next_page = planes[st.pages[1].plane].subblocks.at(0);
-  const uint32_t next_plane = planes[st.pages[0].plane + 1].subblocks.at(0);
+  ASSERT_FALSE(planes[st.pages[1].plane].subblocks.empty());
+  ASSERT_FALSE(planes[st.pages[0].plane + 1].subblocks.empty());
+  const uint32_t next_page = planes[st.pages[1].plane].subblocks[0];
+  const uint32_t next_plane = planes[st.pages[0].plane + 1].subblocks[0];
   ASSERT_NE(next_page, next_plane);
   auto layout = st.layout->Get();
   ASSERT_TRUE(layout.ok());
@@ -780,11 +788,8 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   ctx.readahead_bytes = page_bytes;  // exactly the next page
   // Read the first page's pixels.
   std::vector<uint8_t> buf(page_bytes);
-  ASSERT_TRUE((doc)
-                  ->reader()
-                  .Read(static_cast<uint32_t>(&st - doc->catalog().tiffs().data()),
-                        (*layout)->pixel_offset(), buf.size(), buf.data(), &ctx)
-                  .ok());
+  ASSERT_TRUE(
+      (doc)->reader().Read(st, (*layout)->pixel_offset(), buf.size(), buf.data(), &ctx).ok());
   pool.Wait();
   EXPECT_TRUE(doc->reader().subblocks().IsCached(next_page));
   EXPECT_FALSE(doc->reader().subblocks().IsCached(next_plane));
@@ -804,22 +809,24 @@ TEST(ReadAheadTest, AReadThatStartsInTheHeaderSetsOffNoReadAhead) {
   ReadContext ctx;
   ctx.pool = &pool;
   ctx.readahead_bytes = 16 << 20;
-  auto layout = (*doc)->catalog().tiffs()[0].layout->Get();
+  auto plane = (*doc)->catalog().Describe({TiffKind::kPlane, 0});
+  ASSERT_TRUE(plane.ok());
+  auto layout = plane->layout->Get();
   ASSERT_TRUE(layout.ok());
   // The header and tags alone: nothing decoded.
   std::vector<uint8_t> buf((*layout)->pixel_offset() + (64 << 10));
-  ASSERT_TRUE((*doc)->reader().Read(0, 0, (*layout)->pixel_offset(), buf.data(), &ctx).ok());
+  ASSERT_TRUE((*doc)->reader().Read(*plane, 0, (*layout)->pixel_offset(), buf.data(), &ctx).ok());
   pool.Wait();
   EXPECT_EQ(session->decoded.load(), 0u);
   // A read from 0 that takes in the first rows too: only plane 0's own tile
   // is decoded, not the next planes'.
-  ASSERT_TRUE((*doc)->reader().Read(0, 0, buf.size(), buf.data(), &ctx).ok());
+  ASSERT_TRUE((*doc)->reader().Read(*plane, 0, buf.size(), buf.data(), &ctx).ok());
   pool.Wait();
   EXPECT_EQ(session->decoded.load(), 1u);
   // A read of pixel data (a plane's last bytes) does read ahead: the next planes' tiles.
   const uint64_t last = (*layout)->size() - 16;
   ASSERT_GT((*layout)->PixelRange(last, 16).second, 0u);
-  ASSERT_TRUE((*doc)->reader().Read(0, last, 16, buf.data(), &ctx).ok());
+  ASSERT_TRUE((*doc)->reader().Read(*plane, last, 16, buf.data(), &ctx).ok());
   pool.Wait();
   EXPECT_GT(session->decoded.load(), 1u);
 }
@@ -832,7 +839,9 @@ TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
   spec.sizes = {{'C', 1}, {'H', 3}};
   auto doc = testing::WriteAndOpen(spec, dir);
   ASSERT_NE(doc, nullptr);
-  EXPECT_NE(doc->catalog().hyperstack(0).unsupported.find("H dimension"), std::string::npos);
+  auto stack = doc->catalog().Describe({TiffKind::kHyperstack, 0});
+  ASSERT_TRUE(stack.ok());
+  EXPECT_NE(stack->unsupported.find("H dimension"), std::string::npos);
   EXPECT_NE(InfoJson(doc->report()).find("\"unavailable\": \"the file has a H dimension"),
             std::string::npos);
   auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));

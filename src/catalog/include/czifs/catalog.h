@@ -1,28 +1,38 @@
-// Catalog: for one CZI, the immutable list of TIFFs czifs serves from its
-// pixels, each a path, a layout and a list of pages. A plane, a raw tile
-// and a pyramid level have one page; a scene's hyperstack has one per plane.
-// Naming lives here (ImageIndex gives coordinates only): planes
+// Catalog: for one CZI, the TIFFs czifs serves from its pixels, each a
+// path, a layout and a list of pages, described on demand. A plane, a raw
+// tile and a pyramid level have one page; a scene's hyperstack has one per
+// plane. Naming lives here (ImageIndex gives coordinates only): planes
 // S<s>/C<c>/T<t>/Z<z>[_H<h>...].tif, tiles/<plane>/M<m>.tif,
 // pyramid/L<n>/<plane>.tif, S<s>/hyperstack.tif, and the OME-Zarr chunks
 // S<s>.ome.zarr/<level>/<t>/<c>/<z>/<y>/<x> (zarr.cc).
 //
+// Nothing is kept per served file: a file is a TiffId (a few numbers), a
+// folder a FolderKey; List() names a folder's entries and Describe() a
+// file's pages and layout when someone looks (folders.cc), from the
+// ImageIndex by arithmetic. A file of a million subblocks costs the same
+// to open whatever it serves.
+//
 // Thread-safety: immutable after Build() except the layouts, each built
-// once on first use (SharedLayout); all methods may be called concurrently.
+// once on first use (SharedLayout) and kept by shape (layouts_mu_); all
+// methods may be called concurrently.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "czifs/compose.h"
 #include "czifs/czi_file.h"
 #include "czifs/image_index.h"
 #include "czifs/metadata.h"
+#include "czifs/mutex.h"
 #include "czifs/tiff_layout.h"
 #include "czifs/timing.h"
 
@@ -39,9 +49,9 @@ struct CatalogOptions {
   // chunk are stacked along Z up to about as many pixels.
   uint32_t zarr_chunk = kDefaultZarrChunk;
   static constexpr uint32_t kDefaultZarrChunk = 1024, kMinZarrChunk = 64, kMaxZarrChunk = 8192;
-  // Zarr chunks one file may have (a bogus scene size must not fill
-  // memory: ~250 bytes each); past it its images are left out, the planes
-  // stay. No option sets it; tests lower it.
+  // Zarr chunks one image may have (a bogus scene size must not make
+  // folders of millions of chunk files); past it the image is left out,
+  // the planes stay. No option sets it; tests lower it.
   uint64_t max_zarr_chunks = 4u << 20;
 };
 
@@ -101,7 +111,8 @@ inline uint64_t PageRowBytes(const Page& page) {
 // shape [T, C x samples, Z, height, width], in chunks of [1, 1, 1, chunk, chunk].
 struct ZarrLevel {
   std::string path;
-  uint32_t factor = 1;  // file pixels per array pixel
+  uint32_t factor = 1;   // file pixels per array pixel
+  uint32_t pyramid = 0;  // the file's pyramid level it is drawn from (0: the planes)
   int64_t width = 0, height = 0;
   int64_t chunk_width = 0, chunk_height = 0;
   // Z planes per chunk: planes smaller than a chunk are stacked along Z
@@ -115,14 +126,60 @@ struct ZarrImage {
   std::string name;         // "S0.ome.zarr", "S0_H03.ome.zarr"
   std::string unsupported;  // why the scene has none, or ""
   uint32_t scene = 0;       // position in ImageIndex::scenes()
+  uint64_t suffix = 0;      // which combination of H, I, R, V, B, A (ImageIndex::PlaneAt)
   int32_t pixel_type = 0;   // of its planes (a sample's type is the dtype)
   uint32_t frames = 1, channels = 1, slices = 1, samples = 1;  // T, C, Z; samples per pixel
   std::vector<uint32_t> channel_planes;  // a plane of each channel (its metadata)
   std::vector<ZarrLevel> levels;         // full resolution first
 };
 
+// One served file, by numbers (Catalog::Describe makes the rest).
+struct TiffId {
+  TiffKind kind = TiffKind::kPlane;
+  // kPlane: the plane; kTile: the subblock; kPyramid: the position in
+  // ImageIndex::pyramid_planes(); kHyperstack: the scene; kZarrChunk: the image.
+  uint32_t index = 0;
+  // kZarrChunk: level position, t, channel x samples + sample, z / depth,
+  // chunk row and column.
+  uint32_t level = 0, t = 0, c = 0, z = 0, y = 0, x = 0;
+  bool operator==(const TiffId&) const = default;
+};
+
+// A folder of a CZI's tree, by numbers.
+enum class FolderKind : uint8_t {
+  kRoot,       // the CZI's folder: scenes, tiles/, pyramid/, the OME-Zarr images
+  kPlanes,     // S<s>/ (depth 1: C folders and hyperstack.tif), S<s>/C<c>/ (2), S<s>/C<c>/T<t>/ (3)
+  kTiles,      // tiles/ (0), then as kPlanes, depth 4 = a plane's tile files
+  kPyramid,    // pyramid/ (depth 0: L<n>/), pyramid/L<n>/ (1: scenes) ... (4: plane files)
+  kZarrImage,  // S<s>.ome.zarr/: its levels
+  kZarrLevel,  // <level>/: t
+  kZarrT,      // <t>/: channels x samples
+  kZarrC,      // <c>/: z / depth
+  kZarrZ,      // <z>/: chunk rows
+  kZarrY,      // <y>/: chunk files
+  kAttachments,  // attachments/ (the tree's own: the catalogue has nothing in it)
+};
+struct FolderKey {
+  FolderKind kind = FolderKind::kRoot;
+  uint32_t depth = 0;
+  // Plane trees: the planes below this folder, [first, end); pyramid: its level.
+  uint32_t first = 0, end = 0, level = 0;
+  // Zarr: the image and the indices above this folder (as TiffId).
+  uint32_t image = 0, t = 0, c = 0, z = 0, y = 0;
+  bool operator==(const FolderKey&) const = default;
+};
+
+// One entry of a folder: a folder (`folder`) or a served file (`tiff`).
+struct CatalogEntry {
+  std::string name;
+  bool is_dir = false;
+  FolderKey folder;
+  TiffId tiff;
+};
+
 struct ServedTiff {
   TiffKind kind = TiffKind::kPlane;
+  TiffId id;
   std::string path;                            // in the CZI's folder
   std::string unsupported;                     // why czifs cannot serve it, or ""
   std::vector<Page> pages;                     // pixel stream: page 0's rows, then page 1's, ...
@@ -151,60 +208,109 @@ std::string PlanesProblem(const ImageIndex& index, const std::vector<uint32_t>& 
 // The metadata of plane `p`'s channel, or nullptr when the metadata has none.
 const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, const Plane& p);
 
+// Why subblock `e` alone cannot be a TIFF (a tile), or "".
+std::string TileProblem(const SubblockEntry& e);
+
 // True if `options` shows `tiff`.
 bool Shows(const CatalogOptions& options, const ServedTiff& tiff);
 
 class Catalog {
  public:
-  // Names and lays out what `czi` serves; reads no pixels.
-  static Result<std::shared_ptr<const Catalog>> Build(const CziFile& czi, const ImageIndex& index,
-                                                      const ImageMetadata& metadata,
+  // Reads no pixels and describes no served file: the OME-Zarr images,
+  // the frame timing and what every served file of a kind has in common.
+  static Result<std::shared_ptr<const Catalog>> Build(std::shared_ptr<const CziFile> czi,
+                                                      std::shared_ptr<const ImageIndex> index,
+                                                      std::shared_ptr<const ImageMetadata> metadata,
                                                       const CatalogOptions& options = {});
 
-  // The planes first (tiffs()[i] is plane i of the index), then the raw
-  // tiles in plane and drawing order, the pyramid levels, and one
-  // hyperstack per scene (unsupported, with the reason, where it has none).
-  const std::vector<ServedTiff>& tiffs() const { return tiffs_; }
-  // The hyperstack of scene `s`.
-  const ServedTiff& hyperstack(uint32_t s) const { return tiffs_.at(first_stack_ + s); }
-  // The tile showing layer-0 subblock `sb` alone, or -1 (also when the file
-  // has no tiles/: every tile is exactly its plane).
-  int64_t TileOf(uint32_t sb) const { return tile_of_subblock_.at(sb); }
-  // The OME-Zarr images (their chunks are tiffs() of kind kZarrChunk).
+  // The entries of `folder` that `shown` shows (its tiles, pyramid,
+  // hyperstacks, zarr), sorted by name; a folder only when something is in
+  // it. Served files that cannot be served are left out (except pyramid
+  // levels whose layout fails: Describe says so).
+  Result<std::vector<CatalogEntry>> List(const FolderKey& folder,
+                                         const CatalogOptions& shown) const;
+  // What served file `id` draws, and its layout (built now if first of its shape).
+  Result<ServedTiff> Describe(const TiffId& id) const;
+  // The file a reader going file after file reads after `id` (read-ahead): the
+  // next plane, tile, pyramid plane or chunk, if any.
+  std::optional<TiffId> Next(const TiffId& id) const;
+  // The path of plane `p` (PlanePath), of the tile showing subblock `sb`
+  // ("" when it has none: every tile is its plane, or it cannot be served).
+  std::string PlanePathOf(uint32_t p) const;
+  std::string TilePathOf(uint32_t sb) const;
+  // Raw tiles served, and pyramid levels with a plane that can be served (info.json).
+  uint64_t TileCount() const;
+  std::vector<uint32_t> ServedPyramidLevels() const;
+
+  // The OME-Zarr images (their chunks are TiffIds of kind kZarrChunk).
   const std::vector<ZarrImage>& zarr_images() const { return zarr_; }
   // The time between the file's time points (hyperstacks carry it).
   const FrameTiming& frame_timing() const { return frame_timing_; }
+  const CatalogOptions& options() const { return options_; }
   // A tile's description with its subblock's values (`tags` null:
   // placeholders); every tile of one shape gets one of the same length.
   std::string TileDescription(const SubblockEntry& e, const SubblockTags* tags) const;
+  // Bytes it holds beyond the index (images, layouts built so far).
+  size_t MemoryBytes() const;
 
  private:
   Catalog() = default;
-  Status AddPlanes(const ImageIndex& index, const ImageMetadata& metadata);
-  void AddTiles(const CziFile& czi, const ImageIndex& index);
-  void AddPyramid(const CziFile& czi, const ImageIndex& index, const ImageMetadata& metadata);
-  void AddHyperstacks(const ImageIndex& index, const ImageMetadata& metadata);
-  void AddZarr(const CziFile& czi, const ImageIndex& index, const CatalogOptions& options);
-  // (chunk row, chunk column) → z → the subblocks of that plane it touches.
-  using ChunkSubblocks =
-      std::map<std::pair<int64_t, int64_t>, std::map<uint32_t, std::vector<uint32_t>>>;
-  // The chunks of `level` the pages `by_z` (one chunk's depth of planes)
-  // touch. Both are ResourceExhausted past max_zarr_chunks_ chunk files in
-  // the file (the map never holds more than twice that).
-  Result<ChunkSubblocks> ChunksTouched(const CziFile& czi, const ZarrLevel& level,
-                                       const std::map<uint32_t, const Page*>& by_z);
-  Status AddZarrChunks(const CziFile& czi, const ImageIndex& index, const ZarrImage& image,
-                       const ZarrLevel& level, const std::vector<Page>& pages);
-  Status TooManyChunks() const;
-  uint64_t max_zarr_chunks_ = 0;
-  uint64_t zarr_chunks_ = 0;
+  // Planes (folders.cc).
+  Result<ServedTiff> DescribePlane(uint32_t p) const;
+  Result<ServedTiff> DescribeTile(uint32_t sb) const;
+  Result<ServedTiff> DescribePyramid(uint32_t pp) const;
+  Result<ServedTiff> DescribeHyperstack(uint32_t s) const;  // hyperstacks.cc
+  // Why subblock `sb` has no tile file, or "" when it has one.
+  std::string NoTile(uint32_t sb) const;
+  // The tile number of subblock `sb` of plane `p` (its M, or its drawing position).
+  int64_t TileNumber(uint32_t p, uint32_t sb) const;
+  bool HasTiles(uint32_t first, uint32_t end) const;
+  bool HasPyramid(uint32_t level, uint32_t first, uint32_t end) const;
+  // The position in pyramid_planes() of (level, plane), or -1.
+  int64_t PyramidOf(uint32_t level, uint32_t plane) const;
+  Result<std::vector<CatalogEntry>> ListPlaneTree(const FolderKey& folder,
+                                                  const CatalogOptions& shown) const;
+  Result<std::vector<CatalogEntry>> ListRoot(const CatalogOptions& shown) const;
+  void ScanTiles();
+  // The layout shared by every file of one shape, made once.
+  using LayoutKey = std::tuple<int, int64_t, int64_t, int64_t, int64_t>;
+  std::shared_ptr<const SharedLayout> LayoutOf(const LayoutKey& key,
+                                               const std::function<Result<TiffSpec>()>& spec,
+                                               bool locate_description = false) const;
+  Result<std::shared_ptr<const SharedLayout>> BuiltLayoutOf(
+      const LayoutKey& key, const std::function<Result<TiffSpec>()>& spec,
+      bool locate_description = false) const;
 
-  std::vector<ServedTiff> tiffs_;
+  // Zarr (zarr.cc).
+  void AddZarr();
+  Status CheckChunkCount(const ZarrImage& image) const;
+  Status TooManyChunks() const;
+  // The pages of chunk `id` (one per plane it stacks), with the subblocks touching it.
+  Result<ServedTiff> DescribeChunk(const TiffId& id) const;
+  Result<std::vector<CatalogEntry>> ListZarr(const FolderKey& folder) const;
+  // The pages (a canvas per plane) of level `level` of `image` at (t, c, z), or nullopt.
+  std::optional<Page> LevelPage(const ZarrImage& image, uint32_t level, uint32_t t, uint32_t c,
+                                uint32_t z) const;
+  // The chunks (row, column) the subblocks of `pages` touch.
+  std::vector<std::pair<uint32_t, uint32_t>> ChunksTouched(const ZarrLevel& level,
+                                                           const std::vector<Page>& pages) const;
+  std::vector<Page> GroupPages(const ZarrImage& image, uint32_t level, uint32_t t, uint32_t c,
+                               uint32_t zc) const;
+
+  std::shared_ptr<const CziFile> czi_;
+  std::shared_ptr<const ImageIndex> index_;
+  std::shared_ptr<const ImageMetadata> metadata_;
+  CatalogOptions options_;
   std::vector<ZarrImage> zarr_;
-  std::vector<int64_t> tile_of_subblock_;  // tiff per subblock, or -1
-  size_t first_stack_ = 0;
   FrameTiming frame_timing_;
   TiffSpec base_;  // what every TIFF has in common (calibration, ...)
+  // Tiles: whether any tile differs from its plane (else there are none),
+  // the width of their numbers, and which planes number them by M.
+  bool tiles_differ_ = false;
+  size_t tile_digits_ = 1;
+  std::vector<bool> tiles_by_m_;
+  mutable Mutex layouts_mu_;
+  mutable std::map<LayoutKey, std::shared_ptr<const SharedLayout>> layouts_ GUARDED_BY(layouts_mu_);
 };
 
 }  // namespace czifs

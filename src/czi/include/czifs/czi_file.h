@@ -19,6 +19,7 @@
 #include "czifs/czi_types.h"
 #include "czifs/random_access_file.h"
 #include "czifs/status.h"
+#include "czifs/subblock_table.h"
 
 namespace czifs {
 
@@ -31,28 +32,6 @@ inline constexpr uint64_t kMaxMetadataBytes = 256ull << 20;
 // a run-length block, is 4 bytes for 128 KiB: 32768:1; JPEG and JPEG-XR are
 // far below): a compressed subblock of w x h needs at least w*h*bpp / this.
 inline constexpr uint64_t kMaxCompressionRatio = 65536;
-
-// One entry of the subblock directory.
-struct SubblockEntry {
-  uint32_t index = 0;  // position in the directory
-  int32_t pixel_type = 0;
-  int32_t compression = 0;
-  int64_t file_position = 0;  // offset of the subblock segment header
-  int32_t file_part = 0;
-  int32_t x = 0, y = 0;           // logical position (pixels), may be negative
-  int32_t width = 0, height = 0;  // logical size
-  int32_t stored_width = 0, stored_height = 0;
-  std::array<int32_t, kDimCount> coord{};
-  uint16_t present = 0;  // bit i set: Dim(i) present in the entry
-  // Its stored size needs more bytes than the file has for it (see
-  // CziFile::SizeProblems): a damaged tile, never a size to trust.
-  bool size_damaged = false;
-
-  bool Has(Dim d) const { return (present >> static_cast<int>(d)) & 1; }
-  int32_t Coord(Dim d) const { return Has(d) ? coord[static_cast<int>(d)] : 0; }
-  // Layer 0 = full resolution: the stored bitmap is the logical size.
-  bool IsLayer0() const { return width == stored_width && height == stored_height; }
-};
 
 // Where the parts of one subblock segment lie in the file (absolute offsets).
 struct SubblockExtent {
@@ -93,7 +72,7 @@ class CziFile {
   const FileIdentity& identity() const { return file_->identity(); }
   uint64_t file_size() const { return file_->size(); }
   const FileHeader& header() const { return header_; }
-  const std::vector<SubblockEntry>& subblocks() const { return subblocks_; }
+  const SubblockTable& subblocks() const { return subblocks_; }
   const std::vector<AttachmentEntry>& attachments() const { return attachments_; }
 
   // The digest of the bytes that stand for its content (header,
@@ -142,7 +121,7 @@ class CziFile {
   // Constant after Open().
   std::unique_ptr<RandomAccessFile> file_;
   FileHeader header_;
-  std::vector<SubblockEntry> subblocks_;
+  SubblockTable subblocks_;
   std::vector<AttachmentEntry> attachments_;
   std::map<uint32_t, std::string> size_problems_;
 };

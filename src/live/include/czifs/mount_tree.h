@@ -46,6 +46,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -224,12 +225,25 @@ class MountTree {
     };
     AclCache acl[2];
 
-    // kCzi, guarded by MountTree::mu_: the inode numbers of its tree,
-    // [tree_first, tree_first + tree_count), and while the tree is let go
-    // (ReleaseTree) the key of its Released record (0 = none).
-    uint64_t tree_first = 0;
-    uint64_t tree_count = 0;
-    uint64_t released_first = 0;
+    // Guarded by MountTree::mu_. Folders of a CZI's tree (kCzi, and kFolder
+    // with czi != 0): what it is (the catalogue's key) and whether its
+    // entries are nodes yet (Materialize); they are made when it is first
+    // listed or looked into.
+    FolderKey key;
+    bool materialized = false;
+    // kCzi, guarded by MountTree::mu_: the tree of `doc` folder by folder
+    // (null while let go or not built); the blocks of inode numbers its
+    // folders' entries got (starts, in blocks_), and which folder got which,
+    // kept while the tree is let go so it is built again under the same
+    // numbers; and, while let go, the version those numbers are of.
+    std::shared_ptr<const DocumentTree> tree;
+    std::vector<uint64_t> blocks;
+    std::unordered_map<uint64_t, uint64_t> folder_block;  // folder ino -> block start
+    struct Released {
+      FileIdentity version;
+      uint64_t fingerprint = 0;
+    };
+    std::optional<Released> released;
     // kCzi: requests working inside its tree now (Acquire); a tree in use
     // is never let go.
     std::atomic<int> users{0};
@@ -264,8 +278,16 @@ class MountTree {
   // builds that tree again, under the same numbers, so an inode the kernel
   // holds stays answerable however small --parsed-files is.
   Result<InUse> Acquire(uint64_t ino);
-  // The CZI node whose let-go tree had inode `ino`, or 0.
+  // The CZI node whose tree numbered `ino` (live or let go), or 0.
   uint64_t ReleasedOwner(uint64_t ino) const;
+  // Makes the node of `ino` again (a number of a tree built again, whose
+  // folder has not been listed since): its folders are materialized, from
+  // the nearest one that exists down.
+  Status Rematerialize(uint64_t ino);
+  // Makes the entries of folder `dir` of a CZI's tree into nodes, numbered
+  // in one block (the same block as before for a tree built again). Stale
+  // if the tree was let go or dropped meanwhile.
+  Status Materialize(const NodePtr& dir);
   // `ino` = 0: the next free number.
   NodePtr NewNode(Kind kind, std::string name, const NodePtr& parent, const FileIdentity& id,
                   uint64_t ino = 0) REQUIRES(mu_);
@@ -313,8 +335,9 @@ class MountTree {
   // for when it is built again; false if it is in use.
   // REQUIRES: czi->refresh_mu held.
   bool ReleaseTree(const NodePtr& czi);
-  // Forgets `czi`'s let-go tree: another version is there now; the kernel
-  // is told to drop what it holds of those numbers (they answer Stale).
+  // Forgets the numbers of `czi`'s tree (its blocks): another version is
+  // there now; the kernel is told to drop what it held of those that were
+  // let go (they answer Stale; live ones were dropped already).
   void DropReleased(Node* czi, std::vector<Invalidation>* inval) REQUIRES(mu_);
   // Shows a CZI's new owner, mode and ctime (its content is the same):
   // the kernel is told to ask for the attributes of its tree again.
@@ -323,9 +346,6 @@ class MountTree {
   // The ACL of kind `kind` of `n`'s source (a folder or a CZI file), read
   // once per ctime the node shows.
   Result<std::string> SourceAcl(const NodePtr& n, AclKind kind);
-  // Adds `tree`'s nodes below `dir`, numbered from *next on.
-  void Graft(const NodePtr& dir, const FileIdentity& id, const TreeNode& tree, uint64_t* next)
-      REQUIRES(mu_);
   // Drops `ino`'s children from the table.
   void DropChildren(Node* n, Fate fate, std::vector<Invalidation>* inval) REQUIRES(mu_);
   // Drops `n` and everything below it.
@@ -353,17 +373,17 @@ class MountTree {
   std::unordered_set<uint64_t> gone_ GUARDED_BY(mu_);
   std::deque<uint64_t> gone_order_ GUARDED_BY(mu_);
   uint64_t next_ino_ GUARDED_BY(mu_) = 1;
-  // Trees let go to stay within max_documents, by their first inode number:
-  // built again under the same numbers when one is used, if the CZI is the
-  // same version then.
-  struct Released {
+  // Every block of inode numbers given to the entries of one folder of a
+  // CZI's tree, by its first number: the CZI, the folder, how many, and
+  // (once the tree is let go) which of them the kernel was given. Kept
+  // while the tree is let go, so a number of it can build it again.
+  struct Block {
     uint64_t czi = 0;
+    uint64_t folder = 0;
     uint64_t count = 0;
-    FileIdentity version;
-    uint64_t fingerprint = 0;
-    std::vector<bool> exposed;  // which numbers the kernel was given
+    std::vector<bool> exposed;
   };
-  std::map<uint64_t, Released> released_ GUARDED_BY(mu_);
+  std::map<uint64_t, Block> blocks_ GUARDED_BY(mu_);
 
   std::atomic<bool> polling_{true};    // no watcher: TTL decides when to look again
   std::atomic<bool> creating_{false};  // in Create: failures are returned, not logged too

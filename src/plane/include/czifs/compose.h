@@ -113,7 +113,7 @@ inline uint64_t RowBytes(const Canvas& c) {
   return static_cast<uint64_t>(c.width) * static_cast<uint64_t>(BytesPerPixel(c.pixel_type));
 }
 
-// The canvas of plane `plane` of `index`.
+// The canvas of plane `plane` of `index` (REQUIRES: plane < index.planes().size()).
 Canvas PlaneCanvas(const ImageIndex& index, uint32_t plane);
 
 // Where subblock `e` lands on `c`, in canvas pixels: its logical position

@@ -18,8 +18,11 @@
 
 #include <array>
 #include <cstdint>
+#include <iterator>
 #include <map>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "czifs/czi_file.h"
@@ -42,12 +45,14 @@ struct Scene {
   Rect bbox;
 };
 
+// One plane, as ImageIndex::planes() hands it out: a value made on access
+// from the index's packed arrays (its spans point into the index).
 struct Plane {
   uint32_t scene = 0;                      // position in ImageIndex::scenes()
   std::array<int32_t, kDimCount> coord{};  // indices for S, C, T, Z and suffix dims (M unused)
   int32_t pixel_type = 0;
-  std::vector<uint32_t> subblocks;  // layer-0 subblock indices in drawing order
-  std::string unsupported;          // why czifs cannot serve it, or "" (names no path)
+  std::span<const uint32_t> subblocks;  // layer-0 subblock indices in drawing order
+  std::string_view unsupported;         // why czifs cannot serve it, or "" (names no path)
 
   int32_t Coord(Dim d) const { return coord[static_cast<int>(d)]; }
 };
@@ -62,6 +67,46 @@ struct PyramidPlane {
   std::string unsupported;          // why czifs cannot serve it, or "" (names no path)
 };
 
+class ImageIndex;
+
+// The planes of an ImageIndex, by position: a view (valid while the index
+// lives) that makes each Plane on access. Planes are the grid scene x C x T
+// x Z x (each other dimension with more than one index), so a plane's
+// coordinates are arithmetic on its position; its subblocks are a slice of
+// one array for all planes.
+class PlaneTable {
+ public:
+  explicit PlaneTable(const ImageIndex* index) : index_(index) {}
+  size_t size() const;
+  bool empty() const { return size() == 0; }
+  Plane operator[](size_t i) const;
+  class Iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = Plane;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = Plane;
+    Iterator(const PlaneTable* t, size_t i) : t_(t), i_(i) {}
+    Plane operator*() const { return (*t_)[i_]; }
+    Iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator==(const Iterator& o) const { return i_ == o.i_; }
+    bool operator!=(const Iterator& o) const { return i_ != o.i_; }
+
+   private:
+    const PlaneTable* t_;
+    size_t i_;
+  };
+  Iterator begin() const { return {this, 0}; }
+  Iterator end() const { return {this, size()}; }
+
+ private:
+  const ImageIndex* index_;
+};
+
 class ImageIndex {
  public:
   // Derives the structure from `czi`'s directory.
@@ -69,7 +114,21 @@ class ImageIndex {
 
   const DimBounds& bounds(Dim d) const { return bounds_[static_cast<int>(d)]; }
   const std::vector<Scene>& scenes() const { return scenes_; }
-  const std::vector<Plane>& planes() const { return planes_; }
+  // Every plane (a view: bind it to `const auto&` or keep the index alive).
+  PlaneTable planes() const { return PlaneTable(this); }
+  // The plane grid, for folders of planes: how many planes in a row share
+  // their scene (depth 0), also their C (1), also T (2), also Z (3; the
+  // number of combinations of the other dimensions).
+  uint64_t RunLength(int depth) const;
+  // The plane of scene position `s`, positions `c`, `t`, `z` (from each
+  // dimension's start) and combination `k` of the other dimensions.
+  uint64_t PlaneAt(uint32_t s, uint32_t c, uint32_t t, uint32_t z, uint64_t k) const;
+  // How many planes of [first, end) can be served.
+  uint64_t ServableIn(uint64_t first, uint64_t end) const;
+  // The planes that cannot be served, and why.
+  const std::map<uint32_t, std::string>& unsupported_planes() const { return plane_unsupported_; }
+  // Bytes the index holds (planes, their subblock lists, the subblock map).
+  size_t MemoryBytes() const;
   // Distinct pixel types of layer-0 subblocks, by name, in order of first use.
   const std::vector<int32_t>& pixel_types() const { return pixel_types_; }
   // Count of subblocks per compression value (all layers).
@@ -87,6 +146,7 @@ class ImageIndex {
   std::string IndexName(Dim d, int32_t i) const;
 
  private:
+  friend class PlaneTable;
   struct Axis {
     Dim dim;
     int32_t start;
@@ -95,16 +155,25 @@ class ImageIndex {
   void ScanDirectory(const CziFile& czi);
   Result<std::vector<Axis>> PlaneAxes() const;
   static uint64_t PlanesPerScene(const std::vector<Axis>& axes);
-  void MakePlanes(const CziFile& czi, const std::vector<Axis>& axes, uint64_t per_scene);
-  Result<std::map<std::pair<uint32_t, uint32_t>, PyramidPlane>> AssignSubblocks(
-      const CziFile& czi, const std::vector<Axis>& axes, uint64_t per_scene);
+  void MakePlanes(const CziFile& czi);
+  Result<std::map<std::pair<uint32_t, uint32_t>, PyramidPlane>> AssignSubblocks(const CziFile& czi);
+  void ListPlaneSubblocks();
   void SetDrawingOrder(const CziFile& czi,
                        std::map<std::pair<uint32_t, uint32_t>, PyramidPlane> levels);
+  Plane MakePlane(size_t i) const;
 
   std::array<DimBounds, kDimCount> bounds_{};
   std::array<int, kDimCount> digits_{};
   std::vector<Scene> scenes_;
-  std::vector<Plane> planes_;
+  // The plane grid: planes_per_scene_ planes per scene over axes_ (last fastest).
+  std::vector<Axis> axes_;
+  uint64_t planes_per_scene_ = 0;
+  uint64_t plane_count_ = 0;
+  // Plane i's subblocks are plane_subblocks_[plane_first_[i] .. plane_first_[i + 1]).
+  std::vector<uint32_t> plane_first_;
+  std::vector<uint32_t> plane_subblocks_;
+  std::vector<int32_t> plane_pixel_type_;
+  std::map<uint32_t, std::string> plane_unsupported_;  // planes czifs cannot serve, and why
   std::vector<int32_t> pixel_types_;
   std::map<int32_t, uint32_t> compression_counts_;
   uint32_t layer0_count_ = 0;

@@ -42,9 +42,9 @@ class PageReader : public std::enable_shared_from_this<PageReader> {
                                                   std::shared_ptr<const Catalog> catalog,
                                                   std::shared_ptr<Session> session);
 
-  // Produces bytes [offset, offset + len) of served TIFF `tiff` (clipped to
-  // its size) into `out`; returns the count (0 at end).
-  Result<size_t> Read(uint32_t tiff, uint64_t offset, size_t len, uint8_t* out,
+  // Produces bytes [offset, offset + len) of served TIFF `tiff` (one the
+  // catalogue described; clipped to its size) into `out`; returns the count (0 at end).
+  Result<size_t> Read(const ServedTiff& tiff, uint64_t offset, size_t len, uint8_t* out,
                       const ReadContext* ctx = nullptr) const;
 
   const SubblockReader& subblocks() const { return subblocks_; }
@@ -68,7 +68,8 @@ class PageReader : public std::enable_shared_from_this<PageReader> {
   // Queues background decodes for ctx's read-ahead bytes from row `from_row`
   // of page `page` of `tiff` on: its later pages, then (single-page TIFFs)
   // the TIFFs of its kind that follow it (cp goes file after file).
-  void ReadAhead(uint32_t tiff, size_t page, int64_t from_row, const ReadContext& ctx) const;
+  void ReadAhead(const ServedTiff& tiff, size_t page, int64_t from_row,
+                 const ReadContext& ctx) const;
   // Puts a tile's own description over its shape's placeholders, where
   // bytes [offset, offset + n) in `out` cover it.
   Status PatchTileDescription(const ServedTiff& tile, uint64_t offset, size_t n,

@@ -30,18 +30,20 @@ class CziDocument {
                                                          const CatalogOptions& options = {});
 
   const CziFile& czi() const { return *czi_; }
-  const ImageIndex& index() const { return index_; }
-  const ImageMetadata& metadata() const { return metadata_; }
+  const ImageIndex& index() const { return *index_; }
+  const ImageMetadata& metadata() const { return *metadata_; }
   const std::string& metadata_xml() const { return metadata_xml_; }
   const Catalog& catalog() const { return *catalog_; }
   const PageReader& reader() const { return *reader_; }
-  ReportInput report() const { return {*czi_, index_, metadata_, *catalog_}; }
+  ReportInput report() const { return {*czi_, *index_, *metadata_, *catalog_}; }
+  // Bytes it holds: the directory, the index, the catalogue, the metadata.
+  size_t MemoryBytes() const;
 
  private:
   CziDocument() = default;
   std::shared_ptr<const CziFile> czi_;
-  ImageIndex index_;
-  ImageMetadata metadata_;
+  std::shared_ptr<const ImageIndex> index_;
+  std::shared_ptr<const ImageMetadata> metadata_;
   std::string metadata_xml_;
   std::shared_ptr<const Catalog> catalog_;
   std::shared_ptr<const PageReader> reader_;

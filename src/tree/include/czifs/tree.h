@@ -81,8 +81,40 @@ bool IsCziFileName(const std::string& name);
 // generation is tried again on the next use.
 std::shared_ptr<VirtualFile> MakeGeneratedFile(std::function<Result<std::string>()> generate);
 
-// Returns the folder node for one document (its info.json, planes, ...).
-// Unsupported planes are left out and reported in `problems`.
+// One entry of a folder of a CZI's tree: a folder (its key) or a file.
+struct TreeEntry {
+  std::string name;
+  bool is_dir = false;
+  FolderKey folder;                   // folders
+  std::shared_ptr<VirtualFile> file;  // files
+};
+
+// The tree of one CZI, folder by folder: what each folder holds is worked
+// out when it is listed (the catalogue's served files plus info.json,
+// metadata.xml, planetable.csv, the OME-Zarr JSON and attachments/), so
+// opening a file of a million subblocks makes nothing per served file.
+class DocumentTree {
+ public:
+  DocumentTree(std::shared_ptr<const CziDocument> doc, const TreeOptions& options);
+  // The entries of `folder` (FolderKey{} = the CZI's own folder), sorted by
+  // name. Served files that cannot be served are left out.
+  Result<std::vector<TreeEntry>> List(const FolderKey& folder) const;
+  // What to say once when the tree is first shown: directory entries with
+  // sizes the file cannot hold, planes and pyramid levels that cannot be
+  // served (each with its path).
+  std::vector<TreeProblem> Problems() const;
+  const CziDocument& doc() const { return *doc_; }
+  const std::shared_ptr<const CziDocument>& shared_doc() const { return doc_; }
+
+ private:
+  void AddGenerated(const FolderKey& folder, std::vector<TreeEntry>* out) const;
+  const std::shared_ptr<const CziDocument> doc_;
+  const TreeOptions options_;
+};
+
+// Returns the whole tree of one document at once (tests and tools; the
+// mount lists folder by folder). Unsupported planes are left out and
+// reported in `problems`.
 std::shared_ptr<TreeNode> BuildDocumentTree(std::shared_ptr<const CziDocument> doc,
                                             std::vector<TreeProblem>* problems,
                                             const TreeOptions& options = {});
