@@ -46,31 +46,33 @@ void Catalog::ScanTiles() {
   const ImageIndex& index = *index_;
   const auto& sbs = czi_->subblocks();
   const auto planes = index.planes();
+  // Some tile differs from its plane when a plane has several, or one that
+  // is not its scene's box (file order: one pass over the packed entries).
+  const auto& plane_of = index.plane_of_subblock();
+  const uint64_t per_scene = index.RunLength(0);
+  for (uint32_t sb = 0; sb < sbs.size() && !tiles_differ_; ++sb) {
+    if (plane_of[sb] < 0) continue;
+    const Rect& box = index.scenes()[static_cast<uint64_t>(plane_of[sb]) / per_scene].bbox;
+    const SubblockTable::Geometry g = sbs.geometry(sb);
+    tiles_differ_ = g.x != box.x || g.y != box.y || g.width != box.width || g.height != box.height;
+  }
   tiles_by_m_.assign(planes.size(), false);
   int64_t widest = 0;
   for (uint32_t i = 0; i < planes.size(); ++i) {
-    const Plane p = planes[i];
-    const Rect& box = index.scenes()[p.scene].bbox;
-    if (p.subblocks.size() > 1) tiles_differ_ = true;
-    for (uint32_t sb : p.subblocks) {
-      const SubblockEntry e = sbs[sb];
-      if (e.x != box.x || e.y != box.y || e.width != box.width || e.height != box.height) {
-        tiles_differ_ = true;
-      }
-    }
+    const auto list = planes[i].subblocks;
+    tiles_differ_ = tiles_differ_ || list.size() > 1;
     // Named by M when every subblock has a distinct one (drawing order is
     // ascending M, subblocks without M first), else by drawing position.
     bool by_m = true;
-    for (size_t k = 0; k < p.subblocks.size() && by_m; ++k) {
-      const uint32_t sb = p.subblocks[k];
-      by_m = sbs.has(sb, Dim::kM) &&
-             (k == 0 ? sbs.coord(sb, Dim::kM) >= 0
-                     : sbs.coord(sb, Dim::kM) > sbs.coord(p.subblocks[k - 1], Dim::kM));
+    for (size_t k = 0; k < list.size() && by_m; ++k) {
+      const int32_t m = sbs.coord(list[k], Dim::kM);
+      by_m = (k == 0 ? m >= 0 : m > sbs.coord(list[k - 1], Dim::kM)) &&
+             (sbs.every_entry_has(Dim::kM) || sbs.has(list[k], Dim::kM));
     }
     tiles_by_m_[i] = by_m;
-    if (!p.subblocks.empty()) {
-      widest = std::max<int64_t>(widest, by_m ? sbs.coord(p.subblocks.back(), Dim::kM)
-                                              : static_cast<int64_t>(p.subblocks.size() - 1));
+    if (!list.empty()) {
+      widest = std::max<int64_t>(
+          widest, by_m ? sbs.coord(list.back(), Dim::kM) : static_cast<int64_t>(list.size() - 1));
     }
   }
   tile_digits_ = std::to_string(widest).size();

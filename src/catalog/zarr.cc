@@ -82,10 +82,10 @@ struct Cells {
     return empty() ? 0 : static_cast<uint64_t>(x1 - x0 + 1) * static_cast<uint64_t>(y1 - y0 + 1);
   }
 };
-Cells CellsOf(const ZarrLevel& level, const Canvas& canvas, const SubblockEntry& e) {
+Cells CellsOf(const ZarrLevel& level, const Canvas& canvas, const SubblockTable::Geometry& g) {
   const int64_t cw = level.chunk_width, ch = level.chunk_height;
   const auto [cols, rows] = Grid(level);
-  const Rect r = Placement(canvas, e);
+  const Rect r = Placement(canvas, g);
   return {std::max<int64_t>(0, FloorDiv(r.x, cw)),
           std::min(cols - 1, FloorDiv(r.x + r.width - 1, cw)),
           std::max<int64_t>(0, FloorDiv(r.y, ch)),
@@ -191,7 +191,7 @@ std::vector<std::pair<uint32_t, uint32_t>> Catalog::ChunksTouched(
   std::vector<std::pair<uint32_t, uint32_t>> cells;  // (row, column)
   for (const Page& page : pages) {
     for (uint32_t sb : page.canvas.subblocks) {
-      const Cells c = CellsOf(level, page.canvas, czi_->subblocks()[sb]);
+      const Cells c = CellsOf(level, page.canvas, czi_->subblocks().geometry(sb));
       for (int64_t y = c.y0; y <= c.y1; ++y) {
         for (int64_t x = c.x0; x <= c.x1; ++x) {
           cells.emplace_back(static_cast<uint32_t>(y), static_cast<uint32_t>(x));
@@ -205,9 +205,19 @@ std::vector<std::pair<uint32_t, uint32_t>> Catalog::ChunksTouched(
 }
 
 Status Catalog::CheckChunkCount(const ZarrImage& image) const {
-  // An upper bound first (each subblock's cells, no memory); only past the
-  // limit the exact count, group by group.
+  // Upper bounds first: the whole grid (nothing read), then each
+  // subblock's cells (no memory); only past both the exact count, group by group.
   const uint64_t limit = options_.max_zarr_chunks;
+  uint64_t grid = 0;
+  for (const ZarrLevel& l : image.levels) {
+    const auto [cols, rows] = Grid(l);
+    const auto n = CheckedMul<uint64_t>(
+        static_cast<uint64_t>(cols) * static_cast<uint64_t>(rows),
+        uint64_t{image.frames} * image.channels * ZGroups(image, l) * image.samples);
+    grid = n ? grid + *n : UINT64_MAX;
+    if (grid > limit) break;
+  }
+  if (grid <= limit) return Status::Ok();
   uint64_t bound = 0;
   for (uint32_t l = 0; l < image.levels.size() && bound <= limit; ++l) {
     for (uint32_t t = 0; t < image.frames; ++t) {
@@ -216,7 +226,8 @@ Status Catalog::CheckChunkCount(const ZarrImage& image) const {
           const auto page = LevelPage(image, l, t, c, z);
           if (!page) continue;
           for (uint32_t sb : page->canvas.subblocks) {
-            const Cells cells = CellsOf(image.levels[l], page->canvas, czi_->subblocks()[sb]);
+            const Cells cells =
+                CellsOf(image.levels[l], page->canvas, czi_->subblocks().geometry(sb));
             bound += cells.count() * image.samples;
             if (cells.count() > limit) return TooManyChunks();
           }
@@ -272,7 +283,7 @@ Result<ServedTiff> Catalog::DescribeChunk(const TiffId& id) const {
                  canvas.pixel_type,
                  {}};
     for (uint32_t sb : canvas.subblocks) {
-      const Cells cells = CellsOf(level, canvas, czi_->subblocks()[sb]);
+      const Cells cells = CellsOf(level, canvas, czi_->subblocks().geometry(sb));
       if (!cells.empty() && id.x >= cells.x0 && id.x <= cells.x1 && id.y >= cells.y0 &&
           id.y <= cells.y1) {
         chunk.subblocks.push_back(sb);

@@ -72,20 +72,20 @@ Result<SegmentHeader> ReadSegmentHeader(const RandomAccessFile& file, uint64_t p
 }
 
 Status ParseDimension(ByteReader& r, SubblockEntry* e, uint64_t where) {
-  std::string name;
+  char name[4];
   int32_t start, size, stored_size;
   float start_coord;
-  if (!r.FixedString(4, &name) || !r.I32(&start) || !r.I32(&size) || !r.F32(&start_coord) ||
+  if (!r.Bytes(name, sizeof name) || !r.I32(&start) || !r.I32(&size) || !r.F32(&start_coord) ||
       !r.I32(&stored_size)) {
     return Status::Corruption("subblock directory entry" + At(where) +
                               ": dimension list is truncated");
   }
-  if (name.size() != 1) return Status::Ok();  // unknown multi-letter dimension: ignore
+  if (name[0] == 0 || name[1] != 0) return Status::Ok();  // none, or an unknown multi-letter one
   if (name[0] == 'X' || name[0] == 'Y') {
     if (size <= 0 || stored_size <= 0) {
       return Status::Corruption(
           fmt::format("subblock directory entry{}: dimension {} has non-positive size {}/{}",
-                      At(where), name, size, stored_size));
+                      At(where), name[0], size, stored_size));
     }
     if (name[0] == 'X') {
       e->x = start;
@@ -101,6 +101,54 @@ Status ParseDimension(ByteReader& r, SubblockEntry* e, uint64_t where) {
   if (auto d = DimFromLetter(name[0])) {
     e->coord[static_cast<int>(*d)] = start;
     e->present |= static_cast<uint16_t>(1u << static_cast<int>(*d));
+  }
+  return Status::Ok();
+}
+
+// Parses one DV entry of the subblock directory (entry `i`, at file offset
+// `where`) from `r` into `e`; `file_size` bounds its position.
+Status ParseEntry(ByteReader& r, uint32_t i, uint64_t where, uint64_t file_size, SubblockEntry* e) {
+  char schema[2];
+  if (!r.Bytes(schema, sizeof schema)) {
+    return Status::Corruption(
+        fmt::format("subblock directory: entry {}{} is truncated", i, At(where)));
+  }
+  if (schema[0] != 'D' || schema[1] != 'V') {
+    return Status::NotSupported(
+        fmt::format("subblock directory: entry {}{} has schema '{}' (only \"DV\" is supported)", i,
+                    At(where), Printable(std::string_view(schema, strnlen(schema, 2)))));
+  }
+  e->index = i;
+  int32_t dim_count;
+  if (!r.I32(&e->pixel_type) || !r.I64(&e->file_position) || !r.I32(&e->file_part) ||
+      !r.I32(&e->compression) || !r.Skip(6) || !r.I32(&dim_count)) {
+    return Status::Corruption(
+        fmt::format("subblock directory: entry {}{} is truncated", i, At(where)));
+  }
+  if (dim_count < 0 || static_cast<uint32_t>(dim_count) > kMaxDimensionsPerEntry) {
+    return Status::Corruption(
+        fmt::format("subblock directory: entry {}{} has implausible dimension count {}", i,
+                    At(where), dim_count));
+  }
+  for (int32_t d = 0; d < dim_count; ++d) {
+    if (Status st = ParseDimension(r, e, where); !st.ok()) {
+      return st.WithContext(fmt::format("entry {}", i));
+    }
+  }
+  if (e->width <= 0 || e->height <= 0) {
+    return Status::Corruption(
+        fmt::format("subblock directory: entry {}{} lacks an X or Y dimension", i, At(where)));
+  }
+  if (static_cast<int64_t>(e->x) + e->width > INT32_MAX ||
+      static_cast<int64_t>(e->y) + e->height > INT32_MAX) {
+    return Status::Corruption(
+        fmt::format("subblock directory: entry {}: rectangle overflows 32-bit coordinates", i));
+  }
+  if (e->file_position < 0 ||
+      static_cast<uint64_t>(e->file_position) + kSegmentHeaderSize > file_size) {
+    return Status::Corruption(fmt::format(
+        "subblock directory: entry {} points past end of file (position {}, file size {})", i,
+        e->file_position, file_size));
   }
   return Status::Ok();
 }
@@ -262,58 +310,33 @@ Status CziFile::ParseDirectory() {
                     At(pos), count, avail));
   }
   body = std::max(body, min_needed);
-  // Directory size is bounded by the file size and count; still cap for sanity.
-  if (body > (1ull << 32)) body = 1ull << 32;
-  std::vector<uint8_t> buf(body);
-  CZIFS_RETURN_IF_ERROR(file_->ReadExact(data_pos + kDirectoryHeaderSize, body, buf.data())
-                            .WithContext("subblock directory" + At(pos)));
-  ByteReader r(buf.data(), buf.size());
+  // Read in windows (a directory of millions of entries is tens of MB) and
+  // parsed in place; an entry is never longer than kMaxEntryBytes, so a
+  // window is refilled once less than that is left in it.
+  constexpr size_t kWindow = 1 << 20;
+  constexpr size_t kMaxEntryBytes = kDvFixedSize + kMaxDimensionsPerEntry * kDimEntrySize;
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[kWindow]);  // read into, never zeroed
+  uint64_t next = data_pos + kDirectoryHeaderSize;       // the next byte to read
+  const uint64_t end = next + body;
+  size_t have = 0, at = 0;  // bytes in the window, and where the next entry starts
   subblocks_.Reserve(static_cast<size_t>(count));
   for (int32_t i = 0; i < count; ++i) {
-    const uint64_t where = data_pos + kDirectoryHeaderSize + r.pos();
-    std::string schema;
-    if (!r.FixedString(2, &schema)) {
-      return Status::Corruption(
-          fmt::format("subblock directory: entry {}{} is truncated", i, At(where)));
+    if (have - at < kMaxEntryBytes && next < end) {
+      std::memmove(buf.get(), buf.get() + at, have - at);
+      have -= at;
+      at = 0;
+      const auto n = static_cast<size_t>(std::min<uint64_t>(kWindow - have, end - next));
+      CZIFS_RETURN_IF_ERROR(
+          file_->ReadExact(next, n, buf.get() + have).WithContext("subblock directory" + At(pos)));
+      have += n;
+      next += n;
     }
-    if (schema != "DV") {
-      return Status::NotSupported(
-          fmt::format("subblock directory: entry {}{} has schema '{}' (only \"DV\" is supported)",
-                      i, At(where), schema));
-    }
+    const uint64_t where = next - have + at;
+    ByteReader r(buf.get() + at, have - at);
     SubblockEntry e;
-    e.index = static_cast<uint32_t>(i);
-    int32_t dim_count;
-    if (!r.I32(&e.pixel_type) || !r.I64(&e.file_position) || !r.I32(&e.file_part) ||
-        !r.I32(&e.compression) || !r.Skip(6) || !r.I32(&dim_count)) {
-      return Status::Corruption(
-          fmt::format("subblock directory: entry {}{} is truncated", i, At(where)));
-    }
-    if (dim_count < 0 || static_cast<uint32_t>(dim_count) > kMaxDimensionsPerEntry) {
-      return Status::Corruption(
-          fmt::format("subblock directory: entry {}{} has implausible dimension count {}", i,
-                      At(where), dim_count));
-    }
-    for (int32_t d = 0; d < dim_count; ++d) {
-      CZIFS_RETURN_IF_ERROR(ParseDimension(r, &e, where).WithContext(fmt::format("entry {}", i)));
-    }
-    if (e.width <= 0 || e.height <= 0) {
-      return Status::Corruption(
-          fmt::format("subblock directory: entry {}{} lacks an X or Y dimension", i, At(where)));
-    }
-    if (!CheckedAdd<int64_t>(e.x, e.width) || !CheckedAdd<int64_t>(e.y, e.height) ||
-        static_cast<int64_t>(e.x) + e.width > INT32_MAX ||
-        static_cast<int64_t>(e.y) + e.height > INT32_MAX) {
-      return Status::Corruption(
-          fmt::format("subblock directory: entry {}: rectangle overflows 32-bit coordinates", i));
-    }
-    if (e.file_position < 0 ||
-        static_cast<uint64_t>(e.file_position) + kSegmentHeaderSize > file_->size()) {
-      return Status::Corruption(fmt::format(
-          "subblock directory: entry {} points past end of file (position {}, file size {})", i,
-          e.file_position, file_->size()));
-    }
+    CZIFS_RETURN_IF_ERROR(ParseEntry(r, static_cast<uint32_t>(i), where, file_->size(), &e));
     CZIFS_RETURN_IF_ERROR(subblocks_.Append(e));
+    at += r.pos();
   }
   subblocks_.ShrinkToFit();
   return Status::Ok();

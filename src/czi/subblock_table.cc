@@ -23,8 +23,9 @@ SubblockEntry SubblockTable::operator[](size_t i) const {
   e.stored_height = p.stored_height;
   e.present = p.present;
   e.size_damaged = (p.flags & kSizeDamaged) != 0;
-  for (int d = 0; d < kDimCount; ++d) {
-    if ((p.present >> d) & 1) e.coord[d] = coords_[d][i];
+  for (unsigned bits = p.present; bits != 0; bits &= bits - 1) {
+    const int d = __builtin_ctz(bits);
+    e.coord[d] = coords_[d][i];
   }
   return e;
 }
@@ -34,10 +35,6 @@ SubblockEntry SubblockTable::at(size_t i) const {
     throw std::out_of_range(fmt::format("subblock {} of {}", i, packed_.size()));
   }
   return (*this)[i];
-}
-
-int32_t SubblockTable::coord(size_t i, Dim d) const {
-  return has(i, d) ? coords_[static_cast<int>(d)][i] : 0;
 }
 
 void SubblockTable::Reserve(size_t count) {
@@ -66,6 +63,7 @@ Status SubblockTable::Append(const SubblockEntry& e) {
       column.resize(i, 0);
     }
     column.push_back(has ? e.coord[d] : 0);
+    with_dim_[d] += has;
   }
   if (e.file_part != 0 && file_parts_.empty()) {
     file_parts_.reserve(std::max(reserved_, i + 1));

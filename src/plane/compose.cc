@@ -146,10 +146,10 @@ Canvas PlaneCanvas(const ImageIndex& index, uint32_t plane_index) {
   return c;
 }
 
-Rect Placement(const Canvas& c, const SubblockEntry& e) {
+Rect Placement(const Canvas& c, const SubblockTable::Geometry& g) {
   const int64_t f = c.downscale;
-  return Rect{FloorDiv(int64_t{e.x} - c.x, f), FloorDiv(int64_t{e.y} - c.y, f),
-              int64_t{e.stored_width}, int64_t{e.stored_height}};
+  return Rect{FloorDiv(int64_t{g.x} - c.x, f), FloorDiv(int64_t{g.y} - c.y, f),
+              int64_t{g.stored_width}, int64_t{g.stored_height}};
 }
 
 std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin, int64_t row_end,
@@ -157,10 +157,9 @@ std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin,
   const auto& sbs = reader.czi().subblocks();
   std::vector<uint32_t> out;
   for (uint32_t sb : canvas.subblocks) {
-    const SubblockEntry& e = sbs[sb];
-    const Rect at = Placement(canvas, e);
-    if (SubblockReader::ReadsDirectly(e) || e.size_damaged || at.y >= row_end ||
-        at.y + at.height <= row_begin) {
+    const Rect at = Placement(canvas, sbs.geometry(sb));
+    if (sbs.compression(sb) == Raw(Compression::kUncompressed) || sbs.size_damaged(sb) ||
+        at.y >= row_end || at.y + at.height <= row_begin) {
       continue;
     }
     out.push_back(sb);
@@ -192,7 +191,7 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
   // Zero the background unless one subblock covers every requested pixel.
   bool covered = false;
   for (uint32_t sb : canvas.subblocks) {
-    const Rect at = Placement(canvas, sbs[sb]);
+    const Rect at = Placement(canvas, sbs.geometry(sb));
     if (at.x <= col_begin && at.x + at.width >= col_end && at.y <= row_begin &&
         at.y + at.height >= row_end) {
       covered = true;
@@ -201,8 +200,7 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
   }
   if (!covered) std::memset(out, 0, out_stride * static_cast<size_t>(row_end - row_begin));
   for (uint32_t sb : canvas.subblocks) {
-    const SubblockEntry& e = sbs[sb];
-    const Rect at = Placement(canvas, e);
+    const Rect at = Placement(canvas, sbs.geometry(sb));
     const int64_t top = at.y;
     const int64_t left = at.x;
     const int64_t y0 = std::max(row_begin, top);
@@ -210,6 +208,7 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
     const int64_t x0 = std::max(col_begin, left);
     const int64_t x1 = std::min(col_end, left + at.width);
     if (y0 >= y1 || x0 >= x1) continue;
+    const SubblockEntry e = sbs[sb];
     const size_t src_row_bytes = static_cast<size_t>(at.width) * bpp;
     const size_t copy_bytes = static_cast<size_t>(x1 - x0) * bpp;
     const size_t src_skip = static_cast<size_t>(x0 - left) * bpp;

@@ -340,8 +340,9 @@ void ImageIndex::SetDrawingOrder(const CziFile& czi,
                                  std::map<std::pair<uint32_t, uint32_t>, PyramidPlane> levels) {
   const auto& sbs = czi.subblocks();
   // Drawing order: no M first, then ascending M; ties keep file order.
+  const bool all_m = sbs.every_entry_has(Dim::kM);  // the M column alone decides
   auto before = [&](uint32_t a, uint32_t b) {
-    if (sbs.has(a, Dim::kM) != sbs.has(b, Dim::kM)) return !sbs.has(a, Dim::kM);
+    if (!all_m && sbs.has(a, Dim::kM) != sbs.has(b, Dim::kM)) return !sbs.has(a, Dim::kM);
     return sbs.coord(a, Dim::kM) < sbs.coord(b, Dim::kM);
   };
   auto drawing_order = [&](std::span<uint32_t> list) {

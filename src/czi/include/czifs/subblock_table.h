@@ -59,8 +59,24 @@ class SubblockTable {
   int64_t file_position(size_t i) const { return packed_[i].file_position; }
   int32_t pixel_type(size_t i) const { return formats_[packed_[i].format].first; }
   int32_t compression(size_t i) const { return formats_[packed_[i].format].second; }
-  int32_t coord(size_t i, Dim d) const;  // 0 where the entry lacks `d`
+  // 0 where the entry lacks `d` (its column holds 0 there).
+  int32_t coord(size_t i, Dim d) const {
+    const std::vector<int32_t>& column = coords_[static_cast<int>(d)];
+    return column.empty() ? 0 : column[i];
+  }
   bool has(size_t i, Dim d) const { return (packed_[i].present >> static_cast<int>(d)) & 1; }
+  // True if every entry has dimension `d` (then has() need not be asked).
+  bool every_entry_has(Dim d) const { return with_dim_[static_cast<int>(d)] == packed_.size(); }
+  // Where entry `i` lies (logical position and size) and its stored size:
+  // one packed record read, no coordinate columns.
+  struct Geometry {
+    int32_t x, y, width, height, stored_width, stored_height;
+  };
+  Geometry geometry(size_t i) const {
+    const Packed& p = packed_[i];
+    return {p.x, p.y, p.width, p.height, p.stored_width, p.stored_height};
+  }
+  bool size_damaged(size_t i) const { return (packed_[i].flags & kSizeDamaged) != 0; }
   bool is_layer0(size_t i) const {
     const Packed& p = packed_[i];
     return p.width == p.stored_width && p.height == p.stored_height;
@@ -122,6 +138,7 @@ class SubblockTable {
   std::vector<Packed> packed_;
   // Dimension d's index of every entry, or empty if no entry has d.
   std::array<std::vector<int32_t>, kDimCount> coords_;
+  std::array<size_t, kDimCount> with_dim_{};          // entries that have each dimension
   std::vector<int32_t> file_parts_;                   // empty while every entry is in part 0
   std::vector<std::pair<int32_t, int32_t>> formats_;  // (pixel type, compression)
   size_t reserved_ = 0;

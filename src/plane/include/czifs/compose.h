@@ -118,7 +118,11 @@ Canvas PlaneCanvas(const ImageIndex& index, uint32_t plane);
 
 // Where subblock `e` lands on `c`, in canvas pixels: its logical position
 // divided by the downscale (rounded down), at its stored size.
-Rect Placement(const Canvas& c, const SubblockEntry& e);
+Rect Placement(const Canvas& c, const SubblockTable::Geometry& g);
+inline Rect Placement(const Canvas& c, const SubblockEntry& e) {
+  return Placement(
+      c, SubblockTable::Geometry{e.x, e.y, e.width, e.height, e.stored_width, e.stored_height});
+}
 
 // Draws rows [row_begin, row_end) of `canvas` into `out`: packed rows of
 // width * BytesPerPixel bytes in CZI sample order, zeros where no subblock
