@@ -223,7 +223,7 @@ int RunMountCommand(int argc, char** argv) {
       "Mount options, comma-separated: allow_other, default_permissions, ... and "
       "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
       "without=LIST (':'-separated), max_threads=N (FUSE request threads, 1 to 4096), "
-      "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N, zarr_chunk=N");
+      "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N, parsed_memory=SIZE, zarr_chunk=N");
   app.add_option("--threads", o.threads, "Decode threads, 1 to 1024 (default: number of cores)")
       ->check(CLI::Range(1u, czifs::kMaxDecodeThreads));
   app.add_option("--cache-size", o.cache_bytes,
@@ -258,6 +258,10 @@ int RunMountCommand(int argc, char** argv) {
                  "let go and parsed again when next used (1 to 1000000)")
       ->check(CLI::Range(size_t{1}, size_t{1000000}))
       ->capture_default_str();
+  app.add_option("--parsed-memory", o.live.max_document_bytes,
+                 "Memory the parsed CZI files may hold at once, e.g. 256M, 1G (default: "
+                 "min(1G, RAM/4)); beyond it the least recently used are let go too")
+      ->transform(ByteSize());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

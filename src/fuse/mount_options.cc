@@ -43,6 +43,11 @@ int ApplyOwnOption(const std::string& key, const std::string& val, MountOptions*
       *error = "-o cache_size=" + val + ": use e.g. 512M or 2G";
       return -1;
     }
+  } else if (key == "parsed_memory") {
+    if (!ParseByteSize(val, &o->live.max_document_bytes) || o->live.max_document_bytes == 0) {
+      *error = "-o parsed_memory=" + val + ": use e.g. 256M or 1G";
+      return -1;
+    }
   } else if (key == "log_level") {
     o->log_level = val;
   } else if (key == "log_file") {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "czifs/memory_limit.h"
 #include "czifs/mutex.h"
 
 // The watcher (inotify) is in mount_tree_watch.cc.
@@ -50,7 +51,11 @@ uint64_t VersionTag(const FileIdentity& id, uint64_t fingerprint) {
 
 MountTree::MountTree(std::shared_ptr<Session> session, const TreeOptions& options,
                      const LiveOptions& live)
-    : session_(std::move(session)), options_(options), live_(live) {}
+    : session_(std::move(session)),
+      options_(options),
+      live_(live),
+      max_document_bytes_(live.max_document_bytes != 0 ? live.max_document_bytes
+                                                       : DefaultDocumentBytes(ReadMemoryLimit())) {}
 
 MountTree::~MountTree() { StopWatching(); }
 
@@ -198,6 +203,7 @@ Status MountTree::Expand(const NodePtr& czi) {
   czi->expanded = true;
   czi->attempted = true;
   czi->indexed = id;
+  SetDocumentBytes(czi.get(), (*doc)->MemoryBytes());
   czi->doc = *doc;
   czi->version.store(VersionTag(id, (*doc)->czi().fingerprint()));
   czi->failure_logged = false;
@@ -268,6 +274,7 @@ Status MountTree::Materialize(const NodePtr& dir) {
     if (before && k < before->exposed.size() && before->exposed[k]) n->exposed.store(true);
   }
   dir->materialized = true;
+  AddDocumentBytes(czi.get(), entries.size() * kNodeBytes);
   return Status::Ok();
 }
 
@@ -285,6 +292,7 @@ void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate
   czi->expanded = false;
   czi->attempted = false;
   czi->doc.reset();
+  SetDocumentBytes(czi.get(), 0);
   czi->ready.store(false);
   MutexLock lock(&expanded_mu_);
   expanded_.erase(czi->ino);
@@ -395,7 +403,11 @@ Status MountTree::PrepareFolder(const NodePtr& dir) {
   }
   // A folder of a CZI's tree: its entries become nodes on first use.
   if (dir->kind == Kind::kCzi || (dir->kind == Kind::kFolder && dir->czi != 0)) {
-    return Materialize(dir);
+    CZIFS_RETURN_IF_ERROR(Materialize(dir));
+    // A listing may take the parsed files past their memory: others go.
+    if (document_bytes_.load() > max_document_bytes_) {
+      ReleaseDocuments(dir->kind == Kind::kCzi ? dir->ino : dir->czi);
+    }
   }
   return Status::Ok();
 }

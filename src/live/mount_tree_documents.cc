@@ -38,8 +38,19 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
   czi->expanded = false;
   czi->attempted = false;
   czi->doc.reset();
+  SetDocumentBytes(czi.get(), 0);
   czi->ready.store(false);
   return true;
+}
+
+void MountTree::SetDocumentBytes(Node* czi, uint64_t bytes) {
+  const uint64_t was = czi->bytes.exchange(bytes);
+  document_bytes_.fetch_add(bytes - was);  // modular: a decrease wraps back
+}
+
+void MountTree::AddDocumentBytes(Node* czi, uint64_t bytes) {
+  czi->bytes.fetch_add(bytes);
+  document_bytes_.fetch_add(bytes);
 }
 
 void MountTree::DropReleased(Node* czi, std::vector<Invalidation>* inval) {
@@ -140,23 +151,26 @@ Result<MountTree::InUse> MountTree::Acquire(uint64_t ino) {
 }
 
 void MountTree::ReleaseDocuments(uint64_t keep) {
-  // Over the budget, let go of the oldest down to 7/8 of it in one pass: the
+  // Over a budget, let go of the oldest down to 7/8 of it in one pass: the
   // scan for the oldest is then paid once per budget/8 new files, not per file.
   std::vector<std::pair<uint64_t, uint64_t>> by_age;  // (last used, ino)
   {
     MutexLock lock(&expanded_mu_);
-    if (expanded_.size() <= live_.max_documents) return;
+    if (expanded_.size() <= live_.max_documents && document_bytes_.load() <= max_document_bytes_) {
+      return;
+    }
     for (uint64_t ino : expanded_) by_age.emplace_back(0, ino);
   }
   for (auto& [used, ino] : by_age) {
     auto n = Get(ino);
     used = n.ok() ? (*n)->last_used.load() : 0;  // dropped ones first
   }
+  std::sort(by_age.begin(), by_age.end());
   const size_t target = live_.max_documents - live_.max_documents / 8;
-  const size_t excess = by_age.size() > target ? by_age.size() - target : 0;
-  std::partial_sort(by_age.begin(), by_age.begin() + static_cast<ptrdiff_t>(excess), by_age.end());
-  for (size_t i = 0; i < excess; ++i) {
-    const uint64_t victim = by_age[i].second;
+  const uint64_t target_bytes = max_document_bytes_ - max_document_bytes_ / 8;
+  size_t kept = by_age.size();
+  for (const auto& [used, victim] : by_age) {
+    if (kept <= target && document_bytes_.load() <= target_bytes) break;
     if (victim == keep) continue;
     {
       MutexLock lock(&expanded_mu_);
@@ -166,20 +180,18 @@ void MountTree::ReleaseDocuments(uint64_t keep) {
     if (!n.ok()) continue;  // dropped already
     const NodePtr& czi = *n;
     UniqueLock refresh(&czi->refresh_mu, std::try_to_lock);
-    if (!refresh.owns_lock()) {  // being checked or parsed right now: keep it, try later
+    if (refresh.owns_lock() && !czi->expanded) continue;
+    if (!refresh.owns_lock() || !ReleaseTree(czi)) {
+      // Being checked, parsed or used right now: keep it, try later.
       MutexLock lock(&expanded_mu_);
       expanded_.insert(victim);
       continue;
     }
-    if (!czi->expanded) continue;
-    if (!ReleaseTree(czi)) {  // in use right now: keep it, try later
-      MutexLock lock(&expanded_mu_);
-      expanded_.insert(victim);
-      continue;
-    }
+    --kept;
     refresh.unlock();
-    spdlog::debug("{}: let go of its parsed tree (more than {} open)",
-                  czi->source->Describe(czi->rel), live_.max_documents);
+    spdlog::debug("{}: let go of its parsed tree ({} files, {} MiB parsed; at most {}, {} MiB)",
+                  czi->source->Describe(czi->rel), kept, document_bytes_.load() >> 20,
+                  live_.max_documents, max_document_bytes_ >> 20);
   }
 }
 

@@ -262,6 +262,16 @@ std::string InfoText(const ReportInput& in) {
     }
   }
   if (!md.warning.empty()) o << "  warning       " << md.warning << "\n";
+  // What the parsed file holds in memory (a mount holds this per file it
+  // keeps parsed, plus its folders listed so far).
+  const SubblockTable::Bytes dir = czi.subblocks().MemoryBytes();
+  const auto mib = [](uint64_t b) {
+    return fmt::format("{:.1f}", static_cast<double>(b) / 1048576);
+  };
+  o << "  parsed        " << mib(dir.total() + idx.MemoryBytes() + in.catalog.MemoryBytes())
+    << " MiB (directory " << mib(dir.total()) << ": entries " << mib(dir.entries)
+    << ", coordinates " << mib(dir.coordinates) << ", other " << mib(dir.other) << "; index "
+    << mib(idx.MemoryBytes()) << "; catalogue " << mib(in.catalog.MemoryBytes()) << ")\n";
   return o.str();
 }
 

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
+#include <limits>
 #include <tuple>
 
 #include "czifs/report.h"
@@ -11,68 +11,97 @@
 namespace czifs {
 namespace {
 
+// One row before formatting: 56 bytes a subblock (what czitools keeps of
+// its tags, NaN where a tag is missing).
 struct Row {
   uint32_t subblock;
   int32_t s, m, t, c, z;
-  SubblockTags tags;
+  double stage_x, stage_y, focus, time;
 };
 
-}  // namespace
+constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
 
-Result<std::string> PlaneTableCsv(const ReportInput& in) {
+double OrNone(const std::optional<double>& v) { return v ? *v : kNone; }
+double OrZero(double v) { return std::isnan(v) ? 0.0 : v; }
+
+// Every layer-0 subblock's row, its tags read from its header, in czitools'
+// order (S, M, T, C, Z; M counted per S, T, C, Z in file order).
+Result<std::vector<Row>> ReadRows(const ReportInput& in) {
   const auto& sbs = in.czi.subblocks();
   std::vector<Row> rows;
-  std::map<std::tuple<int32_t, int32_t, int32_t, int32_t>, int32_t> seen;  // S,T,C,Z → count
-  std::optional<double> t0;
-  for (const SubblockEntry& e : sbs) {
-    if (!e.IsLayer0()) continue;
-    Row r;
-    r.subblock = e.index;
-    r.s = e.Coord(Dim::kS);
-    r.t = e.Coord(Dim::kT);
-    r.c = e.Coord(Dim::kC);
-    r.z = e.Coord(Dim::kZ);
-    r.m = seen[{r.s, r.t, r.c, r.z}]++;
-    std::string xml;
-    auto head = in.czi.ReadSubblockHead(e.index, &xml);
-    if (!head.ok()) return head.status();
-    r.tags = ParseSubblockTags(xml);
-    if (r.tags.acquisition_time && (!t0 || *r.tags.acquisition_time < *t0)) {
-      t0 = r.tags.acquisition_time;
-    }
-    rows.push_back(std::move(r));
+  std::string xml;
+  for (uint32_t sb = 0; sb < sbs.size(); ++sb) {
+    if (!sbs.is_layer0(sb)) continue;
+    CZIFS_RETURN_IF_ERROR(in.czi.ReadSubblockHead(sb, &xml).status());
+    const SubblockTags tags = ParseSubblockTags(xml);
+    rows.push_back({sb, sbs.coord(sb, Dim::kS), 0, sbs.coord(sb, Dim::kT), sbs.coord(sb, Dim::kC),
+                    sbs.coord(sb, Dim::kZ), OrNone(tags.stage_x_um), OrNone(tags.stage_y_um),
+                    OrNone(tags.focus_um), OrNone(tags.acquisition_time)});
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return std::tie(a.s, a.t, a.c, a.z) < std::tie(b.s, b.t, b.c, b.z);
+  });
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const bool same =
+        i > 0 && std::tie(rows[i].s, rows[i].t, rows[i].c, rows[i].z) ==
+                     std::tie(rows[i - 1].s, rows[i - 1].t, rows[i - 1].c, rows[i - 1].z);
+    rows[i].m = same ? rows[i - 1].m + 1 : 0;
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     return std::tie(a.s, a.m, a.t, a.c, a.z) < std::tie(b.s, b.m, b.t, b.c, b.z);
   });
+  return rows;
+}
+
+// Appends row `i` to `out`; `t0` is the earliest acquisition time (NaN: none).
+void FormatRow(const ReportInput& in, size_t i, const Row& r, double t0, std::string* out) {
+  const SubblockEntry e = in.czi.subblocks()[r.subblock];
+  double time = 0.0;
+  if (!std::isnan(r.time) && !std::isnan(t0)) time = std::round((r.time - t0) * 1000.0) / 1000.0;
+  fmt::format_to(std::back_inserter(*out), "{},{},{},{},{},{},", i, r.s, r.m, r.t, r.c, r.z);
+  *out += FormatDouble(OrZero(r.stage_x)) + "," + FormatDouble(OrZero(r.stage_y)) + "," +
+          FormatDouble(OrZero(r.focus)) + "," + FormatDouble(time) + ",";
+  fmt::format_to(std::back_inserter(*out), "{},{},{},{},{},", e.x, e.y, e.width, e.height, e.index);
+  if (e.Has(Dim::kM)) *out += std::to_string(e.Coord(Dim::kM));
+  *out += "," + PixelTypeName(e.pixel_type) + "," + CompressionName(e.compression) + ",";
+  const int32_t p = in.index.plane_of_subblock()[e.index];
+  if (p >= 0 && in.index.planes()[p].unsupported.empty()) {
+    *out += in.catalog.PlanePathOf(static_cast<uint32_t>(p));
+  }
+  *out += ",";
+  if (TileProblem(e).empty()) *out += in.catalog.TilePathOf(e.index);
+  *out += "\n";
+}
+
+}  // namespace
+
+Status WritePlaneTableCsv(const ReportInput& in, const std::function<void(std::string)>& chunk) {
+  CZIFS_ASSIGN_OR_RETURN(std::vector<Row> rows, ReadRows(in));
+  double t0 = kNone;
+  for (const Row& r : rows) {
+    if (!std::isnan(r.time) && (std::isnan(t0) || r.time < t0)) t0 = r.time;
+  }
+  constexpr size_t kChunk = 1 << 20;
   std::string out =
       "Subblock,S,M,T,C,Z,X[micron],Y[micron],Z[micron],Time[s],xstart,ystart,width,height,"
       "subblock_index,m_index,pixel_type,compression,plane,tile\n";
-  const auto& plane_of = in.index.plane_of_subblock();
+  out.reserve(kChunk + 4096);
   for (size_t i = 0; i < rows.size(); ++i) {
-    const Row& r = rows[i];
-    const SubblockEntry& e = sbs[r.subblock];
-    double time = 0.0;
-    if (r.tags.acquisition_time && t0) {
-      time = std::round((*r.tags.acquisition_time - *t0) * 1000.0) / 1000.0;
+    FormatRow(in, i, rows[i], t0, &out);
+    if (out.size() >= kChunk) {
+      chunk(std::move(out));
+      out.clear();
+      out.reserve(kChunk + 4096);
     }
-    out += fmt::format("{},{},{},{},{},{},", i, r.s, r.m, r.t, r.c, r.z);
-    out += FormatDouble(r.tags.stage_x_um.value_or(0.0)) + "," +
-           FormatDouble(r.tags.stage_y_um.value_or(0.0)) + "," +
-           FormatDouble(r.tags.focus_um.value_or(0.0)) + "," + FormatDouble(time) + ",";
-    out += fmt::format("{},{},{},{},", e.x, e.y, e.width, e.height);
-    out += fmt::format("{},{},", e.index,
-                       (e.Has(Dim::kM) ? std::to_string(e.Coord(Dim::kM)) : std::string()));
-    out += PixelTypeName(e.pixel_type) + "," + CompressionName(e.compression) + ",";
-    const int32_t p = plane_of[e.index];
-    if (p >= 0 && in.index.planes()[p].unsupported.empty()) {
-      out += in.catalog.PlanePathOf(static_cast<uint32_t>(p));
-    }
-    out += ",";
-    if (TileProblem(e).empty()) out += in.catalog.TilePathOf(e.index);
-    out += "\n";
   }
-  return out;
+  if (!out.empty()) chunk(std::move(out));
+  return Status::Ok();
+}
+
+Result<std::string> PlaneTableCsv(const ReportInput& in) {
+  std::string all;
+  CZIFS_RETURN_IF_ERROR(WritePlaneTableCsv(in, [&](std::string part) { all += part; }));
+  return all;
 }
 
 }  // namespace czifs

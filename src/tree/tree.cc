@@ -19,46 +19,66 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Result<size_t> ReadFromString(const std::string& s, uint64_t offset, size_t len, uint8_t* out) {
-  if (offset >= s.size()) return size_t{0};
-  const size_t n = std::min<uint64_t>(len, s.size() - offset);
-  std::memcpy(out, s.data() + offset, n);
-  return n;
-}
-
-// A file whose content is generated once, on first use. Its size is known
-// without waiting once generated; `ls -l` never waits behind a generation
-// (planetable.csv of a big file reads every subblock header).
+// A file whose content is generated once, on first use, in one piece or in
+// several (planetable.csv of a big file: about 1 MiB each, so its tens of
+// MB are never held twice). Its size is known without waiting once
+// generated; `ls -l` never waits behind a generation (planetable.csv reads
+// every subblock header).
 class GeneratedFile : public VirtualFile {
  public:
-  explicit GeneratedFile(std::function<Result<std::string>()> gen) : gen_(std::move(gen)) {}
+  using Sink = std::function<void(std::string)>;
+  using Generate = std::function<Status(const Sink&)>;
+  explicit GeneratedFile(Generate gen) : gen_(std::move(gen)) {}
   Result<uint64_t> Size() const override {
-    CZIFS_ASSIGN_OR_RETURN(const std::string* s, Content());
-    return static_cast<uint64_t>(s->size());
+    CZIFS_RETURN_IF_ERROR(Content());
+    return size_;
   }
   Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
-    CZIFS_ASSIGN_OR_RETURN(const std::string* s, Content());
-    return ReadFromString(*s, offset, len, out);
+    CZIFS_RETURN_IF_ERROR(Content());
+    if (offset >= size_) return size_t{0};
+    len = static_cast<size_t>(std::min<uint64_t>(len, size_ - offset));
+    // The piece holding `offset`, then on.
+    size_t k = std::upper_bound(starts_.begin(), starts_.end(), offset) - starts_.begin() - 1;
+    size_t done = 0;
+    for (; done < len; ++k) {
+      const uint64_t in = offset + done - starts_[k];
+      const size_t n = std::min<size_t>(len - done, chunks_[k].size() - in);
+      std::memcpy(out + done, chunks_[k].data() + in, n);
+      done += n;
+    }
+    return done;
   }
   std::optional<uint64_t> SizeIfCheap() const override {
     if (!ready_.load(std::memory_order_acquire)) return std::nullopt;
-    return content_.size();
+    return size_;
   }
 
  private:
-  Result<const std::string*> Content() const EXCLUDES(generate_mu_) {
-    if (ready_.load(std::memory_order_acquire)) return &content_;
+  Status Content() const EXCLUDES(generate_mu_) {
+    if (ready_.load(std::memory_order_acquire)) return Status::Ok();
     MutexLock lock(&generate_mu_);  // one generation at a time; a failed one is tried again
-    if (!ready_.load(std::memory_order_relaxed)) {
-      CZIFS_ASSIGN_OR_RETURN(content_, gen_());
-      ready_.store(true, std::memory_order_release);
+    if (ready_.load(std::memory_order_relaxed)) return Status::Ok();
+    std::vector<std::string> chunks;
+    Status st = gen_([&](std::string part) {
+      if (!part.empty()) chunks.push_back(std::move(part));
+    });
+    if (!st.ok()) return st;
+    chunks_ = std::move(chunks);
+    starts_.clear();
+    size_ = 0;
+    for (const std::string& c : chunks_) {
+      starts_.push_back(size_);
+      size_ += c.size();
     }
-    return &content_;
+    ready_.store(true, std::memory_order_release);
+    return Status::Ok();
   }
-  const std::function<Result<std::string>()> gen_;
+  const Generate gen_;
   mutable Mutex generate_mu_;
   // Written once, under generate_mu_, before ready_ is set; read-only after.
-  mutable std::string content_;
+  mutable std::vector<std::string> chunks_;
+  mutable std::vector<uint64_t> starts_;  // where each chunk starts in the file
+  mutable uint64_t size_ = 0;
   mutable std::atomic<bool> ready_{false};
 };
 
@@ -138,6 +158,16 @@ void BuildNode(const DocumentTree& tree, const FolderKey& folder, TreeNode* node
 }  // namespace
 
 std::shared_ptr<VirtualFile> MakeGeneratedFile(std::function<Result<std::string>()> generate) {
+  return std::make_shared<GeneratedFile>(
+      [generate = std::move(generate)](const GeneratedFile::Sink& sink) -> Status {
+        CZIFS_ASSIGN_OR_RETURN(std::string text, generate());
+        sink(std::move(text));
+        return Status::Ok();
+      });
+}
+
+std::shared_ptr<VirtualFile> MakeChunkedGeneratedFile(
+    std::function<Status(const std::function<void(std::string)>&)> generate) {
   return std::make_shared<GeneratedFile>(std::move(generate));
 }
 
@@ -198,7 +228,9 @@ void DocumentTree::AddGenerated(const FolderKey& folder, std::vector<TreeEntry>*
       AddFile(out, "metadata.xml",
               MakeGeneratedFile([doc]() -> Result<std::string> { return doc->metadata_xml(); }));
       AddFile(out, "planetable.csv",
-              MakeGeneratedFile([doc] { return PlaneTableCsv(doc->report()); }));
+              MakeChunkedGeneratedFile([doc](const std::function<void(std::string)>& sink) {
+                return WritePlaneTableCsv(doc->report(), sink);
+              }));
       if (!doc->czi().attachments().empty()) {
         TreeEntry e;
         e.name = "attachments";

@@ -100,6 +100,10 @@ uint64_t DefaultCacheBytes(const MemoryLimit& limit) {
   return std::min<uint64_t>(1ull << 30, limit.bytes / 4);
 }
 
+uint64_t DefaultDocumentBytes(const MemoryLimit& limit) {
+  return std::min<uint64_t>(1ull << 30, limit.bytes / 4);
+}
+
 void TuneAllocator() {
   // Decoded tiles are megabytes each. By default glibc maps every such block
   // fresh from the kernel and unmaps it on free, so each decode pays a page

@@ -203,11 +203,14 @@ def test_on_slow_storage_metadata_answers_while_reads_wait_and_sigterm_ends_it_i
         force_unmount(mnt)
 
 
-@pytest.mark.parametrize("parsed_files", [1, 3])
+@pytest.mark.parametrize("budget", [("--parsed-files", "1"), ("--parsed-files", "3"),
+                                    ("--parsed-memory", "1")])
 def test_parsed_files_smaller_than_the_files_in_use_fails_no_reader(
-        czifs, czi_synth, tmp_path, parsed_files):
-    """8 readers over 500 files with --parsed-files 1 (or 3): trees are let go
-    between a lookup and the next request all the time; every read is exact."""
+        czifs, czi_synth, tmp_path, budget):
+    """8 readers over 500 files with --parsed-files 1 (or 3, or a byte budget
+    smaller than any file): trees are let go between a lookup and the next
+    request all the time, and built again folder by folder; every read is
+    exact."""
     import random
     import threading
     from mounting import mounted
@@ -244,8 +247,7 @@ def test_parsed_files_smaller_than_the_files_in_use_fails_no_reader(
                     if not ok:
                         bad.append((str(path), got if isinstance(got, OSError) else "wrong bytes"))
 
-    with mounted(czifs, src, mnt, "--parsed-files", str(parsed_files), "--watch", "ttl",
-                 "--ttl", "0.5"):
+    with mounted(czifs, src, mnt, *budget, "--watch", "ttl", "--ttl", "0.5"):
         threads = [threading.Thread(target=reader, args=(s,)) for s in range(8)]
         for t in threads:
             t.start()

@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <functional>
+#include <set>
 
+#include "../support/document_tree.h"
 #include "../support/test_util.h"
 
 namespace czifs {
@@ -224,6 +227,139 @@ TEST(MountTreeDocumentsTest, BeyondTheBudgetTreesAreLetGoAndTheirInodesStayAnswe
   auto changed = info(0);
   ASSERT_TRUE(changed.ok());
   EXPECT_NE(*changed, first[0]);
+}
+
+// Every path below `ino` (folders end in '/'), listing as `ls -R` does.
+void Walk(MountTree& tree, uint64_t ino, const std::string& prefix, std::set<std::string>* out) {
+  auto entries = tree.ReadDir(ino);
+  ASSERT_TRUE(entries.ok()) << prefix << ": " << entries.status().ToString();
+  for (const DirEntry& e : *entries) {
+    out->insert(prefix + e.name + (e.is_dir ? "/" : ""));
+    if (e.is_dir) Walk(tree, e.ino, prefix + e.name + "/", out);
+  }
+}
+
+// A CZI with every kind of folder: scenes, channels, time points, a mosaic
+// (tiles/), a pyramid, OME-Zarr images and attachments.
+synth::Spec EveryFolderSpec() {
+  synth::Spec spec;
+  spec.tile_width = 40;
+  spec.tile_height = 30;
+  spec.tiles_x = 2;
+  spec.scenes = 2;
+  spec.pyramid_levels = 1;
+  spec.codec = synth::Codec::kZstd1;
+  spec.sizes = {{'C', 2}, {'T', 2}, {'Z', 3}};
+  return spec;
+}
+
+TEST(MountTreeFoldersTest, ADeepPathIsFoundWithoutListingAndOnlyItsFoldersBecomeNodes) {
+  TempDir dir;
+  testing::WriteOrDie(EveryFolderSpec(), dir.File("a.czi"));
+  auto tree = MountTree::Create({dir.File("a.czi")}, Session::Create(1 << 20));
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  uint64_t ino = MountTree::kRootIno;
+  for (const char* name : {"S1", "C1", "T1", "Z2.tif"}) {
+    auto next = (*tree)->Lookup(ino, name);
+    ASSERT_TRUE(next.ok()) << name << ": " << next.status().ToString();
+    ino = *next;
+  }
+  // The files of the four folders looked into: the CZI's (info.json,
+  // metadata.xml, planetable.csv), S1's hyperstack and T1's three planes.
+  EXPECT_EQ((*tree)->ServedUsage().files, 3u + 1 + 3);
+  auto attr = (*tree)->GetAttr(ino);
+  ASSERT_TRUE(attr.ok());
+  std::vector<uint8_t> got(attr->size);
+  ASSERT_EQ(*(*tree)->Read(ino, 0, got.size(), got.data()), got.size());
+  // The same bytes as the whole tree built at once serves there.
+  auto whole = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
+  ASSERT_TRUE(whole.ok());
+  const TreeNode* node = whole->root.get();
+  for (const char* name : {"S1", "C1", "T1", "Z2.tif"}) node = node ? node->Find(name) : nullptr;
+  ASSERT_NE(node, nullptr);
+  std::vector<uint8_t> want(*node->file->Size());
+  ASSERT_EQ(*node->file->Read(0, want.size(), want.data()), want.size());
+  EXPECT_EQ(got, want);
+}
+
+TEST(MountTreeFoldersTest, EveryKindOfFolderListsWhatTheWholeTreeHolds) {
+  TempDir dir;
+  testing::WriteOrDie(EveryFolderSpec(), dir.File("a.czi"));
+  auto tree = MountTree::Create({dir.File("a.czi")}, Session::Create(1 << 20));
+  ASSERT_TRUE(tree.ok());
+  std::set<std::string> listed;
+  Walk(**tree, MountTree::kRootIno, "", &listed);
+  // The whole tree, built at once from the same catalogue.
+  auto whole = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
+  ASSERT_TRUE(whole.ok());
+  std::set<std::string> all;
+  std::function<void(const TreeNode&, const std::string&)> add = [&](const TreeNode& n,
+                                                                     const std::string& at) {
+    for (const auto& c : n.children) {
+      all.insert(at + c->name + (c->is_dir ? "/" : ""));
+      if (c->is_dir) add(*c, at + c->name + "/");
+    }
+  };
+  add(*whole->root, "");
+  EXPECT_EQ(listed, all);
+  for (const char* path :
+       {"S0/hyperstack.tif", "S1/C1/T1/Z2.tif", "tiles/S1/C0/T1/Z0/M1.tif",
+        "pyramid/L1/S0/C1/T0/Z2.tif", "S1.ome.zarr/.zattrs", "S1.ome.zarr/0/.zarray",
+        "S1.ome.zarr/0/1/1/0/0/0", "S1.ome.zarr/1/.zarray", "attachments/Thumbnail.jpg",
+        "planetable.csv"}) {
+    EXPECT_TRUE(listed.count(path)) << path;
+  }
+}
+
+TEST(MountTreeDocumentsTest, BeyondTheByteBudgetOnlyTheFileInUseStaysParsedAndDeepInodesAnswer) {
+  TempDir dir;
+  fs::create_directories(dir.File("src"));
+  for (int i = 0; i < 4; ++i) {
+    testing::WriteOrDie(SmallSpec(i + 1), dir.File("src/f" + std::to_string(i) + ".czi"));
+  }
+  LiveOptions live;
+  live.max_document_bytes = 1;  // smaller than any file
+  live.watch = LiveOptions::Watch::kTtl;
+  live.ttl_seconds = 0;
+  auto tree = MountTree::Create({dir.File("src")}, Session::Create(1 << 20), {}, live);
+  ASSERT_TRUE(tree.ok());
+  std::vector<Invalidation> sent;
+  (*tree)->StartWatching(
+      [&](std::vector<Invalidation> b) { sent.insert(sent.end(), b.begin(), b.end()); });
+  auto plane = [&](int i) -> Result<uint64_t> {
+    uint64_t ino = MountTree::kRootIno;
+    for (const std::string& name : {"f" + std::to_string(i) + ".czi", std::string("S0"),
+                                    std::string("C0"), std::string("T0"), std::string("Z1.tif")}) {
+      CZIFS_ASSIGN_OR_RETURN(ino, (*tree)->Lookup(ino, name));
+    }
+    return ino;
+  };
+  std::vector<uint64_t> inos;
+  std::vector<std::vector<uint8_t>> bytes;
+  for (int i = 0; i < 4; ++i) {
+    auto ino = plane(i);
+    ASSERT_TRUE(ino.ok()) << ino.status().ToString();
+    inos.push_back(*ino);
+    auto attr = (*tree)->GetAttr(*ino);
+    ASSERT_TRUE(attr.ok());
+    bytes.emplace_back(attr->size);
+    ASSERT_EQ(*(*tree)->Read(*ino, 0, attr->size, bytes.back().data()), attr->size);
+  }
+  // Only the last file's tree is parsed now: its CZI folder's 3 files, S0's
+  // hyperstack and T0's two planes.
+  EXPECT_EQ((*tree)->ServedUsage().files, 3u + 1 + 2);
+  // The numbers of planes deep in trees let go still answer, with the same
+  // bytes, and the kernel was told nothing.
+  for (int i = 0; i < 4; ++i) {
+    std::vector<uint8_t> again(bytes[i].size());
+    auto n = (*tree)->Read(inos[i], 0, again.size(), again.data());
+    ASSERT_TRUE(n.ok()) << i << ": " << n.status().ToString();
+    EXPECT_EQ(again, bytes[i]) << i;
+    auto found = plane(i);
+    ASSERT_TRUE(found.ok());
+    EXPECT_EQ(*found, inos[i]);
+  }
+  EXPECT_TRUE(sent.empty());
 }
 
 }  // namespace

@@ -116,6 +116,12 @@ struct LiveOptions {
   // (their trees are built again on next use), so memory stays bounded in a
   // folder of any size.
   size_t max_documents = 256;
+  // Bytes parsed CZIs may hold at once (each counts its directory, index,
+  // catalogue, metadata and the nodes of its folders listed so far); past
+  // it the least recently used not in use are let go too. A single file
+  // larger than this still works (it is let go first). 0: a quarter of the
+  // memory this process may use, at most 1 GiB (DefaultDocumentBytes).
+  uint64_t max_document_bytes = 0;
   // Where problems met in the sources go (a CZI that does not parse, a plane
   // that cannot be served, a folder that cannot be listed): the log when
   // empty; `czifs export` collects them. Called from any thread.
@@ -250,6 +256,7 @@ class MountTree {
 
     std::atomic<bool> dirty{false};      // the watcher saw a change; look again
     std::atomic<uint64_t> last_used{0};  // kCzi: MountTree::tick_ at its last use
+    std::atomic<uint64_t> bytes{0};      // kCzi: what its parsed tree holds (document_bytes_)
     // Listed (a folder) or expanded (a CZI) and nothing reported since: with
     // a watcher, requests need not take refresh_mu at all.
     std::atomic<bool> ready{false};
@@ -328,9 +335,16 @@ class MountTree {
   // REQUIRES: czi->refresh_mu held.
   void ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate,
                   std::vector<Invalidation>* inval);
-  // Lets go of the least recently used parsed CZIs beyond max_documents
-  // (never `keep`, never one in use). Takes their refresh_mu only if free.
+  // Lets go of the least recently used parsed CZIs beyond max_documents or
+  // max_document_bytes (never `keep`, never one in use). Takes their
+  // refresh_mu only if free.
   void ReleaseDocuments(uint64_t keep);
+  // Sets what `czi`'s parsed tree holds (0 once let go), or adds to it.
+  void SetDocumentBytes(Node* czi, uint64_t bytes);
+  void AddDocumentBytes(Node* czi, uint64_t bytes);
+  // What one node of a CZI's tree costs (the node, its name, its file and
+  // what the catalogue described for it), about.
+  static constexpr uint64_t kNodeBytes = 768;
   // Lets go of `czi`'s tree, keeping its inode numbers (a Released record)
   // for when it is built again; false if it is in use.
   // REQUIRES: czi->refresh_mu held.
@@ -385,9 +399,11 @@ class MountTree {
   };
   std::map<uint64_t, Block> blocks_ GUARDED_BY(mu_);
 
-  std::atomic<bool> polling_{true};    // no watcher: TTL decides when to look again
-  std::atomic<bool> creating_{false};  // in Create: failures are returned, not logged too
-  std::atomic<uint64_t> tick_{0};      // use counter for Node::last_used
+  std::atomic<bool> polling_{true};          // no watcher: TTL decides when to look again
+  std::atomic<bool> creating_{false};        // in Create: failures are returned, not logged too
+  std::atomic<uint64_t> tick_{0};            // use counter for Node::last_used
+  std::atomic<uint64_t> document_bytes_{0};  // sum of the expanded CZIs' Node::bytes
+  uint64_t max_document_bytes_ = 0;          // live_.max_document_bytes, or its default
 
   Mutex expanded_mu_;
   std::set<uint64_t> expanded_ GUARDED_BY(expanded_mu_);  // CZI nodes with a tree (may be stale)

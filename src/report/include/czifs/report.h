@@ -5,6 +5,7 @@
 // Thread-safety: pure functions of immutable inputs.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "czifs/catalog.h"
@@ -31,6 +32,9 @@ std::string InfoText(const ReportInput& in);
 // file each subblock is served in; reads every subblock's header (not its
 // pixels).
 Result<std::string> PlaneTableCsv(const ReportInput& in);
+// The same text in pieces of about 1 MiB, each handed to `chunk` as it is
+// made (a file of millions of subblocks: tens of MB, never held twice).
+Status WritePlaneTableCsv(const ReportInput& in, const std::function<void(std::string)>& chunk);
 
 // Returns the shortest text that reads back as `v` ("0.5", "12.0").
 std::string FormatDouble(double v);

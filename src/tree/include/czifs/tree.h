@@ -80,6 +80,9 @@ bool IsCziFileName(const std::string& name);
 // SizeIfCheap() says so at once, never waiting behind a generation. A failed
 // generation is tried again on the next use.
 std::shared_ptr<VirtualFile> MakeGeneratedFile(std::function<Result<std::string>()> generate);
+// The same, for content made in pieces (each handed to the sink as made).
+std::shared_ptr<VirtualFile> MakeChunkedGeneratedFile(
+    std::function<Status(const std::function<void(std::string)>&)> generate);
 
 // One entry of a folder of a CZI's tree: a folder (its key) or a file.
 struct TreeEntry {

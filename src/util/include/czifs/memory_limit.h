@@ -32,6 +32,9 @@ inline constexpr uint64_t kSmallCacheBytes = 64ull << 20;
 // line to say about it ("" if none).
 uint64_t CheckedCacheBytes(uint64_t requested, std::string* note);
 uint64_t DefaultCacheBytes(const MemoryLimit& limit);
+// The memory parsed CZIs may hold by default (--parsed-memory): as much
+// again as the cache, a quarter of what the process may use, at most 1 GiB.
+uint64_t DefaultDocumentBytes(const MemoryLimit& limit);
 
 // Makes glibc keep large freed blocks (decoded tiles) for reuse instead of
 // returning them to the kernel on every free. Called by mount and export.
