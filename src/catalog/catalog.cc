@@ -111,22 +111,6 @@ std::string PlanePath(const ImageIndex& index, const Plane& p) {
                      index.IndexName(Dim::kZ, p.Coord(Dim::kZ)), PlaneSuffix(index, p));
 }
 
-bool Shows(const CatalogOptions& options, const ServedTiff& tiff) {
-  switch (tiff.kind) {
-    case TiffKind::kPlane:
-      return true;
-    case TiffKind::kTile:
-      return options.tiles;
-    case TiffKind::kPyramid:
-      return options.pyramid;
-    case TiffKind::kHyperstack:
-      return options.hyperstacks;
-    case TiffKind::kZarrChunk:
-      return options.zarr;
-  }
-  return false;
-}
-
 void SharedLayout::Build() const {
   auto layout = TiffLayout::Build(spec_);
   if (!layout.ok()) {

@@ -239,23 +239,35 @@ void CziFile::CheckSizesAgainstRoom() {
   }
   std::sort(starts.begin(), starts.end());
   const uint64_t end = file_->size();
-  for (const SubblockEntry& e : subblocks_) {
-    const int bpp = BytesPerPixel(e.pixel_type);
-    if (bpp == 0 || e.file_part != 0) continue;  // unsupported anyway / another file's
-    const uint64_t at = static_cast<uint64_t>(e.file_position);  // < end: checked
-    const auto next = std::upper_bound(starts.begin(), starts.end(), at);
+  // Entries mostly come in file order: the next start is found by walking
+  // on from the last one, by binary search otherwise.
+  auto next = starts.begin();
+  uint64_t last = 0;
+  for (uint32_t i = 0; i < subblocks_.size(); ++i) {
+    const int32_t type = subblocks_.pixel_type(i);
+    const int bpp = BytesPerPixel(type);
+    if (bpp == 0 || subblocks_.file_part(i) != 0) continue;  // unsupported anyway / another file's
+    const uint64_t at = static_cast<uint64_t>(subblocks_.file_position(i));  // < end: checked
+    if (at < last) next = starts.begin();
+    last = at;
+    if (next != starts.end() && *next <= at) {
+      for (int steps = 0; next != starts.end() && *next <= at && steps < 8; ++steps) ++next;
+      if (next != starts.end() && *next <= at) next = std::upper_bound(next, starts.end(), at);
+    }
     const uint64_t room = (next == starts.end() ? end : std::min(end, *next)) - at;
-    const uint64_t ratio = e.compression == 0 ? 1 : kMaxCompressionRatio;
+    const int32_t compression = subblocks_.compression(i);
+    const uint64_t ratio = compression == 0 ? 1 : kMaxCompressionRatio;
     // Stored sizes are positive int32s: the product fits in 64 bits.
-    const uint64_t need = static_cast<uint64_t>(e.stored_width) *
-                          static_cast<uint64_t>(e.stored_height) * static_cast<uint64_t>(bpp);
+    const SubblockTable::Geometry g = subblocks_.geometry(i);
+    const uint64_t need = static_cast<uint64_t>(g.stored_width) *
+                          static_cast<uint64_t>(g.stored_height) * static_cast<uint64_t>(bpp);
     if (need / ratio <= room) continue;
-    subblocks_.MarkSizeDamaged(e.index);
+    subblocks_.MarkSizeDamaged(i);
     size_problems_.emplace(
-        e.index, fmt::format("subblock directory entry {} claims {}x{} {} pixels ({} bytes{}), "
-                             "but the file has {} bytes for it at offset {}: a damaged entry",
-                             e.index, e.stored_width, e.stored_height, PixelTypeName(e.pixel_type),
-                             need, e.compression == 0 ? "" : ", compressed", room, at));
+        i, fmt::format("subblock directory entry {} claims {}x{} {} pixels ({} bytes{}), "
+                       "but the file has {} bytes for it at offset {}: a damaged entry",
+                       i, g.stored_width, g.stored_height, PixelTypeName(type), need,
+                       compression == 0 ? "" : ", compressed", room, at));
   }
 }
 

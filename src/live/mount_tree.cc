@@ -80,6 +80,7 @@ MountTree::NodePtr MountTree::NewNode(Kind kind, std::string name, const NodePtr
                                       const FileIdentity& id, uint64_t ino) {
   auto n = std::make_shared<Node>();
   n->kind = kind;
+  if (kind == Kind::kSourceFolder || kind == Kind::kCzi) n->src = std::make_unique<Node::Source>();
   n->name = std::move(name);
   n->id = id;
   if (parent) {
@@ -151,23 +152,23 @@ Status MountTree::Expand(const NodePtr& czi) {
     // TTL). Failures of the system rather than the file (descriptors or
     // memory short, storage errors) are not remembered at all.
     auto id = czi->source->Stat(czi->rel);
-    czi->indexed = id.ok() ? *id : FileIdentity{};
-    czi->attempted =
+    czi->src->indexed = id.ok() ? *id : FileIdentity{};
+    czi->src->attempted =
         st.code() != StatusCode::kIOError && st.code() != StatusCode::kResourceExhausted;
-    czi->attempted_at = Now();
-    czi->expand_status = st.WithContext(where);
+    czi->src->attempted_at = Now();
+    czi->src->expand_status = st.WithContext(where);
     // Once per file until it works: a file being written fails on every
     // change, and a reader may try after each one. A single CZI source
     // parsed at start says it in the error Create returns, not here too.
     if (creating_.load()) {
-      czi->failure_logged = true;
-    } else if (!czi->failure_logged) {
+      czi->src->failure_logged = true;
+    } else if (!czi->src->failure_logged) {
       Report({where, st.ToString() + " (tried again once it changes)"}, /*error=*/true);
-      czi->failure_logged = true;
+      czi->src->failure_logged = true;
     } else {
-      spdlog::debug("{}", czi->expand_status.ToString());
+      spdlog::debug("{}", czi->src->expand_status.ToString());
     }
-    return czi->expand_status;
+    return czi->src->expand_status;
   };
   auto file = RandomAccessFile::Open(czi->source, czi->rel, session_->descriptors());
   if (!file.ok()) return fail(file.status());
@@ -185,14 +186,14 @@ Status MountTree::Expand(const NodePtr& czi) {
     // The same version as a tree let go: its folders get the same numbers
     // as they are listed again (the tree is built the same way from the
     // same bytes), and what the kernel holds of them stays true.
-    if (czi->released) {
-      const bool same = czi->released->version.SameButCtime(id) &&
-                        czi->released->fingerprint == (*doc)->czi().fingerprint();
+    if (czi->src->released) {
+      const bool same = czi->src->released->version.SameButCtime(id) &&
+                        czi->src->released->fingerprint == (*doc)->czi().fingerprint();
       if (!same) DropReleased(czi.get(), &inval);
-      czi->released.reset();
+      czi->src->released.reset();
       rebuilt = same;
     }
-    czi->tree = tree;
+    czi->src->tree = tree;
     czi->materialized = false;
     czi->key = FolderKey{};
   }
@@ -200,15 +201,15 @@ Status MountTree::Expand(const NodePtr& czi) {
   if (!rebuilt) {
     for (const auto& p : tree->Problems()) Report(p, /*error=*/false);
   }
-  czi->expanded = true;
-  czi->attempted = true;
-  czi->indexed = id;
+  czi->src->expanded = true;
+  czi->src->attempted = true;
+  czi->src->indexed = id;
   SetDocumentBytes(czi.get(), (*doc)->MemoryBytes());
-  czi->doc = *doc;
+  czi->src->doc = *doc;
   czi->version.store(VersionTag(id, (*doc)->czi().fingerprint()));
-  czi->failure_logged = false;
+  czi->src->failure_logged = false;
   czi->ready.store(true);
-  czi->expand_status = Status::Ok();
+  czi->src->expand_status = Status::Ok();
   czi->last_used.store(++tick_);
   {
     MutexLock lock(&expanded_mu_);
@@ -230,7 +231,7 @@ Status MountTree::Materialize(const NodePtr& dir) {
       if (it == nodes_.end()) return Status::Stale(dir->name + ": its CZI changed");
       czi = it->second;
     }
-    tree = czi->tree;
+    tree = czi->src->tree;
     key = dir->key;
   }
   if (!tree) return Status::Stale(dir->name + ": its tree was let go");
@@ -239,7 +240,8 @@ Status MountTree::Materialize(const NodePtr& dir) {
   std::vector<TreeEntry> entries = std::move(listed).value();
   WriterLock lock(&mu_);
   if (dir->materialized) return Status::Ok();  // another request was first
-  if (!dir->attached || czi->tree != tree) return Status::Stale(dir->name + ": its tree changed");
+  if (!dir->attached || czi->src->tree != tree)
+    return Status::Stale(dir->name + ": its tree changed");
   if (entries.empty()) {
     dir->materialized = true;
     return Status::Ok();
@@ -247,7 +249,7 @@ Status MountTree::Materialize(const NodePtr& dir) {
   // The block this folder had before its tree was let go, or a new one.
   uint64_t start = 0;
   const Block* before = nullptr;
-  if (auto f = czi->folder_block.find(dir->ino); f != czi->folder_block.end()) {
+  if (auto f = czi->src->folder_block.find(dir->ino); f != czi->src->folder_block.end()) {
     auto b = blocks_.find(f->second);
     if (b != blocks_.end() && b->second.count == entries.size()) {
       start = f->second;
@@ -258,8 +260,8 @@ Status MountTree::Materialize(const NodePtr& dir) {
     start = next_ino_;
     next_ino_ += entries.size();
     blocks_[start] = Block{czi->ino, dir->ino, entries.size(), {}};
-    czi->blocks.push_back(start);
-    czi->folder_block[dir->ino] = start;
+    czi->src->blocks.push_back(start);
+    czi->src->folder_block[dir->ino] = start;
   }
   for (size_t k = 0; k < entries.size(); ++k) {
     TreeEntry& e = entries[k];
@@ -286,12 +288,12 @@ void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate
     DropReleased(czi.get(), inval);
     if (id) czi->id = *id;
     if (czi->exposed.load()) inval->push_back({czi->ino, ""});
-    czi->tree.reset();
+    czi->src->tree.reset();
     czi->materialized = false;
   }
-  czi->expanded = false;
-  czi->attempted = false;
-  czi->doc.reset();
+  czi->src->expanded = false;
+  czi->src->attempted = false;
+  czi->src->doc.reset();
   SetDocumentBytes(czi.get(), 0);
   czi->ready.store(false);
   MutexLock lock(&expanded_mu_);
@@ -306,39 +308,39 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
     // Attributes only: if another thread is checking or parsing this file
     // right now, its answer is as fresh as ours would be; do not wait behind
     // a parse (`ls -l` of a folder must not stall on one big file).
-    UniqueLock refresh(&czi->refresh_mu, std::defer_lock);
+    UniqueLock refresh(&czi->src->refresh_mu, std::defer_lock);
     if (force || expand) {
       refresh.lock();
     } else if (!refresh.try_lock()) {
       return Status::Ok();
     }
     const double now = Now();
-    const bool due = force || czi->dirty.exchange(false) || czi->checked_at == 0 ||
-                     (polling_.load() && now - czi->checked_at >= live_.ttl_seconds);
+    const bool due = force || czi->dirty.exchange(false) || czi->src->checked_at == 0 ||
+                     (polling_.load() && now - czi->src->checked_at >= live_.ttl_seconds);
     auto id = due ? czi->source->Stat(czi->rel) : Result<FileIdentity>(Status::Cancelled(""));
     // Could not look (descriptors, memory, storage): the file is not gone;
     // keep what we have and look again next time.
     const bool looked = due && (id.ok() || id.status().code() == StatusCode::kNotFound);
     if (due && !looked) czi->dirty.store(true);
     if (looked) {
-      czi->checked_at = now;
+      czi->src->checked_at = now;
       const bool is_file = id.ok() && S_ISREG(id->mode);
       // A tree of another version (or of a file now gone) goes; a failure
       // stands for its version until the TTL says try again.
-      bool changed = is_file ? !id->SameContent(czi->indexed) : czi->expanded;
-      if (changed && is_file && czi->doc && id->SameButCtime(czi->indexed)) {
+      bool changed = is_file ? !id->SameContent(czi->src->indexed) : czi->src->expanded;
+      if (changed && is_file && czi->src->doc && id->SameButCtime(czi->src->indexed)) {
         // Only the ctime moved: the same version if its fingerprint says so.
-        auto same = czi->doc->czi().IsSameVersion(*id);
+        auto same = czi->src->doc->czi().IsSameVersion(*id);
         changed = !same.ok() || !*same;
       }
-      if (czi->attempted && changed) {
+      if (czi->src->attempted && changed) {
         // Another version (or none): its old tree goes, the new one is built on use.
         ForgetTree(czi, is_file ? &*id : nullptr, is_file ? Fate::kChanged : Fate::kGone, &inval);
-      } else if (!czi->attempted) {
+      } else if (!czi->src->attempted) {
         WriterLock lock(&mu_);
         // A tree let go whose file changed since: its numbers go for good.
         // (A moved ctime alone is for the fingerprint to settle at Expand.)
-        if (czi->released && !(is_file && id->SameButCtime(czi->released->version))) {
+        if (czi->src->released && !(is_file && id->SameButCtime(czi->src->released->version))) {
           DropReleased(czi.get(), &inval);
         }
         if (is_file && !czi->id.SameAttributes(*id)) {
@@ -348,12 +350,12 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
       } else if (is_file && !czi->id.SameAttributes(*id)) {
         WriterLock lock(&mu_);
         ShowNewAttributes(czi.get(), *id, &inval);
-        if (czi->expanded) czi->indexed = *id;
+        if (czi->src->expanded) czi->src->indexed = *id;
       }
     }
-    if (expand && !czi->expanded) {
-      if (czi->attempted && now - czi->attempted_at < live_.ttl_seconds) {
-        result = czi->expand_status;  // this version failed a moment ago
+    if (expand && !czi->src->expanded) {
+      if (czi->src->attempted && now - czi->src->attempted_at < live_.ttl_seconds) {
+        result = czi->src->expand_status;  // this version failed a moment ago
       } else {
         result = Expand(czi);
       }
@@ -546,7 +548,7 @@ Result<std::string> MountTree::SourceAcl(const NodePtr& n, AclKind kind) {
   {
     ReaderLock lock(&mu_);
     ctime = n->id.ctime;
-    const Node::AclCache& c = n->acl[k];
+    const Node::Source::AclCache& c = n->src->acl[k];
     if (c.valid && SameTime(c.ctime, ctime)) {
       return c.value;
     }
@@ -556,7 +558,7 @@ Result<std::string> MountTree::SourceAcl(const NodePtr& n, AclKind kind) {
   // an older ctime is read again once the node shows the new one.
   CZIFS_ASSIGN_OR_RETURN(std::string acl, n->source->Acl(n->rel, kind));
   WriterLock lock(&mu_);
-  n->acl[k] = {true, ctime, acl};
+  n->src->acl[k] = {true, ctime, acl};
   return acl;
 }
 

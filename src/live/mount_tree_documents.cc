@@ -19,7 +19,7 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
     // tree gone and build it again.
     if (czi->users.load() > 0) return false;
     // Which numbers the kernel holds, per block, for when they go for good.
-    for (uint64_t start : czi->blocks) {
+    for (uint64_t start : czi->src->blocks) {
       Block& b = blocks_.at(start);
       b.exposed.assign(b.count, false);
       for (uint64_t k = 0; k < b.count; ++k) {
@@ -31,13 +31,14 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
     // tree again when used.
     std::vector<Invalidation> none;
     DropChildren(czi.get(), Fate::kChanged, &none);
-    czi->released = Node::Released{czi->indexed, czi->doc ? czi->doc->czi().fingerprint() : 0};
-    czi->tree.reset();
+    czi->src->released = Node::Source::Released{
+        czi->src->indexed, czi->src->doc ? czi->src->doc->czi().fingerprint() : 0};
+    czi->src->tree.reset();
     czi->materialized = false;
   }
-  czi->expanded = false;
-  czi->attempted = false;
-  czi->doc.reset();
+  czi->src->expanded = false;
+  czi->src->attempted = false;
+  czi->src->doc.reset();
   SetDocumentBytes(czi.get(), 0);
   czi->ready.store(false);
   return true;
@@ -54,7 +55,7 @@ void MountTree::AddDocumentBytes(Node* czi, uint64_t bytes) {
 }
 
 void MountTree::DropReleased(Node* czi, std::vector<Invalidation>* inval) {
-  for (uint64_t start : czi->blocks) {
+  for (uint64_t start : czi->src->blocks) {
     auto it = blocks_.find(start);
     if (it == blocks_.end()) continue;
     for (size_t k = 0; k < it->second.exposed.size(); ++k) {
@@ -62,16 +63,16 @@ void MountTree::DropReleased(Node* czi, std::vector<Invalidation>* inval) {
     }
     blocks_.erase(it);
   }
-  czi->blocks.clear();
-  czi->folder_block.clear();
-  czi->released.reset();
+  czi->src->blocks.clear();
+  czi->src->folder_block.clear();
+  czi->src->released.reset();
 }
 
 void MountTree::ShowNewAttributes(Node* czi, const FileIdentity& id,
                                   std::vector<Invalidation>* inval) {
   czi->id = id;
   if (czi->exposed.load()) inval->push_back({czi->ino, "", /*attributes_only=*/true});
-  for (uint64_t start : czi->blocks) {
+  for (uint64_t start : czi->src->blocks) {
     const uint64_t count = blocks_.at(start).count;
     for (uint64_t k = 0; k < count; ++k) {
       auto it = nodes_.find(start + k);
@@ -179,8 +180,8 @@ void MountTree::ReleaseDocuments(uint64_t keep) {
     auto n = Get(victim);
     if (!n.ok()) continue;  // dropped already
     const NodePtr& czi = *n;
-    UniqueLock refresh(&czi->refresh_mu, std::try_to_lock);
-    if (refresh.owns_lock() && !czi->expanded) continue;
+    UniqueLock refresh(&czi->src->refresh_mu, std::try_to_lock);
+    if (refresh.owns_lock() && !czi->src->expanded) continue;
     if (!refresh.owns_lock() || !ReleaseTree(czi)) {
       // Being checked, parsed or used right now: keep it, try later.
       MutexLock lock(&expanded_mu_);

@@ -82,7 +82,7 @@ std::vector<MountTree::NodePtr> MountTree::Reconcile(const NodePtr& dir,
     if (e.is_dir && e.via_link && IsAncestorFolder(*dir, e.id)) continue;  // a link cycle
     NodePtr n = NewNode(e.is_dir ? Kind::kSourceFolder : Kind::kCzi, e.name, dir, e.id);
     n->rel = JoinRelative(dir->rel, e.name);
-    n->checked_at = Now();  // `e.id` is fresh
+    n->src->checked_at = Now();  // `e.id` is fresh
     changed = true;
   }
   if (changed) {
@@ -98,15 +98,15 @@ Status MountTree::RefreshFolder(const NodePtr& dir, bool force,
   std::vector<Invalidation> inval;
   std::vector<NodePtr> to_check;
   {
-    MutexLock refresh(&dir->refresh_mu);
+    MutexLock refresh(&dir->src->refresh_mu);
     const double now = Now();
-    const bool due = force || dir->dirty.exchange(false) || !dir->listed ||
-                     (polling_.load() && now - dir->checked_at >= live_.ttl_seconds);
+    const bool due = force || dir->dirty.exchange(false) || !dir->src->listed ||
+                     (polling_.load() && now - dir->src->checked_at >= live_.ttl_seconds);
     if (!due) return Status::Ok();
     if (!polling_.load() && dir->wd.load() < 0) AddWatch(dir);  // before listing: miss nothing
     std::vector<SourceEntry> entries;
     std::set<std::string> scope;
-    if (names.empty() || !dir->listed) {
+    if (names.empty() || !dir->src->listed) {
       auto listing = dir->source->List(dir->rel, WantCzi);
       if (!listing.ok()) {
         Report({"", listing.status().ToString()}, /*error=*/true);
@@ -135,8 +135,8 @@ Status MountTree::RefreshFolder(const NodePtr& dir, bool force,
       }
     }
     to_check = Reconcile(dir, entries, scope, &inval);
-    dir->listed = true;
-    dir->checked_at = now;
+    dir->src->listed = true;
+    dir->src->checked_at = now;
     dir->ready.store(true);
   }
   Send(std::move(inval));
@@ -146,11 +146,11 @@ Status MountTree::RefreshFolder(const NodePtr& dir, bool force,
 
 void MountTree::RefreshFolderAttributes(const NodePtr& dir) {
   if (!polling_.load()) return;  // the watcher reports attribute changes
-  UniqueLock refresh(&dir->refresh_mu, std::try_to_lock);
+  UniqueLock refresh(&dir->src->refresh_mu, std::try_to_lock);
   if (!refresh.owns_lock()) return;  // being listed right now
   const double now = Now();
-  if (now - dir->self_checked_at < live_.ttl_seconds) return;
-  dir->self_checked_at = now;
+  if (now - dir->src->self_checked_at < live_.ttl_seconds) return;
+  dir->src->self_checked_at = now;
   auto self = dir->source->Stat(dir->rel);
   if (!self.ok()) return;  // gone: its parent's next listing drops it
   WriterLock lock(&mu_);

@@ -238,8 +238,8 @@ void MountTree::HandleEvents(const std::map<uint64_t, std::set<std::string>>& pe
     }
     for (const NodePtr& n : all) {
       if (n->kind == Kind::kSourceFolder) {
-        UniqueLock refresh(&n->refresh_mu);
-        const bool listed = n->listed;
+        UniqueLock refresh(&n->src->refresh_mu);
+        const bool listed = n->src->listed;
         refresh.unlock();
         if (listed) (void)RefreshFolder(n, true);
       } else {
@@ -269,11 +269,12 @@ void MountTree::HandleEvents(const std::map<uint64_t, std::set<std::string>>& pe
       (void)RefreshCzi(node, true, false);
       continue;
     }
+    if (!node->src) continue;  // not a mirrored folder (cannot happen: watches are on those)
     std::set<std::string> entries = names;
     entries.erase("");  // an event on the folder itself
     {
-      UniqueLock refresh(&node->refresh_mu);
-      if (!node->listed) continue;  // never shown: listed on first use
+      UniqueLock refresh(&node->src->refresh_mu);
+      if (!node->src->listed) continue;  // never shown: listed on first use
     }
     (void)RefreshFolder(node, true, entries);
   }

@@ -368,12 +368,22 @@ void ImageIndex::SetDrawingOrder(const CziFile& czi,
     }
     return "";
   };
+  // One pixel type in the file and every compression known (nearly every
+  // file): no plane can mix types, so no plane's list needs looking at.
+  const auto& formats = sbs.formats();
+  const bool uniform =
+      !formats.empty() && std::all_of(formats.begin(), formats.end(), [&](const auto& f) {
+        return f.first == formats.front().first && IsSupportedCompression(f.second);
+      });
   for (uint64_t i = 0; i < plane_count_; ++i) {
     const std::span<uint32_t> list(plane_subblocks_.data() + plane_first_[i],
                                    plane_first_[i + 1] - plane_first_[i]);
     drawing_order(list);
-    if (!list.empty()) plane_pixel_type_[i] = sbs.pixel_type(list.front());
-    std::string why = unsupported(list, plane_pixel_type_[i]);
+    if (!list.empty())
+      plane_pixel_type_[i] = uniform ? formats.front().first : sbs.pixel_type(list.front());
+    std::string why = uniform && IsSupportedPixelType(plane_pixel_type_[i])
+                          ? std::string()
+                          : unsupported(list, plane_pixel_type_[i]);
     if (!why.empty()) plane_unsupported_.emplace(static_cast<uint32_t>(i), std::move(why));
   }
   for (auto& [key, pp] : levels) {

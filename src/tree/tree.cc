@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "czifs/mutex.h"
@@ -82,35 +83,53 @@ class GeneratedFile : public VirtualFile {
   mutable std::atomic<bool> ready_{false};
 };
 
-// A TIFF of the document's catalogue: a plane, a raw tile, a pyramid level
-// or a hyperstack.
+// A TIFF of the document's catalogue: a plane, a raw tile, a pyramid level,
+// a hyperstack or a zarr chunk. Listing one keeps only its id and layout
+// (`ls -lR` of millions of files); its pages are described again on its
+// first read and kept while it is in the tree.
 class TiffFile : public VirtualFile {
  public:
-  TiffFile(std::shared_ptr<const CziDocument> doc, ServedTiff tiff, DamagedTiles damaged)
-      : doc_(std::move(doc)), tiff_(std::move(tiff)), damaged_(damaged) {}
+  TiffFile(std::shared_ptr<const CziDocument> doc, const ServedTiff& tiff, DamagedTiles damaged)
+      : doc_(std::move(doc)), id_(tiff.id), layout_(tiff.layout), damaged_(damaged) {}
   Result<uint64_t> Size() const override {
-    CZIFS_ASSIGN_OR_RETURN(auto layout, Tiff().layout->Get());
+    CZIFS_ASSIGN_OR_RETURN(auto layout, layout_->Get());
     return layout->size();
   }
   // Laid out when listed (one layout per shape), hyperstacks on first use.
-  std::optional<uint64_t> SizeIfCheap() const override { return Tiff().layout->SizeIfBuilt(); }
+  std::optional<uint64_t> SizeIfCheap() const override { return layout_->SizeIfBuilt(); }
   Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
     ReadContext ctx;
     ctx.damaged = damaged_;
-    return doc_->reader().Read(tiff_, offset, len, out, &ctx);
+    return ReadWithContext(offset, len, out, &ctx);
   }
   Result<size_t> ReadWithContext(uint64_t offset, size_t len, uint8_t* out,
                                  const ReadContext* ctx) const override {
-    return doc_->reader().Read(tiff_, offset, len, out, ctx);
+    CZIFS_ASSIGN_OR_RETURN(const ServedTiff* tiff, Described());
+    return doc_->reader().Read(*tiff, offset, len, out, ctx);
   }
-  uint64_t GapBytes() const override { return Tiff().layout->GapBytesIfBuilt(); }
-  bool IsPlane() const override { return Tiff().kind == TiffKind::kPlane; }
+  uint64_t GapBytes() const override { return layout_->GapBytesIfBuilt(); }
+  bool IsPlane() const override { return id_.kind == TiffKind::kPlane; }
 
  private:
-  const ServedTiff& Tiff() const { return tiff_; }
+  Result<const ServedTiff*> Described() const {
+    std::call_once(once_, [this] {
+      auto t = doc_->catalog().Describe(id_);
+      if (t.ok()) {
+        tiff_ = std::make_unique<const ServedTiff>(std::move(t).value());
+      } else {
+        status_ = t.status();
+      }
+    });
+    if (!tiff_) return status_;
+    return tiff_.get();
+  }
   const std::shared_ptr<const CziDocument> doc_;
-  const ServedTiff tiff_;
+  const TiffId id_;
+  const std::shared_ptr<const SharedLayout> layout_;
   const DamagedTiles damaged_;  // for reads without a context (tests, tools)
+  mutable std::once_flag once_;
+  mutable std::unique_ptr<const ServedTiff> tiff_;  // written once under once_
+  mutable Status status_;                           // written once under once_
 };
 
 // A file name from an attachment's name and content type, both read from the
@@ -294,7 +313,7 @@ Result<std::vector<TreeEntry>> DocumentTree::List(const FolderKey& folder) const
       if (!e.is_dir) {
         CZIFS_ASSIGN_OR_RETURN(ServedTiff tiff, doc_->catalog().Describe(e.tiff));
         if (!tiff.unsupported.empty()) continue;  // said once (Problems) or in info.json
-        t.file = std::make_shared<TiffFile>(doc_, std::move(tiff), options_.damaged);
+        t.file = std::make_shared<TiffFile>(doc_, tiff, options_.damaged);
       }
       out.push_back(std::move(t));
     }

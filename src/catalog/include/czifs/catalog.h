@@ -211,9 +211,6 @@ const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, c
 // Why subblock `e` alone cannot be a TIFF (a tile), or "".
 std::string TileProblem(const SubblockEntry& e);
 
-// True if `options` shows `tiff`.
-bool Shows(const CatalogOptions& options, const ServedTiff& tiff);
-
 class Catalog {
  public:
   // Reads no pixels and describes no served file: the OME-Zarr images,
@@ -246,7 +243,6 @@ class Catalog {
   const std::vector<ZarrImage>& zarr_images() const { return zarr_; }
   // The time between the file's time points (hyperstacks carry it).
   const FrameTiming& frame_timing() const { return frame_timing_; }
-  const CatalogOptions& options() const { return options_; }
   // A tile's description with its subblock's values (`tags` null:
   // placeholders); every tile of one shape gets one of the same length.
   std::string TileDescription(const SubblockEntry& e, const SubblockTags* tags) const;

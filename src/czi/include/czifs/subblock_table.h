@@ -59,6 +59,9 @@ class SubblockTable {
   int64_t file_position(size_t i) const { return packed_[i].file_position; }
   int32_t pixel_type(size_t i) const { return formats_[packed_[i].format].first; }
   int32_t compression(size_t i) const { return formats_[packed_[i].format].second; }
+  int32_t file_part(size_t i) const { return file_parts_.empty() ? 0 : file_parts_[i]; }
+  // The distinct (pixel type, compression) pairs of the entries.
+  const std::vector<std::pair<int32_t, int32_t>>& formats() const { return formats_; }
   // 0 where the entry lacks `d` (its column holds 0 there).
   int32_t coord(size_t i, Dim d) const {
     const std::vector<int32_t>& column = coords_[static_cast<int>(d)];

@@ -209,47 +209,52 @@ class MountTree {
 
     std::atomic<int> wd{-1};  // kSourceFolder: its inotify watch, or -1
 
-    // Guarded by refresh_mu (kSourceFolder, kCzi).
-    Mutex refresh_mu;
-    bool listed = false;         // kSourceFolder: children reflect a listing
-    double checked_at = 0;       // monotonic seconds of the last listing or stat
-    double self_checked_at = 0;  // kSourceFolder: of the last stat of the folder itself
-    bool expanded = false;       // kCzi: children are the tree of `indexed`
-    FileIdentity indexed;        // kCzi: the version the tree (or the failure) is for
-    bool attempted = false;      // kCzi: a parse was tried for `indexed`
-    Status expand_status;        // kCzi: its outcome
-    double attempted_at = 0;
-    bool failure_logged = false;             // kCzi: a failed parse was logged at error level
-    std::shared_ptr<const CziDocument> doc;  // kCzi: the version its tree shows, while expanded
-    std::atomic<uint64_t> version{0};        // kCzi: NodeAttr::version of its tree
-    // kSourceFolder, kCzi, guarded by MountTree::mu_: the source's ACLs
-    // (access, default) as read while the node showed ctime `ctime`.
-    struct AclCache {
-      bool valid = false;
-      timespec ctime{};
-      std::string value;
-    };
-    AclCache acl[2];
-
     // Guarded by MountTree::mu_. Folders of a CZI's tree (kCzi, and kFolder
     // with czi != 0): what it is (the catalogue's key) and whether its
     // entries are nodes yet (Materialize); they are made when it is first
     // listed or looked into.
     FolderKey key;
     bool materialized = false;
-    // kCzi, guarded by MountTree::mu_: the tree of `doc` folder by folder
-    // (null while let go or not built); the blocks of inode numbers its
-    // folders' entries got (starts, in blocks_), and which folder got which,
-    // kept while the tree is let go so it is built again under the same
-    // numbers; and, while let go, the version those numbers are of.
-    std::shared_ptr<const DocumentTree> tree;
-    std::vector<uint64_t> blocks;
-    std::unordered_map<uint64_t, uint64_t> folder_block;  // folder ino -> block start
-    struct Released {
-      FileIdentity version;
-      uint64_t fingerprint = 0;
+    std::atomic<uint64_t> version{0};  // kCzi: NodeAttr::version of its tree
+    // kSourceFolder and kCzi only (null for every other node: the folders
+    // and files of CZI trees, most of the nodes, stay small).
+    struct Source {
+      // Guarded by refresh_mu (kSourceFolder, kCzi).
+      Mutex refresh_mu;
+      bool listed = false;         // kSourceFolder: children reflect a listing
+      double checked_at = 0;       // monotonic seconds of the last listing or stat
+      double self_checked_at = 0;  // kSourceFolder: of the last stat of the folder itself
+      bool expanded = false;       // kCzi: children are the tree of `indexed`
+      FileIdentity indexed;        // kCzi: the version the tree (or the failure) is for
+      bool attempted = false;      // kCzi: a parse was tried for `indexed`
+      Status expand_status;        // kCzi: its outcome
+      double attempted_at = 0;
+      bool failure_logged = false;             // kCzi: a failed parse was logged at error level
+      std::shared_ptr<const CziDocument> doc;  // kCzi: the version its tree shows, while expanded
+      // kSourceFolder, kCzi, guarded by MountTree::mu_: the source's ACLs
+      // (access, default) as read while the node showed ctime `ctime`.
+      struct AclCache {
+        bool valid = false;
+        timespec ctime{};
+        std::string value;
+      };
+      AclCache acl[2];
+
+      // kCzi, guarded by MountTree::mu_: the tree of `doc` folder by folder
+      // (null while let go or not built); the blocks of inode numbers its
+      // folders' entries got (starts, in blocks_), and which folder got which,
+      // kept while the tree is let go so it is built again under the same
+      // numbers; and, while let go, the version those numbers are of.
+      std::shared_ptr<const DocumentTree> tree;
+      std::vector<uint64_t> blocks;
+      std::unordered_map<uint64_t, uint64_t> folder_block;  // folder ino -> block start
+      struct Released {
+        FileIdentity version;
+        uint64_t fingerprint = 0;
+      };
+      std::optional<Released> released;
     };
-    std::optional<Released> released;
+    std::unique_ptr<Source> src;
     // kCzi: requests working inside its tree now (Acquire); a tree in use
     // is never let go.
     std::atomic<int> users{0};
@@ -344,7 +349,7 @@ class MountTree {
   void AddDocumentBytes(Node* czi, uint64_t bytes);
   // What one node of a CZI's tree costs (the node, its name, its file and
   // what the catalogue described for it), about.
-  static constexpr uint64_t kNodeBytes = 768;
+  static constexpr uint64_t kNodeBytes = 384;
   // Lets go of `czi`'s tree, keeping its inode numbers (a Released record)
   // for when it is built again; false if it is in use.
   // REQUIRES: czi->refresh_mu held.
