@@ -20,11 +20,15 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
     if (czi->users.load() > 0) return false;
     // Which numbers the kernel holds, per block, for when they go for good.
     for (uint64_t start : czi->src->blocks) {
-      Block& b = blocks_.at(start);
-      b.exposed.assign(b.count, false);
+      auto it = blocks_.find(start);
+      if (it == blocks_.end()) continue;  // cannot happen: blocks and blocks_ change together
+      Block& b = it->second;
+      // A folder not listed again since its tree was last let go keeps
+      // what was recorded then.
+      b.exposed.resize(b.count, false);
       for (uint64_t k = 0; k < b.count; ++k) {
-        auto it = nodes_.find(start + k);
-        b.exposed[k] = it != nodes_.end() && it->second->exposed.load();
+        auto node = nodes_.find(start + k);
+        if (node != nodes_.end()) b.exposed[k] = node->second->exposed.load();
       }
     }
     // The numbers stay valid (the kernel is told nothing): they build the
@@ -73,7 +77,8 @@ void MountTree::ShowNewAttributes(Node* czi, const FileIdentity& id,
   czi->id = id;
   if (czi->exposed.load()) inval->push_back({czi->ino, "", /*attributes_only=*/true});
   for (uint64_t start : czi->src->blocks) {
-    const uint64_t count = blocks_.at(start).count;
+    auto b = blocks_.find(start);
+    const uint64_t count = b == blocks_.end() ? 0 : b->second.count;
     for (uint64_t k = 0; k < count; ++k) {
       auto it = nodes_.find(start + k);
       if (it == nodes_.end()) continue;

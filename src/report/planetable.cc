@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <system_error>
+#include <thread>
 #include <tuple>
 
 #include "czifs/report.h"
@@ -24,19 +26,63 @@ constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
 double OrNone(const std::optional<double>& v) { return v ? *v : kNone; }
 double OrZero(double v) { return std::isnan(v) ? 0.0 : v; }
 
-// Every layer-0 subblock's row, its tags read from its header, in czitools'
-// order (S, M, T, C, Z; M counted per S, T, C, Z in file order).
-Result<std::vector<Row>> ReadRows(const ReportInput& in) {
+// The rows of the layer-0 subblocks in [first, end), tags read from their headers.
+Status ReadRowsIn(const ReportInput& in, uint32_t first, uint32_t end, std::vector<Row>* rows) {
   const auto& sbs = in.czi.subblocks();
-  std::vector<Row> rows;
   std::string xml;
-  for (uint32_t sb = 0; sb < sbs.size(); ++sb) {
+  for (uint32_t sb = first; sb < end; ++sb) {
     if (!sbs.is_layer0(sb)) continue;
     CZIFS_RETURN_IF_ERROR(in.czi.ReadSubblockHead(sb, &xml).status());
     const SubblockTags tags = ParseSubblockTags(xml);
-    rows.push_back({sb, sbs.coord(sb, Dim::kS), 0, sbs.coord(sb, Dim::kT), sbs.coord(sb, Dim::kC),
-                    sbs.coord(sb, Dim::kZ), OrNone(tags.stage_x_um), OrNone(tags.stage_y_um),
-                    OrNone(tags.focus_um), OrNone(tags.acquisition_time)});
+    rows->push_back({sb, sbs.coord(sb, Dim::kS), 0, sbs.coord(sb, Dim::kT), sbs.coord(sb, Dim::kC),
+                     sbs.coord(sb, Dim::kZ), OrNone(tags.stage_x_um), OrNone(tags.stage_y_um),
+                     OrNone(tags.focus_um), OrNone(tags.acquisition_time)});
+  }
+  return Status::Ok();
+}
+
+// Every layer-0 subblock's row, its tags read from its header (one read
+// and one XML parse each: a file of millions of subblocks is read by a few
+// threads, each a range of the directory), in czitools' order (S, M, T, C,
+// Z; M counted per S, T, C, Z in file order).
+Result<std::vector<Row>> ReadRows(const ReportInput& in) {
+  const auto n = static_cast<uint32_t>(in.czi.subblocks().size());
+  constexpr uint32_t kPerThread = 65536;  // below this, threads are not worth starting
+  const uint32_t parts = std::clamp<uint32_t>(
+      n / kPerThread, 1, std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
+  std::vector<std::vector<Row>> part_rows(parts);
+  std::vector<Status> part_status(parts);
+  auto range = [&](uint32_t k) {
+    return std::make_pair(static_cast<uint32_t>(uint64_t{n} * k / parts),
+                          static_cast<uint32_t>(uint64_t{n} * (k + 1) / parts));
+  };
+  // Each part reads into its own rows; nothing may escape a thread.
+  auto read_part = [&](uint32_t k) {
+    try {
+      const auto [a, b] = range(k);
+      part_status[k] = ReadRowsIn(in, a, b, &part_rows[k]);
+    } catch (const std::exception& e) {
+      part_status[k] = Status::ResourceExhausted(std::string("planetable.csv: ") + e.what());
+    } catch (...) {
+      part_status[k] = Status::ResourceExhausted("planetable.csv: reading its rows failed");
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.reserve(parts);
+  for (uint32_t k = 1; k < parts; ++k) {
+    try {
+      threads.emplace_back(read_part, k);
+    } catch (const std::system_error&) {  // no thread to be had: this one reads that part
+      read_part(k);
+    }
+  }
+  read_part(0);
+  for (std::thread& t : threads) t.join();
+  std::vector<Row> rows;
+  for (uint32_t k = 0; k < parts; ++k) {
+    CZIFS_RETURN_IF_ERROR(part_status[k]);
+    rows.insert(rows.end(), part_rows[k].begin(), part_rows[k].end());
+    std::vector<Row>().swap(part_rows[k]);
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     return std::tie(a.s, a.t, a.c, a.z) < std::tie(b.s, b.t, b.c, b.z);
@@ -85,7 +131,8 @@ Status WritePlaneTableCsv(const ReportInput& in, const std::function<void(std::s
   std::string out =
       "Subblock,S,M,T,C,Z,X[micron],Y[micron],Z[micron],Time[s],xstart,ystart,width,height,"
       "subblock_index,m_index,pixel_type,compression,plane,tile\n";
-  out.reserve(kChunk + 4096);
+  const bool big = rows.size() * 64 > kChunk;  // rows are longer than 64 bytes
+  if (big) out.reserve(kChunk + 4096);
   for (size_t i = 0; i < rows.size(); ++i) {
     FormatRow(in, i, rows[i], t0, &out);
     if (out.size() >= kChunk) {
@@ -94,7 +141,10 @@ Status WritePlaneTableCsv(const ReportInput& in, const std::function<void(std::s
       out.reserve(kChunk + 4096);
     }
   }
-  if (!out.empty()) chunk(std::move(out));
+  if (!out.empty()) {
+    out.shrink_to_fit();  // the last piece: at most one small copy
+    chunk(std::move(out));
+  }
   return Status::Ok();
 }
 

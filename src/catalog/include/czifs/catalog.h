@@ -162,7 +162,8 @@ enum class FolderKind : uint8_t {
 struct FolderKey {
   FolderKind kind = FolderKind::kRoot;
   uint32_t depth = 0;
-  // Plane trees: the planes below this folder, [first, end); pyramid: its level.
+  // Plane trees: the planes below this folder, [first, end); pyramid: its
+  // level number; zarr: the level's position in its image.
   uint32_t first = 0, end = 0, level = 0;
   // Zarr: the image and the indices above this folder (as TiffId).
   uint32_t image = 0, t = 0, c = 0, z = 0, y = 0;
