@@ -45,11 +45,11 @@ Status ReadRowsIn(const ReportInput& in, uint32_t first, uint32_t end, std::vect
 // and one XML parse each: a file of millions of subblocks is read by a few
 // threads, each a range of the directory), in czitools' order (S, M, T, C,
 // Z; M counted per S, T, C, Z in file order).
-Result<std::vector<Row>> ReadRows(const ReportInput& in) {
+Result<std::vector<Row>> ReadRows(const ReportInput& in, uint32_t per_thread) {
   const auto n = static_cast<uint32_t>(in.czi.subblocks().size());
-  constexpr uint32_t kPerThread = 65536;  // below this, threads are not worth starting
-  const uint32_t parts = std::clamp<uint32_t>(
-      n / kPerThread, 1, std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
+  const uint32_t parts =
+      std::clamp<uint32_t>(n / std::max(1u, per_thread), 1,
+                           std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
   std::vector<std::vector<Row>> part_rows(parts);
   std::vector<Status> part_status(parts);
   auto range = [&](uint32_t k) {
@@ -121,8 +121,9 @@ void FormatRow(const ReportInput& in, size_t i, const Row& r, double t0, std::st
 
 }  // namespace
 
-Status WritePlaneTableCsv(const ReportInput& in, const std::function<void(std::string)>& chunk) {
-  CZIFS_ASSIGN_OR_RETURN(std::vector<Row> rows, ReadRows(in));
+Status WritePlaneTableCsv(const ReportInput& in, const std::function<void(std::string)>& chunk,
+                          uint32_t rows_per_thread) {
+  CZIFS_ASSIGN_OR_RETURN(std::vector<Row> rows, ReadRows(in, rows_per_thread));
   double t0 = kNone;
   for (const Row& r : rows) {
     if (!std::isnan(r.time) && (std::isnan(t0) || r.time < t0)) t0 = r.time;
@@ -148,9 +149,10 @@ Status WritePlaneTableCsv(const ReportInput& in, const std::function<void(std::s
   return Status::Ok();
 }
 
-Result<std::string> PlaneTableCsv(const ReportInput& in) {
+Result<std::string> PlaneTableCsv(const ReportInput& in, uint32_t rows_per_thread) {
   std::string all;
-  CZIFS_RETURN_IF_ERROR(WritePlaneTableCsv(in, [&](std::string part) { all += part; }));
+  CZIFS_RETURN_IF_ERROR(WritePlaneTableCsv(
+      in, [&](std::string part) { all += part; }, rows_per_thread));
   return all;
 }
 

@@ -31,10 +31,15 @@ std::string InfoText(const ReportInput& in);
 // planetable.csv: one row per layer-0 subblock, czitools' columns plus the
 // file each subblock is served in; reads every subblock's header (not its
 // pixels).
-Result<std::string> PlaneTableCsv(const ReportInput& in);
+// Subblock headers are read by up to 8 threads, one per `rows_per_thread`
+// subblocks of the directory (tests lower it).
+inline constexpr uint32_t kPlaneTableRowsPerThread = 65536;
+Result<std::string> PlaneTableCsv(const ReportInput& in,
+                                  uint32_t rows_per_thread = kPlaneTableRowsPerThread);
 // The same text in pieces of about 1 MiB, each handed to `chunk` as it is
 // made (a file of millions of subblocks: tens of MB, never held twice).
-Status WritePlaneTableCsv(const ReportInput& in, const std::function<void(std::string)>& chunk);
+Status WritePlaneTableCsv(const ReportInput& in, const std::function<void(std::string)>& chunk,
+                          uint32_t rows_per_thread = kPlaneTableRowsPerThread);
 
 // Returns the shortest text that reads back as `v` ("0.5", "12.0").
 std::string FormatDouble(double v);
