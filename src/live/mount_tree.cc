@@ -291,11 +291,7 @@ void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate
     czi->src->tree.reset();
     czi->materialized = false;
   }
-  czi->src->expanded = false;
-  czi->src->attempted = false;
-  czi->src->doc.reset();
-  SetDocumentBytes(czi.get(), 0);
-  czi->ready.store(false);
+  ForgetDocument(czi.get());
   MutexLock lock(&expanded_mu_);
   expanded_.erase(czi->ino);
 }

@@ -40,12 +40,16 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
     czi->src->tree.reset();
     czi->materialized = false;
   }
+  ForgetDocument(czi.get());
+  return true;
+}
+
+void MountTree::ForgetDocument(Node* czi) {
   czi->src->expanded = false;
   czi->src->attempted = false;
   czi->src->doc.reset();
-  SetDocumentBytes(czi.get(), 0);
+  SetDocumentBytes(czi, 0);
   czi->ready.store(false);
-  return true;
 }
 
 void MountTree::SetDocumentBytes(Node* czi, uint64_t bytes) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "czifs/czi_types.h"
+#include "czifs/index_iterator.h"
 #include "czifs/status.h"
 
 namespace czifs {
@@ -94,26 +95,7 @@ class SubblockTable {
   };
   Bytes MemoryBytes() const;
 
-  class Iterator {
-   public:
-    using iterator_category = std::input_iterator_tag;
-    using value_type = SubblockEntry;
-    using difference_type = std::ptrdiff_t;
-    using pointer = void;
-    using reference = SubblockEntry;
-    Iterator(const SubblockTable* t, size_t i) : t_(t), i_(i) {}
-    SubblockEntry operator*() const { return (*t_)[i_]; }
-    Iterator& operator++() {
-      ++i_;
-      return *this;
-    }
-    bool operator==(const Iterator& o) const { return i_ == o.i_; }
-    bool operator!=(const Iterator& o) const { return i_ != o.i_; }
-
-   private:
-    const SubblockTable* t_;
-    size_t i_;
-  };
+  using Iterator = IndexIterator<SubblockTable, SubblockEntry>;
   Iterator begin() const { return {this, 0}; }
   Iterator end() const { return {this, size()}; }
 

@@ -344,13 +344,16 @@ class MountTree {
   // max_document_bytes (never `keep`, never one in use). Takes their
   // refresh_mu only if free.
   void ReleaseDocuments(uint64_t keep);
+  // `czi` holds no parsed document from now on (its tree was let go or
+  // dropped): parsed again on next use. REQUIRES: czi->refresh_mu held.
+  void ForgetDocument(Node* czi);
   // Sets what `czi`'s parsed tree holds (0 once let go), or adds to it.
   void SetDocumentBytes(Node* czi, uint64_t bytes);
   void AddDocumentBytes(Node* czi, uint64_t bytes);
   // What one node of a CZI's tree costs (the node, its name, its file and
   // what the catalogue described for it), about.
   static constexpr uint64_t kNodeBytes = 384;
-  // Lets go of `czi`'s tree, keeping its inode numbers (a Released record)
+  // Lets go of `czi`'s tree, keeping its inode numbers (its blocks, Node::Source::released)
   // for when it is built again; false if it is in use.
   // REQUIRES: czi->refresh_mu held.
   bool ReleaseTree(const NodePtr& czi);

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "czifs/czi_file.h"
+#include "czifs/index_iterator.h"
 #include "czifs/status.h"
 
 namespace czifs {
@@ -80,26 +81,7 @@ class PlaneTable {
   size_t size() const;
   bool empty() const { return size() == 0; }
   Plane operator[](size_t i) const;
-  class Iterator {
-   public:
-    using iterator_category = std::input_iterator_tag;
-    using value_type = Plane;
-    using difference_type = std::ptrdiff_t;
-    using pointer = void;
-    using reference = Plane;
-    Iterator(const PlaneTable* t, size_t i) : t_(t), i_(i) {}
-    Plane operator*() const { return (*t_)[i_]; }
-    Iterator& operator++() {
-      ++i_;
-      return *this;
-    }
-    bool operator==(const Iterator& o) const { return i_ == o.i_; }
-    bool operator!=(const Iterator& o) const { return i_ != o.i_; }
-
-   private:
-    const PlaneTable* t_;
-    size_t i_;
-  };
+  using Iterator = IndexIterator<PlaneTable, Plane>;
   Iterator begin() const { return {this, 0}; }
   Iterator end() const { return {this, size()}; }
 
