@@ -168,15 +168,14 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(std::shared_ptr<const CziF
   return std::shared_ptr<const Catalog>(std::move(cat));
 }
 
-std::shared_ptr<const SharedLayout> Catalog::LayoutOf(const LayoutKey& key,
-                                                      const std::function<Result<TiffSpec>()>& spec,
-                                                      bool locate_description) const {
+Result<std::shared_ptr<const SharedLayout>> Catalog::LayoutOf(
+    const LayoutKey& key, const std::function<Result<TiffSpec>()>& spec,
+    bool locate_description) const {
   MutexLock lock(&layouts_mu_);
   auto it = layouts_.find(key);
   if (it != layouts_.end()) return it->second;
-  auto made = spec();
-  if (!made.ok()) return nullptr;
-  auto layout = std::make_shared<const SharedLayout>(std::move(made).value(), locate_description);
+  CZIFS_ASSIGN_OR_RETURN(TiffSpec made, spec());
+  auto layout = std::make_shared<const SharedLayout>(std::move(made), locate_description);
   layouts_.emplace(key, layout);
   return layout;
 }
@@ -184,11 +183,7 @@ std::shared_ptr<const SharedLayout> Catalog::LayoutOf(const LayoutKey& key,
 Result<std::shared_ptr<const SharedLayout>> Catalog::BuiltLayoutOf(
     const LayoutKey& key, const std::function<Result<TiffSpec>()>& spec,
     bool locate_description) const {
-  auto layout = LayoutOf(key, spec, locate_description);
-  if (!layout) {
-    auto made = spec();  // says why
-    return made.ok() ? Status::IOError("no layout") : made.status();
-  }
+  CZIFS_ASSIGN_OR_RETURN(auto layout, LayoutOf(key, spec, locate_description));
   CZIFS_RETURN_IF_ERROR(layout->Get().status());  // laid out now: its size is known
   return layout;
 }

@@ -102,7 +102,7 @@ Result<ServedTiff> Catalog::DescribeHyperstack(uint32_t s) const {
       t.pages.empty() ? "its planes do not form a full C x Z x T grid" : StackProblem(index, t);
   if (!t.unsupported.empty()) return t;
   // Laid out on first use (a stack of 10,000 pages takes a moment).
-  t.layout = LayoutOf({3, s, 0, 0, 0}, [&]() -> Result<TiffSpec> {
+  auto layout = LayoutOf({3, s, 0, 0, 0}, [&]() -> Result<TiffSpec> {
     TiffSpec spec = base_;
     const Rect& box = scenes[s].bbox;
     spec.width = static_cast<uint32_t>(box.width);
@@ -120,7 +120,11 @@ Result<ServedTiff> Catalog::DescribeHyperstack(uint32_t s) const {
     }
     return spec;
   });
-  if (!t.layout) t.unsupported = "its TIFF cannot be laid out";
+  if (layout.ok()) {
+    t.layout = std::move(layout).value();
+  } else {
+    t.unsupported = layout.status().message();
+  }
   return t;
 }
 

@@ -293,15 +293,16 @@ Result<ServedTiff> Catalog::DescribeChunk(const TiffId& id) const {
         {std::move(chunk), page.plane, image.samples > 1 ? static_cast<int32_t>(sample) : -1});
   }
   if (f.pages.empty()) return Status::NotFound(f.path + ": no such chunk");
-  f.layout = LayoutOf({4, id.index, id.level, 0, 0}, [&]() -> Result<TiffSpec> {
-    TiffSpec spec;
-    spec.raw = true;
-    spec.width = static_cast<uint32_t>(level.chunk_width);
-    spec.height = static_cast<uint32_t>(level.chunk_height);
-    spec.pixel_type = SampleType(image.pixel_type);
-    spec.pages = level.chunk_depth;
-    return spec;
-  });
+  CZIFS_ASSIGN_OR_RETURN(f.layout,
+                         LayoutOf({4, id.index, id.level, 0, 0}, [&]() -> Result<TiffSpec> {
+                           TiffSpec spec;
+                           spec.raw = true;
+                           spec.width = static_cast<uint32_t>(level.chunk_width);
+                           spec.height = static_cast<uint32_t>(level.chunk_height);
+                           spec.pixel_type = SampleType(image.pixel_type);
+                           spec.pages = level.chunk_depth;
+                           return spec;
+                         }));
   CZIFS_RETURN_IF_ERROR(f.layout->Get().status());
   return f;
 }

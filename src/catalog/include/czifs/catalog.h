@@ -269,11 +269,12 @@ class Catalog {
                                                   const CatalogOptions& shown) const;
   Result<std::vector<CatalogEntry>> ListRoot(const CatalogOptions& shown) const;
   void ScanTiles();
-  // The layout shared by every file of one shape, made once.
+  // The layout shared by every file of one shape, made once (not laid out
+  // yet); why not when `spec` fails. BuiltLayoutOf also lays it out.
   using LayoutKey = std::tuple<int, int64_t, int64_t, int64_t, int64_t>;
-  std::shared_ptr<const SharedLayout> LayoutOf(const LayoutKey& key,
-                                               const std::function<Result<TiffSpec>()>& spec,
-                                               bool locate_description = false) const;
+  Result<std::shared_ptr<const SharedLayout>> LayoutOf(
+      const LayoutKey& key, const std::function<Result<TiffSpec>()>& spec,
+      bool locate_description = false) const;
   Result<std::shared_ptr<const SharedLayout>> BuiltLayoutOf(
       const LayoutKey& key, const std::function<Result<TiffSpec>()>& spec,
       bool locate_description = false) const;
