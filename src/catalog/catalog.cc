@@ -39,7 +39,7 @@ std::string PlaneDescription(const ImageIndex& index, const ImageMetadata& md, b
 
 std::string TileProblem(const SubblockEntry& e) {
   if (e.size_damaged) return "its directory entry claims a size the file cannot hold";
-  if (auto fits = SpecOf({}, Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {}});
+  if (auto fits = SpecOf({}, Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {}, nullptr});
       !fits.ok()) {
     return fits.status().message();
   }
@@ -159,7 +159,8 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(std::shared_ptr<const CziF
   }
   // A scene too large for one TIFF cannot be served at all.
   for (const Scene& s : cat->index_->scenes()) {
-    auto spec = SpecOf({}, Canvas{s.bbox.x, s.bbox.y, s.bbox.width, s.bbox.height, 1, 0, {}});
+    auto spec =
+        SpecOf({}, Canvas{s.bbox.x, s.bbox.y, s.bbox.width, s.bbox.height, 1, 0, {}, nullptr});
     if (!spec.ok()) return spec.status().WithContext(fmt::format("scene {}", s.index));
   }
   cat->ScanTiles();
@@ -242,8 +243,8 @@ Result<ServedTiff> Catalog::DescribeTile(uint32_t sb) const {
   t.unsupported = NoTile(sb);
   if (plane < 0) return t;  // no plane: unsupported says so
   t.scene = index_->planes()[static_cast<uint32_t>(plane)].scene;
-  t.pages.push_back(
-      {Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {sb}}, static_cast<uint32_t>(plane)});
+  t.pages.push_back({Canvas{e.x, e.y, e.width, e.height, 1, e.pixel_type, {sb}, nullptr},
+                     static_cast<uint32_t>(plane)});
   t.path = TilePathOf(sb);
   if (!t.unsupported.empty()) return t;
   // Tiles of one shape share a layout; the description is the same length
@@ -274,7 +275,7 @@ Result<ServedTiff> Catalog::DescribePyramid(uint32_t i) const {
   // Canvas = the scene's box at 1/factor, pixel size x factor.
   t.pages.push_back(
       {Canvas{box.x, box.y, (box.width + f - 1) / f, (box.height + f - 1) / f, pp.factor,
-              czi_->subblocks().pixel_type(pp.subblocks.front()), pp.subblocks},
+              czi_->subblocks().pixel_type(pp.subblocks.front()), pp.subblocks, nullptr},
        pp.plane});
   t.path = fmt::format("pyramid/L{}/{}", pp.level, PlanePath(index, p));
   t.unsupported = pp.unsupported;

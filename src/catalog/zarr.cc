@@ -1,11 +1,14 @@
 // The OME-Zarr images of a CZI: one per scene (and per index of H, I, R, V,
 // B, A), arrays of [T, C x samples, Z, Y, X] cut into chunks of one plane's
-// rectangle, each chunk a served file of raw little-endian samples. The
-// full resolution from the planes, lower ones from the file's own pyramid
-// levels where a level covers every plane of the image.
+// rectangle, each chunk a served file of raw little-endian samples. Levels
+// by factors of 2 down to a thumbnail: the full resolution from the planes,
+// a level the file's own pyramid has (covering every plane of the image,
+// at that factor) from its subblocks, every other one computed (reduce.h)
+// from the level above.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <tuple>
 
@@ -14,6 +17,9 @@
 
 namespace czifs {
 namespace {
+
+// The last level position (factor 2^30: a canvas's downscale is 32 bits).
+constexpr uint32_t kMaxZarrLevel = 30;
 
 // The gray pixel type of one sample of `pixel_type` (the array's dtype).
 int32_t SampleType(int32_t pixel_type) {
@@ -82,10 +88,30 @@ struct Cells {
     return empty() ? 0 : static_cast<uint64_t>(x1 - x0 + 1) * static_cast<uint64_t>(y1 - y0 + 1);
   }
 };
+// The subblocks whose pixels `canvas` shows: its own, or for a computed
+// level those of the level it is computed from.
+const std::vector<uint32_t>& DrawnSubblocks(const Canvas& canvas) {
+  return canvas.reduced ? canvas.reduced->base->subblocks : canvas.subblocks;
+}
+
+// Where subblock `g` lands on `canvas` (Placement); on a computed level,
+// the level pixels its pixels reach.
+Rect PlaceOn(const Canvas& canvas, const SubblockTable::Geometry& g) {
+  if (!canvas.reduced) return Placement(canvas, g);
+  const Canvas& base = *canvas.reduced->base;
+  const Rect at = Placement(base, g);
+  const int64_t f = int64_t{1} << canvas.reduced->halvings;
+  const int64_t ox = FloorDiv(canvas.x - base.x, canvas.downscale);
+  const int64_t oy = FloorDiv(canvas.y - base.y, canvas.downscale);
+  const int64_t x0 = FloorDiv(at.x, f), x1 = FloorDiv(at.x + at.width + f - 1, f);
+  const int64_t y0 = FloorDiv(at.y, f), y1 = FloorDiv(at.y + at.height + f - 1, f);
+  return Rect{x0 - ox, y0 - oy, x1 - x0, y1 - y0};
+}
+
 Cells CellsOf(const ZarrLevel& level, const Canvas& canvas, const SubblockTable::Geometry& g) {
   const int64_t cw = level.chunk_width, ch = level.chunk_height;
   const auto [cols, rows] = Grid(level);
-  const Rect r = Placement(canvas, g);
+  const Rect r = PlaceOn(canvas, g);
   return {std::max<int64_t>(0, FloorDiv(r.x, cw)),
           std::min(cols - 1, FloorDiv(r.x + r.width - 1, cw)),
           std::max<int64_t>(0, FloorDiv(r.y, ch)),
@@ -100,7 +126,6 @@ uint32_t ZGroups(const ZarrImage& image, const ZarrLevel& level) {
 
 void Catalog::AddZarr() {
   const ImageIndex& index = *index_;
-  const uint32_t chunk = options_.zarr_chunk;
   const auto planes = index.planes();
   if (planes.empty()) return;
   const uint64_t combinations = index.RunLength(3);
@@ -132,17 +157,7 @@ void Catalog::AddZarr() {
       for (uint32_t c = 0; c < img.channels; ++c) {
         img.channel_planes.push_back(static_cast<uint32_t>(index.PlaneAt(s, c, 0, 0, k)));
       }
-      const Rect& box = index.scenes()[s].bbox;
-      img.levels.push_back(MakeLevel("0", 1, box, chunk, img.slices));
-      for (const auto& [level, found] : CompleteLevels(index, members)) {
-        const auto& [factor, pps] = found;
-        const bool same_type = std::all_of(pps.begin(), pps.end(), [&](const PyramidPlane* pp) {
-          return czi_->subblocks().pixel_type(pp->subblocks.front()) == img.pixel_type;
-        });
-        if (!same_type) continue;  // an overview of another type: not this image's
-        img.levels.push_back(MakeLevel(std::to_string(level), factor, box, chunk, img.slices));
-        img.levels.back().pyramid = level;
-      }
+      AddLevels(&img, members);
       if (Status fits = CheckChunkCount(img); !fits.ok()) {  // the image goes; the planes stay
         img.unsupported = fits.message();
         img.levels.clear();
@@ -152,17 +167,60 @@ void Catalog::AddZarr() {
   }
 }
 
+void Catalog::AddLevels(ZarrImage* img, const std::vector<uint32_t>& members) const {
+  const Rect& box = index_->scenes()[img->scene].bbox;
+  const int64_t chunk = options_.zarr_chunk;
+  // The file's levels at a power of 2: factor → level number.
+  std::map<uint32_t, uint32_t> drawn;
+  for (const auto& [level, found] : CompleteLevels(*index_, members)) {
+    const auto& [factor, pps] = found;
+    const bool same_type = std::all_of(pps.begin(), pps.end(), [&](const PyramidPlane* pp) {
+      return czi_->subblocks().pixel_type(pp->subblocks.front()) == img->pixel_type;
+    });
+    // An overview of another type is not this image's.
+    if (same_type && std::has_single_bit(factor)) drawn.emplace(factor, level);
+  }
+  img->levels.push_back(MakeLevel("0", 1, box, chunk, img->slices));
+  const int64_t thumbnail = std::min<int64_t>(CatalogOptions::kThumbnailSide, chunk);
+  for (uint32_t i = 1; i <= kMaxZarrLevel; ++i) {
+    const ZarrLevel& above = img->levels.back();
+    if (std::max(above.width, above.height) <= thumbnail) break;
+    const uint32_t factor = uint32_t{1} << i;
+    ZarrLevel l = MakeLevel(std::to_string(i), factor, box, chunk, img->slices);
+    if (auto it = drawn.find(factor); it != drawn.end()) {
+      l.pyramid = it->second;
+    } else {
+      l.pyramid = above.pyramid;
+      l.halvings = above.halvings + 1;
+    }
+    img->levels.push_back(std::move(l));
+  }
+}
+
 std::optional<Page> Catalog::LevelPage(const ZarrImage& image, uint32_t level, uint32_t t,
                                        uint32_t c, uint32_t z) const {
   const ZarrLevel& l = image.levels[level];
   const auto plane = static_cast<uint32_t>(index_->PlaneAt(image.scene, c, t, z, image.suffix));
-  if (l.pyramid == 0) return Page{PlaneCanvas(*index_, plane), plane};
-  const int64_t pp = PyramidOf(l.pyramid, plane);
-  if (pp < 0) return std::nullopt;
-  const PyramidPlane& p = index_->pyramid_planes()[static_cast<size_t>(pp)];
-  const Rect& box = index_->scenes()[image.scene].bbox;
-  return Page{Canvas{box.x, box.y, l.width, l.height, l.factor, image.pixel_type, p.subblocks},
-              plane};
+  Canvas drawn;
+  if (l.pyramid == 0) {
+    drawn = PlaneCanvas(*index_, plane);
+  } else {
+    const int64_t pp = PyramidOf(l.pyramid, plane);
+    if (pp < 0) return std::nullopt;
+    const PyramidPlane& p = index_->pyramid_planes()[static_cast<size_t>(pp)];
+    const Rect& box = index_->scenes()[image.scene].bbox;
+    const uint32_t f = l.factor >> l.halvings;
+    drawn = Canvas{
+        box.x,       box.y,  (box.width + f - 1) / f, (box.height + f - 1) / f, f, image.pixel_type,
+        p.subblocks, nullptr};
+  }
+  if (l.halvings == 0) return Page{std::move(drawn), plane};
+  auto reduction = std::make_shared<Reduction>();
+  reduction->base = std::make_shared<const Canvas>(std::move(drawn));
+  reduction->halvings = l.halvings;
+  reduction->plane = plane;
+  reduction->base_level = l.pyramid;
+  return Page{ReducedCanvas(std::move(reduction), 0, 0, l.width, l.height), plane};
 }
 
 std::vector<Page> Catalog::GroupPages(const ZarrImage& image, uint32_t level, uint32_t t,
@@ -178,6 +236,7 @@ std::vector<Page> Catalog::GroupPages(const ZarrImage& image, uint32_t level, ui
     if (!page && !pages.empty()) {
       page = pages.front();
       page->canvas.subblocks.clear();
+      page->canvas.reduced = nullptr;
     }
     if (!page) return {};  // no first plane: nothing here
     pages.push_back(std::move(*page));
@@ -190,7 +249,7 @@ std::vector<std::pair<uint32_t, uint32_t>> Catalog::ChunksTouched(
   // Work follows the subblocks, not the (maybe huge, mostly empty) grid.
   std::vector<std::pair<uint32_t, uint32_t>> cells;  // (row, column)
   for (const Page& page : pages) {
-    for (uint32_t sb : page.canvas.subblocks) {
+    for (uint32_t sb : DrawnSubblocks(page.canvas)) {
       const Cells c = CellsOf(level, page.canvas, czi_->subblocks().geometry(sb));
       for (int64_t y = c.y0; y <= c.y1; ++y) {
         for (int64_t x = c.x0; x <= c.x1; ++x) {
@@ -225,7 +284,7 @@ Status Catalog::CheckChunkCount(const ZarrImage& image) const {
         for (uint32_t z = 0; z < image.slices; ++z) {
           const auto page = LevelPage(image, l, t, c, z);
           if (!page) continue;
-          for (uint32_t sb : page->canvas.subblocks) {
+          for (uint32_t sb : DrawnSubblocks(page->canvas)) {
             const Cells cells =
                 CellsOf(image.levels[l], page->canvas, czi_->subblocks().geometry(sb));
             bound += cells.count() * image.samples;
@@ -275,13 +334,22 @@ Result<ServedTiff> Catalog::DescribeChunk(const TiffId& id) const {
   f.level = id.level;
   for (const Page& page : GroupPages(image, id.level, id.t, c, id.z)) {
     const Canvas& canvas = page.canvas;
+    const int32_t one_sample = image.samples > 1 ? static_cast<int32_t>(sample) : -1;
+    if (canvas.reduced) {  // a computed level: the chunk's rectangle of it
+      f.pages.push_back(
+          {ReducedCanvas(canvas.reduced, int64_t{id.x} * level.chunk_width,
+                         int64_t{id.y} * level.chunk_height, level.chunk_width, level.chunk_height),
+           page.plane, one_sample});
+      continue;
+    }
     Canvas chunk{canvas.x + int64_t{id.x} * level.chunk_width * canvas.downscale,
                  canvas.y + int64_t{id.y} * level.chunk_height * canvas.downscale,
                  level.chunk_width,
                  level.chunk_height,
                  canvas.downscale,
                  canvas.pixel_type,
-                 {}};
+                 {},
+                 nullptr};
     for (uint32_t sb : canvas.subblocks) {
       const Cells cells = CellsOf(level, canvas, czi_->subblocks().geometry(sb));
       if (!cells.empty() && id.x >= cells.x0 && id.x <= cells.x1 && id.y >= cells.y0 &&
@@ -289,8 +357,7 @@ Result<ServedTiff> Catalog::DescribeChunk(const TiffId& id) const {
         chunk.subblocks.push_back(sb);
       }
     }
-    f.pages.push_back(
-        {std::move(chunk), page.plane, image.samples > 1 ? static_cast<int32_t>(sample) : -1});
+    f.pages.push_back({std::move(chunk), page.plane, one_sample});
   }
   if (f.pages.empty()) return Status::NotFound(f.path + ": no such chunk");
   CZIFS_ASSIGN_OR_RETURN(f.layout,
@@ -325,7 +392,7 @@ Result<std::vector<CatalogEntry>> Catalog::ListZarr(const FolderKey& key) const 
   // resolution any subblock does (planes lie in their scene's box).
   auto group_has_chunks = [&](uint32_t t, uint32_t c, uint32_t zc) {
     const auto pages = GroupPages(image, key.level, t, c, zc);
-    if (image.levels[key.level].pyramid == 0) {
+    if (image.levels[key.level].pyramid == 0 && image.levels[key.level].halvings == 0) {
       return std::any_of(pages.begin(), pages.end(),
                          [](const Page& p) { return !p.canvas.subblocks.empty(); });
     }

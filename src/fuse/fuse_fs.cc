@@ -474,13 +474,11 @@ void FuseFs::LogReadError(uint64_t ino, uint64_t off, const Status& st) {
 std::string FuseFs::StatsJson() const {
   const SubblockCache& cache = session_->cache();
   return fmt::format(
-      "{{\"decoded_subblocks\": {}, \"failed_subblocks\": {}, \"cache_hits\": {}, "
-      "\"cache_misses\": {}, \"cache_bytes\": {}, \"cache_capacity\": {}, \"reads\": {}, "
-      "\"read_bytes\": {}}}\n",
-      session_->decoded.load(), session_->failed.load(), cache.hits(), cache.misses(),
-      cache.usage(), cache.capacity(), reads_.load(), read_bytes_.load());
+      "{{\"decoded_subblocks\": {}, \"failed_subblocks\": {}, \"computed_tiles\": {}, "
+      "\"cache_hits\": {}, \"cache_misses\": {}, \"cache_bytes\": {}, \"cache_capacity\": {}, "
+      "\"reads\": {}, \"read_bytes\": {}}}\n",
+      session_->decoded.load(), session_->failed.load(), session_->reduced.load(), cache.hits(),
+      cache.misses(), cache.usage(), cache.capacity(), reads_.load(), read_bytes_.load());
 }
-
-// ---- libfuse callbacks: thin, catch everything, always reply --------------
 
 }  // namespace czifs

@@ -7,6 +7,7 @@
 
 #include "czifs/checked.h"
 #include "czifs/mutex.h"
+#include "czifs/reduce.h"
 
 namespace czifs {
 namespace {
@@ -175,6 +176,18 @@ void ZeroRows(uint8_t* dst, int64_t rows, size_t stride, size_t bytes) {
   for (int64_t r = 0; r < rows; ++r) std::memset(dst + static_cast<size_t>(r) * stride, 0, bytes);
 }
 constexpr uint64_t kMaxCoalescedRead = 8 << 20;
+
+// Whether one subblock of `canvas` covers all of `region`.
+bool OneCovers(const Canvas& canvas, const SubblockTable& sbs, const Rect& region) {
+  for (uint32_t sb : canvas.subblocks) {
+    const Rect at = Placement(canvas, sbs.geometry(sb));
+    if (at.x <= region.x && at.x + at.width >= region.x + region.width && at.y <= region.y &&
+        at.y + at.height >= region.y + region.height) {
+      return true;
+    }
+  }
+  return false;
+}
 }  // namespace
 
 Status ComposeRows(const Canvas& canvas, int64_t row_begin, int64_t row_end,
@@ -185,20 +198,17 @@ Status ComposeRows(const Canvas& canvas, int64_t row_begin, int64_t row_end,
 Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, int64_t col_begin,
                      int64_t col_end, const SubblockReader& reader, uint8_t* out,
                      const ComposeOptions& options) {
+  if (canvas.reduced) {
+    return ComposeReducedRegion(canvas, row_begin, row_end, col_begin, col_end, reader, out,
+                                options);
+  }
   const size_t bpp = static_cast<size_t>(BytesPerPixel(canvas.pixel_type));
   const size_t out_stride = static_cast<size_t>(col_end - col_begin) * bpp;
   const auto& sbs = reader.czi().subblocks();
-  // Zero the background unless one subblock covers every requested pixel.
-  bool covered = false;
-  for (uint32_t sb : canvas.subblocks) {
-    const Rect at = Placement(canvas, sbs.geometry(sb));
-    if (at.x <= col_begin && at.x + at.width >= col_end && at.y <= row_begin &&
-        at.y + at.height >= row_end) {
-      covered = true;
-      break;
-    }
+  if (!OneCovers(canvas, sbs,
+                 Rect{col_begin, row_begin, col_end - col_begin, row_end - row_begin})) {
+    std::memset(out, 0, out_stride * static_cast<size_t>(row_end - row_begin));  // the background
   }
-  if (!covered) std::memset(out, 0, out_stride * static_cast<size_t>(row_end - row_begin));
   for (uint32_t sb : canvas.subblocks) {
     const Rect at = Placement(canvas, sbs.geometry(sb));
     const int64_t top = at.y;

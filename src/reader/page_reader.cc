@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "czifs/mutex.h"
+#include "czifs/reduce.h"
 #include "czifs/thread_pool.h"
 
 namespace czifs {
@@ -135,8 +136,7 @@ Result<size_t> PageReader::Read(const ServedTiff& t, uint64_t offset, size_t len
       const uint64_t k = pixel_offset / page_bytes;
       const uint64_t in_page = pixel_offset - k * page_bytes;
       const size_t m = static_cast<size_t>(std::min<uint64_t>(n, page_bytes - in_page));
-      const Status filled =
-          Fill(t.pages[k], in_page, m, dst, *pins.at(k - first_page), ctx.damaged);
+      const Status filled = Fill(t.pages[k], in_page, m, dst, *pins.at(k - first_page), ctx);
       CZIFS_RETURN_IF_ERROR(InContext(WithDamagedHint(filled, ctx.damaged), page_where(k)));
       pixel_offset += m;
       dst += m;
@@ -172,6 +172,10 @@ Status PageReader::Prepare(const Page& page, uint64_t p0, uint64_t p1, const Rea
                            const std::shared_ptr<Pinned>& pinned) const {
   if (!ctx.pool || p1 <= p0) return Status::Ok();
   const RowRange rows = RowsOf(page, p0, p1);
+  if (page.canvas.reduced) {  // a computed level: its tiles, made in parallel
+    const ComposeOptions compose{nullptr, ctx.damaged, ctx.pool, ctx.interrupt.get()};
+    return PrepareReduced(page.canvas, rows.first, rows.end, subblocks_, compose);
+  }
   std::vector<uint32_t> need = SubblocksToDecode(page.canvas, rows.first, rows.end, subblocks_);
   std::erase_if(need, [&](uint32_t sb) { return subblocks_.IsCached(sb); });
   if (need.size() <= 1) return Status::Ok();  // this thread decodes it while filling
@@ -211,7 +215,7 @@ Status PageReader::Prepare(const Page& page, uint64_t p0, uint64_t p1, const Rea
 }
 
 Status PageReader::Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8_t* dst,
-                        const Pinned& pinned, DamagedTiles damaged) const {
+                        const Pinned& pinned, const ReadContext& ctx) const {
   const Canvas& canvas = page.canvas;
   const uint64_t bpp = static_cast<uint64_t>(BytesPerPixel(canvas.pixel_type));
   const uint64_t row_bytes = RowBytes(canvas);
@@ -223,7 +227,7 @@ Status PageReader::Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8
     }
     return subblocks_.Get(sb);
   };
-  ComposeOptions compose{&source, damaged};
+  const ComposeOptions compose{&source, ctx.damaged, ctx.pool, ctx.interrupt.get()};
   if (page.sample >= 0) return FillSample(page, pixel_offset, n, dst, compose);
   // Whole rows are composed straight into the reply; only a partial first or
   // last row goes through a one-row scratch buffer.

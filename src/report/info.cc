@@ -120,11 +120,18 @@ Json ZarrImages(const ReportInput& in) {
       e["unavailable"] = img.unsupported;
     } else {
       Json levels = Json::array();
-      for (const ZarrLevel& l : img.levels) {
+      for (size_t i = 0; i < img.levels.size(); ++i) {
+        const ZarrLevel& l = img.levels[i];
+        // Where its pixels come from: "planes", "pyramid/L2" (the file's
+        // own level) or "mean of 1" (2x2 means of the level above).
+        const std::string source = l.halvings > 0  ? "mean of " + img.levels[i - 1].path
+                                   : l.pyramid > 0 ? "pyramid/L" + std::to_string(l.pyramid)
+                                                   : std::string("planes");
         levels.push_back({{"path", l.path},
                           {"shape", ZarrShape(img, l)},
                           {"chunks", ZarrChunks(l)},
-                          {"scale", ZarrScale(in, l)}});
+                          {"scale", ZarrScale(in, l)},
+                          {"source", source}});
       }
       e["axes"] = "tczyx";
       e["levels"] = std::move(levels);

@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
 #include <exception>
+#include <memory>
 
 #include "czifs/mutex.h"
 
@@ -68,6 +71,58 @@ void ThreadPool::WorkerLoop() {
     MutexLock lock(&mu_);
     if (--pending_ == 0) idle_cv_.SignalAll();
   }
+}
+
+namespace {
+
+// One ShareWork call: its items, shared with the workers that help.
+struct SharedWork {
+  explicit SharedWork(size_t count, std::function<Status(size_t)> fn)
+      : n(count), work(std::move(fn)) {}
+  const size_t n;
+  const std::function<Status(size_t)> work;
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  Mutex mu;
+  CondVar all_done;
+  size_t done GUARDED_BY(mu) = 0;
+  Status error GUARDED_BY(mu);
+
+  Status RunOne(size_t k) {
+    if (failed.load(std::memory_order_relaxed)) return Status::Cancelled("skipped after an error");
+    try {
+      return work(k);
+    } catch (const std::bad_alloc&) {
+      return Status::ResourceExhausted("out of memory");
+    } catch (const std::exception& e) {
+      return Status::IOError(std::string("unexpected error: ") + e.what());
+    }
+  }
+  // Takes items until none is left.
+  void Drain() EXCLUDES(mu) {
+    for (size_t k; (k = next.fetch_add(1)) < n;) {
+      Status s = RunOne(k);
+      MutexLock lock(&mu);
+      if (!s.ok() && error.ok()) {
+        error = std::move(s);
+        failed.store(true, std::memory_order_relaxed);
+      }
+      if (++done == n) all_done.SignalAll();
+    }
+  }
+};
+
+}  // namespace
+
+Status ShareWork(ThreadPool* pool, size_t n, std::function<Status(size_t)> work) {
+  if (n == 0) return Status::Ok();
+  auto shared = std::make_shared<SharedWork>(n, std::move(work));
+  const size_t helpers = pool ? std::min(pool->size(), n - 1) : 0;
+  for (size_t h = 0; h < helpers; ++h) pool->Submit([shared] { shared->Drain(); });
+  shared->Drain();
+  MutexLock lock(&shared->mu);
+  while (shared->done < n) shared->all_done.Wait(&shared->mu);
+  return shared->error;
 }
 
 }  // namespace czifs

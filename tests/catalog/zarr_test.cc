@@ -1,6 +1,7 @@
 // The OME-Zarr images of the catalogue: chunk geometry, chunks left out
 // where no subblock lies, colour as one zarr channel per sample, levels
-// from the file's own pyramid, and what a chunk file holds.
+// down to a thumbnail (the file's own pyramid where it has one, 2x2 means
+// below), and what a chunk file holds.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -66,9 +67,14 @@ TEST(ZarrTest, AMosaicIsCutIntoChunksOf1024AndChunksNoTileTouchesAreLeftOut) {
   EXPECT_EQ(l0.chunk_height, 700);  // the plane, when smaller than a chunk
   std::vector<std::string> paths;
   for (const auto& [path, i] : Chunks(doc->catalog())) paths.push_back(path);
-  // Chunk 1 (x 1024..2047) lies in the gap: left out, zarr reads it as zeros.
+  // Chunk 1 (x 1024..2047) lies in the gap: left out, zarr reads it as
+  // zeros. Levels 1 to 3 (2000, 1000, 500 wide) are computed: their chunks
+  // are those the tiles reach at that size (level 1's chunk 1 is x
+  // 2048..4095 of the file: tile 3).
   EXPECT_EQ(paths, (std::vector<std::string>{"S0.ome.zarr/0/0/0/0/0/0", "S0.ome.zarr/0/0/0/0/0/2",
-                                             "S0.ome.zarr/0/0/0/0/0/3"}));
+                                             "S0.ome.zarr/0/0/0/0/0/3", "S0.ome.zarr/1/0/0/0/0/0",
+                                             "S0.ome.zarr/1/0/0/0/0/1", "S0.ome.zarr/2/0/0/0/0/0",
+                                             "S0.ome.zarr/3/0/0/0/0/0"}));
 }
 
 TEST(ZarrTest, AnEdgeChunkIsFullSizeWithZerosBeyondThePlane) {
@@ -80,7 +86,7 @@ TEST(ZarrTest, AnEdgeChunkIsFullSizeWithZerosBeyondThePlane) {
   auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
   const auto chunks = Chunks(doc->catalog());
-  ASSERT_EQ(chunks.size(), 2u);
+  ASSERT_EQ(chunks.size(), 4u);  // 2 of the full resolution, 1 of each computed level
   const ServedTiff& edge = chunks.at("S0.ome.zarr/0/0/0/0/0/1");
   auto layout = edge.layout->Get();
   ASSERT_TRUE(layout.ok());
@@ -158,21 +164,118 @@ TEST(ZarrTest, ColourBecomesOneZarrChannelPerSampleInRgbOrder) {
   }
 }
 
-TEST(ZarrTest, LowerLevelsComeFromTheFilesOwnPyramid) {
+TEST(ZarrTest, LevelsHalveDownToTheChunkSideDrawnWhereTheFileHasThemComputedBelow) {
   TempDir dir;
   synth::Spec spec;
-  spec.tile_width = 64;
-  spec.tile_height = 48;
-  spec.tiles_x = 2;
-  spec.pyramid_levels = 2;
+  spec.tile_width = 400;
+  spec.tile_height = 300;
+  spec.tiles_x = 4;
+  spec.overlap = 0;
+  spec.pyramid_levels = 2;  // the file's own factors 2 and 4
+  WriteOrDie(spec, dir.File("a.czi"));
+  CatalogOptions options;
+  options.zarr_chunk = 64;  // the last level: at most 64 a side
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(64 << 20), options);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  const ZarrImage& image = (*doc)->catalog().zarr_images().at(0);
+  // 1600 x 300, 800, 400, 200, 100, 50 x 10.
+  ASSERT_EQ(image.levels.size(), 6u);
+  for (uint32_t i = 0; i < image.levels.size(); ++i) {
+    const ZarrLevel& l = image.levels[i];
+    EXPECT_EQ(l.path, std::to_string(i));
+    EXPECT_EQ(l.factor, 1u << i);
+    EXPECT_EQ(l.width, (1600 + l.factor - 1) / l.factor);
+    EXPECT_EQ(l.pyramid, std::min(i, 2u)) << i;  // drawn from the file's level 2 below it
+    EXPECT_EQ(l.halvings, i > 2 ? i - 2 : 0) << i;
+  }
+  EXPECT_EQ(image.levels.back().width, 50);
+}
+
+TEST(ZarrTest, AComputedLevelIsThe2x2MeanOfTheLevelAboveRoundedHalfUp) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 300;
+  spec.tile_height = 170;
+  spec.tiles_x = 3;
+  spec.tiles_y = 2;
+  spec.pixel_type = static_cast<int32_t>(PixelType::kGray16);
+  spec.codec = synth::Codec::kZstd1;
+  WriteOrDie(spec, dir.File("a.czi"));
+  CatalogOptions options;
+  options.zarr_chunk = 64;
+  auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(64 << 20), options);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  const ZarrImage& image = (*doc)->catalog().zarr_images().at(0);
+  ASSERT_GE(image.levels.size(), 4u);
+  ThreadPool pool(2);
+  ReadContext ctx;
+  ctx.pool = &pool;
+  // Each level read whole, chunk by chunk, then halved here the slow way.
+  auto level_pixels = [&](uint32_t l) {
+    const ZarrLevel& level = image.levels[l];
+    std::vector<uint16_t> px(static_cast<size_t>(level.width * level.height));
+    for (const auto& [path, chunk] : Chunks((*doc)->catalog())) {
+      if (chunk.level != l) continue;
+      const size_t bytes = static_cast<size_t>(level.chunk_width * level.chunk_height * 2);
+      std::vector<uint16_t> got(bytes / 2);
+      auto n = (*doc)->reader().Read(chunk, 0, bytes, reinterpret_cast<uint8_t*>(got.data()), &ctx);
+      EXPECT_TRUE(n.ok() && *n == bytes) << path;
+      for (int64_t y = 0; y < level.chunk_height; ++y) {
+        for (int64_t x = 0; x < level.chunk_width; ++x) {
+          const int64_t gy = chunk.id.y * level.chunk_height + y,
+                        gx = chunk.id.x * level.chunk_width + x;
+          if (gy < level.height && gx < level.width) {
+            px[static_cast<size_t>(gy * level.width + gx)] =
+                got[static_cast<size_t>(y * level.chunk_width + x)];
+          }
+        }
+      }
+    }
+    return px;
+  };
+  std::vector<uint16_t> above = level_pixels(0);
+  for (uint32_t l = 1; l < image.levels.size(); ++l) {
+    const ZarrLevel& up = image.levels[l - 1];
+    const ZarrLevel& level = image.levels[l];
+    const std::vector<uint16_t> got = level_pixels(l);
+    for (int64_t y = 0; y < level.height; ++y) {
+      for (int64_t x = 0; x < level.width; ++x) {
+        const int64_t x1 = std::min(2 * x + 1, up.width - 1),
+                      y1 = std::min(2 * y + 1, up.height - 1);
+        auto at = [&](int64_t yy, int64_t xx) {
+          return uint32_t{above[static_cast<size_t>(yy * up.width + xx)]};
+        };
+        const uint32_t sum = at(2 * y, 2 * x) + at(2 * y, x1) + at(y1, 2 * x) + at(y1, x1);
+        ASSERT_EQ(got[static_cast<size_t>(y * level.width + x)], (sum + 2) / 4)
+            << "level " << l << " at " << x << "," << y;
+      }
+    }
+    above = got;
+  }
+  EXPECT_GT((*doc)->reader().subblocks().session().reduced.load(), 0u);
+}
+
+TEST(ZarrTest, AnInterruptedReadOfAComputedLevelStopsAndTheNextReadMakesIt) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 700;
+  spec.tile_height = 600;
+  spec.codec = synth::Codec::kZstd1;
   auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
-  const ZarrImage& image = doc->catalog().zarr_images().at(0);
-  ASSERT_EQ(image.levels.size(), 3u);
-  EXPECT_EQ(image.levels[1].path, "1");
-  EXPECT_EQ(image.levels[1].factor, 2u);
-  EXPECT_EQ(image.levels[2].factor, 4u);
-  EXPECT_EQ(image.levels[1].width, (image.levels[0].width + 1) / 2);
+  const auto chunks = Chunks(doc->catalog());
+  const ServedTiff& thumb = chunks.at("S0.ome.zarr/1/0/0/0/0/0");  // 350 x 300: computed
+  ASSERT_NE(thumb.pages.at(0).canvas.reduced, nullptr);
+  std::vector<uint8_t> buf(350 * 300);
+  ReadContext gone;
+  gone.interrupt = std::make_shared<Interrupt>();
+  gone.interrupt->Raise();
+  auto n = doc->reader().Read(thumb, 0, buf.size(), buf.data(), &gone);
+  EXPECT_EQ(n.status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(doc->reader().subblocks().session().reduced.load(), 0u);
+  n = doc->reader().Read(thumb, 0, buf.size(), buf.data());
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(doc->reader().subblocks().session().reduced.load(), 1u);
 }
 
 TEST(ZarrTest, ReadingAChunkReadsAheadTheNextChunkAlongX) {
@@ -212,7 +315,8 @@ TEST(ZarrTest, PastTheChunkLimitTheImagesAreLeftOutTheirReasonShownAndThePlanesS
   spec.sizes = {{'C', 2}};
   WriteOrDie(spec, dir.File("a.czi"));
   CatalogOptions options;
-  options.zarr_chunk = 64;  // a 400 x 100 plane: 7 x 2 chunks, 28 for the file
+  // A 400 x 100 plane: levels of 7 x 2, 4, 2 and 1 chunks, 42 for the file.
+  options.zarr_chunk = 64;
   options.max_zarr_chunks = 20;
   auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20), options);
   ASSERT_TRUE(doc.ok()) << doc.status().ToString();
@@ -227,10 +331,10 @@ TEST(ZarrTest, PastTheChunkLimitTheImagesAreLeftOutTheirReasonShownAndThePlanesS
                   ->reader()
                   .Read(Described(**doc, TiffKind::kPlane, 0), 0, head.size(), head.data())
                   .ok());        // a plane
-  options.max_zarr_chunks = 28;  // exactly enough
+  options.max_zarr_chunks = 42;  // exactly enough
   auto enough = CziDocument::Open(dir.File("a.czi"), Session::Create(1 << 20), options);
   ASSERT_TRUE(enough.ok());
-  EXPECT_EQ(Chunks((*enough)->catalog()).size(), 28u);
+  EXPECT_EQ(Chunks((*enough)->catalog()).size(), 42u);
 }
 
 TEST(ZarrTest, AScenesPlanesOfDifferentPixelTypesGetNoImageAndInfoJsonSaysWhy) {

@@ -1,6 +1,7 @@
 """Every scene as a live OME-Zarr image: zarr and dask read the same pixels
-as the plane TIFFs (golden MD5s), the metadata validates against the
-OME-NGFF 0.4 schema, and listing decodes nothing."""
+as the plane TIFFs (golden MD5s), levels go down to a thumbnail (computed
+ones equal a numpy 2x2 mean of the level above), the metadata validates
+against the OME-NGFF 0.4 schema, and listing decodes nothing."""
 import json
 import os
 
@@ -65,6 +66,8 @@ def test_every_plane_read_through_zarr_matches_golden(corpus_mount, golden_path)
         assert czi_order_md5(pixels) == plane["md5"], f"{g['file']}: {name} t={t} c={c} z={z}"
         checked += 1
     assert checked > 0 or not available
+    for entry in available.values():  # down to a thumbnail
+        assert max(entry["levels"][-1]["shape"][3:]) <= 512, entry
 
 
 def test_every_zattrs_validates_against_the_ngff_schema_and_matches_info_json(corpus_mount):
@@ -97,13 +100,17 @@ def test_pyramid_levels_equal_the_pyramid_tiffs(corpus_mount):
     for folder in sorted(corpus_mount.glob("*.czi")):
         if not (folder / "pyramid").is_dir():
             continue
-        for image in sorted(folder.glob("*.ome.zarr")):
+        info = json.loads((folder / "info.json").read_text())
+        for entry in info["zarr"]:
+            image = folder / entry["name"]
             scene = image.name.split(".")[0].split("_")[0]
             root = zarr.open(str(image), mode="r")
-            for d in json.loads((image / ".zattrs").read_text())["multiscales"][0]["datasets"][1:]:
-                arr = root[d["path"]]
-                tiffs = sorted((folder / "pyramid" / f"L{d['path']}" / scene).rglob("*.tif"))
-                assert tiffs, (image, d["path"])
+            for level in entry.get("levels", []):
+                if not level["source"].startswith("pyramid/"):
+                    continue
+                arr = root[level["path"]]
+                tiffs = sorted((folder / level["source"] / scene).rglob("*.tif"))
+                assert tiffs, (image, level)
                 for p in tiffs:
                     c = int(p.parent.parent.name[1:])
                     t = int(p.parent.name[1:])
@@ -114,6 +121,65 @@ def test_pyramid_levels_equal_the_pyramid_tiffs(corpus_mount):
                     assert np.array_equal(got, want), p
                     checked += 1
     assert checked > 0
+
+
+def halved(a):
+    """The level below `a` (..., H, W) as an independent numpy 2x2 mean:
+    odd edges repeat their last row/column (the mean of what is there),
+    integers round half up, floats are the float64 mean rounded once."""
+    h, w = a.shape[-2:]
+    if h % 2:
+        a = np.concatenate([a, a[..., -1:, :]], axis=-2)
+    if w % 2:
+        a = np.concatenate([a, a[..., :, -1:]], axis=-1)
+    wide = a.astype(np.float64 if a.dtype.kind == "f" else np.uint64)
+    s = wide[..., 0::2, 0::2] + wide[..., 1::2, 0::2] + wide[..., 0::2, 1::2] + wide[..., 1::2, 1::2]
+    return (s / 4).astype(a.dtype) if a.dtype.kind == "f" else ((s + 2) // 4).astype(a.dtype)
+
+
+@pytest.fixture(scope="module")
+def small_chunk_mount(czifs, corpus, tmp_path_factory):
+    """The corpus with 64-pixel chunks: every scene larger than 64 pixels
+    gets computed levels, of every pixel type the corpus has."""
+    mnt = tmp_path_factory.mktemp("z64") / "mnt"
+    with mounted(czifs, corpus, mnt, "--cache-size", "64M", "--zarr-chunk", "64",
+                 "--without", "tiles,pyramid,hyperstacks"):
+        yield mnt
+
+
+def test_walking_every_level_of_every_image_computes_and_decodes_nothing(small_chunk_mount):
+    r = run(["ls", "-lR", str(small_chunk_mount)])
+    assert r.returncode == 0, r.stderr
+    for attrs in small_chunk_mount.glob("*.czi/*.ome.zarr/.zattrs"):
+        attrs.read_text()
+    got = stats(small_chunk_mount)
+    assert got["decoded_subblocks"] == 0 and got["computed_tiles"] == 0, got
+
+
+@pytest.mark.parametrize("golden_path", golden_files(), ids=lambda p: p.name[:-5])
+def test_levels_go_down_to_a_thumbnail_and_each_computed_one_is_the_mean_of_the_one_above(
+        small_chunk_mount, golden_path):
+    g = load_golden(golden_path)
+    folder = small_chunk_mount / g["file"]
+    info = json.loads((folder / "info.json").read_text())
+    computed = 0
+    for entry in info["zarr"]:
+        if "unavailable" in entry:
+            continue
+        root = zarr.open(str(folder / entry["name"]), mode="r")
+        levels = entry["levels"]
+        assert max(levels[-1]["shape"][3:]) <= 64, (entry["name"], levels[-1])
+        assert [lv["path"] for lv in levels] == [str(i) for i in range(len(levels))]
+        above = root["0"][:]
+        for i, level in enumerate(levels[1:], start=1):
+            assert level["scale"][3] == pytest.approx(levels[0]["scale"][3] * 2 ** i)
+            here = root[level["path"]][:]
+            if level["source"] == f"mean of {i - 1}":
+                assert np.array_equal(here, halved(above)), (g["file"], entry["name"], i)
+                computed += 1
+            above = here
+    big = any(max(s["width"], s["height"]) > 64 for s in g["scenes"])
+    assert computed > 0 or not big or not any("levels" in e for e in info["zarr"])
 
 
 def test_listing_and_reading_the_json_of_a_20000_pixel_mosaic_decodes_nothing(
@@ -137,6 +203,15 @@ def test_listing_and_reading_the_json_of_a_20000_pixel_mosaic_decodes_nothing(
         plane = zarr.open(tifffile.imread(mnt / "S0/C0/T0/Z0.tif", aszarr=True), mode="r")
         assert plane.shape == arr.shape[3:]
         assert np.array_equal(chunk, plane[:1024, :1024])
+        # Its thumbnail: 20000 / 2^6 = 313 pixels a side, computed from the
+        # whole plane (every tile decoded) when first read.
+        attrs = json.loads((mnt / "S0.ome.zarr" / ".zattrs").read_text())
+        last = attrs["multiscales"][0]["datasets"][-1]["path"]
+        thumb = zarr.open(str(mnt / "S0.ome.zarr"), mode="r")[last]
+        assert max(thumb.shape[3:]) <= 512 and last == "6"
+        assert stats(mnt)["computed_tiles"] == 0
+        pixels = thumb[0, 0, 0]
+        assert stats(mnt)["decoded_subblocks"] >= 100 and pixels.any()
 
 
 def test_dask_distributed_computes_projections_equal_to_numpy_over_the_planes(

@@ -132,7 +132,8 @@ TEST(ComposeTest, PyramidCanvasPlacesSubblocksAtPositionOverFactorAtStoredSize) 
                  (box.height + k - 1) / k,
                  pp.factor,
                  f.czi->subblocks()[pp.subblocks[0]].pixel_type,
-                 pp.subblocks};
+                 pp.subblocks,
+                 nullptr};
   const BitmapSource source = FlatTiles(*f.czi);
   std::vector<uint8_t> out(static_cast<size_t>(c.width * c.height), 0xEE);
   ASSERT_TRUE(ComposeRows(c, 0, c.height, *f.reader, out.data(), {&source}).ok());

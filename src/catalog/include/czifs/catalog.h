@@ -33,6 +33,7 @@
 #include "czifs/image_index.h"
 #include "czifs/metadata.h"
 #include "czifs/mutex.h"
+#include "czifs/reduce.h"
 #include "czifs/tiff_layout.h"
 #include "czifs/timing.h"
 
@@ -49,6 +50,8 @@ struct CatalogOptions {
   // chunk are stacked along Z up to about as many pixels.
   uint32_t zarr_chunk = kDefaultZarrChunk;
   static constexpr uint32_t kDefaultZarrChunk = 1024, kMinZarrChunk = 64, kMaxZarrChunk = 8192;
+  // Zarr levels go down until the larger side is at most this (or the chunk side).
+  static constexpr int64_t kThumbnailSide = 512;
   // Zarr chunks one image may have (a bogus scene size must not make
   // folders of millions of chunk files); past it the image is left out,
   // the planes stay. No option sets it; tests lower it.
@@ -111,8 +114,11 @@ inline uint64_t PageRowBytes(const Page& page) {
 // shape [T, C x samples, Z, height, width], in chunks of [1, 1, 1, chunk, chunk].
 struct ZarrLevel {
   std::string path;
-  uint32_t factor = 1;   // file pixels per array pixel
+  uint32_t factor = 1;   // file pixels per array pixel: 2^position
   uint32_t pyramid = 0;  // the file's pyramid level it is drawn from (0: the planes)
+  // 0: drawn from the file's subblocks; else computed (reduce.h): the
+  // level drawn from `pyramid` halved this many times.
+  uint32_t halvings = 0;
   int64_t width = 0, height = 0;
   int64_t chunk_width = 0, chunk_height = 0;
   // Z planes per chunk: planes smaller than a chunk are stacked along Z
@@ -281,6 +287,9 @@ class Catalog {
 
   // Zarr (zarr.cc).
   void AddZarr();
+  // The levels of `img` (whose planes are `members`): factors of 2 down to
+  // a thumbnail, drawn where the file has the level, computed otherwise.
+  void AddLevels(ZarrImage* img, const std::vector<uint32_t>& members) const;
   Status CheckChunkCount(const ZarrImage& image) const;
   Status TooManyChunks() const;
   // The pages of chunk `id` (one per plane it stacks), with the subblocks touching it.

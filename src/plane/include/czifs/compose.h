@@ -32,6 +32,7 @@
 #include "czifs/czi_file.h"
 #include "czifs/enum_names.h"
 #include "czifs/image_index.h"
+#include "czifs/interrupt.h"
 #include "czifs/mutex.h"
 #include "czifs/session.h"
 
@@ -69,6 +70,8 @@ class SubblockReader {
   Result<uint64_t> RawDataOffset(uint32_t index) const;
 
   const CziFile& czi() const { return *czi_; }
+  // This file's id in the session's cache.
+  uint64_t file_id() const { return file_id_; }
   // The DataLoss a subblock whose stored size the file cannot hold reads as.
   Status SizeDamage(uint32_t index) const;
   // Logs, once per subblock, that `sb` (failed with `why`) is drawn as zeros.
@@ -96,16 +99,20 @@ class SubblockReader {
 // it decoded (and pins) itself. Default: SubblockReader::Get.
 using BitmapSource = std::function<Result<std::shared_ptr<const Bitmap>>(uint32_t)>;
 
+struct Reduction;  // reduce.h
+
 // What one served image draws: a rectangle of the file's pixel coordinates,
 // possibly downscaled (a pyramid level), and the subblocks drawn into it in
 // order. A plane's canvas is its scene's bounding box; a raw tile's is the
-// tile itself.
+// tile itself. A canvas of a computed level (`reduced` set) draws no
+// subblocks: its pixels are means of a finer level's (reduce.h).
 struct Canvas {
   int64_t x = 0, y = 0;           // file pixel coordinates of canvas pixel (0, 0)
   int64_t width = 0, height = 0;  // in canvas pixels
   uint32_t downscale = 1;         // file pixels per canvas pixel (>= 1)
   int32_t pixel_type = 0;
   std::vector<uint32_t> subblocks;  // drawing order: later ones overwrite earlier ones
+  std::shared_ptr<const Reduction> reduced;
 };
 
 // Bytes in one packed row of `c`.
@@ -133,6 +140,10 @@ inline Rect Placement(const Canvas& c, const SubblockEntry& e) {
 struct ComposeOptions {
   const BitmapSource* source = nullptr;
   DamagedTiles damaged = DamagedTiles::kFail;
+  // Computed levels: where a tile's four finer tiles are made in parallel
+  // (null: this thread), and the read's give-up flag (null: never).
+  ThreadPool* pool = nullptr;
+  const Interrupt* interrupt = nullptr;
 };
 Status ComposeRows(const Canvas& canvas, int64_t row_begin, int64_t row_end,
                    const SubblockReader& reader, uint8_t* out, const ComposeOptions& options = {});

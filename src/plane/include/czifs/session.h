@@ -20,15 +20,18 @@
 
 namespace czifs {
 
-// Which subblock of which open file: files get a session-unique id.
+// Which subblock of which open file: files get a session-unique id. The
+// tiles of computed pyramid levels (reduce.h) share the cache: `index` is
+// their plane, `tile` (never 0 for them) says which tile of which level.
 struct SubblockKey {
   uint64_t file_id;
   uint32_t index;
+  uint64_t tile = 0;
   bool operator==(const SubblockKey&) const = default;
 };
 struct SubblockKeyHash {
   size_t operator()(const SubblockKey& k) const {
-    return std::hash<uint64_t>()(k.file_id * 0x9E3779B97F4A7C15ull ^ k.index);
+    return std::hash<uint64_t>()((k.file_id * 0x9E3779B97F4A7C15ull ^ k.index) * 31 + k.tile);
   }
 };
 using SubblockCache = LruCache<SubblockKey, Bitmap, SubblockKeyHash>;
@@ -61,6 +64,7 @@ class Session {
   // Counters for .czifs-stats and the tests.
   std::atomic<uint64_t> decoded{0};         // subblocks decoded (not cache hits)
   std::atomic<uint64_t> failed{0};          // decodes that failed (not retried)
+  std::atomic<uint64_t> reduced{0};         // tiles of computed pyramid levels made
   std::atomic<int> readahead_in_flight{0};  // read-ahead tasks queued or running
 
  private:

@@ -61,7 +61,7 @@ class PageReader : public std::enable_shared_from_this<PageReader> {
   // Produces pixel bytes [pixel_offset, pixel_offset + n) of `page` (TIFF
   // sample order), using what Prepare pinned.
   Status Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8_t* dst, const Pinned& pinned,
-              DamagedTiles damaged) const;
+              const ReadContext& ctx) const;
   // Fill for a page of one sample per pixel (colour zarr chunks).
   Status FillSample(const Page& page, uint64_t pixel_offset, size_t n, uint8_t* dst,
                     const ComposeOptions& compose) const;

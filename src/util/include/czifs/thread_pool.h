@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "czifs/mutex.h"
+#include "czifs/status.h"
 
 namespace czifs {
 
@@ -43,5 +44,15 @@ class ThreadPool {
   bool stop_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;  // constant after construction
 };
+
+// Runs work(0), ..., work(n - 1) on this thread and on up to pool->size()
+// workers at once (null pool: this thread alone), and returns when all
+// have run: the first error, or Ok. The calling thread takes items from the
+// same list as the workers, so it never waits on a queue that is busy (a
+// pool worker may call ShareWork: nesting cannot deadlock). After an error,
+// items not yet started are skipped. `work` is never called after
+// ShareWork returns (workers that start late find the list empty), so it
+// may refer to the caller's locals. An exception in `work` becomes an error.
+Status ShareWork(ThreadPool* pool, size_t n, std::function<Status(size_t)> work);
 
 }  // namespace czifs
