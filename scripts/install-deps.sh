@@ -15,6 +15,7 @@ if [ "${1:-}" = "--tests" ]; then
     libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-14-dev
     python3-pytest python3-numpy python3-pandas python3-pil libtiff-tools procps man-db rsync acl passwd
     python3-zarr python3-dask python3-distributed python3-jsonschema
+    python3-openslide openslide-tools gdal-bin libvips-tools libxml2-utils
     imagej default-jre-headless xvfb xauth systemd
   )
 fi

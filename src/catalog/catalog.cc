@@ -71,8 +71,10 @@ bool ParseWithout(const std::string& list, CatalogOptions* opts, std::string* er
       opts->hyperstacks = false;
     } else if (name == "zarr") {
       opts->zarr = false;
+    } else if (name == "ometiff") {
+      opts->ometiff = false;
     } else if (!name.empty()) {
-      *error = "unknown name '" + name + "' (use tiles, pyramid, hyperstacks, zarr)";
+      *error = "unknown name '" + name + "' (use tiles, pyramid, hyperstacks, zarr, ometiff)";
       return false;
     }
     start = comma + 1;
@@ -189,7 +191,7 @@ Result<std::shared_ptr<const SharedLayout>> Catalog::BuiltLayoutOf(
   return layout;
 }
 
-Result<ServedTiff> Catalog::Describe(const TiffId& id) const {
+Result<ServedTiff> Catalog::Describe(const TiffId& id, bool pages) const {
   switch (id.kind) {
     case TiffKind::kPlane:
       if (id.index >= index_->planes().size()) break;
@@ -206,6 +208,9 @@ Result<ServedTiff> Catalog::Describe(const TiffId& id) const {
     case TiffKind::kZarrChunk:
       if (id.index >= zarr_.size()) break;
       return DescribeChunk(id);
+    case TiffKind::kOmeTiff:
+      if (id.index >= zarr_.size()) break;
+      return DescribeOmeTiff(id.index, pages);
   }
   return Status::NotFound(
       fmt::format("no served file {} of kind {}", id.index, static_cast<int>(id.kind)));
@@ -330,6 +335,7 @@ std::optional<TiffId> Catalog::Next(const TiffId& id) const {
       ++next.index;
       return next;
     case TiffKind::kHyperstack:
+    case TiffKind::kOmeTiff:  // many pages: read-ahead stays inside it
       return std::nullopt;
     case TiffKind::kZarrChunk: {
       // Along the row of chunks, then the next row.

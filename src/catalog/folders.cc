@@ -155,12 +155,18 @@ Result<std::vector<CatalogEntry>> Catalog::ListRoot(const CatalogOptions& shown)
   if (shown.pyramid && !ServedPyramidLevels().empty()) {
     out.push_back(Folder("pyramid", {FolderKind::kPyramid, 0, 0, static_cast<uint32_t>(all)}));
   }
-  if (shown.zarr) {
-    for (uint32_t i = 0; i < zarr_.size(); ++i) {
-      if (!zarr_[i].unsupported.empty()) continue;  // info.json says why
+  for (uint32_t i = 0; i < zarr_.size(); ++i) {
+    if (!zarr_[i].unsupported.empty()) continue;  // info.json says why
+    if (shown.zarr) {
       FolderKey key{FolderKind::kZarrImage};
       key.image = i;
       out.push_back(Folder(zarr_[i].name, key));
+    }
+    if (shown.ometiff) {
+      CatalogEntry e;
+      e.name = OmeTiffName(zarr_[i]);
+      e.tiff = {TiffKind::kOmeTiff, i};
+      out.push_back(std::move(e));
     }
   }
   SortByName(&out);

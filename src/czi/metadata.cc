@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <pugixml.hpp>
 #include <sstream>
 
@@ -104,6 +105,59 @@ void ParseFrameTiming(const pugi::xml_node& meta, ImageMetadata* md) {
   }
 }
 
+// The objective ObjectiveSettings refers to (else the only one listed).
+std::optional<ObjectiveInfo> ParseObjective(const pugi::xml_node& meta) {
+  const pugi::xml_node info = meta.child("Information");
+  const std::string ref =
+      info.child("Image").child("ObjectiveSettings").child("ObjectiveRef").attribute("Id").value();
+  pugi::xml_node chosen;
+  size_t count = 0;
+  for (pugi::xml_node o : info.child("Instrument").child("Objectives").children("Objective")) {
+    ++count;
+    if (!chosen || o.attribute("Id").value() == ref) chosen = o;
+    if (o.attribute("Id").value() == ref) break;
+  }
+  if (!chosen || (ref.empty() && count > 1)) return std::nullopt;
+  ObjectiveInfo o;
+  o.model = chosen.child("Manufacturer").child_value("Model");
+  if (o.model.empty()) o.model = chosen.attribute("Name").as_string();
+  o.immersion = chosen.child_value("Immersion");
+  o.lens_na = ToDouble(chosen.child_value("LensNA"));
+  o.magnification = ToDouble(chosen.child_value("NominalMagnification"));
+  return o;
+}
+
+// The scenes ZEN lists, their names and wells, and the plate's shape.
+void ParseScenes(const pugi::xml_node& meta, ImageMetadata* md) {
+  pugi::xml_node dims = meta.child("Information").child("Image").child("Dimensions");
+  for (pugi::xml_node sc : dims.child("S").child("Scenes").children("Scene")) {
+    SceneInfo info;
+    info.index = sc.attribute("Index").as_uint();
+    info.name = sc.attribute("Name").as_string();
+    pugi::xml_node shape = sc.child("Shape");
+    info.well = shape.attribute("Name").as_string();
+    const auto row = ToDouble(shape.child_value("RowIndex"));
+    const auto column = ToDouble(shape.child_value("ColumnIndex"));
+    if (row && column && *row >= 1 && *column >= 1 && *row <= 1e4 && *column <= 1e4) {
+      info.well_row = static_cast<uint32_t>(*row);
+      info.well_column = static_cast<uint32_t>(*column);
+    }
+    md->scenes.push_back(std::move(info));
+  }
+  // The plate template's shape: the first element holding a usable ShapeRows.
+  meta.find_node([md](pugi::xml_node n) {
+    if (std::strcmp(n.name(), "ShapeRows") != 0) return false;
+    const auto rows = ToDouble(n.child_value());
+    const auto columns = ToDouble(n.parent().child_value("ShapeColumns"));
+    if (!rows || !columns || *rows < 1 || *columns < 1 || *rows > 1e4 || *columns > 1e4) {
+      return false;
+    }
+    md->plate_rows = static_cast<uint32_t>(*rows);
+    md->plate_columns = static_cast<uint32_t>(*columns);
+    return true;
+  });
+}
+
 }  // namespace
 
 ImageMetadata ParseImageMetadata(const std::string& xml) {
@@ -134,6 +188,9 @@ ImageMetadata ParseImageMetadata(const std::string& xml) {
     ChannelInfo info;
     info.name = ch.attribute("Name").as_string();
     if (info.name.empty()) info.name = ch.child_value("Name");
+    info.excitation_nm = ToDouble(ch.child_value("ExcitationWavelength"));
+    info.emission_nm = ToDouble(ch.child_value("EmissionWavelength"));
+    info.fluor = ch.child_value("Fluor");
     md.channels.push_back(std::move(info));
   }
   // Colours (and sometimes names) live under DisplaySetting; match by
@@ -156,6 +213,8 @@ ImageMetadata ParseImageMetadata(const std::string& xml) {
   ParseFrameTiming(meta, &md);
   pugi::xml_node mic = meta.child("Information").child("Instrument").child("Microscopes");
   md.microscope = mic.child("Microscope").attribute("Name").as_string();
+  md.objective = ParseObjective(meta);
+  ParseScenes(meta, &md);
   return md;
 }
 

@@ -140,6 +140,23 @@ Status HalveFromTiles(const SubblockReader& reader, const Reduction& r, uint32_t
   });
 }
 
+// Whether any subblock of the drawn level reaches tile (ty, tx) of the level
+// `halvings` below it (else the tile is zeros: nothing to compose).
+bool AnySubblockReaches(const SubblockReader& reader, const Reduction& r, uint32_t halvings,
+                        int64_t ty, int64_t tx) {
+  const int64_t side = kReducedTile << halvings;  // the tile's side in drawn pixels
+  const Rect tile{tx * side, ty * side, side, side};
+  const auto& sbs = reader.czi().subblocks();
+  for (uint32_t sb : r.base->subblocks) {
+    const Rect at = Placement(*r.base, sbs.geometry(sb));
+    if (at.x < tile.x + tile.width && tile.x < at.x + at.width && at.y < tile.y + tile.height &&
+        tile.y < at.y + at.height) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Result<std::shared_ptr<const Bitmap>> MakeTile(const SubblockReader& reader, const Reduction& r,
                                                uint32_t halvings, int64_t ty, int64_t tx,
                                                const ComposeOptions& options) {
@@ -151,6 +168,10 @@ Result<std::shared_ptr<const Bitmap>> MakeTile(const SubblockReader& reader, con
   tile->width = static_cast<uint32_t>(std::min(kReducedTile, w - x0));
   tile->height = static_cast<uint32_t>(std::min(kReducedTile, h - y0));
   tile->pixels.resize(tile->stride() * tile->height);
+  if (!AnySubblockReaches(reader, r, halvings, ty, tx)) {  // background: zeros
+    std::memset(tile->pixels.data(), 0, tile->pixels.size());
+    return std::shared_ptr<const Bitmap>(std::move(tile));
+  }
   CZIFS_RETURN_IF_ERROR(halvings == 1
                             ? HalveFromBase(reader, r, ty, tx, options, tile.get())
                             : HalveFromTiles(reader, r, halvings, ty, tx, options, tile.get()));

@@ -11,6 +11,7 @@
 
 #include "czifs/checked.h"
 #include "czifs/czi_types.h"
+#include "czifs/pyramid_tiff.h"
 
 namespace czifs {
 
@@ -57,10 +58,6 @@ constexpr uint64_t kPixelStart = 128 << 10;
 constexpr uint64_t kFirstRead = 16 << 10;
 constexpr uint64_t kReadAheadReach = 256 << 10;
 
-uint64_t PixelStartAfter(uint64_t tags_end) {
-  if (tags_end <= kFirstRead) return kPixelStart;
-  return (tags_end + 4095) / 4096 * 4096 + kReadAheadReach;
-}
 // Widest row we compose at once.
 constexpr uint64_t kMaxRowBytes = 64ull << 20;
 // libtiff is handed this address for pixel data; the sink recognises it and
@@ -297,6 +294,7 @@ Geometry PlanGeometry(const TiffSpec& spec) {
 }  // namespace
 
 Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec) {
+  if (spec.pyramid) return BuildPyramidTiff(*spec.pyramid);
   CZIFS_RETURN_IF_ERROR(CheckSpec(spec));
   Geometry g = PlanGeometry(spec);
   if (spec.raw) {
@@ -316,7 +314,7 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   Geometry first = g;
   first.dir_at = g.header;
   // Each directory may move by a byte (libtiff starts them at even offsets).
-  first.pixel_start = PixelStartAfter(g.header + directories + 2ull * spec.pages);
+  first.pixel_start = TiffPixelStart(g.header + directories + 2ull * spec.pages);
   auto laid = RunLibtiff(spec, first);
   if (laid.ok() && laid->end == first.pixel_start + first.total &&
       laid->literal_end <= first.pixel_start) {
@@ -329,6 +327,33 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
       "the pixels",
       spec.width, spec.height, spec.pages);
   return FromSink(std::move(sink), g.big, spec.pages, g.total);
+}
+
+uint64_t TiffPixelStart(uint64_t tags_end) {
+  if (tags_end <= kFirstRead) return kPixelStart;
+  return (tags_end + 4095) / 4096 * 4096 + kReadAheadReach;
+}
+
+Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromHead(std::vector<uint8_t> head,
+                                                               uint64_t pixel_start,
+                                                               uint64_t pixel_bytes, uint32_t pages,
+                                                               bool big) {
+  if (head.size() > pixel_start || pages == 0 || pixel_bytes % pages != 0) {
+    return Status::InvalidArgument("TIFF head overlaps its pixels, or pages of unequal size");
+  }
+  auto layout = std::shared_ptr<TiffLayout>(new TiffLayout());
+  layout->pieces_.push_back({0, head.size(), PieceKind::kLiteral, 0});
+  if (pixel_start > head.size()) {
+    layout->pieces_.push_back({head.size(), pixel_start - head.size(), PieceKind::kZeros, 0});
+  }
+  layout->pieces_.push_back({pixel_start, pixel_bytes, PieceKind::kPixels, 0});
+  layout->gap_bytes_ = pixel_start - head.size();
+  layout->literal_ = std::move(head);
+  layout->size_ = pixel_start + pixel_bytes;
+  layout->pixel_bytes_ = pixel_bytes;
+  layout->pages_ = pages;
+  layout->big_tiff_ = big;
+  return std::shared_ptr<const TiffLayout>(std::move(layout));
 }
 
 Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromSink(LayoutSink sink, bool big,

@@ -311,7 +311,7 @@ Result<std::vector<TreeEntry>> DocumentTree::List(const FolderKey& folder) const
       t.is_dir = e.is_dir;
       t.folder = e.folder;
       if (!e.is_dir) {
-        CZIFS_ASSIGN_OR_RETURN(ServedTiff tiff, doc_->catalog().Describe(e.tiff));
+        CZIFS_ASSIGN_OR_RETURN(ServedTiff tiff, doc_->catalog().Describe(e.tiff, false));
         if (!tiff.unsupported.empty()) continue;  // said once (Problems) or in info.json
         t.file = std::make_shared<TiffFile>(doc_, tiff, options_.damaged);
       }

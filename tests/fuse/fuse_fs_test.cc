@@ -100,8 +100,8 @@ TEST_F(FuseFsTest, ListDirGivesDotEntriesThenSortedNames) {
   std::vector<std::string> names;
   for (const auto& d : listing) names.push_back(d.name);
   EXPECT_EQ(names,
-            (std::vector<std::string>{".", "..", "S0", "S0.ome.zarr", "attachments", "info.json",
-                                      "metadata.xml", "planetable.csv", "tiles"}));
+            (std::vector<std::string>{".", "..", "S0", "S0.ome.tif", "S0.ome.zarr", "attachments",
+                                      "info.json", "metadata.xml", "planetable.csv", "tiles"}));
 }
 
 TEST_F(FuseFsTest, OpenForWritingIsErofsAndFoldersAreEisdir) {

@@ -128,7 +128,9 @@ TEST(CorruptionTest, TruncatedFilesFailCleanlyAndNeverServeWrongPlaneBytes) {
     for (int k = 1; k < 12; ++k) cuts.push_back(bytes.size() * k / 12);
     for (size_t cut : cuts) {
       if (cut >= bytes.size()) continue;
-      const std::string p = dir.File("trunc.czi");
+      // Under the input's own name: served files carry it (the OME-XML's image names).
+      fs::create_directories(dir.File("cut"));
+      const std::string p = dir.File("cut/" + fs::path(input).filename().string());
       testing::WriteFileBytes(p, std::vector<uint8_t>(bytes.begin(), bytes.begin() + cut));
       const Outcome o = ReadEverything(p);
       ++variants;

@@ -37,6 +37,10 @@
 #include "czifs/tiff_layout.h"
 #include "czifs/timing.h"
 
+namespace pugi {
+class xml_node;
+}
+
 namespace czifs {
 
 // Which of the optional served files are shown (--without): a filter over
@@ -46,6 +50,7 @@ struct CatalogOptions {
   bool pyramid = true;      // pyramid/
   bool hyperstacks = true;  // S<s>/hyperstack.tif
   bool zarr = true;         // S<s>.ome.zarr/
+  bool ometiff = true;      // S<s>.ome.tif
   // Side of a zarr chunk in pixels (--zarr-chunk); planes smaller than a
   // chunk are stacked along Z up to about as many pixels.
   uint32_t zarr_chunk = kDefaultZarrChunk;
@@ -92,7 +97,8 @@ class SharedLayout {
 };
 
 // kZarrChunk: not a TIFF but one chunk of an OME-Zarr array, its raw bytes.
-enum class TiffKind { kPlane, kTile, kPyramid, kHyperstack, kZarrChunk };
+// kOmeTiff: a scene's pyramidal OME-TIFF (pyramid_tiff.h), a page per tile.
+enum class TiffKind { kPlane, kTile, kPyramid, kHyperstack, kZarrChunk, kOmeTiff };
 
 // One page of a served TIFF: what it draws and the plane it shows.
 struct Page {
@@ -143,7 +149,8 @@ struct ZarrImage {
 struct TiffId {
   TiffKind kind = TiffKind::kPlane;
   // kPlane: the plane; kTile: the subblock; kPyramid: the position in
-  // ImageIndex::pyramid_planes(); kHyperstack: the scene; kZarrChunk: the image.
+  // ImageIndex::pyramid_planes(); kHyperstack: the scene; kZarrChunk,
+  // kOmeTiff: the (OME-Zarr) image.
   uint32_t index = 0;
   // kZarrChunk: level position, t, channel x samples + sample, z / depth,
   // chunk row and column.
@@ -215,6 +222,9 @@ std::string PlanesProblem(const ImageIndex& index, const std::vector<uint32_t>& 
 // The metadata of plane `p`'s channel, or nullptr when the metadata has none.
 const ChannelInfo* ChannelOf(const ImageIndex& index, const ImageMetadata& md, const Plane& p);
 
+// The name of `image`'s OME-TIFF ("S0.ome.tif" for "S0.ome.zarr").
+std::string OmeTiffName(const ZarrImage& image);
+
 // Why subblock `e` alone cannot be a TIFF (a tile), or "".
 std::string TileProblem(const SubblockEntry& e);
 
@@ -233,8 +243,10 @@ class Catalog {
   // levels whose layout fails: Describe says so).
   Result<std::vector<CatalogEntry>> List(const FolderKey& folder,
                                          const CatalogOptions& shown) const;
-  // What served file `id` draws, and its layout (built now if first of its shape).
-  Result<ServedTiff> Describe(const TiffId& id) const;
+  // What served file `id` draws, and its layout (built now if first of its
+  // shape). `pages` false: the layout only (a listing; OME-TIFFs have a
+  // page per tile).
+  Result<ServedTiff> Describe(const TiffId& id, bool pages = true) const;
   // The file a reader going file after file reads after `id` (read-ahead): the
   // next plane, tile, pyramid plane or chunk, if any.
   std::optional<TiffId> Next(const TiffId& id) const;
@@ -248,6 +260,12 @@ class Catalog {
 
   // The OME-Zarr images (their chunks are TiffIds of kind kZarrChunk).
   const std::vector<ZarrImage>& zarr_images() const { return zarr_; }
+  // The OME-XML (schema 2016-06) of the OME-Zarr images `images` (positions
+  // in zarr_images()): with a TiffData per plane (the OME-TIFF's
+  // directories) or MetadataOnly.
+  std::string OmeXml(const std::vector<uint32_t>& images, bool tiff_data) const;
+  // An image's name for viewers: the file, the image, ZEN's scene name.
+  std::string OmeName(const ZarrImage& image) const;
   // The time between the file's time points (hyperstacks carry it).
   const FrameTiming& frame_timing() const { return frame_timing_; }
   // A tile's description with its subblock's values (`tags` null:
@@ -284,6 +302,15 @@ class Catalog {
   Result<std::shared_ptr<const SharedLayout>> BuiltLayoutOf(
       const LayoutKey& key, const std::function<Result<TiffSpec>()>& spec,
       bool locate_description = false) const;
+
+  // OME-TIFF (ome_tiff.cc) and OME-XML (ome_xml.cc).
+  Result<ServedTiff> DescribeOmeTiff(uint32_t image, bool pages) const;
+  Result<TiffSpec> OmeTiffSpec(const ZarrImage& image, uint32_t i) const;
+  void AddOmeTiffLevel(const ZarrImage& image, uint32_t l, uint32_t t, uint32_t c, uint32_t z,
+                       const SubblockTable& sbs, std::vector<Page>* pages) const;
+  void AppendOmeImage(const ZarrImage& image, uint32_t n, bool tiff_data, bool objective,
+                      pugi::xml_node* ome) const;
+  void AppendOmeChannel(const ZarrImage& image, uint32_t n, uint32_t c, pugi::xml_node* px) const;
 
   // Zarr (zarr.cc).
   void AddZarr();

@@ -21,6 +21,24 @@ struct ChannelInfo {
   // ZEN's display setting: the shown range as fractions of the pixel type's
   // full range (DisplaySetting <Low>/<High>), when set.
   std::optional<double> display_low, display_high;
+  // Light: wavelengths in nanometres and the fluorophore, where ZEN says.
+  std::optional<double> excitation_nm, emission_nm;
+  std::string fluor;
+};
+
+// The objective the image was taken with (ZEN's ObjectiveSettings' reference).
+struct ObjectiveInfo {
+  std::string model;      // "Plan-Apochromat 63x/1.4 Oil DIC M27"
+  std::string immersion;  // ZEN's word: "Oil", "Water", "Air", ...
+  std::optional<double> lens_na, magnification;
+};
+
+// A scene as ZEN describes it: its name and, on a plate, its well.
+struct SceneInfo {
+  uint32_t index = 0;                             // the S index
+  std::string name;                               // "D6", or ""
+  std::string well;                               // the well's name ("D6"), or "" off a plate
+  std::optional<uint32_t> well_row, well_column;  // as ZEN numbers them (1-based)
 };
 
 // The display range of `ch` in pixel values of `pixel_type` (Gray8: 0..255,
@@ -41,6 +59,10 @@ struct ImageMetadata {
   std::optional<double> frame_interval_s;
   // The T dimension's offsets in seconds from the first frame, when listed.
   std::vector<double> frame_offsets_s;
+  std::optional<ObjectiveInfo> objective;
+  std::vector<SceneInfo> scenes;  // those ZEN lists, in its order
+  // A plate's wells (ZEN's template ShapeRows/ShapeColumns), when the file has one.
+  std::optional<uint32_t> plate_rows, plate_columns;
   std::string warning;  // non-empty if the document could not be parsed
 };
 

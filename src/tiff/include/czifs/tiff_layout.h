@@ -27,7 +27,8 @@
 
 namespace czifs {
 
-struct LayoutSink;  // tiff_layout.cc: what libtiff wrote
+struct LayoutSink;       // tiff_layout.cc: what libtiff wrote
+struct PyramidTiffSpec;  // pyramid_tiff.h
 
 struct TiffSpec {
   uint32_t width = 0;
@@ -46,12 +47,21 @@ struct TiffSpec {
   uint32_t pages = 1;
   // No TIFF at all: the file is the pixel stream alone (a zarr chunk).
   bool raw = false;
+  // A tiled pyramidal TIFF instead (the fields above but pixel_type unused).
+  std::shared_ptr<const PyramidTiffSpec> pyramid;
 };
 
 class TiffLayout {
  public:
   // Lays out the TIFF for `spec` with libtiff.
   static Result<std::shared_ptr<const TiffLayout>> Build(const TiffSpec& spec);
+  // The layout of a TIFF whose header and directories the caller wrote
+  // (`head`), then zeros up to `pixel_start`, then `pixel_bytes` of pixel
+  // stream cut into `pages` equal pages (pyramid_tiff.h).
+  static Result<std::shared_ptr<const TiffLayout>> FromHead(std::vector<uint8_t> head,
+                                                            uint64_t pixel_start,
+                                                            uint64_t pixel_bytes, uint32_t pages,
+                                                            bool big);
 
   uint64_t size() const { return size_; }
   uint32_t pages() const { return pages_; }
@@ -102,6 +112,11 @@ class TiffLayout {
   bool big_tiff_ = false;
   uint32_t pages_ = 1;
 };
+
+// Where the pixels of a TIFF whose tags end at `tags_end` start: past what
+// the kernel reads around a reader of the tags (so reading them decodes
+// nothing).
+uint64_t TiffPixelStart(uint64_t tags_end);
 
 // Reorders samples of packed CZI pixels in place into TIFF order: B,G,R → R,G,B
 // (and B,G,R,A → R,G,B,A). Gray types are unchanged.

@@ -1,0 +1,55 @@
+// A tiled, pyramidal TIFF (the OME-TIFF pyramid convention): each
+// full-resolution plane is a top-level directory whose reduced levels are
+// its SubIFDs (NewSubfileType 1). For a file of one plane (a slide) the
+// reduced levels' directories also follow the first in the main chain, so
+// that readers that know no SubIFDs (OpenSlide's generic TIFF, GDAL's
+// overviews, vips' pages) see the pyramid too: one set of directories,
+// reachable both ways.
+//
+// The directories are written here, not by libtiff: libtiff cannot make one
+// directory both a SubIFD and a member of the main chain, nor put tiles
+// where we say. All directories come first, then a gap (TiffPixelStart),
+// then the tiles: reading every directory of every level decodes nothing.
+// Uncompressed tiles, tile x tile pixels each (edge tiles padded with
+// zeros, as TIFF requires); BigTIFF when the file passes 4 GiB.
+//
+// The pixel stream, one TiffLayout page per tile: plane 0's level 0 tiles
+// row by row, then its level 1 tiles, ..., then plane 1's.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "czifs/status.h"
+#include "czifs/tiff_layout.h"
+
+namespace czifs {
+
+struct PyramidTiffSpec {
+  int32_t pixel_type = 0;  // CZI pixel type (must be supported)
+  uint32_t planes = 1;     // full-resolution planes: top-level directories
+  struct Level {
+    uint32_t width = 0, height = 0;
+    uint32_t factor = 1;  // full-resolution pixels per pixel of this level
+  };
+  std::vector<Level> levels;  // full resolution first, each about half the one before
+  uint32_t tile = 512;        // a multiple of 16
+  std::string description;    // the first directory's ImageDescription (OME-XML)
+  // Full-resolution pixel size (written as pixels per centimetre).
+  std::optional<double> um_per_pixel_x, um_per_pixel_y;
+  // Reduced levels also in the main chain after the first directory (planes == 1).
+  bool levels_in_main_chain = false;
+};
+
+// Tiles of level `level` (columns x rows).
+uint64_t PyramidTileCount(const PyramidTiffSpec& spec, size_t level);
+// Tiles of one plane, all levels.
+uint64_t PyramidTilesPerPlane(const PyramidTiffSpec& spec);
+
+// Lays out the file of `spec`: its exact size and its directories, no pixels.
+Result<std::shared_ptr<const TiffLayout>> BuildPyramidTiff(const PyramidTiffSpec& spec);
+
+}  // namespace czifs
