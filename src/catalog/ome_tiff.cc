@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 
 #include "czifs/catalog.h"
 #include "czifs/checked.h"
@@ -14,36 +15,36 @@
 namespace czifs {
 namespace {
 
-constexpr uint32_t kOmeTiffTile = 512;
+constexpr uint32_t kOmeTiffTile = 512;  // the largest tile side
 
-// The tiles of `level` (a drawn canvas of `width` x `height` pixels) in
-// row-major order, each with the subblocks that reach it (drawing order kept).
-std::vector<Canvas> DrawnTiles(const Canvas& level, const SubblockTable& sbs) {
-  const int64_t t = kOmeTiffTile;
-  const int64_t cols = (level.width + t - 1) / t, rows = (level.height + t - 1) / t;
+// The tiles (tw x th) of `level` (a drawn canvas) in row-major order, each
+// with the subblocks that reach it (drawing order kept).
+std::vector<Canvas> DrawnTiles(const Canvas& level, int64_t tw, int64_t th,
+                               const SubblockTable& sbs) {
+  const int64_t cols = (level.width + tw - 1) / tw, rows = (level.height + th - 1) / th;
   std::vector<Canvas> tiles(static_cast<size_t>(cols * rows));
   for (int64_t ty = 0; ty < rows; ++ty) {
     for (int64_t tx = 0; tx < cols; ++tx) {
-      Canvas& c = tiles[static_cast<size_t>(ty * cols + tx)];
-      c = Canvas{level.x + tx * t * level.downscale,
-                 level.y + ty * t * level.downscale,
-                 t,
-                 t,
-                 level.downscale,
-                 level.pixel_type,
-                 {},
-                 nullptr};
+      tiles[static_cast<size_t>(ty * cols + tx)] = Canvas{level.x + tx * tw * level.downscale,
+                                                          level.y + ty * th * level.downscale,
+                                                          tw,
+                                                          th,
+                                                          level.downscale,
+                                                          level.pixel_type,
+                                                          {},
+                                                          nullptr};
     }
   }
   for (uint32_t sb : level.subblocks) {
     const Rect r = Placement(level, sbs.geometry(sb));
-    const int64_t x0 = std::max<int64_t>(0, FloorDiv(r.x, t));
-    const int64_t x1 = std::min(cols - 1, FloorDiv(r.x + r.width - 1, t));
-    const int64_t y0 = std::max<int64_t>(0, FloorDiv(r.y, t));
-    const int64_t y1 = std::min(rows - 1, FloorDiv(r.y + r.height - 1, t));
+    const int64_t x0 = std::max<int64_t>(0, FloorDiv(r.x, tw));
+    const int64_t x1 = std::min(cols - 1, FloorDiv(r.x + r.width - 1, tw));
+    const int64_t y0 = std::max<int64_t>(0, FloorDiv(r.y, th));
+    const int64_t y1 = std::min(rows - 1, FloorDiv(r.y + r.height - 1, th));
     for (int64_t y = y0; y <= y1; ++y) {
-      for (int64_t x = x0; x <= x1; ++x)
+      for (int64_t x = x0; x <= x1; ++x) {
         tiles[static_cast<size_t>(y * cols + x)].subblocks.push_back(sb);
+      }
     }
   }
   return tiles;
@@ -102,13 +103,15 @@ Result<ServedTiff> Catalog::DescribeOmeTiff(uint32_t i, bool pages) const {
   }
   f.layout = std::move(layout).value();
   if (!pages) return f;
+  const PyramidTiffSpec& spec = *f.layout->spec().pyramid;
   // XYCZT: directory k is channel k % C, Z (k / C) % Z, T k / (C Z).
   const auto& sbs = czi_->subblocks();
   for (uint32_t t = 0; t < image.frames; ++t) {
     for (uint32_t z = 0; z < image.slices; ++z) {
       for (uint32_t c = 0; c < image.channels; ++c) {
         for (uint32_t l = 0; l < image.levels.size(); ++l) {
-          AddOmeTiffLevel(image, l, t, c, z, sbs, &f.pages);
+          const auto [tw, th] = PyramidTileShape(spec);
+          AddOmeTiffLevel(image, l, {t, c, z}, {tw, th}, sbs, &f.pages);
         }
       }
     }
@@ -116,17 +119,18 @@ Result<ServedTiff> Catalog::DescribeOmeTiff(uint32_t i, bool pages) const {
   return f;
 }
 
-void Catalog::AddOmeTiffLevel(const ZarrImage& image, uint32_t l, uint32_t t, uint32_t c,
-                              uint32_t z, const SubblockTable& sbs,
+void Catalog::AddOmeTiffLevel(const ZarrImage& image, uint32_t l, std::array<uint32_t, 3> tcz,
+                              std::pair<int64_t, int64_t> tile, const SubblockTable& sbs,
                               std::vector<Page>* pages) const {
+  const auto [t, c, z] = tcz;
+  const auto [tw, th] = tile;
   const ZarrLevel& level = image.levels[l];
-  const int64_t tile = kOmeTiffTile;
-  const int64_t cols = (level.width + tile - 1) / tile, rows = (level.height + tile - 1) / tile;
+  const int64_t cols = (level.width + tw - 1) / tw, rows = (level.height + th - 1) / th;
   std::optional<Page> page = LevelPage(image, l, t, c, z);
   if (!page) {  // no such plane at this level: zeros
     const auto plane = static_cast<uint32_t>(index_->PlaneAt(image.scene, c, t, z, image.suffix));
     for (int64_t k = 0; k < cols * rows; ++k) {
-      pages->push_back({Canvas{0, 0, tile, tile, 1, image.pixel_type, {}, nullptr}, plane});
+      pages->push_back({Canvas{0, 0, tw, th, 1, image.pixel_type, {}, nullptr}, plane});
     }
     return;
   }
@@ -134,12 +138,12 @@ void Catalog::AddOmeTiffLevel(const ZarrImage& image, uint32_t l, uint32_t t, ui
     for (int64_t ty = 0; ty < rows; ++ty) {
       for (int64_t tx = 0; tx < cols; ++tx) {
         pages->push_back(
-            {ReducedCanvas(page->canvas.reduced, tx * tile, ty * tile, tile, tile), page->plane});
+            {ReducedCanvas(page->canvas.reduced, tx * tw, ty * th, tw, th), page->plane});
       }
     }
     return;
   }
-  for (Canvas& canvas : DrawnTiles(page->canvas, sbs)) {
+  for (Canvas& canvas : DrawnTiles(page->canvas, tw, th, sbs)) {
     pages->push_back({std::move(canvas), page->plane});
   }
 }

@@ -102,9 +102,8 @@ Result<size_t> PageReader::Read(const ServedTiff& t, uint64_t offset, size_t len
   const TiffLayout& layout = **laid_out;
   // Decoded tiles may be cached, but a changed source must not be served from them.
   CZIFS_RETURN_IF_ERROR(InContext(czi_->CheckUnchanged(), where));
-  const uint64_t page_bytes = layout.pixel_bytes() / layout.pages();
   const auto [p0, p1] = layout.PixelRange(offset, len);
-  const uint64_t first_page = p0 / page_bytes;
+  const uint64_t first_page = p1 > p0 ? layout.PageOf(p0) : 0;
   auto page_where = [&](uint64_t k) {
     return [&, k] {
       return t.pages.size() > 1 ? where() + " (" + catalog_->PlanePathOf(t.pages[k].plane) + ")"
@@ -114,9 +113,10 @@ Result<size_t> PageReader::Read(const ServedTiff& t, uint64_t offset, size_t len
   // Each page the read touches, prepared in turn (its subblocks decoded in parallel).
   std::vector<std::shared_ptr<Pinned>> pins;
   int64_t end_row = 0;
-  for (uint64_t k = first_page; p1 > p0 && k * page_bytes < p1; ++k) {
-    const uint64_t a = std::max(p0, k * page_bytes) - k * page_bytes;
-    const uint64_t b = std::min(p1, (k + 1) * page_bytes) - k * page_bytes;
+  for (uint64_t k = first_page; p1 > p0 && k < layout.pages() && layout.PageStart(k) < p1; ++k) {
+    const uint64_t start = layout.PageStart(k);
+    const uint64_t a = std::max(p0, start) - start;
+    const uint64_t b = std::min(p1, layout.PageStart(k + 1)) - start;
     auto pin = std::make_shared<Pinned>();
     const Status prepared = Prepare(t.pages[k], a, b, ctx, pin);
     CZIFS_RETURN_IF_ERROR(InContext(WithDamagedHint(prepared, ctx.damaged), page_where(k)));
@@ -133,9 +133,10 @@ Result<size_t> PageReader::Read(const ServedTiff& t, uint64_t offset, size_t len
   // The layout asks for pixels in [p0, p1) only: always a pinned page.
   auto fill = [&](uint64_t pixel_offset, size_t n, uint8_t* dst) -> Status {
     while (n > 0) {
-      const uint64_t k = pixel_offset / page_bytes;
-      const uint64_t in_page = pixel_offset - k * page_bytes;
-      const size_t m = static_cast<size_t>(std::min<uint64_t>(n, page_bytes - in_page));
+      const uint64_t k = layout.PageOf(pixel_offset);
+      const uint64_t in_page = pixel_offset - layout.PageStart(k);
+      const size_t m =
+          static_cast<size_t>(std::min<uint64_t>(n, layout.PageStart(k + 1) - pixel_offset));
       const Status filled = Fill(t.pages[k], in_page, m, dst, *pins.at(k - first_page), ctx);
       CZIFS_RETURN_IF_ERROR(InContext(WithDamagedHint(filled, ctx.damaged), page_where(k)));
       pixel_offset += m;

@@ -122,6 +122,12 @@ void WriteDirectory(std::vector<Entry> entries, uint64_t next, const Format& f,
 
 uint32_t TilesAlong(uint32_t n, uint32_t tile) { return (n + tile - 1) / tile; }
 
+// Bytes of one tile.
+uint64_t TileBytes(const PyramidTiffSpec& spec) {
+  const auto [w, h] = PyramidTileShape(spec);
+  return uint64_t{w} * h * static_cast<uint64_t>(BytesPerPixel(spec.pixel_type));
+}
+
 // The directory of level `l` of a plane whose tiles start at `first_tile`
 // of the stream; `sub_ifds`: the reduced levels' offsets (level 0 only).
 std::vector<Entry> LevelEntries(const PyramidTiffSpec& spec, size_t l, const Format& f,
@@ -130,8 +136,8 @@ std::vector<Entry> LevelEntries(const PyramidTiffSpec& spec, size_t l, const For
   const PyramidTiffSpec::Level& level = spec.levels[l];
   const int spp = SamplesPerPixel(spec.pixel_type);
   const uint64_t bits = static_cast<uint64_t>(BytesPerSample(spec.pixel_type)) * 8;
-  const uint64_t tile_bytes =
-      uint64_t{spec.tile} * spec.tile * static_cast<uint64_t>(BytesPerPixel(spec.pixel_type));
+  const uint64_t tile_bytes = TileBytes(spec);
+  const auto [tile_w, tile_h] = PyramidTileShape(spec);
   const uint64_t tiles = PyramidTileCount(spec, l);
   std::vector<uint64_t> offsets(tiles), counts(tiles, tile_bytes);
   for (uint64_t k = 0; k < tiles; ++k) offsets[k] = pixel_start + (first_tile + k) * tile_bytes;
@@ -146,8 +152,8 @@ std::vector<Entry> LevelEntries(const PyramidTiffSpec& spec, size_t l, const For
       Numbers(277, kShort, {static_cast<uint64_t>(spp)}),
       Numbers(284, kShort, {1}),
       Text(305, "czifs"),
-      Numbers(322, kLong, {spec.tile}),
-      Numbers(323, kLong, {spec.tile}),
+      Numbers(322, kLong, {tile_w}),
+      Numbers(323, kLong, {tile_h}),
       Numbers(324, f.offset_type(), offsets),
       Numbers(325, f.offset_type(), counts),
       Numbers(339, kShort, std::vector<uint64_t>(static_cast<size_t>(spp), sample_format)),
@@ -220,9 +226,15 @@ std::vector<uint8_t> WriteHead(const PyramidTiffSpec& spec, const Format& f, uin
 
 }  // namespace
 
+std::pair<uint32_t, uint32_t> PyramidTileShape(const PyramidTiffSpec& spec) {
+  auto fit = [&](uint32_t n) { return std::min(spec.tile, std::max<uint32_t>(16, n / 16 * 16)); };
+  return {fit(spec.levels.back().width), fit(spec.levels.back().height)};
+}
+
 uint64_t PyramidTileCount(const PyramidTiffSpec& spec, size_t level) {
   const auto& l = spec.levels[level];
-  return uint64_t{TilesAlong(l.width, spec.tile)} * TilesAlong(l.height, spec.tile);
+  const auto [w, h] = PyramidTileShape(spec);
+  return uint64_t{TilesAlong(l.width, w)} * TilesAlong(l.height, h);
 }
 
 uint64_t PyramidTilesPerPlane(const PyramidTiffSpec& spec) {
@@ -233,11 +245,10 @@ uint64_t PyramidTilesPerPlane(const PyramidTiffSpec& spec) {
 
 Result<std::shared_ptr<const TiffLayout>> BuildPyramidTiff(const PyramidTiffSpec& spec) {
   CZIFS_RETURN_IF_ERROR(CheckSpec(spec));
-  const uint64_t tile_bytes =
-      uint64_t{spec.tile} * spec.tile * static_cast<uint64_t>(BytesPerPixel(spec.pixel_type));
+  const uint64_t tile_bytes = TileBytes(spec);
   const auto tiles = CheckedMul<uint64_t>(PyramidTilesPerPlane(spec), spec.planes);
   const auto pixels = tiles ? CheckedMul<uint64_t>(*tiles, tile_bytes) : std::nullopt;
-  if (!pixels || *pixels > (1ull << 46) || *tiles > UINT32_MAX) {
+  if (!pixels || *pixels > (1ull << 46) || *tiles > (1u << 26)) {
     return Status::ResourceExhausted(
         fmt::format("a pyramidal TIFF of {} planes of {}x{} is too large", spec.planes,
                     spec.levels[0].width, spec.levels[0].height));
@@ -249,7 +260,8 @@ Result<std::shared_ptr<const TiffLayout>> BuildPyramidTiff(const PyramidTiffSpec
   const uint64_t pixel_start = TiffPixelStart(head_bytes);
   std::vector<uint8_t> head = WriteHead(spec, f, pixel_start);
   if (head.size() != head_bytes) return Status::IOError("pyramidal TIFF directories changed size");
-  return TiffLayout::FromHead(std::move(head), pixel_start, *pixels, static_cast<uint32_t>(*tiles),
+  return TiffLayout::FromHead(std::move(head), pixel_start,
+                              std::vector<uint64_t>(static_cast<size_t>(*tiles), tile_bytes),
                               f.big);
 }
 

@@ -334,14 +334,25 @@ uint64_t TiffPixelStart(uint64_t tags_end) {
   return (tags_end + 4095) / 4096 * 4096 + kReadAheadReach;
 }
 
-Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromHead(std::vector<uint8_t> head,
-                                                               uint64_t pixel_start,
-                                                               uint64_t pixel_bytes, uint32_t pages,
-                                                               bool big) {
-  if (head.size() > pixel_start || pages == 0 || pixel_bytes % pages != 0) {
-    return Status::InvalidArgument("TIFF head overlaps its pixels, or pages of unequal size");
+Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromHead(
+    std::vector<uint8_t> head, uint64_t pixel_start, const std::vector<uint64_t>& page_bytes,
+    bool big) {
+  if (head.size() > pixel_start || page_bytes.empty() || page_bytes.size() > UINT32_MAX) {
+    return Status::InvalidArgument("TIFF head overlaps its pixels, or no pages");
   }
   auto layout = std::shared_ptr<TiffLayout>(new TiffLayout());
+  uint64_t pixel_bytes = 0;
+  layout->page_starts_.reserve(page_bytes.size() + 1);
+  for (uint64_t n : page_bytes) {
+    layout->page_starts_.push_back(pixel_bytes);
+    pixel_bytes += n;
+  }
+  layout->page_starts_.push_back(pixel_bytes);
+  if (std::all_of(page_bytes.begin(), page_bytes.end(),
+                  [&](uint64_t n) { return n == page_bytes[0]; })) {
+    layout->page_starts_.clear();  // equal pages: PageStart by arithmetic
+  }
+  const auto pages = static_cast<uint32_t>(page_bytes.size());
   layout->pieces_.push_back({0, head.size(), PieceKind::kLiteral, 0});
   if (pixel_start > head.size()) {
     layout->pieces_.push_back({head.size(), pixel_start - head.size(), PieceKind::kZeros, 0});
@@ -421,6 +432,12 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromSink(LayoutSink sink, 
   }
   layout->pixel_bytes_ = pixel_pos;
   return std::shared_ptr<const TiffLayout>(std::move(layout));
+}
+
+uint64_t TiffLayout::PageOf(uint64_t offset) const {
+  if (page_starts_.empty()) return offset / (pixel_bytes_ / pages_);
+  const auto it = std::upper_bound(page_starts_.begin(), page_starts_.end(), offset);
+  return static_cast<uint64_t>(it - page_starts_.begin()) - 1;
 }
 
 uint64_t TiffLayout::pixel_offset() const {

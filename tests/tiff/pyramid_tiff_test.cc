@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <tiffio.h>
 
+#include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
@@ -42,28 +44,31 @@ PyramidTiffSpec ThreeLevels(int32_t pixel_type, uint32_t planes) {
   return spec;
 }
 
-// Checks the directory libtiff is at: its size, and each tile's bytes at
-// stream tile `first_tile` on.
-void ExpectLevel(TIFF* tif, const PyramidTiffSpec& spec, size_t level, uint64_t first_tile,
-                 const std::vector<uint8_t>& file, uint64_t pixel_start) {
-  uint32_t w = 0, h = 0, tw = 0;
+// Checks the directory libtiff is at: its size, and each tile's bytes from
+// pixel-stream byte `first` on. Returns the bytes of its tiles.
+uint64_t ExpectLevel(TIFF* tif, const PyramidTiffSpec& spec, size_t level, uint64_t first,
+                     const std::vector<uint8_t>& file, uint64_t pixel_start) {
+  uint32_t w = 0, h = 0, tw = 0, th = 0;
   TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
   TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
   TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
+  TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
   EXPECT_EQ(w, spec.levels[level].width);
   EXPECT_EQ(h, spec.levels[level].height);
-  EXPECT_EQ(tw, spec.tile);
-  ASSERT_TRUE(TIFFIsTiled(tif));
+  EXPECT_EQ(std::make_pair(tw, th), PyramidTileShape(spec));
+  EXPECT_TRUE(tw <= std::max(w, 16u) && th <= std::max(h, 16u)) << "a tile larger than its image";
+  EXPECT_EQ(tw % 16, 0u);
+  EXPECT_TRUE(TIFFIsTiled(tif));
   const tmsize_t tile_bytes = TIFFTileSize(tif);
-  ASSERT_EQ(static_cast<uint64_t>(tile_bytes),
-            uint64_t{spec.tile} * spec.tile * BytesPerPixel(spec.pixel_type));
-  ASSERT_EQ(TIFFNumberOfTiles(tif), PyramidTileCount(spec, level));
+  EXPECT_EQ(static_cast<uint64_t>(tile_bytes), uint64_t{tw} * th * BytesPerPixel(spec.pixel_type));
+  EXPECT_EQ(TIFFNumberOfTiles(tif), PyramidTileCount(spec, level));
   std::vector<uint8_t> got(static_cast<size_t>(tile_bytes));
   for (uint32_t k = 0; k < TIFFNumberOfTiles(tif); ++k) {
-    ASSERT_EQ(TIFFReadEncodedTile(tif, k, got.data(), tile_bytes), tile_bytes);
-    const uint64_t at = pixel_start + (first_tile + k) * static_cast<uint64_t>(tile_bytes);
-    ASSERT_EQ(std::memcmp(got.data(), file.data() + at, got.size()), 0) << "tile " << k;
+    EXPECT_EQ(TIFFReadEncodedTile(tif, k, got.data(), tile_bytes), tile_bytes);
+    const uint64_t at = pixel_start + first + k * static_cast<uint64_t>(tile_bytes);
+    EXPECT_EQ(std::memcmp(got.data(), file.data() + at, got.size()), 0) << "tile " << k;
   }
+  return TIFFNumberOfTiles(tif) * static_cast<uint64_t>(tile_bytes);
 }
 
 TEST(PyramidTiffTest, EveryPlaneIsADirectoryWithItsReducedLevelsAsSubIfds) {
@@ -71,9 +76,12 @@ TEST(PyramidTiffTest, EveryPlaneIsADirectoryWithItsReducedLevelsAsSubIfds) {
     const PyramidTiffSpec spec = ThreeLevels(pt, 2);
     auto layout = BuildPyramidTiff(spec);
     ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+    // Tiles of 128 x 64 everywhere: the smallest level is 175 x 75.
+    EXPECT_EQ(PyramidTileShape(spec), std::make_pair(128u, 64u));
     const uint64_t tiles = PyramidTilesPerPlane(spec);
-    EXPECT_EQ(tiles, 6u * 3 + 3u * 2 + 2u * 1);
+    EXPECT_EQ(tiles, 6u * 5 + 3u * 3 + 2u * 2);
     EXPECT_EQ((*layout)->pages(), 2 * tiles);
+    const uint64_t plane_bytes = (*layout)->pixel_bytes() / 2;
     const auto file = Materialize(**layout);
     testing::TempDir dir;
     testing::WriteFileBytes(dir.File("p.tif"), file);
@@ -85,20 +93,19 @@ TEST(PyramidTiffTest, EveryPlaneIsADirectoryWithItsReducedLevelsAsSubIfds) {
     EXPECT_STREQ(desc, "<OME/>");
     for (uint16_t plane = 0; plane < 2; ++plane) {
       ASSERT_TRUE(TIFFSetDirectory(tif, plane));
-      ExpectLevel(tif, spec, 0, plane * tiles, file, (*layout)->pixel_offset());
+      uint64_t first = plane * plane_bytes;
+      first += ExpectLevel(tif, spec, 0, first, file, (*layout)->pixel_offset());
       uint16_t n = 0;
       uint64_t* subs = nullptr;
       ASSERT_TRUE(TIFFGetField(tif, TIFFTAG_SUBIFD, &n, &subs));
       ASSERT_EQ(n, 2);
       const std::vector<uint64_t> offsets(subs, subs + n);
-      uint64_t first = plane * tiles + PyramidTileCount(spec, 0);
       for (size_t l = 1; l < 3; ++l) {
         ASSERT_TRUE(TIFFSetSubDirectory(tif, offsets[l - 1]));
         uint32_t kind = 0;
         TIFFGetField(tif, TIFFTAG_SUBFILETYPE, &kind);
         EXPECT_EQ(kind, static_cast<uint32_t>(FILETYPE_REDUCEDIMAGE));
-        ExpectLevel(tif, spec, l, first, file, (*layout)->pixel_offset());
-        first += PyramidTileCount(spec, l);
+        first += ExpectLevel(tif, spec, l, first, file, (*layout)->pixel_offset());
       }
     }
     TIFFClose(tif);
@@ -120,12 +127,11 @@ TEST(PyramidTiffTest, ASlidesLevelsFollowItsFirstDirectoryInTheMainChainToo) {
   uint64_t* subs = nullptr;
   ASSERT_TRUE(TIFFGetField(tif, TIFFTAG_SUBIFD, &n, &subs));
   const std::vector<uint64_t> offsets(subs, subs + n);
-  uint64_t first = PyramidTileCount(spec, 0);
+  uint64_t first = ExpectLevel(tif, spec, 0, 0, file, (*layout)->pixel_offset());
   for (uint16_t l = 1; l < 3; ++l) {  // the same directories both ways
     ASSERT_TRUE(TIFFSetDirectory(tif, l));
     EXPECT_EQ(TIFFCurrentDirOffset(tif), offsets[l - 1]);
-    ExpectLevel(tif, spec, l, first, file, (*layout)->pixel_offset());
-    first += PyramidTileCount(spec, l);
+    first += ExpectLevel(tif, spec, l, first, file, (*layout)->pixel_offset());
   }
   TIFFClose(tif);
 }

@@ -270,3 +270,25 @@ TEST(TiffSampleOrderTest, SwapsBlueAndRedOfEveryPixel) {
 
 }  // namespace
 }  // namespace czifs
+
+namespace czifs {
+namespace {
+
+TEST(TiffLayoutTest, PagesOfDifferentSizesAreFoundByOffset) {
+  auto layout = TiffLayout::FromHead(std::vector<uint8_t>(100, 7), 4096, {10, 30, 5}, false);
+  ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+  EXPECT_EQ((*layout)->size(), 4096u + 45);
+  EXPECT_EQ((*layout)->gap_bytes(), 4096u - 100);
+  EXPECT_EQ((*layout)->PageStart(1), 10u);
+  EXPECT_EQ((*layout)->PageStart(3), 45u);
+  EXPECT_EQ((*layout)->PageOf(9), 0u);
+  EXPECT_EQ((*layout)->PageOf(10), 1u);
+  EXPECT_EQ((*layout)->PageOf(44), 2u);
+  auto equal = TiffLayout::FromHead({}, 8, {6, 6, 6}, false);
+  ASSERT_TRUE(equal.ok());
+  EXPECT_EQ((*equal)->PageOf(13), 2u);
+  EXPECT_EQ((*equal)->PageStart(2), 12u);
+}
+
+}  // namespace
+}  // namespace czifs

@@ -17,6 +17,7 @@
 // methods may be called concurrently.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -306,8 +307,10 @@ class Catalog {
   // OME-TIFF (ome_tiff.cc) and OME-XML (ome_xml.cc).
   Result<ServedTiff> DescribeOmeTiff(uint32_t image, bool pages) const;
   Result<TiffSpec> OmeTiffSpec(const ZarrImage& image, uint32_t i) const;
-  void AddOmeTiffLevel(const ZarrImage& image, uint32_t l, uint32_t t, uint32_t c, uint32_t z,
-                       const SubblockTable& sbs, std::vector<Page>* pages) const;
+  // The pages of level `l` of plane (t, c, z) of `image`: its tiles (w x h).
+  void AddOmeTiffLevel(const ZarrImage& image, uint32_t l, std::array<uint32_t, 3> tcz,
+                       std::pair<int64_t, int64_t> tile, const SubblockTable& sbs,
+                       std::vector<Page>* pages) const;
   void AppendOmeImage(const ZarrImage& image, uint32_t n, bool tiff_data, bool objective,
                       pugi::xml_node* ome) const;
   void AppendOmeChannel(const ZarrImage& image, uint32_t n, uint32_t c, pugi::xml_node* px) const;

@@ -56,16 +56,23 @@ class TiffLayout {
   // Lays out the TIFF for `spec` with libtiff.
   static Result<std::shared_ptr<const TiffLayout>> Build(const TiffSpec& spec);
   // The layout of a TIFF whose header and directories the caller wrote
-  // (`head`), then zeros up to `pixel_start`, then `pixel_bytes` of pixel
-  // stream cut into `pages` equal pages (pyramid_tiff.h).
+  // (`head`), then zeros up to `pixel_start`, then the pixel stream: pages
+  // of `page_bytes` each, one after the other (pyramid_tiff.h).
   static Result<std::shared_ptr<const TiffLayout>> FromHead(std::vector<uint8_t> head,
                                                             uint64_t pixel_start,
-                                                            uint64_t pixel_bytes, uint32_t pages,
+                                                            const std::vector<uint64_t>& page_bytes,
                                                             bool big);
 
   uint64_t size() const { return size_; }
   uint32_t pages() const { return pages_; }
   uint64_t pixel_bytes() const { return pixel_bytes_; }
+  // Where page `k` (<= pages()) starts in the pixel stream (pages() gives
+  // its end), and the page holding pixel-stream byte `offset`. Pages are of
+  // equal size unless the layout was made FromHead with pages that differ.
+  uint64_t PageStart(uint64_t k) const {
+    return page_starts_.empty() ? k * (pixel_bytes_ / pages_) : page_starts_[k];
+  }
+  uint64_t PageOf(uint64_t offset) const;
   // The file offset of the first pixel byte (bytes before it are tags and zeros).
   uint64_t pixel_offset() const;
   // Bytes of the gap of zeros between the tags and the pixels.
@@ -104,7 +111,8 @@ class TiffLayout {
   // The piece holding file offset `offset` (< size_).
   std::vector<Piece>::const_iterator PieceAt(uint64_t offset) const;
 
-  std::vector<Piece> pieces_;  // sorted, contiguous, covering [0, size_)
+  std::vector<Piece> pieces_;          // sorted, contiguous, covering [0, size_)
+  std::vector<uint64_t> page_starts_;  // pages + 1 entries, or empty: equal pages
   std::vector<uint8_t> literal_;
   uint64_t size_ = 0;
   uint64_t pixel_bytes_ = 0;
