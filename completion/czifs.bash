@@ -7,7 +7,7 @@ _czifs() {
     --damaged) COMPREPLY=($(compgen -W "fail zero" -- "$cur")); return ;;
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error off" -- "$cur")); return ;;
     --watch) COMPREPLY=($(compgen -W "auto inotify ttl" -- "$cur")); return ;;
-    --without) COMPREPLY=($(compgen -W "tiles pyramid hyperstacks zarr tiles,pyramid,hyperstacks,zarr" -- "$cur")); return ;;
+    --without) COMPREPLY=($(compgen -W "tiles pyramid hyperstacks zarr ometiff tiles,pyramid,hyperstacks,zarr,ometiff" -- "$cur")); return ;;
     --threads|-j|--cache-size|--parsed-memory) return ;;
     -o) COMPREPLY=($(compgen -W "allow_other default_permissions threads= max_threads= cache_size= log_level= log_file= damaged=zero damaged=fail without= watch=auto watch=inotify watch=ttl ttl= parsed_files= parsed_memory=" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
     --log-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;

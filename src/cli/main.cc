@@ -33,7 +33,7 @@ constexpr int kExitUsage = 2;
 
 constexpr const char* kWithoutHelp =
     "Leave out derived views that repeat the planes' pixels: tiles, pyramid, hyperstacks, "
-    "zarr (comma-separated), e.g. to export planes only";
+    "zarr, ometiff (comma-separated), e.g. to export planes only";
 
 // --zarr-chunk, for the mount and export alike.
 void AddZarrChunkOption(CLI::App* app, czifs::CatalogOptions* shown) {

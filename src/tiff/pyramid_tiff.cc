@@ -175,8 +175,8 @@ Status CheckSpec(const PyramidTiffSpec& spec) {
     return Status::NotSupported("pixel type " + PixelTypeName(spec.pixel_type) +
                                 " has no TIFF representation in czifs");
   }
-  if (spec.levels.empty() || spec.planes == 0 || spec.tile == 0 || spec.tile % 16 != 0) {
-    return Status::InvalidArgument("a pyramidal TIFF needs planes, levels and a tile of 16k");
+  if (spec.levels.empty() || spec.planes == 0 || spec.tile == 0 || spec.tile % 32 != 0) {
+    return Status::InvalidArgument("a pyramidal TIFF needs planes, levels and a tile of 32k");
   }
   for (const auto& l : spec.levels) {
     if (l.width == 0 || l.height == 0) return Status::InvalidArgument("an empty pyramid level");
@@ -227,7 +227,7 @@ std::vector<uint8_t> WriteHead(const PyramidTiffSpec& spec, const Format& f, uin
 }  // namespace
 
 std::pair<uint32_t, uint32_t> PyramidTileShape(const PyramidTiffSpec& spec) {
-  auto fit = [&](uint32_t n) { return std::min(spec.tile, std::max<uint32_t>(16, n / 16 * 16)); };
+  auto fit = [&](uint32_t n) { return std::min(spec.tile, std::max<uint32_t>(32, n / 32 * 32)); };
   return {fit(spec.levels.back().width), fit(spec.levels.back().height)};
 }
 

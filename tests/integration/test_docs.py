@@ -26,8 +26,8 @@ def recipes():
 
 
 def test_the_usage_guide_has_its_recipes():
-    assert {"shell", "python-planes", "python-scene", "python-tiles", "python-zarr"} <= \
-        set(recipes())
+    assert {"shell", "python-planes", "python-scene", "python-tiles", "python-zarr",
+            "python-slide", "shell-slide"} <= set(recipes())
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,31 @@ def test_python_recipe_runs_as_written(czifs, run42, tmp_path, name):
     assert r.returncode == 0, r.stdout + r.stderr
     if name == "python-tiles":
         assert r.stdout.strip().endswith("96 tiles"), r.stdout  # 2 T x 12 Z x 2x2, channel 1
+
+
+@pytest.fixture(scope="module")
+def slide(czi_synth, tmp_path_factory):
+    czi = tmp_path_factory.mktemp("slide") / "slide.czi"
+    r = run([czi_synth, str(czi), "--pixel-type", "Bgr24", "--codec", "zstd1", "--tile",
+             "1000x800", "--tiles", "3x2"])
+    assert r.returncode == 0, r.stderr
+    return czi
+
+
+def test_slide_recipes_run_as_written(czifs, slide, tmp_path):
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, slide, mnt):
+        code = recipes()["python-slide"].replace("/mnt/slide", str(mnt))
+        r = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                           timeout=120 * SLOWDOWN)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.startswith("4 "), r.stdout  # 2700 x 1440 down to 338 x 180
+        script = recipes()["shell-slide"].replace("/mnt/slide", str(mnt))
+        r = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], capture_output=True,
+                           text=True, timeout=120 * SLOWDOWN)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "openslide.level-count: '4'" in r.stdout and "Overviews:" in r.stdout
+        assert r.stdout.strip().endswith("4"), r.stdout
 
 
 def test_the_tile_recipe_runs_on_a_file_without_tiles(czifs, run42, tmp_path):

@@ -56,8 +56,9 @@ uint64_t ExpectLevel(TIFF* tif, const PyramidTiffSpec& spec, size_t level, uint6
   EXPECT_EQ(w, spec.levels[level].width);
   EXPECT_EQ(h, spec.levels[level].height);
   EXPECT_EQ(std::make_pair(tw, th), PyramidTileShape(spec));
-  EXPECT_TRUE(tw <= std::max(w, 16u) && th <= std::max(h, 16u)) << "a tile larger than its image";
-  EXPECT_EQ(tw % 16, 0u);
+  EXPECT_TRUE(tw <= std::max(w, 32u) && th <= std::max(h, 32u)) << "a tile larger than its image";
+  EXPECT_EQ(tw % 32 + th % 32, 0u);  // so a tile is a whole number of KiB
+  EXPECT_EQ(tw * th % 1024, 0u);
   EXPECT_TRUE(TIFFIsTiled(tif));
   const tmsize_t tile_bytes = TIFFTileSize(tif);
   EXPECT_EQ(static_cast<uint64_t>(tile_bytes), uint64_t{tw} * th * BytesPerPixel(spec.pixel_type));

@@ -37,7 +37,7 @@ struct PyramidTiffSpec {
     uint32_t factor = 1;  // full-resolution pixels per pixel of this level
   };
   std::vector<Level> levels;  // full resolution first, each about half the one before
-  uint32_t tile = 512;        // the largest tile side, a multiple of 16 (PyramidTileShape)
+  uint32_t tile = 512;        // the largest tile side, a multiple of 32 (PyramidTileShape)
   std::string description;    // the first directory's ImageDescription (OME-XML)
   // Full-resolution pixel size (written as pixels per centimetre).
   std::optional<double> um_per_pixel_x, um_per_pixel_y;
@@ -45,12 +45,12 @@ struct PyramidTiffSpec {
   bool levels_in_main_chain = false;
 };
 
-// The tiles' width and height, the same at every level: libtiff 4.5, when
-// not memory-mapped (as OpenSlide reads), misreads a directory whose tiles
-// are smaller than those of the directory read before. `tile`, or less
-// where the smallest level is narrower or lower (libtiff's RGBA reader,
-// which OpenSlide uses, misreads tiles wider than their image), in
-// multiples of 16, at least 16.
+// The tiles' width and height, the same at every level: `tile`, or less
+// where the smallest level is narrower or lower, in multiples of 32, at
+// least 32. Debian's libtiff 4.5, as OpenSlide reads (RGBA, not
+// memory-mapped), misreads tiles wider than their image, and uncompressed
+// tiles whose size differs from its read buffer's: a multiple of 1 KiB,
+// grown by the largest tile read so far.
 std::pair<uint32_t, uint32_t> PyramidTileShape(const PyramidTiffSpec& spec);
 // Tiles of level `level` (columns x rows).
 uint64_t PyramidTileCount(const PyramidTiffSpec& spec, size_t level);
