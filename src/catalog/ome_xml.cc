@@ -50,9 +50,9 @@ std::string OmeColor(uint32_t rgb) {
 }  // namespace
 
 std::string Catalog::OmeName(const ZarrImage& image) const {
-  std::string file = czi_->path();
-  file = file.substr(file.find_last_of('/') + 1);
-  std::string name = file + " " + image.name.substr(0, image.name.find('.'));
+  // Not the CZI's file name: the served bytes must not change when the
+  // file is renamed (a reader of the old name keeps valid bytes).
+  std::string name = image.name.substr(0, image.name.find('.'));
   const int32_t s = index_->scenes()[image.scene].index;
   for (const SceneInfo& info : metadata_->scenes) {
     if (static_cast<int32_t>(info.index) == s && !info.name.empty()) name += " " + info.name;

@@ -77,7 +77,7 @@ def test_export_of_one_file_puts_its_tree_at_outdir(czifs, corpus, tmp_path):
     assert "\r" not in r.stderr, "no progress bar on a pipe"
     # + thumbnail, 3 metadata files, S0.ome.zarr (3 JSON files, a chunk per plane); no
     # hyperstack (H) and no tiles/ (each tile is its plane)
-    assert "wrote 23 files (6 planes" in r.stderr
+    assert "wrote 24 files (6 planes" in r.stderr
 
 
 def damaged_copies(src, tmp_path):

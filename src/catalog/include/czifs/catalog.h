@@ -265,7 +265,7 @@ class Catalog {
   // in zarr_images()): with a TiffData per plane (the OME-TIFF's
   // directories) or MetadataOnly.
   std::string OmeXml(const std::vector<uint32_t>& images, bool tiff_data) const;
-  // An image's name for viewers: the file, the image, ZEN's scene name.
+  // An image's name for viewers: the image ("S0"), and ZEN's scene name if it has one.
   std::string OmeName(const ZarrImage& image) const;
   // The time between the file's time points (hyperstacks carry it).
   const FrameTiming& frame_timing() const { return frame_timing_; }
