@@ -41,7 +41,7 @@ if [ "${CZIFS_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake --build build-tsan
   rm -f build-tsan/tsan.*
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 log_path=$PWD/build-tsan/tsan"
-  build-tsan/tests/czifs_tests --gtest_filter='LruCache*:ThreadPool*:FuseFs*:Concurrency*:MountTree*:SourceDir*:PlaneTable*'
+  build-tsan/tests/czifs_tests --gtest_filter='LruCache*:ThreadPool*:ShareWork*:Zarr*:FuseFs*:Concurrency*:MountTree*:SourceDir*:PlaneTable*'
   (cd build-tsan &&
     CZIFS_TEST_SLOWDOWN=8 CZIFS_LOAD_SECONDS=20 /usr/bin/python3 -m pytest -q \
       ../tests/integration/test_mount.py ../tests/integration/test_load.py \

@@ -131,6 +131,10 @@ void SharedLayout::Build() const {
   built_.store(true, std::memory_order_release);
 }
 
+size_t SharedLayout::MemoryBytesIfBuilt() const {
+  return built_.load(std::memory_order_acquire) ? layout_->memory_bytes() : 0;
+}
+
 Result<std::shared_ptr<const TiffLayout>> SharedLayout::Get() const {
   std::call_once(once_, [this] { Build(); });
   if (!layout_) return status_;
@@ -385,7 +389,10 @@ size_t Catalog::MemoryBytes() const {
          img.channel_planes.capacity() * sizeof(uint32_t) + img.unsupported.capacity();
   }
   MutexLock lock(&layouts_mu_);
-  n += layouts_.size() * 4096;  // a layout's header and directory, about
+  for (const auto& [key, layout] : layouts_) {
+    // A layout's header and directories (an OME-TIFF's list every tile).
+    n += std::max<size_t>(4096, layout->MemoryBytesIfBuilt());
+  }
   return n;
 }
 

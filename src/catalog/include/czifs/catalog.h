@@ -82,6 +82,8 @@ class SharedLayout {
   std::optional<uint64_t> SizeIfBuilt() const;
   // TiffLayout::gap_bytes() if the layout exists already, else 0.
   uint64_t GapBytesIfBuilt() const;
+  // TiffLayout::memory_bytes() if the layout exists already, else 0.
+  size_t MemoryBytesIfBuilt() const;
   // Where the description's text starts (REQUIRES: Get() succeeded, locate_description).
   uint64_t description_offset() const { return description_offset_; }
   const TiffSpec& spec() const { return spec_; }

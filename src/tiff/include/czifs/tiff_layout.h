@@ -78,6 +78,11 @@ class TiffLayout {
   // Bytes of the gap of zeros between the tags and the pixels.
   uint64_t gap_bytes() const { return gap_bytes_; }
   bool big_tiff() const { return big_tiff_; }
+  // Bytes it holds: its fixed bytes and its tables.
+  size_t memory_bytes() const {
+    return sizeof(*this) + literal_.capacity() + pieces_.capacity() * sizeof(Piece) +
+           page_starts_.capacity() * sizeof(uint64_t);
+  }
 
   // Fills `len` bytes of the pixel stream starting at `pixel_offset` into `out`.
   using PixelFill = std::function<Status(uint64_t pixel_offset, size_t len, uint8_t* out)>;
