@@ -1,5 +1,6 @@
 // The JSON files of an OME-Zarr image (OME-NGFF 0.4 on Zarr v2): .zgroup,
-// .zattrs (multiscales, omero) and each level's .zarray.
+// .zattrs (multiscales, omero) and each level's .zarray; and those of the
+// bioformats2raw layout that makes the CZI's folder the images' root.
 #include "czifs/zarr_json.h"
 
 #include <nlohmann/json.hpp>
@@ -80,7 +81,7 @@ Json Omero(const ReportInput& in, const ZarrImage& image) {
            {"window", {{"min", lo}, {"max", hi}, {"start", shown.first}, {"end", shown.second}}}});
     }
   }
-  return {{"name", image.name},
+  return {{"name", ZarrDisplayName(in, image)},
           {"version", "0.4"},
           {"channels", std::move(channels)},
           {"rdefs", {{"model", "color"}}}};
@@ -106,6 +107,32 @@ std::vector<int64_t> ZarrChunks(const ZarrLevel& level) {
 
 std::string ZarrGroupJson() { return Dump({{"zarr_format", 2}}); }
 
+std::vector<uint32_t> SeriesImages(const Catalog& catalog) {
+  std::vector<uint32_t> out;
+  for (uint32_t i = 0; i < catalog.zarr_images().size(); ++i) {
+    const ZarrImage& image = catalog.zarr_images()[i];
+    if (image.unsupported.empty() && !image.levels.empty()) out.push_back(i);
+  }
+  return out;
+}
+
+std::string Bioformats2RawAttrsJson() { return Dump({{"bioformats2raw.layout", 3}}); }
+
+std::string OmeSeriesJson(const ReportInput& in) {
+  Json series = Json::array();
+  for (uint32_t i : SeriesImages(in.catalog)) series.push_back(in.catalog.zarr_images()[i].name);
+  return Dump({{"series", std::move(series)}});
+}
+
+std::string OmeMetadataXml(const ReportInput& in) {
+  return in.catalog.OmeXml(SeriesImages(in.catalog), /*tiff_data=*/false);
+}
+
+std::string ZarrDisplayName(const ReportInput& in, const ZarrImage& image) {
+  const std::string& path = in.czi.path();
+  return path.substr(path.find_last_of('/') + 1) + " " + in.catalog.OmeName(image);
+}
+
 std::string ZarrArrayJson(const ZarrImage& image, const ZarrLevel& level) {
   Json j;
   j["zarr_format"] = 2;
@@ -121,14 +148,23 @@ std::string ZarrArrayJson(const ZarrImage& image, const ZarrLevel& level) {
 }
 
 std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image) {
+  // Where ZEN places the scene: its top-left corner in the file's pixel
+  // coordinates, times the pixel size (the same at every level), so
+  // scenes opened together sit where they were acquired.
+  const Rect& box = in.index.scenes()[image.scene].bbox;
+  const ImageMetadata& md = in.metadata;
+  const std::vector<double> translation = {
+      0.0, 0.0, 0.0, static_cast<double>(box.y) * (Calibrated(md) ? *md.scale_y_um : 1.0),
+      static_cast<double>(box.x) * (Calibrated(md) ? *md.scale_x_um : 1.0)};
   Json datasets = Json::array();
   for (const ZarrLevel& level : image.levels) {
     datasets.push_back({{"path", level.path},
                         {"coordinateTransformations",
-                         Json::array({{{"type", "scale"}, {"scale", ZarrScale(in, level)}}})}});
+                         Json::array({{{"type", "scale"}, {"scale", ZarrScale(in, level)}},
+                                      {{"type", "translation"}, {"translation", translation}}})}});
   }
   Json multiscale = {{"version", "0.4"},
-                     {"name", image.name},
+                     {"name", ZarrDisplayName(in, image)},
                      {"axes", Axes(in)},
                      {"datasets", std::move(datasets)}};
   Json j;

@@ -257,6 +257,28 @@ void DocumentTree::AddGenerated(const FolderKey& folder, std::vector<TreeEntry>*
         e.folder.kind = FolderKind::kAttachments;
         out->push_back(std::move(e));
       }
+      if (options_.shown.zarr && !SeriesImages(doc->catalog()).empty()) {
+        // The bioformats2raw layout: the CZI's folder is the images' zarr root.
+        AddFile(out, ".zgroup",
+                MakeGeneratedFile([] { return Result<std::string>(ZarrGroupJson()); }));
+        AddFile(out, ".zattrs",
+                MakeGeneratedFile([] { return Result<std::string>(Bioformats2RawAttrsJson()); }));
+        TreeEntry e;
+        e.name = "OME";
+        e.is_dir = true;
+        e.folder.kind = FolderKind::kOme;
+        out->push_back(std::move(e));
+      }
+      break;
+    case FolderKind::kOme:
+      AddFile(out, ".zgroup",
+              MakeGeneratedFile([] { return Result<std::string>(ZarrGroupJson()); }));
+      AddFile(out, ".zattrs", MakeGeneratedFile([doc]() -> Result<std::string> {
+                return OmeSeriesJson(doc->report());
+              }));
+      AddFile(out, "METADATA.ome.xml", MakeGeneratedFile([doc]() -> Result<std::string> {
+                return OmeMetadataXml(doc->report());
+              }));
       break;
     case FolderKind::kZarrImage: {
       const ZarrImage* img = &doc->catalog().zarr_images()[folder.image];
@@ -302,7 +324,7 @@ void DocumentTree::AddGenerated(const FolderKey& folder, std::vector<TreeEntry>*
 Result<std::vector<TreeEntry>> DocumentTree::List(const FolderKey& folder) const {
   std::vector<TreeEntry> out;
   AddGenerated(folder, &out);
-  if (folder.kind != FolderKind::kAttachments) {
+  if (folder.kind != FolderKind::kAttachments && folder.kind != FolderKind::kOme) {
     CZIFS_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries,
                            doc_->catalog().List(folder, options_.shown));
     for (CatalogEntry& e : entries) {

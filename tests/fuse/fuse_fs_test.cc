@@ -99,9 +99,9 @@ TEST_F(FuseFsTest, ListDirGivesDotEntriesThenSortedNames) {
   ASSERT_EQ(fs_->ListDir(Resolve("b.czi"), &listing), 0);
   std::vector<std::string> names;
   for (const auto& d : listing) names.push_back(d.name);
-  EXPECT_EQ(names,
-            (std::vector<std::string>{".", "..", "S0", "S0.ome.tif", "S0.ome.zarr", "attachments",
-                                      "info.json", "metadata.xml", "planetable.csv", "tiles"}));
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       ".", "..", ".zattrs", ".zgroup", "OME", "S0", "S0.ome.tif", "S0.ome.zarr",
+                       "attachments", "info.json", "metadata.xml", "planetable.csv", "tiles"}));
 }
 
 TEST_F(FuseFsTest, OpenForWritingIsErofsAndFoldersAreEisdir) {

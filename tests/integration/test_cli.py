@@ -108,7 +108,7 @@ def test_without_leaves_out_tiles_pyramid_and_hyperstacks_in_export_and_mount(
     assert {"tiles", "pyramid"} <= {p.name for p in full.iterdir()}
     assert (full / "S0" / "hyperstack.tif").is_file()
     assert (full / "S0.ome.zarr" / ".zattrs").is_file()
-    assert (full / "S0.ome.tif").is_file()
+    assert (full / "S0.ome.tif").is_file() and (full / "OME" / "METADATA.ome.xml").is_file()
     r = run([czifs, "export", "--without", "tiles,pyramid,hyperstacks,zarr,ometiff", str(czi),
              str(lean)])
     assert r.returncode == 0, r.stderr
@@ -121,6 +121,7 @@ def test_without_leaves_out_tiles_pyramid_and_hyperstacks_in_export_and_mount(
         names = {p.name for p in mnt.iterdir()}
         assert "tiles" not in names and "pyramid" not in names and "S0" in names
         assert "S0.ome.zarr" not in names and "S0.ome.tif" in names
+        assert not {".zattrs", ".zgroup", "OME"} & names  # no zarr root without its images
         assert (mnt / "S0" / "hyperstack.tif").is_file()
     r = run([czifs, "export", "--without", "planes", str(czi), str(tmp_path / "x")])
     assert r.returncode == 2 and "planes" in r.stderr

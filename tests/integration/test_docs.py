@@ -27,7 +27,7 @@ def recipes():
 
 def test_the_usage_guide_has_its_recipes():
     assert {"shell", "python-planes", "python-scene", "python-tiles", "python-zarr",
-            "python-slide", "shell-slide"} <= set(recipes())
+            "python-slide", "shell-slide", "python-root"} <= set(recipes())
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,8 @@ def run_python(code, mnt):
                           timeout=120 * SLOWDOWN)
 
 
-@pytest.mark.parametrize("name", ["python-planes", "python-scene", "python-tiles", "python-zarr"])
+@pytest.mark.parametrize("name", ["python-planes", "python-scene", "python-tiles", "python-zarr",
+                                  "python-root"])
 def test_python_recipe_runs_as_written(czifs, run42, tmp_path, name):
     code = recipes()[name]
     with mounted(czifs, run42[0], tmp_path / "mnt") as _:
@@ -56,6 +57,8 @@ def test_python_recipe_runs_as_written(czifs, run42, tmp_path, name):
     assert r.returncode == 0, r.stdout + r.stderr
     if name == "python-tiles":
         assert r.stdout.strip().endswith("96 tiles"), r.stdout  # 2 T x 12 Z x 2x2, channel 1
+    if name == "python-root":
+        assert r.stdout.startswith("S0.ome.zarr run42.czi S0 "), r.stdout
 
 
 @pytest.fixture(scope="module")

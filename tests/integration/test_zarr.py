@@ -257,3 +257,39 @@ def test_the_chunk_size_is_an_option_and_a_wrong_one_is_refused_before_mounting(
     r = run([czifs, "export", "--zarr-chunk", "256", str(czi), str(out)])
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "S0.ome.zarr/0/.zarray").read_text())["chunks"] == [1, 1, 1, 256, 256]
+
+
+OME_XSD = corpus_dir().parent / "ome" / "2016-06" / "ome.xsd"
+
+
+@pytest.mark.parametrize("golden_path", golden_files(), ids=lambda p: p.name[:-5])
+def test_each_czi_folder_is_a_bioformats2raw_root_naming_and_placing_every_image(
+        corpus_mount, golden_path):
+    g = load_golden(golden_path)
+    folder = corpus_mount / g["file"]
+    info = json.loads((folder / "info.json").read_text())
+    available = [e["name"] for e in info["zarr"] if "unavailable" not in e]
+    if not available:
+        assert not (folder / "OME").exists()
+        return
+    root = zarr.open_group(str(folder), mode="r")
+    assert root.attrs["bioformats2raw.layout"] == 3
+    assert root["OME"].attrs["series"] == available
+    xml = (folder / "OME" / "METADATA.ome.xml").read_text()
+    r = run(["xmllint", "--nonet", "--noout", "--schema", str(OME_XSD),
+             str(folder / "OME" / "METADATA.ome.xml")])
+    assert r.returncode == 0, r.stderr
+    assert xml.count("<Image ") == len(available) and "<MetadataOnly" in xml
+    scenes = {s["S"]: s for s in g["scenes"]}
+    for name in available:
+        image = root[name]  # each series opens from the root
+        ms = image.attrs["multiscales"][0]
+        assert ms["name"].startswith(g["file"] + " " + name.split(".")[0]), ms["name"]
+        assert image.attrs["omero"]["name"] == ms["name"]
+        s = int(name.split(".")[0].split("_")[0][1:] or 0)
+        scene = scenes.get(s + (g["bounds"]["S"][0] if "S" in g["bounds"] else 0))
+        scale, move = ms["datasets"][0]["coordinateTransformations"]
+        assert move["type"] == "translation"
+        if scene is not None:  # where ZEN puts the scene, in the axes' units
+            assert move["translation"][4] == pytest.approx(scene["x"] * scale["scale"][4])
+            assert move["translation"][3] == pytest.approx(scene["y"] * scale["scale"][3])

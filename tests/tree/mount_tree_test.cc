@@ -265,9 +265,9 @@ TEST(MountTreeFoldersTest, ADeepPathIsFoundWithoutListingAndOnlyItsFoldersBecome
     ino = *next;
   }
   // The files of the four folders looked into: the CZI's (info.json,
-  // metadata.xml, planetable.csv, two OME-TIFFs), S1's hyperstack and T1's
-  // three planes.
-  EXPECT_EQ((*tree)->ServedUsage().files, 5u + 1 + 3);
+  // metadata.xml, planetable.csv, two OME-TIFFs, the zarr root's .zgroup
+  // and .zattrs), S1's hyperstack and T1's three planes.
+  EXPECT_EQ((*tree)->ServedUsage().files, 7u + 1 + 3);
   auto attr = (*tree)->GetAttr(ino);
   ASSERT_TRUE(attr.ok());
   std::vector<uint8_t> got(attr->size);
@@ -345,9 +345,9 @@ TEST(MountTreeDocumentsTest, BeyondTheByteBudgetOnlyTheFileInUseStaysParsedAndDe
     bytes.emplace_back(attr->size);
     ASSERT_EQ(*(*tree)->Read(*ino, 0, attr->size, bytes.back().data()), attr->size);
   }
-  // Only the last file's tree is parsed now: its CZI folder's 4 files, S0's
+  // Only the last file's tree is parsed now: its CZI folder's 6 files, S0's
   // hyperstack and T0's two planes.
-  EXPECT_EQ((*tree)->ServedUsage().files, 4u + 1 + 2);
+  EXPECT_EQ((*tree)->ServedUsage().files, 6u + 1 + 2);
   // The numbers of planes deep in trees let go still answer, with the same
   // bytes, and the kernel was told nothing.
   for (int i = 0; i < 4; ++i) {

@@ -547,8 +547,9 @@ TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   EXPECT_EQ(report->planes_written, 6u);
   // 6 planes, 12 tiles, hyperstack, thumbnail, 3 metadata files; the
   // OME-Zarr image: .zgroup, .zattrs, 0/.zarray and a chunk per channel
-  // (its 3 small planes stacked along Z); the OME-TIFF.
-  EXPECT_EQ(report->files_written, 29u);
+  // (its 3 small planes stacked along Z); the OME-TIFF; the bioformats2raw
+  // root's .zgroup, .zattrs and OME/ (.zgroup, .zattrs, METADATA.ome.xml).
+  EXPECT_EQ(report->files_written, 34u);
   auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());
   const TreeNode* plane = Walk(*tree->root, "S0/C1/T0/Z2.tif");

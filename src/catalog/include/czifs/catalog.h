@@ -174,6 +174,7 @@ enum class FolderKind : uint8_t {
   kZarrZ,      // <z>/: chunk rows
   kZarrY,      // <y>/: chunk files
   kAttachments,  // attachments/ (the tree's own: the catalogue has nothing in it)
+  kOme,          // OME/ of the bioformats2raw layout (the tree's own, as attachments/)
 };
 struct FolderKey {
   FolderKind kind = FolderKind::kRoot;

@@ -14,6 +14,17 @@
 namespace czifs {
 
 std::string ZarrGroupJson();
+// The bioformats2raw layout (NGFF 0.4's transitional `bioformats2raw.layout`
+// 3) that makes a CZI's folder a zarr root of its images: the root's
+// .zattrs, OME/.zattrs naming the images (`series`) and OME/METADATA.ome.xml
+// (all of them, in that order). The images that have levels, in order.
+std::vector<uint32_t> SeriesImages(const Catalog& catalog);
+std::string Bioformats2RawAttrsJson();
+std::string OmeSeriesJson(const ReportInput& in);
+std::string OmeMetadataXml(const ReportInput& in);
+// The name viewers show for `image`: the file, the image, ZEN's scene name
+// ("run42.czi S1 D6").
+std::string ZarrDisplayName(const ReportInput& in, const ZarrImage& image);
 std::string ZarrArrayJson(const ZarrImage& image, const ZarrLevel& level);
 std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image);
 // [T, C x samples, Z, height, width] of `level`.
