@@ -3,6 +3,8 @@
 // bioformats2raw layout that makes the CZI's folder the images' root.
 #include "czifs/zarr_json.h"
 
+#include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace czifs {
@@ -77,7 +79,8 @@ Json Omero(const ReportInput& in, const ZarrImage& image) {
       channels.push_back(
           {{"label", label},
            {"color", Hex(rgb)},
-           {"active", true},
+           // Bgra32's alpha is listed but inactive: a viewer blends R, G, B only.
+           {"active", !(image.samples == 4 && s == 3)},
            {"window", {{"min", lo}, {"max", hi}, {"start", shown.first}, {"end", shown.second}}}});
     }
   }
@@ -171,6 +174,66 @@ std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image) {
   j["multiscales"] = Json::array({std::move(multiscale)});
   j["omero"] = Omero(in, image);
   return Dump(j);
+}
+
+namespace {
+
+// "A".."Z", "AA".. as plates name their rows.
+std::string RowName(uint32_t r) {
+  std::string name;
+  for (uint32_t n = r + 1; n > 0; n = (n - 1) / 26) name.insert(name.begin(), 'A' + (n - 1) % 26);
+  return name;
+}
+
+}  // namespace
+
+std::optional<PlateLayout> FindPlate(const ReportInput& in) {
+  const ImageMetadata& md = in.metadata;
+  if (!md.plate_rows || !md.plate_columns) return std::nullopt;
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<uint32_t>> wells;  // by (row, column)
+  for (uint32_t i : SeriesImages(in.catalog)) {
+    const ZarrImage& image = in.catalog.zarr_images()[i];
+    if (image.suffix != 0) continue;  // one image a field: the scene's first
+    const int32_t s = in.index.scenes()[image.scene].index;
+    for (const SceneInfo& info : md.scenes) {
+      if (static_cast<int32_t>(info.index) != s || !info.well_row || !info.well_column) continue;
+      if (*info.well_row > *md.plate_rows || *info.well_column > *md.plate_columns) continue;
+      wells[{*info.well_row - 1, *info.well_column - 1}].push_back(i);
+    }
+  }
+  if (wells.empty()) return std::nullopt;
+  PlateLayout plate;
+  for (uint32_t r = 0; r < *md.plate_rows; ++r) plate.rows.push_back(RowName(r));
+  for (uint32_t c = 0; c < *md.plate_columns; ++c) plate.columns.push_back(std::to_string(c + 1));
+  for (auto& [at, images] : wells) plate.wells.push_back({at.first, at.second, std::move(images)});
+  return plate;
+}
+
+std::string PlateAttrsJson(const ReportInput& in, const PlateLayout& plate) {
+  Json rows = Json::array(), columns = Json::array(), wells = Json::array();
+  for (const std::string& r : plate.rows) rows.push_back({{"name", r}});
+  for (const std::string& c : plate.columns) columns.push_back({{"name", c}});
+  size_t fields = 0;
+  for (const PlateWell& w : plate.wells) {
+    wells.push_back({{"path", plate.rows[w.row] + "/" + plate.columns[w.column]},
+                     {"rowIndex", w.row},
+                     {"columnIndex", w.column}});
+    fields = std::max(fields, w.images.size());
+  }
+  const std::string& path = in.czi.path();
+  return Dump({{"plate",
+                {{"version", "0.4"},
+                 {"name", path.substr(path.find_last_of('/') + 1)},
+                 {"rows", std::move(rows)},
+                 {"columns", std::move(columns)},
+                 {"wells", std::move(wells)},
+                 {"field_count", fields}}}});
+}
+
+std::string WellAttrsJson(const PlateWell& well) {
+  Json images = Json::array();
+  for (size_t f = 0; f < well.images.size(); ++f) images.push_back({{"path", std::to_string(f)}});
+  return Dump({{"well", {{"version", "0.4"}, {"images", std::move(images)}}}});
 }
 
 }  // namespace czifs

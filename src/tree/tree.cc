@@ -160,6 +160,14 @@ void AddFile(std::vector<TreeEntry>* out, std::string name, std::shared_ptr<Virt
   out->push_back(std::move(e));
 }
 
+void AddFolder(std::vector<TreeEntry>* out, std::string name, const FolderKey& key) {
+  TreeEntry e;
+  e.name = std::move(name);
+  e.is_dir = true;
+  e.folder = key;
+  out->push_back(std::move(e));
+}
+
 // Fills `node` with the tree below `folder`, folder by folder.
 void BuildNode(const DocumentTree& tree, const FolderKey& folder, TreeNode* node) {
   auto entries = tree.List(folder);
@@ -268,7 +276,13 @@ void DocumentTree::AddGenerated(const FolderKey& folder, std::vector<TreeEntry>*
         e.is_dir = true;
         e.folder.kind = FolderKind::kOme;
         out->push_back(std::move(e));
+        if (FindPlate(doc->report())) AddFolder(out, "plate.ome.zarr", {FolderKind::kPlate});
       }
+      break;
+    case FolderKind::kPlate:
+    case FolderKind::kPlateRow:
+    case FolderKind::kWell:
+      AddPlateFolder(folder, out);
       break;
     case FolderKind::kOme:
       AddFile(out, ".zgroup",
@@ -321,10 +335,46 @@ void DocumentTree::AddGenerated(const FolderKey& folder, std::vector<TreeEntry>*
   }
 }
 
+void DocumentTree::AddPlateFolder(const FolderKey& folder, std::vector<TreeEntry>* out) const {
+  auto doc = doc_;
+  const std::optional<PlateLayout> found = FindPlate(doc->report());
+  if (!found) return;
+  auto plate = std::make_shared<const PlateLayout>(*found);
+  AddFile(out, ".zgroup", MakeGeneratedFile([] { return Result<std::string>(ZarrGroupJson()); }));
+  if (folder.kind == FolderKind::kPlate) {
+    AddFile(out, ".zattrs", MakeGeneratedFile([doc, plate]() -> Result<std::string> {
+              return PlateAttrsJson(doc->report(), *plate);
+            }));
+  }
+  for (const PlateWell& w : plate->wells) {
+    if (folder.kind == FolderKind::kPlate && (out->back().name != plate->rows[w.row])) {
+      FolderKey row{FolderKind::kPlateRow};
+      row.y = w.row;
+      AddFolder(out, plate->rows[w.row], row);
+    } else if (folder.kind == FolderKind::kPlateRow && w.row == folder.y) {
+      FolderKey well{FolderKind::kWell};
+      well.y = w.row;
+      well.x = w.column;
+      AddFolder(out, plate->columns[w.column], well);
+    } else if (folder.kind == FolderKind::kWell && w.row == folder.y && w.column == folder.x) {
+      AddFile(out, ".zattrs",
+              MakeGeneratedFile([w]() -> Result<std::string> { return WellAttrsJson(w); }));
+      for (size_t f = 0; f < w.images.size(); ++f) {  // each field: its scene's image
+        FolderKey image{FolderKind::kZarrImage};
+        image.image = w.images[f];
+        AddFolder(out, std::to_string(f), image);
+      }
+    }
+  }
+}
+
 Result<std::vector<TreeEntry>> DocumentTree::List(const FolderKey& folder) const {
   std::vector<TreeEntry> out;
   AddGenerated(folder, &out);
-  if (folder.kind != FolderKind::kAttachments && folder.kind != FolderKind::kOme) {
+  const bool own = folder.kind == FolderKind::kAttachments || folder.kind == FolderKind::kOme ||
+                   folder.kind == FolderKind::kPlate || folder.kind == FolderKind::kPlateRow ||
+                   folder.kind == FolderKind::kWell;
+  if (!own) {
     CZIFS_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries,
                            doc_->catalog().List(folder, options_.shown));
     for (CatalogEntry& e : entries) {

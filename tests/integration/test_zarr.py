@@ -293,3 +293,35 @@ def test_each_czi_folder_is_a_bioformats2raw_root_naming_and_placing_every_image
         if scene is not None:  # where ZEN puts the scene, in the axes' units
             assert move["translation"][4] == pytest.approx(scene["x"] * scale["scale"][4])
             assert move["translation"][3] == pytest.approx(scene["y"] * scale["scale"][3])
+
+
+PLATE_SCHEMA = corpus_dir().parent / "ngff" / "0.4" / "plate.schema"
+
+
+def test_a_plate_file_is_an_ngff_plate_whose_fields_are_its_scene_images(corpus_mount):
+    validator = jsonschema.Draft202012Validator(json.loads(PLATE_SCHEMA.read_text()))
+    plates = {}
+    for folder in sorted(corpus_mount.glob("*.czi")):
+        if not (folder / "plate.ome.zarr").is_dir():
+            continue
+        attrs = json.loads((folder / "plate.ome.zarr" / ".zattrs").read_text())
+        validator.validate(attrs)
+        plate = attrs["plate"]
+        plates[folder.name] = plate
+        series = zarr.open_group(str(folder), mode="r")["OME"].attrs["series"]
+        for well in plate["wells"]:
+            row, column = well["path"].split("/")
+            assert plate["rows"][well["rowIndex"]]["name"] == row
+            assert plate["columns"][well["columnIndex"]]["name"] == column
+            fields = json.loads((folder / "plate.ome.zarr" / well["path"] / ".zattrs").read_text())
+            for field in fields["well"]["images"]:
+                image = zarr.open_group(str(folder / "plate.ome.zarr" / well["path"] / field["path"]),
+                                        mode="r")
+                name = image.attrs["multiscales"][0]["name"].split(" ")[1] + ".ome.zarr"
+                assert name in series
+                assert np.array_equal(image["0"][:], zarr.open(str(folder / name), mode="r")["0"][:])
+    # WellD6_S1.czi: one scene in well D6 of a 96-well plate.
+    d6 = plates["WellD6_S1.czi"]
+    assert (len(d6["rows"]), len(d6["columns"])) == (8, 12)
+    assert d6["wells"] == [{"path": "D/6", "rowIndex": 3, "columnIndex": 5}]
+    assert not (corpus_mount / "Airyscan.czi" / "plate.ome.zarr").exists()  # no wells: no plate

@@ -175,6 +175,12 @@ enum class FolderKind : uint8_t {
   kZarrY,      // <y>/: chunk files
   kAttachments,  // attachments/ (the tree's own: the catalogue has nothing in it)
   kOme,          // OME/ of the bioformats2raw layout (the tree's own, as attachments/)
+  // plate.ome.zarr/ (an NGFF plate), its row folders (`y`: the row) and
+  // wells (`y`, `x`: row and column); the tree's own. A well's fields are
+  // kZarrImage folders of the scenes' images.
+  kPlate,
+  kPlateRow,
+  kWell,
 };
 struct FolderKey {
   FolderKind kind = FolderKind::kRoot;
@@ -184,6 +190,7 @@ struct FolderKey {
   uint32_t first = 0, end = 0, level = 0;
   // Zarr: the image and the indices above this folder (as TiffId).
   uint32_t image = 0, t = 0, c = 0, z = 0, y = 0;
+  uint32_t x = 0;  // kWell: the column
   bool operator==(const FolderKey&) const = default;
 };
 

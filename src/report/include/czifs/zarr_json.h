@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,23 @@ std::vector<uint32_t> SeriesImages(const Catalog& catalog);
 std::string Bioformats2RawAttrsJson();
 std::string OmeSeriesJson(const ReportInput& in);
 std::string OmeMetadataXml(const ReportInput& in);
+// An NGFF plate of the OME-Zarr images, where ZEN's metadata places the
+// scenes in wells of a plate (ShapeRows/ShapeColumns and each scene's
+// Shape): rows "A".., columns "1".., the wells that hold a scene, each
+// well's fields (its scenes' images, by scene index).
+struct PlateWell {
+  uint32_t row = 0, column = 0;  // 0-based
+  std::vector<uint32_t> images;  // positions in zarr_images(), one per field
+};
+struct PlateLayout {
+  std::vector<std::string> rows, columns;
+  std::vector<PlateWell> wells;  // sorted by row, then column
+};
+// The plate, or nullopt when the file places no scene's image in a well.
+std::optional<PlateLayout> FindPlate(const ReportInput& in);
+std::string PlateAttrsJson(const ReportInput& in, const PlateLayout& plate);
+std::string WellAttrsJson(const PlateWell& well);
+
 // The name viewers show for `image`: the file, the image, ZEN's scene name
 // ("run42.czi S1 D6").
 std::string ZarrDisplayName(const ReportInput& in, const ZarrImage& image);

@@ -111,6 +111,8 @@ class DocumentTree {
 
  private:
   void AddGenerated(const FolderKey& folder, std::vector<TreeEntry>* out) const;
+  // plate.ome.zarr/ and its rows and wells (the images are the catalogue's).
+  void AddPlateFolder(const FolderKey& folder, std::vector<TreeEntry>* out) const;
   const std::shared_ptr<const CziDocument> doc_;
   const TreeOptions options_;
 };
