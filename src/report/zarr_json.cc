@@ -3,6 +3,8 @@
 // bioformats2raw layout that makes the CZI's folder the images' root.
 #include "czifs/zarr_json.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -53,8 +55,17 @@ Json Axes(const ReportInput& in) {
   return Json::array({t, {{"name", "c"}, {"type", "channel"}}, z, y, x});
 }
 
+// A number JSON reads, always 16 characters wide (a space for a plus sign).
+std::string FixedWidth(double v) {
+  std::string s = fmt::format("{:.8e}", v);
+  if (s[0] != '-') s.insert(s.begin(), ' ');
+  s.resize(16, ' ');
+  return s;
+}
+
 // omero: each channel's name, colour and display window; colour images
-// get one entry per sample (red, green, blue, alpha).
+// get one entry per sample (red, green, blue, alpha). Float images' windows
+// are placeholders ("@w<k>start@" ...) that ZarrAttrsJson fills at a fixed width.
 Json Omero(const ReportInput& in, const ZarrImage& image) {
   Json channels = Json::array();
   const int32_t sample_type = image.samples > 1 ? -1 : image.pixel_type;
@@ -76,12 +87,18 @@ Json Omero(const ReportInput& in, const ZarrImage& image) {
       if (const auto color = ch && image.samples == 1 ? ParseColor(ch->color) : std::nullopt) {
         rgb = *color;
       }
-      channels.push_back(
-          {{"label", label},
-           {"color", Hex(rgb)},
-           // Bgra32's alpha is listed but inactive: a viewer blends R, G, B only.
-           {"active", !(image.samples == 4 && s == 3)},
-           {"window", {{"min", lo}, {"max", hi}, {"start", shown.first}, {"end", shown.second}}}});
+      Json window = {{"min", lo}, {"max", hi}, {"start", shown.first}, {"end", shown.second}};
+      if (WindowFromData(image)) {
+        const std::string k = std::to_string(channels.size());
+        for (const char* key : {"min", "max", "start", "end"}) {
+          window[key] = "@w" + k + key + "@";
+        }
+      }
+      channels.push_back({{"label", label},
+                          {"color", Hex(rgb)},
+                          // Bgra32's alpha is listed but inactive: a viewer blends R, G, B only.
+                          {"active", !(image.samples == 4 && s == 3)},
+                          {"window", std::move(window)}});
     }
   }
   return {{"name", ZarrDisplayName(in, image)},
@@ -150,7 +167,10 @@ std::string ZarrArrayJson(const ZarrImage& image, const ZarrLevel& level) {
   return Dump(j);
 }
 
-std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image) {
+bool WindowFromData(const ZarrImage& image) { return IsFloatPixelType(image.pixel_type); }
+
+std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image,
+                          const std::vector<std::pair<double, double>>* sample_ranges) {
   // Where ZEN places the scene: its top-left corner in the file's pixel
   // coordinates, times the pixel size (the same at every level), so
   // scenes opened together sit where they were acquired.
@@ -173,7 +193,20 @@ std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image) {
   Json j;
   j["multiscales"] = Json::array({std::move(multiscale)});
   j["omero"] = Omero(in, image);
-  return Dump(j);
+  std::string text = Dump(j);
+  // Float windows: the data's range, at a fixed width.
+  for (size_t k = 0; WindowFromData(image) && k < image.channels * image.samples; ++k) {
+    const auto range =
+        sample_ranges && k < sample_ranges->size() ? (*sample_ranges)[k] : std::make_pair(0.0, 0.0);
+    for (const char* key : {"min", "max", "start", "end"}) {
+      const std::string placeholder = "\"@w" + std::to_string(k) + key + "@\"";
+      const size_t at = text.find(placeholder);
+      if (at == std::string::npos) continue;
+      const bool low = key[0] == 'm' ? key[1] == 'i' : key[0] == 's';
+      text.replace(at, placeholder.size(), FixedWidth(low ? range.first : range.second));
+    }
+  }
+  return text;
 }
 
 namespace {

@@ -14,6 +14,7 @@
 
 #include "czifs/mutex.h"
 #include "czifs/zarr_json.h"
+#include "data_window.h"
 
 namespace czifs {
 namespace {
@@ -298,6 +299,10 @@ void DocumentTree::AddGenerated(const FolderKey& folder, std::vector<TreeEntry>*
       const ZarrImage* img = &doc->catalog().zarr_images()[folder.image];
       AddFile(out, ".zgroup",
               MakeGeneratedFile([] { return Result<std::string>(ZarrGroupJson()); }));
+      if (WindowFromData(*img)) {  // float: windows from the data, read when it is
+        AddFile(out, ".zattrs", MakeDataWindowAttrs(doc, folder.image));
+        break;
+      }
       AddFile(out, ".zattrs", MakeGeneratedFile([doc, img]() -> Result<std::string> {
                 return ZarrAttrsJson(doc->report(), *img);
               }));

@@ -44,7 +44,13 @@ std::string WellAttrsJson(const PlateWell& well);
 // ("run42.czi S1 D6").
 std::string ZarrDisplayName(const ReportInput& in, const ZarrImage& image);
 std::string ZarrArrayJson(const ZarrImage& image, const ZarrLevel& level);
-std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image);
+// `sample_ranges`: for float images, each zarr channel's (min, max) of its
+// data, the omero window (written at a fixed width, so the file's size is
+// known before the data is read: FloatAttrsSize); null: (0, 0) there.
+std::string ZarrAttrsJson(const ReportInput& in, const ZarrImage& image,
+                          const std::vector<std::pair<double, double>>* sample_ranges = nullptr);
+// Whether `image`'s omero window comes from its data (float images).
+bool WindowFromData(const ZarrImage& image);
 // [T, C x samples, Z, height, width] of `level`.
 std::vector<int64_t> ZarrShape(const ZarrImage& image, const ZarrLevel& level);
 // [1, 1, 1, chunk height, chunk width] of `level`.
