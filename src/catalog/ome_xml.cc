@@ -1,10 +1,10 @@
 // OME-XML (schema 2016-06) for the OME-TIFF files and the bioformats2raw
 // root: per image its pixels' sizes, type and physical sizes, the time
 // increment, channels with ZEN's names, colours, wavelengths and
-// fluorophores, the objective, and per plane its place (TiffData) and its
-// time (DeltaT) where known. Written with pugixml. What the metadata does
-// not say is left out, never invented (no stage positions: those are per
-// subblock, in planetable.csv).
+// fluorophores, the objective, and per plane its place (TiffData), its
+// time (DeltaT) and its scene's stage position (ZEN's scene Position) where
+// known. Written with pugixml. What the metadata does not say is left out,
+// never invented (per-tile stage positions are in planetable.csv).
 #include <fmt/format.h>
 
 #include <cmath>
@@ -150,16 +150,34 @@ void Catalog::AppendOmeImage(const ZarrImage& image, uint32_t n, bool tiff_data,
     td.append_attribute("PlaneCount") = 1;
   }
   if (!tiff_data) px.append_child("MetadataOnly");
-  for (uint32_t k = 0; interval && k < planes; ++k) {
+  // Where the stage was for the scene (ZEN's scene position), the same for its planes.
+  const SceneInfo* where = nullptr;
+  for (const SceneInfo& info : md.scenes) {
+    if (static_cast<int32_t>(info.index) == index_->scenes()[image.scene].index) where = &info;
+  }
+  const bool placed = where && where->x_um && where->y_um;
+  for (uint32_t k = 0; (interval || placed) && k < planes; ++k) {
     pugi::xml_node plane = px.append_child("Plane");
     const uint32_t t = k / image.channels / image.slices;
     plane.append_attribute("TheC") = k % image.channels;
     plane.append_attribute("TheZ") = k / image.channels % image.slices;
     plane.append_attribute("TheT") = t;
-    const bool listed = md.frame_offsets_s.size() == image.frames;
-    plane.append_attribute("DeltaT") =
-        Number(listed ? md.frame_offsets_s[t] : *interval * t).c_str();
-    plane.append_attribute("DeltaTUnit") = "s";
+    if (interval) {
+      const bool listed = md.frame_offsets_s.size() == image.frames;
+      plane.append_attribute("DeltaT") =
+          Number(listed ? md.frame_offsets_s[t] : *interval * t).c_str();
+      plane.append_attribute("DeltaTUnit") = "s";
+    }
+    if (placed) {
+      plane.append_attribute("PositionX") = Number(*where->x_um).c_str();
+      plane.append_attribute("PositionXUnit") = "µm";
+      plane.append_attribute("PositionY") = Number(*where->y_um).c_str();
+      plane.append_attribute("PositionYUnit") = "µm";
+      if (where->z_um) {
+        plane.append_attribute("PositionZ") = Number(*where->z_um).c_str();
+        plane.append_attribute("PositionZUnit") = "µm";
+      }
+    }
   }
 }
 

@@ -142,6 +142,10 @@ void ParseScenes(const pugi::xml_node& meta, ImageMetadata* md) {
       info.well_row = static_cast<uint32_t>(*row);
       info.well_column = static_cast<uint32_t>(*column);
     }
+    pugi::xml_node at = sc.child("Positions").child("Position");
+    info.x_um = ToDouble(at.attribute("X").value());
+    info.y_um = ToDouble(at.attribute("Y").value());
+    info.z_um = ToDouble(at.attribute("Z").value());
     md->scenes.push_back(std::move(info));
   }
   // The plate template's shape: the first element holding a usable ShapeRows.

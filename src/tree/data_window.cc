@@ -54,7 +54,9 @@ class DataWindowAttrs : public VirtualFile {
   Result<uint64_t> Size() const override {
     return ZarrAttrsJson(doc_->report(), doc_->catalog().zarr_images()[image_]).size();
   }
-  std::optional<uint64_t> SizeIfCheap() const override { return Size().value(); }
+  std::optional<uint64_t> SizeIfCheap() const override {
+    return ZarrAttrsJson(doc_->report(), doc_->catalog().zarr_images()[image_]).size();
+  }
   Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
     CZIFS_ASSIGN_OR_RETURN(const std::string* text, Text());
     if (offset >= text->size()) return size_t{0};

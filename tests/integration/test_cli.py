@@ -75,9 +75,10 @@ def test_export_of_one_file_puts_its_tree_at_outdir(czifs, corpus, tmp_path):
     assert (tmp_path / "o" / "info.json").is_file()
     assert (tmp_path / "o" / "S0" / "C1" / "T2" / "Z0.tif").is_file()
     assert "\r" not in r.stderr, "no progress bar on a pipe"
-    # + thumbnail, 3 metadata files, S0.ome.zarr (3 JSON files, a chunk per plane); no
+    # + thumbnail, 3 metadata files, S0.ome.zarr (3 JSON files, a chunk per plane),
+    # S0.ome.tif, the zarr root (.zgroup, .zattrs, OME/ with 3 files); no
     # hyperstack (H) and no tiles/ (each tile is its plane)
-    assert "wrote 24 files (6 planes" in r.stderr
+    assert "wrote 29 files (6 planes" in r.stderr
 
 
 def damaged_copies(src, tmp_path):

@@ -75,6 +75,14 @@ def test_every_level_equals_the_zarr_level_and_the_planes_and_the_ome_xml_valida
     assert checked > 0 or not any("levels" in e for e in info["zarr"])
 
 
+def test_the_ome_xml_places_each_plane_where_zen_put_its_scene(corpus_mount):
+    with tifffile.TiffFile(corpus_mount / "Airyscan.czi" / "S0.ome.tif") as t:
+        xml = t.pages[0].description
+    # ZEN: <Scene Index="0"> <Positions> <Position X="-1269.98" Y="3135.31" Z="-120.564" />
+    assert xml.count('PositionX="-1269.98"') == 6 and 'PositionZ="-120.564"' in xml
+    assert 'ExcitationWavelength="488' in xml and 'NominalMagnification="63"' in xml
+
+
 def test_a_plane_read_from_the_ome_tiff_equals_its_plane_tiff(corpus_mount):
     for name in ("T=3_Z=5_CH=2_X=240_Y=170.czi", "RGB-8bit.czi", "f06_gray32f_zstd0.czi"):
         folder = corpus_mount / name

@@ -39,6 +39,8 @@ struct SceneInfo {
   std::string name;                               // "D6", or ""
   std::string well;                               // the well's name ("D6"), or "" off a plate
   std::optional<uint32_t> well_row, well_column;  // as ZEN numbers them (1-based)
+  // Where the stage was for it (its first listed position), in µm.
+  std::optional<double> x_um, y_um, z_um;
 };
 
 // The display range of `ch` in pixel values of `pixel_type` (Gray8: 0..255,
