@@ -91,9 +91,10 @@ Result<ServedTiff> Catalog::DescribeOmeTiff(uint32_t i, bool pages) const {
   }
   // Its planes, tiled: only where a plane can be a TIFF (a bogus size is
   // refused there: rows, total bytes).
-  CZIFS_ASSIGN_OR_RETURN(const ServedTiff plane, DescribePlane(image.channel_planes[0]));
-  if (!plane.unsupported.empty()) {
-    f.unsupported = plane.unsupported;
+  // (Never an error: the CZI's folder lists this file; it must not fail.)
+  auto plane = DescribePlane(image.channel_planes[0]);
+  if (!plane.ok() || !plane->unsupported.empty()) {
+    f.unsupported = plane.ok() ? plane->unsupported : plane.status().message();
     return f;
   }
   auto layout = BuiltLayoutOf({5, i, 0, 0, 0}, [&] { return OmeTiffSpec(image, i); });
