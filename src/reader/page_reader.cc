@@ -1,5 +1,7 @@
 #include "czifs/page_reader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -104,6 +106,11 @@ Result<size_t> PageReader::Read(const ServedTiff& t, uint64_t offset, size_t len
   CZIFS_RETURN_IF_ERROR(InContext(czi_->CheckUnchanged(), where));
   const auto [p0, p1] = layout.PixelRange(offset, len);
   const uint64_t first_page = p1 > p0 ? layout.PageOf(p0) : 0;
+  if (layout.pages() != t.pages.size()) {
+    return Status::IOError(
+               fmt::format("{} pages described for a layout of {}", t.pages.size(), layout.pages()))
+        .WithContext(where());
+  }
   auto page_where = [&](uint64_t k) {
     return [&, k] {
       return t.pages.size() > 1 ? where() + " (" + catalog_->PlanePathOf(t.pages[k].plane) + ")"
