@@ -49,14 +49,13 @@ Result<std::pair<double, double>> SampleRange(const CziDocument& doc, uint32_t i
 // A file whose size is known at once and whose bytes are made on first read.
 class DataWindowAttrs : public VirtualFile {
  public:
+  // The size, with placeholder numbers of the same width, is known at once.
   DataWindowAttrs(std::shared_ptr<const CziDocument> doc, uint32_t image)
-      : doc_(std::move(doc)), image_(image) {}
-  Result<uint64_t> Size() const override {
-    return ZarrAttrsJson(doc_->report(), doc_->catalog().zarr_images()[image_]).size();
-  }
-  std::optional<uint64_t> SizeIfCheap() const override {
-    return ZarrAttrsJson(doc_->report(), doc_->catalog().zarr_images()[image_]).size();
-  }
+      : doc_(std::move(doc)),
+        image_(image),
+        size_(ZarrAttrsJson(doc_->report(), doc_->catalog().zarr_images()[image_]).size()) {}
+  Result<uint64_t> Size() const override { return size_; }
+  std::optional<uint64_t> SizeIfCheap() const override { return size_; }
   Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const override {
     CZIFS_ASSIGN_OR_RETURN(const std::string* text, Text());
     if (offset >= text->size()) return size_t{0};
@@ -85,6 +84,7 @@ class DataWindowAttrs : public VirtualFile {
   }
   const std::shared_ptr<const CziDocument> doc_;
   const uint32_t image_;
+  const uint64_t size_;
   mutable std::once_flag once_;
   mutable Status status_;     // written once under once_
   mutable std::string text_;  // written once under once_
