@@ -2,9 +2,14 @@
 """czifs next to libCZI's own reader (CZIcmd), per codec, in the same run.
 
 For each workload, each round: CZIcmd composes the plane (SingleChannelTileAccessor,
-the scene's whole box, no hash, no PNG written) and czifs serves it (a cold
-mount started for the round, the plane's TIFF read end to end with 1 MiB reads,
-as cp does), back to back, in alternating order. Prints per round the time
+the scene's whole box, no hash, no PNG written) and czifs serves it (the
+plane's TIFF read end to end with 1 MiB reads, as cp does), back to back, in
+alternating order. czifs is measured twice per round: "fresh", a mount started
+for the read (a new process: every decoded tile lands in memory the process
+never touched, and the kernel faults in and zeroes each page), and "serving",
+a mount started for the round that first read another plane through a 128 MiB
+cache (as a daemon that has been serving: its memory recycles) — the plane
+itself is cold in both. Prints per round the time
 ratio czifs / CZIcmd with the machine's 1-minute load, and per workload the
 medians: times, peak RSS, czifs' CPU (daemon + JPEG-XR helpers) against the
 CPU of decoding the same subblocks once on one thread with the codec library
@@ -43,6 +48,8 @@ WORKLOADS = {
     "mosaic-20386": ["--tile", "1024x1024", "--tiles", "22x22", "--codec", "zstd1-hilo"],
 }
 MOSAIC_CACHE = "256M"
+# What a "serving" mount reads first (the second when measuring the first).
+FILLER = ("zstd1", "zstd0")
 
 
 def clock_ticks():
@@ -109,26 +116,41 @@ def read_all(path):
     return n
 
 
-def run_czifs(args, path, mnt, cache):
+def tree_cpu(pid):
+    """CPU seconds of a daemon and its JPEG-XR helpers so far."""
+    helpers = sum(proc_cpu(c) for c in children(pid))
+    return proc_cpu(pid) + helpers, helpers
+
+
+def run_czifs(args, path, mnt, cache, filler=None):
+    """Times the plane's read in a mount of `path` (and `filler`, read first
+    when given); CPU is the daemon's and its helpers' during that read."""
     force_unmount(mnt)
-    cmd = [args.czifs, "-f", path, mnt, "--log-level", "warn"]
+    sources = [path] + ([filler] if filler else [])
+    cmd = [args.czifs, "-f"] + sources + [mnt, "--log-level", "warn"]
     if cache:
         cmd += ["--cache-size", cache]
+    plane = os.path.join("S0", "C0", "T0", "Z0.tif")
+    if filler:
+        plane = os.path.join(os.path.basename(path), plane)
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if not wait_for(lambda: is_mounted(mnt), 30, 0.002):
             raise RuntimeError(f"{cmd} did not mount")
-        size = read_all(os.path.join(mnt, "S0", "C0", "T0", "Z0.tif"))
+        if filler:
+            read_all(os.path.join(mnt, os.path.basename(filler), "S0", "C0", "T0", "Z0.tif"))
+            t = time.perf_counter()
+        cpu0, helpers0 = tree_cpu(p.pid)
+        size = read_all(os.path.join(mnt, plane))
         wall = time.perf_counter() - t
-        helpers = sum(proc_cpu(c) for c in children(p.pid))
-        daemon = proc_cpu(p.pid)
+        cpu1, helpers1 = tree_cpu(p.pid)
         rss = peak_rss_mib(p.pid)
     finally:
         subprocess.run(["fusermount3", "-u", mnt], capture_output=True)
-        _, _, ru = os.wait4(p.pid, 0)
-    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "daemon_cpu": daemon,
-            "helper_cpu": helpers, "rss": rss, "bytes": size}
+        os.wait4(p.pid, 0)
+    return {"wall": wall, "cpu": cpu1 - cpu0, "helper_cpu": helpers1 - helpers0, "rss": rss,
+            "bytes": size}
 
 
 def make_data(args):
@@ -182,20 +204,27 @@ def main():
             box = scene_box(args.czifs, path)
             alone = decode_alone(args, path)
             cache = MOSAIC_CACHE if name.startswith("mosaic") else None
-            ours, ref = [], []
+            ours, ref, serving = [], [], []
             for r in range(args.rounds):
                 load = os.getloadavg()[0]
                 first_ref = r % 2 == 0
                 if first_ref:
                     ref.append(run_czicmd(args.czicmd, path, box) if "jpg" not in name else None)
                 ours.append(run_czifs(args, path, mnt, cache))
+                if not name.startswith("mosaic"):
+                    filler = os.path.join(args.data, FILLER[name == FILLER[0]] + ".czi")
+                    serving.append(run_czifs(args, path, mnt, "128M", filler))
                 if not first_ref:
                     ref.append(run_czicmd(args.czicmd, path, box) if "jpg" not in name else None)
                 base = ref[-1]["wall"] if ref[-1] else alone
-                print(f"{name:13} round {r + 1}: czifs {ours[-1]['wall']:.3f} s, "
+                also = (f", serving {serving[-1]['wall']:.3f} s = "
+                        f"{serving[-1]['wall'] / base:.2f}" if serving else "")
+                print(f"{name:13} round {r + 1}: czifs fresh {ours[-1]['wall']:.3f} s, "
                       f"{'CZIcmd' if ref[-1] else 'one-thread decode CPU'} {base:.3f} s, "
-                      f"ratio {ours[-1]['wall'] / base:.2f} (load {load:.1f})", flush=True)
+                      f"ratio {ours[-1]['wall'] / base:.2f}{also} (load {load:.1f})", flush=True)
             results[name] = (ours, ref, alone)
+            if serving:
+                results[name + " serving"] = (serving, ref, alone)
     finally:
         for p in busy:
             p.kill()
@@ -203,21 +232,22 @@ def main():
     print()
     print(f"medians of {args.rounds} rounds, {args.busy} busy process(es) beside")
     print("| workload | czifs s | CZIcmd s | ratio | czifs RSS MiB | CZIcmd RSS MiB | RSS ratio "
-          "| czifs CPU s | one-thread decode CPU s | CPU ratio | helper CPU / wall |")
+          "| czifs CPU s (daemon + helpers, during the read) | one-thread decode CPU s "
+          "| CPU ratio | helper CPU / wall |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, (ours, ref, alone) in results.items():
         have_ref = ref[0] is not None
         ratios = [o["wall"] / (r["wall"] if r else alone) for o, r in zip(ours, ref)]
         helper = [o["helper_cpu"] / o["wall"] for o in ours]
-        print(f"| {name} | {med(ours, 'wall'):.3f} | "
-              f"{med(ref, 'wall') if have_ref else float('nan'):.3f} | "
-              f"{statistics.median(ratios):.2f} | {med(ours, 'rss'):.0f} | "
-              f"{med(ref, 'rss') if have_ref else float('nan'):.0f} | "
-              f"{med(ours, 'rss') / med(ref, 'rss') if have_ref else float('nan'):.2f} | "
-              f"{med(ours, 'cpu'):.3f} | {alone:.3f} | "
-              f"{med(ours, 'cpu') / alone if alone > 0 else float('nan'):.2f} | "
-              f"{statistics.median(helper) if 'jxr' in name else float('nan'):.2f} |")
-
+        cells = [name, f"{med(ours, 'wall'):.3f}",
+                 f"{med(ref, 'wall'):.3f}" if have_ref else "—",
+                 f"{statistics.median(ratios):.2f}", f"{med(ours, 'rss'):.0f}",
+                 f"{med(ref, 'rss'):.0f}" if have_ref else "—",
+                 f"{med(ours, 'rss') / med(ref, 'rss'):.2f}" if have_ref else "—",
+                 f"{med(ours, 'cpu'):.3f}", f"{alone:.3f}" if alone > 0 else "—",
+                 f"{med(ours, 'cpu') / alone:.2f}" if alone > 0 else "—",
+                 f"{statistics.median(helper):.2f}" if "jxr" in name else "—"]
+        print("| " + " | ".join(cells) + " |")
 
 if __name__ == "__main__":
     main()

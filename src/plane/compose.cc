@@ -101,7 +101,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
     return Status::Corruption(fmt::format("{}: {} bytes of data for a {}-byte bitmap", where,
                                           extent->data_size, expected));
   }
-  std::vector<uint8_t> data(extent->data_size);
+  PixelBuffer data(extent->data_size);  // not zeroed: the read fills it
   CZIFS_RETURN_IF_ERROR(
       czi_->ReadBytes(extent->data_offset, data.size(), data.data()).WithContext(where));
   DecodeRequest req;
