@@ -33,6 +33,14 @@ uint32_t WithGroupBits(mode_t source, uint32_t shown) {
 uint32_t FileMode(mode_t m) { return WithGroupBits(m, m & 0666); }
 uint32_t FolderMode(mode_t m) { return WithGroupBits(m, (m & 0666) | ((m & 0444) >> 2)); }
 
+}  // namespace
+
+uint32_t MountTree::ShownMode(bool is_dir, mode_t mode) {
+  return is_dir ? FolderMode(mode) : FileMode(mode);
+}
+
+namespace {
+
 // NodeAttr::version of a CZI of identity `id` and fingerprint `fingerprint`.
 uint64_t VersionTag(const FileIdentity& id, uint64_t fingerprint) {
   // splitmix64's finaliser over the three: a tag, not a defence.
@@ -248,7 +256,7 @@ Status MountTree::Materialize(const NodePtr& dir) {
   }
   // The block this folder had before its tree was let go, or a new one.
   uint64_t start = 0;
-  const Block* before = nullptr;
+  Block* before = nullptr;
   if (auto f = czi->src->folder_block.find(dir->ino); f != czi->src->folder_block.end()) {
     auto b = blocks_.find(f->second);
     if (b != blocks_.end() && b->second.count == entries.size()) {
@@ -259,7 +267,7 @@ Status MountTree::Materialize(const NodePtr& dir) {
   if (start == 0) {
     start = next_ino_;
     next_ino_ += entries.size();
-    blocks_[start] = Block{czi->ino, dir->ino, entries.size(), {}};
+    blocks_[start] = Block{czi->ino, dir->ino, entries.size(), {}, {}, {}};
     czi->src->blocks.push_back(start);
     czi->src->folder_block[dir->ino] = start;
   }
@@ -275,6 +283,7 @@ Status MountTree::Materialize(const NodePtr& dir) {
     }
     if (before && k < before->exposed.size() && before->exposed[k]) n->exposed.store(true);
   }
+  if (before) ClearShadow(before);  // live again: its nodes answer
   dir->materialized = true;
   AddDocumentBytes(czi.get(), entries.size() * kNodeBytes);
   return Status::Ok();
@@ -411,6 +420,7 @@ Status MountTree::PrepareFolder(const NodePtr& dir) {
 }
 
 Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
+  if (auto shadowed = ShadowLookup(parent, name)) return *std::move(shadowed);
   CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(parent));
   const NodePtr& dir = use.node;
   if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
@@ -454,6 +464,7 @@ MountTree::Usage MountTree::ServedUsage() const {
 }
 
 Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
+  if (auto shadowed = ShadowAttr(ino)) return *shadowed;
   CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(ino));
   const NodePtr& n = use.node;
   CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));
@@ -499,6 +510,7 @@ Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
 }
 
 Result<std::vector<DirEntry>> MountTree::ReadDir(uint64_t ino) {
+  if (auto shadowed = ShadowReadDir(ino)) return *std::move(shadowed);
   CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(ino));
   const NodePtr& dir = use.node;
   if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
@@ -523,6 +535,7 @@ Result<std::shared_ptr<VirtualFile>> MountTree::OpenFile(uint64_t ino) {
 }
 
 Result<std::string> MountTree::Acl(uint64_t ino, AclKind kind) {
+  if (auto shadowed = ShadowAcl(ino, kind)) return *std::move(shadowed);
   CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(ino));
   const NodePtr& n = use.node;
   CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));

@@ -13,6 +13,23 @@
 namespace czifs {
 
 bool MountTree::ReleaseTree(const NodePtr& czi) {
+  // Sizes its shadow should hold that nobody asked for yet (a find lists
+  // without them), if quick to know: worked out before the table's lock.
+  std::vector<std::shared_ptr<VirtualFile>> unsized;
+  {
+    ReaderLock lock(&mu_);
+    if (czi->users.load() > 0) return false;
+    for (uint64_t start : czi->src->blocks) {
+      auto it = blocks_.find(start);
+      for (uint64_t k = 0; it != blocks_.end() && k < it->second.count; ++k) {
+        auto node = nodes_.find(start + k);
+        if (node == nodes_.end() || node->second->kind != Kind::kFile) continue;
+        const auto& file = node->second->file;
+        if (!file->SizeIfCheap() && !file->SizeTakesLong()) unsized.push_back(file);
+      }
+    }
+  }
+  for (const auto& file : unsized) (void)file->Size();  // a failure stays unsized
   {
     WriterLock lock(&mu_);
     // Requests pin before they look (Acquire): seen here, or they see the
@@ -30,6 +47,7 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
         auto node = nodes_.find(start + k);
         if (node != nodes_.end()) b.exposed[k] = node->second->exposed.load();
       }
+      MakeShadow(start, &b);  // answers for it while let go (mount_tree_shadow.cc)
     }
     // The numbers stay valid (the kernel is told nothing): they build the
     // tree again when used.
@@ -69,6 +87,7 @@ void MountTree::DropReleased(Node* czi, std::vector<Invalidation>* inval) {
     for (size_t k = 0; k < it->second.exposed.size(); ++k) {
       if (it->second.exposed[k]) inval->push_back({start + k, ""});
     }
+    ClearShadow(&it->second);
     blocks_.erase(it);
   }
   czi->src->blocks.clear();

@@ -13,6 +13,7 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(std::unique_ptr<Ran
                                                              std::shared_ptr<Session> session,
                                                              const CatalogOptions& options) {
   std::shared_ptr<CziDocument> doc(new CziDocument());
+  session->parsed.fetch_add(1, std::memory_order_relaxed);
   CZIFS_ASSIGN_OR_RETURN(doc->czi_, CziFile::Open(std::move(file)));
   CZIFS_ASSIGN_OR_RETURN(ImageIndex index, ImageIndex::Build(*doc->czi_));
   doc->index_ = std::make_shared<const ImageIndex>(std::move(index));

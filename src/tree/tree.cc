@@ -30,7 +30,8 @@ class GeneratedFile : public VirtualFile {
  public:
   using Sink = std::function<void(std::string)>;
   using Generate = std::function<Status(const Sink&)>;
-  explicit GeneratedFile(Generate gen) : gen_(std::move(gen)) {}
+  GeneratedFile(Generate gen, bool takes_long) : gen_(std::move(gen)), takes_long_(takes_long) {}
+  bool SizeTakesLong() const override { return takes_long_; }
   Result<uint64_t> Size() const override {
     CZIFS_RETURN_IF_ERROR(Content());
     return size_;
@@ -76,6 +77,7 @@ class GeneratedFile : public VirtualFile {
     return Status::Ok();
   }
   const Generate gen_;
+  const bool takes_long_;
   mutable Mutex generate_mu_;
   // Written once, under generate_mu_, before ready_ is set; read-only after.
   mutable std::vector<std::string> chunks_;
@@ -191,12 +193,13 @@ std::shared_ptr<VirtualFile> MakeGeneratedFile(std::function<Result<std::string>
         CZIFS_ASSIGN_OR_RETURN(std::string text, generate());
         sink(std::move(text));
         return Status::Ok();
-      });
+      },
+      /*takes_long=*/false);
 }
 
 std::shared_ptr<VirtualFile> MakeChunkedGeneratedFile(
     std::function<Status(const std::function<void(std::string)>&)> generate) {
-  return std::make_shared<GeneratedFile>(std::move(generate));
+  return std::make_shared<GeneratedFile>(std::move(generate), /*takes_long=*/true);
 }
 
 bool IsCziFileName(const std::string& name) {

@@ -255,3 +255,45 @@ def test_parsed_files_smaller_than_the_files_in_use_fails_no_reader(
             t.join()
     assert reads[0] == 8 * 200 * 3
     assert not bad, f"{len(bad)} of {reads[0]} reads failed: {bad[:5]}"
+
+
+def test_a_second_walk_over_more_files_than_parsed_files_parses_nothing(czifs, czi_synth, tmp_path):
+    """40 CZIs, --parsed-files 4: after one walk that lists and stats every
+    entry (ls -lR), a second walk (find, ls -lR, du) parses no file again —
+    .czifs-stats counts parses — and shows the same sizes; reading a file of
+    a let-go tree still gives its bytes (that tree is parsed again). TTL 0,
+    so that the kernel keeps nothing and every walk reaches the daemon (as
+    when a busy server's kernel has dropped its entries)."""
+    import json
+    from mounting import mounted
+    tmpl = tmp_path / "t.czi"
+    assert run([czi_synth, str(tmpl), "--tile", "24x16", "--size", "Z=3"]).returncode == 0
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        shutil.copyfile(tmpl, src / f"f{i:02d}.czi")
+    mnt = tmp_path / "mnt"
+
+    def walk():
+        seen = {}
+        for root, dirs, files in os.walk(mnt):
+            for name in dirs + files:
+                p = os.path.join(root, name)
+                st = os.lstat(p)
+                seen[os.path.relpath(p, mnt)] = (st.st_ino, st.st_size, st.st_mode)
+        return seen
+
+    def parsed():
+        return json.loads((mnt / ".czifs-stats").read_text())["parsed_files"]
+
+    with mounted(czifs, src, mnt, "--parsed-files", "4", "--watch", "ttl", "--ttl", "0"):
+        first = walk()
+        assert parsed() == 40
+        second = walk()
+        assert second == first
+        for cmd in (["find", str(mnt)], ["ls", "-lR", str(mnt)], ["du", "-s", str(mnt)]):
+            assert run(cmd).returncode == 0
+        assert parsed() == 40
+        want = (mnt / "f39.czi" / "S0" / "C0" / "T0" / "Z2.tif").read_bytes()
+        assert (mnt / "f00.czi" / "S0" / "C0" / "T0" / "Z2.tif").read_bytes() == want
+        assert parsed() == 41

@@ -361,6 +361,26 @@ class MountTree {
   // there now; the kernel is told to drop what it held of those that were
   // let go (they answer Stale; live ones were dropped already).
   void DropReleased(Node* czi, std::vector<Invalidation>* inval) REQUIRES(mu_);
+  struct Block;  // below, with blocks_
+  // Records the shadow of block `b` (whose nodes are still in the table) if
+  // the shadows' budget allows; ClearShadow forgets it.
+  void MakeShadow(uint64_t start, Block* b) REQUIRES(mu_);
+  void ClearShadow(Block* b) REQUIRES(mu_);
+  // A let-go tree's answers from its shadow (mount_tree_shadow.cc): nullopt
+  // where there is none (live, never listed, or no shadow kept), and the
+  // caller takes the usual way, which builds the tree again.
+  struct ShadowFolder {
+    NodePtr czi;
+    uint64_t start = 0;  // the first number of the folder's block
+  };
+  // The shadow of folder `ino`'s listing, after checking its CZI is unchanged.
+  std::optional<ShadowFolder> FindShadowFolder(uint64_t ino);
+  std::optional<Result<uint64_t>> ShadowLookup(uint64_t parent, std::string_view name);
+  std::optional<NodeAttr> ShadowAttr(uint64_t ino);
+  std::optional<std::vector<DirEntry>> ShadowReadDir(uint64_t ino);
+  std::optional<Result<std::string>> ShadowAcl(uint64_t ino, AclKind kind);
+  // The mode a CZI's folder (`is_dir`) or file shows for the CZI's `mode`.
+  static uint32_t ShownMode(bool is_dir, mode_t mode);
   // Shows a CZI's new owner, mode and ctime (its content is the same):
   // the kernel is told to ask for the attributes of its tree again.
   void ShowNewAttributes(Node* czi, const FileIdentity& id, std::vector<Invalidation>* inval)
@@ -399,13 +419,33 @@ class MountTree {
   // CZI's tree, by its first number: the CZI, the folder, how many, and
   // (once the tree is let go) which of them the kernel was given. Kept
   // while the tree is let go, so a number of it can build it again.
+  //
+  // While the tree is let go, a block may also keep its entries' shadow:
+  // names, kinds and sizes as they were, in block order, and that order
+  // sorted by name — enough to list the folder, look names up and show
+  // attributes (and ACLs) without parsing the CZI again, so a second walk
+  // (find, ls -lR) over more files than --parsed-files parses nothing. Only
+  // reading a file builds the tree again. Shadows hold at most
+  // max_document_bytes_ / 4 in all (shadow_bytes_); past it, let-go trees
+  // keep none and are built again as before.
+  struct Shadow {
+    std::string name;
+    bool is_dir = false;
+    bool sized = false;  // a file whose size was known without work
+    uint64_t size = 0;
+    uint64_t gap = 0;
+    uint64_t cost() const { return sizeof(Shadow) + sizeof(uint32_t) + name.capacity(); }
+  };
   struct Block {
     uint64_t czi = 0;
     uint64_t folder = 0;
     uint64_t count = 0;
     std::vector<bool> exposed;
+    std::vector<Shadow> shadow;     // empty while the tree is live
+    std::vector<uint32_t> by_name;  // shadow positions sorted by name
   };
   std::map<uint64_t, Block> blocks_ GUARDED_BY(mu_);
+  std::atomic<uint64_t> shadow_bytes_{0};  // what all blocks' shadows hold, about
 
   std::atomic<bool> polling_{true};          // no watcher: TTL decides when to look again
   std::atomic<bool> creating_{false};        // in Create: failures are returned, not logged too

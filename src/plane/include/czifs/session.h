@@ -65,6 +65,7 @@ class Session {
   std::atomic<uint64_t> decoded{0};         // subblocks decoded (not cache hits)
   std::atomic<uint64_t> failed{0};          // decodes that failed (not retried)
   std::atomic<uint64_t> reduced{0};         // tiles of computed pyramid levels made
+  std::atomic<uint64_t> parsed{0};          // CZI files parsed (CziDocument::Open)
   std::atomic<int> readahead_in_flight{0};  // read-ahead tasks queued or running
 
  private:

@@ -31,6 +31,10 @@ class VirtualFile {
   virtual Result<uint64_t> Size() const = 0;
   // Returns the size if it is known without work (no I/O, no generation).
   virtual std::optional<uint64_t> SizeIfCheap() const { return std::nullopt; }
+  // True if Size() may take long (planetable.csv reads every subblock
+  // header); false if it needs at most a layout or a small text made from the
+  // parsed document (what a tree let go computes before it goes).
+  virtual bool SizeTakesLong() const { return false; }
   // Reads up to `len` bytes at `offset` into `out`; returns the count (0 at end).
   virtual Result<size_t> Read(uint64_t offset, size_t len, uint8_t* out) const = 0;
   // Reads with helpers (a decode pool, a cancel flag, read-ahead); files that

@@ -1,0 +1,188 @@
+// MountTree's shadows of let-go trees: a folder of a CZI's tree that was
+// listed before its tree was let go keeps its entries' names, kinds and
+// sizes (Block::shadow), so listing, looking up, attributes and ACLs of it
+// need no parse; reading a file builds the tree again (Acquire). See
+// mount_tree.h.
+#include <algorithm>
+
+#include "czifs/mount_tree.h"
+#include "czifs/mutex.h"
+
+namespace czifs {
+
+void MountTree::MakeShadow(uint64_t start, Block* b) {
+  std::vector<Shadow> shadow(b->count);
+  uint64_t bytes = 0;
+  for (uint64_t k = 0; k < b->count; ++k) {
+    auto it = nodes_.find(start + k);
+    if (it == nodes_.end()) return;  // not listed in full: no shadow
+    const Node& n = *it->second;
+    Shadow& s = shadow[k];
+    s.name = n.name;
+    s.is_dir = n.kind != Kind::kFile;
+    if (!s.is_dir) {
+      const std::optional<uint64_t> size = n.file->SizeIfCheap();
+      s.sized = size.has_value();
+      s.size = size.value_or(0);
+      s.gap = s.sized ? n.file->GapBytes() : 0;
+    }
+    bytes += s.cost();
+  }
+  if (shadow_bytes_.load() + bytes > max_document_bytes_ / 4) return;
+  std::vector<uint32_t> by_name(b->count);
+  for (uint32_t k = 0; k < by_name.size(); ++k) by_name[k] = k;
+  std::sort(by_name.begin(), by_name.end(),
+            [&](uint32_t x, uint32_t y) { return shadow[x].name < shadow[y].name; });
+  ClearShadow(b);
+  b->shadow = std::move(shadow);
+  b->by_name = std::move(by_name);
+  shadow_bytes_.fetch_add(bytes);
+}
+
+void MountTree::ClearShadow(Block* b) {
+  uint64_t bytes = 0;
+  for (const Shadow& s : b->shadow) bytes += s.cost();
+  shadow_bytes_.fetch_sub(std::min(bytes, shadow_bytes_.load()));
+  b->shadow = {};
+  b->by_name = {};
+}
+
+std::optional<MountTree::ShadowFolder> MountTree::FindShadowFolder(uint64_t ino) {
+  // Twice at most: the CZI's check may find it changed (its shadows go).
+  NodePtr czi;
+  for (int pass = 0; pass < 2; ++pass) {
+    {
+      ReaderLock lock(&mu_);
+      auto live = nodes_.find(ino);
+      if (live != nodes_.end()) {
+        // A live folder answers itself, unless it is a let-go CZI's own.
+        const Node& n = *live->second;
+        if (n.kind != Kind::kCzi || n.materialized || !n.src->released) return std::nullopt;
+        czi = live->second;
+      } else {
+        auto b = blocks_.upper_bound(ino);
+        if (b == blocks_.begin()) return std::nullopt;
+        --b;
+        if (ino >= b->first + b->second.count) return std::nullopt;
+        auto owner = nodes_.find(b->second.czi);
+        if (owner == nodes_.end()) return std::nullopt;
+        czi = owner->second;
+      }
+      if (pass == 1) {
+        auto f = czi->src->folder_block.find(ino);
+        if (f == czi->src->folder_block.end()) return std::nullopt;
+        auto b = blocks_.find(f->second);
+        if (b == blocks_.end() || b->second.shadow.empty()) return std::nullopt;
+        return ShadowFolder{czi, f->second};
+      }
+    }
+    // Unchanged since? (With a watcher this is a flag; by TTL a stat when due.)
+    czi->last_used.store(++tick_, std::memory_order_relaxed);
+    if (!RefreshCzi(czi, /*force=*/false, /*expand=*/false).ok()) return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::optional<Result<uint64_t>> MountTree::ShadowLookup(uint64_t parent, std::string_view name) {
+  auto folder = FindShadowFolder(parent);
+  if (!folder) return std::nullopt;
+  WriterLock lock(&mu_);  // marks what the kernel is given
+  auto b = blocks_.find(folder->start);
+  if (b == blocks_.end() || b->second.shadow.empty()) return std::nullopt;
+  Block& block = b->second;
+  auto it =
+      std::lower_bound(block.by_name.begin(), block.by_name.end(), name,
+                       [&](uint32_t k, std::string_view n) { return block.shadow[k].name < n; });
+  if (it == block.by_name.end() || block.shadow[*it].name != name) {
+    return Result<uint64_t>(Status::NotFound(std::string(name)));
+  }
+  block.exposed.resize(block.count, false);
+  block.exposed[*it] = true;
+  return Result<uint64_t>(folder->start + *it);
+}
+
+std::optional<std::vector<DirEntry>> MountTree::ShadowReadDir(uint64_t ino) {
+  auto folder = FindShadowFolder(ino);
+  if (!folder) return std::nullopt;
+  ReaderLock lock(&mu_);
+  auto b = blocks_.find(folder->start);
+  if (b == blocks_.end() || b->second.shadow.empty()) return std::nullopt;
+  std::vector<DirEntry> out;
+  out.reserve(b->second.count);
+  for (uint32_t k : b->second.by_name) {
+    const Shadow& s = b->second.shadow[k];
+    out.push_back({s.name, folder->start + k, s.is_dir});
+  }
+  return out;
+}
+
+std::optional<NodeAttr> MountTree::ShadowAttr(uint64_t ino) {
+  // The folder holding `ino` is its block's folder, whose shadow has it.
+  uint64_t folder_ino = 0;
+  NodePtr czi;
+  {
+    ReaderLock lock(&mu_);
+    if (nodes_.count(ino)) return std::nullopt;
+    auto b = blocks_.upper_bound(ino);
+    if (b == blocks_.begin()) return std::nullopt;
+    --b;
+    if (ino >= b->first + b->second.count || b->second.shadow.empty()) return std::nullopt;
+    auto owner = nodes_.find(b->second.czi);
+    if (owner == nodes_.end()) return std::nullopt;
+    folder_ino = b->second.folder;
+    czi = owner->second;
+  }
+  // Checks the CZI (unchanged?) as a listing of that folder would.
+  czi->last_used.store(++tick_, std::memory_order_relaxed);
+  if (!RefreshCzi(czi, /*force=*/false, /*expand=*/false).ok()) return std::nullopt;
+  WriterLock lock(&mu_);
+  auto b = blocks_.upper_bound(ino);
+  if (b == blocks_.begin()) return std::nullopt;
+  --b;
+  Block& block = b->second;
+  if (block.folder != folder_ino || ino >= b->first + block.count || block.shadow.empty()) {
+    return std::nullopt;
+  }
+  const Shadow& s = block.shadow[ino - b->first];
+  if (!s.is_dir && !s.sized) return std::nullopt;  // its size needs the tree
+  NodeAttr a;
+  a.ino = ino;
+  a.is_dir = s.is_dir;
+  a.size = s.size;
+  a.gap = s.gap;
+  a.nlink = s.is_dir ? 2 : 1;
+  a.timeout = Timeout();
+  a.mode = ShownMode(s.is_dir, czi->id.mode);
+  a.uid = czi->id.uid;
+  a.gid = czi->id.gid;
+  a.mtime = czi->id.mtime;
+  a.ctime = czi->id.ctime;
+  a.version = czi->version.load();
+  block.exposed.resize(block.count, false);
+  block.exposed[ino - b->first] = true;
+  return a;
+}
+
+std::optional<Result<std::string>> MountTree::ShadowAcl(uint64_t ino, AclKind kind) {
+  NodePtr czi;
+  bool is_dir = false;
+  {
+    ReaderLock lock(&mu_);
+    if (nodes_.count(ino)) return std::nullopt;
+    auto b = blocks_.upper_bound(ino);
+    if (b == blocks_.begin()) return std::nullopt;
+    --b;
+    if (ino >= b->first + b->second.count || b->second.shadow.empty()) return std::nullopt;
+    auto owner = nodes_.find(b->second.czi);
+    if (owner == nodes_.end()) return std::nullopt;
+    czi = owner->second;
+    is_dir = b->second.shadow[ino - b->first].is_dir;
+  }
+  if (!RefreshCzi(czi, /*force=*/false, /*expand=*/false).ok()) return std::nullopt;
+  if (kind == AclKind::kDefault) return Result<std::string>(std::string());
+  auto acl = SourceAcl(czi, AclKind::kAccess);
+  if (!acl.ok() || acl->empty()) return acl;
+  return Result<std::string>(is_dir ? AclForFolders(*acl) : AclForImages(*acl));
+}
+
+}  // namespace czifs
