@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "czifs/checked.h"
@@ -177,16 +178,51 @@ void ZeroRows(uint8_t* dst, int64_t rows, size_t stride, size_t bytes) {
 }
 constexpr uint64_t kMaxCoalescedRead = 8 << 20;
 
-// Whether one subblock of `canvas` covers all of `region`.
-bool OneCovers(const Canvas& canvas, const SubblockTable& sbs, const Rect& region) {
+// Zeros what no subblock of `canvas` covers in `region` (the background), as
+// rows of `out`, `stride` bytes apart: band by band between the subblocks'
+// top and bottom edges, the gaps between the subblocks spanning the band.
+// What a subblock covers is left alone: it is drawn (or zeroed, if damaged)
+// after, so the reply is written once, not zeroed first.
+void ZeroUncovered(const Canvas& canvas, const SubblockTable& sbs, const Rect& region, uint8_t* out,
+                   size_t stride, size_t bpp) {
+  thread_local std::vector<Rect> covering;
+  thread_local std::vector<int64_t> edges;
+  thread_local std::vector<std::pair<int64_t, int64_t>> spans;
+  covering.clear();
+  edges.assign({region.y, region.y + region.height});
   for (uint32_t sb : canvas.subblocks) {
     const Rect at = Placement(canvas, sbs.geometry(sb));
-    if (at.x <= region.x && at.x + at.width >= region.x + region.width && at.y <= region.y &&
-        at.y + at.height >= region.y + region.height) {
-      return true;
-    }
+    const int64_t x0 = std::max(region.x, at.x),
+                  x1 = std::min(region.x + region.width, at.x + at.width);
+    const int64_t y0 = std::max(region.y, at.y),
+                  y1 = std::min(region.y + region.height, at.y + at.height);
+    if (x0 >= x1 || y0 >= y1) continue;
+    covering.push_back({x0, y0, x1 - x0, y1 - y0});
+    edges.push_back(y0);
+    edges.push_back(y1);
   }
-  return false;
+  std::sort(edges.begin(), edges.end());
+  edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+  for (size_t i = 0; i + 1 < edges.size(); ++i) {
+    const int64_t ya = edges[i], yb = edges[i + 1];
+    spans.clear();
+    for (const Rect& r : covering) {
+      if (r.y <= ya && r.y + r.height >= yb) spans.emplace_back(r.x, r.x + r.width);
+    }
+    std::sort(spans.begin(), spans.end());
+    uint8_t* band = out + static_cast<size_t>(ya - region.y) * stride;
+    int64_t x = region.x;
+    auto zero_to = [&](int64_t end) {
+      if (end <= x) return;
+      ZeroRows(band + static_cast<size_t>(x - region.x) * bpp, yb - ya, stride,
+               static_cast<size_t>(end - x) * bpp);
+    };
+    for (const auto& [a, b] : spans) {
+      zero_to(a);
+      x = std::max(x, b);
+    }
+    zero_to(region.x + region.width);
+  }
 }
 }  // namespace
 
@@ -205,10 +241,8 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
   const size_t bpp = static_cast<size_t>(BytesPerPixel(canvas.pixel_type));
   const size_t out_stride = static_cast<size_t>(col_end - col_begin) * bpp;
   const auto& sbs = reader.czi().subblocks();
-  if (!OneCovers(canvas, sbs,
-                 Rect{col_begin, row_begin, col_end - col_begin, row_end - row_begin})) {
-    std::memset(out, 0, out_stride * static_cast<size_t>(row_end - row_begin));  // the background
-  }
+  ZeroUncovered(canvas, sbs, Rect{col_begin, row_begin, col_end - col_begin, row_end - row_begin},
+                out, out_stride, bpp);
   for (uint32_t sb : canvas.subblocks) {
     const Rect at = Placement(canvas, sbs.geometry(sb));
     const int64_t top = at.y;

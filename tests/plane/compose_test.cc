@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 
 #include "../support/test_util.h"
@@ -94,6 +95,37 @@ TEST(ComposeTest, LaterSubblocksDrawOverEarlierOnesWhereTilesOverlap) {
   std::map<uint8_t, int> shown;
   for (uint8_t v : out) ++shown[v];
   EXPECT_EQ(shown.size(), 6u);  // every tile visible somewhere, no background
+}
+
+TEST(ComposeTest, WhatNoSubblockCoversIsZerosWhateverTheBufferHeld) {
+  TempDir dir;
+  Fixture f = OpenMosaic(dir);
+  const BitmapSource source = FlatTiles(*f.czi);
+  // Holes of every shape: a corner tile, a middle one, all but one.
+  for (const std::vector<size_t>& keep :
+       {std::vector<size_t>{0, 1, 2, 3, 4}, std::vector<size_t>{0, 2, 3, 5},
+        std::vector<size_t>{4}, std::vector<size_t>{}}) {
+    Canvas c = PlaneCanvas(f.index, 0);
+    std::vector<uint32_t> kept;
+    for (size_t k : keep) kept.push_back(c.subblocks[k]);
+    c.subblocks = kept;
+    const std::vector<uint8_t> want = Expected(*f.czi, c);
+    std::vector<uint8_t> out(static_cast<size_t>(c.width * c.height), 0xEE);
+    ASSERT_TRUE(ComposeRows(c, 0, c.height, *f.reader, out.data(), {&source}).ok());
+    EXPECT_EQ(out, want) << keep.size() << " tiles kept";
+    for (const auto& [r0, r1, c0, c1] :
+         {std::array<int64_t, 4>{3, 9, 4, 17}, std::array<int64_t, 4>{0, c.height, 1, 2}}) {
+      std::vector<uint8_t> part(static_cast<size_t>((r1 - r0) * (c1 - c0)), 0xEE);
+      ASSERT_TRUE(ComposeRegion(c, r0, r1, c0, c1, *f.reader, part.data(), {&source}).ok());
+      for (int64_t y = r0; y < r1; ++y) {
+        for (int64_t x = c0; x < c1; ++x) {
+          ASSERT_EQ(part[static_cast<size_t>((y - r0) * (c1 - c0) + (x - c0))],
+                    want[static_cast<size_t>(y * c.width + x)])
+              << keep.size() << " tiles kept, at " << x << "," << y;
+        }
+      }
+    }
+  }
 }
 
 TEST(ComposeTest, RowAndColumnWindowsAreClippedOutOfTheSameImage) {
