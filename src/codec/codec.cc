@@ -17,6 +17,18 @@ namespace czifs {
 
 size_t Bitmap::stride() const { return static_cast<size_t>(width) * BytesPerPixel(pixel_type); }
 
+void Bitmap::CopyRow(uint32_t y, uint32_t x, uint32_t count, uint8_t* out) const {
+  const size_t bpp = static_cast<size_t>(BytesPerPixel(pixel_type));
+  const size_t at = (static_cast<size_t>(y) * width + x) * bpp;
+  if (!planar_hilo) {
+    std::memcpy(out, pixels.data() + at, count * bpp);
+    return;
+  }
+  // Sample k of the bitmap: low byte at k, high byte at k + samples.
+  const size_t samples = pixels.size() / 2;
+  InterleaveHiLo(pixels.data() + at / 2, pixels.data() + samples + at / 2, count * bpp / 2, out);
+}
+
 Result<uint64_t> BitmapBytes(int32_t pixel_type, uint64_t width, uint64_t height) {
   const int bpp = BytesPerPixel(pixel_type);
   if (bpp == 0) {

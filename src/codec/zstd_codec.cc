@@ -76,8 +76,11 @@ Result<Bitmap> DecodeZstd(const DecodeRequest& req, uint64_t expected, bool has_
   ZSTD_DCtx* ctx = ThreadContext();
   if (ctx == nullptr) return Status::ResourceExhausted("cannot create a zstd context");
   // Packed frames decompress into scratch and interleave into the bitmap in
-  // one pass; plain frames decompress straight into it.
-  uint8_t* target = hilo ? t_scratch.Get(expected) : bm.pixels.data();
+  // one pass, or stay planar where the caller draws through CopyRow; plain
+  // frames decompress straight into it.
+  const bool interleave = hilo && !req.planar_hilo;
+  bm.planar_hilo = hilo && req.planar_hilo;
+  uint8_t* target = interleave ? t_scratch.Get(expected) : bm.pixels.data();
   const size_t n = ZSTD_decompressDCtx(ctx, target, expected, frame.data(), frame.size());
   if (ZSTD_isError(n)) {
     return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
@@ -86,7 +89,7 @@ Result<Bitmap> DecodeZstd(const DecodeRequest& req, uint64_t expected, bool has_
     return Status::Corruption(
         fmt::format("zstd frame decoded to {} bytes, {} expected", n, expected));
   }
-  if (hilo) InterleaveHiLo(target, target + expected / 2, expected / 2, bm.pixels.data());
+  if (interleave) InterleaveHiLo(target, target + expected / 2, expected / 2, bm.pixels.data());
   return bm;
 }
 

@@ -112,6 +112,7 @@ Result<std::shared_ptr<const Bitmap>> SubblockReader::Decode(uint32_t index) con
   req.height = static_cast<uint32_t>(e.stored_height);
   req.data = data;
   req.jxr_helpers = session_->jxr_helpers();
+  req.planar_hilo = true;  // drawn through Bitmap::CopyRow (ComposeRegion)
   DecodeNotes notes;
   auto bm = DecodeSubblock(req, &notes);
   if (!bm.ok()) {
@@ -314,11 +315,9 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
       continue;
     }
     CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const Bitmap> bm, std::move(got));
-    const size_t src_stride = bm->stride();
     for (int64_t y = y0; y < y1; ++y) {
-      std::memcpy(dst + static_cast<size_t>(y - y0) * out_stride,
-                  bm->pixels.data() + static_cast<size_t>(y - top) * src_stride + src_skip,
-                  copy_bytes);
+      bm->CopyRow(static_cast<uint32_t>(y - top), static_cast<uint32_t>(x0 - left),
+                  static_cast<uint32_t>(x1 - x0), dst + static_cast<size_t>(y - y0) * out_stride);
     }
   }
   return Status::Ok();

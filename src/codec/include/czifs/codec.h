@@ -49,8 +49,16 @@ struct Bitmap {
   uint32_t width = 0;
   uint32_t height = 0;
   PixelBuffer pixels;  // height rows of width * BytesPerPixel bytes
+  // zstd1 hi/lo as decompressed (DecodeRequest::planar_hilo): `pixels` holds
+  // the low byte of every 16-bit sample, then the high bytes; CopyRow
+  // interleaves them into place, so a tile is not interleaved in a pass of
+  // its own before it is drawn.
+  bool planar_hilo = false;
 
   size_t stride() const;
+  // Copies `count` pixels of row `y` from column `x` to `out`, in packed
+  // rows (interleaving a planar hi/lo bitmap).
+  void CopyRow(uint32_t y, uint32_t x, uint32_t count, uint8_t* out) const;
 };
 
 // The czifs-jxr-helper processes kept for reuse by one session: JPEG-XR is
@@ -77,6 +85,8 @@ struct DecodeRequest {
   uint32_t height = 0;  // stored height
   std::span<const uint8_t> data;
   JxrHelpers* jxr_helpers = nullptr;  // null: a helper is started for this decode only
+  // The caller draws through Bitmap::CopyRow: zstd1 hi/lo may stay planar.
+  bool planar_hilo = false;
 };
 
 // What the decoder had to tolerate; callers log these once per file.
