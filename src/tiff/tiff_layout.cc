@@ -9,6 +9,10 @@
 #include <cstring>
 #include <mutex>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "czifs/checked.h"
 #include "czifs/czi_types.h"
 #include "czifs/pyramid_tiff.h"
@@ -508,17 +512,46 @@ std::pair<uint64_t, uint64_t> TiffLayout::PixelRange(uint64_t offset, size_t len
   return {first, last};
 }
 
+namespace {
+
+// Swaps the first and third sample of every pixel (B,G,R -> R,G,B) of `n`
+// bytes of pixels of `bpp` bytes and `bps` bytes per sample, 16 bytes at a
+// time with one byte shuffle (SSSE3): as many whole pixels as fit in 16
+// bytes per step; the bytes of a step past its last whole pixel are shuffled
+// onto themselves. Returns the bytes done; the rest is for the scalar loop.
+#if defined(__x86_64__)
+__attribute__((target("ssse3"))) size_t SwapFirstAndThirdSsse3(uint8_t* p, size_t n, size_t bpp,
+                                                               size_t bps) {
+  const size_t step = 16 / bpp * bpp;
+  alignas(16) uint8_t order[16];
+  for (size_t i = 0; i < 16; ++i) order[i] = static_cast<uint8_t>(i);
+  for (size_t px = 0; px + bpp <= step; px += bpp) {
+    for (size_t b = 0; b < bps; ++b) std::swap(order[px + b], order[px + 2 * bps + b]);
+  }
+  const __m128i mask = _mm_load_si128(reinterpret_cast<const __m128i*>(order));
+  size_t done = 0;
+  for (; done + 16 <= n; done += step) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + done));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p + done), _mm_shuffle_epi8(v, mask));
+  }
+  return done;
+}
+#endif
+
+}  // namespace
+
 void ToTiffSampleOrder(int32_t pixel_type, std::span<uint8_t> px) {
   const int spp = SamplesPerPixel(pixel_type);
   if (spp == 1) return;
   const size_t bps = static_cast<size_t>(BytesPerSample(pixel_type));
   const size_t bpp = bps * static_cast<size_t>(spp);
-  uint8_t* p = px.data();
-  const size_t n = px.size() / bpp;
-  if (bps == 1) {
-    for (size_t i = 0; i < n; ++i, p += bpp) std::swap(p[0], p[2]);
-    return;
-  }
+  size_t done = 0;
+#if defined(__x86_64__)
+  static const bool ssse3 = __builtin_cpu_supports("ssse3");
+  if (ssse3 && bpp <= 16) done = SwapFirstAndThirdSsse3(px.data(), px.size(), bpp, bps);
+#endif
+  uint8_t* p = px.data() + done;
+  const size_t n = (px.size() - done) / bpp;
   for (size_t i = 0; i < n; ++i, p += bpp) {
     for (size_t b = 0; b < bps; ++b) std::swap(p[b], p[2 * bps + b]);
   }

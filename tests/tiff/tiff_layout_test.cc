@@ -253,6 +253,24 @@ TEST(TiffLayoutTest, ImageJMetadataHoldsLabelsAsUtf16RangesAndLuts) {
   EXPECT_TRUE((*layout)->FindLiteral(std::string(256, '\0') + green_lut + std::string(256, '\0')));
 }
 
+TEST(TiffSampleOrderTest, LongRowsOfEveryColourTypeSwapAsPixelByPixel) {
+  // Long enough for the 16-byte steps, with tails of every length.
+  for (int32_t type : {3, 4, 8, 9}) {
+    const size_t bpp = static_cast<size_t>(BytesPerPixel(type));
+    const size_t bps = static_cast<size_t>(BytesPerSample(type));
+    for (size_t pixels : {1u, 5u, 6u, 17u, 1000u, 1001u}) {
+      std::vector<uint8_t> px(pixels * bpp);
+      for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 7 + 3);
+      std::vector<uint8_t> want = px;
+      for (size_t p = 0; p < pixels; ++p) {
+        for (size_t b = 0; b < bps; ++b) std::swap(want[p * bpp + b], want[p * bpp + 2 * bps + b]);
+      }
+      ToTiffSampleOrder(type, px);
+      EXPECT_EQ(px, want) << PixelTypeName(type) << ", " << pixels << " pixels";
+    }
+  }
+}
+
 TEST(TiffSampleOrderTest, SwapsBlueAndRedOfEveryPixel) {
   std::vector<uint8_t> bgr = {1, 2, 3, 4, 5, 6};
   ToTiffSampleOrder(3, bgr);
