@@ -32,8 +32,8 @@ struct Frame {
 // Decodes one frame into `out`; false if the library refused it.
 bool DecodeOnce(const Frame& f, std::vector<uint8_t>& out, ZSTD_DCtx* zstd, tjhandle jpg) {
   const auto& e = f.entry;
-  const size_t stride = static_cast<size_t>(e.stored_width) *
-                        static_cast<size_t>(czifs::BytesPerPixel(e.pixel_type));
+  const size_t stride =
+      static_cast<size_t>(e.stored_width) * static_cast<size_t>(czifs::BytesPerPixel(e.pixel_type));
   const size_t bytes = stride * static_cast<size_t>(e.stored_height);
   if (out.size() < bytes + stride * 16) out.resize(bytes + stride * 16);
   std::span<const uint8_t> in = f.data;

@@ -529,12 +529,19 @@ __attribute__((target("ssse3"))) size_t SwapFirstAndThirdSsse3(uint8_t* p, size_
     for (size_t b = 0; b < bps; ++b) std::swap(order[px + b], order[px + 2 * bps + b]);
   }
   const __m128i mask = _mm_load_si128(reinterpret_cast<const __m128i*>(order));
+  if (n < 16) return 0;
+  // Each step's 16 bytes overlap the next step's first: the next is loaded
+  // before this one is stored (a load of bytes just stored stalls), which is
+  // right because the overlap is shuffled onto itself.
   size_t done = 0;
-  for (; done + 16 <= n; done += step) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + done));
+  __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  for (; done + step + 16 <= n; done += step) {
+    const __m128i next = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + done + step));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p + done), _mm_shuffle_epi8(v, mask));
+    v = next;
   }
-  return done;
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p + done), _mm_shuffle_epi8(v, mask));
+  return done + step;
 }
 #endif
 
