@@ -3,8 +3,10 @@
 // builds the tree again; a changed file's shadow goes.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "../support/test_util.h"
 #include "czifs/mount_tree.h"
@@ -143,6 +145,34 @@ TEST_F(MountTreeShadowTest, AFileChangedWhileLetGoShowsItsNewTreeNotItsShadow) {
   EXPECT_EQ(tree_->ReadDir(first.at("f0.czi/S0/C0/T0").ino).status().code(), StatusCode::kStale);
   auto added = Resolve("f0.czi/S0/C0/T0/Z2.tif");
   EXPECT_TRUE(added.ok()) << added.status().ToString();
+}
+
+TEST_F(MountTreeShadowTest, ConcurrentWalksAndReadsOverLetGoTreesAgree) {
+  std::map<std::string, Seen> first;
+  Walk(MountTree::kRootIno, "", /*stat=*/true, &first);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 3; ++round) {
+        std::map<std::string, Seen> seen;
+        Walk(MountTree::kRootIno, "", /*stat=*/true, &seen);
+        if (seen.size() != first.size()) ++wrong;
+        for (const auto& [path, s] : seen) {
+          auto it = first.find(path);
+          if (it == first.end() || it->second.ino != s.ino || it->second.size != s.size) ++wrong;
+        }
+        // Reads build trees again while the other threads walk shadows.
+        const Seen& plane =
+            first.at("f" + std::to_string((t + round) % 4) + ".czi/S0/C0/T0/Z0.tif");
+        std::vector<uint8_t> buf(plane.size);
+        auto n = tree_->Read(plane.ino, 0, buf.size(), buf.data());
+        if (!n.ok() || *n != plane.size) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 }  // namespace
