@@ -103,8 +103,8 @@ TEST(ComposeTest, WhatNoSubblockCoversIsZerosWhateverTheBufferHeld) {
   const BitmapSource source = FlatTiles(*f.czi);
   // Holes of every shape: a corner tile, a middle one, all but one.
   for (const std::vector<size_t>& keep :
-       {std::vector<size_t>{0, 1, 2, 3, 4}, std::vector<size_t>{0, 2, 3, 5},
-        std::vector<size_t>{4}, std::vector<size_t>{}}) {
+       {std::vector<size_t>{0, 1, 2, 3, 4}, std::vector<size_t>{0, 2, 3, 5}, std::vector<size_t>{4},
+        std::vector<size_t>{}}) {
     Canvas c = PlaneCanvas(f.index, 0);
     std::vector<uint32_t> kept;
     for (size_t k : keep) kept.push_back(c.subblocks[k]);
