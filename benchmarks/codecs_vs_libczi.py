@@ -130,6 +130,8 @@ def run_czifs(args, path, mnt, cache, filler=None):
     cmd = [args.czifs, "-f"] + sources + [mnt, "--log-level", "warn"]
     if cache:
         cmd += ["--cache-size", cache]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     plane = os.path.join("S0", "C0", "T0", "Z0.tif")
     if filler:
         plane = os.path.join(os.path.basename(path), plane)
@@ -185,6 +187,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--busy", type=int, default=0, help="spinning processes beside")
     ap.add_argument("--only", default="", help="comma-separated workload names")
+    ap.add_argument("--threads", type=int, default=0, help="czifs --threads (default: its own)")
     args = ap.parse_args()
     args.czifs = os.path.abspath(os.path.join(args.build, "czifs"))
     args.synth = os.path.abspath(os.path.join(args.build, "czi-synth"))

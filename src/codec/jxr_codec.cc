@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -137,12 +138,40 @@ ReadResult ReadFully(int fd, void* p, size_t n, int64_t deadline_ms) {
   return ReadResult::kOk;
 }
 
-// One running czifs-jxr-helper: its pid and our end of its socket.
+// One running czifs-jxr-helper: its pid, our end of its socket, and the
+// shared memory it decodes in (its fd 3), mapped here too.
 struct Helper {
   pid_t pid = -1;
   int fd = -1;
+  int shm = -1;
+  uint8_t* map = nullptr;
+  uint64_t map_size = 0;
   int decodes = 0;
 };
+
+// A helper whose shared memory grew past this (a huge tile) is not kept idle.
+constexpr uint64_t kMaxIdleSharedMemory = 64ull << 20;
+
+// Grows `h`'s shared memory to hold `bytes` (in steps of 1 MiB).
+bool EnsureSharedMemory(Helper& h, uint64_t bytes) {
+  if (bytes <= h.map_size) return true;
+  const uint64_t size = (bytes + (1u << 20) - 1) & ~uint64_t{(1u << 20) - 1};
+  if (ftruncate(h.shm, static_cast<off_t>(size)) != 0) return false;
+  void* m = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, h.shm, 0);
+  if (m == MAP_FAILED) return false;
+  if (h.map != nullptr) munmap(h.map, h.map_size);
+  h.map = static_cast<uint8_t*>(m);
+  h.map_size = size;
+  return true;
+}
+
+void CloseHelperFiles(Helper& h) {
+  close(h.fd);
+  if (h.map != nullptr) munmap(h.map, h.map_size);
+  if (h.shm >= 0) close(h.shm);
+  h.map = nullptr;
+  h.map_size = 0;
+}
 
 // A helper serves this many decodes, then is replaced (bounds what a
 // damaged stream that decoded "successfully" could have left behind).
@@ -157,10 +186,19 @@ Result<Helper> SpawnHelper() {
     return Status::ResourceExhausted(std::string("JPEG-XR: socketpair failed: ") +
                                      std::strerror(errno));
   }
+  const int shm = memfd_create("czifs-jxr", MFD_CLOEXEC);
+  if (shm < 0) {
+    const int err = errno;
+    close(sv[0]);
+    close(sv[1]);
+    return Status::ResourceExhausted(std::string("JPEG-XR: memfd_create failed: ") +
+                                     std::strerror(err));
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 0);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, shm, kJxrSharedMemoryFd);
   char arg0[] = "czifs-jxr-helper";
   char* argv[] = {arg0, nullptr};
   char* envp[] = {nullptr};
@@ -170,9 +208,11 @@ Result<Helper> SpawnHelper() {
   close(sv[1]);
   if (rc != 0) {
     close(sv[0]);
+    close(shm);
     return Status::ResourceExhausted("JPEG-XR: cannot start " + path + ": " + std::strerror(rc));
   }
   h.fd = sv[0];
+  h.shm = shm;
   return h;
 }
 
@@ -186,14 +226,14 @@ int Reap(const Helper& h) {
 
 // Stops a helper for good and reaps it; returns its wait status.
 int StopHelper(Helper& h) {
-  close(h.fd);
+  CloseHelperFiles(h);
   kill(h.pid, SIGKILL);
   return Reap(h);
 }
 
 // Lets a helper end by itself (end of input) and reaps it.
-void EndHelper(const Helper& h) {
-  close(h.fd);
+void EndHelper(Helper h) {
+  CloseHelperFiles(h);
   Reap(h);
 }
 
@@ -210,7 +250,7 @@ JxrHelpers::JxrHelpers() : idle_(std::make_unique<Idle>()) {}
 
 JxrHelpers::~JxrHelpers() {
   MutexLock lock(&idle_->mu);
-  for (const Helper& h : idle_->helpers) EndHelper(h);
+  for (Helper& h : idle_->helpers) EndHelper(h);
 }
 
 namespace {
@@ -229,7 +269,8 @@ Result<Helper> TakeHelper(JxrHelpers* helpers) {
 }
 
 void ReturnHelper(JxrHelpers* helpers, Helper h) {
-  if (helpers != nullptr && ++h.decodes < kMaxDecodesPerHelper) {
+  if (helpers != nullptr && ++h.decodes < kMaxDecodesPerHelper &&
+      h.map_size <= kMaxIdleSharedMemory) {
     MutexLock lock(&helpers->idle().mu);
     auto& idle = helpers->idle().helpers;
     if (idle.size() < kMaxIdleHelpers) {
@@ -243,26 +284,36 @@ void ReturnHelper(JxrHelpers* helpers, Helper h) {
 }  // namespace
 
 Result<Bitmap> DecodeJpegXr(const DecodeRequest& req, uint64_t expected) {
-  const JxrRequestHeader head{kJxrHelperMagic, req.pixel_type, req.width, req.height,
-                              static_cast<uint64_t>(req.data.size())};
+  const uint64_t bpp = static_cast<uint64_t>(BytesPerPixel(req.pixel_type));
+  // The stream at 0, the pixels after it on a page boundary.
+  const uint64_t out_offset = (req.data.size() + 4095) & ~uint64_t{4095};
+  const uint64_t need = out_offset + JxrOutputBytes(req.width, req.height, bpp);
   // An idle helper may have died since its last request (killed from
   // outside): then the request cannot be sent and a fresh one is tried.
   Helper h;
   bool sent = false;
   for (int attempt = 0; attempt < 2 && !sent; ++attempt) {
     CZIFS_ASSIGN_OR_RETURN(h, TakeHelper(req.jxr_helpers));
-    sent =
-        WriteFully(h.fd, &head, sizeof head) && WriteFully(h.fd, req.data.data(), req.data.size());
+    if (!EnsureSharedMemory(h, need)) {
+      StopHelper(h);
+      return Status::ResourceExhausted(
+          fmt::format("JPEG-XR: no shared memory of {} bytes for the decoder", need));
+    }
+    std::memcpy(h.map, req.data.data(), req.data.size());
+    const JxrRequestHeader head{kJxrHelperMagic, req.pixel_type, req.width, req.height,
+                                req.data.size(), out_offset,     h.map_size};
+    sent = WriteFully(h.fd, &head, sizeof head);
     if (!sent) StopHelper(h);
   }
   if (!sent) return Status::Corruption("JPEG-XR decoder does not accept requests");
   const int64_t deadline = NowMs() + kJxrWallTimeoutMs;
   JxrReport rep;
   Bitmap bm{req.pixel_type, req.width, req.height, {}};
-  ReadResult got = ReadFully(h.fd, &rep, sizeof rep, deadline);
+  const ReadResult got = ReadFully(h.fd, &rep, sizeof rep, deadline);
   if (got == ReadResult::kOk && rep.code == kOk) {
+    // The helper is done with it: it writes nothing until it is asked again.
     bm.pixels.resize(expected);
-    got = ReadFully(h.fd, bm.pixels.data(), expected, deadline);
+    std::memcpy(bm.pixels.data(), h.map + out_offset, expected);
   }
   if (got == ReadResult::kTimeout) {
     StopHelper(h);

@@ -1,11 +1,12 @@
-// czifs-jxr-helper: decodes JPEG-XR streams read from stdin and writes the
-// results to stdout (see jxr_helper_protocol.h), one request at a time, so
-// that jxrlib, which can crash on damaged data, never runs inside czifs.
+// czifs-jxr-helper: decodes JPEG-XR streams that czifs puts in shared
+// memory (fd 3) and asks for on stdin, answering on stdout (see
+// jxr_helper_protocol.h), one request at a time, so that jxrlib, which can
+// crash on damaged data, never runs inside czifs.
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <vector>
 
 #include "czifs/czi_types.h"
 #include "jxr_helper_protocol.h"
@@ -47,26 +48,38 @@ extern "C" int __lsan_is_turned_off() { return 1; }
 // decoder spinning on damaged data with SIGXCPU.
 int main() {
   czifs::JxrRequestHeader head;
+  uint8_t* shm = nullptr;  // fd 3, mapped; mapped again when it grew
+  uint64_t mapped = 0;
   for (;;) {
     if (!ReadAll(&head, sizeof head)) return 0;  // czifs closed the socket
     if (head.magic != czifs::kJxrHelperMagic) return 2;
     const int bpp = czifs::BytesPerPixel(head.pixel_type);
     auto bytes = czifs::BitmapBytes(head.pixel_type, head.width, head.height);
-    if (bpp == 0 || !bytes.ok() || head.data_size > (1ull << 31)) return 2;
-    std::vector<uint8_t> data(head.data_size);
-    if (!ReadAll(data.data(), data.size())) return 2;
+    if (bpp == 0 || !bytes.ok() || head.data_size > (1ull << 31) ||
+        head.data_size > head.out_offset || head.shm_size > (8ull << 30) ||
+        head.out_offset > head.shm_size ||
+        czifs::JxrOutputBytes(head.width, head.height, static_cast<uint64_t>(bpp)) >
+            head.shm_size - head.out_offset) {
+      return 2;
+    }
+    if (head.shm_size != mapped) {
+      if (shm != nullptr) munmap(shm, mapped);
+      void* m = mmap(nullptr, head.shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     czifs::kJxrSharedMemoryFd, 0);
+      if (m == MAP_FAILED) return 2;
+      shm = static_cast<uint8_t*>(m);
+      mapped = head.shm_size;
+    }
     const size_t stride = static_cast<size_t>(head.width) * static_cast<size_t>(bpp);
-    const size_t rows = (static_cast<size_t>(head.height) + 15) / 16 * 16;
-    std::vector<uint8_t> out(stride * rows + 4096);
     rusage used{};
     getrusage(RUSAGE_SELF, &used);
     const rlim_t cpu = static_cast<rlim_t>(used.ru_utime.tv_sec + used.ru_stime.tv_sec + 1) +
                        czifs::JxrCpuLimitSeconds(*bytes);
     const rlimit limit{cpu, RLIM_INFINITY};
     setrlimit(RLIMIT_CPU, &limit);
-    czifs::DecodeRequest req{head.pixel_type, 4, head.width, head.height, data};
-    const czifs::JxrReport rep = czifs::DecodeJpegXrInProcess(req, out.data(), stride);
+    czifs::DecodeRequest req{head.pixel_type, 4, head.width, head.height,
+                             std::span<const uint8_t>(shm, head.data_size)};
+    const czifs::JxrReport rep = czifs::DecodeJpegXrInProcess(req, shm + head.out_offset, stride);
     if (!WriteAll(&rep, sizeof rep)) return 1;
-    if (rep.code == 0 && !WriteAll(out.data(), *bytes)) return 1;
   }
 }

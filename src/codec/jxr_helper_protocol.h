@@ -1,9 +1,13 @@
-// The protocol between czifs and czifs-jxr-helper (stdin and stdout are one
-// socket; requests one after another, until czifs closes it).
-// Request: JxrRequestHeader, then data_size bytes of JPEG-XR stream.
-// Reply: JxrReport, then, if code == 0,
-// width * height * BytesPerPixel bytes of pixels (jxrlib's sample order;
-// swap_rb says whether R and B must be swapped for the CZI's B,G,R).
+// The protocol between czifs and czifs-jxr-helper. Its stdin and stdout are
+// one socket, fd 3 a shared memory file (memfd) czifs sized for the request;
+// requests one after another, until czifs closes the socket.
+// Request: JxrRequestHeader on the socket; the JPEG-XR stream is in the
+// shared memory at 0 (data_size bytes). The helper decodes into the shared
+// memory at out_offset (JxrOutputBytes: rows padded to 16, as jxrlib writes
+// them), then replies JxrReport on the socket; if code == 0 the pixels are
+// there, width * BytesPerPixel bytes a row (jxrlib's sample order; swap_rb
+// says whether R and B must be swapped for the CZI's B,G,R). The pixels and
+// the stream never cross the socket: no copies through the kernel.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +18,8 @@
 
 namespace czifs {
 
-inline constexpr uint32_t kJxrHelperMagic = 0x52584A43;  // "CJXR"
+inline constexpr uint32_t kJxrHelperMagic = 0x32584A43;  // "CJX2"
+inline constexpr int kJxrSharedMemoryFd = 3;
 
 struct JxrRequestHeader {
   uint32_t magic;
@@ -22,7 +27,16 @@ struct JxrRequestHeader {
   uint32_t width;
   uint32_t height;
   uint64_t data_size;
+  uint64_t out_offset;  // where the pixels go in the shared memory
+  uint64_t shm_size;    // the shared memory's size now (it only grows)
 };
+
+// Bytes the helper writes at out_offset for a width x height image of `bpp`
+// bytes a pixel: jxrlib writes rows padded to a multiple of 16, and a little
+// past them.
+inline uint64_t JxrOutputBytes(uint64_t width, uint64_t height, uint64_t bpp) {
+  return width * bpp * ((height + 15) / 16 * 16) + 4096;
+}
 
 // CPU seconds a helper may spend on one decode before the kernel stops it
 // (SIGXCPU): jxrlib decodes well over 20 MB/s, so this is generous for valid
