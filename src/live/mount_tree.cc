@@ -464,7 +464,7 @@ MountTree::Usage MountTree::ServedUsage() const {
 }
 
 Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
-  if (auto shadowed = ShadowAttr(ino)) return *shadowed;
+  if (auto shadowed = ShadowAttr(ino, cheap_only)) return *std::move(shadowed);
   CZIFS_ASSIGN_OR_RETURN(InUse use, Acquire(ino));
   const NodePtr& n = use.node;
   CZIFS_RETURN_IF_ERROR(Prepare(n, /*expand=*/false));

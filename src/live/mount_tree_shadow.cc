@@ -116,7 +116,7 @@ std::optional<std::vector<DirEntry>> MountTree::ShadowReadDir(uint64_t ino) {
   return out;
 }
 
-std::optional<NodeAttr> MountTree::ShadowAttr(uint64_t ino) {
+std::optional<Result<NodeAttr>> MountTree::ShadowAttr(uint64_t ino, bool cheap_only) {
   // The folder holding `ino` is its block's folder, whose shadow has it.
   uint64_t folder_ino = 0;
   NodePtr czi;
@@ -144,7 +144,10 @@ std::optional<NodeAttr> MountTree::ShadowAttr(uint64_t ino) {
     return std::nullopt;
   }
   const Shadow& s = block.shadow[ino - b->first];
-  if (!s.is_dir && !s.sized) return std::nullopt;  // its size needs the tree
+  if (!s.is_dir && !s.sized) {  // its size needs the tree
+    if (cheap_only) return Result<NodeAttr>(Status::NotSupported("size not known yet"));
+    return std::nullopt;
+  }
   NodeAttr a;
   a.ino = ino;
   a.is_dir = s.is_dir;
@@ -160,7 +163,7 @@ std::optional<NodeAttr> MountTree::ShadowAttr(uint64_t ino) {
   a.version = czi->version.load();
   block.exposed.resize(block.count, false);
   block.exposed[ino - b->first] = true;
-  return a;
+  return Result<NodeAttr>(a);
 }
 
 std::optional<Result<std::string>> MountTree::ShadowAcl(uint64_t ino, AclKind kind) {

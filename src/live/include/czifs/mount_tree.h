@@ -376,7 +376,9 @@ class MountTree {
   // The shadow of folder `ino`'s listing, after checking its CZI is unchanged.
   std::optional<ShadowFolder> FindShadowFolder(uint64_t ino);
   std::optional<Result<uint64_t>> ShadowLookup(uint64_t parent, std::string_view name);
-  std::optional<NodeAttr> ShadowAttr(uint64_t ino);
+  // With `cheap_only`, a file whose size the shadow does not hold answers
+  // NotSupported (as a live one would) instead of building the tree again.
+  std::optional<Result<NodeAttr>> ShadowAttr(uint64_t ino, bool cheap_only);
   std::optional<std::vector<DirEntry>> ShadowReadDir(uint64_t ino);
   std::optional<Result<std::string>> ShadowAcl(uint64_t ino, AclKind kind);
   // The mode a CZI's folder (`is_dir`) or file shows for the CZI's `mode`.
