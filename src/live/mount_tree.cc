@@ -349,8 +349,8 @@ Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
           DropReleased(czi.get(), &inval);
         }
         if (is_file && !czi->id.SameAttributes(*id)) {
-          czi->id = *id;
           if (czi->exposed.load()) inval.push_back({czi->ino, ""});
+          ShowNewAttributes(czi.get(), *id, &inval);  // and what the kernel holds of a let-go tree
         }
       } else if (is_file && !czi->id.SameAttributes(*id)) {
         WriterLock lock(&mu_);

@@ -104,7 +104,13 @@ void MountTree::ShowNewAttributes(Node* czi, const FileIdentity& id,
     const uint64_t count = b == blocks_.end() ? 0 : b->second.count;
     for (uint64_t k = 0; k < count; ++k) {
       auto it = nodes_.find(start + k);
-      if (it == nodes_.end()) continue;
+      if (it == nodes_.end()) {
+        // A let-go tree's number: its shadow shows the CZI's new attributes;
+        // the kernel may hold the old ones.
+        const auto& exposed = b->second.exposed;
+        if (k < exposed.size() && exposed[k]) inval->push_back({start + k, "", true});
+        continue;
+      }
       it->second->id = id;
       if (it->second->exposed.load()) inval->push_back({it->first, "", /*attributes_only=*/true});
     }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "../support/test_util.h"
@@ -48,6 +49,17 @@ class MountTreeShadowTest : public ::testing::Test {
     auto tree = MountTree::Create({dir_.File("src")}, session_, {}, live);
     ASSERT_TRUE(tree.ok()) << tree.status().ToString();
     tree_ = std::move(tree).value();
+    tree_->StartWatching([this](std::vector<Invalidation> batch) {
+      std::lock_guard<std::mutex> lock(sent_mu_);
+      for (auto& i : batch) sent_.push_back(std::move(i));
+    });
+  }
+  bool SentAttributes(uint64_t ino) {
+    std::lock_guard<std::mutex> lock(sent_mu_);
+    for (const auto& i : sent_) {
+      if (i.ino == ino && i.name.empty()) return true;
+    }
+    return false;
   }
   // Lists every folder (as find does) and, with `stat`, asks for each
   // entry's attributes (as ls -lR does).
@@ -82,6 +94,8 @@ class MountTreeShadowTest : public ::testing::Test {
   TempDir dir_;
   std::shared_ptr<Session> session_;
   std::unique_ptr<MountTree> tree_;
+  std::mutex sent_mu_;
+  std::vector<Invalidation> sent_;
 };
 
 TEST_F(MountTreeShadowTest, ASecondWalkOverMoreFilesThanTheBudgetParsesNothing) {
@@ -157,6 +171,20 @@ TEST_F(MountTreeShadowTest, AFileChangedWhileLetGoShowsItsNewTreeNotItsShadow) {
   EXPECT_EQ(tree_->ReadDir(first.at("f0.czi/S0/C0/T0").ino).status().code(), StatusCode::kStale);
   auto added = Resolve("f0.czi/S0/C0/T0/Z2.tif");
   EXPECT_TRUE(added.ok()) << added.status().ToString();
+}
+
+TEST_F(MountTreeShadowTest, AChmodOfALetGoFileShowsInItsShadowAndTheKernelIsTold) {
+  std::map<std::string, Seen> first;
+  Walk(MountTree::kRootIno, "", /*stat=*/true, &first);
+  const Seen& plane = first.at("f0.czi/S0/C0/T0/Z0.tif");
+  ASSERT_NE(plane.mode & 044, 0u);
+  const uint64_t parsed = Parsed();
+  fs::permissions(dir_.File("src/f0.czi"), fs::perms::owner_read | fs::perms::owner_write);
+  auto attr = tree_->GetAttr(plane.ino);
+  ASSERT_TRUE(attr.ok()) << attr.status().ToString();
+  EXPECT_EQ(attr->mode & 077, 0u);
+  EXPECT_TRUE(SentAttributes(plane.ino));
+  EXPECT_EQ(Parsed(), parsed);
 }
 
 TEST_F(MountTreeShadowTest, ConcurrentWalksAndReadsOverLetGoTreesAgree) {
