@@ -150,7 +150,7 @@ struct Helper {
 };
 
 // A helper whose shared memory grew past this (a huge tile) is not kept idle.
-constexpr uint64_t kMaxIdleSharedMemory = 64ull << 20;
+constexpr uint64_t kMaxIdleSharedMemory = 16ull << 20;
 
 // Grows `h`'s shared memory to hold `bytes` (in steps of 1 MiB).
 bool EnsureSharedMemory(Helper& h, uint64_t bytes) {
@@ -186,7 +186,18 @@ Result<Helper> SpawnHelper() {
     return Status::ResourceExhausted(std::string("JPEG-XR: socketpair failed: ") +
                                      std::strerror(errno));
   }
-  const int shm = memfd_create("czifs-jxr", MFD_CLOEXEC);
+  // Sealed against shrinking (and further seals) before the helper sees it:
+  // a helper taken over by a damaged stream could otherwise truncate it
+  // under our mapping, and our next access would kill czifs with SIGBUS.
+  const int shm = memfd_create("czifs-jxr", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (shm >= 0 && fcntl(shm, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+    const int err = errno;
+    close(shm);
+    close(sv[0]);
+    close(sv[1]);
+    return Status::ResourceExhausted(std::string("JPEG-XR: cannot seal shared memory: ") +
+                                     std::strerror(err));
+  }
   if (shm < 0) {
     const int err = errno;
     close(sv[0]);

@@ -159,6 +159,38 @@ def test_a_spinning_jpegxr_decoder_is_stopped_and_reported(czifs, corpus, tmp_pa
     assert (tmp_path / "o" / "info.json").is_file()
 
 
+def test_a_jpegxr_helper_that_shrinks_its_shared_memory_cannot_crash_czifs(
+        czifs, corpus, tmp_path):
+    # Stands in for a helper taken over by a damaged stream: it truncates the
+    # shared memory czifs maps (fd 3) and claims success. The memory is sealed
+    # against shrinking, so czifs reads what is there instead of dying of SIGBUS.
+    helper = tmp_path / "shrinking-helper"
+    tried = tmp_path / "tried"
+    helper.write_text(f"""#!/usr/bin/python3
+import os, struct, sys
+while True:
+    head = os.read(0, 40)  # JxrRequestHeader
+    if len(head) < 40:
+        sys.exit(0)
+    try:
+        os.ftruncate(3, 0)
+        outcome = "shrunk"
+    except OSError as e:
+        outcome = "refused: " + e.strerror
+    with open("{tried}", "a") as f:
+        f.write(outcome + "\\n")
+    os.write(1, struct.pack("<5i", 0, 0, 0, 0, 0))
+""")
+    helper.chmod(0o755)
+    env = dict(os.environ, CZIFS_JXR_HELPER=str(helper))
+    r = run([czifs, "export", str(corpus / "f14_jxr_gray8.czi"), str(tmp_path / "o")],
+            env=env, timeout=120 * SLOWDOWN)
+    assert r.returncode >= 0, f"killed by signal {-r.returncode}: {r.stderr}"
+    outcomes = tried.read_text().splitlines()
+    assert outcomes and all(o.startswith("refused") for o in outcomes), outcomes
+    assert r.returncode == 0, r.stderr
+
+
 def test_folder_with_a_damaged_file_exports_the_rest_and_fails(czifs, corpus, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
