@@ -204,12 +204,20 @@ void ZeroUncovered(const Canvas& canvas, const SubblockTable& sbs, const Rect& r
   }
   std::sort(edges.begin(), edges.end());
   edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+  // A sweep down the bands: `active` holds the subblocks spanning the
+  // current one (a row of tiles, not all of them: a region of a mosaic of
+  // thousands of tiles stays linear).
+  std::sort(covering.begin(), covering.end(),
+            [](const Rect& a, const Rect& b) { return a.y < b.y; });
+  thread_local std::vector<Rect> active;
+  active.clear();
+  size_t next = 0;
   for (size_t i = 0; i + 1 < edges.size(); ++i) {
     const int64_t ya = edges[i], yb = edges[i + 1];
+    std::erase_if(active, [ya](const Rect& r) { return r.y + r.height <= ya; });
+    while (next < covering.size() && covering[next].y <= ya) active.push_back(covering[next++]);
     spans.clear();
-    for (const Rect& r : covering) {
-      if (r.y <= ya && r.y + r.height >= yb) spans.emplace_back(r.x, r.x + r.width);
-    }
+    for (const Rect& r : active) spans.emplace_back(r.x, r.x + r.width);
     std::sort(spans.begin(), spans.end());
     uint8_t* band = out + static_cast<size_t>(ya - region.y) * stride;
     int64_t x = region.x;
