@@ -117,12 +117,17 @@ void MountTree::ShowNewAttributes(Node* czi, const FileIdentity& id,
   }
 }
 
-uint64_t MountTree::ReleasedOwner(uint64_t ino) const {
-  ReaderLock lock(&mu_);
+uint64_t MountTree::BlockStartOf(uint64_t ino) const {
   auto it = blocks_.upper_bound(ino);
   if (it == blocks_.begin()) return 0;
   --it;
-  return ino < it->first + it->second.count ? it->second.czi : 0;
+  return ino < it->first + it->second.count ? it->first : 0;
+}
+
+uint64_t MountTree::ReleasedOwner(uint64_t ino) const {
+  ReaderLock lock(&mu_);
+  const uint64_t start = BlockStartOf(ino);
+  return start == 0 ? 0 : blocks_.at(start).czi;
 }
 
 Status MountTree::Rematerialize(uint64_t ino) {
@@ -133,11 +138,9 @@ Status MountTree::Rematerialize(uint64_t ino) {
     {
       ReaderLock lock(&mu_);
       if (nodes_.count(at)) break;
-      auto it = blocks_.upper_bound(at);
-      if (it == blocks_.begin()) break;
-      --it;
-      if (at >= it->first + it->second.count) break;
-      folder = it->second.folder;
+      const uint64_t start = BlockStartOf(at);
+      if (start == 0) break;
+      folder = blocks_.at(start).folder;
     }
     chain.push_back(folder);
     at = folder;

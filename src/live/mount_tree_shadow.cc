@@ -47,7 +47,7 @@ void MountTree::ClearShadow(Block* b) {
   b->by_name = {};
 }
 
-std::optional<MountTree::ShadowFolder> MountTree::FindShadowFolder(uint64_t ino) {
+std::optional<MountTree::ShadowBlock> MountTree::FindShadowFolder(uint64_t ino) {
   // Twice at most: the CZI's check may find it changed (its shadows go).
   NodePtr czi;
   for (int pass = 0; pass < 2; ++pass) {
@@ -60,11 +60,9 @@ std::optional<MountTree::ShadowFolder> MountTree::FindShadowFolder(uint64_t ino)
         if (n.kind != Kind::kCzi || n.materialized || !n.src->released) return std::nullopt;
         czi = live->second;
       } else {
-        auto b = blocks_.upper_bound(ino);
-        if (b == blocks_.begin()) return std::nullopt;
-        --b;
-        if (ino >= b->first + b->second.count) return std::nullopt;
-        auto owner = nodes_.find(b->second.czi);
+        const uint64_t start = BlockStartOf(ino);
+        if (start == 0) return std::nullopt;
+        auto owner = nodes_.find(blocks_.at(start).czi);
         if (owner == nodes_.end()) return std::nullopt;
         czi = owner->second;
       }
@@ -73,7 +71,7 @@ std::optional<MountTree::ShadowFolder> MountTree::FindShadowFolder(uint64_t ino)
         if (f == czi->src->folder_block.end()) return std::nullopt;
         auto b = blocks_.find(f->second);
         if (b == blocks_.end() || b->second.shadow.empty()) return std::nullopt;
-        return ShadowFolder{czi, f->second};
+        return ShadowBlock{czi, f->second};
       }
     }
     // Unchanged since? (With a watcher this is a flag; by TTL a stat when due.)
@@ -116,34 +114,34 @@ std::optional<std::vector<DirEntry>> MountTree::ShadowReadDir(uint64_t ino) {
   return out;
 }
 
+std::optional<MountTree::ShadowBlock> MountTree::FindShadowEntry(uint64_t ino) const {
+  if (nodes_.count(ino)) return std::nullopt;
+  const uint64_t start = BlockStartOf(ino);
+  if (start == 0) return std::nullopt;
+  const Block& b = blocks_.at(start);
+  if (b.shadow.empty()) return std::nullopt;
+  auto owner = nodes_.find(b.czi);
+  if (owner == nodes_.end()) return std::nullopt;
+  return ShadowBlock{owner->second, start};
+}
+
 std::optional<Result<NodeAttr>> MountTree::ShadowAttr(uint64_t ino, bool cheap_only) {
-  // The folder holding `ino` is its block's folder, whose shadow has it.
-  uint64_t folder_ino = 0;
-  NodePtr czi;
+  std::optional<ShadowBlock> at;
   {
     ReaderLock lock(&mu_);
-    if (nodes_.count(ino)) return std::nullopt;
-    auto b = blocks_.upper_bound(ino);
-    if (b == blocks_.begin()) return std::nullopt;
-    --b;
-    if (ino >= b->first + b->second.count || b->second.shadow.empty()) return std::nullopt;
-    auto owner = nodes_.find(b->second.czi);
-    if (owner == nodes_.end()) return std::nullopt;
-    folder_ino = b->second.folder;
-    czi = owner->second;
+    at = FindShadowEntry(ino);
   }
-  // Checks the CZI (unchanged?) as a listing of that folder would.
+  if (!at) return std::nullopt;
+  const NodePtr& czi = at->czi;
+  // Checks the CZI (unchanged?) as a listing of that folder would; its
+  // shadow may be gone after (a new version, or the tree built again).
   czi->last_used.store(++tick_, std::memory_order_relaxed);
   if (!RefreshCzi(czi, /*force=*/false, /*expand=*/false).ok()) return std::nullopt;
   WriterLock lock(&mu_);
-  auto b = blocks_.upper_bound(ino);
-  if (b == blocks_.begin()) return std::nullopt;
-  --b;
-  Block& block = b->second;
-  if (block.folder != folder_ino || ino >= b->first + block.count || block.shadow.empty()) {
-    return std::nullopt;
-  }
-  const Shadow& s = block.shadow[ino - b->first];
+  auto again = FindShadowEntry(ino);
+  if (!again || again->start != at->start) return std::nullopt;
+  Block& block = blocks_.at(at->start);
+  const Shadow& s = block.shadow[ino - at->start];
   if (!s.is_dir && !s.sized) {  // its size needs the tree
     if (cheap_only) return Result<NodeAttr>(Status::NotSupported("size not known yet"));
     return std::nullopt;
@@ -162,7 +160,7 @@ std::optional<Result<NodeAttr>> MountTree::ShadowAttr(uint64_t ino, bool cheap_o
   a.ctime = czi->id.ctime;
   a.version = czi->version.load();
   block.exposed.resize(block.count, false);
-  block.exposed[ino - b->first] = true;
+  block.exposed[ino - at->start] = true;
   return Result<NodeAttr>(a);
 }
 
@@ -171,15 +169,10 @@ std::optional<Result<std::string>> MountTree::ShadowAcl(uint64_t ino, AclKind ki
   bool is_dir = false;
   {
     ReaderLock lock(&mu_);
-    if (nodes_.count(ino)) return std::nullopt;
-    auto b = blocks_.upper_bound(ino);
-    if (b == blocks_.begin()) return std::nullopt;
-    --b;
-    if (ino >= b->first + b->second.count || b->second.shadow.empty()) return std::nullopt;
-    auto owner = nodes_.find(b->second.czi);
-    if (owner == nodes_.end()) return std::nullopt;
-    czi = owner->second;
-    is_dir = b->second.shadow[ino - b->first].is_dir;
+    auto at = FindShadowEntry(ino);
+    if (!at) return std::nullopt;
+    czi = at->czi;
+    is_dir = blocks_.at(at->start).shadow[ino - at->start].is_dir;
   }
   if (!RefreshCzi(czi, /*force=*/false, /*expand=*/false).ok()) return std::nullopt;
   if (kind == AclKind::kDefault) return Result<std::string>(std::string());

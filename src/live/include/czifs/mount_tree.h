@@ -292,6 +292,8 @@ class MountTree {
   Result<InUse> Acquire(uint64_t ino);
   // The CZI node whose tree numbered `ino` (live or let go), or 0.
   uint64_t ReleasedOwner(uint64_t ino) const;
+  // The first number of the block holding `ino` (blocks_), or 0 if none.
+  uint64_t BlockStartOf(uint64_t ino) const REQUIRES_SHARED(mu_);
   // Makes the node of `ino` again (a number of a tree built again, whose
   // folder has not been listed since): its folders are materialized, from
   // the nearest one that exists down.
@@ -369,12 +371,14 @@ class MountTree {
   // A let-go tree's answers from its shadow (mount_tree_shadow.cc): nullopt
   // where there is none (live, never listed, or no shadow kept), and the
   // caller takes the usual way, which builds the tree again.
-  struct ShadowFolder {
+  struct ShadowBlock {
     NodePtr czi;
-    uint64_t start = 0;  // the first number of the folder's block
+    uint64_t start = 0;  // the block's first number
   };
-  // The shadow of folder `ino`'s listing, after checking its CZI is unchanged.
-  std::optional<ShadowFolder> FindShadowFolder(uint64_t ino);
+  // The let-go, shadowed block holding number `ino` (not a live node).
+  std::optional<ShadowBlock> FindShadowEntry(uint64_t ino) const REQUIRES_SHARED(mu_);
+  // The shadowed block of folder `ino`'s entries, after checking its CZI is unchanged.
+  std::optional<ShadowBlock> FindShadowFolder(uint64_t ino);
   std::optional<Result<uint64_t>> ShadowLookup(uint64_t parent, std::string_view name);
   // With `cheap_only`, a file whose size the shadow does not hold answers
   // NotSupported (as a live one would) instead of building the tree again.
