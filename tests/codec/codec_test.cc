@@ -29,6 +29,22 @@ std::vector<uint8_t> Zstd(const std::vector<uint8_t>& raw) {
   return out;
 }
 
+// A zstd1 subblock of 16-bit samples `raw` with hi/lo packing: the 3-byte
+// header (chunk type 1, packed), then the frame of all low bytes, then all
+// high bytes.
+std::vector<uint8_t> Zstd1HiLo(const std::vector<uint8_t>& raw) {
+  std::vector<uint8_t> packed(raw.size());
+  const size_t half = raw.size() / 2;
+  for (size_t k = 0; k < half; ++k) {
+    packed[k] = raw[2 * k];
+    packed[half + k] = raw[2 * k + 1];
+  }
+  std::vector<uint8_t> data = {3, 1, 1};
+  const auto z = Zstd(packed);
+  data.insert(data.end(), z.begin(), z.end());
+  return data;
+}
+
 TEST(CodecTest, InterleaveHiLoJoinsLowAndHighHalves) {
   std::vector<uint8_t> buf = {1, 2, 3, 0xA, 0xB, 0xC};  // lo: 1 2 3, hi: A B C
   std::vector<uint8_t> out(buf.size());
@@ -63,15 +79,7 @@ TEST(CodecTest, DecodesZstd1WithHiLoPackingOverTheWholeBuffer) {
   // Bgr48: 3 samples per pixel, so the packing spans 3 x width samples per row.
   const uint32_t w = 5, h = 3;
   auto raw = Ramp(w * h * 6);
-  std::vector<uint8_t> packed(raw.size());
-  const size_t half = raw.size() / 2;
-  for (size_t k = 0; k < half; ++k) {
-    packed[k] = raw[2 * k];
-    packed[half + k] = raw[2 * k + 1];
-  }
-  std::vector<uint8_t> data = {3, 1, 1};
-  auto z = Zstd(packed);
-  data.insert(data.end(), z.begin(), z.end());
+  const std::vector<uint8_t> data = Zstd1HiLo(raw);
   auto bm = DecodeSubblock(DecodeRequest{4, 6, w, h, data});
   ASSERT_TRUE(bm.ok()) << bm.status().ToString();
   EXPECT_EQ(Bytes(bm->pixels), raw);
@@ -82,15 +90,7 @@ TEST(CodecTest, APlanarHiLoBitmapGivesTheSameRowsThroughCopyRow) {
   // column window.
   const uint32_t w = 37, h = 4;
   auto raw = Ramp(w * h * 6);
-  std::vector<uint8_t> packed(raw.size());
-  const size_t half = raw.size() / 2;
-  for (size_t k = 0; k < half; ++k) {
-    packed[k] = raw[2 * k];
-    packed[half + k] = raw[2 * k + 1];
-  }
-  std::vector<uint8_t> data = {3, 1, 1};
-  auto z = Zstd(packed);
-  data.insert(data.end(), z.begin(), z.end());
+  const std::vector<uint8_t> data = Zstd1HiLo(raw);
   DecodeRequest req{4, 6, w, h, data};
   req.planar_hilo = true;
   auto bm = DecodeSubblock(req);
