@@ -73,11 +73,11 @@ CLI::Validator OneOf(const czifs::EnumNames<E, N>& names) {
 }
 
 // Reads "512M", "2G", "1048576" into a byte count: the same syntax as -o cache_size=.
-CLI::Validator ByteSize() {
+CLI::Validator ByteSize(bool zero_allowed = false) {
   return CLI::Validator(
-      [](std::string& value) -> std::string {
+      [zero_allowed](std::string& value) -> std::string {
         uint64_t bytes = 0;
-        if (!czifs::ParseByteSize(value, &bytes) || bytes == 0) {
+        if (!czifs::ParseByteSize(value, &bytes) || (bytes == 0 && !zero_allowed)) {
           return "cannot read '" + value + "' (use e.g. 512M or 2G)";
         }
         value = std::to_string(bytes);
@@ -223,13 +223,19 @@ int RunMountCommand(int argc, char** argv) {
       "Mount options, comma-separated: allow_other, default_permissions, ... and "
       "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
       "without=LIST (':'-separated), max_threads=N (FUSE request threads, 1 to 4096), "
-      "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N, parsed_memory=SIZE, zarr_chunk=N");
+      "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N, parsed_memory=SIZE, zarr_chunk=N, "
+      "readahead=SIZE");
   app.add_option("--threads", o.threads, "Decode threads, 1 to 1024 (default: number of cores)")
       ->check(CLI::Range(1u, czifs::kMaxDecodeThreads));
   app.add_option("--cache-size", o.cache_bytes,
                  "Decoded-subblock cache, e.g. 512M, 2G "
                  "(default: min(1G, RAM/4))")
       ->transform(ByteSize());
+  app.add_option("--readahead", o.kernel_readahead_bytes,
+                 "The kernel's readahead for this mount, 4K to 64M, or 0 to keep the kernel's "
+                 "(128K): larger reads of each file, fewer round trips (only root may set it; "
+                 "default: 1M)")
+      ->transform(ByteSize(true));
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
   app.add_option("--log-file", o.log_file,

@@ -45,7 +45,11 @@ struct FuseFsOptions {
   // reader of a TIFF's tags (tifffile) would take in pixel bytes past the
   // header's gap with more; cp and cat read max(128 KiB, this) anyway.
   uint32_t blksize = 4096;
-  uint64_t readahead_bytes = 16 << 20;
+  uint64_t readahead_bytes = 16 << 20;  // tiles decoded ahead of a sequential reader
+  // The kernel's readahead asked for at FUSE_INIT (0: the kernel's own). The
+  // kernel takes the least of this and its device's window, which
+  // SetMountReadahead (readahead.h) raised before the init.
+  uint64_t kernel_readahead_bytes = 0;
   DamagedTiles damaged = DamagedTiles::kFail;  // what reads do with tiles that do not decode
 };
 
@@ -109,6 +113,7 @@ class FuseFs {
 
   // Set at init if the kernel lets opendir be answered ENOSYS (and skipped).
   std::atomic<bool> skip_opendir{false};
+  uint64_t kernel_readahead_bytes() const { return options_.kernel_readahead_bytes; }
 
   // The libfuse operation table for this class (userdata = FuseFs*).
   static const fuse_lowlevel_ops* Operations();

@@ -72,6 +72,8 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
     static_cast<FuseFs*>(userdata)->skip_opendir.store(true);
   }
   conn->want |= (FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO) & conn->capable;
+  const uint64_t readahead = static_cast<FuseFs*>(userdata)->kernel_readahead_bytes();
+  if (readahead != 0) conn->max_readahead = static_cast<unsigned>(readahead);
   // The kernel checks every access against the sources' ACLs, which it asks
   // for with getxattr and keeps until the attributes time out or are
   // invalidated. Without this (an old kernel), ACLs are not honoured: said once.

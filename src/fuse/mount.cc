@@ -25,6 +25,7 @@
 #include "czifs/mount_tree.h"
 #include "czifs/random_access_file.h"
 #include "fuse_fs.h"
+#include "readahead.h"
 
 namespace czifs {
 namespace {
@@ -186,6 +187,7 @@ struct Checked {
   std::shared_ptr<spdlog::logger> log_file;  // --log-file, opened
   MemoryLimit memory;
   uint64_t cache_bytes = 0;
+  std::string canonical_mountpoint;  // as /proc/self/mountinfo will show it
 };
 
 int Fail(int code, const std::string& line) {
@@ -221,6 +223,8 @@ int CheckBeforeMounting(MountOptions& o, Checked* c) {
   }
   if (std::string why = CheckMountPointIsFree(o.mountpoint); !why.empty())
     return Fail(kMountFailed, why);
+  std::error_code ec;
+  c->canonical_mountpoint = std::filesystem::canonical(o.mountpoint, ec).string();
   if (!FolderIsEmpty(o.mountpoint)) {
     std::fprintf(stderr, "czifs: warning: %s is not empty: its files are hidden while mounted\n",
                  o.mountpoint.c_str());
@@ -297,6 +301,7 @@ int RunMount(MountOptions o) {
       o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   FuseFsOptions fs_options;
   fs_options.damaged = o.tree.damaged;
+  fs_options.kernel_readahead_bytes = o.kernel_readahead_bytes;
   FuseFs fs(std::move(tree).value(), threads, fs_options, session);
   fuse_session* se = NewSession(o, o.fuse_options, &fs);
   if (se == nullptr) return kMountUsage;
@@ -324,6 +329,7 @@ int RunMount(MountOptions o) {
   spdlog::info("serving {} source(s) on {} ({} decode threads, {} MiB cache; may use {} MiB: {})",
                o.sources.size(), o.mountpoint, threads, checked.cache_bytes >> 20,
                checked.memory.bytes >> 20, checked.memory.source);
+  SetMountReadahead(checked.canonical_mountpoint, o.kernel_readahead_bytes);
   TuneAllocator();
   fs.Start(se);
   const int res = Serve(se, o.single_thread, request_threads);

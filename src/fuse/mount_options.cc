@@ -48,6 +48,13 @@ int ApplyOwnOption(const std::string& key, const std::string& val, MountOptions*
       *error = "-o parsed_memory=" + val + ": use e.g. 256M or 1G";
       return -1;
     }
+  } else if (key == "readahead") {
+    if (!ParseByteSize(val, &o->kernel_readahead_bytes) ||
+        !CheckReadahead(o->kernel_readahead_bytes).empty()) {
+      *error = fmt::format("-o readahead={}: use {}K to {}M, or 0 to keep the kernel's", val,
+                           kMinReadaheadBytes >> 10, kMaxReadaheadBytes >> 20);
+      return -1;
+    }
   } else if (key == "log_level") {
     o->log_level = val;
   } else if (key == "log_file") {
@@ -155,7 +162,7 @@ std::string CheckMountOptions(const MountOptions& o) {
     return fmt::format("thread counts: use 1 to {} decode threads, 1 to {} request threads",
                        kMaxDecodeThreads, kMaxRequestThreads);
   }
-  return "";
+  return CheckReadahead(o.kernel_readahead_bytes);
 }
 
 }  // namespace czifs

@@ -9,6 +9,7 @@
 
 #include "czifs/mount_tree.h"
 #include "czifs/tree.h"
+#include "readahead.h"
 
 namespace czifs {
 
@@ -26,6 +27,8 @@ struct MountOptions {
   TreeOptions tree;          // --damaged / -o damaged=, --without / -o without=
   unsigned max_threads = 0;  // -o max_threads=: FUSE request threads; 0 = default
   LiveOptions live;          // --watch / -o watch=, --ttl / -o ttl=
+  uint64_t kernel_readahead_bytes =
+      kDefaultReadaheadBytes;  // --readahead / -o readahead=; 0 = kernel's
 };
 
 // The ranges thread counts must lie in (--threads, -o threads=, -o max_threads=).
@@ -33,7 +36,8 @@ inline constexpr unsigned kMaxDecodeThreads = 1024;
 inline constexpr unsigned kMaxRequestThreads = 4096;
 
 // Splits -o values into czifs' own options (threads=, cache_size=,
-// log_level=, log_file=, damaged=, without=, max_threads=, watch=, ttl=) and those for libfuse;
+// log_level=, log_file=, damaged=, without=, max_threads=, watch=, ttl=, readahead=, ...) and
+// those for libfuse;
 // drops "rw" (always read-only). Returns false with `error` set on a malformed czifs option.
 // Lists are split by libfuse (fuse_opt_parse).
 bool SplitMountOptions(const std::vector<std::string>& values, MountOptions* opts,

@@ -3,6 +3,7 @@ one clear line, a non-zero exit, no mount; sources given as "a/" or under
 one name are told apart."""
 import os
 import signal
+import stat
 import subprocess
 import time
 
@@ -25,6 +26,7 @@ def sample(czi_synth, tmp_path):
     ["-o", "max_threads=0"], ["--log-file", "/proc/version"],
     ["--log-file", "/nonexistent-folder/czifs.log"], ["-o", "log_file=/proc/version"],
     ["--ttl", "-1"], ["-o", "ttl=soon"], ["--watch", "sometimes"],
+    ["--readahead", "1K"], ["--readahead", "fast"], ["-o", "readahead=100M"],
 ], ids=lambda a: " ".join(a))
 def test_an_option_mistake_is_one_line_and_nothing_is_mounted(czifs, sample, tmp_path, args):
     mnt = tmp_path / "mnt"
@@ -183,3 +185,55 @@ def test_a_single_source_that_does_not_parse_is_said_once(czifs, tmp_path):
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert r.returncode != 0 and len(lines) == 1 and "bad.czi" in lines[0], r.stderr
     assert not is_mounted(mnt)
+
+
+def read_ahead_kb(mnt):
+    """The kernel's readahead for the mount on `mnt` (found without entering it:
+    another user's mount is closed to root without allow_other)."""
+    with open("/proc/self/mountinfo") as f:
+        devices = [line.split()[2] for line in f if line.split()[4] == str(mnt)]
+    with open(f"/sys/class/bdi/{devices[-1]}/read_ahead_kb") as f:
+        return int(f.read())
+
+
+@pytest.mark.parametrize("args,kb", [([], 1024), (["--readahead", "0"], 128),
+                                     (["-o", "readahead=4M"], 4096)],
+                         ids=["default", "kernel's", "4M"])
+def test_the_kernel_reads_ahead_1_mib_of_a_plane_unless_told(czifs, sample, tmp_path, args, kb):
+    mnt, log = tmp_path / "mnt", tmp_path / "log.txt"
+    with mounted(czifs, sample, mnt, *args, log=log):
+        assert read_ahead_kb(mnt) == kb, log.read_text()
+        with open(mnt / "S0" / "C0" / "T0" / "Z0.tif", "rb") as f:
+            assert f.read(4) == b"II*\0"
+
+
+def test_a_user_who_may_not_set_the_readahead_still_mounts(czifs, czi_synth):
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="czifs-readahead-", dir="/tmp")
+    mnt = os.path.join(d, "mnt")
+    fuse_mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
+    try:
+        os.chmod("/dev/fuse", 0o666)  # as Debian's udev leaves it (a container may not)
+        os.chmod(d, 0o755)
+        czi = os.path.join(d, "a.czi")
+        assert run([czi_synth, czi, "--tile", "32x32"]).returncode == 0
+        os.mkdir(mnt)
+        os.chown(mnt, NOBODY, NOBODY)
+        proc = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                                 "--clear-groups", czifs, "-f", czi, mnt],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert wait_for(lambda: is_mounted(mnt) or proc.poll() is not None, 30 * SLOWDOWN)
+            assert proc.poll() is None, proc.stderr.read()
+            assert read_ahead_kb(mnt) == 128
+            r = as_nobody("head", "-c", "4", os.path.join(mnt, "S0", "C0", "T0", "Z0.tif"))
+            assert r.returncode == 0 and r.stdout == "II*\0", r.stderr
+        finally:
+            as_nobody("fusermount3", "-u", mnt)
+            _, err = proc.communicate(timeout=30 * SLOWDOWN)
+        assert "only root may raise it" in err, err
+    finally:
+        os.chmod("/dev/fuse", fuse_mode)
+        force_unmount(mnt)
+        shutil.rmtree(d, ignore_errors=True)
