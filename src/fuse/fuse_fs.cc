@@ -346,8 +346,7 @@ void FuseFs::Release(fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
-                 const std::shared_ptr<Interrupt>& interrupt, const fuse_file_info* fi,
-                 ReplySpans* spans) {
+                 const std::shared_ptr<Interrupt>& interrupt, const fuse_file_info* fi) {
   const Handle* handle = fi && fi->fh ? reinterpret_cast<const Handle*>(fi->fh) : nullptr;
   if (ino == kStatsIno) {
     const std::string s = handle ? handle->stats : StatsJson();
@@ -366,10 +365,6 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
   if (interrupt) forwarded = interrupt->OnRaise([i = ctx.interrupt] { i->Raise(); });
   ctx.readahead_bytes = options_.readahead_bytes;
   ctx.damaged = options_.damaged;
-  if (spans) {
-    spans->Reset(buf->data(), buf->size());
-    ctx.spans = spans;
-  }
   if (!AcquireReadSlot(*ctx.interrupt)) return EINTR;
   struct Slot {
     FuseFs* fs;
@@ -390,17 +385,6 @@ int FuseFs::Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>
 namespace {
 
 void OnInterrupt(fuse_req_t, void* data) { static_cast<Interrupt*>(data)->Raise(); }
-
-// Replies with `pieces` in one writev: the kernel copies each tile row
-// straight from the cache.
-void ReplyPieces(fuse_req_t req, const std::vector<ReplySpans::Piece>& pieces) {
-  thread_local std::vector<iovec> iov;
-  iov.clear();
-  for (const ReplySpans::Piece& p : pieces) {
-    iov.push_back({const_cast<uint8_t*>(p.data), p.n});  // writev does not write to them
-  }
-  fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
-}
 
 }  // namespace
 
@@ -433,12 +417,11 @@ void FuseFs::ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
   const uint64_t fh = fi ? fi->fh : 0;
   auto serve = [this, req, ino, size, off, fh, interrupted] {
     thread_local std::vector<uint8_t> buf;
-    thread_local ReplySpans spans;
     fuse_file_info f{};
     f.fh = fh;
     int err;
     try {
-      err = Read(ino, static_cast<uint64_t>(off), size, &buf, interrupted, &f, &spans);
+      err = Read(ino, static_cast<uint64_t>(off), size, &buf, interrupted, &f);
     } catch (const std::bad_alloc&) {
       spdlog::error("read: out of memory");
       err = ENOMEM;
@@ -448,12 +431,9 @@ void FuseFs::ReadAndReply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
     }
     if (err) {
       fuse_reply_err(req, err);
-    } else if (spans.spans.empty()) {
-      fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
     } else {
-      ReplyPieces(req, spans.Pieces(buf.size()));
+      fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
     }
-    spans.Reset(nullptr, 0);  // lets go of the tiles the reply pointed at
   };
   // Up to one request thread per read slot serves its read itself (no hand-off:
   // sequential reads stay as fast as they were); reads beyond that go to the

@@ -82,12 +82,9 @@ class FuseFs {
   // Reads up to `size` bytes into `buf` (resized); `interrupt` (may be
   // null) is the request's: raising it, or the end of the session, makes
   // the read give up with EINTR at once. `fi` is the open file (the stats
-  // file reads its snapshot). With `spans`, parts of the reply may be left
-  // out of `buf` and point at decoded tiles instead (ReplySpans); the reply
-  // is then `spans->Pieces(buf->size())`.
+  // file reads its snapshot).
   int Read(fuse_ino_t ino, uint64_t off, size_t size, std::vector<uint8_t>* buf,
-           const std::shared_ptr<Interrupt>& interrupt, const fuse_file_info* fi = nullptr,
-           ReplySpans* spans = nullptr);
+           const std::shared_ptr<Interrupt>& interrupt, const fuse_file_info* fi = nullptr);
   // Serves a read and replies: on the calling request thread while fewer
   // than the read slots do so, else on the read pool, so that request
   // threads stay free for lookups, listings and .czifs-stats however slow

@@ -233,70 +233,6 @@ void ZeroUncovered(const Canvas& canvas, const SubblockTable& sbs, const Rect& r
     zero_to(region.x + region.width);
   }
 }
-
-// Subblocks of a region past which its tiles are copied, not pointed at:
-// finding what later subblocks hide of each is quadratic in them.
-constexpr size_t kMaxPointedRegionSubblocks = 64;
-
-// The rectangles, within `region`, of the subblocks of `canvas` that draw in
-// it, in drawing order (empty if more than kMaxPointedRegionSubblocks).
-std::vector<Rect> DrawnRects(const Canvas& canvas, const SubblockTable& sbs, const Rect& region,
-                             std::vector<uint32_t>* order) {
-  std::vector<Rect> rects;
-  order->clear();
-  for (uint32_t sb : canvas.subblocks) {
-    const Rect at = Placement(canvas, sbs.geometry(sb));
-    const int64_t x0 = std::max(region.x, at.x),
-                  x1 = std::min(region.x + region.width, at.x + at.width);
-    const int64_t y0 = std::max(region.y, at.y),
-                  y1 = std::min(region.y + region.height, at.y + at.height);
-    if (x0 >= x1 || y0 >= y1) continue;
-    if (rects.size() == kMaxPointedRegionSubblocks) {
-      order->clear();
-      return {};
-    }
-    rects.push_back({x0, y0, x1 - x0, y1 - y0});
-    order->push_back(sb);
-  }
-  return rects;
-}
-
-// Draws `drawn` (the k-th of `rects`) of decoded tile `bm`, placed at
-// (left, top), into `out`: only what no later rectangle covers (later tiles
-// draw over the rest), each visible run of a row pointed at through `spans`
-// where it has room, else copied.
-void PointAtTile(const std::shared_ptr<const Bitmap>& bm, int64_t left, int64_t top,
-                 const std::vector<Rect>& rects, size_t k, const Rect& region, uint8_t* out,
-                 size_t out_stride, size_t bpp, ReplySpans* spans) {
-  const Rect& r = rects[k];
-  thread_local std::vector<std::pair<int64_t, int64_t>> hidden;
-  for (int64_t y = r.y; y < r.y + r.height; ++y) {
-    hidden.clear();
-    for (size_t j = k + 1; j < rects.size(); ++j) {
-      const Rect& o = rects[j];
-      if (o.y <= y && y < o.y + o.height && o.x < r.x + r.width && r.x < o.x + o.width) {
-        hidden.emplace_back(std::max(o.x, r.x), std::min(o.x + o.width, r.x + r.width));
-      }
-    }
-    std::sort(hidden.begin(), hidden.end());
-    uint8_t* row = out + static_cast<size_t>(y - region.y) * out_stride;
-    const uint8_t* src = bm->pixels.data() + static_cast<size_t>(y - top) * bm->stride();
-    auto draw = [&](int64_t a, int64_t b) {
-      if (a >= b) return;
-      uint8_t* d = row + static_cast<size_t>(a - region.x) * bpp;
-      const uint8_t* s = src + static_cast<size_t>(a - left) * bpp;
-      const size_t n = static_cast<size_t>(b - a) * bpp;
-      if (!spans->Stand(d, s, n, bm)) std::memcpy(d, s, n);
-    };
-    int64_t x = r.x;
-    for (const auto& [a, b] : hidden) {
-      draw(x, a);
-      x = std::max(x, b);
-    }
-    draw(x, r.x + r.width);
-  }
-}
-
 }  // namespace
 
 Status ComposeRows(const Canvas& canvas, int64_t row_begin, int64_t row_end,
@@ -314,14 +250,8 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
   const size_t bpp = static_cast<size_t>(BytesPerPixel(canvas.pixel_type));
   const size_t out_stride = static_cast<size_t>(col_end - col_begin) * bpp;
   const auto& sbs = reader.czi().subblocks();
-  const Rect region{col_begin, row_begin, col_end - col_begin, row_end - row_begin};
-  ZeroUncovered(canvas, sbs, region, out, out_stride, bpp);
-  // Where tiles may be pointed at: the subblocks drawn, in order, to know
-  // what later ones hide of each.
-  std::vector<uint32_t> drawn_order;
-  std::vector<Rect> drawn;
-  if (options.spans) drawn = DrawnRects(canvas, sbs, region, &drawn_order);
-  size_t drawn_k = 0;
+  ZeroUncovered(canvas, sbs, Rect{col_begin, row_begin, col_end - col_begin, row_end - row_begin},
+                out, out_stride, bpp);
   for (uint32_t sb : canvas.subblocks) {
     const Rect at = Placement(canvas, sbs.geometry(sb));
     const int64_t top = at.y;
@@ -393,11 +323,6 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
       continue;
     }
     CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<const Bitmap> bm, std::move(got));
-    while (drawn_k < drawn.size() && drawn_order[drawn_k] != sb) ++drawn_k;
-    if (drawn_k < drawn.size() && !bm->planar_hilo && bm->stride() == src_row_bytes) {
-      PointAtTile(bm, left, top, drawn, drawn_k, region, out, out_stride, bpp, options.spans);
-      continue;
-    }
     for (int64_t y = y0; y < y1; ++y) {
       bm->CopyRow(static_cast<uint32_t>(y - top), static_cast<uint32_t>(x0 - left),
                   static_cast<uint32_t>(x1 - x0), dst + static_cast<size_t>(y - y0) * out_stride);

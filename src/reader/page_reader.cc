@@ -235,12 +235,8 @@ Status PageReader::Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8
     }
     return subblocks_.Get(sb);
   };
-  ComposeOptions compose{&source, ctx.damaged, ctx.pool, ctx.interrupt.get()};
+  const ComposeOptions compose{&source, ctx.damaged, ctx.pool, ctx.interrupt.get()};
   if (page.sample >= 0) return FillSample(page, pixel_offset, n, dst, compose);
-  // Rows sent as composed (one sample per pixel: no reordering after) may
-  // point at the tiles' own rows.
-  ComposeOptions pointing = compose;
-  if (SamplesPerPixel(canvas.pixel_type) == 1) pointing.spans = ctx.spans;
   // Whole rows are composed straight into the reply; only a partial first or
   // last row goes through a one-row scratch buffer.
   thread_local std::vector<uint8_t> row;
@@ -251,7 +247,7 @@ Status PageReader::Fill(const Page& page, uint64_t pixel_offset, size_t n, uint8
     if (in_row == 0 && n >= row_bytes) {
       const uint64_t full = n / row_bytes;
       CZIFS_RETURN_IF_ERROR(ComposeRows(canvas, static_cast<int64_t>(r),
-                                        static_cast<int64_t>(r + full), subblocks_, dst, pointing));
+                                        static_cast<int64_t>(r + full), subblocks_, dst, compose));
       ToTiffSampleOrder(canvas.pixel_type, std::span<uint8_t>(dst, full * row_bytes));
       pos += full * row_bytes;
       dst += full * row_bytes;

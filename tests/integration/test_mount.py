@@ -122,28 +122,6 @@ def test_parallel_random_reads_with_a_tiny_cache_are_correct(czifs, corpus, corp
     assert not errors, errors[:5]
 
 
-@pytest.mark.parametrize("pixel_type", ["Gray16", "Gray8", "Bgr24"])
-def test_replies_pointing_at_cached_tiles_send_the_exported_bytes(czifs, czi_synth, tmp_path,
-                                                                  pixel_type):
-    """Whole rows of one-sample planes are sent straight from the decoded tiles
-    (ReplySpans): small overlapping tiles need more pieces than one writev
-    takes; colour goes through the copy. Every read size, cold and cached."""
-    czi = tmp_path / "m.czi"
-    assert run([czi_synth, str(czi), "--pixel-type", pixel_type, "--codec", "zstd1",
-                "--tile", "40x24", "--tiles", "40x12", "--overlap", "0.25"]).returncode == 0
-    assert run([czifs, "export", str(czi), str(tmp_path / "ref")]).returncode == 0
-    want = (tmp_path / "ref" / "S0" / "C0" / "T0" / "Z0.tif").read_bytes()
-    mnt = tmp_path / "mnt"
-    with mounted(czifs, czi, mnt):
-        plane = mnt / "S0" / "C0" / "T0" / "Z0.tif"
-        assert plane.read_bytes() == want  # cold: 1 MiB requests, tiles decoded
-        for n in (4096, 333333, 1 << 20, 3 << 20):
-            with open(plane, "rb", buffering=0) as f:
-                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-                got = b"".join(iter(lambda: f.read(n), b""))
-            assert got == want, n
-
-
 def test_writes_fail_with_erofs(corpus_mount):
     target = next(corpus_mount.rglob("*.tif"))
     for action in (lambda: open(target, "r+b"), lambda: open(corpus_mount / "new", "w"),

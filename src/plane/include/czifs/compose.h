@@ -34,7 +34,6 @@
 #include "czifs/image_index.h"
 #include "czifs/interrupt.h"
 #include "czifs/mutex.h"
-#include "czifs/reply_spans.h"
 #include "czifs/session.h"
 
 namespace czifs {
@@ -145,10 +144,6 @@ struct ComposeOptions {
   // (null: this thread), and the read's give-up flag (null: never).
   ThreadPool* pool = nullptr;
   const Interrupt* interrupt = nullptr;
-  // Where rows of decoded tiles may be pointed at instead of copied (null:
-  // copy everything). Only for output that is sent as composed: one sample
-  // per pixel (no reordering after), packed (not planar hi/lo) tiles.
-  ReplySpans* spans = nullptr;
 };
 Status ComposeRows(const Canvas& canvas, int64_t row_begin, int64_t row_end,
                    const SubblockReader& reader, uint8_t* out, const ComposeOptions& options = {});

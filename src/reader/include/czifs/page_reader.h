@@ -34,10 +34,6 @@ struct ReadContext {
   // Decode the subblocks of this many bytes past the read, in the background.
   uint64_t readahead_bytes = 0;
   DamagedTiles damaged = DamagedTiles::kFail;
-  // Where whole rows of one-sample pixels may point at decoded tiles instead
-  // of being copied into the output (null: the output gets every byte). Set
-  // by a caller that sends the output with them (the FUSE layer).
-  ReplySpans* spans = nullptr;
 };
 
 class PageReader : public std::enable_shared_from_this<PageReader> {
