@@ -122,6 +122,27 @@ def test_parallel_random_reads_with_a_tiny_cache_are_correct(czifs, corpus, corp
     assert not errors, errors[:5]
 
 
+@pytest.mark.parametrize("pixel_type", ["Gray16", "Gray8", "Bgr24"])
+def test_small_overlapping_tiles_read_through_the_mount_as_exported(czifs, czi_synth, tmp_path,
+                                                                    pixel_type):
+    """A plane of 480 small overlapping tiles: each 1 MiB request draws
+    thousands of tile runs. Every read size, cold and with the tiles cached."""
+    czi = tmp_path / "m.czi"
+    assert run([czi_synth, str(czi), "--pixel-type", pixel_type, "--codec", "zstd1",
+                "--tile", "40x24", "--tiles", "40x12", "--overlap", "0.25"]).returncode == 0
+    assert run([czifs, "export", str(czi), str(tmp_path / "ref")]).returncode == 0
+    want = (tmp_path / "ref" / "S0" / "C0" / "T0" / "Z0.tif").read_bytes()
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, czi, mnt):
+        plane = mnt / "S0" / "C0" / "T0" / "Z0.tif"
+        assert plane.read_bytes() == want
+        for n in (4096, 333333, 1 << 20, 3 << 20):
+            with open(plane, "rb", buffering=0) as f:
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                got = b"".join(iter(lambda: f.read(n), b""))
+            assert got == want, n
+
+
 def test_writes_fail_with_erofs(corpus_mount):
     target = next(corpus_mount.rglob("*.tif"))
     for action in (lambda: open(target, "r+b"), lambda: open(corpus_mount / "new", "w"),
