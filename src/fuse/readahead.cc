@@ -1,7 +1,9 @@
 #include "readahead.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -40,7 +42,7 @@ std::vector<std::string> Fields(const std::string& line) {
 
 std::string CheckReadahead(uint64_t bytes) {
   if (bytes == 0 || (bytes >= kMinReadaheadBytes && bytes <= kMaxReadaheadBytes)) return "";
-  return fmt::format("--readahead {}: use {} KiB to {} MiB, or 0 to keep the kernel's", bytes,
+  return fmt::format("--readahead of {} bytes: use {}K to {}M, or 0 to keep the kernel's", bytes,
                      kMinReadaheadBytes >> 10, kMaxReadaheadBytes >> 20);
 }
 
@@ -52,7 +54,7 @@ std::string FuseMountDevice(const std::string& mountinfo, const std::string& mou
     const std::vector<std::string> f = Fields(line);
     size_t dash = 6;
     while (dash < f.size() && f[dash] != "-") ++dash;
-    if (dash + 1 >= f.size() || f.size() < 5) continue;
+    if (dash + 1 >= f.size()) continue;
     const std::string& fstype = f[dash + 1];
     if (fstype != "fuse" && fstype.rfind("fuse.", 0) != 0) continue;
     if (UnescapeOctal(f[4]) == mountpoint) device = f[2];
@@ -72,12 +74,14 @@ void SetMountReadahead(const std::string& mountpoint, uint64_t bytes,
     return;
   }
   const std::string file = sysfs_bdi + "/" + device + "/read_ahead_kb";
-  std::ofstream out(file);
-  out << (bytes >> 10) << '\n';
-  out.flush();
-  if (!out) {
-    const int err = errno;
-    spdlog::info("readahead stays the kernel's (128 KiB in most): cannot write {}: {}{}", file,
+  const std::string kb = std::to_string(bytes >> 10) + "\n";
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  const bool written =
+      fd >= 0 && ::write(fd, kb.data(), kb.size()) == static_cast<ssize_t>(kb.size());
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!written) {
+    spdlog::info("readahead stays at the kernel's (usually 128 KiB): cannot write {}: {}{}", file,
                  std::strerror(err), err == EACCES ? " (only root may raise it)" : "");
     return;
   }

@@ -36,6 +36,7 @@ TEST(ReadaheadTest, TheWindowIsWrittenInKibibytesToTheMountsDevice) {
   const auto dir = std::filesystem::path(testing::TempDir()) / "readahead_bdi";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir / "bdi" / "0:43");
+  std::ofstream(dir / "bdi" / "0:43" / "read_ahead_kb") << "128\n";  // as sysfs has it
   std::ofstream(dir / "mountinfo") << kMountinfo;
   SetMountReadahead("/mnt/exp", 2u << 20, (dir / "mountinfo").string(), (dir / "bdi").string());
   std::ifstream in(dir / "bdi" / "0:43" / "read_ahead_kb");
