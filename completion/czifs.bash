@@ -8,8 +8,8 @@ _czifs() {
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error off" -- "$cur")); return ;;
     --watch) COMPREPLY=($(compgen -W "auto inotify ttl" -- "$cur")); return ;;
     --without) COMPREPLY=($(compgen -W "tiles pyramid hyperstacks zarr ometiff tiles,pyramid,hyperstacks,zarr,ometiff" -- "$cur")); return ;;
-    --threads|-j|--cache-size|--parsed-memory) return ;;
-    -o) COMPREPLY=($(compgen -W "allow_other default_permissions threads= max_threads= cache_size= log_level= log_file= damaged=zero damaged=fail without= watch=auto watch=inotify watch=ttl ttl= parsed_files= parsed_memory=" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
+    --threads|-j|--cache-size|--parsed-memory|--parsed-files|--zarr-chunk|--ttl|--readahead) return ;;
+    -o) COMPREPLY=($(compgen -W "allow_other default_permissions threads= max_threads= cache_size= log_level= log_file= damaged=zero damaged=fail without= watch=auto watch=inotify watch=ttl ttl= parsed_files= parsed_memory= zarr_chunk= readahead=" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
     --log-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   local sub="${COMP_WORDS[1]}"
@@ -17,7 +17,7 @@ _czifs() {
     case "$sub" in
       inspect) COMPREPLY=($(compgen -W "--json --log-level -h --help" -- "$cur")) ;;
       export) COMPREPLY=($(compgen -W "-j --threads --cache-size --damaged --without --overwrite --zarr-chunk --log-level -h --help" -- "$cur")) ;;
-      *) COMPREPLY=($(compgen -W "-f --foreground -d --debug -s --single-thread -o --threads --cache-size --damaged --without --watch --ttl --parsed-files --parsed-memory --zarr-chunk --log-level --log-file -V --version -h --help" -- "$cur")) ;;
+      *) COMPREPLY=($(compgen -W "-f --foreground -d --debug -s --single-thread -o --threads --cache-size --damaged --without --watch --ttl --parsed-files --parsed-memory --zarr-chunk --readahead --log-level --log-file -V --version -h --help" -- "$cur")) ;;
     esac
     return
   fi
