@@ -190,20 +190,13 @@ Result<Helper> SpawnHelper() {
   // a helper taken over by a damaged stream could otherwise truncate it
   // under our mapping, and our next access would kill czifs with SIGBUS.
   const int shm = memfd_create("czifs-jxr", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (shm >= 0 && fcntl(shm, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+  if (shm < 0 || fcntl(shm, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
     const int err = errno;
-    close(shm);
+    const char* what = shm < 0 ? "memfd_create failed" : "cannot seal shared memory";
+    if (shm >= 0) close(shm);
     close(sv[0]);
     close(sv[1]);
-    return Status::ResourceExhausted(std::string("JPEG-XR: cannot seal shared memory: ") +
-                                     std::strerror(err));
-  }
-  if (shm < 0) {
-    const int err = errno;
-    close(sv[0]);
-    close(sv[1]);
-    return Status::ResourceExhausted(std::string("JPEG-XR: memfd_create failed: ") +
-                                     std::strerror(err));
+    return Status::ResourceExhausted(std::string("JPEG-XR: ") + what + ": " + std::strerror(err));
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
