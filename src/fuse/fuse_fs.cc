@@ -476,10 +476,10 @@ std::string FuseFs::StatsJson() const {
   return fmt::format(
       "{{\"decoded_subblocks\": {}, \"failed_subblocks\": {}, \"computed_tiles\": {}, "
       "\"cache_hits\": {}, \"cache_misses\": {}, \"cache_bytes\": {}, \"cache_capacity\": {}, "
-      "\"reads\": {}, \"read_bytes\": {}, \"parsed_files\": {}}}\n",
+      "\"cache_used_once_bytes\": {}, \"reads\": {}, \"read_bytes\": {}, \"parsed_files\": {}}}\n",
       session_->decoded.load(), session_->failed.load(), session_->reduced.load(), cache.hits(),
-      cache.misses(), cache.usage(), cache.capacity(), reads_.load(), read_bytes_.load(),
-      session_->parsed.load());
+      cache.misses(), cache.usage(), cache.capacity(), cache.retired_usage(), reads_.load(),
+      read_bytes_.load(), session_->parsed.load());
 }
 
 }  // namespace czifs

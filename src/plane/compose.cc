@@ -36,6 +36,10 @@ bool SubblockReader::IsCached(uint32_t index) const {
   return session_->cache().Lookup(SubblockKey{file_id_, index}) != nullptr;
 }
 
+void SubblockReader::Retire(uint32_t index) const {
+  session_->cache().Retire(SubblockKey{file_id_, index});
+}
+
 Result<uint64_t> SubblockReader::RawDataOffset(uint32_t index) const {
   const int64_t known = raw_offsets_[index].load(std::memory_order_relaxed);
   if (known >= 0) return static_cast<uint64_t>(known);
@@ -167,6 +171,17 @@ std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin,
     }
     out.push_back(sb);
   }
+  return out;
+}
+
+std::vector<uint32_t> SubblocksPassed(const Canvas& canvas, int64_t row_begin, int64_t row_end,
+                                      const SubblockReader& reader) {
+  std::vector<uint32_t> out = SubblocksToDecode(canvas, row_begin, row_end, reader);
+  const auto& sbs = reader.czi().subblocks();
+  std::erase_if(out, [&](uint32_t sb) {
+    const Rect at = Placement(canvas, sbs.geometry(sb));
+    return at.y + at.height > row_end || at.x < 0 || at.x + at.width > canvas.width;
+  });
   return out;
 }
 

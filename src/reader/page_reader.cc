@@ -119,6 +119,7 @@ Result<size_t> PageReader::Read(const ServedTiff& t, uint64_t offset, size_t len
   };
   // Each page the read touches, prepared in turn (its subblocks decoded in parallel).
   std::vector<std::shared_ptr<Pinned>> pins;
+  std::vector<std::pair<uint64_t, uint64_t>> spans;  // pixel bytes [a, b) of each page read
   int64_t end_row = 0;
   for (uint64_t k = first_page; p1 > p0 && k < layout.pages() && layout.PageStart(k) < p1; ++k) {
     const uint64_t start = layout.PageStart(k);
@@ -128,6 +129,7 @@ Result<size_t> PageReader::Read(const ServedTiff& t, uint64_t offset, size_t len
     const Status prepared = Prepare(t.pages[k], a, b, ctx, pin);
     CZIFS_RETURN_IF_ERROR(InContext(WithDamagedHint(prepared, ctx.damaged), page_where(k)));
     pins.push_back(std::move(pin));
+    spans.emplace_back(a, b);
     end_row = RowsOf(t.pages[k], a, b).end;
   }
   // Read-ahead follows reads of pixel data, not reads that start in the
@@ -155,10 +157,20 @@ Result<size_t> PageReader::Read(const ServedTiff& t, uint64_t offset, size_t len
   size_t produced = 0;
   const Status read = layout.Read(offset, len, out, fill, &produced);
   if (!read.ok()) return read;  // in context already
+  for (size_t i = 0; i < spans.size(); ++i) RetirePassed(t.pages[first_page + i], spans[i]);
   if (t.kind == TiffKind::kTile) {
     CZIFS_RETURN_IF_ERROR(InContext(PatchTileDescription(t, offset, produced, out), where));
   }
   return produced;
+}
+
+void PageReader::RetirePassed(const Page& page, std::pair<uint64_t, uint64_t> span) const {
+  if (page.canvas.reduced) return;  // its tiles are made from finer ones, not decoded
+  const uint64_t row_bytes = PageRowBytes(page);
+  const auto first = static_cast<int64_t>(span.first / row_bytes);
+  const auto done = static_cast<int64_t>(span.second / row_bytes);  // rows read to their end
+  if (done <= first) return;
+  for (uint32_t sb : SubblocksPassed(page.canvas, first, done, subblocks_)) subblocks_.Retire(sb);
 }
 
 Status PageReader::PatchTileDescription(const ServedTiff& tile, uint64_t offset, size_t n,

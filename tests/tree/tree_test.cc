@@ -832,6 +832,53 @@ TEST(ReadAheadTest, AReadThatStartsInTheHeaderSetsOffNoReadAhead) {
   EXPECT_GT(session->decoded.load(), 1u);
 }
 
+// Reads pixel bytes [from, to) of `tiff` in chunks of `chunk`, as cp does.
+void ReadPixels(const CziDocument& doc, const ServedTiff& tiff, uint64_t from, uint64_t to,
+                uint64_t chunk, const ReadContext& ctx) {
+  std::vector<uint8_t> buf(chunk);
+  for (uint64_t at = from; at < to; at += chunk) {
+    const size_t n = static_cast<size_t>(std::min(chunk, to - at));
+    ASSERT_TRUE(doc.reader().Read(tiff, at, n, buf.data(), &ctx).ok());
+  }
+}
+
+TEST(CacheTest, ASequentialReaderRetiresTheTilesItWentPastAndOnlyThose) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 64;
+  spec.tile_height = 64;
+  spec.tiles_x = 3;
+  spec.tiles_y = 4;
+  WriteOrDie(spec, dir.File("a.czi"));
+  auto session = Session::Create(64 << 20);
+  auto doc = CziDocument::Open(dir.File("a.czi"), session);
+  ASSERT_TRUE(doc.ok());
+  ThreadPool pool(2);
+  ReadContext ctx;
+  ctx.pool = &pool;
+  auto plane = (*doc)->catalog().Describe({TiffKind::kPlane, 0});
+  ASSERT_TRUE(plane.ok());
+  auto layout = plane->layout->Get();
+  ASSERT_TRUE(layout.ok());
+  const uint64_t begin = (*layout)->pixel_offset();
+  const uint64_t end = begin + (*layout)->pixel_bytes();
+  SubblockCache& cache = session->cache();
+  // The top half: the first band of tiles is done with, the second is not.
+  ReadPixels(**doc, *plane, begin, begin + (end - begin) / 2, 1000, ctx);
+  EXPECT_GT(cache.retired_usage(), 0u);
+  EXPECT_LT(cache.retired_usage(), cache.usage());
+  // To the end: every tile drawn is done with, and still there for a
+  // reader that comes back (a hit makes it an ordinary entry again).
+  ReadPixels(**doc, *plane, begin + (end - begin) / 2, end, 1000, ctx);
+  pool.Wait();
+  EXPECT_EQ(cache.retired_usage(), cache.usage());
+  const uint64_t decoded = session->decoded.load();
+  EXPECT_EQ(decoded, 12u);
+  ReadPixels(**doc, *plane, begin, begin + 1000, 1000, ctx);
+  EXPECT_EQ(session->decoded.load(), decoded);
+  EXPECT_LT(cache.retired_usage(), cache.usage());
+}
+
 TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
   TempDir dir;
   synth::Spec spec;

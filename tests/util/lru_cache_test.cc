@@ -32,6 +32,61 @@ TEST(LruCacheTest, EvictsLeastRecentlyUsed) {
   EXPECT_NE(c.Lookup(4), nullptr);
 }
 
+Cache MakeCache(uint64_t capacity, uint64_t retired) {
+  return Cache(
+      capacity, [](const std::vector<char>& v) { return v.size(); }, retired);
+}
+
+TEST(LruCacheTest, RetiredValuesAreEvictedBeforeOlderOnes) {
+  Cache c = MakeCache(300, 300);
+  c.Insert(1, Value(100));
+  c.Insert(2, Value(100));
+  c.Insert(3, Value(100));
+  c.Retire(3);              // the newest, but done with
+  c.Insert(4, Value(100));  // evicts 3, not 1
+  EXPECT_EQ(c.Lookup(3), nullptr);
+  EXPECT_NE(c.Lookup(1), nullptr);
+  EXPECT_NE(c.Lookup(2), nullptr);
+  EXPECT_NE(c.Lookup(4), nullptr);
+}
+
+TEST(LruCacheTest, RetiredValuesStayWithinTheirOwnBudget) {
+  Cache c = MakeCache(1000, 250);
+  for (int i = 0; i < 5; ++i) c.Insert(i, Value(100));
+  c.Retire(0);
+  c.Retire(1);
+  EXPECT_EQ(c.retired_usage(), 200u);
+  c.Retire(2);  // 300 > 250: the oldest retired goes
+  EXPECT_EQ(c.retired_usage(), 200u);
+  EXPECT_EQ(c.usage(), 400u);
+  EXPECT_EQ(c.Lookup(0), nullptr);
+  EXPECT_NE(c.Lookup(3), nullptr);  // not retired: kept though the cache has room for either
+}
+
+TEST(LruCacheTest, AHitBringsARetiredValueBack) {
+  Cache c = MakeCache(300, 300);
+  c.Insert(1, Value(100));
+  c.Insert(2, Value(100));
+  c.Retire(1);
+  ASSERT_NE(c.Lookup(1), nullptr);  // used again: an ordinary entry, the newest
+  EXPECT_EQ(c.retired_usage(), 0u);
+  c.Insert(3, Value(100));
+  c.Insert(4, Value(100));  // evicts 2, the least recently used
+  EXPECT_NE(c.Lookup(1), nullptr);
+  EXPECT_EQ(c.Lookup(2), nullptr);
+}
+
+TEST(LruCacheTest, WithoutARetiredBudgetRetiringEvicts) {
+  Cache c = MakeCache(300);
+  c.Insert(1, Value(100));
+  Cache::Ptr held = c.Lookup(1);
+  c.Retire(1);
+  c.Retire(7);  // absent: nothing happens
+  EXPECT_EQ(c.Lookup(1), nullptr);
+  EXPECT_EQ(c.usage(), 0u);
+  EXPECT_EQ((*held)[0], 'x');  // a reader's copy stays
+}
+
 TEST(LruCacheTest, NeverHoldsMoreThanItsBudget) {
   Cache c = MakeCache(1000);
   for (int i = 0; i < 100; ++i) {

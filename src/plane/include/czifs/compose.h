@@ -61,6 +61,9 @@ class SubblockReader {
   Result<std::shared_ptr<const Bitmap>> Get(uint32_t index) const;
   // Returns true if subblock `index` is decoded and cached now.
   bool IsCached(uint32_t index) const;
+  // Says a reader is done with subblock `index`: the cache keeps it only
+  // briefly (LruCache::Retire).
+  void Retire(uint32_t index) const;
   // Returns true if ComposeRows reads this subblock's rows straight from the file.
   static bool ReadsDirectly(const SubblockEntry& e) {
     return e.compression == Raw(Compression::kUncompressed);
@@ -159,5 +162,12 @@ Status ComposeRegion(const Canvas& canvas, int64_t row_begin, int64_t row_end, i
 // directly) to draw rows [row_begin, row_end).
 std::vector<uint32_t> SubblocksToDecode(const Canvas& canvas, int64_t row_begin, int64_t row_end,
                                         const SubblockReader& reader);
+
+// Returns the decoded subblocks of `canvas` drawn in rows [row_begin,
+// row_end) that end on or above row_end and lie within the canvas' columns:
+// a reader going down the canvas that has read up to row_end is done with
+// them (PageReader retires them from the cache).
+std::vector<uint32_t> SubblocksPassed(const Canvas& canvas, int64_t row_begin, int64_t row_end,
+                                      const SubblockReader& reader);
 
 }  // namespace czifs

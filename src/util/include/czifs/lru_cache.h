@@ -6,10 +6,18 @@
 // therefore exceeded at most by what callers pin. Concurrent misses on one key
 // compute once: the first caller computes, the others wait for its result.
 //
-// Thread-safety: all methods are thread-safe. mu_ guards the map, the LRU list
+// Retire(key) says a value has served the reader it was made for (a
+// sequential reader went past a tile): it moves to a short "used once" list,
+// which is evicted first and holds at most retired_capacity bytes. A later
+// hit brings it back. So a scan (cp over a dataset: the kernel keeps what it
+// served) does not push out what readers come back to, and its tiles'
+// memory is reused at once instead of growing to the budget first.
+//
+// Thread-safety: all methods are thread-safe. mu_ guards the map, both lists
 // and the in-flight table; compute functions run without the lock held.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -32,17 +40,31 @@ class LruCache {
   using ComputeFn = std::function<Result<Ptr>()>;
   using ChargeFn = std::function<uint64_t(const Value&)>;
 
-  LruCache(uint64_t capacity_bytes, ChargeFn charge)
-      : capacity_(capacity_bytes), charge_(std::move(charge)) {}
+  LruCache(uint64_t capacity_bytes, ChargeFn charge, uint64_t retired_capacity_bytes = 0)
+      : capacity_(capacity_bytes),
+        retired_capacity_(std::min(retired_capacity_bytes, capacity_bytes)),
+        charge_(std::move(charge)) {}
 
   // Returns the cached value or nullptr.
   Ptr Lookup(const Key& key) {
     MutexLock lock(&mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return nullptr;
-    lru_.splice(lru_.begin(), lru_, it->second.lru_pos);
+    TouchLocked(it->second);
     ++hits_;
     return it->second.value;
+  }
+
+  // Moves a cached value to the used-once list (no-op if absent or there).
+  void Retire(const Key& key) {
+    MutexLock lock(&mu_);
+    auto it = map_.find(key);
+    if (it == map_.end() || it->second.retired) return;
+    Entry& e = it->second;
+    retired_.splice(retired_.begin(), lru_, e.lru_pos);
+    e.retired = true;
+    retired_usage_ += e.charge;
+    EvictLocked();
   }
 
   // Returns the cached value, or computes it (once, however many callers ask
@@ -54,7 +76,7 @@ class LruCache {
       MutexLock lock(&mu_);
       auto it = map_.find(key);
       if (it != map_.end()) {
-        lru_.splice(lru_.begin(), lru_, it->second.lru_pos);
+        TouchLocked(it->second);
         ++hits_;
         return it->second.value;
       }
@@ -96,9 +118,15 @@ class LruCache {
   }
 
   uint64_t capacity() const { return capacity_; }
+  uint64_t retired_capacity() const { return retired_capacity_; }
   uint64_t usage() const {
     MutexLock lock(&mu_);
     return usage_;
+  }
+  // Bytes on the used-once list (part of usage()).
+  uint64_t retired_usage() const {
+    MutexLock lock(&mu_);
+    return retired_usage_;
   }
   uint64_t hits() const {
     MutexLock lock(&mu_);
@@ -131,37 +159,64 @@ class LruCache {
   struct Entry {
     Ptr value;
     uint64_t charge;
-    typename std::list<Key>::iterator lru_pos;
+    typename std::list<Key>::iterator lru_pos;  // in retired_ if `retired`, else in lru_
+    bool retired = false;
   };
+
+  // A hit: the entry becomes the newest of the main list.
+  void TouchLocked(Entry& e) REQUIRES(mu_) {
+    if (e.retired) {
+      lru_.splice(lru_.begin(), retired_, e.lru_pos);
+      e.retired = false;
+      retired_usage_ -= e.charge;
+    } else {
+      lru_.splice(lru_.begin(), lru_, e.lru_pos);
+    }
+  }
+
+  void EraseLocked(typename std::unordered_map<Key, Entry, Hash>::iterator it) REQUIRES(mu_) {
+    Entry& e = it->second;
+    usage_ -= e.charge;
+    if (e.retired) {
+      retired_usage_ -= e.charge;
+      retired_.erase(e.lru_pos);
+    } else {
+      lru_.erase(e.lru_pos);
+    }
+    map_.erase(it);
+  }
+
+  // The used-once list within its own budget, then everything within the
+  // cache's, oldest used-once entries first.
+  void EvictLocked() REQUIRES(mu_) {
+    while (retired_usage_ > retired_capacity_) EraseLocked(map_.find(retired_.back()));
+    while (usage_ > capacity_) {
+      EraseLocked(map_.find(retired_.empty() ? lru_.back() : retired_.back()));
+    }
+  }
 
   void InsertLocked(const Key& key, Ptr value) REQUIRES(mu_) {
     const uint64_t charge = charge_(*value);
     auto it = map_.find(key);
-    if (it != map_.end()) {
-      usage_ -= it->second.charge;
-      lru_.erase(it->second.lru_pos);
-      map_.erase(it);
-    }
+    if (it != map_.end()) EraseLocked(it);
     if (charge > capacity_) return;  // never cache what cannot fit; the caller still has it
     lru_.push_front(key);
     map_.emplace(key, Entry{std::move(value), charge, lru_.begin()});
     usage_ += charge;
-    while (usage_ > capacity_ && !lru_.empty()) {
-      auto victim = map_.find(lru_.back());
-      usage_ -= victim->second.charge;
-      map_.erase(victim);
-      lru_.pop_back();
-    }
+    EvictLocked();
   }
 
   const uint64_t capacity_;  // constant after construction
+  const uint64_t retired_capacity_;
   const ChargeFn charge_;
 
   mutable Mutex mu_;
   std::unordered_map<Key, Entry, Hash> map_ GUARDED_BY(mu_);
-  std::list<Key> lru_ GUARDED_BY(mu_);  // front = newest
+  std::list<Key> lru_ GUARDED_BY(mu_);      // front = newest
+  std::list<Key> retired_ GUARDED_BY(mu_);  // used once; front = newest
   std::unordered_map<Key, std::shared_ptr<InFlight>, Hash> in_flight_ GUARDED_BY(mu_);
   uint64_t usage_ GUARDED_BY(mu_) = 0;
+  uint64_t retired_usage_ GUARDED_BY(mu_) = 0;
   uint64_t hits_ GUARDED_BY(mu_) = 0;
   uint64_t misses_ GUARDED_BY(mu_) = 0;
 };
