@@ -92,6 +92,24 @@ int Usage(const std::string& line) {
   return kExitUsage;
 }
 
+// A source or target path as the mount and the export name it: absolute,
+// so "a/", "a/." and "a" are one source, named "a" (the daemon changes to "/").
+std::string NormalPath(const std::string& p) {
+  namespace fs = std::filesystem;
+  std::string s = fs::absolute(p).lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+constexpr const char* kLogLevels = "trace, debug, info, warn, error, off";
+
+// --log-level for inspect and export (the mount checks its own with -o log_level=).
+void AddLogLevelOption(CLI::App* app, std::string* level) {
+  app->add_option("--log-level", *level, kLogLevels)
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+}
+
 std::string VersionText() {
   std::string s = std::string("czifs ") + CZIFS_VERSION + "\n";
   s += czifs::CodecLibraryVersions();
@@ -154,7 +172,7 @@ void CatchExportSignals() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-int RunExport(const std::string& source, const std::string& outdir, unsigned threads,
+int RunExport(const std::vector<std::string>& sources, const std::string& outdir, unsigned threads,
               uint64_t cache_bytes, bool overwrite, const czifs::TreeOptions& options) {
   czifs::TuneAllocator();
   czifs::ExportOptions opts;
@@ -164,7 +182,7 @@ int RunExport(const std::string& source, const std::string& outdir, unsigned thr
   opts.stop = &g_export_stop;
   CatchExportSignals();
   auto report =
-      czifs::ExportSources({source}, czifs::Session::Create(cache_bytes), options, outdir, opts);
+      czifs::ExportSources(sources, czifs::Session::Create(cache_bytes), options, outdir, opts);
   if (!report.ok()) {
     std::fprintf(stderr, "czifs: %s\n", report.status().ToString().c_str());
     return kExitProblems;
@@ -203,7 +221,7 @@ constexpr const char* kUsage =
     "czifs: Zeiss CZI files as folders of TIFF images.\n"
     "  czifs [options] SOURCE... MOUNTPOINT   mount (SOURCE: a .czi file or a folder)\n"
     "  czifs inspect FILE.czi... [--json]     summarize files\n"
-    "  czifs export SOURCE OUTDIR [-j N]      write the tree to disk\n"
+    "  czifs export SOURCE... OUTDIR [-j N]   write the tree a mount shows to disk\n"
     "Unmount with: fusermount3 -u MOUNTPOINT";
 
 int RunMountCommand(int argc, char** argv) {
@@ -213,8 +231,7 @@ int RunMountCommand(int argc, char** argv) {
   std::vector<std::string> positional;
   std::vector<std::string> dash_o;  // -o values: czifs' own and libfuse's, split below
   app.add_option("SOURCE... MOUNTPOINT", positional, "CZI files or folders, then the mount point")
-      ->required()
-      ->expected(2, -1);
+      ->expected(0, -1);
   app.add_flag("-f,--foreground", o.foreground, "Stay in the foreground (Ctrl-C unmounts)");
   app.add_flag("-d,--debug", o.debug, "Debug output from libfuse and czifs (implies -f)");
   app.add_flag("-s,--single-thread", o.single_thread, "Serve FUSE requests on one thread");
@@ -236,8 +253,7 @@ int RunMountCommand(int argc, char** argv) {
                  "(128K): larger reads of each file, fewer round trips (only root may set it; "
                  "default: 1M)")
       ->transform(ByteSize(true));
-  app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, off")
-      ->capture_default_str();
+  AddLogLevelOption(&app, &o.log_level);
   app.add_option("--log-file", o.log_file,
                  "Log here (default: stderr in the foreground, "
                  "syslog in the background)");
@@ -274,22 +290,18 @@ int RunMountCommand(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
+  if (positional.size() < 2) {
+    return Usage(
+        "needs at least one SOURCE and a MOUNTPOINT: czifs [options] SOURCE... MOUNTPOINT");
+  }
   std::string error;
   czifs::ParseWithout(without, &o.tree.shown, &error);  // checked by CLI11
   if (!czifs::SplitMountOptions(dash_o, &o, &o.fuse_options, &error)) return Usage(error);
   if (std::string why = czifs::CheckMountOptions(o); !why.empty()) return Usage(why);
-  // The daemon changes to "/": make every path absolute first ("a/", "a/."
-  // and "a" are one source, named "a").
-  namespace fs = std::filesystem;
-  auto normal = [](const std::string& p) {
-    std::string s = fs::absolute(p).lexically_normal().string();
-    while (s.size() > 1 && s.back() == '/') s.pop_back();
-    return s;
-  };
-  o.mountpoint = normal(positional.back());
+  o.mountpoint = NormalPath(positional.back());
   positional.pop_back();
-  for (const auto& src : positional) o.sources.push_back(normal(src));
-  if (!o.log_file.empty()) o.log_file = fs::absolute(o.log_file).string();
+  for (const auto& src : positional) o.sources.push_back(NormalPath(src));
+  if (!o.log_file.empty()) o.log_file = std::filesystem::absolute(o.log_file).string();
   return czifs::RunMount(std::move(o));
 }
 
@@ -300,29 +312,30 @@ int main(int argc, char** argv) {
   CLI::App app{
       "czifs: Zeiss CZI files as folders of TIFF images.\n"
       "  czifs inspect FILE.czi... [--json]\n"
-      "  czifs export SOURCE OUTDIR [-j N]"};
+      "  czifs export SOURCE... OUTDIR [-j N]"};
   app.set_version_flag("-V,--version", VersionText());
   app.require_subcommand(1);
   std::string log_level = "warn";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
-      ->capture_default_str();
 
   auto* inspect = app.add_subcommand("inspect", "Summarize a CZI file");
   std::vector<std::string> inspect_files;
   bool json = false;
   inspect->add_option("FILE", inspect_files, "CZI files")->required();
   inspect->add_flag("--json", json, "Print the summary as JSON (the tree's info.json)");
+  AddLogLevelOption(inspect, &log_level);
 
   auto* exp = app.add_subcommand(
       "export",
-      "Write the tree the mount shows to disk (planes, hyperstacks, tiles/, pyramid/, "
-      "attachments/, info.json, metadata.xml, planetable.csv)");
-  std::string source, outdir;
+      "Write the tree a mount of the same sources shows to disk (planes, hyperstacks, "
+      "OME-TIFF and OME-Zarr images, tiles/, pyramid/, attachments/, info.json, metadata.xml, "
+      "planetable.csv)");
+  std::vector<std::string> export_paths;
   unsigned threads = 0;
   uint64_t cache_bytes = czifs::DefaultCacheBytes(czifs::ReadMemoryLimit());
-  exp->add_option("SOURCE", source, "CZI file, or folder searched recursively for *.czi")
-      ->required();
-  exp->add_option("OUTDIR", outdir, "Output folder")->required();
+  exp->add_option("SOURCE... OUTDIR", export_paths,
+                  "CZI files or folders (searched recursively for *.czi), named as a mount of "
+                  "them names them, then the output folder")
+      ->expected(0, -1);
   exp->add_option("-j,--threads", threads, "Parallel workers (default: number of cores)");
   exp->add_option("--cache-size", cache_bytes,
                   "Decoded subblock cache, e.g. 512M, 2G (default: min(1G, RAM/4))")
@@ -340,6 +353,7 @@ int main(int argc, char** argv) {
   exp->add_flag("--overwrite", overwrite,
                 "Write every file again (default: files an earlier, interrupted run of the "
                 "same export finished are kept)");
+  AddLogLevelOption(exp, &log_level);
 
   try {
     app.parse(argc, argv);
@@ -352,6 +366,9 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*inspect) return RunInspect(inspect_files, json);
+  if (export_paths.size() < 2) {
+    return Usage("export needs at least one SOURCE and an OUTDIR: czifs export SOURCE... OUTDIR");
+  }
   if (exp->count("--cache-size") > 0) {
     std::string note;
     cache_bytes = czifs::CheckedCacheBytes(cache_bytes, &note);
@@ -359,5 +376,8 @@ int main(int argc, char** argv) {
   }
   std::string why;
   czifs::ParseWithout(without, &options.shown, &why);  // checked by CLI11
-  return RunExport(source, outdir, threads, cache_bytes, overwrite, options);
+  const std::string outdir = NormalPath(export_paths.back());
+  export_paths.pop_back();
+  for (std::string& p : export_paths) p = NormalPath(p);
+  return RunExport(export_paths, outdir, threads, cache_bytes, overwrite, options);
 }

@@ -196,6 +196,27 @@ Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool
   return is_root ? RefreshCzi(n, /*force=*/true, /*expand=*/true) : Status::Ok();
 }
 
+namespace {
+
+// The folder holding several sources changes when they do: its time is the
+// newest of theirs (so a mount and an export of them agree), or now if none
+// can be looked at (adding them fails then, saying why).
+timespec NewestMtime(const std::vector<std::string>& sources) {
+  timespec newest{0, 0};
+  for (const auto& s : sources) {
+    auto id = StatIdentity(s);
+    if (!id.ok()) continue;
+    const timespec t = id->mtime;
+    if (t.tv_sec > newest.tv_sec || (t.tv_sec == newest.tv_sec && t.tv_nsec > newest.tv_nsec)) {
+      newest = t;
+    }
+  }
+  if (newest.tv_sec == 0 && newest.tv_nsec == 0) ::clock_gettime(CLOCK_REALTIME, &newest);
+  return newest;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::string>& sources,
                                                      std::shared_ptr<Session> session,
                                                      const TreeOptions& options,
@@ -221,7 +242,7 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
   id.uid = ::getuid();
   id.gid = ::getgid();
   id.mode = S_IFDIR | 0755;
-  ::clock_gettime(CLOCK_REALTIME, &id.mtime);
+  id.mtime = NewestMtime(sources);
   id.ctime = id.mtime;
   NodePtr root;
   {

@@ -27,6 +27,18 @@ def test_usage_errors_exit_2(czifs):
     assert run([czifs, "export", "only-one-arg"]).returncode == 2
 
 
+def test_inspect_and_export_take_a_log_level_after_their_name(czifs, czi_synth, tmp_path):
+    czi = tmp_path / "a.czi"
+    assert run([czi_synth, str(czi), "--tile", "32x32"]).returncode == 0
+    r = run([czifs, "inspect", "--log-level", "debug", str(czi)])
+    assert r.returncode == 0 and "dimensions" in r.stdout, r.stderr
+    r = run([czifs, "export", str(czi), str(tmp_path / "out"), "--log-level", "error"])
+    assert r.returncode == 0, r.stderr
+    r = run([czifs, "export", "--log-level", "loud", str(czi), str(tmp_path / "out2")])
+    assert r.returncode == 2 and "loud" in r.stderr, r.stderr
+    assert not (tmp_path / "out2").exists()
+
+
 @pytest.mark.parametrize("golden_path", golden_files(), ids=lambda p: p.name[:-5])
 def test_inspect_summarizes_every_corpus_file(czifs, corpus, golden_path):
     g = load_golden(golden_path)

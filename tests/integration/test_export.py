@@ -117,6 +117,39 @@ def test_an_export_equals_the_mount_for_diff_and_rsync(czifs, big, tmp_path):
         assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
 
 
+def test_several_sources_export_as_a_mount_of_them_shows_them(czifs, czi_synth, tmp_path):
+    """Files and folders, two of one name: named as the mount names them
+    (name, name~2, a folder by its last name, trailing slashes ignored)."""
+    for d in ("one/runs", "two/runs"):
+        (tmp_path / d).mkdir(parents=True)
+    for rel, seed in (("one/runs/a.czi", "1"), ("two/runs/b.czi", "2"), ("c.czi", "3")):
+        r = run([czi_synth, str(tmp_path / rel), "--tile", "64x48", "--size", "Z=2",
+                 "--codec", "zstd1", "--seed", seed])
+        assert r.returncode == 0, r.stderr
+    sources = [str(tmp_path / "one" / "runs") + "/", str(tmp_path / "two" / "runs"),
+               str(tmp_path / "c.czi")]
+    out = tmp_path / "out"
+    r = run([czifs, "export", *sources, str(out)])
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(out)) == ["c.czi", "runs", "runs~2"]
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, sources, mnt):
+        assert snapshot(mnt) == snapshot(out)
+        r = run(["diff", "-r", str(mnt), str(out)])
+        assert r.returncode == 0, r.stdout
+        r = run(["rsync", "-a", "--dry-run", "--itemize-changes", f"{mnt}/", f"{out}/"])
+        assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["a.czi"]], ids=["nothing", "one-path"])
+def test_an_export_without_a_source_and_an_outdir_says_what_it_needs(czifs, tmp_path, args):
+    r = run([czifs, "export", *args], cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "at least one SOURCE and an OUTDIR" in lines[0], r.stderr
+    assert os.listdir(tmp_path) == []
+
+
 def test_an_existing_output_folder_keeps_its_own_mode_and_times(czifs, czi_synth, tmp_path):
     """`czifs export a.czi ~` must not give a home (or /tmp) the CZI's mode."""
     czi = tmp_path / "small.czi"

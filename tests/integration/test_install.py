@@ -2,6 +2,7 @@
 import contextlib
 import os
 import pathlib
+import re
 import subprocess
 
 import pytest
@@ -69,6 +70,50 @@ def test_bash_completion_offers_commands_options_and_values(prefix):
     assert "pyramid" in complete(prefix, "czifs", "export", "--without", "")
     assert "--cache-size" in complete(prefix, "czifs", "--ca")
     assert "--json" in complete(prefix, "czifs", "inspect", "--")
+
+
+HELP_OPTION = re.compile(r"^  (-[\w-]+(?:,-[\w-]+)*)(?: ((?:\S| (?=\S))+))?(?:\s{2,}(.*))?$")
+
+
+def help_options(prefix, *sub):
+    """{option name: (value type or None, help text)} as `czifs [sub] --help` lists them."""
+    r = run([str(prefix / "bin/czifs"), *sub, "--help"])
+    assert r.returncode == 0, r.stderr
+    out, names = {}, []
+    for line in r.stdout.splitlines():
+        m = HELP_OPTION.match(line)
+        if m:
+            names = m.group(1).split(",")
+            for name in names:
+                out[name] = (m.group(2), m.group(3) or "")
+        elif names and line.startswith(" " * 10):  # the help text of a long option's line
+            for name in names:
+                out[name] = (out[name][0], (out[name][1] + " " + line.strip()).strip())
+    assert "--help" in out, r.stdout
+    return out
+
+
+@pytest.mark.parametrize("sub", [(), ("inspect",), ("export",)], ids=["mount", "inspect", "export"])
+def test_completion_offers_exactly_the_options_each_command_accepts(prefix, sub):
+    accepted = help_options(prefix, *sub)
+    offered = set(complete(prefix, "czifs", *sub, "-"))
+    assert offered == set(accepted), (sorted(offered - set(accepted)), sorted(set(accepted) - offered))
+    for name, (kind, text) in accepted.items():
+        values = complete(prefix, "czifs", *sub, name, "")
+        if kind is None or name == "--log-file":  # a flag; or a file name
+            continue
+        if "{" in kind:  # one of a list: exactly that list
+            want = [v.strip() for v in kind[kind.index("{") + 1:kind.index("}")].split(",")]
+            assert values == want, (name, values)
+        elif name == "--without":
+            assert {"tiles", "pyramid", "hyperstacks", "zarr", "ometiff"} <= set(values), values
+        elif name == "-o":
+            keys = {v.split("=")[0] for v in values}
+            named = set(re.findall(r"(?:^ ?|, |own )([a-z_]+)(?=[=,]|$)", text.split(":", 1)[1]))
+            assert keys == named, (sorted(keys - named), sorted(named - keys))
+        else:  # numbers and sizes: nothing to offer, not even file names
+            assert re.match(r"(UINT|FLOAT|INT)", kind), (name, kind)
+            assert values == [], (name, values)
 
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
