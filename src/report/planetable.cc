@@ -107,7 +107,13 @@ void FormatRow(const ReportInput& in, size_t i, const Row& r, double t0, std::st
   fmt::format_to(std::back_inserter(*out), "{},{},{},{},{},{},", i, r.s, r.m, r.t, r.c, r.z);
   *out += FormatDouble(OrZero(r.stage_x)) + "," + FormatDouble(OrZero(r.stage_y)) + "," +
           FormatDouble(OrZero(r.focus)) + "," + FormatDouble(time) + ",";
-  fmt::format_to(std::back_inserter(*out), "{},{},{},{},{},", e.x, e.y, e.width, e.height, e.index);
+  fmt::format_to(std::back_inserter(*out), "{},{},{},{},", e.x, e.y, e.width, e.height);
+  // The other dimensions, and the file's own M: empty where the subblock has none.
+  for (Dim d : kSuffixDims) {
+    if (e.Has(d)) *out += std::to_string(e.Coord(d));
+    *out += ",";
+  }
+  fmt::format_to(std::back_inserter(*out), "{},", e.index);
   if (e.Has(Dim::kM)) *out += std::to_string(e.Coord(Dim::kM));
   *out += "," + PixelTypeName(e.pixel_type) + "," + CompressionName(e.compression) + ",";
   const int32_t p = in.index.plane_of_subblock()[e.index];
@@ -131,7 +137,7 @@ Status WritePlaneTableCsv(const ReportInput& in, const std::function<void(std::s
   constexpr size_t kChunk = 1 << 20;
   std::string out =
       "Subblock,S,M,T,C,Z,X[micron],Y[micron],Z[micron],Time[s],xstart,ystart,width,height,"
-      "subblock_index,m_index,pixel_type,compression,plane,tile\n";
+      "H,I,R,V,B,A,subblock_index,m_index,pixel_type,compression,plane,tile\n";
   const bool big = rows.size() * 64 > kChunk;  // rows are longer than 64 bytes
   if (big) out.reserve(kChunk + 4096);
   for (size_t i = 0; i < rows.size(); ++i) {

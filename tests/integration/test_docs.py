@@ -27,7 +27,7 @@ def recipes():
 
 def test_the_usage_guide_has_its_recipes():
     assert {"shell", "python-planes", "python-scene", "python-tiles", "python-zarr",
-            "python-slide", "shell-slide", "python-root"} <= set(recipes())
+            "python-slide", "shell-slide", "python-root", "python-planetable"} <= set(recipes())
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def run_python(code, mnt):
 
 
 @pytest.mark.parametrize("name", ["python-planes", "python-scene", "python-tiles", "python-zarr",
-                                  "python-root"])
+                                  "python-root", "python-planetable"])
 def test_python_recipe_runs_as_written(czifs, run42, tmp_path, name):
     code = recipes()[name]
     with mounted(czifs, run42[0], tmp_path / "mnt") as _:
@@ -59,6 +59,8 @@ def test_python_recipe_runs_as_written(czifs, run42, tmp_path, name):
         assert r.stdout.strip().endswith("96 tiles"), r.stdout  # 2 T x 12 Z x 2x2, channel 1
     if name == "python-root":
         assert r.stdout.startswith("S0.ome.zarr run42.czi S0 "), r.stdout
+    if name == "python-planetable":  # 2 C x 2 T x 12 Z planes of 2 x 2 tiles
+        assert r.stdout.strip() == "192 subblocks; 12 planes of C1 T0", r.stdout
 
 
 @pytest.fixture(scope="module")

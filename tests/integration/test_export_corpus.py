@@ -168,3 +168,28 @@ def test_pyramid_level_of_a_real_file_is_the_plane_at_half_size(exported, corpus
     assert corr(0, 0) > 0.9, corr(0, 0)
     for dy, dx in [(0, 1), (1, 0), (0, -1), (-1, 0)]:
         assert corr(dy, dx) < corr(0, 0) - 0.2, (dy, dx, corr(dy, dx))
+
+
+def documented_planetable_read():
+    """The usage guide's python-planetable recipe, as code to run on any path."""
+    import test_docs
+    return test_docs.recipes()["python-planetable"]
+
+
+def test_every_planetable_has_one_dtype_per_column_when_read_as_documented(exported, corpus):
+    import pandas as pd  # noqa: F401  (the recipe's)
+    recipe = documented_planetable_read()
+    seen = {}
+    for table_path in sorted(exported.rglob("planetable.csv")):
+        scope = {}
+        exec(recipe.replace("/mnt/run42/planetable.csv", str(table_path)), scope)
+        table = scope["table"]
+        dtypes = tuple((c, str(t)) for c, t in table.dtypes.items())
+        seen.setdefault(dtypes, []).append(table_path.parent.name)
+        # Dimensions the file has carry numbers; the others are empty everywhere.
+        g = json.loads((table_path.parent / "info.json").read_text())
+        for d in "HIRVBA":
+            assert table[d].isna().all() == (d not in g["dimensions"]), (table_path, d)
+    assert len(seen) == 1, seen
+    assert len(next(iter(seen.values()))) == len(list(corpus.glob("*.czi")))
+

@@ -10,6 +10,7 @@
 #include <future>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -173,7 +174,7 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
   std::getline(ss, line);
   EXPECT_EQ(line,
             "Subblock,S,M,T,C,Z,X[micron],Y[micron],Z[micron],Time[s],xstart,ystart,width,height,"
-            "subblock_index,m_index,pixel_type,compression,plane,tile");
+            "H,I,R,V,B,A,subblock_index,m_index,pixel_type,compression,plane,tile");
   std::vector<std::vector<std::string>> rows;
   while (std::getline(ss, line)) {
     std::vector<std::string> cols;
@@ -181,7 +182,7 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
     std::string col;
     while (std::getline(ls, col, ',')) cols.push_back(col);
     if (line.back() == ',') cols.push_back("");
-    ASSERT_EQ(cols.size(), 20u) << line;
+    ASSERT_EQ(cols.size(), 26u) << line;
     rows.push_back(cols);
   }
   ASSERT_EQ(rows.size(), 8u);  // layer 0 only: 2 tiles x 2 C x 2 T
@@ -196,13 +197,14 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
       };
       EXPECT_LE(key(rows[i - 1]), key(rows[i]));
     }
-    EXPECT_EQ(rows[i][14].empty(), false);
-    EXPECT_EQ(rows[i][16], "Gray16");
-    EXPECT_EQ(rows[i][17], "zstd1");
-    EXPECT_EQ(rows[i][18].substr(0, 3), "S0/");
+    for (size_t k = 14; k < 20; ++k) EXPECT_EQ(rows[i][k], "") << "H I R V B A: none here";
+    EXPECT_EQ(rows[i][20].empty(), false);
+    EXPECT_EQ(rows[i][22], "Gray16");
+    EXPECT_EQ(rows[i][23], "zstd1");
+    EXPECT_EQ(rows[i][24].substr(0, 3), "S0/");
     // The tile file of the row: the plane's folder, then M.
-    EXPECT_EQ(rows[i][19].substr(0, rows[i][18].size() - 4 + 7),
-              "tiles/" + rows[i][18].substr(0, rows[i][18].size() - 4) + "/");
+    EXPECT_EQ(rows[i][25].substr(0, rows[i][24].size() - 4 + 7),
+              "tiles/" + rows[i][24].substr(0, rows[i][24].size() - 4) + "/");
   }
   EXPECT_EQ(t_min, 0.0);  // times are relative to the earliest
   // T=1 was acquired 2.5 s later in the writer.
@@ -214,6 +216,32 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
     }
   }
   EXPECT_TRUE(saw_late);
+}
+
+TEST(TreeTest, PlaneTableHasAColumnPerDimensionEmptyWhereTheFileHasNone) {
+  TempDir dir;
+  synth::Spec spec;
+  spec.tile_width = 16;
+  spec.tile_height = 16;
+  spec.sizes = {{'C', 1}, {'H', 3}, {'V', 2}};
+  auto doc = testing::WriteAndOpen(spec, dir);
+  ASSERT_NE(doc, nullptr);
+  auto csv = PlaneTableCsv(doc->report());
+  ASSERT_TRUE(csv.ok()) << csv.status().ToString();
+  std::stringstream ss(*csv);
+  std::string line;
+  std::getline(ss, line);
+  std::set<std::string> hv;
+  while (std::getline(ss, line)) {
+    std::vector<std::string> cols;
+    std::stringstream ls(line);
+    for (std::string col; std::getline(ls, col, ',');) cols.push_back(col);
+    if (line.back() == ',') cols.push_back("");
+    ASSERT_EQ(cols.size(), 26u) << line;
+    hv.insert(cols[14] + "/" + cols[17]);                              // H and V
+    for (size_t k : {15, 16, 18, 19}) EXPECT_EQ(cols[k], "") << line;  // I, R, B, A
+  }
+  EXPECT_EQ(hv, (std::set<std::string>{"0/0", "0/1", "1/0", "1/1", "2/0", "2/1"}));
 }
 
 TEST(TreeTest, InfoJsonNamesDimensionsScenesAndCalibration) {
