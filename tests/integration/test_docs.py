@@ -27,7 +27,8 @@ def recipes():
 
 def test_the_usage_guide_has_its_recipes():
     assert {"shell", "python-planes", "python-scene", "python-tiles", "python-zarr",
-            "python-slide", "shell-slide", "python-root", "python-planetable"} <= set(recipes())
+            "python-slide", "shell-slide", "python-root", "python-planetable", "shell-gdal",
+            "python-dask-script"} <= set(recipes())
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +110,32 @@ def test_shell_recipe_runs_as_written(czifs, run42, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert (scratch / "S0" / "C1" / "T1" / "Z11.tif").is_file()
     assert "Z11.tif" in r.stdout and '"decoded_subblocks"' in r.stdout
+
+
+def test_the_gdal_recipe_runs_as_written_and_counts_zeros(czifs, run42, tmp_path):
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, run42[0], mnt):
+        script = recipes()["shell-gdal"].replace("/mnt/run42", str(mnt))
+        r = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=120 * SLOWDOWN)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "Size is 182, 122" in r.stdout and "Minimum=" in r.stdout, r.stdout
+        plane = tmp_path / "Z07.tif"
+        info = run(["gdalinfo", str(plane)])
+        assert "NoData" not in info.stdout, info.stdout
+        import tifffile
+        got = tifffile.imread(plane)
+        assert (got == tifffile.imread(mnt / "S0" / "C0" / "T1" / "Z07.tif")).all()
+
+
+def test_the_dask_recipe_runs_as_a_script(czifs, run42, tmp_path):
+    """As a file, the way a user runs it: dask's worker processes import it again."""
+    script = tmp_path / "mip.py"
+    mnt = tmp_path / "mnt"
+    script.write_text(recipes()["python-dask-script"].replace("/mnt/run42", str(mnt)))
+    with mounted(czifs, run42[0], mnt):
+        r = subprocess.run(["/usr/bin/python3", str(script)], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=300 * SLOWDOWN)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert r.stdout.strip().splitlines()[-1] == "(2, 2, 122, 182) uint16", r.stdout
+
