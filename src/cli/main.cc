@@ -236,12 +236,13 @@ int RunMountCommand(int argc, char** argv) {
   app.add_flag("-d,--debug", o.debug, "Debug output from libfuse and czifs (implies -f)");
   app.add_flag("-s,--single-thread", o.single_thread, "Serve FUSE requests on one thread");
   app.add_option(
-      "-o", dash_o,
-      "Mount options, comma-separated: allow_other, default_permissions, ... and "
-      "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
-      "without=LIST (':'-separated), max_threads=N (FUSE request threads, 1 to 4096), "
-      "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N, parsed_memory=SIZE, zarr_chunk=N, "
-      "readahead=SIZE");
+         "-o", dash_o,
+         "Mount options, comma-separated: allow_other, default_permissions, ... and "
+         "czifs' own threads=N, cache_size=SIZE, log_level=L, log_file=F, damaged=fail|zero, "
+         "without=LIST (':'-separated), max_threads=N (FUSE request threads, 1 to 4096), "
+         "watch=auto|inotify|ttl, ttl=SECONDS, parsed_files=N, parsed_memory=SIZE, zarr_chunk=N, "
+         "readahead=SIZE")
+      ->allow_extra_args(false);  // one list per -o: what follows is SOURCE... MOUNTPOINT
   app.add_option("--threads", o.threads, "Decode threads, 1 to 1024 (default: number of cores)")
       ->check(CLI::Range(1u, czifs::kMaxDecodeThreads));
   app.add_option("--cache-size", o.cache_bytes,

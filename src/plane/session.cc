@@ -1,16 +1,6 @@
 #include "czifs/session.h"
 
-#include <algorithm>
-
 namespace czifs {
-namespace {
-
-// Tiles a sequential reader went past (SubblockReader::Retire) kept for a
-// reader that comes back: a band of a wide mosaic's tiles. More only delays
-// the reuse of their memory; the kernel keeps what was served.
-constexpr uint64_t kRetiredBytes = 16ull << 20;
-
-}  // namespace
 
 std::shared_ptr<Session> Session::Create(uint64_t cache_bytes, size_t max_open_files) {
   return std::shared_ptr<Session>(new Session(cache_bytes, max_open_files));
@@ -19,7 +9,11 @@ std::shared_ptr<Session> Session::Create(uint64_t cache_bytes, size_t max_open_f
 Session::Session(uint64_t cache_bytes, size_t max_open_files)
     : cache_(std::make_unique<SubblockCache>(
           cache_bytes, [](const Bitmap& b) { return static_cast<uint64_t>(b.pixels.size()) + 64; },
-          std::min(kRetiredBytes, cache_bytes / 4))),
+          // Tiles a sequential reader went past (SubblockReader::Retire) go
+          // first, but only once the cache is full: the reader's next file
+          // may be another view of the same tiles (cp -r, an export: the
+          // hyperstack, the OME-TIFF, the zarr chunks after the planes).
+          /*retired_capacity_bytes=*/cache_bytes)),
       descriptors_(std::make_shared<DescriptorPool>(max_open_files)),
       jxr_helpers_(std::make_unique<JxrHelpers>()) {}
 

@@ -257,7 +257,7 @@ Result<std::shared_ptr<const TiffLayout>> BuildPyramidTiff(const PyramidTiffSpec
   Format f;
   f.big = *pixels + *tiles * 16 + (16u << 20) > (1ull << 32);
   const uint64_t head_bytes = WriteHead(spec, f, 0).size();
-  const uint64_t pixel_start = TiffPixelStart(head_bytes);
+  const uint64_t pixel_start = TiffPixelStart(head_bytes, *pixels);
   std::vector<uint8_t> head = WriteHead(spec, f, pixel_start);
   if (head.size() != head_bytes) return Status::IOError("pyramidal TIFF directories changed size");
   return TiffLayout::FromHead(std::move(head), pixel_start,

@@ -52,9 +52,10 @@ namespace {
 // kMaxStrips of them, so the StripOffsets array of a huge plane stays small.
 constexpr uint64_t kTargetStripBytes = 1 << 20;
 constexpr uint64_t kMaxStrips = 65536;
-// Where the pixels start at the earliest: past what the kernel reads around
-// a reader of the header (128 KiB: an mmap's read-around, as libtiff maps
-// files; 16 KiB for a small read()), so reading the tags decodes nothing.
+// Where the pixels of images larger than kInlinePixelBytes start at the
+// earliest: past what the kernel reads around a reader of the header
+// (128 KiB: an mmap's read-around, as libtiff maps files; 16 KiB for a
+// small read()), so reading the tags decodes nothing.
 // Tags longer than the first read (a stack's directories) get twice the
 // kernel's largest read-ahead window after them: a reader walking them has
 // the kernel read up to two windows ahead. The gap is zeros.
@@ -318,7 +319,7 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   Geometry first = g;
   first.dir_at = g.header;
   // Each directory may move by a byte (libtiff starts them at even offsets).
-  first.pixel_start = TiffPixelStart(g.header + directories + 2ull * spec.pages);
+  first.pixel_start = TiffPixelStart(g.header + directories + 2ull * spec.pages, g.total);
   auto laid = RunLibtiff(spec, first);
   if (laid.ok() && laid->end == first.pixel_start + first.total &&
       laid->literal_end <= first.pixel_start) {
@@ -333,7 +334,8 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
   return FromSink(std::move(sink), g.big, spec.pages, g.total);
 }
 
-uint64_t TiffPixelStart(uint64_t tags_end) {
+uint64_t TiffPixelStart(uint64_t tags_end, uint64_t pixel_bytes) {
+  if (pixel_bytes <= kInlinePixelBytes) return (tags_end + 15) / 16 * 16;
   if (tags_end <= kFirstRead) return kPixelStart;
   return (tags_end + 4095) / 4096 * 4096 + kReadAheadReach;
 }

@@ -197,6 +197,32 @@ def test_the_zeros_before_a_tiffs_pixels_take_no_disk_space_in_an_export_or_a_cp
         assert f.stat().st_blocks * 512 < f.stat().st_size
 
 
+def disk_usage(root):
+    return int(run(["du", "-s", "--block-size=1", str(root)]).stdout.split()[0])
+
+
+def test_small_planes_copied_without_keeping_holes_take_about_their_export_s_space(
+        czifs, czi_synth, tmp_path):
+    """rsync -a without -S writes every hole out as zeros: 64 x 64 planes
+    keep their pixels right after their tags, so there is no gap to write."""
+    czi = tmp_path / "small.czi"
+    r = run([czi_synth, str(czi), "--pixel-type", "Gray8", "--tile", "64x64", "--size", "Z=300",
+             "--codec", "zstd1"])
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    assert run([czifs, "export", str(czi), str(out)]).returncode == 0
+    mnt, copy = tmp_path / "mnt", tmp_path / "copy"
+    with mounted(czifs, czi, mnt):
+        plane = mnt / "S0" / "C0" / "T0" / "Z000.tif"
+        assert plane.stat().st_size < 8 << 10
+        r = run(["rsync", "-a", f"{mnt}/", f"{copy}/"])
+        assert r.returncode == 0, r.stderr
+    exported, copied = disk_usage(out), disk_usage(copy)
+    assert copied <= 1.5 * exported, (copied, exported)
+    r = run(["diff", "-r", str(out), str(copy)])
+    assert r.returncode == 0, r.stdout
+
+
 def test_an_output_folder_inside_the_source_folder_is_refused_with_one_line(czifs, big, tmp_path):
     czi, _, _ = big
     src = tmp_path / "src"

@@ -25,17 +25,29 @@ def corpus_mount(czifs, corpus, tmp_path_factory):
 
 
 def test_reading_every_directory_and_the_ome_xml_decodes_nothing(corpus_mount):
+    """Except in OME-TIFFs of at most 64 KiB of pixels, which follow their
+    tags directly (no gap of zeros in every copy): reading those may draw them."""
     r = run(["ls", "-lR", str(corpus_mount)])
     assert r.returncode == 0, r.stderr
     files = sorted(corpus_mount.glob("*.czi/*.ome.tif"))
     assert len(files) >= len(golden_files())
+    large = 0
     for f in files:
+        before = stats(corpus_mount)
         with tifffile.TiffFile(f) as t:
             assert t.is_ome, f
             for level in t.series[0].levels:  # every directory of every level
                 assert level.shape
-    got = stats(corpus_mount)
-    assert got["decoded_subblocks"] == 0 and got["computed_tiles"] == 0, got
+            page = t.pages[0]
+            first = min(o for o, n in zip(page.dataoffsets, page.databytecounts) if n)
+        got = stats(corpus_mount)
+        if first >= 128 << 10:
+            large += 1
+            assert got["decoded_subblocks"] == before["decoded_subblocks"], f
+            assert got["computed_tiles"] == before["computed_tiles"], f
+        else:
+            assert f.stat().st_size - first <= 64 << 10, f
+    assert large >= len(files) // 2, (large, len(files))
 
 
 def validate_ome_xml(xml, tmp_path):

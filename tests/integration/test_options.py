@@ -41,6 +41,22 @@ def test_an_option_mistake_is_one_line_and_nothing_is_mounted(czifs, sample, tmp
         force_unmount(mnt)
 
 
+def test_mount_options_before_the_sources_take_one_list_each(czifs, sample, tmp_path):
+    """`czifs -o ro -o threads=2 SRC MNT`, as mount(8) and fstab write it:
+    each -o takes its own list, not the paths after it."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    try:
+        r = run([czifs, "-o", "ro", "-o", "threads=2,damaged=zero", str(sample), str(mnt)],
+                timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert is_mounted(mnt)
+        assert (mnt / "S0" / "C0" / "T0" / "Z0.tif").read_bytes()[:2] == b"II"
+    finally:
+        run(["fusermount3", "-u", str(mnt)])
+        force_unmount(mnt)
+
+
 def test_a_log_file_that_can_be_written_gets_the_log(czifs, sample, tmp_path):
     mnt, log = tmp_path / "mnt", tmp_path / "czifs.log"
     mnt.mkdir()

@@ -4,6 +4,7 @@
 #include <tiffio.h>
 
 #include <cstring>
+#include <tuple>
 
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
@@ -167,10 +168,11 @@ TEST(TiffLayoutTest, AStackHasItsDirectoriesFirstAndItsPagesContiguous) {
 TEST(TiffLayoutTest, ReadingTheTagsAsTheKernelDoesTouchesNoPixel) {
   // The kernel reads 128 KiB around a reader of the header (mmap), and up
   // to two read-ahead windows past a reader walking a stack's directories.
+  // (Images above kInlinePixelBytes: 256 x 256 Gray16 pages.)
   for (const uint32_t pages : {1u, 3u, 2000u}) {
     TiffSpec spec;
-    spec.width = 64;
-    spec.height = 64;
+    spec.width = 256;
+    spec.height = 256;
     spec.pixel_type = 1;
     spec.pages = pages;
     spec.description = std::string(500, 'd');
@@ -186,6 +188,30 @@ TEST(TiffLayoutTest, ReadingTheTagsAsTheKernelDoesTouchesNoPixel) {
     uint64_t tags_end = first;
     while (tags_end > 0 && head[tags_end - 1] == 0) --tags_end;
     EXPECT_GE(first, tags_end + (pages > 100 ? (256u << 10) : 0u)) << pages;
+  }
+}
+
+TEST(TiffLayoutTest, ImagesOfAtMost64KiBHaveTheirPixelsRightAfterTheTags) {
+  // 64 x 64 Gray16 (8 KiB), 128 x 256 Gray16 (64 KiB: the limit), and one
+  // row more, which gets the gap.
+  for (const auto& [width, height, inline_pixels] :
+       {std::tuple{64u, 64u, true}, {128u, 256u, true}, {128u, 257u, false}}) {
+    TiffSpec spec;
+    spec.width = width;
+    spec.height = height;
+    spec.pixel_type = 1;
+    spec.description = std::string(500, 'd');
+    auto layout = TiffLayout::Build(spec);
+    ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+    const uint64_t pixels = uint64_t{width} * height * 2;
+    EXPECT_EQ((*layout)->pixel_bytes(), pixels);
+    if (inline_pixels) {
+      EXPECT_LT((*layout)->pixel_offset(), 4096u) << height;
+      EXPECT_LT((*layout)->gap_bytes(), 16u + 2u) << height;
+      EXPECT_EQ((*layout)->size(), (*layout)->pixel_offset() + pixels);
+    } else {
+      EXPECT_GE((*layout)->pixel_offset(), 128u << 10) << height;
+    }
   }
 }
 

@@ -126,10 +126,18 @@ class TiffLayout {
   uint32_t pages_ = 1;
 };
 
-// Where the pixels of a TIFF whose tags end at `tags_end` start: past what
-// the kernel reads around a reader of the tags (so reading them decodes
-// nothing).
-uint64_t TiffPixelStart(uint64_t tags_end);
+// Images of at most this many pixel bytes have their pixels right after the
+// tags: a reader of the tags may then read (and czifs decode) them, but that
+// costs less than the gap — 128 KiB of zeros that every copy which does not
+// keep holes (rsync without -S, tar without --sparse, zip, uploads) writes
+// out, 16-32 x the size of a 64 x 64 plane (docs/performance.md, "Small planes").
+inline constexpr uint64_t kInlinePixelBytes = 64 << 10;
+
+// Where the pixels of a TIFF whose tags end at `tags_end` start: for one of
+// more than kInlinePixelBytes of pixels, past what the kernel reads around a
+// reader of the tags (so reading them decodes nothing); else right after
+// the tags (at a multiple of 16).
+uint64_t TiffPixelStart(uint64_t tags_end, uint64_t pixel_bytes);
 
 // Reorders samples of packed CZI pixels in place into TIFF order: B,G,R → R,G,B
 // (and B,G,R,A → R,G,B,A). Gray types are unchanged.
