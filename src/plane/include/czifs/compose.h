@@ -61,8 +61,8 @@ class SubblockReader {
   Result<std::shared_ptr<const Bitmap>> Get(uint32_t index) const;
   // Returns true if subblock `index` is decoded and cached now.
   bool IsCached(uint32_t index) const;
-  // Says a reader is done with subblock `index`: the cache keeps it only
-  // briefly (LruCache::Retire).
+  // Says a reader is done with subblock `index`: it is among the first to
+  // leave the cache (LruCache::Retire).
   void Retire(uint32_t index) const;
   // Returns true if ComposeRows reads this subblock's rows straight from the file.
   static bool ReadsDirectly(const SubblockEntry& e) {

@@ -70,10 +70,10 @@ class PageReader : public std::enable_shared_from_this<PageReader> {
   // the TIFFs of its kind that follow it (cp goes file after file).
   void ReadAhead(const ServedTiff& tiff, size_t page, int64_t from_row,
                  const ReadContext& ctx) const;
-  // Retires from the cache the subblocks of `page` a reader that read its
+  // Retires in the cache the subblocks of `page` a reader that read its
   // pixel bytes [span.first, span.second) went past (SubblocksPassed): a
-  // sequential reader's tiles make room at once, and the kernel keeps what
-  // it was served.
+  // sequential reader's tiles are the first to make room (the kernel keeps
+  // what it was served).
   void RetirePassed(const Page& page, std::pair<uint64_t, uint64_t> span) const;
   // Puts a tile's own description over its shape's placeholders, where
   // bytes [offset, offset + n) in `out` cover it.

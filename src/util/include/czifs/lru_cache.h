@@ -7,11 +7,11 @@
 // compute once: the first caller computes, the others wait for its result.
 //
 // Retire(key) says a value has served the reader it was made for (a
-// sequential reader went past a tile): it moves to a short "used once" list,
-// which is evicted first and holds at most retired_capacity bytes. A later
-// hit brings it back. So a scan (cp over a dataset: the kernel keeps what it
-// served) does not push out what readers come back to, and its tiles'
-// memory is reused at once instead of growing to the budget first.
+// sequential reader went past a tile): it moves to a "used once" list,
+// evicted before anything else when the cache is over its budget, and kept
+// within retired_capacity bytes of its own. A later hit brings it back. So
+// a scan (cp over a dataset: the kernel keeps what it served) does not push
+// out what readers come back to.
 //
 // Thread-safety: all methods are thread-safe. mu_ guards the map, both lists
 // and the in-flight table; compute functions run without the lock held.
