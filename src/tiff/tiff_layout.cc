@@ -53,15 +53,19 @@ namespace {
 constexpr uint64_t kTargetStripBytes = 1 << 20;
 constexpr uint64_t kMaxStrips = 65536;
 // Where the pixels of images larger than kInlinePixelBytes start at the
-// earliest: past what the kernel reads around a reader of the header
-// (128 KiB: an mmap's read-around, as libtiff maps files; 16 KiB for a
-// small read()), so reading the tags decodes nothing.
-// Tags longer than the first read (a stack's directories) get twice the
-// kernel's largest read-ahead window after them: a reader walking them has
-// the kernel read up to two windows ahead. The gap is zeros.
+// earliest: past what the kernel reads ahead of a reader of the header
+// (16-64 KiB for a small first read()), so reading the tags decodes
+// nothing. (An mmap touched cold reads the mount's readahead around the
+// page, 1 MiB: a gap that large would double a 1024² plane's copies that
+// keep no holes; libtiff reads the header with read() first.)
+// Tags longer than the first read (a stack's directories) get room for two
+// of the kernel's read-ahead windows after them: a reader walking them has
+// the kernel read up to two windows ahead, each window up to 4 x what was
+// read before it and at most the mount's readahead (kMaxReadAheadWindow).
+// The gap is zeros.
 constexpr uint64_t kPixelStart = 128 << 10;
 constexpr uint64_t kFirstRead = 16 << 10;
-constexpr uint64_t kReadAheadReach = 256 << 10;
+constexpr uint64_t kMinReadAheadReach = 256 << 10;
 
 // Widest row we compose at once.
 constexpr uint64_t kMaxRowBytes = 64ull << 20;
@@ -337,7 +341,9 @@ Result<std::shared_ptr<const TiffLayout>> TiffLayout::Build(const TiffSpec& spec
 uint64_t TiffPixelStart(uint64_t tags_end, uint64_t pixel_bytes) {
   if (pixel_bytes <= kInlinePixelBytes) return (tags_end + 15) / 16 * 16;
   if (tags_end <= kFirstRead) return kPixelStart;
-  return (tags_end + 4095) / 4096 * 4096 + kReadAheadReach;
+  const uint64_t reach =
+      std::clamp(8 * tags_end, kMinReadAheadReach, 2 * kMaxReadAheadWindow);  // 2 windows
+  return (tags_end + 4095) / 4096 * 4096 + reach;
 }
 
 Result<std::shared_ptr<const TiffLayout>> TiffLayout::FromHead(

@@ -24,6 +24,24 @@ def corpus_mount(czifs, corpus, tmp_path_factory):
         yield mnt
 
 
+def test_walking_the_long_tags_of_a_deep_stack_decodes_nothing(czifs, czi_synth, tmp_path):
+    """A hyperstack and an OME-TIFF of 400 planes: their directories fill
+    tens of KiB, and a reader walking them has the kernel read ahead up to
+    two windows of the mount's 1 MiB readahead; the pixels start past that."""
+    czi = tmp_path / "deep.czi"
+    assert run([czi_synth, str(czi), "--codec", "zstd1", "--tile", "96x96", "--tiles", "2x2",
+                "--size", "Z=400"]).returncode == 0
+    mnt = tmp_path / "mnt"
+    with mounted(czifs, czi, mnt):
+        for name in ("S0/hyperstack.tif", "S0.ome.tif"):
+            with tifffile.TiffFile(mnt / name) as t:
+                assert len(t.pages) == 400
+                for page in t.pages:
+                    assert page.tags["ImageWidth"].value > 0
+        got = stats(mnt)
+        assert got["decoded_subblocks"] == 0 and got["computed_tiles"] == 0, got
+
+
 def test_reading_every_directory_and_the_ome_xml_decodes_nothing(corpus_mount):
     """Except in OME-TIFFs of at most 64 KiB of pixels, which follow their
     tags directly (no gap of zeros in every copy): reading those may draw them."""

@@ -133,6 +133,11 @@ class TiffLayout {
 // out, 16-32 x the size of a 64 x 64 plane (docs/performance.md, "Small planes").
 inline constexpr uint64_t kInlinePixelBytes = 64 << 10;
 
+// The largest read-ahead window the kernel uses for czifs' files by default
+// (the mount's readahead, fuse/readahead.h): a reader walking a stack's tags
+// must not reach its pixels (with a larger --readahead it may, and decode).
+inline constexpr uint64_t kMaxReadAheadWindow = 1 << 20;
+
 // Where the pixels of a TIFF whose tags end at `tags_end` start: for one of
 // more than kInlinePixelBytes of pixels, past what the kernel reads around a
 // reader of the tags (so reading them decodes nothing); else right after
