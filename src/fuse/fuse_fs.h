@@ -2,7 +2,7 @@
 //
 // FuseFs holds the MountTree and the Session and implements each
 // operation as a plain method returning an errno (0 = success), so tests can
-// call them without mounting. The libfuse low-level callbacks in fuse_fs.cc
+// call them without mounting. The libfuse low-level callbacks (fuse_ops.cc)
 // are thin: they call these methods, catch everything and always reply.
 //
 // Thread-safety: every method may be called from any FUSE worker thread at

@@ -16,9 +16,6 @@
 namespace czifs {
 namespace {
 
-// Background read-ahead tasks queued at once, across all reads; more would
-// only delay the decodes that readers wait for.
-
 // How many pages (or TIFFs) past the one being read read-ahead looks at:
 // small images (tiles, thumbnails) would put thousands within the byte
 // budget, and every read would walk them all.
@@ -336,6 +333,8 @@ void PageReader::ReadAhead(const ServedTiff& t, size_t page, int64_t from_row,
     std::atomic<int>& in_flight = subblocks_.session().readahead_in_flight;
     for (uint32_t sb : SubblocksToDecode(canvas, from_row, end, subblocks_)) {
       if (subblocks_.IsCached(sb)) continue;
+      // At most 2 x pool size read-ahead tasks queued at once, across all
+      // reads; more would only delay the decodes that readers wait for.
       if (in_flight.load() >= static_cast<int>(ctx.pool->size() * 2)) return;
       in_flight.fetch_add(1);
       // The task keeps the reader: its document may leave the tree first.
