@@ -1,2 +1,3 @@
+// czifs' version, for --version and the logs.
 #pragma once
 #define CZIFS_VERSION "0.1.0"
