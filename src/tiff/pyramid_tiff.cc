@@ -248,10 +248,12 @@ Result<std::shared_ptr<const TiffLayout>> BuildPyramidTiff(const PyramidTiffSpec
   const uint64_t tile_bytes = TileBytes(spec);
   const auto tiles = CheckedMul<uint64_t>(PyramidTilesPerPlane(spec), spec.planes);
   const auto pixels = tiles ? CheckedMul<uint64_t>(*tiles, tile_bytes) : std::nullopt;
-  if (!pixels || *pixels > (1ull << 46) || *tiles > (1u << 26)) {
-    return Status::ResourceExhausted(
-        fmt::format("a pyramidal TIFF of {} planes of {}x{} is too large", spec.planes,
-                    spec.levels[0].width, spec.levels[0].height));
+  if (!pixels || *pixels > (1ull << 46) || *tiles > kMaxPyramidTiffTiles) {
+    return Status::ResourceExhausted(fmt::format(
+        "a pyramidal TIFF of {} planes of {}x{} would have {} tiles (at most {}: its "
+        "directories alone would take hundreds of MB); the OME-Zarr image holds the same pixels",
+        spec.planes, spec.levels[0].width, spec.levels[0].height,
+        tiles ? std::to_string(*tiles) : std::string("too many"), kMaxPyramidTiffTiles));
   }
   // Directories take about 2 x 8 bytes a tile: BigTIFF once past 4 GiB.
   Format f;

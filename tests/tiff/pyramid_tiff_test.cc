@@ -157,5 +157,17 @@ TEST(PyramidTiffTest, AHugeSlideIsBigTiffWithEveryDirectoryBeforeThePixels) {
   EXPECT_EQ(head[2], 43);  // BigTIFF
 }
 
+TEST(PyramidTiffTest, MoreTilesThanTheLimitAreRefusedBeforeAnythingIsBuilt) {
+  // 26 tiles a plane: 50,000 planes are 1.3 million tiles. A crafted file
+  // asked for 22 million, and its directories and pages took 4.7 GB.
+  const PyramidTiffSpec spec = ThreeLevels(static_cast<int32_t>(PixelType::kGray16), 50000);
+  ASSERT_GT(PyramidTilesPerPlane(spec) * spec.planes, kMaxPyramidTiffTiles);
+  auto layout = BuildPyramidTiff(spec);
+  ASSERT_FALSE(layout.ok());
+  EXPECT_EQ(layout.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(layout.status().message().find("OME-Zarr"), std::string::npos)
+      << layout.status().message();
+}
+
 }  // namespace
 }  // namespace czifs

@@ -57,6 +57,13 @@ uint64_t PyramidTileCount(const PyramidTiffSpec& spec, size_t level);
 // Tiles of one plane, all levels.
 uint64_t PyramidTilesPerPlane(const PyramidTiffSpec& spec);
 
+// The most tiles a pyramidal TIFF may have: 16 bytes of directory each, and
+// a described page each when it is read (~150 bytes). 2^20 holds a
+// whole-slide scan of 3 channels at 200,000 x 100,000 pixels (~300,000
+// tiles of 512^2 with its levels); a deeper stack of mosaics is read as its
+// OME-Zarr image (a crafted file asked for 22 million: 4.7 GB).
+inline constexpr uint64_t kMaxPyramidTiffTiles = 1u << 20;
+
 // Lays out the file of `spec`: its exact size and its directories, no pixels.
 Result<std::shared_ptr<const TiffLayout>> BuildPyramidTiff(const PyramidTiffSpec& spec);
 
