@@ -218,6 +218,8 @@ def read_ahead_kb(mnt):
 def test_the_kernel_reads_ahead_1_mib_of_a_plane_unless_told(czifs, sample, tmp_path, args, kb):
     mnt, log = tmp_path / "mnt", tmp_path / "log.txt"
     with mounted(czifs, sample, mnt, *args, log=log):
+        # The mount is listed a moment before czifs sets its readahead.
+        wait_for(lambda: read_ahead_kb(mnt) == kb, 5 * SLOWDOWN)
         assert read_ahead_kb(mnt) == kb, log.read_text()
         with open(mnt / "S0" / "C0" / "T0" / "Z0.tif", "rb") as f:
             assert f.read(4) == b"II*\0"
