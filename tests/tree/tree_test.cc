@@ -156,6 +156,20 @@ TEST_P(DocumentTreeTest, EveryPlaneHasExactSizeAndPaintedPixels) {
 INSTANTIATE_TEST_SUITE_P(Writer, DocumentTreeTest, ::testing::ValuesIn(Cases()),
                          [](const auto& info) { return info.param.name; });
 
+// The remaining lines of a CSV, split into columns (a trailing comma is an
+// empty last column).
+std::vector<std::vector<std::string>> CsvRows(std::stringstream& ss) {
+  std::vector<std::vector<std::string>> rows;
+  for (std::string line; std::getline(ss, line);) {
+    std::vector<std::string> cols;
+    std::stringstream ls(line);
+    for (std::string col; std::getline(ls, col, ',');) cols.push_back(col);
+    if (!line.empty() && line.back() == ',') cols.push_back("");
+    rows.push_back(std::move(cols));
+  }
+  return rows;
+}
+
 TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
   TempDir dir;
   synth::Spec spec;
@@ -175,16 +189,8 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
   EXPECT_EQ(line,
             "Subblock,S,M,T,C,Z,X[micron],Y[micron],Z[micron],Time[s],xstart,ystart,width,height,"
             "H,I,R,V,B,A,subblock_index,m_index,pixel_type,compression,plane,tile");
-  std::vector<std::vector<std::string>> rows;
-  while (std::getline(ss, line)) {
-    std::vector<std::string> cols;
-    std::stringstream ls(line);
-    std::string col;
-    while (std::getline(ls, col, ',')) cols.push_back(col);
-    if (line.back() == ',') cols.push_back("");
-    ASSERT_EQ(cols.size(), 26u) << line;
-    rows.push_back(cols);
-  }
+  const std::vector<std::vector<std::string>> rows = CsvRows(ss);
+  for (const auto& cols : rows) ASSERT_EQ(cols.size(), 26u);
   ASSERT_EQ(rows.size(), 8u);  // layer 0 only: 2 tiles x 2 C x 2 T
   double t_min = 1e9;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -232,14 +238,10 @@ TEST(TreeTest, PlaneTableHasAColumnPerDimensionEmptyWhereTheFileHasNone) {
   std::string line;
   std::getline(ss, line);
   std::set<std::string> hv;
-  while (std::getline(ss, line)) {
-    std::vector<std::string> cols;
-    std::stringstream ls(line);
-    for (std::string col; std::getline(ls, col, ',');) cols.push_back(col);
-    if (line.back() == ',') cols.push_back("");
-    ASSERT_EQ(cols.size(), 26u) << line;
-    hv.insert(cols[14] + "/" + cols[17]);                              // H and V
-    for (size_t k : {15, 16, 18, 19}) EXPECT_EQ(cols[k], "") << line;  // I, R, B, A
+  for (const auto& cols : CsvRows(ss)) {
+    ASSERT_EQ(cols.size(), 26u);
+    hv.insert(cols[14] + "/" + cols[17]);                      // H and V
+    for (size_t k : {15, 16, 18, 19}) EXPECT_EQ(cols[k], "");  // I, R, B, A
   }
   EXPECT_EQ(hv, (std::set<std::string>{"0/0", "0/1", "1/0", "1/1", "2/0", "2/1"}));
 }
