@@ -1,21 +1,27 @@
-# Modules, lowest first: each is its own library, may link only modules
-# before it in this list (czifs_check_layers refuses anything else at
-# configure time), and sees only the headers of what it links
-# (src/<m>/include). docs/architecture.md draws the same order.
-set(CZIFS_LAYERS util io czi codec plane tiff catalog reader report tree live export fuse cli)
-
-# Stops the configuration if module `name` is not in CZIFS_LAYERS or one of
-# the modules after it may not be linked from it (not below it).
-function(czifs_check_layers name)
-  list(FIND CZIFS_LAYERS ${name} own)
-  if(own EQUAL -1)
-    message(FATAL_ERROR "czifs_module(${name}): not in CZIFS_LAYERS")
-  endif()
-  foreach(dep ${ARGN})
-    list(FIND CZIFS_LAYERS ${dep} layer)
-    if(layer EQUAL -1 OR NOT layer LESS own)
-      message(FATAL_ERROR "czifs_module(${name}): may not depend on '${dep}', which is not "
-                          "below it in CZIFS_LAYERS (${CZIFS_LAYERS})")
-    endif()
-  endforeach()
-endfunction()
+# The module graph. Each module is its own static library (src/<m>/, public
+# headers in src/<m>/include/czifs/) and names here the modules it may use:
+# PUBLIC where its public headers include theirs (whoever uses it sees them
+# too), PRIVATE where only its sources do. Modules that do not use each other
+# are unranked. czifs_check_graph() refuses a use of an undeclared module and
+# a cycle; czifs_module() links exactly what is declared, so a module (or a
+# module's tests) including the header of one it does not use fails to
+# compile (ctest build.graph_*). scripts/code_shape.py checks that every
+# `#include "czifs/..."` in src/<m>/ names m or a module m declares, and that
+# docs/architecture.md draws this same graph.
+include(${CMAKE_CURRENT_LIST_DIR}/module_graph.cmake)  # czifs_uses, czifs_check_graph
+czifs_uses(util)
+czifs_uses(io PUBLIC util)
+czifs_uses(czi PUBLIC io util)
+czifs_uses(codec PUBLIC util PRIVATE czi)
+czifs_uses(plane PUBLIC codec czi io util)
+czifs_uses(tiff PUBLIC util PRIVATE czi)
+czifs_uses(catalog PUBLIC plane tiff czi util)
+czifs_uses(reader PUBLIC catalog plane util)
+czifs_uses(report PUBLIC catalog plane czi)
+czifs_uses(tree PUBLIC report reader catalog plane czi util)
+czifs_uses(live PUBLIC tree plane io util)
+czifs_uses(export PUBLIC tree plane PRIVATE live util)
+czifs_uses(fuse PUBLIC live util PRIVATE plane)
+czifs_uses(mount PUBLIC live tree plane PRIVATE fuse io util)
+czifs_uses(cli PRIVATE mount export tree tiff codec util)
+czifs_check_graph()

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test (unit and integration),
 # then the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build,
-# the concurrency tests (cache, pool, FUSE layer, mounts under load) in a
-# ThreadSanitizer build, and the libFuzzer target for 60 s
+# every unit test (ctest label `unit`) and the concurrency integration tests
+# (mounts under load, changes, signals) in a ThreadSanitizer build, and the libFuzzer target for 60 s
 # (CZIFS_FUZZ_SECONDS changes that; 0 skips it). scripts/check.sh first
 # checks the code's shape (format, sizes) and builds it with Clang's
 # thread-safety analysis as errors.
@@ -41,7 +41,7 @@ if [ "${CZIFS_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake --build build-tsan
   rm -f build-tsan/tsan.*
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 log_path=$PWD/build-tsan/tsan"
-  build-tsan/tests/czifs_tests --gtest_filter='LruCache*:ThreadPool*:ShareWork*:Zarr*:FuseFs*:Concurrency*:MountTree*:SourceDir*:PlaneTable*'
+  (cd build-tsan && ctest --output-on-failure -j "$(nproc)" -L unit)
   (cd build-tsan &&
     CZIFS_TEST_SLOWDOWN=8 CZIFS_LOAD_SECONDS=20 /usr/bin/python3 -m pytest -q \
       ../tests/integration/test_mount.py ../tests/integration/test_load.py \

@@ -21,10 +21,10 @@
 #include "czifs/codec.h"
 #include "czifs/export.h"
 #include "czifs/memory_limit.h"
+#include "czifs/mount.h"
 #include "czifs/tiff_layout.h"
 #include "czifs/tree.h"
 #include "czifs/version.h"
-#include "fuse/mount.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "fuse_fs.h"
+#include "czifs/fuse_fs.h"
 
 #include <cxxabi.h>
 #include <fmt/format.h>

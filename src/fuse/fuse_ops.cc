@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "czifs/compose.h"
+#include "czifs/fuse_fs.h"
 #include "czifs/mutex.h"
-#include "fuse_fs.h"
 
 namespace czifs {
 

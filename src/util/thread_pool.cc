@@ -13,6 +13,10 @@ namespace czifs {
 
 ThreadPool::ThreadPool(size_t threads) {
   if (threads == 0) threads = 1;
+  // spdlog makes its registry on first use, inside libspdlog, which the
+  // ThreadSanitizer build cannot see into: made here, before the workers
+  // exist, it is ordered before every worker's first log line.
+  spdlog::default_logger_raw();
   workers_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }

@@ -1,5 +1,5 @@
 // FUSE operations called directly, without mounting.
-#include "fuse/fuse_fs.h"
+#include "czifs/fuse_fs.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>

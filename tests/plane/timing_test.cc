@@ -4,9 +4,7 @@
 
 #include <cstring>
 
-#include "../support/document_tree.h"
-#include "../support/test_util.h"
-#include "czifs/imagej.h"
+#include "../support/indexed_file.h"
 
 namespace czifs {
 namespace {
@@ -15,8 +13,8 @@ using testing::TempDir;
 
 FrameTiming TimingOf(const synth::Spec& spec) {
   TempDir dir;
-  auto doc = testing::WriteAndOpen(spec, dir);
-  return doc ? doc->catalog().frame_timing() : FrameTiming{};
+  const testing::IndexedFile f = testing::WriteAndIndex(spec, dir);
+  return f.czi ? FindFrameTiming(*f.czi, *f.index, *f.metadata) : FrameTiming{};
 }
 
 synth::Spec TimeSeries(int32_t frames) {
@@ -94,20 +92,6 @@ TEST(FrameTimingTest, DamagedTimeStampsAreIgnored) {
   const double stamps[2] = {1.5, 4.0};
   std::memcpy(two.data() + 8, stamps, 16);
   EXPECT_EQ(ParseTimeStamps(two), (std::vector<double>{1.5, 4.0}));
-}
-
-TEST(ImageJDescriptionTest, ADisplayRangeStartingAtMinusZeroSaysZero) {
-  const std::string d = ImageJDescription(true, std::nullopt, std::make_pair(-0.0, 255.0));
-  EXPECT_NE(d.find("min=0\nmax=255\n"), std::string::npos) << d;
-}
-
-TEST(FrameTimingTest, TheHyperstackTellsImageJTheFrameInterval) {
-  EXPECT_NE(ImageJHyperstackDescription(true, 0.5, 1, 2, 3, true, 33.4).find("finterval=33.4\n"),
-            std::string::npos);
-  EXPECT_EQ(ImageJHyperstackDescription(true, 0.5, 1, 2, 3, true).find("finterval"),
-            std::string::npos);
-  EXPECT_EQ(ImageJHyperstackDescription(true, 0.5, 1, 2, 1, true, 33.4).find("finterval"),
-            std::string::npos);
 }
 
 }  // namespace

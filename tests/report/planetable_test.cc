@@ -2,7 +2,9 @@
 // thread makes, whatever the split.
 #include <gtest/gtest.h>
 
-#include "../support/document_tree.h"
+#include <algorithm>
+
+#include "../support/catalog_of.h"
 #include "czifs/report.h"
 
 namespace czifs {
@@ -17,12 +19,13 @@ TEST(PlaneTableTest, ReadBySeveralThreadsItIsTheTextOneThreadMakes) {
   spec.tiles_y = 2;
   spec.scenes = 2;
   spec.sizes = {{'C', 2}, {'T', 3}, {'Z', 2}};  // 144 subblocks, in shuffled file order
-  auto doc = testing::WriteAndOpen(spec, dir);
-  ASSERT_NE(doc, nullptr);
-  auto one = PlaneTableCsv(doc->report(), /*rows_per_thread=*/1u << 30);
+  const testing::CatalogOf f = testing::WriteAndCatalog(spec, dir);
+  ASSERT_NE(f.catalog, nullptr);
+  const ReportInput in{*f.czi, *f.index, *f.metadata, *f.catalog};
+  auto one = PlaneTableCsv(in, /*rows_per_thread=*/1u << 30);
   ASSERT_TRUE(one.ok()) << one.status().ToString();
   for (uint32_t per_thread : {1u, 7u, 40u, 72u}) {
-    auto split = PlaneTableCsv(doc->report(), per_thread);
+    auto split = PlaneTableCsv(in, per_thread);
     ASSERT_TRUE(split.ok()) << split.status().ToString();
     EXPECT_EQ(*split, *one) << per_thread << " rows per thread";
   }

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,29 @@ inline std::shared_ptr<const CziDocument> WriteAndOpen(const synth::Spec& spec, 
   auto doc = CziDocument::Open(dir.File("a.czi"), Session::Create(cache_bytes));
   EXPECT_TRUE(doc.ok()) << doc.status().ToString();
   return doc.ok() ? *doc : nullptr;
+}
+
+// All bytes of `f`, read in pieces of `chunk`.
+inline std::vector<uint8_t> ReadAll(const VirtualFile& f, size_t chunk) {
+  auto size = f.Size();
+  EXPECT_TRUE(size.ok());
+  std::vector<uint8_t> out(*size);
+  for (uint64_t off = 0; off < out.size();) {
+    auto n = f.Read(off, std::min<uint64_t>(chunk, out.size() - off), out.data() + off);
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    if (!n.ok() || *n == 0) break;
+    off += *n;
+  }
+  return out;
+}
+
+// The node at `path` ('/'-separated) below `root`, or nullptr.
+inline const TreeNode* Walk(const TreeNode& root, const std::string& path) {
+  const TreeNode* n = &root;
+  std::stringstream ss(path);
+  std::string part;
+  while (n && std::getline(ss, part, '/')) n = n->Find(part);
+  return n;
 }
 
 }  // namespace czifs::testing

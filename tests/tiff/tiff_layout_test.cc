@@ -8,7 +8,6 @@
 
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
-#include "czifs/imagej.h"
 
 namespace czifs {
 namespace {
@@ -48,7 +47,7 @@ TEST_P(TiffLayoutTest, LibtiffReadsBackPixelsAndTagsFromComputedLayout) {
   spec.pixel_type = pt;
   spec.pixels_per_um_x = 2.5;
   spec.pixels_per_um_y = 2.5;
-  spec.description = ImageJDescription(true, 0.75);
+  spec.description = "ImageJ=1.11a\nunit=micron\nspacing=0.75\n";
   auto layout = TiffLayout::Build(spec);
   ASSERT_TRUE(layout.ok()) << layout.status().ToString();
   const size_t row = spec.width * BytesPerPixel(pt);
@@ -247,37 +246,6 @@ TEST(TiffLayoutTest, ReadPastEndProducesNothing) {
   size_t produced = 99;
   ASSERT_TRUE((*layout)->Read((*layout)->size(), 16, buf, nullptr, &produced).ok());
   EXPECT_EQ(produced, 0u);
-}
-
-TEST(TiffLayoutTest, ImageJMetadataHoldsLabelsAsUtf16RangesAndLuts) {
-  TiffSpec spec;
-  spec.width = 4;
-  spec.height = 2;
-  spec.pixel_type = 1;  // Gray16
-  spec.pages = 2;
-  ImageJExtras extras;
-  extras.labels = {"DAPI", "\xC2\xB5-Tub \xF0\x9F\x94\xAC\xFF"};  // µ, a U+1F52C, a stray byte
-  extras.ranges = {{10, 400}, {0, 4095}};
-  extras.colors = {0x0000FF, 0x00FF00};
-  ImageJTags tags = EncodeImageJExtras(extras);
-  spec.ij_metadata = std::move(tags.bytes);
-  spec.ij_metadata_counts = std::move(tags.counts);
-  auto layout = TiffLayout::Build(spec);
-  ASSERT_TRUE(layout.ok()) << layout.status().ToString();
-  auto utf16le = [](std::u16string s) {
-    std::string out;
-    for (char16_t c : s) out += {static_cast<char>(c & 0xFF), static_cast<char>(c >> 8)};
-    return out;
-  };
-  // "IJIJ" little-endian, then the labels, then the ranges and the LUTs.
-  EXPECT_TRUE((*layout)->FindLiteral("JIJIlbal"));
-  EXPECT_TRUE((*layout)->FindLiteral(utf16le(u"DAPI")));
-  EXPECT_TRUE((*layout)->FindLiteral(utf16le(u"\u00B5-Tub \U0001F52C?")));
-  double range[4] = {10, 400, 0, 4095};
-  EXPECT_TRUE((*layout)->FindLiteral(std::string(reinterpret_cast<const char*>(range), 32)));
-  std::string green_lut(256, '\0');
-  for (int i = 0; i < 256; ++i) green_lut[static_cast<size_t>(i)] = static_cast<char>(i);
-  EXPECT_TRUE((*layout)->FindLiteral(std::string(256, '\0') + green_lut + std::string(256, '\0')));
 }
 
 TEST(TiffSampleOrderTest, LongRowsOfEveryColourTypeSwapAsPixelByPixel) {

@@ -35,7 +35,7 @@ struct SubblockEntry {
   std::array<int32_t, kDimCount> coord{};
   uint16_t present = 0;  // bit i set: Dim(i) present in the entry
   // Its stored size needs more bytes than the file has for it (see
-  // CziFile::SizeProblems): a damaged tile, never a size to trust.
+  // CziFile::CheckSizesAgainstRoom): a damaged tile, never a size to trust.
   bool size_damaged = false;
 
   bool Has(Dim d) const { return (present >> static_cast<int>(d)) & 1; }

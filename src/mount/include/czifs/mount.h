@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "czifs/compose.h"
+#include "czifs/mount_options.h"
 #include "czifs/mount_tree.h"
 #include "czifs/tree.h"
-#include "mount_options.h"
 
 namespace czifs {
 

@@ -1,4 +1,4 @@
-#include "mount_options.h"
+#include "czifs/mount_options.h"
 
 #define FUSE_USE_VERSION 312
 #include <fmt/format.h>

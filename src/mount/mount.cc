@@ -1,4 +1,4 @@
-#include "mount.h"
+#include "czifs/mount.h"
 
 #include <fmt/format.h>
 #include <malloc.h>
@@ -21,11 +21,11 @@
 #include <sstream>
 #include <thread>
 
+#include "czifs/fuse_fs.h"
 #include "czifs/memory_limit.h"
 #include "czifs/mount_tree.h"
 #include "czifs/random_access_file.h"
-#include "fuse_fs.h"
-#include "readahead.h"
+#include "czifs/readahead.h"
 
 namespace czifs {
 namespace {

@@ -1,11 +1,11 @@
-#include "fuse/readahead.h"
+#include "czifs/readahead.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "fuse/mount.h"
+#include "czifs/mount.h"
 
 namespace czifs {
 namespace {

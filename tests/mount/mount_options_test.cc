@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "czifs/memory_limit.h"
-#include "fuse/mount.h"
+#include "czifs/mount.h"
 
 namespace czifs {
 namespace {

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "czifs/mount_tree.h"
+#include "czifs/readahead.h"
 #include "czifs/tree.h"
-#include "readahead.h"
 
 namespace czifs {
 

@@ -1,4 +1,4 @@
-#include "readahead.h"
+#include "czifs/readahead.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
