@@ -14,8 +14,6 @@
 #include "czifs/memory_limit.h"
 #include "czifs/mutex.h"
 
-// The watcher (inotify) is in mount_tree_watch.cc.
-
 namespace czifs {
 namespace {
 
@@ -73,70 +71,6 @@ double MountTree::Now() const {
 
 double MountTree::Timeout() const { return polling_.load() ? live_.ttl_seconds : kWatchedTimeout; }
 
-Result<MountTree::NodePtr> MountTree::Get(uint64_t ino) const {
-  ReaderLock lock(&mu_);
-  auto it = nodes_.find(ino);
-  if (it != nodes_.end()) return it->second;
-  if (gone_.count(ino)) return Status::NotFound(fmt::format("inode {}: its source is gone", ino));
-  if (ino != 0 && ino < next_ino_) {
-    return Status::Stale(fmt::format("inode {} belonged to an older version", ino));
-  }
-  return Status::NotFound(fmt::format("no inode {}", ino));
-}
-
-MountTree::NodePtr MountTree::NewNode(Kind kind, std::string name, const NodePtr& parent,
-                                      const FileIdentity& id, uint64_t ino) {
-  auto n = std::make_shared<Node>();
-  n->kind = kind;
-  if (kind == Kind::kSourceFolder || kind == Kind::kCzi) n->src = std::make_unique<Node::Source>();
-  n->name = std::move(name);
-  n->id = id;
-  if (parent) {
-    n->parent = parent->ino;
-    n->czi = parent->kind == Kind::kCzi ? parent->ino : parent->czi;
-    n->source = parent->source;
-  }
-  n->ino = ino != 0 ? ino : next_ino_++;
-  nodes_.emplace(n->ino, n);
-  if (parent) parent->children.push_back(n->ino);
-  return n;
-}
-
-void MountTree::SortChildren(Node* dir) {
-  std::vector<std::pair<std::string_view, uint64_t>> named;
-  named.reserve(dir->children.size());
-  for (uint64_t c : dir->children) named.emplace_back(nodes_.at(c)->name, c);
-  std::sort(named.begin(), named.end());
-  for (size_t i = 0; i < named.size(); ++i) dir->children[i] = named[i].second;
-}
-
-void MountTree::Drop(Node* n, Fate fate, std::vector<Invalidation>* inval) {
-  DropChildren(n, fate, inval);
-  n->attached = false;
-  if (fate == Fate::kGone) {
-    n->gone = true;
-    gone_.insert(n->ino);
-    gone_order_.push_back(n->ino);
-    if (gone_order_.size() > kMaxGone) {
-      gone_.erase(gone_order_.front());
-      gone_order_.pop_front();
-    }
-  }
-  if (n->exposed.load()) inval->push_back({n->ino, ""});
-  nodes_.erase(n->ino);  // `n` may be freed here: touch nothing after
-}
-
-void MountTree::DropChildren(Node* n, Fate fate, std::vector<Invalidation>* inval) {
-  for (uint64_t c : n->children) {
-    auto it = nodes_.find(c);
-    if (it == nodes_.end()) continue;
-    NodePtr child = it->second;
-    if (child->exposed.load()) inval->push_back({n->ino, child->name});
-    Drop(child.get(), fate, inval);
-  }
-  n->children.clear();
-}
-
 void MountTree::Send(std::vector<Invalidation> inval) {
   if (inval.empty()) return;
   MutexLock lock(&sink_mu_);
@@ -153,71 +87,76 @@ void MountTree::Report(const TreeProblem& p, bool error) const {
   }
 }
 
-Status MountTree::Expand(const NodePtr& czi) {
+Status MountTree::ExpandFailed(const NodePtr& czi, const Status& st) {
+  Node::Refreshed& r = czi->src->state;
   const std::string where = czi->source->Describe(czi->rel);
-  auto fail = [&](const Status& st) {
-    // The version that failed: tried again once it changes (or after the
-    // TTL). Failures of the system rather than the file (descriptors or
-    // memory short, storage errors) are not remembered at all.
-    auto id = czi->source->Stat(czi->rel);
-    czi->src->indexed = id.ok() ? *id : FileIdentity{};
-    czi->src->attempted =
-        st.code() != StatusCode::kIOError && st.code() != StatusCode::kResourceExhausted;
-    czi->src->attempted_at = Now();
-    czi->src->expand_status = st.WithContext(where);
-    // Once per file until it works: a file being written fails on every
-    // change, and a reader may try after each one. A single CZI source
-    // parsed at start says it in the error Create returns, not here too.
-    if (creating_.load()) {
-      czi->src->failure_logged = true;
-    } else if (!czi->src->failure_logged) {
-      Report({where, st.ToString() + " (tried again once it changes)"}, /*error=*/true);
-      czi->src->failure_logged = true;
-    } else {
-      spdlog::debug("{}", czi->src->expand_status.ToString());
-    }
-    return czi->src->expand_status;
-  };
+  // The version that failed: tried again once it changes (or after the
+  // TTL). Failures of the system rather than the file (descriptors or
+  // memory short, storage errors) are not remembered at all.
+  auto id = czi->source->Stat(czi->rel);
+  r.indexed = id.ok() ? *id : FileIdentity{};
+  r.attempted = st.code() != StatusCode::kIOError && st.code() != StatusCode::kResourceExhausted;
+  r.attempted_at = Now();
+  r.expand_status = st.WithContext(where);
+  // Once per file until it works: a file being written fails on every
+  // change, and a reader may try after each one. A single CZI source
+  // parsed at start says it in the error Create returns, not here too.
+  if (creating_.load()) {
+    r.failure_logged = true;
+  } else if (!r.failure_logged) {
+    Report({where, st.ToString() + " (tried again once it changes)"}, /*error=*/true);
+    r.failure_logged = true;
+  } else {
+    spdlog::debug("{}", r.expand_status.ToString());
+  }
+  return r.expand_status;
+}
+
+Status MountTree::Expand(const NodePtr& czi) {
   auto file = RandomAccessFile::Open(czi->source, czi->rel, session_->descriptors());
-  if (!file.ok()) return fail(file.status());
+  if (!file.ok()) return ExpandFailed(czi, file.status());
   auto doc = CziDocument::Open(std::move(file).value(), session_, options_.shown);
-  if (!doc.ok()) return fail(doc.status());
+  if (!doc.ok()) return ExpandFailed(czi, doc.status());
   auto tree = std::make_shared<const DocumentTree>(*doc, options_);
   const FileIdentity id = (*doc)->czi().identity();
   std::vector<Invalidation> inval;
   bool rebuilt = false;  // a let-go tree of this version, built again
   {
-    WriterLock lock(&mu_);
-    DropChildren(czi.get(), Fate::kChanged, &inval);
-    if (!czi->attached) return Status::Stale(where + ": changed while being indexed");
-    czi->id = id;
+    WriterLock lock(&table_.mu());
+    table_.DropChildren(*czi, Fate::kChanged, &inval);
+    Node::Linked& l = table_.Of(*czi);
+    if (!l.attached) {
+      return Status::Stale(czi->source->Describe(czi->rel) + ": changed while being indexed");
+    }
+    l.id = id;
     // The same version as a tree let go: its folders get the same numbers
     // as they are listed again (the tree is built the same way from the
     // same bytes), and what the kernel holds of them stays true.
-    if (czi->src->released) {
-      const bool same = czi->src->released->version.SameButCtime(id) &&
-                        czi->src->released->fingerprint == (*doc)->czi().fingerprint();
+    if (l.src->released) {
+      const bool same = l.src->released->version.SameButCtime(id) &&
+                        l.src->released->fingerprint == (*doc)->czi().fingerprint();
       if (!same) DropReleased(czi.get(), &inval);
-      czi->src->released.reset();
+      l.src->released.reset();
       rebuilt = same;
     }
-    czi->src->tree = tree;
-    czi->materialized = false;
-    czi->key = FolderKey{};
+    l.src->tree = tree;
+    l.materialized = false;
+    l.key = FolderKey{};
   }
   // Said once per version (not again when a let-go tree is built again).
   if (!rebuilt) {
     for (const auto& p : tree->Problems()) Report(p, /*error=*/false);
   }
-  czi->src->expanded = true;
-  czi->src->attempted = true;
-  czi->src->indexed = id;
+  Node::Refreshed& r = czi->src->state;
+  r.expanded = true;
+  r.attempted = true;
+  r.indexed = id;
   SetDocumentBytes(czi.get(), (*doc)->MemoryBytes());
-  czi->src->doc = *doc;
+  r.doc = *doc;
   czi->version.store(VersionTag(id, (*doc)->czi().fingerprint()));
-  czi->src->failure_logged = false;
+  r.failure_logged = false;
   czi->ready.store(true);
-  czi->src->expand_status = Status::Ok();
+  r.expand_status = Status::Ok();
   czi->last_used.store(++tick_);
   {
     MutexLock lock(&expanded_mu_);
@@ -232,73 +171,75 @@ Status MountTree::Materialize(const NodePtr& dir) {
   std::shared_ptr<const DocumentTree> tree;
   FolderKey key;
   {
-    ReaderLock lock(&mu_);
-    if (dir->materialized) return Status::Ok();
+    ReaderLock lock(&table_.mu());
+    if (table_.View(*dir).materialized) return Status::Ok();
     if (dir->kind != Kind::kCzi) {
-      auto it = nodes_.find(dir->czi);
-      if (it == nodes_.end()) return Status::Stale(dir->name + ": its CZI changed");
-      czi = it->second;
+      czi = table_.Find(dir->czi);
+      if (!czi) return Status::Stale(dir->name + ": its CZI changed");
     }
-    tree = czi->src->tree;
-    key = dir->key;
+    tree = table_.View(*czi).src->tree;
+    key = table_.View(*dir).key;
   }
   if (!tree) return Status::Stale(dir->name + ": its tree was let go");
   auto listed = tree->List(key);
   if (!listed.ok()) return listed.status().WithContext(czi->source->Describe(czi->rel));
   std::vector<TreeEntry> entries = std::move(listed).value();
-  WriterLock lock(&mu_);
-  if (dir->materialized) return Status::Ok();  // another request was first
-  if (!dir->attached || czi->src->tree != tree)
+  WriterLock lock(&table_.mu());
+  if (table_.View(*dir).materialized) return Status::Ok();  // another request was first
+  if (!table_.View(*dir).attached || table_.View(*czi).src->tree != tree) {
     return Status::Stale(dir->name + ": its tree changed");
-  if (entries.empty()) {
-    dir->materialized = true;
-    return Status::Ok();
   }
+  if (!entries.empty()) {
+    AddEntries(dir, czi, std::move(entries));
+    AddDocumentBytes(czi.get(), table_.View(*dir).children.size() * kNodeBytes);
+  }
+  table_.Of(*dir).materialized = true;
+  return Status::Ok();
+}
+
+void MountTree::AddEntries(const NodePtr& dir, const NodePtr& czi, std::vector<TreeEntry> entries) {
+  Node::SourceLinked& tree = *table_.Of(*czi).src;
   // The block this folder had before its tree was let go, or a new one.
   uint64_t start = 0;
   Block* before = nullptr;
-  if (auto f = czi->src->folder_block.find(dir->ino); f != czi->src->folder_block.end()) {
-    auto b = blocks_.find(f->second);
-    if (b != blocks_.end() && b->second.count == entries.size()) {
+  if (auto f = tree.folder_block.find(dir->ino); f != tree.folder_block.end()) {
+    Block* b = table_.FindBlock(f->second);
+    if (b && b->count == entries.size()) {
       start = f->second;
-      before = &b->second;
+      before = b;
     }
   }
   if (start == 0) {
-    start = next_ino_;
-    next_ino_ += entries.size();
-    blocks_[start] = Block{czi->ino, dir->ino, entries.size(), {}, {}, {}};
-    czi->src->blocks.push_back(start);
-    czi->src->folder_block[dir->ino] = start;
+    start = table_.NewBlock(czi->ino, dir->ino, entries.size());
+    tree.blocks.push_back(start);
+    tree.folder_block[dir->ino] = start;
   }
+  const FileIdentity id = table_.View(*czi).id;
   for (size_t k = 0; k < entries.size(); ++k) {
     TreeEntry& e = entries[k];
-    NodePtr n =
-        NewNode(e.is_dir ? Kind::kFolder : Kind::kFile, std::move(e.name), dir, czi->id, start + k);
+    NodePtr n = table_.NewNode(e.is_dir ? Kind::kFolder : Kind::kFile, std::move(e.name), dir, id,
+                               start + k);
     n->czi = czi->ino;
     if (e.is_dir) {
-      n->key = e.folder;
+      table_.Of(*n).key = e.folder;
     } else {
       n->file = std::move(e.file);
     }
     if (before && k < before->exposed.size() && before->exposed[k]) n->exposed.store(true);
   }
   if (before) ClearShadow(before);  // live again: its nodes answer
-  dir->materialized = true;
-  AddDocumentBytes(czi.get(), entries.size() * kNodeBytes);
-  return Status::Ok();
 }
 
 void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate,
                            std::vector<Invalidation>* inval) {
   {
-    WriterLock lock(&mu_);
-    DropChildren(czi.get(), fate, inval);
+    WriterLock lock(&table_.mu());
+    table_.DropChildren(*czi, fate, inval);
     DropReleased(czi.get(), inval);
-    if (id) czi->id = *id;
+    if (id) table_.Of(*czi).id = *id;
     if (czi->exposed.load()) inval->push_back({czi->ino, ""});
-    czi->src->tree.reset();
-    czi->materialized = false;
+    table_.Of(*czi).src->tree.reset();
+    table_.Of(*czi).materialized = false;
   }
   ForgetDocument(czi.get());
   MutexLock lock(&expanded_mu_);
@@ -307,68 +248,68 @@ void MountTree::ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate
 
 Status MountTree::RefreshCzi(const NodePtr& czi, bool force, bool expand) {
   if (!force && czi->ready.load() && !czi->dirty.load() && !polling_.load()) return Status::Ok();
-  std::vector<Invalidation> inval;
-  Status result;
-  {
-    // Attributes only: if another thread is checking or parsing this file
-    // right now, its answer is as fresh as ours would be; do not wait behind
-    // a parse (`ls -l` of a folder must not stall on one big file).
-    UniqueLock refresh(&czi->src->refresh_mu, std::defer_lock);
-    if (force || expand) {
-      refresh.lock();
-    } else if (!refresh.try_lock()) {
-      return Status::Ok();
-    }
-    const double now = Now();
-    const bool due = force || czi->dirty.exchange(false) || czi->src->checked_at == 0 ||
-                     (polling_.load() && now - czi->src->checked_at >= live_.ttl_seconds);
-    auto id = due ? czi->source->Stat(czi->rel) : Result<FileIdentity>(Status::Cancelled(""));
-    // Could not look (descriptors, memory, storage): the file is not gone;
-    // keep what we have and look again next time.
-    const bool looked = due && (id.ok() || id.status().code() == StatusCode::kNotFound);
-    if (due && !looked) czi->dirty.store(true);
-    if (looked) {
-      czi->src->checked_at = now;
-      const bool is_file = id.ok() && S_ISREG(id->mode);
-      // A tree of another version (or of a file now gone) goes; a failure
-      // stands for its version until the TTL says try again.
-      bool changed = is_file ? !id->SameContent(czi->src->indexed) : czi->src->expanded;
-      if (changed && is_file && czi->src->doc && id->SameButCtime(czi->src->indexed)) {
-        // Only the ctime moved: the same version if its fingerprint says so.
-        auto same = czi->src->doc->czi().IsSameVersion(*id);
-        changed = !same.ok() || !*same;
-      }
-      if (czi->src->attempted && changed) {
-        // Another version (or none): its old tree goes, the new one is built on use.
-        ForgetTree(czi, is_file ? &*id : nullptr, is_file ? Fate::kChanged : Fate::kGone, &inval);
-      } else if (!czi->src->attempted) {
-        WriterLock lock(&mu_);
-        // A tree let go whose file changed since: its numbers go for good.
-        // (A moved ctime alone is for the fingerprint to settle at Expand.)
-        if (czi->src->released && !(is_file && id->SameButCtime(czi->src->released->version))) {
-          DropReleased(czi.get(), &inval);
-        }
-        if (is_file && !czi->id.SameAttributes(*id)) {
-          if (czi->exposed.load()) inval.push_back({czi->ino, ""});
-          ShowNewAttributes(czi.get(), *id, &inval);  // and what the kernel holds of a let-go tree
-        }
-      } else if (is_file && !czi->id.SameAttributes(*id)) {
-        WriterLock lock(&mu_);
-        ShowNewAttributes(czi.get(), *id, &inval);
-        if (czi->src->expanded) czi->src->indexed = *id;
-      }
-    }
-    if (expand && !czi->src->expanded) {
-      if (czi->src->attempted && now - czi->src->attempted_at < live_.ttl_seconds) {
-        result = czi->src->expand_status;  // this version failed a moment ago
-      } else {
-        result = Expand(czi);
-      }
-    }
+  // Attributes only: if another thread is checking or parsing this file
+  // right now, its answer is as fresh as ours would be; do not wait behind
+  // a parse (`ls -l` of a folder must not stall on one big file).
+  if (force || expand) {
+    czi->src->refresh_mu.Lock();
+  } else if (!czi->src->refresh_mu.TryLock()) {
+    return Status::Ok();
   }
+  std::vector<Invalidation> inval;
+  const Status result = RefreshCziHeld(czi, force, expand, &inval);
+  czi->src->refresh_mu.Unlock();
   Send(std::move(inval));
   if (expand && result.ok()) ReleaseDocuments(czi->ino);
   return result;
+}
+
+Status MountTree::RefreshCziHeld(const NodePtr& czi, bool force, bool expand,
+                                 std::vector<Invalidation>* inval) {
+  Node::Refreshed& r = czi->src->state;
+  const double now = Now();
+  const bool due = force || czi->dirty.exchange(false) || r.checked_at == 0 ||
+                   (polling_.load() && now - r.checked_at >= live_.ttl_seconds);
+  auto id = due ? czi->source->Stat(czi->rel) : Result<FileIdentity>(Status::Cancelled(""));
+  // Could not look (descriptors, memory, storage): the file is not gone;
+  // keep what we have and look again next time.
+  const bool looked = due && (id.ok() || id.status().code() == StatusCode::kNotFound);
+  if (due && !looked) czi->dirty.store(true);
+  if (looked) {
+    r.checked_at = now;
+    const bool is_file = id.ok() && S_ISREG(id->mode);
+    // A tree of another version (or of a file now gone) goes; a failure
+    // stands for its version until the TTL says try again.
+    bool changed = is_file ? !id->SameContent(r.indexed) : r.expanded;
+    if (changed && is_file && r.doc && id->SameButCtime(r.indexed)) {
+      // Only the ctime moved: the same version if its fingerprint says so.
+      auto same = r.doc->czi().IsSameVersion(*id);
+      changed = !same.ok() || !*same;
+    }
+    if (r.attempted && changed) {
+      // Another version (or none): its old tree goes, the new one is built on use.
+      ForgetTree(czi, is_file ? &*id : nullptr, is_file ? Fate::kChanged : Fate::kGone, inval);
+    } else {
+      WriterLock lock(&table_.mu());
+      const Node::Linked& l = table_.View(*czi);
+      // A tree let go whose file changed since: its numbers go for good.
+      // (A moved ctime alone is for the fingerprint to settle at Expand.)
+      if (!r.attempted && l.src->released &&
+          !(is_file && id->SameButCtime(l.src->released->version))) {
+        DropReleased(czi.get(), inval);
+      }
+      if (is_file && !l.id.SameAttributes(*id)) {
+        if (!r.attempted && czi->exposed.load()) inval->push_back({czi->ino, ""});
+        ShowNewAttributes(czi.get(), *id, inval);  // and what the kernel holds of a let-go tree
+        if (r.attempted && r.expanded) r.indexed = *id;
+      }
+    }
+  }
+  if (!expand || r.expanded) return Status::Ok();
+  if (r.attempted && now - r.attempted_at < live_.ttl_seconds) {
+    return r.expand_status;  // this version failed a moment ago
+  }
+  return Expand(czi);
 }
 
 Status MountTree::Prepare(const NodePtr& n, bool expand) {
@@ -393,10 +334,10 @@ Status MountTree::Prepare(const NodePtr& n, bool expand) {
       }
       break;
   }
-  ReaderLock lock(&mu_);
-  if (!n->attached) {
-    return n->gone ? Status::NotFound(n->name + ": its source is gone")
-                   : Status::Stale(n->name + ": its source changed");
+  ReaderLock lock(&table_.mu());
+  if (!table_.View(*n).attached) {
+    return table_.View(*n).gone ? Status::NotFound(n->name + ": its source is gone")
+                                : Status::Stale(n->name + ": its source changed");
   }
   return Status::Ok();
 }
@@ -426,13 +367,13 @@ Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
   if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
   for (int attempt = 0; attempt < 2; ++attempt) {
     CZIFS_RETURN_IF_ERROR(PrepareFolder(dir));
-    ReaderLock lock(&mu_);
-    const auto& c = dir->children;  // sorted by name
+    ReaderLock lock(&table_.mu());
+    const auto& c = table_.View(*dir).children;  // sorted by name
     // Binary search by name (a lambda would hide the lock from the analysis).
     auto it = c.begin();
     for (auto count = c.end() - c.begin(); count > 0;) {
       const auto half = count / 2;
-      if (nodes_.at(*(it + half))->name < name) {
+      if (table_.Find(*(it + half))->name < name) {
         it += half + 1;
         count -= half + 1;
       } else {
@@ -440,7 +381,7 @@ Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
       }
     }
     if (it != c.end()) {
-      const NodePtr& child = nodes_.at(*it);
+      const NodePtr& child = table_.Find(*it);
       if (child->name == name) {
         child->exposed.store(true);
         return child->ino;
@@ -454,8 +395,8 @@ Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
 
 MountTree::Usage MountTree::ServedUsage() const {
   Usage usage;
-  ReaderLock lock(&mu_);
-  for (const auto& [ino, n] : nodes_) {
+  ReaderLock lock(&table_.mu());
+  for (const auto& [ino, n] : table_.nodes()) {
     if (n->kind != Kind::kFile) continue;
     ++usage.files;
     if (auto size = n->file->SizeIfCheap()) usage.bytes += *size;
@@ -473,8 +414,8 @@ Result<NodeAttr> MountTree::GetAttr(uint64_t ino, bool cheap_only) {
   a.is_dir = n->kind != Kind::kFile;
   a.timeout = Timeout();
   {
-    ReaderLock lock(&mu_);
-    const FileIdentity& id = n->id;
+    ReaderLock lock(&table_.mu());
+    const FileIdentity& id = table_.View(*n).id;
     switch (n->kind) {
       case Kind::kSourceFolder:
         a.mode = id.mode & 07777;
@@ -516,10 +457,10 @@ Result<std::vector<DirEntry>> MountTree::ReadDir(uint64_t ino) {
   if (dir->kind == Kind::kFile) return Status::InvalidArgument("not a folder");
   CZIFS_RETURN_IF_ERROR(PrepareFolder(dir));
   std::vector<DirEntry> out;
-  ReaderLock lock(&mu_);
-  out.reserve(dir->children.size());
-  for (uint64_t c : dir->children) {
-    const Node& n = *nodes_.at(c);
+  ReaderLock lock(&table_.mu());
+  out.reserve(table_.View(*dir).children.size());
+  for (uint64_t c : table_.View(*dir).children) {
+    const Node& n = *table_.Find(c);
     out.push_back({n.name, n.ino, n.kind != Kind::kFile});
   }
   return out;
@@ -555,9 +496,9 @@ Result<std::string> MountTree::SourceAcl(const NodePtr& n, AclKind kind) {
   const int k = static_cast<int>(kind);
   timespec ctime;
   {
-    ReaderLock lock(&mu_);
-    ctime = n->id.ctime;
-    const Node::Source::AclCache& c = n->src->acl[k];
+    ReaderLock lock(&table_.mu());
+    ctime = table_.View(*n).id.ctime;
+    const Node::SourceLinked::AclCache& c = table_.View(*n).src->acl[k];
     if (c.valid && SameTime(c.ctime, ctime)) {
       return c.value;
     }
@@ -566,8 +507,8 @@ Result<std::string> MountTree::SourceAcl(const NodePtr& n, AclKind kind) {
   // status of the source. A setfacl moves its ctime, so a value read under
   // an older ctime is read again once the node shows the new one.
   CZIFS_ASSIGN_OR_RETURN(std::string acl, n->source->Acl(n->rel, kind));
-  WriterLock lock(&mu_);
-  n->src->acl[k] = {true, ctime, acl};
+  WriterLock lock(&table_.mu());
+  table_.Of(*n).src->acl[k] = {true, ctime, acl};
   return acl;
 }
 

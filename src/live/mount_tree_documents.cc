@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "czifs/mount_tree.h"
 #include "czifs/mutex.h"
@@ -17,55 +18,56 @@ bool MountTree::ReleaseTree(const NodePtr& czi) {
   // without them), if quick to know: worked out before the table's lock.
   std::vector<std::shared_ptr<VirtualFile>> unsized;
   {
-    ReaderLock lock(&mu_);
+    ReaderLock lock(&table_.mu());
     if (czi->users.load() > 0) return false;
-    for (uint64_t start : czi->src->blocks) {
-      auto it = blocks_.find(start);
-      for (uint64_t k = 0; it != blocks_.end() && k < it->second.count; ++k) {
-        auto node = nodes_.find(start + k);
-        if (node == nodes_.end() || node->second->kind != Kind::kFile) continue;
-        const auto& file = node->second->file;
+    for (uint64_t start : table_.View(*czi).src->blocks) {
+      const Block* b = table_.ViewBlock(start);
+      for (uint64_t k = 0; b && k < b->count; ++k) {
+        const NodePtr node = table_.Find(start + k);
+        if (!node || node->kind != Kind::kFile) continue;
+        const auto& file = node->file;
         if (!file->SizeIfCheap() && !file->SizeTakesLong()) unsized.push_back(file);
       }
     }
   }
   for (const auto& file : unsized) (void)file->Size();  // a failure stays unsized
+  const auto& doc = czi->src->state.doc;
+  const Node::SourceLinked::Released released{czi->src->state.indexed,
+                                              doc ? doc->czi().fingerprint() : 0};
   {
-    WriterLock lock(&mu_);
+    WriterLock lock(&table_.mu());
     // Requests pin before they look (Acquire): seen here, or they see the
     // tree gone and build it again.
     if (czi->users.load() > 0) return false;
     // Which numbers the kernel holds, per block, for when they go for good.
-    for (uint64_t start : czi->src->blocks) {
-      auto it = blocks_.find(start);
-      if (it == blocks_.end()) continue;  // cannot happen: blocks and blocks_ change together
-      Block& b = it->second;
+    for (uint64_t start : table_.View(*czi).src->blocks) {
+      Block* block = table_.FindBlock(start);
+      if (!block) continue;  // cannot happen: a CZI's blocks and the table's change together
+      Block& b = *block;
       // A folder not listed again since its tree was last let go keeps
       // what was recorded then.
       b.exposed.resize(b.count, false);
       for (uint64_t k = 0; k < b.count; ++k) {
-        auto node = nodes_.find(start + k);
-        if (node != nodes_.end()) b.exposed[k] = node->second->exposed.load();
+        if (const NodePtr node = table_.Find(start + k)) b.exposed[k] = node->exposed.load();
       }
       MakeShadow(start, &b);  // answers for it while let go (mount_tree_shadow.cc)
     }
     // The numbers stay valid (the kernel is told nothing): they build the
     // tree again when used.
     std::vector<Invalidation> none;
-    DropChildren(czi.get(), Fate::kChanged, &none);
-    czi->src->released = Node::Source::Released{
-        czi->src->indexed, czi->src->doc ? czi->src->doc->czi().fingerprint() : 0};
-    czi->src->tree.reset();
-    czi->materialized = false;
+    table_.DropChildren(*czi, Fate::kChanged, &none);
+    table_.Of(*czi).src->released = released;
+    table_.Of(*czi).src->tree.reset();
+    table_.Of(*czi).materialized = false;
   }
   ForgetDocument(czi.get());
   return true;
 }
 
 void MountTree::ForgetDocument(Node* czi) {
-  czi->src->expanded = false;
-  czi->src->attempted = false;
-  czi->src->doc.reset();
+  czi->src->state.expanded = false;
+  czi->src->state.attempted = false;
+  czi->src->state.doc.reset();
   SetDocumentBytes(czi, 0);
   czi->ready.store(false);
 }
@@ -81,53 +83,45 @@ void MountTree::AddDocumentBytes(Node* czi, uint64_t bytes) {
 }
 
 void MountTree::DropReleased(Node* czi, std::vector<Invalidation>* inval) {
-  for (uint64_t start : czi->src->blocks) {
-    auto it = blocks_.find(start);
-    if (it == blocks_.end()) continue;
-    for (size_t k = 0; k < it->second.exposed.size(); ++k) {
-      if (it->second.exposed[k]) inval->push_back({start + k, ""});
+  for (uint64_t start : table_.View(*czi).src->blocks) {
+    Block* b = table_.FindBlock(start);
+    if (!b) continue;
+    for (size_t k = 0; k < b->exposed.size(); ++k) {
+      if (b->exposed[k]) inval->push_back({start + k, ""});
     }
-    ClearShadow(&it->second);
-    blocks_.erase(it);
+    ClearShadow(b);
+    table_.EraseBlock(start);
   }
-  czi->src->blocks.clear();
-  czi->src->folder_block.clear();
-  czi->src->released.reset();
+  table_.Of(*czi).src->blocks.clear();
+  table_.Of(*czi).src->folder_block.clear();
+  table_.Of(*czi).src->released.reset();
 }
 
 void MountTree::ShowNewAttributes(Node* czi, const FileIdentity& id,
                                   std::vector<Invalidation>* inval) {
-  czi->id = id;
+  table_.Of(*czi).id = id;
   if (czi->exposed.load()) inval->push_back({czi->ino, "", /*attributes_only=*/true});
-  for (uint64_t start : czi->src->blocks) {
-    auto b = blocks_.find(start);
-    const uint64_t count = b == blocks_.end() ? 0 : b->second.count;
+  for (uint64_t start : table_.View(*czi).src->blocks) {
+    const Block* b = table_.ViewBlock(start);
+    const uint64_t count = b ? b->count : 0;
     for (uint64_t k = 0; k < count; ++k) {
-      auto it = nodes_.find(start + k);
-      if (it == nodes_.end()) {
+      const NodePtr node = table_.Find(start + k);
+      if (!node) {
         // A let-go tree's number: its shadow shows the CZI's new attributes;
         // the kernel may hold the old ones.
-        const auto& exposed = b->second.exposed;
-        if (k < exposed.size() && exposed[k]) inval->push_back({start + k, "", true});
+        if (k < b->exposed.size() && b->exposed[k]) inval->push_back({start + k, "", true});
         continue;
       }
-      it->second->id = id;
-      if (it->second->exposed.load()) inval->push_back({it->first, "", /*attributes_only=*/true});
+      table_.Of(*node).id = id;
+      if (node->exposed.load()) inval->push_back({node->ino, "", /*attributes_only=*/true});
     }
   }
 }
 
-uint64_t MountTree::BlockStartOf(uint64_t ino) const {
-  auto it = blocks_.upper_bound(ino);
-  if (it == blocks_.begin()) return 0;
-  --it;
-  return ino < it->first + it->second.count ? it->first : 0;
-}
-
 uint64_t MountTree::ReleasedOwner(uint64_t ino) const {
-  ReaderLock lock(&mu_);
-  const uint64_t start = BlockStartOf(ino);
-  return start == 0 ? 0 : blocks_.at(start).czi;
+  ReaderLock lock(&table_.mu());
+  const uint64_t start = table_.BlockStartOf(ino);
+  return start == 0 ? 0 : table_.ViewBlock(start)->czi;
 }
 
 Status MountTree::Rematerialize(uint64_t ino) {
@@ -136,11 +130,11 @@ Status MountTree::Rematerialize(uint64_t ino) {
   for (uint64_t at = ino; chain.size() < 64;) {
     uint64_t folder = 0;
     {
-      ReaderLock lock(&mu_);
-      if (nodes_.count(at)) break;
-      const uint64_t start = BlockStartOf(at);
+      ReaderLock lock(&table_.mu());
+      if (table_.Find(at)) break;
+      const uint64_t start = table_.BlockStartOf(at);
       if (start == 0) break;
-      folder = blocks_.at(start).folder;
+      folder = table_.ViewBlock(start)->folder;
     }
     chain.push_back(folder);
     at = folder;
@@ -181,8 +175,8 @@ Result<MountTree::InUse> MountTree::Acquire(uint64_t ino) {
     }
     if (use.czi) use.czi->users.fetch_add(1);
     {
-      ReaderLock lock(&mu_);
-      if (use.node->attached) return use;
+      ReaderLock lock(&table_.mu());
+      if (table_.View(*use.node).attached) return use;
     }
   }
   return Status::Stale(fmt::format("inode {}: its tree was let go again and again", ino));
@@ -217,16 +211,21 @@ void MountTree::ReleaseDocuments(uint64_t keep) {
     auto n = Get(victim);
     if (!n.ok()) continue;  // dropped already
     const NodePtr& czi = *n;
-    UniqueLock refresh(&czi->src->refresh_mu, std::try_to_lock);
-    if (refresh.owns_lock() && !czi->src->expanded) continue;
-    if (!refresh.owns_lock() || !ReleaseTree(czi)) {
-      // Being checked, parsed or used right now: keep it, try later.
+    // Being checked, parsed or used right now: kept, tried later.
+    bool busy = !czi->src->refresh_mu.TryLock();
+    bool expanded = true;
+    if (!busy) {
+      expanded = czi->src->state.expanded;
+      busy = expanded && !ReleaseTree(czi);
+      czi->src->refresh_mu.Unlock();
+    }
+    if (!expanded) continue;
+    if (busy) {
       MutexLock lock(&expanded_mu_);
       expanded_.insert(victim);
       continue;
     }
     --kept;
-    refresh.unlock();
     spdlog::debug("{}: let go of its parsed tree ({} files, {} MiB parsed; at most {}, {} MiB)",
                   czi->source->Describe(czi->rel), kept, document_bytes_.load() >> 20,
                   live_.max_documents, max_document_bytes_ >> 20);

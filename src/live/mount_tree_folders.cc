@@ -15,8 +15,6 @@
 #include "czifs/mount_tree.h"
 #include "czifs/mutex.h"
 
-// The watcher (inotify) is in mount_tree_watch.cc.
-
 namespace czifs {
 namespace {
 
@@ -28,32 +26,30 @@ bool WantCzi(std::string_view name) { return IsCziFileName(std::string(name)); }
 
 bool MountTree::IsAncestorFolder(const Node& dir, const FileIdentity& id) const {
   for (const Node* n = &dir; n != nullptr && n->kind == Kind::kSourceFolder;) {
-    if (n->id.dev == id.dev && n->id.ino == id.ino) return true;
-    auto it = nodes_.find(n->parent);
-    n = it == nodes_.end() ? nullptr : it->second.get();
+    if (table_.View(*n).id.dev == id.dev && table_.View(*n).id.ino == id.ino) return true;
+    n = table_.Find(n->parent).get();
   }
   return false;
 }
 
-std::vector<MountTree::NodePtr> MountTree::Reconcile(const NodePtr& dir,
-                                                     const std::vector<SourceEntry>& entries,
-                                                     const std::set<std::string>& scope,
-                                                     std::vector<Invalidation>* inval) {
+std::vector<NodePtr> MountTree::Reconcile(const NodePtr& dir,
+                                          const std::vector<SourceEntry>& entries,
+                                          const std::set<std::string>& scope,
+                                          std::vector<Invalidation>* inval) {
   std::vector<NodePtr> to_check;
-  WriterLock lock(&mu_);
-  if (!dir->attached) return to_check;
+  WriterLock lock(&table_.mu());
+  if (!table_.View(*dir).attached) return to_check;
   std::map<std::string, NodePtr> current;
-  for (uint64_t c : dir->children) {
-    auto it = nodes_.find(c);
-    if (it != nodes_.end()) current.emplace(it->second->name, it->second);
+  for (uint64_t c : table_.View(*dir).children) {
+    if (NodePtr child = table_.Find(c)) current.emplace(child->name, child);
   }
   std::set<std::string> present;
   for (const auto& e : entries) present.insert(e.name);
   bool changed = false;
-  auto drop = [&](const NodePtr& child) REQUIRES(mu_) {
+  auto drop = [&](const NodePtr& child) REQUIRES(table_.mu()) {
     if (child->exposed.load()) inval->push_back({dir->ino, child->name});
-    std::erase(dir->children, child->ino);
-    Drop(child.get(), Fate::kGone, inval);
+    std::erase(table_.Of(*dir).children, child->ino);
+    table_.Drop(*child, Fate::kGone, inval);
     current.erase(child->name);
     changed = true;
   };
@@ -66,27 +62,28 @@ std::vector<MountTree::NodePtr> MountTree::Reconcile(const NodePtr& dir,
     if (it != current.end()) {
       const NodePtr existing = it->second;
       const bool was_dir = existing->kind == Kind::kSourceFolder;
-      const bool same_object = existing->id.dev == e.id.dev && existing->id.ino == e.id.ino;
+      const FileIdentity& was = table_.View(*existing).id;
+      const bool same_object = was.dev == e.id.dev && was.ino == e.id.ino;
       if (was_dir != e.is_dir || (e.is_dir && !same_object)) {
         drop(existing);  // another kind of thing, or another folder, under the old name
       } else {
-        if (e.is_dir && !existing->id.SameAttributes(e.id)) {
-          existing->id = e.id;
+        if (e.is_dir && !table_.View(*existing).id.SameAttributes(e.id)) {
+          table_.Of(*existing).id = e.id;
           if (existing->exposed.load()) inval->push_back({existing->ino, ""});
-        } else if (!e.is_dir && !existing->id.SameAttributes(e.id)) {
+        } else if (!e.is_dir && !table_.View(*existing).id.SameAttributes(e.id)) {
           to_check.push_back(existing);
         }
         continue;
       }
     }
     if (e.is_dir && e.via_link && IsAncestorFolder(*dir, e.id)) continue;  // a link cycle
-    NodePtr n = NewNode(e.is_dir ? Kind::kSourceFolder : Kind::kCzi, e.name, dir, e.id);
+    NodePtr n = table_.NewNode(e.is_dir ? Kind::kSourceFolder : Kind::kCzi, e.name, dir, e.id,
+                               /*ino=*/0, /*checked_at=*/Now());  // `e.id` is fresh
     n->rel = JoinRelative(dir->rel, e.name);
-    n->src->checked_at = Now();  // `e.id` is fresh
     changed = true;
   }
   if (changed) {
-    SortChildren(dir.get());
+    table_.SortChildren(*dir);
     if (dir->exposed.load()) inval->push_back({dir->ino, ""});
   }
   return to_check;
@@ -100,13 +97,13 @@ Status MountTree::RefreshFolder(const NodePtr& dir, bool force,
   {
     MutexLock refresh(&dir->src->refresh_mu);
     const double now = Now();
-    const bool due = force || dir->dirty.exchange(false) || !dir->src->listed ||
-                     (polling_.load() && now - dir->src->checked_at >= live_.ttl_seconds);
+    const bool due = force || dir->dirty.exchange(false) || !dir->src->state.listed ||
+                     (polling_.load() && now - dir->src->state.checked_at >= live_.ttl_seconds);
     if (!due) return Status::Ok();
     if (!polling_.load() && dir->wd.load() < 0) AddWatch(dir);  // before listing: miss nothing
     std::vector<SourceEntry> entries;
     std::set<std::string> scope;
-    if (names.empty() || !dir->src->listed) {
+    if (names.empty() || !dir->src->state.listed) {
       auto listing = dir->source->List(dir->rel, WantCzi);
       if (!listing.ok()) {
         Report({"", listing.status().ToString()}, /*error=*/true);
@@ -128,15 +125,15 @@ Status MountTree::RefreshFolder(const NodePtr& dir, bool force,
       if (scope.empty() && entries.empty()) return Status::Ok();
     }
     if (auto self = dir->source->Stat(dir->rel); self.ok()) {
-      WriterLock lock(&mu_);
-      if (!dir->id.SameAttributes(*self)) {
-        dir->id = *self;
+      WriterLock lock(&table_.mu());
+      if (!table_.View(*dir).id.SameAttributes(*self)) {
+        table_.Of(*dir).id = *self;
         if (dir->exposed.load()) inval.push_back({dir->ino, ""});
       }
     }
     to_check = Reconcile(dir, entries, scope, &inval);
-    dir->src->listed = true;
-    dir->src->checked_at = now;
+    dir->src->state.listed = true;
+    dir->src->state.checked_at = now;
     dir->ready.store(true);
   }
   Send(std::move(inval));
@@ -145,19 +142,23 @@ Status MountTree::RefreshFolder(const NodePtr& dir, bool force,
 }
 
 void MountTree::RefreshFolderAttributes(const NodePtr& dir) {
-  if (!polling_.load()) return;  // the watcher reports attribute changes
-  UniqueLock refresh(&dir->src->refresh_mu, std::try_to_lock);
-  if (!refresh.owns_lock()) return;  // being listed right now
+  if (!polling_.load()) return;                 // the watcher reports attribute changes
+  if (!dir->src->refresh_mu.TryLock()) return;  // being listed right now
+  CheckFolderAttributesHeld(dir);
+  dir->src->refresh_mu.Unlock();
+}
+
+void MountTree::CheckFolderAttributesHeld(const NodePtr& dir) {
   const double now = Now();
-  if (now - dir->src->self_checked_at < live_.ttl_seconds) return;
-  dir->src->self_checked_at = now;
+  if (now - dir->src->state.self_checked_at < live_.ttl_seconds) return;
+  dir->src->state.self_checked_at = now;
   auto self = dir->source->Stat(dir->rel);
   if (!self.ok()) return;  // gone: its parent's next listing drops it
-  WriterLock lock(&mu_);
-  if (dir->id.SameAttributes(*self)) return;
+  WriterLock lock(&table_.mu());
+  if (table_.View(*dir).id.SameAttributes(*self)) return;
   // The kernel keeps a folder's listing while its mtime stays: this new
   // mtime makes it ask again, and that listing must look at the source.
-  dir->id = *self;
+  table_.Of(*dir).id = *self;
   dir->dirty.store(true);
 }
 
@@ -174,8 +175,8 @@ Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool
   }
   if (S_ISDIR(id.mode)) {
     CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(source));
-    WriterLock lock(&mu_);
-    NodePtr n = is_root ? root : NewNode(Kind::kSourceFolder, name, root, id);
+    WriterLock lock(&table_.mu());
+    NodePtr n = is_root ? root : table_.NewNode(Kind::kSourceFolder, name, root, id);
     n->source = std::move(dir);
     return Status::Ok();
   }
@@ -187,8 +188,8 @@ Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool
   CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(real.parent_path().string()));
   NodePtr n;
   {
-    WriterLock lock(&mu_);
-    n = is_root ? root : NewNode(Kind::kCzi, name, root, id);
+    WriterLock lock(&table_.mu());
+    n = is_root ? root : table_.NewNode(Kind::kCzi, name, root, id);
     n->source = std::move(dir);
     n->rel = real.filename().string();
   }
@@ -231,8 +232,8 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
   if (sources.size() == 1) {
     CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(sources[0]));
     {
-      WriterLock lock(&tree->mu_);
-      tree->NewNode(S_ISDIR(id.mode) ? Kind::kSourceFolder : Kind::kCzi, "", nullptr, id);
+      WriterLock lock(&tree->table_.mu());
+      tree->table_.NewNode(S_ISDIR(id.mode) ? Kind::kSourceFolder : Kind::kCzi, "", nullptr, id);
     }
     CZIFS_ASSIGN_OR_RETURN(NodePtr root, tree->Get(kRootIno));
     CZIFS_RETURN_IF_ERROR(tree->AddSource(root, sources[0], /*is_root=*/true, ""));
@@ -246,8 +247,8 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
   id.ctime = id.mtime;
   NodePtr root;
   {
-    WriterLock lock(&tree->mu_);
-    root = tree->NewNode(Kind::kFolder, "", nullptr, id);
+    WriterLock lock(&tree->table_.mu());
+    root = tree->table_.NewNode(Kind::kFolder, "", nullptr, id);
   }
   // Each source under its own last name; two sources with one name: in
   // command-line order, the second is name~2, the third name~3, ...
@@ -263,8 +264,8 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
     used.insert(name);
     CZIFS_RETURN_IF_ERROR(tree->AddSource(root, s, false, name));
   }
-  WriterLock lock(&tree->mu_);
-  tree->SortChildren(root.get());
+  WriterLock lock(&tree->table_.mu());
+  tree->table_.SortChildren(*root);
   return tree;
 }
 

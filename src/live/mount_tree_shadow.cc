@@ -4,6 +4,7 @@
 // need no parse; reading a file builds the tree again (Acquire). See
 // mount_tree.h.
 #include <algorithm>
+#include <utility>
 
 #include "czifs/mount_tree.h"
 #include "czifs/mutex.h"
@@ -14,9 +15,9 @@ void MountTree::MakeShadow(uint64_t start, Block* b) {
   std::vector<Shadow> shadow(b->count);
   uint64_t bytes = 0;
   for (uint64_t k = 0; k < b->count; ++k) {
-    auto it = nodes_.find(start + k);
-    if (it == nodes_.end()) return;  // not listed in full: no shadow
-    const Node& n = *it->second;
+    const NodePtr node = table_.Find(start + k);
+    if (!node) return;  // not listed in full: no shadow
+    const Node& n = *node;
     Shadow& s = shadow[k];
     s.name = n.name;
     s.is_dir = n.kind != Kind::kFile;
@@ -52,25 +53,24 @@ std::optional<MountTree::ShadowBlock> MountTree::FindShadowFolder(uint64_t ino) 
   NodePtr czi;
   for (int pass = 0; pass < 2; ++pass) {
     {
-      ReaderLock lock(&mu_);
-      auto live = nodes_.find(ino);
-      if (live != nodes_.end()) {
+      ReaderLock lock(&table_.mu());
+      if (NodePtr live = table_.Find(ino)) {
         // A live folder answers itself, unless it is a let-go CZI's own.
-        const Node& n = *live->second;
-        if (n.kind != Kind::kCzi || n.materialized || !n.src->released) return std::nullopt;
-        czi = live->second;
+        const Node::Linked& l = table_.View(*live);
+        if (live->kind != Kind::kCzi || l.materialized || !l.src->released) return std::nullopt;
+        czi = live;
       } else {
-        const uint64_t start = BlockStartOf(ino);
+        const uint64_t start = table_.BlockStartOf(ino);
         if (start == 0) return std::nullopt;
-        auto owner = nodes_.find(blocks_.at(start).czi);
-        if (owner == nodes_.end()) return std::nullopt;
-        czi = owner->second;
+        czi = table_.Find(table_.ViewBlock(start)->czi);
+        if (!czi) return std::nullopt;
       }
       if (pass == 1) {
-        auto f = czi->src->folder_block.find(ino);
-        if (f == czi->src->folder_block.end()) return std::nullopt;
-        auto b = blocks_.find(f->second);
-        if (b == blocks_.end() || b->second.shadow.empty()) return std::nullopt;
+        const auto& folders = table_.View(*czi).src->folder_block;
+        auto f = folders.find(ino);
+        if (f == folders.end()) return std::nullopt;
+        const Block* b = table_.ViewBlock(f->second);
+        if (!b || b->shadow.empty()) return std::nullopt;
         return ShadowBlock{czi, f->second};
       }
     }
@@ -84,10 +84,10 @@ std::optional<MountTree::ShadowBlock> MountTree::FindShadowFolder(uint64_t ino) 
 std::optional<Result<uint64_t>> MountTree::ShadowLookup(uint64_t parent, std::string_view name) {
   auto folder = FindShadowFolder(parent);
   if (!folder) return std::nullopt;
-  WriterLock lock(&mu_);  // marks what the kernel is given
-  auto b = blocks_.find(folder->start);
-  if (b == blocks_.end() || b->second.shadow.empty()) return std::nullopt;
-  Block& block = b->second;
+  WriterLock lock(&table_.mu());  // marks what the kernel is given
+  Block* b = table_.FindBlock(folder->start);
+  if (!b || b->shadow.empty()) return std::nullopt;
+  Block& block = *b;
   auto it =
       std::lower_bound(block.by_name.begin(), block.by_name.end(), name,
                        [&](uint32_t k, std::string_view n) { return block.shadow[k].name < n; });
@@ -102,33 +102,33 @@ std::optional<Result<uint64_t>> MountTree::ShadowLookup(uint64_t parent, std::st
 std::optional<std::vector<DirEntry>> MountTree::ShadowReadDir(uint64_t ino) {
   auto folder = FindShadowFolder(ino);
   if (!folder) return std::nullopt;
-  ReaderLock lock(&mu_);
-  auto b = blocks_.find(folder->start);
-  if (b == blocks_.end() || b->second.shadow.empty()) return std::nullopt;
+  ReaderLock lock(&table_.mu());
+  const Block* b = table_.ViewBlock(folder->start);
+  if (!b || b->shadow.empty()) return std::nullopt;
   std::vector<DirEntry> out;
-  out.reserve(b->second.count);
-  for (uint32_t k : b->second.by_name) {
-    const Shadow& s = b->second.shadow[k];
+  out.reserve(b->count);
+  for (uint32_t k : b->by_name) {
+    const Shadow& s = b->shadow[k];
     out.push_back({s.name, folder->start + k, s.is_dir});
   }
   return out;
 }
 
 std::optional<MountTree::ShadowBlock> MountTree::FindShadowEntry(uint64_t ino) const {
-  if (nodes_.count(ino)) return std::nullopt;
-  const uint64_t start = BlockStartOf(ino);
+  if (table_.Find(ino)) return std::nullopt;
+  const uint64_t start = table_.BlockStartOf(ino);
   if (start == 0) return std::nullopt;
-  const Block& b = blocks_.at(start);
+  const Block& b = *table_.ViewBlock(start);
   if (b.shadow.empty()) return std::nullopt;
-  auto owner = nodes_.find(b.czi);
-  if (owner == nodes_.end()) return std::nullopt;
-  return ShadowBlock{owner->second, start};
+  NodePtr owner = table_.Find(b.czi);
+  if (!owner) return std::nullopt;
+  return ShadowBlock{owner, start};
 }
 
 std::optional<Result<NodeAttr>> MountTree::ShadowAttr(uint64_t ino, bool cheap_only) {
   std::optional<ShadowBlock> at;
   {
-    ReaderLock lock(&mu_);
+    ReaderLock lock(&table_.mu());
     at = FindShadowEntry(ino);
   }
   if (!at) return std::nullopt;
@@ -137,10 +137,10 @@ std::optional<Result<NodeAttr>> MountTree::ShadowAttr(uint64_t ino, bool cheap_o
   // shadow may be gone after (a new version, or the tree built again).
   czi->last_used.store(++tick_, std::memory_order_relaxed);
   if (!RefreshCzi(czi, /*force=*/false, /*expand=*/false).ok()) return std::nullopt;
-  WriterLock lock(&mu_);
+  WriterLock lock(&table_.mu());
   auto again = FindShadowEntry(ino);
   if (!again || again->start != at->start) return std::nullopt;
-  Block& block = blocks_.at(at->start);
+  Block& block = *table_.FindBlock(at->start);
   const Shadow& s = block.shadow[ino - at->start];
   if (!s.is_dir && !s.sized) {  // its size needs the tree
     if (cheap_only) return Result<NodeAttr>(Status::NotSupported("size not known yet"));
@@ -153,11 +153,12 @@ std::optional<Result<NodeAttr>> MountTree::ShadowAttr(uint64_t ino, bool cheap_o
   a.gap = s.gap;
   a.nlink = s.is_dir ? 2 : 1;
   a.timeout = Timeout();
-  a.mode = ShownMode(s.is_dir, czi->id.mode);
-  a.uid = czi->id.uid;
-  a.gid = czi->id.gid;
-  a.mtime = czi->id.mtime;
-  a.ctime = czi->id.ctime;
+  const FileIdentity& id = table_.View(*czi).id;
+  a.mode = ShownMode(s.is_dir, id.mode);
+  a.uid = id.uid;
+  a.gid = id.gid;
+  a.mtime = id.mtime;
+  a.ctime = id.ctime;
   a.version = czi->version.load();
   block.exposed.resize(block.count, false);
   block.exposed[ino - at->start] = true;
@@ -168,11 +169,11 @@ std::optional<Result<std::string>> MountTree::ShadowAcl(uint64_t ino, AclKind ki
   NodePtr czi;
   bool is_dir = false;
   {
-    ReaderLock lock(&mu_);
+    ReaderLock lock(&table_.mu());
     auto at = FindShadowEntry(ino);
     if (!at) return std::nullopt;
     czi = at->czi;
-    is_dir = blocks_.at(at->start).shadow[ino - at->start].is_dir;
+    is_dir = table_.ViewBlock(at->start)->shadow[ino - at->start].is_dir;
   }
   if (!RefreshCzi(czi, /*force=*/false, /*expand=*/false).ok()) return std::nullopt;
   if (kind == AclKind::kDefault) return Result<std::string>(std::string());

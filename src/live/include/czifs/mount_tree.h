@@ -29,11 +29,19 @@
 // parse is tried again once it changed or `ttl_seconds` passed.
 //
 // Thread-safety: all methods may be called concurrently.
-// Lock order: Node::refresh_mu of a folder, then of a CZI below it (never
-// upwards), then mu_; another CZI's refresh_mu only by try_lock;
-// expanded_mu_, watch_mu_ and the sink's mutex are never held with another;
-// a CZI's refresh_mu may be held while its file checks a moved ctime
-// (RandomAccessFile's verify_mu_, a leaf), never mu_.
+// Lock order: Node::Source::refresh_mu of a folder, then of a CZI below it
+// (never upwards), then the table's mu(); another CZI's refresh_mu only by
+// TryLock; expanded_mu_, watcher_mu_, the watcher's own mutex and the
+// sink's mutex are never held with another; a CZI's refresh_mu may be held
+// while its file checks a moved ctime (RandomAccessFile's verify_mu_, a
+// leaf), never the table's.
+//
+// Three classes, three jobs: InodeTable keeps the numbers and the nodes'
+// shared state (inode_table.h), SourceWatcher reports changed names
+// (source_watcher.h), and MountTree decides when to look again, what a
+// change drops and what to parse or let go. MountTree's methods are spread
+// over five files by concern (each file's first lines say which): they are
+// one class because they share one lock discipline over one table.
 #pragma once
 
 #include <sys/types.h>
@@ -59,8 +67,10 @@
 #include "czifs/compose.h"
 #include "czifs/czi_document.h"
 #include "czifs/enum_names.h"
+#include "czifs/inode_table.h"
 #include "czifs/mutex.h"
 #include "czifs/source_dir.h"
+#include "czifs/source_watcher.h"
 #include "czifs/status.h"
 #include "czifs/tree.h"
 
@@ -89,15 +99,6 @@ struct DirEntry {
   bool is_dir;
 };
 
-// Something the kernel may hold that is no longer true: the attributes and
-// cached data of inode `ino` (name empty), or the entry `name` in folder `ino`.
-struct Invalidation {
-  uint64_t ino = 0;
-  std::string name;
-  // With `name` empty: the attributes (and ACL) only; the cached data stays
-  // true (the file's owner, mode or ACL changed, not its content).
-  bool attributes_only = false;
-};
 // Receives invalidations; called from request and watcher threads, so it
 // must only queue them (telling the kernel from inside a request deadlocks).
 using InvalidationSink = std::function<void(std::vector<Invalidation>)>;
@@ -184,96 +185,12 @@ class MountTree {
                       const ReadContext* ctx = nullptr);
 
  private:
-  enum class Kind {
-    kFolder,        // a folder made by czifs: several sources' root, or inside a CZI's tree
-    kSourceFolder,  // mirrors a folder below a source
-    kCzi,           // a CZI file's folder
-    kFile,          // inside a CZI's tree
-  };
-  struct Node {
-    // Constant after creation.
-    uint64_t ino = 0;
-    Kind kind = Kind::kFolder;
-    std::string name;
-    uint64_t parent = 0;                      // 0 for the root
-    uint64_t czi = 0;                         // inside a CZI's tree: the CZI's node
-    std::shared_ptr<VirtualFile> file;        // kFile
-    std::shared_ptr<const SourceDir> source;  // kSourceFolder, kCzi
-    std::string rel;                          // path below `source`
-
-    // Guarded by MountTree::mu_.
-    FileIdentity id;                 // owner, group, mode, times shown
-    std::vector<uint64_t> children;  // sorted by name
-    bool attached = true;            // false once dropped from the tree
-    bool gone = false;               // dropped because its source is gone
-
-    std::atomic<int> wd{-1};  // kSourceFolder: its inotify watch, or -1
-
-    // Guarded by MountTree::mu_. Folders of a CZI's tree (kCzi, and kFolder
-    // with czi != 0): what it is (the catalogue's key) and whether its
-    // entries are nodes yet (Materialize); they are made when it is first
-    // listed or looked into.
-    FolderKey key;
-    bool materialized = false;
-    std::atomic<uint64_t> version{0};  // kCzi: NodeAttr::version of its tree
-    // kSourceFolder and kCzi only (null for every other node: the folders
-    // and files of CZI trees, most of the nodes, stay small).
-    struct Source {
-      // Guarded by refresh_mu (kSourceFolder, kCzi).
-      Mutex refresh_mu;
-      bool listed = false;         // kSourceFolder: children reflect a listing
-      double checked_at = 0;       // monotonic seconds of the last listing or stat
-      double self_checked_at = 0;  // kSourceFolder: of the last stat of the folder itself
-      bool expanded = false;       // kCzi: children are the tree of `indexed`
-      FileIdentity indexed;        // kCzi: the version the tree (or the failure) is for
-      bool attempted = false;      // kCzi: a parse was tried for `indexed`
-      Status expand_status;        // kCzi: its outcome
-      double attempted_at = 0;
-      bool failure_logged = false;             // kCzi: a failed parse was logged at error level
-      std::shared_ptr<const CziDocument> doc;  // kCzi: the version its tree shows, while expanded
-      // kSourceFolder, kCzi, guarded by MountTree::mu_: the source's ACLs
-      // (access, default) as read while the node showed ctime `ctime`.
-      struct AclCache {
-        bool valid = false;
-        timespec ctime{};
-        std::string value;
-      };
-      AclCache acl[2];
-
-      // kCzi, guarded by MountTree::mu_: the tree of `doc` folder by folder
-      // (null while let go or not built); the blocks of inode numbers its
-      // folders' entries got (starts, in blocks_), and which folder got which,
-      // kept while the tree is let go so it is built again under the same
-      // numbers; and, while let go, the version those numbers are of.
-      std::shared_ptr<const DocumentTree> tree;
-      std::vector<uint64_t> blocks;
-      std::unordered_map<uint64_t, uint64_t> folder_block;  // folder ino -> block start
-      struct Released {
-        FileIdentity version;
-        uint64_t fingerprint = 0;
-      };
-      std::optional<Released> released;
-    };
-    std::unique_ptr<Source> src;
-    // kCzi: requests working inside its tree now (Acquire); a tree in use
-    // is never let go.
-    std::atomic<int> users{0};
-
-    std::atomic<bool> dirty{false};      // the watcher saw a change; look again
-    std::atomic<uint64_t> last_used{0};  // kCzi: MountTree::tick_ at its last use
-    std::atomic<uint64_t> bytes{0};      // kCzi: what its parsed tree holds (document_bytes_)
-    // Listed (a folder) or expanded (a CZI) and nothing reported since: with
-    // a watcher, requests need not take refresh_mu at all.
-    std::atomic<bool> ready{false};
-    std::atomic<bool> exposed{false};  // the kernel was given this inode
-  };
-  using NodePtr = std::shared_ptr<Node>;
+  using Kind = Node::Kind;
 
   MountTree(std::shared_ptr<Session> session, const TreeOptions& options, const LiveOptions& live);
 
-  // The node of `ino`: NotFound if never issued or its source is gone, Stale
-  // if dropped since for another reason.
-  Result<NodePtr> Get(uint64_t ino) const;
+  // The node of `ino` (InodeTable::Get).
+  Result<NodePtr> Get(uint64_t ino) const { return table_.Get(ino); }
   // A node a request works on, with its CZI's tree held in use (never let
   // go) until the request ends.
   struct InUse {
@@ -286,30 +203,8 @@ class MountTree {
       if (czi) czi->users.fetch_sub(1);
     }
   };
-  // Get, for a request: a number of a tree that was let go (not changed)
-  // builds that tree again, under the same numbers, so an inode the kernel
-  // holds stays answerable however small --parsed-files is.
-  Result<InUse> Acquire(uint64_t ino);
-  // The CZI node whose tree numbered `ino` (live or let go), or 0.
-  uint64_t ReleasedOwner(uint64_t ino) const;
-  // The first number of the block holding `ino` (blocks_), or 0 if none.
-  uint64_t BlockStartOf(uint64_t ino) const REQUIRES_SHARED(mu_);
-  // Makes the node of `ino` again (a number of a tree built again, whose
-  // folder has not been listed since): its folders are materialized, from
-  // the nearest one that exists down.
-  Status Rematerialize(uint64_t ino);
-  // Makes the entries of folder `dir` of a CZI's tree into nodes, numbered
-  // in one block (the same block as before for a tree built again). Stale
-  // if the tree was let go or dropped meanwhile.
-  Status Materialize(const NodePtr& dir);
-  // `ino` = 0: the next free number.
-  NodePtr NewNode(Kind kind, std::string name, const NodePtr& parent, const FileIdentity& id,
-                  uint64_t ino = 0) REQUIRES(mu_);
-  void SortChildren(Node* dir) REQUIRES(mu_);
-  // Adds `source` as the root itself, or under the root as `name`.
-  Status AddSource(const NodePtr& root, const std::string& source, bool is_root,
-                   const std::string& name);
 
+  // mount_tree.cc: the requests, and what they need ready.
   double Now() const;
   double Timeout() const;
   // Brings `n` (or the CZI/folder it belongs to) up to date as far as its use
@@ -317,66 +212,105 @@ class MountTree {
   Status Prepare(const NodePtr& n, bool expand);
   // Prepare for listing or looking up in folder `dir`.
   Status PrepareFolder(const NodePtr& dir);
+  // Checks a CZI's source if due (or `force`); a new version drops the old
+  // tree. With `expand`, builds the tree if there is none.
+  Status RefreshCzi(const NodePtr& czi, bool force, bool expand);
+  // RefreshCzi's work once the CZI's refresh_mu is held.
+  Status RefreshCziHeld(const NodePtr& czi, bool force, bool expand,
+                        std::vector<Invalidation>* inval) REQUIRES(czi->src->refresh_mu);
+  // Builds a CZI's tree under `czi`.
+  Status Expand(const NodePtr& czi) REQUIRES(czi->src->refresh_mu);
+  // Remembers why `czi` did not parse; returns that status.
+  Status ExpandFailed(const NodePtr& czi, const Status& st) REQUIRES(czi->src->refresh_mu);
+  // Makes the entries of folder `dir` of a CZI's tree into nodes, numbered
+  // in one block (the same block as before for a tree built again). Stale
+  // if the tree was let go or dropped meanwhile.
+  Status Materialize(const NodePtr& dir);
+  // Makes `entries` (of folder `dir` of `czi`'s tree) into nodes, numbered
+  // in the folder's old block if it had one, else in a new one.
+  void AddEntries(const NodePtr& dir, const NodePtr& czi, std::vector<TreeEntry> entries)
+      REQUIRES(table_.mu());
+  // Drops `czi`'s tree (its nodes leave the table, the kernel is told) so it
+  // is built again on next use; shows `id` from now on if given.
+  void ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate,
+                  std::vector<Invalidation>* inval) REQUIRES(czi->src->refresh_mu);
+  // The ACL of kind `kind` of `n`'s source (a folder or a CZI file), read
+  // once per ctime the node shows.
+  Result<std::string> SourceAcl(const NodePtr& n, AclKind kind);
+  // The mode a CZI's folder (`is_dir`) or file shows for the CZI's `mode`.
+  static uint32_t ShownMode(bool is_dir, mode_t mode);
+  void Send(std::vector<Invalidation> inval);
+  // Hands `p` to the problem sink, or logs it (as an error or a warning).
+  void Report(const TreeProblem& p, bool error) const;
+
+  // mount_tree_folders.cc: sources added at start, source folders listed.
+  // Adds `source` as the root itself, or under the root as `name`.
+  Status AddSource(const NodePtr& root, const std::string& source, bool is_root,
+                   const std::string& name);
   // Lists a source folder again if due (or `force`); `names` limits the work
   // to those entries (watcher events), empty = all.
   Status RefreshFolder(const NodePtr& dir, bool force, const std::set<std::string>& names = {});
   // Without a watcher: checks a source folder's own attributes if due; a
   // new mtime (an entry came or went) makes its next listing look again.
   void RefreshFolderAttributes(const NodePtr& dir);
-  // Checks a CZI's source if due (or `force`); a new version drops the old
-  // tree. With `expand`, builds the tree if there is none.
-  Status RefreshCzi(const NodePtr& czi, bool force, bool expand);
-  // Updates `dir`'s children from `entries` (only names in `scope` if not empty).
-  // REQUIRES: dir->refresh_mu held. Returns the CZI nodes to check again.
+  void CheckFolderAttributesHeld(const NodePtr& dir) REQUIRES(dir->src->refresh_mu);
+  // Updates `dir`'s children from `entries` (only names in `scope` if not
+  // empty). Returns the CZI nodes to check again.
   std::vector<NodePtr> Reconcile(const NodePtr& dir, const std::vector<SourceEntry>& entries,
                                  const std::set<std::string>& scope,
-                                 std::vector<Invalidation>* inval);
-  // Builds a CZI's tree under `czi`. REQUIRES: czi->refresh_mu held.
-  Status Expand(const NodePtr& czi);
-  // Why nodes leave the table: their source changed (their inode numbers
-  // answer Stale, and the kernel looks the path up again), or is gone (they
-  // answer NotFound, as a removed file's would).
-  enum class Fate { kChanged, kGone };
-  // Drops `czi`'s tree (its nodes leave the table, the kernel is told) so it
-  // is built again on next use; shows `id` from now on if given.
-  // REQUIRES: czi->refresh_mu held.
-  void ForgetTree(const NodePtr& czi, const FileIdentity* id, Fate fate,
-                  std::vector<Invalidation>* inval);
+                                 std::vector<Invalidation>* inval) REQUIRES(dir->src->refresh_mu);
+  bool IsAncestorFolder(const Node& dir, const FileIdentity& id) const REQUIRES_SHARED(table_.mu());
+
+  // mount_tree_documents.cc: parsed trees let go beyond the budgets and
+  // built again under the same numbers.
+  // Get, for a request: a number of a tree that was let go (not changed)
+  // builds that tree again, under the same numbers, so an inode the kernel
+  // holds stays answerable however small --parsed-files is.
+  Result<InUse> Acquire(uint64_t ino);
+  // The CZI node whose tree numbered `ino` (live or let go), or 0.
+  uint64_t ReleasedOwner(uint64_t ino) const;
+  // Makes the node of `ino` again (a number of a tree built again, whose
+  // folder has not been listed since): its folders are materialized, from
+  // the nearest one that exists down.
+  Status Rematerialize(uint64_t ino);
   // Lets go of the least recently used parsed CZIs beyond max_documents or
   // max_document_bytes (never `keep`, never one in use). Takes their
   // refresh_mu only if free.
   void ReleaseDocuments(uint64_t keep);
+  // Lets go of `czi`'s tree, keeping its inode numbers (its blocks,
+  // SourceLinked::released) for when it is built again; false if it is in use.
+  bool ReleaseTree(const NodePtr& czi) REQUIRES(czi->src->refresh_mu);
   // `czi` holds no parsed document from now on (its tree was let go or
-  // dropped): parsed again on next use. REQUIRES: czi->refresh_mu held.
-  void ForgetDocument(Node* czi);
+  // dropped): parsed again on next use.
+  void ForgetDocument(Node* czi) REQUIRES(czi->src->refresh_mu);
   // Sets what `czi`'s parsed tree holds (0 once let go), or adds to it.
   void SetDocumentBytes(Node* czi, uint64_t bytes);
   void AddDocumentBytes(Node* czi, uint64_t bytes);
   // What one node of a CZI's tree costs (the node, its name, its file and
   // what the catalogue described for it), about.
   static constexpr uint64_t kNodeBytes = 384;
-  // Lets go of `czi`'s tree, keeping its inode numbers (its blocks, Node::Source::released)
-  // for when it is built again; false if it is in use.
-  // REQUIRES: czi->refresh_mu held.
-  bool ReleaseTree(const NodePtr& czi);
   // Forgets the numbers of `czi`'s tree (its blocks): another version is
   // there now; the kernel is told to drop what it held of those that were
   // let go (they answer Stale; live ones were dropped already).
-  void DropReleased(Node* czi, std::vector<Invalidation>* inval) REQUIRES(mu_);
-  struct Block;  // below, with blocks_
-  // Records the shadow of block `b` (whose nodes are still in the table) if
-  // the shadows' budget allows; ClearShadow forgets it.
-  void MakeShadow(uint64_t start, Block* b) REQUIRES(mu_);
-  void ClearShadow(Block* b) REQUIRES(mu_);
-  // A let-go tree's answers from its shadow (mount_tree_shadow.cc): nullopt
+  void DropReleased(Node* czi, std::vector<Invalidation>* inval) REQUIRES(table_.mu());
+  // Shows a CZI's new owner, mode and ctime (its content is the same):
+  // the kernel is told to ask for the attributes of its tree again.
+  void ShowNewAttributes(Node* czi, const FileIdentity& id, std::vector<Invalidation>* inval)
+      REQUIRES(table_.mu());
+
+  // mount_tree_shadow.cc: a let-go tree's answers from its shadow: nullopt
   // where there is none (live, never listed, or no shadow kept), and the
   // caller takes the usual way, which builds the tree again.
+  // Records the shadow of block `b` (whose nodes are still in the table) if
+  // the shadows' budget allows; ClearShadow forgets it.
+  void MakeShadow(uint64_t start, Block* b) REQUIRES(table_.mu());
+  void ClearShadow(Block* b) REQUIRES(table_.mu());
   struct ShadowBlock {
     NodePtr czi;
     uint64_t start = 0;  // the block's first number
   };
   // The let-go, shadowed block holding number `ino` (not a live node).
-  std::optional<ShadowBlock> FindShadowEntry(uint64_t ino) const REQUIRES_SHARED(mu_);
+  std::optional<ShadowBlock> FindShadowEntry(uint64_t ino) const REQUIRES_SHARED(table_.mu());
   // The shadowed block of folder `ino`'s entries, after checking its CZI is unchanged.
   std::optional<ShadowBlock> FindShadowFolder(uint64_t ino);
   std::optional<Result<uint64_t>> ShadowLookup(uint64_t parent, std::string_view name);
@@ -385,72 +319,23 @@ class MountTree {
   std::optional<Result<NodeAttr>> ShadowAttr(uint64_t ino, bool cheap_only);
   std::optional<std::vector<DirEntry>> ShadowReadDir(uint64_t ino);
   std::optional<Result<std::string>> ShadowAcl(uint64_t ino, AclKind kind);
-  // The mode a CZI's folder (`is_dir`) or file shows for the CZI's `mode`.
-  static uint32_t ShownMode(bool is_dir, mode_t mode);
-  // Shows a CZI's new owner, mode and ctime (its content is the same):
-  // the kernel is told to ask for the attributes of its tree again.
-  void ShowNewAttributes(Node* czi, const FileIdentity& id, std::vector<Invalidation>* inval)
-      REQUIRES(mu_);
-  // The ACL of kind `kind` of `n`'s source (a folder or a CZI file), read
-  // once per ctime the node shows.
-  Result<std::string> SourceAcl(const NodePtr& n, AclKind kind);
-  // Drops `ino`'s children from the table.
-  void DropChildren(Node* n, Fate fate, std::vector<Invalidation>* inval) REQUIRES(mu_);
-  // Drops `n` and everything below it.
-  void Drop(Node* n, Fate fate, std::vector<Invalidation>* inval) REQUIRES(mu_);
-  void Send(std::vector<Invalidation> inval);
-  // Hands `p` to the problem sink, or logs it (as an error or a warning).
-  void Report(const TreeProblem& p, bool error) const;
-  bool IsAncestorFolder(const Node& dir, const FileIdentity& id) const REQUIRES_SHARED(mu_);
 
-  // Watching (inotify).
-  void AddWatch(const NodePtr& dir);
-  void WatchLoop();
-  void HandleEvents(const std::map<uint64_t, std::set<std::string>>& pending, bool overflow);
+  // mount_tree_watch.cc: what the watcher's reports make the tree do.
+  // Watches `n` (a mirrored folder itself; a CZI source through its folder);
+  // out of watches, the whole tree falls back to the TTL.
+  void AddWatch(const NodePtr& n) EXCLUDES(watcher_mu_);
+  // The watcher's report: looks again at just the names that changed.
+  void HandleChanges(const SourceWatcher::Changes& changes, bool overflow);
+  // After the kernel's queue overflowed: every listed folder and every CZI.
+  void LookAgainAtEverything();
+  bool WasListed(const NodePtr& dir);
 
   // Constant after construction.
   const std::shared_ptr<Session> session_;
   const TreeOptions options_;
   const LiveOptions live_;
 
-  mutable SharedMutex mu_;
-  std::unordered_map<uint64_t, NodePtr> nodes_ GUARDED_BY(mu_);
-  // Inode numbers of the last kMaxGone nodes whose source is gone (older
-  // ones answer Stale).
-  static constexpr size_t kMaxGone = 1 << 16;
-  std::unordered_set<uint64_t> gone_ GUARDED_BY(mu_);
-  std::deque<uint64_t> gone_order_ GUARDED_BY(mu_);
-  uint64_t next_ino_ GUARDED_BY(mu_) = 1;
-  // Every block of inode numbers given to the entries of one folder of a
-  // CZI's tree, by its first number: the CZI, the folder, how many, and
-  // (once the tree is let go) which of them the kernel was given. Kept
-  // while the tree is let go, so a number of it can build it again.
-  //
-  // While the tree is let go, a block may also keep its entries' shadow:
-  // names, kinds and sizes as they were, in block order, and that order
-  // sorted by name — enough to list the folder, look names up and show
-  // attributes (and ACLs) without parsing the CZI again, so a second walk
-  // (find, ls -lR) over more files than --parsed-files parses nothing. Only
-  // reading a file builds the tree again. Shadows hold at most
-  // max_document_bytes_ / 4 in all (shadow_bytes_); past it, let-go trees
-  // keep none and are built again as before.
-  struct Shadow {
-    std::string name;
-    bool is_dir = false;
-    bool sized = false;  // a file whose size was known without work
-    uint64_t size = 0;
-    uint64_t gap = 0;
-    uint64_t cost() const { return sizeof(Shadow) + sizeof(uint32_t) + name.capacity(); }
-  };
-  struct Block {
-    uint64_t czi = 0;
-    uint64_t folder = 0;
-    uint64_t count = 0;
-    std::vector<bool> exposed;
-    std::vector<Shadow> shadow;     // empty while the tree is live
-    std::vector<uint32_t> by_name;  // shadow positions sorted by name
-  };
-  std::map<uint64_t, Block> blocks_ GUARDED_BY(mu_);
+  InodeTable table_;
   std::atomic<uint64_t> shadow_bytes_{0};  // what all blocks' shadows hold, about
 
   std::atomic<bool> polling_{true};          // no watcher: TTL decides when to look again
@@ -465,14 +350,10 @@ class MountTree {
   Mutex sink_mu_;
   InvalidationSink sink_ GUARDED_BY(sink_mu_);
 
-  Mutex watch_mu_;
-  // inotify watch -> the folder nodes it serves, each
-  // with the one name it cares about ("" = all: a mirrored folder).
-  std::unordered_map<int, std::vector<std::pair<uint64_t, std::string>>> watches_
-      GUARDED_BY(watch_mu_);
-  std::atomic<int> inotify_fd_{-1};  // set before the watcher starts, closed after it ends
-  int stop_fd_ = -1;                 // eventfd that ends the watcher (Start/StopWatching only)
-  std::thread watcher_;
+  // Taken shared to add a watch, exclusively to start or stop watching;
+  // the watcher is destroyed (its thread joined) after it is released.
+  SharedMutex watcher_mu_;
+  std::unique_ptr<SourceWatcher> watcher_ GUARDED_BY(watcher_mu_);
 };
 
 }  // namespace czifs

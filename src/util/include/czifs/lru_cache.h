@@ -91,21 +91,23 @@ class LruCache {
       }
       if (!owner) {
         ++hits_;
-        while (!flight->done) flight->cv.Wait(&mu_);
-        if (flight->status.ok()) return flight->value;
-        return flight->status;
+        while (!OutcomeOf(*flight).done) flight->cv.Wait(&mu_);
+        const auto& outcome = OutcomeOf(*flight);
+        if (outcome.status.ok()) return outcome.value;
+        return outcome.status;
       }
     }
     // A compute that throws (out of memory) must still release its waiters.
     Result<Ptr> r = ComputeCaught(compute);
     MutexLock lock(&mu_);
     in_flight_.erase(key);
-    flight->done = true;
+    auto& outcome = OutcomeOf(*flight);
+    outcome.done = true;
     if (r.ok()) {
-      flight->value = r.value();
+      outcome.value = r.value();
       InsertLocked(key, r.value());
     } else {
-      flight->status = r.status();
+      outcome.status = r.status();
     }
     flight->cv.SignalAll();
     return r;
@@ -148,14 +150,21 @@ class LruCache {
     }
   }
 
-  // A computation under way; its fields are guarded by the cache's mu_
-  // (which the analysis cannot name from here).
-  struct InFlight {
+  // A computation under way; its outcome is guarded by the cache's mu_,
+  // reachable only through OutcomeOf (which requires it).
+  class InFlight {
+   public:
     CondVar cv;
-    bool done = false;
-    Ptr value;
-    Status status;
+
+   private:
+    friend class LruCache;
+    struct Outcome {
+      bool done = false;
+      Ptr value;
+      Status status;
+    } outcome_;
   };
+  typename InFlight::Outcome& OutcomeOf(InFlight& f) REQUIRES(mu_) { return f.outcome_; }
   struct Entry {
     Ptr value;
     uint64_t charge;

@@ -34,6 +34,7 @@
 #define RELEASE(...) CZIFS_TSA(release_capability(__VA_ARGS__))
 #define RELEASE_SHARED(...) CZIFS_TSA(release_shared_capability(__VA_ARGS__))
 #define EXCLUDES(...) CZIFS_TSA(locks_excluded(__VA_ARGS__))
+#define LOCK_RETURNED(x) CZIFS_TSA(lock_returned(x))
 #define NO_THREAD_SAFETY_ANALYSIS CZIFS_TSA(no_thread_safety_analysis)
 
 namespace czifs {
@@ -62,36 +63,6 @@ class SCOPED_CAPABILITY MutexLock {
 
  private:
   Mutex* const mu_;
-};
-
-// std::unique_lock for a Mutex: taken, tried or deferred, released early or
-// not. The analysis cannot follow a lock whose state depends on a branch,
-// so it does not check what such a lock guards; use it only where
-// MutexLock cannot express the pattern, and say so next to the fields.
-class UniqueLock {
- public:
-  explicit UniqueLock(Mutex* mu) NO_THREAD_SAFETY_ANALYSIS : mu_(mu) { lock(); }
-  UniqueLock(Mutex* mu, std::try_to_lock_t) NO_THREAD_SAFETY_ANALYSIS : mu_(mu) { try_lock(); }
-  UniqueLock(Mutex* mu, std::defer_lock_t) : mu_(mu) {}
-  ~UniqueLock() NO_THREAD_SAFETY_ANALYSIS {
-    if (owns_) mu_->Unlock();
-  }
-  UniqueLock(const UniqueLock&) = delete;
-  UniqueLock& operator=(const UniqueLock&) = delete;
-  void lock() NO_THREAD_SAFETY_ANALYSIS {
-    mu_->Lock();
-    owns_ = true;
-  }
-  bool try_lock() NO_THREAD_SAFETY_ANALYSIS { return owns_ = mu_->TryLock(); }
-  void unlock() NO_THREAD_SAFETY_ANALYSIS {
-    mu_->Unlock();
-    owns_ = false;
-  }
-  bool owns_lock() const { return owns_; }
-
- private:
-  Mutex* const mu_;
-  bool owns_ = false;
 };
 
 // A condition variable waited on with a Mutex held.

@@ -40,7 +40,7 @@ class ThreadPool {
   CondVar work_cv_;  // signalled when a task is queued or on stop
   CondVar idle_cv_;  // signalled when pending_ drops to zero
   std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
-  size_t pending_ = 0;  // queued + running; guarded by mu_
+  size_t pending_ GUARDED_BY(mu_) = 0;  // queued + running
   bool stop_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;  // constant after construction
 };
