@@ -9,8 +9,9 @@ code keeps to the module graph of cmake/layers.cmake:
 - the module table names every file of src/<m>/ as `stem` in m's row and
   its uses exactly as declared; the drawing puts each module at its level
   (the longest chain of uses below it);
-- every path, `file.ext` and `Class::Member` the doc names exists, and so
-  does every `Class::Member` and file a comment in src/ names.
+- every path, `file.ext` and `Class::Member` the doc (and docs/design.md)
+  names exists, and so does every `Class::Member` and file a comment in
+  src/ names.
 
 scripts/check.sh runs it; so does ctest (build.architecture_*).
 `--references-only FILE` checks only the names FILE mentions."""
@@ -289,7 +290,9 @@ def main():
         doc = (ROOT / "docs" / "architecture.md").read_text()
         bad = (check_src_includes(graph, owner) + check_test_includes(graph, owner) +
                check_table(doc, graph) + check_drawing(doc, graph) +
-               check_references(doc, "docs/architecture.md", index))
+               check_references(doc, "docs/architecture.md", index) +
+               check_references((ROOT / "docs" / "design.md").read_text(), "docs/design.md",
+                                index))
         for p in sorted(index.code):
             text = p.read_text(errors="replace")
             bad += check_references(comments(text), str(rel(p)), index, only_ours=True)

@@ -22,10 +22,10 @@
 
 namespace czifs {
 
+// What the pool holds for one file: its open SourceFile.
 struct RandomAccessFile::Fd {
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() { ::close(fd); }
-  const int fd;
+  explicit Fd(std::unique_ptr<SourceFile> f) : file(std::move(f)) {}
+  const std::unique_ptr<SourceFile> file;
 };
 
 std::shared_ptr<void> DescriptorPool::Get(uint64_t key) {
@@ -85,20 +85,15 @@ long delay_ms() {
 
 namespace {
 
-// pread until `length` bytes are in; end of file before that is an error.
-Status PreadFully(int fd, uint8_t* dst, uint64_t length, uint64_t offset) {
+// Reads until `length` bytes are in; end of file before that is an error.
+Status PreadFully(const SourceFile& file, uint8_t* dst, uint64_t length, uint64_t offset) {
   for (uint64_t done = 0; done < length;) {
-    const ssize_t n = ::pread(fd, dst + done, length - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::IOError(
-          fmt::format("read at offset {}: {}", offset + done, std::strerror(errno)));
-    }
+    CZIFS_ASSIGN_OR_RETURN(size_t n, file.ReadAt(offset + done, dst + done, length - done));
     if (n == 0) {
       return Status::IOError(fmt::format(
           "unexpected end of file at offset {} (file shrank while open?)", offset + done));
     }
-    done += static_cast<uint64_t>(n);
+    done += n;
   }
   return Status::Ok();
 }
@@ -122,29 +117,19 @@ RandomAccessFile::~RandomAccessFile() { pool_->Erase(pool_key_); }
 
 Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::OpenWith(
     std::string path, Opener opener, std::shared_ptr<DescriptorPool> pool) {
-  CZIFS_ASSIGN_OR_RETURN(auto opened, opener());
+  CZIFS_ASSIGN_OR_RETURN(OpenedFile opened, opener());
   std::unique_ptr<RandomAccessFile> f(
-      new RandomAccessFile(std::move(path), opened.second, std::move(opener), std::move(pool)));
-  f->pool_->Put(f->pool_key_, std::make_shared<Fd>(opened.first.Release()));
+      new RandomAccessFile(std::move(path), opened.id, std::move(opener), std::move(pool)));
+  f->pool_->Put(f->pool_key_, std::make_shared<Fd>(std::move(opened.file)));
   return f;
 }
 
 Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::Open(
-    const std::string& path, std::shared_ptr<DescriptorPool> pool) {
+    const std::string& path, std::shared_ptr<DescriptorPool> pool,
+    std::shared_ptr<const FileSystem> fs) {
+  if (!fs) fs = PosixFileSystem();
   return OpenWith(
-      path,
-      [path]() -> Result<std::pair<UniqueFd, FileIdentity>> {
-        // O_NONBLOCK: opening a FIFO must not hang the thread; it is refused below.
-        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-        if (fd.get() < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
-        struct stat st;
-        if (::fstat(fd.get(), &st) != 0) {
-          return Status::IOError(path + ": cannot stat: " + std::strerror(errno));
-        }
-        if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + ": not a regular file");
-        return std::make_pair(std::move(fd), IdentityOf(st));
-      },
-      std::move(pool));
+      path, [path, fs = std::move(fs)] { return fs->OpenFile(path); }, std::move(pool));
 }
 
 Result<std::unique_ptr<RandomAccessFile>> RandomAccessFile::Open(
@@ -166,12 +151,12 @@ Result<std::shared_ptr<RandomAccessFile::Fd>> RandomAccessFile::AcquireFd() cons
     return Status::IOError("cannot reopen (was it deleted while mounted?): " +
                            opened.status().message());
   }
-  auto fd = std::make_shared<Fd>(opened->first.Release());
+  auto fd = std::make_shared<Fd>(std::move(opened->file));
   pool_->Put(pool_key_, fd);
   return fd;
 }
 
-Result<uint64_t> RandomAccessFile::Digest(int fd) const {
+Result<uint64_t> RandomAccessFile::Digest(const SourceFile& file) const {
   XXH3_state_t* state = XXH3_createState();
   if (state == nullptr) return Status::ResourceExhausted("no memory for a digest");
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> owned(state, XXH3_freeState);
@@ -180,7 +165,7 @@ Result<uint64_t> RandomAccessFile::Digest(int fd) const {
   for (const ByteRange& r : fingerprint_ranges_) {
     for (uint64_t done = 0; done < r.length;) {
       const uint64_t n = std::min<uint64_t>(buf.size(), r.length - done);
-      CZIFS_RETURN_IF_ERROR(PreadFully(fd, buf.data(), n, r.offset + done));
+      CZIFS_RETURN_IF_ERROR(PreadFully(file, buf.data(), n, r.offset + done));
       XXH3_64bits_update(state, buf.data(), n);
       done += n;
     }
@@ -196,11 +181,11 @@ Status RandomAccessFile::SetFingerprint(std::vector<ByteRange> ranges) {
   fingerprint_ranges_ = std::move(ranges);
   CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
   CZIFS_RETURN_IF_ERROR(CheckFd(*fd));
-  CZIFS_ASSIGN_OR_RETURN(fingerprint_, Digest(fd->fd));
+  CZIFS_ASSIGN_OR_RETURN(fingerprint_, Digest(*fd->file));
   return CheckFd(*fd);  // bytes from one version only
 }
 
-Result<bool> RandomAccessFile::Accepts(const FileIdentity& now, int fd) const {
+Result<bool> RandomAccessFile::Accepts(const FileIdentity& now, const SourceFile& file) const {
   if (!now.SameButCtime(identity_)) return false;
   if (Nanoseconds(now.ctime) == accepted_ctime_ns_.load()) return true;
   if (fingerprint_ranges_.empty()) return false;
@@ -209,16 +194,11 @@ Result<bool> RandomAccessFile::Accepts(const FileIdentity& now, int fd) const {
   // then digest again).
   constexpr int kTries = 8;
   for (int i = 0; i < kTries; ++i) {
-    struct stat before, after;
-    if (::fstat(fd, &before) != 0)
-      return Status::IOError(std::string("cannot stat: ") + std::strerror(errno));
-    const FileIdentity was = IdentityOf(before);
+    CZIFS_ASSIGN_OR_RETURN(const FileIdentity was, file.Identity());
     if (!was.SameButCtime(identity_)) return false;
     if (Nanoseconds(was.ctime) == accepted_ctime_ns_.load()) return true;  // verified meanwhile
-    CZIFS_ASSIGN_OR_RETURN(uint64_t digest, Digest(fd));
-    if (::fstat(fd, &after) != 0)
-      return Status::IOError(std::string("cannot stat: ") + std::strerror(errno));
-    const FileIdentity is = IdentityOf(after);
+    CZIFS_ASSIGN_OR_RETURN(uint64_t digest, Digest(file));
+    CZIFS_ASSIGN_OR_RETURN(const FileIdentity is, file.Identity());
     if (!is.SameButCtime(identity_)) return false;
     if (Nanoseconds(is.ctime) != Nanoseconds(was.ctime)) continue;  // moved meanwhile
     if (digest != fingerprint_) return false;
@@ -234,18 +214,14 @@ Result<bool> RandomAccessFile::IsSameVersion(const FileIdentity& now) const {
   if (!now.SameButCtime(identity_)) return false;
   if (Nanoseconds(now.ctime) == accepted_ctime_ns_.load()) return true;
   CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, AcquireFd());
-  return Accepts(now, fd->fd);
+  return Accepts(now, *fd->file);
 }
 
 Status RandomAccessFile::CheckFd(const Fd& fd) const {
   // The file must still be the one we indexed: same inode, size, mtime, and
   // ctime, or a ctime that moved without changing the fingerprint.
-  struct stat st;
-  if (::fstat(fd.fd, &st) != 0) {
-    return Status::IOError(std::string("cannot stat: ") + std::strerror(errno));
-  }
-  const FileIdentity now = IdentityOf(st);
-  auto same = Accepts(now, fd.fd);
+  CZIFS_ASSIGN_OR_RETURN(const FileIdentity now, fd.file->Identity());
+  auto same = Accepts(now, *fd.file);
   if (!same.ok()) return same.status();
   if (!*same) {
     if (!change_logged_.exchange(true)) {
@@ -290,16 +266,12 @@ Status RandomAccessFile::ReadRows(uint64_t offset, size_t row_bytes, size_t rows
     const size_t n = std::min(kMaxIov, rows - first);
     for (size_t r = 0; r < n; ++r) iov[r] = {out + (first + r) * out_stride, row_bytes};
     const uint64_t at = offset + first * row_bytes;
-    const ssize_t got = ::preadv(fd->fd, iov, static_cast<int>(n), static_cast<off_t>(at));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      return Status::IOError(fmt::format("read at offset {}: {}", at, std::strerror(errno)));
-    }
-    const size_t whole = static_cast<size_t>(got) / row_bytes;
+    CZIFS_ASSIGN_OR_RETURN(const size_t got, fd->file->ReadvAt(at, iov, static_cast<int>(n)));
+    const size_t whole = got / row_bytes;
     if (whole < n) {
       // A short read: finish the row it stopped in, and go on from the next.
-      const size_t done = static_cast<size_t>(got) % row_bytes;
-      CZIFS_RETURN_IF_ERROR(PreadFully(fd->fd, out + (first + whole) * out_stride + done,
+      const size_t done = got % row_bytes;
+      CZIFS_RETURN_IF_ERROR(PreadFully(*fd->file, out + (first + whole) * out_stride + done,
                                        row_bytes - done, at + whole * row_bytes + done));
       first += whole + 1;
       continue;
@@ -311,7 +283,7 @@ Status RandomAccessFile::ReadRows(uint64_t offset, size_t row_bytes, size_t rows
 
 Status RandomAccessFile::ReadExact(uint64_t offset, uint64_t length, void* out) const {
   CZIFS_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, BeginRead(offset, length));
-  CZIFS_RETURN_IF_ERROR(PreadFully(fd->fd, static_cast<uint8_t*>(out), length, offset));
+  CZIFS_RETURN_IF_ERROR(PreadFully(*fd->file, static_cast<uint8_t*>(out), length, offset));
   // A write that landed while we read moved the ctime: those bytes may be
   // half old, half new, so they are not used.
   return CheckFd(*fd);

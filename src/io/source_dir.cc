@@ -116,7 +116,7 @@ std::string JoinRelative(std::string_view dir, std::string_view name) {
   return out;
 }
 
-Result<std::shared_ptr<const SourceDir>> SourceDir::Open(const std::string& folder) {
+Result<std::shared_ptr<const SourceDir>> PosixSourceDir::Open(const std::string& folder) {
   const int fd = ::open(folder.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::NotFound(folder + ": cannot open folder: " + Errno(errno));
   UniqueFd owned(fd);
@@ -125,7 +125,7 @@ Result<std::shared_ptr<const SourceDir>> SourceDir::Open(const std::string& fold
   std::string real_path(real);
   std::free(real);
   return std::shared_ptr<const SourceDir>(
-      new SourceDir(folder, std::move(real_path), std::move(owned)));
+      new PosixSourceDir(folder, std::move(real_path), std::move(owned)));
 }
 
 std::string SourceDir::Describe(std::string_view rel) const {
@@ -141,7 +141,7 @@ std::string SourceDir::Describe(std::string_view rel) const {
 // target is spliced into the components still to walk (an absolute one only
 // if it names a path inside the folder, restarting from the folder), and
 // ".." pops the stack but never below the folder.
-Result<UniqueFd> SourceDir::Resolve(const std::string& rel) const {
+Result<UniqueFd> PosixSourceDir::Resolve(const std::string& rel) const {
   std::vector<UniqueFd> stack;  // stack[i] is below stack[i-1]; the folder is fd_
   auto top = [&] { return stack.empty() ? fd_.get() : stack.back().get(); };
   std::deque<std::string> todo = Components(rel);
@@ -167,7 +167,7 @@ Result<UniqueFd> SourceDir::Resolve(const std::string& rel) const {
       if (++links > kMaxLinks) return Status::NotFound(Describe(rel) + ": too many links");
       CZIFS_ASSIGN_OR_RETURN(std::string target, ReadLinkAt(fd));
       if (!target.empty() && target[0] == '/') {
-        const std::string& root = real_path_;
+        const std::string& root = real_path();
         const bool inside = target == root || (target.size() > root.size() &&
                                                target.compare(0, root.size(), root) == 0 &&
                                                (root == "/" || target[root.size()] == '/'));
@@ -192,7 +192,7 @@ Result<UniqueFd> SourceDir::Resolve(const std::string& rel) const {
   return std::move(stack.back());
 }
 
-Result<std::pair<UniqueFd, FileIdentity>> SourceDir::OpenFile(const std::string& rel) const {
+Result<OpenedFile> PosixSourceDir::OpenFile(const std::string& rel) const {
   CZIFS_ASSIGN_OR_RETURN(UniqueFd path_fd, Resolve(rel));
   CZIFS_ASSIGN_OR_RETURN(FileIdentity id, FstatIdentity(path_fd.get()));
   if (!S_ISREG(id.mode)) return Status::IOError(Describe(rel) + ": not a regular file");
@@ -216,21 +216,22 @@ Result<std::pair<UniqueFd, FileIdentity>> SourceDir::OpenFile(const std::string&
   if (!S_ISREG(now.mode) || now.dev != id.dev || now.ino != id.ino) {
     return Status::IOError(Describe(rel) + ": changed while being opened");
   }
-  return std::make_pair(std::move(file), now);
+  return OpenedFile{MakePosixFile(std::move(file)), now};
 }
 
-Result<FileIdentity> SourceDir::Stat(const std::string& rel) const {
+Result<FileIdentity> PosixSourceDir::Stat(const std::string& rel) const {
   CZIFS_ASSIGN_OR_RETURN(UniqueFd fd, Resolve(rel));
   return FstatIdentity(fd.get());
 }
 
-Result<std::string> SourceDir::Acl(const std::string& rel, AclKind kind) const {
+Result<std::string> PosixSourceDir::Acl(const std::string& rel, AclKind kind) const {
   CZIFS_ASSIGN_OR_RETURN(UniqueFd fd, Resolve(rel));
   return ReadAcl(fd.get(), kind, Describe(rel));
 }
 
-Result<SourceEntry> SourceDir::Entry(const std::string& rel, const std::string& name,
-                                     const std::function<bool(std::string_view)>& want_file) const {
+Result<SourceEntry> PosixSourceDir::Entry(
+    const std::string& rel, const std::string& name,
+    const std::function<bool(std::string_view)>& want_file) const {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
     return Status::NotFound(name);
   }
@@ -238,7 +239,7 @@ Result<SourceEntry> SourceDir::Entry(const std::string& rel, const std::string& 
   return EntryAt(dir.get(), rel, name, want_file);
 }
 
-Result<SourceEntry> SourceDir::EntryAt(
+Result<SourceEntry> PosixSourceDir::EntryAt(
     int dir, const std::string& rel, const std::string& name,
     const std::function<bool(std::string_view)>& want_file) const {
   SourceEntry e;
@@ -261,7 +262,7 @@ Result<SourceEntry> SourceDir::EntryAt(
   return e;
 }
 
-Result<std::vector<SourceEntry>> SourceDir::List(
+Result<std::vector<SourceEntry>> PosixSourceDir::List(
     const std::string& rel, const std::function<bool(std::string_view)>& want_file) const {
   CZIFS_ASSIGN_OR_RETURN(UniqueFd path_fd, Resolve(rel));
   const int fd = ::openat(path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);

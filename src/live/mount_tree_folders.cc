@@ -164,17 +164,13 @@ void MountTree::CheckFolderAttributesHeld(const NodePtr& dir) {
 
 Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool is_root,
                             const std::string& name) {
-  CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(source));
+  const FileSystem& storage = *session_->fs();
+  CZIFS_ASSIGN_OR_RETURN(FileIdentity id, storage.Stat(source));
   // A source this user cannot read would mount as a folder that answers
   // "Permission denied" to everyone: refused now.
-  const int need = S_ISDIR(id.mode) ? (R_OK | X_OK) : R_OK;
-  if (::faccessat(AT_FDCWD, source.c_str(), need, AT_EACCESS) != 0) {
-    return Status::InvalidArgument(fmt::format("{}: cannot be {} by this user ({})", source,
-                                               S_ISDIR(id.mode) ? "listed" : "read",
-                                               std::strerror(errno)));
-  }
+  CZIFS_RETURN_IF_ERROR(storage.CheckReadable(source, S_ISDIR(id.mode)));
   if (S_ISDIR(id.mode)) {
-    CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(source));
+    CZIFS_ASSIGN_OR_RETURN(auto dir, storage.OpenDir(source));
     WriterLock lock(&table_.mu());
     NodePtr n = is_root ? root : table_.NewNode(Kind::kSourceFolder, name, root, id);
     n->source = std::move(dir);
@@ -182,16 +178,15 @@ Status MountTree::AddSource(const NodePtr& root, const std::string& source, bool
   }
   if (!S_ISREG(id.mode)) return Status::InvalidArgument(source + ": not a file or folder");
   // A file named on the command line: its folder is the source, the file the only entry.
-  std::error_code ec;
-  const fs::path real = fs::canonical(source, ec);
-  if (ec) return Status::NotFound(source + ": " + ec.message());
-  CZIFS_ASSIGN_OR_RETURN(auto dir, SourceDir::Open(real.parent_path().string()));
+  CZIFS_ASSIGN_OR_RETURN(const std::string real, storage.Canonical(source));
+  const fs::path real_path(real);
+  CZIFS_ASSIGN_OR_RETURN(auto dir, storage.OpenDir(real_path.parent_path().string()));
   NodePtr n;
   {
     WriterLock lock(&table_.mu());
     n = is_root ? root : table_.NewNode(Kind::kCzi, name, root, id);
     n->source = std::move(dir);
-    n->rel = real.filename().string();
+    n->rel = real_path.filename().string();
   }
   // A single CZI is parsed now, so a bad file is reported at mount time.
   return is_root ? RefreshCzi(n, /*force=*/true, /*expand=*/true) : Status::Ok();
@@ -202,10 +197,10 @@ namespace {
 // The folder holding several sources changes when they do: its time is the
 // newest of theirs (so a mount and an export of them agree), or now if none
 // can be looked at (adding them fails then, saying why).
-timespec NewestMtime(const std::vector<std::string>& sources) {
+timespec NewestMtime(const FileSystem& fs, const std::vector<std::string>& sources) {
   timespec newest{0, 0};
   for (const auto& s : sources) {
-    auto id = StatIdentity(s);
+    auto id = fs.Stat(s);
     if (!id.ok()) continue;
     const timespec t = id->mtime;
     if (t.tv_sec > newest.tv_sec || (t.tv_sec == newest.tv_sec && t.tv_nsec > newest.tv_nsec)) {
@@ -230,7 +225,7 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
     ~Created() { t->creating_.store(false); }
   } created{tree.get()};
   if (sources.size() == 1) {
-    CZIFS_ASSIGN_OR_RETURN(FileIdentity id, StatIdentity(sources[0]));
+    CZIFS_ASSIGN_OR_RETURN(FileIdentity id, tree->session_->fs()->Stat(sources[0]));
     {
       WriterLock lock(&tree->table_.mu());
       tree->table_.NewNode(S_ISDIR(id.mode) ? Kind::kSourceFolder : Kind::kCzi, "", nullptr, id);
@@ -243,7 +238,7 @@ Result<std::unique_ptr<MountTree>> MountTree::Create(const std::vector<std::stri
   id.uid = ::getuid();
   id.gid = ::getgid();
   id.mode = S_IFDIR | 0755;
-  id.mtime = NewestMtime(sources);
+  id.mtime = NewestMtime(*tree->session_->fs(), sources);
   id.ctime = id.mtime;
   NodePtr root;
   {

@@ -2,11 +2,12 @@
 
 namespace czifs {
 
-std::shared_ptr<Session> Session::Create(uint64_t cache_bytes, size_t max_open_files) {
-  return std::shared_ptr<Session>(new Session(cache_bytes, max_open_files));
+std::shared_ptr<Session> Session::Create(uint64_t cache_bytes, size_t max_open_files,
+                                         std::shared_ptr<const FileSystem> fs) {
+  return std::shared_ptr<Session>(new Session(cache_bytes, max_open_files, std::move(fs)));
 }
 
-Session::Session(uint64_t cache_bytes, size_t max_open_files)
+Session::Session(uint64_t cache_bytes, size_t max_open_files, std::shared_ptr<const FileSystem> fs)
     : cache_(std::make_unique<SubblockCache>(
           cache_bytes, [](const Bitmap& b) { return static_cast<uint64_t>(b.pixels.size()) + 64; },
           // Tiles a sequential reader went past (SubblockReader::Retire) go
@@ -15,6 +16,7 @@ Session::Session(uint64_t cache_bytes, size_t max_open_files)
           // hyperstack, the OME-TIFF, the zarr chunks after the planes).
           /*retired_capacity_bytes=*/cache_bytes)),
       descriptors_(std::make_shared<DescriptorPool>(max_open_files)),
+      fs_(fs ? std::move(fs) : PosixFileSystem()),
       jxr_helpers_(std::make_unique<JxrHelpers>()) {}
 
 Session::~Session() { StopDecodePool(); }

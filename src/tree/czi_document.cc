@@ -5,7 +5,8 @@ namespace czifs {
 Result<std::shared_ptr<const CziDocument>> CziDocument::Open(const std::string& path,
                                                              std::shared_ptr<Session> session,
                                                              const CatalogOptions& options) {
-  CZIFS_ASSIGN_OR_RETURN(auto file, RandomAccessFile::Open(path, session->descriptors()));
+  CZIFS_ASSIGN_OR_RETURN(auto file,
+                         RandomAccessFile::Open(path, session->descriptors(), session->fs()));
   return Open(std::move(file), std::move(session), options);
 }
 
@@ -18,6 +19,13 @@ Result<std::shared_ptr<const CziDocument>> CziDocument::Open(std::unique_ptr<Ran
   CZIFS_ASSIGN_OR_RETURN(ImageIndex index, ImageIndex::Build(*doc->czi_));
   doc->index_ = std::make_shared<const ImageIndex>(std::move(index));
   auto xml = doc->czi_->ReadMetadataXml();
+  // Storage that failed (or a file that changed meanwhile) is not a file
+  // without metadata: the open fails and is tried again, rather than serve
+  // a tree without calibration until the file changes.
+  if (!xml.ok() && (xml.status().code() == StatusCode::kIOError ||
+                    xml.status().code() == StatusCode::kResourceExhausted)) {
+    return xml.status().WithContext("metadata");
+  }
   auto metadata = std::make_shared<ImageMetadata>();
   if (xml.ok()) {
     doc->metadata_xml_ = std::move(xml).value();

@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "czifs/file_system.h"
 #include "czifs/mutex.h"
 #include "czifs/source_dir.h"
 #include "czifs/status.h"
@@ -80,9 +81,11 @@ struct ByteRange {
 class RandomAccessFile {
  public:
   // Opens `path` read-only (regular files only, never blocking) and records
-  // its identity. Without a pool the file keeps its one descriptor itself.
+  // its identity. Without a pool the file keeps its one descriptor itself;
+  // without a file system, the real one.
   static Result<std::unique_ptr<RandomAccessFile>> Open(
-      const std::string& path, std::shared_ptr<DescriptorPool> pool = nullptr);
+      const std::string& path, std::shared_ptr<DescriptorPool> pool = nullptr,
+      std::shared_ptr<const FileSystem> fs = nullptr);
   // Opens `rel` beneath `dir` (see SourceDir) and records its identity.
   static Result<std::unique_ptr<RandomAccessFile>> Open(std::shared_ptr<const SourceDir> dir,
                                                         const std::string& rel,
@@ -122,7 +125,7 @@ class RandomAccessFile {
  private:
   struct Fd;
   // Opens the file again after its descriptor was closed.
-  using Opener = std::function<Result<std::pair<UniqueFd, FileIdentity>>()>;
+  using Opener = std::function<Result<OpenedFile>()>;
   RandomAccessFile(std::string path, FileIdentity id, Opener opener,
                    std::shared_ptr<DescriptorPool> pool);
   static Result<std::unique_ptr<RandomAccessFile>> OpenWith(std::string path, Opener opener,
@@ -132,11 +135,11 @@ class RandomAccessFile {
   // Checks [offset, offset + length) lies in the file as indexed, and returns
   // a descriptor of the file checked unchanged.
   Result<std::shared_ptr<Fd>> BeginRead(uint64_t offset, uint64_t length) const;
-  // The digest of the fingerprint's ranges as read through `fd` now.
-  Result<uint64_t> Digest(int fd) const;
+  // The digest of the fingerprint's ranges as read through `file` now.
+  Result<uint64_t> Digest(const SourceFile& file) const;
   // `now` is this version: its ctime is the accepted one, or only the ctime
-  // moved and the fingerprint is unchanged (read through `fd`).
-  Result<bool> Accepts(const FileIdentity& now, int fd) const EXCLUDES(verify_mu_);
+  // moved and the fingerprint is unchanged (read through `file`).
+  Result<bool> Accepts(const FileIdentity& now, const SourceFile& file) const EXCLUDES(verify_mu_);
 
   // Constant after construction.
   const std::string path_;

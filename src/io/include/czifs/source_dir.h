@@ -1,4 +1,9 @@
-// SourceDir: safe access to the files below one source folder.
+// SourceDir: the files below one source folder, as czifs reads them — the
+// io seam's folder (file_system.h has the rest). PosixSourceDir is the real
+// one; tests run the core on a file system in memory that injects faults
+// (tests/support/memory_fs.h).
+//
+// PosixSourceDir: safe access to the files below one source folder.
 //
 // A source folder is opened once (at mount time) and every later access
 // resolves its path beneath that descriptor, at the moment of access, one
@@ -19,6 +24,7 @@
 
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <ctime>
@@ -105,50 +111,96 @@ struct SourceEntry {
   FileIdentity id;        // of the target, for links
 };
 
+// An open source file: positional reads and who it is now. Thread-safe.
+class SourceFile {
+ public:
+  virtual ~SourceFile() = default;
+  // Who the file is now (fstat).
+  virtual Result<FileIdentity> Identity() const = 0;
+  // Reads up to `length` bytes at `offset` into `out` (pread): how many were
+  // read, 0 at the end of the file. IOError naming the offset on failure.
+  virtual Result<size_t> ReadAt(uint64_t offset, uint8_t* out, size_t length) const = 0;
+  // Reads into the `count` buffers of `iov` from `offset`, in order (preadv):
+  // how many bytes were read.
+  virtual Result<size_t> ReadvAt(uint64_t offset, const struct iovec* iov, int count) const = 0;
+};
+
+// An opened source file and who it was when opened.
+struct OpenedFile {
+  std::unique_ptr<SourceFile> file;
+  FileIdentity id;
+};
+
+// `fd` (open for reading) as a SourceFile.
+std::unique_ptr<SourceFile> MakePosixFile(UniqueFd fd);
+
 class SourceDir {
  public:
-  // Opens `folder`. REQUIRES: it is a folder.
-  static Result<std::shared_ptr<const SourceDir>> Open(const std::string& folder);
+  virtual ~SourceDir() = default;
 
-  // The folder as given, and its canonical path at Open.
+  // The folder as given, and its canonical path when opened.
   const std::string& path() const { return path_; }
   const std::string& real_path() const { return real_path_; }
   // `rel` joined to path(), for messages.
   std::string Describe(std::string_view rel) const;
 
   // Opens regular file `rel` for reading (never blocks; a FIFO, device,
-  // socket or folder is an IOError). Returns the descriptor and its identity.
-  Result<std::pair<UniqueFd, FileIdentity>> OpenFile(const std::string& rel) const;
+  // socket or folder is an IOError). Returns the file and its identity.
+  virtual Result<OpenedFile> OpenFile(const std::string& rel) const = 0;
   // Returns the identity of `rel` ("" = the folder itself), resolved beneath.
-  Result<FileIdentity> Stat(const std::string& rel) const;
+  virtual Result<FileIdentity> Stat(const std::string& rel) const = 0;
   // Lists folder `rel`: its subfolders and the regular files whose name
   // `want_file` accepts, each resolved beneath the folder (links leading
   // outside, dangling links and other file types are left out), sorted by name.
   // Errors: NotFound only when a path names nothing usable; running out of
   // descriptors or memory is ResourceExhausted, storage trouble IOError (and
   // then no partial listing is returned).
-  Result<std::vector<SourceEntry>> List(
-      const std::string& rel, const std::function<bool(std::string_view)>& want_file) const;
+  virtual Result<std::vector<SourceEntry>> List(
+      const std::string& rel, const std::function<bool(std::string_view)>& want_file) const = 0;
   // The ACL of `rel` ("" = the folder itself) as the kernel stores it, ""
   // if none (see acl.h), resolved beneath.
-  Result<std::string> Acl(const std::string& rel, AclKind kind) const;
-  // Resolves `rel` beneath the folder to an O_PATH descriptor of what it names.
-  Result<UniqueFd> Resolve(const std::string& rel) const;
+  virtual Result<std::string> Acl(const std::string& rel, AclKind kind) const = 0;
+  // Resolves `rel` beneath the folder to an O_PATH descriptor of what it
+  // names (what inotify watches); NotSupported where storage has none.
+  virtual Result<UniqueFd> Resolve(const std::string& rel) const = 0;
   // Looks at one name in folder `rel` as List would; NotFound if List would
   // leave it out.
-  Result<SourceEntry> Entry(const std::string& rel, const std::string& name,
-                            const std::function<bool(std::string_view)>& want_file) const;
+  virtual Result<SourceEntry> Entry(
+      const std::string& rel, const std::string& name,
+      const std::function<bool(std::string_view)>& want_file) const = 0;
+
+ protected:
+  SourceDir(std::string path, std::string real_path)
+      : path_(std::move(path)), real_path_(std::move(real_path)) {}
 
  private:
-  SourceDir(std::string path, std::string real_path, UniqueFd fd)
-      : path_(std::move(path)), real_path_(std::move(real_path)), fd_(std::move(fd)) {}
+  const std::string path_;
+  const std::string real_path_;
+};
+
+// The source folder on a real file system (see the top of this file).
+class PosixSourceDir final : public SourceDir {
+ public:
+  // Opens `folder`. REQUIRES: it is a folder.
+  static Result<std::shared_ptr<const SourceDir>> Open(const std::string& folder);
+
+  Result<OpenedFile> OpenFile(const std::string& rel) const override;
+  Result<FileIdentity> Stat(const std::string& rel) const override;
+  Result<std::vector<SourceEntry>> List(
+      const std::string& rel,
+      const std::function<bool(std::string_view)>& want_file) const override;
+  Result<std::string> Acl(const std::string& rel, AclKind kind) const override;
+  Result<UniqueFd> Resolve(const std::string& rel) const override;
+  Result<SourceEntry> Entry(const std::string& rel, const std::string& name,
+                            const std::function<bool(std::string_view)>& want_file) const override;
+
+ private:
+  PosixSourceDir(std::string path, std::string real_path, UniqueFd fd)
+      : SourceDir(std::move(path), std::move(real_path)), fd_(std::move(fd)) {}
   // Entry() for `name` in folder `rel`, already resolved to `dir`.
   Result<SourceEntry> EntryAt(int dir, const std::string& rel, const std::string& name,
                               const std::function<bool(std::string_view)>& want_file) const;
 
-  // Constant after construction.
-  const std::string path_;
-  const std::string real_path_;
   const UniqueFd fd_;  // O_PATH | O_DIRECTORY
 };
 

@@ -129,10 +129,6 @@ struct LiveOptions {
   std::function<void(const TreeProblem&)> problem_sink;
 };
 
-// Returns the name of the network file system `folder` is on ("nfs",
-// "lustre", ...), where inotify does not see other machines' changes, or "".
-std::string NetworkFileSystemOf(const std::string& folder);
-
 class MountTree {
  public:
   static constexpr uint64_t kRootIno = 1;

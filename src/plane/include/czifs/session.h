@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "czifs/codec.h"
+#include "czifs/file_system.h"
 #include "czifs/lru_cache.h"
 #include "czifs/random_access_file.h"
 #include "czifs/thread_pool.h"
@@ -39,14 +40,18 @@ using SubblockCache = LruCache<SubblockKey, Bitmap, SubblockKeyHash>;
 class Session {
  public:
   // A session whose cache holds at most `cache_bytes` of decoded pixels and
-  // which keeps at most `max_open_files` source descriptors open.
-  static std::shared_ptr<Session> Create(uint64_t cache_bytes, size_t max_open_files = 256);
+  // which keeps at most `max_open_files` source descriptors open, reading
+  // its sources from `fs` (null: the real file system).
+  static std::shared_ptr<Session> Create(uint64_t cache_bytes, size_t max_open_files = 256,
+                                         std::shared_ptr<const FileSystem> fs = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   SubblockCache& cache() const { return *cache_; }
   const std::shared_ptr<DescriptorPool>& descriptors() const { return descriptors_; }
+  // Where the sources are read from (the io seam).
+  const std::shared_ptr<const FileSystem>& fs() const { return fs_; }
   JxrHelpers* jxr_helpers() const { return jxr_helpers_.get(); }
 
   // Starts `threads` decode workers. Call after fuse_daemonize(): fork()
@@ -69,10 +74,11 @@ class Session {
   std::atomic<int> readahead_in_flight{0};  // read-ahead tasks queued or running
 
  private:
-  Session(uint64_t cache_bytes, size_t max_open_files);
+  Session(uint64_t cache_bytes, size_t max_open_files, std::shared_ptr<const FileSystem> fs);
 
   const std::unique_ptr<SubblockCache> cache_;
   const std::shared_ptr<DescriptorPool> descriptors_;
+  const std::shared_ptr<const FileSystem> fs_;
   const std::unique_ptr<JxrHelpers> jxr_helpers_;
   std::unique_ptr<ThreadPool> decode_pool_;
   std::atomic<uint64_t> next_file_id_{1};
