@@ -75,6 +75,22 @@ TEST(RandomAccessFileTest, AChmodAloneKeepsTheFileReadableAFingerprintedRewriteD
   EXPECT_EQ(file->ReadExact(0, 16, buf.data()).code(), StatusCode::kIOError);
 }
 
+TEST(RandomAccessFileTest, AFingerprintThatCannotBeReadAfterAChmodFailsThatReadOnly) {
+  auto fs = MemoryFileSystem::Create();
+  fs->Write("/f", Pattern(4096));
+  auto file = OpenOn(fs, "/f");
+  ASSERT_NE(file, nullptr);
+  ASSERT_TRUE(file->SetFingerprint({{0, 512}}).ok());
+  fs->Chmod("/f", 0600);
+  // The read wants [2048, 2064); checking the moved ctime reads [0, 512) first.
+  fs->Inject({.op = Op::kRead, .offset = 0, .length = 512, .err = EIO, .times = 1});
+  std::vector<uint8_t> buf(16);
+  const Status st = file->ReadExact(2048, 16, buf.data());
+  EXPECT_EQ(st.code(), StatusCode::kIOError) << st.ToString();
+  ASSERT_TRUE(file->ReadExact(2048, 16, buf.data()).ok());  // checked again: the same version
+  EXPECT_EQ(buf[0], Pattern(4096)[2048]);
+}
+
 TEST(RandomAccessFileTest, AFileRewrittenBetweenTheCheckAndTheReadIsNeverServed) {
   auto fs = MemoryFileSystem::Create();
   fs->Write("/f", Pattern(1000));

@@ -48,7 +48,7 @@ TEST(ThreadPoolTest, CancelPendingDropsQueuedTasksButNotTheRunningOne) {
   std::atomic<int> ran{0};
   pool.Submit([&] {
     started.store(true);
-    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!release.load()) std::this_thread::yield();
     ran.fetch_add(1);
   });
   for (int i = 0; i < 10; ++i) pool.Submit([&] { ran.fetch_add(1); });

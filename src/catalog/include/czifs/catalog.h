@@ -12,6 +12,10 @@
 // ImageIndex by arithmetic. A file of a million subblocks costs the same
 // to open whatever it serves.
 //
+// One class over six files, one per kind of served file (each group of
+// methods below names its file): they share the catalogue's immutable
+// index, metadata and layouts, and nothing else.
+//
 // Thread-safety: immutable after Build() except the layouts, each built
 // once on first use (SharedLayout) and kept by shape (layouts_mu_); all
 // methods may be called concurrently.

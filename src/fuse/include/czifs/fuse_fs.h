@@ -2,8 +2,10 @@
 //
 // FuseFs holds the MountTree and the Session and implements each
 // operation as a plain method returning an errno (0 = success), so tests can
-// call them without mounting. The libfuse low-level callbacks (fuse_ops.cc)
-// are thin: they call these methods, catch everything and always reply.
+// call them without mounting. The libfuse low-level callbacks (fuse_ops.cc,
+// with FuseFs::Operations, their table: the one FuseFs member there, beside
+// the callbacks it lists) are thin: they call these methods, catch
+// everything and always reply.
 //
 // Thread-safety: every method may be called from any FUSE worker thread at
 // once; shared state lives in MountTree (thread-safe), the pool
