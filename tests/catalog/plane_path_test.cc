@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/catalog.h"
 
@@ -22,9 +23,7 @@ ImageIndex IndexOf(const synth::Spec& spec, const TempDir& dir) {
 }
 
 synth::Spec Small() {
-  synth::Spec s;
-  s.tile_width = 8;
-  s.tile_height = 8;
+  synth::Spec s = testing::Tiles(8, 8);
   s.codec = synth::Codec::kUncompressed;
   return s;
 }

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/metadata.h"
 #include "czifs/random_access_file.h"
@@ -115,9 +116,7 @@ TEST(CziFileTest, MissingFileIsIOError) {
 
 TEST(CziFileTest, ImplausibleEntryCountIsCorruptionNotAllocation) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
+  synth::Spec spec = testing::Tiles(8, 8);
   WriteOrDie(spec, dir.File("a.czi"));
   auto bytes = testing::ReadFileBytes(dir.File("a.czi"));
   auto czi = CziFile::Open(dir.File("a.czi"));
@@ -138,9 +137,7 @@ TEST(CziFileTest, ImplausibleEntryCountIsCorruptionNotAllocation) {
 
 TEST(CziFileTest, SubblockPointingPastEndIsCorruption) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
+  synth::Spec spec = testing::Tiles(8, 8);
   spec.thumbnail = false;
   WriteOrDie(spec, dir.File("a.czi"));
   auto bytes = testing::ReadFileBytes(dir.File("a.czi"));
@@ -157,9 +154,7 @@ TEST(CziFileTest, SubblockPointingPastEndIsCorruption) {
 
 TEST(CziFileTest, KeepsAtMostTheConfiguredNumberOfDescriptorsOpen) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
+  synth::Spec spec = testing::Tiles(8, 8);
   spec.codec = synth::Codec::kUncompressed;
   std::vector<std::shared_ptr<const CziFile>> files;
   auto pool = std::make_shared<DescriptorPool>(4);
@@ -188,9 +183,7 @@ TEST(CziFileTest, KeepsAtMostTheConfiguredNumberOfDescriptorsOpen) {
 
 // One 8x8 tile: the smallest file the tests of a changing file need.
 synth::Spec TinySpec(uint64_t seed = 1) {
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
+  synth::Spec spec = testing::Tiles(8, 8);
   spec.seed = seed;
   return spec;
 }

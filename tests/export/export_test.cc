@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "../support/document_tree.h"
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
 #include "czifs/export.h"
@@ -33,9 +34,7 @@ using testing::Walk;
 
 TEST(ExportTest, WritesEveryFileWithItsComputedSize) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 50;
-  spec.tile_height = 40;
+  synth::Spec spec = testing::Tiles(50, 40);
   spec.tiles_x = 2;
   spec.sizes = {{'C', 2}, {'Z', 3}};
   WriteOrDie(spec, dir.File("a.czi"));
@@ -65,9 +64,7 @@ TEST(ExportTest, AFolderIsWrittenAsTheMountShowsItAndBrokenFilesAreReported) {
   namespace fs = std::filesystem;
   fs::create_directories(dir.File("src/day1"));
   fs::create_directories(dir.File("outside"));
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
+  synth::Spec spec = testing::Tiles(8, 8);
   WriteOrDie(spec, dir.File("src/a.czi"));
   WriteOrDie(spec, dir.File("src/day1/b.czi"));
   WriteOrDie(spec, dir.File("outside/secret.czi"));
@@ -107,9 +104,7 @@ TEST(ExportTest, ASingleFileThatDoesNotParseFailsBeforeWritingAnything) {
 
 TEST(ExportTest, AnOutputFolderInsideTheSourceFolderIsRefusedBeforeAnythingIsWritten) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
+  synth::Spec spec = testing::Tiles(8, 8);
   std::filesystem::create_directories(dir.File("src"));
   WriteOrDie(spec, dir.File("src/a.czi"));
   for (const char* out : {"src/out", "src", "src/./deeper/out"}) {
@@ -128,9 +123,7 @@ TEST(ExportTest, AnOutputFolderInsideTheSourceFolderIsRefusedBeforeAnythingIsWri
 
 TEST(ExportTest, StoppedWhileLookingAtTheSourceItMakesAndWritesNothing) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
+  synth::Spec spec = testing::Tiles(8, 8);
   WriteOrDie(spec, dir.File("a.czi"));
   std::atomic<bool> stop{true};
   ExportOptions opts;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <filesystem>
 
+#include "../support/specs.h"
 #include "../support/test_util.h"
 
 namespace czifs {
@@ -21,11 +22,7 @@ class FuseFsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::filesystem::create_directories(dir_.File("src/day1"));
-    synth::Spec spec;
-    spec.tile_width = 64;
-    spec.tile_height = 48;
-    spec.tiles_x = 3;
-    spec.tiles_y = 2;
+    synth::Spec spec = testing::Mosaic(64, 48, 3, 2);
     spec.sizes = {{'C', 2}, {'Z', 3}};
     testing::WriteOrDie(spec, dir_.File("src/day1/a.czi"));
     testing::WriteOrDie(spec, dir_.File("src/b.czi"));

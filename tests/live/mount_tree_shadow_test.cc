@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/mount_tree.h"
 
@@ -19,9 +20,7 @@ namespace fs = std::filesystem;
 using testing::TempDir;
 
 synth::Spec Spec(uint32_t seed, int z) {
-  synth::Spec spec;
-  spec.tile_width = 24;
-  spec.tile_height = 16;
+  synth::Spec spec = testing::Tiles(24, 16);
   spec.sizes = {{'Z', z}};
   spec.seed = seed;
   return spec;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "../support/memory_fs.h"
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/mount_tree.h"
 
@@ -22,12 +23,7 @@ using Op = MemoryFileSystem::Op;
 
 std::vector<uint8_t> SmallCzi(uint32_t seed) {
   testing::TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 24;
-  spec.tile_height = 16;
-  spec.sizes = {{'Z', 2}};
-  spec.seed = seed;
-  testing::WriteOrDie(spec, dir.File("a.czi"));
+  testing::WriteOrDie(testing::SmallStack(seed), dir.File("a.czi"));
   return testing::ReadFileBytes(dir.File("a.czi"));
 }
 

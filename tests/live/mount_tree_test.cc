@@ -10,6 +10,7 @@
 #include <set>
 
 #include "../support/document_tree.h"
+#include "../support/specs.h"
 #include "../support/test_util.h"
 
 namespace czifs {
@@ -18,20 +19,11 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-synth::Spec SmallSpec(uint32_t seed) {
-  synth::Spec spec;
-  spec.tile_width = 24;
-  spec.tile_height = 16;
-  spec.sizes = {{'Z', 2}};
-  spec.seed = seed;
-  return spec;
-}
-
 class MountTreeLiveTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fs::create_directories(dir_.File("src"));
-    testing::WriteOrDie(SmallSpec(1), dir_.File("src/a.czi"));
+    testing::WriteOrDie(testing::SmallStack(1), dir_.File("src/a.czi"));
     LiveOptions live;
     live.watch = LiveOptions::Watch::kTtl;
     live.ttl_seconds = 0;
@@ -91,7 +83,7 @@ TEST_F(MountTreeLiveTest, FilesThatComeAndGoAreListedAndForgotten) {
   ASSERT_TRUE(a_plane.ok());
   EXPECT_EQ(tree_->Lookup(MountTree::kRootIno, "b.czi").status().code(), StatusCode::kNotFound);
   fs::create_directories(dir_.File("src/day2"));
-  testing::WriteOrDie(SmallSpec(2), dir_.File("src/day2/b.czi"));
+  testing::WriteOrDie(testing::SmallStack(2), dir_.File("src/day2/b.czi"));
   auto b = Resolve("day2/b.czi/info.json");
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   fs::remove(dir_.File("src/a.czi"));
@@ -126,7 +118,7 @@ TEST_F(MountTreeLiveTest, AChangedFileGetsANewTreeAndTheOldInodesAreStale) {
   ASSERT_FALSE(old_bytes.empty());
   auto open = tree_->OpenFile(*plane);
   ASSERT_TRUE(open.ok());
-  testing::WriteOrDie(SmallSpec(7), dir_.File("src/a.czi"));  // rewritten in place
+  testing::WriteOrDie(testing::SmallStack(7), dir_.File("src/a.czi"));  // rewritten in place
   auto folder = Resolve("a.czi");
   ASSERT_TRUE(folder.ok());
   auto fresh = Resolve("a.czi/S0/C0/T0/Z1.tif");
@@ -152,7 +144,7 @@ TEST_F(MountTreeLiveTest, AFileThatFailedIsTriedAgainOnceItChanged) {
   auto late = Resolve("late.czi");
   ASSERT_TRUE(late.ok());
   EXPECT_FALSE(tree_->ReadDir(*late).ok());
-  testing::WriteOrDie(SmallSpec(3), dir_.File("src/late.czi"));
+  testing::WriteOrDie(testing::SmallStack(3), dir_.File("src/late.czi"));
   auto listing = tree_->ReadDir(*late);
   ASSERT_TRUE(listing.ok()) << listing.status().ToString();
   EXPECT_FALSE(listing->empty());
@@ -160,7 +152,7 @@ TEST_F(MountTreeLiveTest, AFileThatFailedIsTriedAgainOnceItChanged) {
 
 TEST_F(MountTreeLiveTest, AFileSwappedForAFifoOrALinkOutsideIsDropped) {
   fs::create_directories(dir_.File("outside"));
-  testing::WriteOrDie(SmallSpec(9), dir_.File("outside/secret.czi"));
+  testing::WriteOrDie(testing::SmallStack(9), dir_.File("outside/secret.czi"));
   ASSERT_TRUE(Resolve("a.czi/info.json").ok());
   fs::remove(dir_.File("src/a.czi"));
   ASSERT_EQ(::mkfifo(dir_.File("src/a.czi").c_str(), 0644), 0);
@@ -174,7 +166,7 @@ TEST(MountTreeDocumentsTest, BeyondTheBudgetTreesAreLetGoAndTheirInodesStayAnswe
   TempDir dir;
   fs::create_directories(dir.File("src"));
   for (int i = 0; i < 5; ++i) {
-    testing::WriteOrDie(SmallSpec(i + 1), dir.File("src/f" + std::to_string(i) + ".czi"));
+    testing::WriteOrDie(testing::SmallStack(i + 1), dir.File("src/f" + std::to_string(i) + ".czi"));
   }
   LiveOptions live;
   live.max_documents = 2;
@@ -219,7 +211,7 @@ TEST(MountTreeDocumentsTest, BeyondTheBudgetTreesAreLetGoAndTheirInodesStayAnswe
   // (the kernel is told), the new version gets new ones.
   ASSERT_TRUE((*tree)->GetAttr(first[4]).ok());
   ASSERT_TRUE((*tree)->GetAttr(first[3]).ok());  // f0 is let go now
-  testing::WriteOrDie(SmallSpec(7), dir.File("src/f0.czi"));
+  testing::WriteOrDie(testing::SmallStack(7), dir.File("src/f0.czi"));
   EXPECT_EQ((*tree)->GetAttr(first[0]).status().code(), StatusCode::kStale);
   bool told = false;
   for (const auto& i : sent) told |= i.ino == first[0];
@@ -242,9 +234,7 @@ void Walk(MountTree& tree, uint64_t ino, const std::string& prefix, std::set<std
 // A CZI with every kind of folder: scenes, channels, time points, a mosaic
 // (tiles/), a pyramid, OME-Zarr images and attachments.
 synth::Spec EveryFolderSpec() {
-  synth::Spec spec;
-  spec.tile_width = 40;
-  spec.tile_height = 30;
+  synth::Spec spec = testing::Tiles(40, 30);
   spec.tiles_x = 2;
   spec.scenes = 2;
   spec.pyramid_levels = 1;
@@ -315,7 +305,7 @@ TEST(MountTreeDocumentsTest, BeyondTheByteBudgetOnlyTheFileInUseStaysParsedAndDe
   TempDir dir;
   fs::create_directories(dir.File("src"));
   for (int i = 0; i < 4; ++i) {
-    testing::WriteOrDie(SmallSpec(i + 1), dir.File("src/f" + std::to_string(i) + ".czi"));
+    testing::WriteOrDie(testing::SmallStack(i + 1), dir.File("src/f" + std::to_string(i) + ".czi"));
   }
   LiveOptions live;
   live.max_document_bytes = 1;  // smaller than any file

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "../support/indexed_file.h"
+#include "../support/specs.h"
 
 namespace czifs {
 namespace {
@@ -18,9 +19,7 @@ FrameTiming TimingOf(const synth::Spec& spec) {
 }
 
 synth::Spec TimeSeries(int32_t frames) {
-  synth::Spec spec;
-  spec.tile_width = 16;
-  spec.tile_height = 16;
+  synth::Spec spec = testing::Tiles(16, 16);
   spec.sizes = {{'C', 1}, {'T', frames}, {'Z', 2}};
   return spec;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "../support/catalog_of.h"
+#include "../support/specs.h"
 #include "czifs/report.h"
 
 namespace czifs {
@@ -12,11 +13,7 @@ namespace {
 
 TEST(PlaneTableTest, ReadBySeveralThreadsItIsTheTextOneThreadMakes) {
   testing::TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
-  spec.tiles_x = 3;
-  spec.tiles_y = 2;
+  synth::Spec spec = testing::Mosaic(8, 8, 3, 2);
   spec.scenes = 2;
   spec.sizes = {{'C', 2}, {'T', 3}, {'Z', 2}};  // 144 subblocks, in shuffled file order
   const testing::CatalogOf f = testing::WriteAndCatalog(spec, dir);

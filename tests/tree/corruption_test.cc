@@ -14,6 +14,7 @@
 #include <random>
 
 #include "../support/document_tree.h"
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/czi_file.h"
 #include "czifs/tree.h"
@@ -88,11 +89,7 @@ Outcome ReadEverything(const std::string& path) {
 
 std::vector<std::string> Inputs(const TempDir& dir) {
   std::vector<std::string> inputs;
-  synth::Spec spec;
-  spec.tile_width = 48;
-  spec.tile_height = 32;
-  spec.tiles_x = 2;
-  spec.tiles_y = 2;
+  synth::Spec spec = testing::Mosaic(48, 32, 2, 2);
   spec.sizes = {{'C', 2}, {'Z', 2}};
   spec.pyramid_levels = 1;
   for (auto codec :
@@ -416,9 +413,7 @@ TEST(DamagedTileTest, AZarrChunkFollowsTheDamagedTilePolicyAsThePlaneDoes) {
 
 TEST(DamagedTileTest, StructuralDamageFailsEvenWithDamagedZero) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 40;
-  spec.tile_height = 24;
+  synth::Spec spec = testing::Tiles(40, 24);
   spec.codec = synth::Codec::kZstd1;
   spec.thumbnail = false;
   spec.subblock_metadata = false;

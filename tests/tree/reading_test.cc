@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "../support/document_tree.h"
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
 #include "czifs/page_reader.h"
@@ -31,11 +32,7 @@ using testing::Walk;
 
 TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequentialReads) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 96;
-  spec.tile_height = 64;
-  spec.tiles_x = 3;
-  spec.tiles_y = 2;
+  synth::Spec spec = testing::Mosaic(96, 64, 3, 2);
   spec.sizes = {{'C', 2}, {'Z', 3}};
   WriteOrDie(spec, dir.File("a.czi"));
   auto ref_doc = CziDocument::Open(dir.File("a.czi"), Session::Create(64 << 20));
@@ -85,9 +82,7 @@ TEST(ConcurrencyTest, ParallelReadsWithPoolReadAheadAndATinyCacheEqualSequential
 
 TEST(HyperstackTest, SceneStackHoldsEveryPlaneInImageJOrderWithItsDimensions) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 30;
-  spec.tile_height = 20;
+  synth::Spec spec = testing::Tiles(30, 20);
   spec.tiles_x = 2;
   spec.sizes = {{'C', 2}, {'Z', 3}, {'T', 2}};
   WriteOrDie(spec, dir.File("a.czi"));
@@ -134,9 +129,7 @@ TEST(HyperstackTest, SceneStackHoldsEveryPlaneInImageJOrderWithItsDimensions) {
 
 TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 32;
-  spec.tile_height = 32;
+  synth::Spec spec = testing::Tiles(32, 32);
   spec.sizes = {{'C', 2}, {'Z', 2}};
   auto doc = testing::WriteAndOpen(spec, dir);
   ASSERT_NE(doc, nullptr);
@@ -169,9 +162,7 @@ TEST(HyperstackTest, ReadAheadFollowsPageOrderNotPlaneOrder) {
 
 TEST(ReadAheadTest, AReadThatStartsInTheHeaderSetsOffNoReadAhead) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 32;
-  spec.tile_height = 32;
+  synth::Spec spec = testing::Tiles(32, 32);
   spec.sizes = {{'C', 1}, {'Z', 3}};
   WriteOrDie(spec, dir.File("a.czi"));
   auto session = Session::Create(1 << 20);
@@ -215,11 +206,7 @@ void ReadPixels(const CziDocument& doc, const ServedTiff& tiff, uint64_t from, u
 
 TEST(CacheTest, ASequentialReaderRetiresTheTilesItWentPastAndOnlyThose) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 64;
-  spec.tile_height = 64;
-  spec.tiles_x = 3;
-  spec.tiles_y = 4;
+  synth::Spec spec = testing::Mosaic(64, 64, 3, 4);
   WriteOrDie(spec, dir.File("a.czi"));
   auto session = Session::Create(64 << 20);
   auto doc = CziDocument::Open(dir.File("a.czi"), session);
@@ -252,9 +239,7 @@ TEST(CacheTest, ASequentialReaderRetiresTheTilesItWentPastAndOnlyThose) {
 
 TEST(HyperstackTest, FilesWithExtraDimensionsSayWhyTheyHaveNoHyperstack) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 16;
-  spec.tile_height = 16;
+  synth::Spec spec = testing::Tiles(16, 16);
   spec.sizes = {{'C', 1}, {'H', 3}};
   auto doc = testing::WriteAndOpen(spec, dir);
   ASSERT_NE(doc, nullptr);

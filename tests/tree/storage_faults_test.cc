@@ -11,6 +11,7 @@
 
 #include "../support/document_tree.h"
 #include "../support/memory_fs.h"
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/tree.h"
 
@@ -73,11 +74,7 @@ std::shared_ptr<MemoryFileSystem> FileSystemWith(const std::vector<uint8_t>& czi
 
 std::vector<uint8_t> WrittenCzi(synth::Codec codec) {
   testing::TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 40;
-  spec.tile_height = 24;
-  spec.tiles_x = 2;
-  spec.tiles_y = 2;
+  synth::Spec spec = testing::Mosaic(40, 24, 2, 2);
   spec.sizes = {{'C', 2}, {'Z', 2}};
   spec.codec = codec;
   testing::WriteOrDie(spec, dir.File("a.czi"));

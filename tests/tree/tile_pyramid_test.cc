@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "../support/document_tree.h"
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
 #include "czifs/thread_pool.h"
@@ -54,11 +55,7 @@ std::optional<double> DescriptionValue(const std::string& d, const std::string& 
 
 TEST(TileTest, EveryLayer0SubblockIsATiffOfItsOwnWithItsStagePosition) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 20;
-  spec.tile_height = 12;
-  spec.tiles_x = 3;
-  spec.tiles_y = 2;
+  synth::Spec spec = testing::Mosaic(20, 12, 3, 2);
   spec.sizes = {{'C', 2}, {'Z', 2}};
   spec.pyramid_levels = 1;  // pyramid subblocks are not tiles
   WriteOrDie(spec, dir.File("a.czi"));
@@ -93,9 +90,7 @@ TEST(TileTest, EveryLayer0SubblockIsATiffOfItsOwnWithItsStagePosition) {
 
 TEST(TileTest, FilesWhosePlanesAreEachOneWholeTileHaveNoTilesFolder) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 24;
-  spec.tile_height = 16;
+  synth::Spec spec = testing::Tiles(24, 16);
   spec.sizes = {{'C', 2}, {'Z', 3}};
   auto doc = testing::WriteAndOpen(spec, dir);
   ASSERT_NE(doc, nullptr);
@@ -113,9 +108,7 @@ TEST(TileTest, FilesWhosePlanesAreEachOneWholeTileHaveNoTilesFolder) {
 
 TEST(TileTest, TilesWithoutMAreNumberedInDrawingOrderAndUnknownStageIsNan) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
+  synth::Spec spec = testing::Tiles(8, 8);
   spec.tiles_x = 2;
   spec.write_m = false;
   spec.subblock_metadata = false;
@@ -133,9 +126,7 @@ TEST(TileTest, TilesWithoutMAreNumberedInDrawingOrderAndUnknownStageIsNan) {
 
 TEST(TileTest, TileSizeIsKnownBeforeAnyPixelOrSubblockHeaderIsRead) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 30;
-  spec.tile_height = 10;
+  synth::Spec spec = testing::Tiles(30, 10);
   spec.tiles_x = 2;
   WriteOrDie(spec, dir.File("a.czi"));
   auto intact = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
@@ -236,9 +227,7 @@ TEST(PyramidTest, EachLevelIsComposedFromItsOwnSubblocksAtItsScale) {
 
 TEST(PyramidTest, FilesWithoutPyramidSubblocksHaveNoPyramidFolder) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
+  synth::Spec spec = testing::Tiles(8, 8);
   WriteOrDie(spec, dir.File("a.czi"));
   auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
   ASSERT_TRUE(tree.ok());

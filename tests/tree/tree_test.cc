@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "../support/document_tree.h"
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
 #include "czifs/thread_pool.h"
@@ -40,9 +41,7 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 std::vector<Case> Cases() {
   std::vector<Case> cases;
   auto base = [] {
-    synth::Spec s;
-    s.tile_width = 40;
-    s.tile_height = 30;
+    synth::Spec s = testing::Tiles(40, 30);
     return s;
   };
   for (int32_t pt : {0, 1, 2, 3, 4, 8, 9}) {
@@ -152,11 +151,7 @@ std::vector<std::vector<std::string>> CsvRows(std::stringstream& ss) {
 
 TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 16;
-  spec.tile_height = 16;
-  spec.tiles_x = 2;
-  spec.tiles_y = 1;
+  synth::Spec spec = testing::Mosaic(16, 16, 2, 1);
   spec.sizes = {{'C', 2}, {'T', 2}};
   spec.pyramid_levels = 1;
   auto doc = testing::WriteAndOpen(spec, dir);
@@ -206,9 +201,7 @@ TEST(TreeTest, PlaneTableFollowsCzitoolsConventions) {
 
 TEST(TreeTest, PlaneTableHasAColumnPerDimensionEmptyWhereTheFileHasNone) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 16;
-  spec.tile_height = 16;
+  synth::Spec spec = testing::Tiles(16, 16);
   spec.sizes = {{'C', 1}, {'H', 3}, {'V', 2}};
   auto doc = testing::WriteAndOpen(spec, dir);
   ASSERT_NE(doc, nullptr);
@@ -228,9 +221,7 @@ TEST(TreeTest, PlaneTableHasAColumnPerDimensionEmptyWhereTheFileHasNone) {
 
 TEST(TreeTest, InfoJsonNamesDimensionsScenesAndCalibration) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 16;
-  spec.tile_height = 16;
+  synth::Spec spec = testing::Tiles(16, 16);
   spec.scenes = 2;
   spec.sizes = {{'C', 2}, {'Z', 3}};
   spec.channel_names = {"DAPI", "GFP"};
@@ -248,9 +239,7 @@ TEST(TreeTest, InfoJsonNamesDimensionsScenesAndCalibration) {
 
 TEST(TreeTest, UnsupportedPlanesAreLeftOutAndReported) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 8;
-  spec.tile_height = 8;
+  synth::Spec spec = testing::Tiles(8, 8);
   spec.codec = synth::Codec::kSystemRaw;
   WriteOrDie(spec, dir.File("a.czi"));
   auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));
@@ -263,9 +252,7 @@ TEST(TreeTest, UnsupportedPlanesAreLeftOutAndReported) {
 
 TEST(TreeTest, WithoutLeavesOutTheNamedViewsAndKeepsThePlanes) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 16;
-  spec.tile_height = 16;
+  synth::Spec spec = testing::Tiles(16, 16);
   spec.tiles_x = 2;
   spec.pyramid_levels = 1;
   WriteOrDie(spec, dir.File("a.czi"));
@@ -332,9 +319,7 @@ namespace {
 
 TEST(AttachmentsTest, EachAttachmentIsAFileUnderAttachmentsWithASafeName) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 16;
-  spec.tile_height = 16;
+  synth::Spec spec = testing::Tiles(16, 16);
   spec.thumbnail = true;
   WriteOrDie(spec, dir.File("a.czi"));
   auto tree = testing::OpenDocumentTree(dir.File("a.czi"), Session::Create(1 << 20));

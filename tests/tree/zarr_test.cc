@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "../support/document_tree.h"
+#include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/catalog.h"
 #include "czifs/czi_document.h"
@@ -49,11 +50,7 @@ std::vector<uint8_t> ReadWhole(const CziDocument& doc, const ServedTiff& tiff, s
 
 TEST(ZarrTest, AMosaicIsCutIntoChunksOf1024AndChunksNoTileTouchesAreLeftOut) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 1000;
-  spec.tile_height = 700;
-  spec.tiles_x = 4;
-  spec.tiles_y = 1;
+  synth::Spec spec = testing::Mosaic(1000, 700, 4, 1);
   spec.overlap = 0;
   spec.skip_positions = {1, 2};  // a gap in the mosaic: x 1000..2999
   auto doc = WriteAndOpen(spec, dir, 64 << 20);
@@ -79,9 +76,7 @@ TEST(ZarrTest, AMosaicIsCutIntoChunksOf1024AndChunksNoTileTouchesAreLeftOut) {
 
 TEST(ZarrTest, AnEdgeChunkIsFullSizeWithZerosBeyondThePlane) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 1100;
-  spec.tile_height = 40;
+  synth::Spec spec = testing::Tiles(1100, 40);
   spec.pixel_type = static_cast<int32_t>(PixelType::kGray16);
   auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
@@ -138,9 +133,7 @@ TEST(ZarrTest, PlanesSmallerThanAChunkAreStackedAlongZWithZerosPastTheLastPlane)
 
 TEST(ZarrTest, ColourBecomesOneZarrChannelPerSampleInRgbOrder) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 30;
-  spec.tile_height = 20;
+  synth::Spec spec = testing::Tiles(30, 20);
   spec.pixel_type = static_cast<int32_t>(PixelType::kBgr24);
   spec.codec = synth::Codec::kZstd1;
   spec.sizes = {{'C', 2}};
@@ -166,9 +159,7 @@ TEST(ZarrTest, ColourBecomesOneZarrChannelPerSampleInRgbOrder) {
 
 TEST(ZarrTest, LevelsHalveDownToTheChunkSideDrawnWhereTheFileHasThemComputedBelow) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 400;
-  spec.tile_height = 300;
+  synth::Spec spec = testing::Tiles(400, 300);
   spec.tiles_x = 4;
   spec.overlap = 0;
   spec.pyramid_levels = 2;  // the file's own factors 2 and 4
@@ -193,11 +184,7 @@ TEST(ZarrTest, LevelsHalveDownToTheChunkSideDrawnWhereTheFileHasThemComputedBelo
 
 TEST(ZarrTest, AComputedLevelIsThe2x2MeanOfTheLevelAboveRoundedHalfUp) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 300;
-  spec.tile_height = 170;
-  spec.tiles_x = 3;
-  spec.tiles_y = 2;
+  synth::Spec spec = testing::Mosaic(300, 170, 3, 2);
   spec.pixel_type = static_cast<int32_t>(PixelType::kGray16);
   spec.codec = synth::Codec::kZstd1;
   WriteOrDie(spec, dir.File("a.czi"));
@@ -257,9 +244,7 @@ TEST(ZarrTest, AComputedLevelIsThe2x2MeanOfTheLevelAboveRoundedHalfUp) {
 
 TEST(ZarrTest, AnInterruptedReadOfAComputedLevelStopsAndTheNextReadMakesIt) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 700;
-  spec.tile_height = 600;
+  synth::Spec spec = testing::Tiles(700, 600);
   spec.codec = synth::Codec::kZstd1;
   auto doc = WriteAndOpen(spec, dir, 64 << 20);
   ASSERT_NE(doc, nullptr);
@@ -306,9 +291,7 @@ TEST(ZarrTest, ReadingAChunkReadsAheadTheNextChunkAlongX) {
 
 TEST(ZarrTest, PastTheChunkLimitTheImagesAreLeftOutTheirReasonShownAndThePlanesStay) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 100;
-  spec.tile_height = 100;
+  synth::Spec spec = testing::Tiles(100, 100);
   spec.tiles_x = 4;
   spec.overlap = 0;
   spec.codec = synth::Codec::kZstd1;
@@ -339,9 +322,7 @@ TEST(ZarrTest, PastTheChunkLimitTheImagesAreLeftOutTheirReasonShownAndThePlanesS
 
 TEST(ZarrTest, AScenesPlanesOfDifferentPixelTypesGetNoImageAndInfoJsonSaysWhy) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 16;
-  spec.tile_height = 16;
+  synth::Spec spec = testing::Tiles(16, 16);
   spec.codec = synth::Codec::kZstd1;
   spec.sizes = {{'C', 2}};
   spec.channel_pixel_types = {{1, static_cast<int32_t>(PixelType::kGray8)}};
@@ -358,9 +339,7 @@ TEST(ZarrTest, AScenesPlanesOfDifferentPixelTypesGetNoImageAndInfoJsonSaysWhy) {
 
 TEST(ZarrTest, EachIndexOfAnotherDimensionIsAnImageOfItsOwnNamedAsThePlanes) {
   TempDir dir;
-  synth::Spec spec;
-  spec.tile_width = 16;
-  spec.tile_height = 16;
+  synth::Spec spec = testing::Tiles(16, 16);
   spec.codec = synth::Codec::kZstd1;
   spec.sizes = {{'C', 2}, {'Z', 2}, {'H', 3}};
   auto doc = WriteAndOpen(spec, dir, 64 << 20);
