@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test (unit and integration),
 # then the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build,
-# every unit test (ctest label `unit`) and the concurrency integration tests
-# (mounts under load, changes, signals) in a ThreadSanitizer build, and the libFuzzer target for 60 s
+# every unit test (ctest label `unit`) and the integration tests marked
+# `concurrency` (mounts under load, changes, signals) in a ThreadSanitizer build, and the libFuzzer target for 60 s
 # (CZIFS_FUZZ_SECONDS changes that; 0 skips it). scripts/check.sh first
 # checks the code's shape (format, sizes) and builds it with Clang's
 # thread-safety analysis as errors.
@@ -44,10 +44,7 @@ if [ "${CZIFS_SKIP_SANITIZERS:-0}" != 1 ]; then
   (cd build-tsan && ctest --output-on-failure -j "$(nproc)" -L unit)
   (cd build-tsan &&
     CZIFS_TEST_SLOWDOWN=8 CZIFS_LOAD_SECONDS=20 /usr/bin/python3 -m pytest -q \
-      ../tests/integration/test_mount.py ../tests/integration/test_load.py \
-      ../tests/integration/test_damage.py ../tests/integration/test_live.py \
-      ../tests/integration/test_limits.py \
-      -k "parallel or sixteen or signals or changed or after_a_change or added or slowly or parsed_files or keeps_every_reader" \
+      ../tests/integration -m concurrency \
       --czifs=./czifs --czi-synth=./czi-synth)
   unset TSAN_OPTIONS
   if ls build-tsan/tsan.* >/dev/null 2>&1; then

@@ -15,6 +15,12 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
+def pytest_configure(config):
+    # scripts/test.sh runs the tests so marked again under ThreadSanitizer.
+    config.addinivalue_line(
+        "markers", "concurrency: threads race in the daemon here (run again under TSan)")
+
+
 def pytest_addoption(parser):
     parser.addoption("--czifs", default=str(REPO / "build" / "czifs"))
     parser.addoption("--czi-synth", default=str(REPO / "build" / "czi-synth"))

@@ -238,6 +238,7 @@ def replace_by_rename(p):
 
 @pytest.mark.parametrize("fault", [truncate_half, os.unlink, replace_by_rename],
                          ids=["truncated", "deleted", "replaced"])
+@pytest.mark.concurrency
 def test_source_changed_under_the_mount_gives_an_error_or_one_versions_bytes_never_a_mix(
         czifs, czi_synth, tmp_path, fault):
     """Reads right after the change, before czifs may have seen it: each one

@@ -210,6 +210,7 @@ def test_on_slow_storage_metadata_answers_while_reads_wait_and_sigterm_ends_it_i
 
 @pytest.mark.parametrize("budget", [("--parsed-files", "1"), ("--parsed-files", "3"),
                                     ("--parsed-memory", "1")])
+@pytest.mark.concurrency
 def test_parsed_files_smaller_than_the_files_in_use_fails_no_reader(
         czifs, czi_synth, tmp_path, budget):
     """8 readers over 500 files with --parsed-files 1 (or 3, or a byte budget
@@ -262,6 +263,7 @@ def test_parsed_files_smaller_than_the_files_in_use_fails_no_reader(
     assert not bad, f"{len(bad)} of {reads[0]} reads failed: {bad[:5]}"
 
 
+@pytest.mark.concurrency
 def test_a_second_walk_over_more_files_than_parsed_files_parses_nothing(czifs, czi_synth, tmp_path):
     """40 CZIs, --parsed-files 4: after one walk that lists and stats every
     entry (ls -lR), a second walk (find, ls -lR, du) parses no file again —

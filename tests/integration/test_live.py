@@ -139,6 +139,7 @@ def matches_golden(folder, g):
     return True
 
 
+@pytest.mark.concurrency
 @pytest.mark.parametrize("mode", MODES, ids=list(MODES))
 def test_files_added_removed_and_renamed_show_within_the_promised_time(
         czifs, corpus, tmp_path, mode):
@@ -175,6 +176,7 @@ def test_files_added_removed_and_renamed_show_within_the_promised_time(
         assert wait_for(lambda: os.listdir(mnt) == ["first.czi"], limit)
 
 
+@pytest.mark.concurrency
 def test_a_file_written_slowly_is_never_served_wrong_and_appears_once_complete(
         czifs, corpus, tmp_path):
     name = "CellDivision_T3_Z5_CH2_X240_Y170_comp1.czi"
@@ -218,6 +220,7 @@ def test_a_file_written_slowly_is_never_served_wrong_and_appears_once_complete(
     print(f"reads while growing: {ok_reads[0]} exact, none wrong")
 
 
+@pytest.mark.concurrency
 def test_a_file_that_failed_at_first_access_is_tried_again_once_it_changed(
         czifs, corpus, tmp_path):
     src = tmp_path / "src"
@@ -266,6 +269,7 @@ def same_size_mtime_restored(v, new, old):
 CHANGES = [overwrite, rename_replace, truncate, append, same_size_mtime_restored]
 
 
+@pytest.mark.concurrency
 @pytest.mark.parametrize("mode", MODES, ids=list(MODES))
 @pytest.mark.parametrize("change", CHANGES, ids=[c.__name__ for c in CHANGES])
 def test_after_a_change_every_plane_is_the_new_files_or_an_error_never_old_never_mixed(
@@ -340,6 +344,7 @@ def metadata_changes(v):
     ]
 
 
+@pytest.mark.concurrency
 @pytest.mark.parametrize("mode", MODES, ids=list(MODES))
 def test_a_change_of_owner_mode_acl_atime_or_links_keeps_every_reader_going(
         czifs, czi_synth, tmp_path, mode):

@@ -7,6 +7,8 @@ import statistics
 import threading
 import time
 
+import pytest
+
 from conftest import run, SLOWDOWN
 from mounting import mounted, force_unmount, stats
 
@@ -42,6 +44,7 @@ def make_sources(czi_synth, corpus, src):
         shutil.copy(corpus / name, src / name)
 
 
+@pytest.mark.concurrency
 def test_sixteen_readers_for_a_minute_get_every_byte_right_and_ls_stays_responsive(
         czifs, czi_synth, corpus, tmp_path):
     src = tmp_path / "src"

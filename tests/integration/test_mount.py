@@ -94,6 +94,7 @@ def test_each_file_mounted_alone_has_its_tree_at_the_root(czifs, corpus, corpus_
                     assert q.read_bytes() == p.read_bytes(), q
 
 
+@pytest.mark.concurrency
 def test_parallel_random_reads_with_a_tiny_cache_are_correct(czifs, corpus, corpus_export, tmp_path):
     mnt = tmp_path / "mnt"
     planes = sorted(str(p.relative_to(corpus_export)) for p in corpus_export.rglob("*.tif"))
@@ -251,6 +252,7 @@ def test_bad_source_or_mount_point_fails_in_the_calling_shell(czifs, corpus, tmp
     assert not is_mounted(mnt)
 
 
+@pytest.mark.concurrency
 @pytest.mark.parametrize("how", ["fusermount", "sigterm", "sigint"])
 def test_unmount_and_signals_exit_cleanly_with_reads_in_flight(czifs, czi_synth, tmp_path, how):
     """The daemon exits with status 0 and leaves no mount and no process.

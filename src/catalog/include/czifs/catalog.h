@@ -1,7 +1,8 @@
 // Catalog: for one CZI, the TIFFs czifs serves from its pixels, each a
 // path, a layout and a list of pages, described on demand. A plane, a raw
 // tile and a pyramid level have one page; a scene's hyperstack has one per
-// plane. Naming lives here (ImageIndex gives coordinates only): planes
+// plane. Paths are made here (from the coordinates and the padded index
+// names of ImageIndex::IndexName): planes
 // S<s>/C<c>/T<t>/Z<z>[_H<h>...].tif, tiles/<plane>/M<m>.tif,
 // pyramid/L<n>/<plane>.tif, S<s>/hyperstack.tif, and the OME-Zarr chunks
 // S<s>.ome.zarr/<level>/<t>/<c>/<z>/<y>/<x> (zarr.cc).
