@@ -31,8 +31,8 @@
 // Thread-safety: all methods may be called concurrently.
 // Lock order: Node::Source::refresh_mu of a folder, then of a CZI below it
 // (never upwards), then the table's mu(); another CZI's refresh_mu only by
-// TryLock; expanded_mu_, watcher_mu_, the watcher's own mutex and the
-// sink's mutex are never held with another; a CZI's refresh_mu may be held
+// TryLock; watcher_mu_ only before the watcher's own mutex (a leaf);
+// expanded_mu_ and the sink's mutex are never held with another; a CZI's refresh_mu may be held
 // while its file checks a moved ctime (RandomAccessFile's verify_mu_, a
 // leaf), never the table's.
 //
