@@ -94,6 +94,22 @@ TEST_F(MountTreeStorageTest, AFileThatCannotBeStattedIsKeptAFileThatIsGoneIsNot)
   EXPECT_EQ(Names(MountTree::kRootIno), (std::vector<std::string>{"b.czi"}));
 }
 
+TEST_F(MountTreeStorageTest, AnAclThatCannotBeReadIsAnErrorOfThatCallOnly) {
+  auto plane = Resolve("a.czi/S0/C0/T0/Z0.tif");
+  ASSERT_TRUE(plane.ok());
+  // Attributes first (the ACL is read once per ctime the node shows), then
+  // the ACL's own look at the source fails.
+  ASSERT_TRUE(tree_->GetAttr(*plane).ok());
+  fs_->Inject({.op = Op::kStat, .path = "a.czi", .err = EIO, .skip = 1, .times = 1});
+  auto failed = tree_->Acl(*plane, AclKind::kAccess);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kIOError) << failed.status().ToString();
+  auto again = tree_->Acl(*plane, AclKind::kAccess);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, "");  // the file system in memory keeps no ACLs
+  EXPECT_TRUE(tree_->GetAttr(*plane).ok());
+}
+
 TEST_F(MountTreeStorageTest, AChangedFileGetsANewTreeAtOnceAndItsOldNumbersAreStale) {
   auto plane = Resolve("a.czi/S0/C0/T0/Z0.tif");
   ASSERT_TRUE(plane.ok());
