@@ -373,7 +373,7 @@ Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
     auto it = c.begin();
     for (auto count = c.end() - c.begin(); count > 0;) {
       const auto half = count / 2;
-      if (table_.Find(*(it + half))->name < name) {
+      if (table_.At(*(it + half))->name < name) {
         it += half + 1;
         count -= half + 1;
       } else {
@@ -381,7 +381,7 @@ Result<uint64_t> MountTree::Lookup(uint64_t parent, std::string_view name) {
       }
     }
     if (it != c.end()) {
-      const NodePtr& child = table_.Find(*it);
+      const NodePtr& child = table_.At(*it);
       if (child->name == name) {
         child->exposed.store(true);
         return child->ino;
@@ -460,7 +460,7 @@ Result<std::vector<DirEntry>> MountTree::ReadDir(uint64_t ino) {
   ReaderLock lock(&table_.mu());
   out.reserve(table_.View(*dir).children.size());
   for (uint64_t c : table_.View(*dir).children) {
-    const Node& n = *table_.Find(c);
+    const Node& n = *table_.At(c);
     out.push_back({n.name, n.ino, n.kind != Kind::kFile});
   }
   return out;

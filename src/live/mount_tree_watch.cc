@@ -31,7 +31,8 @@ void MountTree::StartWatching(InvalidationSink sink) {
   {
     ReaderLock lock(&table_.mu());
     for (const auto& [ino, n] : table_.nodes()) {
-      const bool top = n->parent == 0 || table_.Find(n->parent)->kind == Kind::kFolder;
+      const NodePtr parent = table_.Find(n->parent);
+      const bool top = n->parent == 0 || (parent && parent->kind == Kind::kFolder);
       if (top && (n->kind == Kind::kSourceFolder || n->kind == Kind::kCzi)) sources.push_back(n);
     }
   }

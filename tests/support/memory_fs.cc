@@ -150,13 +150,9 @@ void MemoryFileSystem::Chmod(const std::string& path, mode_t mode) {
 
 void MemoryFileSystem::Remove(const std::string& path) {
   MutexLock lock(&mu_);
-  for (auto it = paths_.lower_bound(path); it != paths_.end();) {
-    if (it->first == path || it->first.rfind(path + "/", 0) == 0) {
-      it = paths_.erase(it);
-    } else {
-      break;
-    }
-  }
+  paths_.erase(path);
+  // Everything below it: the names from "path/" up to "path0" ('0' follows '/').
+  paths_.erase(paths_.lower_bound(path + "/"), paths_.lower_bound(path + "0"));
 }
 
 FileIdentity MemoryFileSystem::IdentityOf(const std::string& path) const {

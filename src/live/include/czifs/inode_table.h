@@ -185,6 +185,9 @@ class InodeTable {
   Result<NodePtr> Get(uint64_t ino) const EXCLUDES(mu_);
   // The node of `ino`, or null.
   NodePtr Find(uint64_t ino) const REQUIRES_SHARED(mu_);
+  // The node of `ino`, which the table holds (a folder's children are);
+  // std::out_of_range if not, a broken invariant the request fails on.
+  const NodePtr& At(uint64_t ino) const REQUIRES_SHARED(mu_) { return nodes_.at(ino); }
   const std::unordered_map<uint64_t, NodePtr>& nodes() const REQUIRES_SHARED(mu_) { return nodes_; }
 
   // Makes a node under `parent` (null: the root), numbered `ino` or the
