@@ -3,30 +3,15 @@
 
 #include <set>
 
+#include "../support/indexed_file.h"
 #include "../support/specs.h"
-#include "../support/test_util.h"
 #include "czifs/catalog.h"
 
 namespace czifs {
 namespace {
 
+using testing::IndexOf;
 using testing::TempDir;
-using testing::WriteOrDie;
-
-ImageIndex IndexOf(const synth::Spec& spec, const TempDir& dir) {
-  WriteOrDie(spec, dir.File("a.czi"));
-  auto czi = CziFile::Open(dir.File("a.czi"));
-  EXPECT_TRUE(czi.ok()) << czi.status().ToString();
-  auto idx = ImageIndex::Build(**czi);
-  EXPECT_TRUE(idx.ok()) << idx.status().ToString();
-  return std::move(idx).value();
-}
-
-synth::Spec Small() {
-  synth::Spec s = testing::Tiles(8, 8);
-  s.codec = synth::Codec::kUncompressed;
-  return s;
-}
 
 std::set<std::string> Paths(const ImageIndex& idx) {
   std::set<std::string> p;
@@ -36,7 +21,7 @@ std::set<std::string> Paths(const ImageIndex& idx) {
 
 TEST(PlanePathTest, PadsIndicesToTheWidthOfTheLargest) {
   TempDir dir;
-  synth::Spec s = Small();
+  synth::Spec s = testing::UncompressedTiles(8, 8);
   s.sizes = {{'C', 1}, {'T', 1}, {'Z', 12}};
   ImageIndex idx = IndexOf(s, dir);
   auto p = Paths(idx);
@@ -47,7 +32,7 @@ TEST(PlanePathTest, PadsIndicesToTheWidthOfTheLargest) {
 
 TEST(PlanePathTest, TenPlanesNeedOneDigit) {
   TempDir dir;
-  synth::Spec s = Small();
+  synth::Spec s = testing::UncompressedTiles(8, 8);
   s.sizes = {{'Z', 10}};
   auto p = Paths(IndexOf(s, dir));
   EXPECT_TRUE(p.count("S0/C0/T0/Z0.tif"));
@@ -56,7 +41,7 @@ TEST(PlanePathTest, TenPlanesNeedOneDigit) {
 
 TEST(PlanePathTest, ExtraDimensionsBecomeSuffixesInFixedOrder) {
   TempDir dir;
-  synth::Spec s = Small();
+  synth::Spec s = testing::UncompressedTiles(8, 8);
   s.sizes = {{'C', 2}, {'H', 11}, {'V', 2}, {'B', 1}};
   ImageIndex idx = IndexOf(s, dir);
   auto p = Paths(idx);

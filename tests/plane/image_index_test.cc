@@ -2,33 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/indexed_file.h"
 #include "../support/specs.h"
-#include "../support/test_util.h"
 
 namespace czifs {
 namespace {
 
+using testing::IndexOf;
 using testing::TempDir;
-using testing::WriteOrDie;
-
-ImageIndex IndexOf(const synth::Spec& spec, const TempDir& dir) {
-  WriteOrDie(spec, dir.File("a.czi"));
-  auto czi = CziFile::Open(dir.File("a.czi"));
-  EXPECT_TRUE(czi.ok()) << czi.status().ToString();
-  auto idx = ImageIndex::Build(**czi);
-  EXPECT_TRUE(idx.ok()) << idx.status().ToString();
-  return std::move(idx).value();
-}
-
-synth::Spec Small() {
-  synth::Spec s = testing::Tiles(8, 8);
-  s.codec = synth::Codec::kUncompressed;
-  return s;
-}
 
 TEST(ImageIndexTest, SparseFilesStillHaveEveryCombinationAsAPlane) {
   TempDir dir;
-  synth::Spec s = Small();
+  synth::Spec s = testing::UncompressedTiles(8, 8);
   s.sizes = {{'C', 3}, {'H', 4}};
   s.keep_plane = [](const std::map<char, int32_t>& c) { return c.at('C') == 0 || c.at('H') < 2; };
   ImageIndex idx = IndexOf(s, dir);
@@ -46,7 +31,7 @@ TEST(ImageIndexTest, SparseFilesStillHaveEveryCombinationAsAPlane) {
 
 TEST(ImageIndexTest, DrawsSubblocksInAscendingMNotFileOrder) {
   TempDir dir;
-  synth::Spec s = Small();
+  synth::Spec s = testing::UncompressedTiles(8, 8);
   s.tiles_x = 4;
   s.tiles_y = 3;
   ImageIndex idx = IndexOf(s, dir);
@@ -64,7 +49,7 @@ TEST(ImageIndexTest, DrawsSubblocksInAscendingMNotFileOrder) {
 
 TEST(ImageIndexTest, SceneBoxesAreUnionsOfLayer0TilesAndIgnorePyramids) {
   TempDir dir;
-  synth::Spec s = Small();
+  synth::Spec s = testing::UncompressedTiles(8, 8);
   s.tiles_x = 3;
   s.tiles_y = 2;
   s.overlap = 0.25;
@@ -86,7 +71,7 @@ TEST(ImageIndexTest, SceneBoxesAreUnionsOfLayer0TilesAndIgnorePyramids) {
 
 TEST(ImageIndexTest, UnsupportedCompressionMarksThePlane) {
   TempDir dir;
-  synth::Spec s = Small();
+  synth::Spec s = testing::UncompressedTiles(8, 8);
   s.codec = synth::Codec::kSystemRaw;
   ImageIndex idx = IndexOf(s, dir);
   ASSERT_EQ(idx.planes().size(), 1u);
@@ -96,7 +81,7 @@ TEST(ImageIndexTest, UnsupportedCompressionMarksThePlane) {
 
 TEST(ImageIndexTest, ComplexPixelTypeMarksThePlane) {
   TempDir dir;
-  synth::Spec s = Small();
+  synth::Spec s = testing::UncompressedTiles(8, 8);
   s.pixel_type = 10;
   ImageIndex idx = IndexOf(s, dir);
   ASSERT_EQ(idx.planes().size(), 1u);

@@ -2,6 +2,7 @@
 // as the plane module goes (file, index, metadata), without a catalogue.
 #pragma once
 
+#include <cstdlib>
 #include <memory>
 
 #include "czifs/czi_file.h"
@@ -33,6 +34,14 @@ inline IndexedFile WriteAndIndex(const synth::Spec& spec, const TempDir& dir) {
   auto metadata =
       std::make_shared<ImageMetadata>(xml.ok() ? ParseImageMetadata(*xml) : ImageMetadata{});
   return {*czi, std::make_shared<const ImageIndex>(std::move(index).value()), metadata};
+}
+
+// The index alone of `spec` written to a.czi in `dir`. REQUIRES: it builds
+// (WriteAndIndex has failed the test, naming why, if not).
+inline ImageIndex IndexOf(const synth::Spec& spec, const TempDir& dir) {
+  IndexedFile f = WriteAndIndex(spec, dir);
+  if (!f.index) std::abort();  // the failure is reported above
+  return *f.index;
 }
 
 }  // namespace czifs::testing

@@ -18,6 +18,13 @@ inline synth::Spec Tiles(uint32_t width, uint32_t height) {
   return spec;
 }
 
+// The same, stored uncompressed.
+inline synth::Spec UncompressedTiles(uint32_t width, uint32_t height) {
+  synth::Spec spec = Tiles(width, height);
+  spec.codec = synth::Codec::kUncompressed;
+  return spec;
+}
+
 // Planes of `width` x `height` tiles in a `tiles_x` x `tiles_y` mosaic.
 inline synth::Spec Mosaic(uint32_t width, uint32_t height, uint32_t tiles_x, uint32_t tiles_y) {
   synth::Spec spec = Tiles(width, height);
