@@ -87,4 +87,17 @@ inline const TreeNode* Walk(const TreeNode& root, const std::string& path) {
   return n;
 }
 
+// Every file below `n` with its path from `n` (prefixed by `prefix`).
+inline void CollectFiles(const TreeNode& n, const std::string& prefix,
+                         std::vector<std::pair<std::string, const VirtualFile*>>* out) {
+  for (const auto& c : n.children) {
+    const std::string p = prefix.empty() ? c->name : prefix + "/" + c->name;
+    if (c->is_dir) {
+      CollectFiles(*c, p, out);
+    } else {
+      out->push_back({p, c->file.get()});
+    }
+  }
+}
+
 }  // namespace czifs::testing

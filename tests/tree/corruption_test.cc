@@ -25,17 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-void CollectFiles(const TreeNode& n, const std::string& prefix,
-                  std::vector<std::pair<std::string, const VirtualFile*>>* out) {
-  for (const auto& c : n.children) {
-    const std::string p = prefix.empty() ? c->name : prefix + "/" + c->name;
-    if (c->is_dir) {
-      CollectFiles(*c, p, out);
-    } else {
-      out->push_back({p, c->file.get()});
-    }
-  }
-}
+using testing::CollectFiles;
 
 struct Outcome {
   bool opened = false;

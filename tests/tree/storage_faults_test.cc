@@ -18,20 +18,9 @@
 namespace czifs {
 namespace {
 
+using testing::CollectFiles;
 using testing::MemoryFileSystem;
 using Op = MemoryFileSystem::Op;
-
-void CollectFiles(const TreeNode& n, const std::string& prefix,
-                  std::vector<std::pair<std::string, const VirtualFile*>>* out) {
-  for (const auto& c : n.children) {
-    const std::string p = prefix.empty() ? c->name : prefix + "/" + c->name;
-    if (c->is_dir) {
-      CollectFiles(*c, p, out);
-    } else {
-      out->push_back({p, c->file.get()});
-    }
-  }
-}
 
 struct Outcome {
   Status open;                                        // of the document
