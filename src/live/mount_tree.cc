@@ -290,18 +290,26 @@ Status MountTree::RefreshCziHeld(const NodePtr& czi, bool force, bool expand,
       // Another version (or none): its old tree goes, the new one is built on use.
       ForgetTree(czi, is_file ? &*id : nullptr, is_file ? Fate::kChanged : Fate::kGone, inval);
     } else {
-      WriterLock lock(&table_.mu());
-      const Node::Linked& l = table_.View(*czi);
-      // A tree let go whose file changed since: its numbers go for good.
-      // (A moved ctime alone is for the fingerprint to settle at Expand.)
-      if (!r.attempted && l.src->released &&
-          !(is_file && id->SameButCtime(l.src->released->version))) {
-        DropReleased(czi.get(), inval);
+      // Looked at shared (the usual answer: nothing to do); what is read
+      // here changes only under this CZI's refresh_mu, which we hold.
+      bool drop_released = false, new_attributes = false;
+      {
+        ReaderLock lock(&table_.mu());
+        const Node::Linked& l = table_.View(*czi);
+        // A tree let go whose file changed since: its numbers go for good.
+        // (A moved ctime alone is for the fingerprint to settle at Expand.)
+        drop_released = !r.attempted && l.src->released &&
+                        !(is_file && id->SameButCtime(l.src->released->version));
+        new_attributes = is_file && !l.id.SameAttributes(*id);
       }
-      if (is_file && !l.id.SameAttributes(*id)) {
-        if (!r.attempted && czi->exposed.load()) inval->push_back({czi->ino, ""});
-        ShowNewAttributes(czi.get(), *id, inval);  // and what the kernel holds of a let-go tree
-        if (r.attempted && r.expanded) r.indexed = *id;
+      if (drop_released || new_attributes) {
+        WriterLock lock(&table_.mu());
+        if (drop_released) DropReleased(czi.get(), inval);
+        if (new_attributes) {
+          if (!r.attempted && czi->exposed.load()) inval->push_back({czi->ino, ""});
+          ShowNewAttributes(czi.get(), *id, inval);  // and what the kernel holds of a let-go tree
+          if (r.attempted && r.expanded) r.indexed = *id;
+        }
       }
     }
   }
