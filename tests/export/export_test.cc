@@ -5,22 +5,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
-#include <cstring>
-#include <future>
-#include <optional>
-#include <random>
-#include <set>
-#include <sstream>
-#include <thread>
 
 #include "../support/document_tree.h"
 #include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
 #include "czifs/export.h"
-#include "czifs/thread_pool.h"
-#include "czifs/tiff_layout.h"
 
 namespace czifs {
 namespace {
@@ -29,7 +19,6 @@ using testing::TempDir;
 using testing::WriteOrDie;
 
 using testing::ReadAll;
-using testing::TiffPixels;
 using testing::Walk;
 
 TEST(ExportTest, WritesEveryFileWithItsComputedSize) {

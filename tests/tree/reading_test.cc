@@ -3,13 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
-#include <cstring>
-#include <future>
-#include <optional>
 #include <random>
-#include <set>
-#include <sstream>
 #include <thread>
 
 #include "../support/document_tree.h"
@@ -18,7 +12,6 @@
 #include "czifs/czi_types.h"
 #include "czifs/page_reader.h"
 #include "czifs/thread_pool.h"
-#include "czifs/tiff_layout.h"
 
 namespace czifs {
 namespace {

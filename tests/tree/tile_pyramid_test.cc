@@ -2,22 +2,14 @@
 #include <tiffio.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <future>
 #include <optional>
-#include <random>
-#include <set>
-#include <sstream>
-#include <thread>
 
 #include "../support/document_tree.h"
 #include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
-#include "czifs/thread_pool.h"
-#include "czifs/tiff_layout.h"
 #include "czifs/tree.h"
 
 namespace czifs {

@@ -1,15 +1,11 @@
 #include "czifs/tree.h"
 
 #include <gtest/gtest.h>
-#include <tiffio.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
-#include <cstring>
 #include <future>
 #include <optional>
-#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -18,8 +14,6 @@
 #include "../support/specs.h"
 #include "../support/test_util.h"
 #include "czifs/czi_types.h"
-#include "czifs/thread_pool.h"
-#include "czifs/tiff_layout.h"
 
 namespace czifs {
 namespace {
