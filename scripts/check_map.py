@@ -16,6 +16,7 @@ code keeps to the module graph of cmake/layers.cmake:
 scripts/check.sh runs it; so does ctest (build.architecture_*).
 `--references-only FILE` checks only the names FILE mentions."""
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -211,9 +212,13 @@ class Index:
     """What exists: files by path and name, and every member of a czifs type."""
 
     def __init__(self):
-        self.paths = {p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*")
-                      if not any(part.startswith(("build", ".git")) for part in
-                                 p.relative_to(ROOT).parts)}
+        self.paths = set()
+        for folder, subfolders, files in os.walk(ROOT):
+            # Build trees and git's store are not the project: not walked.
+            subfolders[:] = [d for d in subfolders if not d.startswith(("build", ".git"))]
+            base = Path(folder).relative_to(ROOT)
+            for name in subfolders + files:
+                self.paths.add((base / name).as_posix())
         self.names = {Path(p).name for p in self.paths}
         self.code = {}
         for p in SRC.rglob("*"):
