@@ -56,10 +56,11 @@ bool ReadWhole(const VirtualFile& f, uint64_t size, uint8_t* out) {
   return ReadRange(f, 0, size, out, true);
 }
 
-// A flipped bit in a tile's position can make a plane terabytes wide, nearly
-// all of it background: reading every byte of it would only repeat the same
-// code for hours. Its first and last windows and 30 spread between them go
-// through every path a read of it takes (headers, strips, tiles, the end).
+// A flipped bit in a tile's position can make a plane hundreds of gigabytes
+// tall or wide, nearly all of it background: reading every byte of it would
+// only repeat the same code for hours. Its first and last windows and 30
+// spread between them go through every path a read of it takes (tags,
+// strips, tiles, the end).
 bool ReadSpread(const VirtualFile& f, uint64_t size, uint8_t* window) {
   constexpr uint64_t kSamples = 32;
   for (uint64_t i = 0; i < kSamples; ++i) {
