@@ -2,6 +2,7 @@
 // built without a MountTree: for tests of the tree itself.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -76,6 +77,23 @@ inline std::vector<uint8_t> ReadAll(const VirtualFile& f, size_t chunk) {
     off += *n;
   }
   return out;
+}
+
+// Reads [offset, end) of `f` into `out` in requests of `chunk` bytes (as
+// the kernel asks); a failed read is the error. A read that ends before the
+// file's size fails the test: a reader would see a truncated file.
+inline Status ReadRange(const VirtualFile& f, uint64_t offset, uint64_t end, size_t chunk,
+                        uint8_t* out) {
+  for (const uint64_t start = offset; offset < end;) {
+    auto n = f.Read(offset, std::min<uint64_t>(chunk, end - offset), out + (offset - start));
+    if (!n.ok()) return n.status();
+    if (*n == 0) {
+      ADD_FAILURE() << "short file: nothing at byte " << offset << " of " << end;
+      return Status::IOError("short file");
+    }
+    offset += *n;
+  }
+  return Status::Ok();
 }
 
 // The node at `path` ('/'-separated) below `root`, or nullptr.

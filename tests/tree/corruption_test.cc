@@ -37,23 +37,11 @@ struct Outcome {
 
 constexpr uint64_t kWindow = 1u << 20;
 
-// Reads [offset, end) in windows into `out + (advance ? offset - start : 0)`.
-bool ReadRange(const VirtualFile& f, uint64_t offset, uint64_t end, uint8_t* out, bool advance) {
-  for (const uint64_t start = offset; offset < end;) {
-    auto n =
-        f.Read(offset, std::min(kWindow, end - offset), advance ? out + (offset - start) : out);
-    if (!n.ok()) {
-      EXPECT_FALSE(n.status().message().empty());
-      return false;
-    }
-    if (*n == 0) break;
-    offset += *n;
-  }
-  return true;
-}
-
-bool ReadWhole(const VirtualFile& f, uint64_t size, uint8_t* out) {
-  return ReadRange(f, 0, size, out, true);
+// Reads [offset, end) of `f` into `out`; a failure must say why.
+bool ReadInto(const VirtualFile& f, uint64_t offset, uint64_t end, uint8_t* out) {
+  const Status read = testing::ReadRange(f, offset, end, kWindow, out);
+  EXPECT_TRUE(read.ok() || !read.message().empty());
+  return read.ok();
 }
 
 // A flipped bit in a tile's position can make a plane hundreds of gigabytes
@@ -65,7 +53,7 @@ bool ReadSpread(const VirtualFile& f, uint64_t size, uint8_t* window) {
   constexpr uint64_t kSamples = 32;
   for (uint64_t i = 0; i < kSamples; ++i) {
     const uint64_t at = std::min(size - kWindow, size / (kSamples - 1) * i);
-    if (!ReadRange(f, at, at + kWindow, window, false)) return false;
+    if (!ReadInto(f, at, at + kWindow, window)) return false;
   }
   return true;
 }
@@ -89,7 +77,7 @@ Outcome ReadEverything(const std::string& path) {
     // Keep small files whole for comparison; read big ones through a window.
     const bool keep = *size <= (64u << 20);
     std::vector<uint8_t> buf(keep ? *size : kWindow);
-    const bool ok = keep ? ReadWhole(*f, *size, buf.data()) : ReadSpread(*f, *size, buf.data());
+    const bool ok = keep ? ReadInto(*f, 0, *size, buf.data()) : ReadSpread(*f, *size, buf.data());
     if (ok) {
       ++o.files_ok;
       if (keep && name.size() > 4 && name.substr(name.size() - 4) == ".tif") {

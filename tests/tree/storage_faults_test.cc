@@ -39,13 +39,7 @@ void ReadFiles(const TreeNode& root, Outcome* o) {
       continue;
     }
     std::vector<uint8_t> bytes(*size);
-    Status st;
-    for (uint64_t off = 0; off < bytes.size() && st.ok();) {
-      auto n = f->Read(off, std::min<uint64_t>(64 << 10, bytes.size() - off), bytes.data() + off);
-      if (!n.ok()) st = n.status();
-      if (n.ok() && *n == 0) st = Status::IOError("short file");
-      if (n.ok()) off += *n;
-    }
+    const Status st = testing::ReadRange(*f, 0, bytes.size(), 64 << 10, bytes.data());
     if (st.ok()) {
       o->files[name] = std::move(bytes);
       o->failed.erase(name);
